@@ -1,0 +1,56 @@
+import type { Frame } from './frame';
+
+/** Where a source is in its life; shown in the UI and in `/api/status`. */
+export type CaptureState = 'idle' | 'starting' | 'running' | 'restarting' | 'ended' | 'failed' | 'stopped';
+
+/** Counters a source keeps for status pages and benchmarks. */
+export interface CaptureStats {
+  /** Frames delivered to listeners. */
+  readonly frames: number;
+  /** Frames the source knows were lost (torn reads, restarts) before delivery. */
+  readonly droppedFrames: number;
+  /** Restarts since start. */
+  readonly restarts: number;
+  /** Frames per second over the last few seconds, from the frame timestamps. */
+  readonly fps: number;
+  /** Last error, if any, as `{ code, message }`. */
+  readonly lastError: { code: string; message: string } | null;
+  /** Last lines the source process wrote to stderr (its "black box"). */
+  readonly stderrTail: readonly string[];
+}
+
+/** Listener for frames; called synchronously on the read path, so it must not block. */
+export type FrameListener = (frame: Frame) => void;
+
+/**
+ * A camera or video that yields {@link Frame}s. Every kind of source (`rpicam`, `file:`,
+ * `v4l2:`, `url:`, `demo`) implements this, and yields identical frames.
+ *
+ * Backpressure: live sources never stop reading; listeners that cannot keep up must keep only
+ * the latest frame (see `createLatestSlot`). A file source in fast mode honours
+ * `pause()`/`resume()`, so offline pipelines can process every frame.
+ */
+export interface FrameSource {
+  /** The spec this source was created from, secrets redacted (for logs and status). */
+  readonly description: string;
+  readonly width: number;
+  readonly height: number;
+  /** Nominal frames per second (the measured rate is in `stats().fps`). */
+  readonly fps: number;
+  /** True when the source can be paused without losing frames (file in fast mode). */
+  readonly pausable: boolean;
+  state(): CaptureState;
+  stats(): CaptureStats;
+  /** Adds a frame listener; returns a function that removes it. */
+  onFrame(listener: FrameListener): () => void;
+  /** Adds a state listener (state changes and errors); returns a function that removes it. */
+  onState(listener: (state: CaptureState, error?: Error) => void): () => void;
+  /** Spawns the process; resolves once the first frame has arrived, rejects with a CaptureError. */
+  start(): Promise<void>;
+  /** Stops reading and ends the process (quit, then SIGTERM, then SIGKILL). Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves when a finite source (file without loop) has delivered its last frame, or the source stopped. */
+  ended(): Promise<void>;
+  pause(): void;
+  resume(): void;
+}

@@ -1,0 +1,10 @@
+export { spawnChild, describeExit } from './child';
+export type { ChildHandle, ExitInfo, SpawnOptions, StopOptions } from './child';
+export { ProcessError } from './errors';
+export type { ProcessErrorCode } from './errors';
+export { which } from './which';
+export { redactArgs, redactUrl } from './redact';
+export { backoffDelayMs, createBackoff, DEFAULT_BACKOFF } from './backoff';
+export type { BackoffOptions } from './backoff';
+export { ffmpegCommand, ffprobeCommand, spawnFfmpeg, runTool, ffprobeJson, ffmpegVersion, hasEncoder } from './ffmpeg';
+export type { RunResult } from './ffmpeg';
