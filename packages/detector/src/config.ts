@@ -1,0 +1,90 @@
+import { DetectorError } from './errors';
+import type { DetectorConfig, DetectorMask, LightingConfig, MaskRect } from './types';
+
+/**
+ * Defaults, chosen by measurement over labeled synthetic clips with several seeds and scenes
+ * (see docs/detector.md, "How the defaults were chosen", and `pnpm bench detector`).
+ */
+export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
+  analysisWidth: 160,
+  triggerLevel: 6,
+  minTriggerLevel: 0.1,
+  maxTriggerLevel: 65025,
+  confirmFrames: 3,
+  gapS: 2,
+  maxEventS: 300,
+  warmupS: 2,
+  lighting: Object.freeze({
+    compensation: 'gain-offset',
+    pixelDelta: 12,
+    switchFraction: 0.5,
+    holdS: 1,
+  }) as LightingConfig,
+  calibrationWindowS: 5,
+});
+
+/** Options of `createDetector`: any subset of the config; `lighting` may be partial too. */
+export type DetectorOptions = Partial<Omit<DetectorConfig, 'lighting'>> & { lighting?: Partial<LightingConfig> };
+
+/**
+ * Merges options over the defaults and checks every bound; throws `DETECTOR_BAD_CONFIG` with
+ * the offending key and value. The result is frozen.
+ */
+export function resolveDetectorConfig(options: DetectorOptions = {}): DetectorConfig {
+  const merged: DetectorConfig = {
+    ...DEFAULT_DETECTOR_CONFIG,
+    ...stripUndefined(options),
+    lighting: { ...DEFAULT_DETECTOR_CONFIG.lighting, ...stripUndefined(options.lighting ?? {}) },
+  };
+  checkInt('analysisWidth', merged.analysisWidth, 8, 1920);
+  checkNumber('minTriggerLevel', merged.minTriggerLevel, 0, 65025);
+  checkNumber('maxTriggerLevel', merged.maxTriggerLevel, merged.minTriggerLevel, 65025);
+  checkNumber('triggerLevel', merged.triggerLevel, merged.minTriggerLevel, merged.maxTriggerLevel);
+  checkInt('confirmFrames', merged.confirmFrames, 1, 1000);
+  checkNumber('gapS', merged.gapS, 0, 3600);
+  checkNumber('maxEventS', merged.maxEventS, 1, 86_400);
+  checkNumber('warmupS', merged.warmupS, 0, 3600);
+  checkNumber('calibrationWindowS', merged.calibrationWindowS, 0.5, 600);
+  const { lighting } = merged;
+  if (!['gain-offset', 'offset', 'none'].includes(lighting.compensation)) {
+    throw new DetectorError('DETECTOR_BAD_CONFIG', `lighting.compensation must be gain-offset, offset or none`, lighting.compensation);
+  }
+  checkNumber('lighting.pixelDelta', lighting.pixelDelta, 1, 255);
+  checkNumber('lighting.switchFraction', lighting.switchFraction, 0.05, 1);
+  checkNumber('lighting.holdS', lighting.holdS, 0, 60);
+  if (merged.mask) checkMask(merged.mask);
+  return Object.freeze({ ...merged, lighting: Object.freeze(lighting) });
+}
+
+function checkMask(mask: DetectorMask): void {
+  for (const rect of mask.rects ?? []) checkRect(rect);
+  const image = mask.image;
+  if (image) {
+    const ok =
+      Number.isInteger(image.width) && Number.isInteger(image.height) && image.width > 0 && image.height > 0 && image.data?.length === image.width * image.height;
+    if (!ok) {
+      throw new DetectorError('DETECTOR_BAD_MASK', `mask image must be width*height bytes`, { width: image.width, height: image.height, bytes: image.data?.length });
+    }
+  }
+}
+
+function checkRect(rect: MaskRect): void {
+  const values = [rect.x, rect.y, rect.width, rect.height];
+  const ok = values.every((v) => Number.isFinite(v) && v >= 0 && v <= 1) && rect.x + rect.width <= 1 + 1e-9 && rect.y + rect.height <= 1 + 1e-9;
+  if (!ok) throw new DetectorError('DETECTOR_BAD_MASK', 'mask rectangles are fractions of the frame (0..1) and must lie inside it', rect);
+}
+
+function checkNumber(key: string, value: number, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new DetectorError('DETECTOR_BAD_CONFIG', `${key} must be a number in [${min}, ${max}]`, { key, value });
+  }
+}
+
+function checkInt(key: string, value: number, min: number, max: number): void {
+  checkNumber(key, value, min, max);
+  if (!Number.isInteger(value)) throw new DetectorError('DETECTOR_BAD_CONFIG', `${key} must be an integer`, { key, value });
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,205 @@
+import type { Frame } from '@preroll/capture';
+
+/**
+ * A rectangle to ignore, in fractions of the frame (0..1 on both axes), so the same config
+ * works at any capture resolution. `{ x: 0, y: 0, width: 1, height: 0.1 }` is the top tenth
+ * (e.g. a timestamp overlay or a road).
+ */
+export interface MaskRect {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/**
+ * A mask bitmap, one byte per pixel, row after row. Pixels below 128 (black) are masked out
+ * and never count; 128 and above (white) are watched. Any size: it is resampled to the
+ * analysis size (the size of the frame or of the analysis image are the usual choices).
+ * Load one from a PNG or binary PGM file with `loadMaskImage`.
+ */
+export interface MaskImage {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+}
+
+/** Areas that never count as motion: a bitmap and/or rectangles (their union is masked). */
+export interface DetectorMask {
+  readonly image?: MaskImage;
+  readonly rects?: readonly MaskRect[];
+}
+
+/**
+ * How frame-wide brightness changes (lights, sun, clouds, IR switching, auto-exposure) are
+ * kept from starting events. See docs/detector.md.
+ */
+export interface LightingConfig {
+  /**
+   * What global change is removed from the difference before scoring:
+   * `gain-offset` fits `cur ≈ gain·prev + offset` over the watched pixels and scores the
+   * residual (removes exposure and light-level changes, which are multiplicative in luma);
+   * `offset` removes only the mean difference; `none` scores the raw difference.
+   */
+  readonly compensation: 'gain-offset' | 'offset' | 'none';
+  /** A pixel counts as "changed" when its raw luma difference exceeds this (0..255). */
+  readonly pixelDelta: number;
+  /**
+   * When at least this fraction (0..1] of watched pixels changed at once, in the same
+   * direction, the frame is treated as a light switch: ignored, and the detector re-baselines.
+   * Set to 1 to effectively disable switch detection.
+   */
+  readonly switchFraction: number;
+  /** Seconds ignored after a light switch (auto-exposure settles over several frames). */
+  readonly holdS: number;
+}
+
+/** Detector settings. Every number carries its unit in its name or doc. */
+export interface DetectorConfig {
+  /** Width of the analysis image in pixels; height follows the frame's aspect. Default 160. */
+  readonly analysisWidth: number;
+  /**
+   * Score above which a frame counts as motion. The score is the mean squared luma
+   * difference per analysis pixel (0..65025), see {@link MotionSample.score}.
+   */
+  readonly triggerLevel: number;
+  /** Lowest level `setTriggerLevel`/`stepTriggerLevel` accept. */
+  readonly minTriggerLevel: number;
+  /** Highest level `setTriggerLevel`/`stepTriggerLevel` accept (65025 is the score's maximum). */
+  readonly maxTriggerLevel: number;
+  /** Consecutive frames above the level needed to start an event. */
+  readonly confirmFrames: number;
+  /** An event ends after this many seconds without a frame above the level. */
+  readonly gapS: number;
+  /** Events longer than this are split: the running one ends (`max-length`) and a new one starts. */
+  readonly maxEventS: number;
+  /** Seconds ignored after the first frame (and after motion detection is switched back on). */
+  readonly warmupS: number;
+  readonly lighting: LightingConfig;
+  readonly mask?: DetectorMask;
+  /** Seconds of recent scores kept for `calibrate()`. */
+  readonly calibrationWindowS: number;
+}
+
+/** One scored frame: what the live view shows next to the trigger level. */
+export interface MotionSample {
+  readonly seq: number;
+  readonly ptsUs: number;
+  /**
+   * Mean squared difference per watched analysis pixel between this frame and the previous
+   * one after removing the global brightness change (see `lighting.compensation`), computed
+   * from integer sums; 0..65025 (255²). 0 for the first frame and for ignored frames.
+   */
+  readonly score: number;
+  /** The trigger level in force for this frame. */
+  readonly triggerLevel: number;
+  /** True when the frame counts as motion (score above the level and not ignored). */
+  readonly above: boolean;
+  /** Why the frame was not judged: start-up warm-up, a light switch, or motion detection off. */
+  readonly ignored: null | 'warmup' | 'lighting' | 'disabled';
+  /** Raw mean squared difference before brightness compensation (0..65025). */
+  readonly rawScore: number;
+  /** Mean luma difference to the previous frame (−255..255): the global brightness change. */
+  readonly meanDelta: number;
+  /** Fraction (0..1) of watched pixels whose raw difference exceeds `lighting.pixelDelta`. */
+  readonly changedFraction: number;
+}
+
+/** Diff magnitudes at analysis size (0 = no change, 255 = full-scale change). */
+export interface HeatMap {
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+}
+
+/** One point of an event's score series. */
+export interface ScoreSample {
+  readonly ptsUs: number;
+  readonly score: number;
+}
+
+/** An event started: `ptsUs` is the first frame of the confirmed run. */
+export interface DetectorStartEvent {
+  readonly type: 'start';
+  /** First frame of the run of frames above the level that confirmed the event. */
+  readonly ptsUs: number;
+  /** The frame that confirmed the event (the trigger moment). */
+  readonly triggerPtsUs: number;
+  readonly seq: number;
+  readonly score: number;
+  readonly triggerLevel: number;
+  /** Analysis-size diff magnitudes of the trigger moment (for an overlay on the snapshot). */
+  readonly heatmap: HeatMap;
+  /** True when this event continues one split at `maxEventS`. */
+  readonly continued: boolean;
+}
+
+/** Why an event ended. */
+export type EndReason = 'gap' | 'max-length' | 'disabled' | 'flush';
+
+/** An event ended. */
+export interface DetectorEndEvent {
+  readonly type: 'end';
+  readonly startPtsUs: number;
+  /** Last frame with motion (above the level). */
+  readonly endPtsUs: number;
+  readonly reason: EndReason;
+  readonly peakScore: number;
+  readonly peakSeq: number;
+  readonly peakPtsUs: number;
+  /** Every frame's score from the first frame of the confirmed run to the frame that ended it. */
+  readonly scores: ScoreSample[];
+}
+
+/** What the detector reports besides samples. */
+export type DetectorEvent = DetectorStartEvent | DetectorEndEvent;
+
+/** Result of {@link Detector.calibrate}. */
+export interface Calibration {
+  /** Robust high percentile of the quiet scores in the window (the noise floor). */
+  readonly noiseFloor: number;
+  /** A trigger level comfortably above the noise floor, on the step ladder. */
+  readonly suggestedTriggerLevel: number;
+  /** Scored frames the estimate is based on. */
+  readonly frames: number;
+  /** Seconds the frames span. */
+  readonly spanS: number;
+  /** False when the window held motion (frames above the level) or too few frames: the estimate is unreliable. */
+  readonly quiet: boolean;
+  /** True when the suggested level was applied. */
+  readonly applied: boolean;
+}
+
+/** Result of one {@link Detector.push}. */
+export interface PushResult {
+  readonly sample: MotionSample;
+  readonly events: DetectorEvent[];
+}
+
+/**
+ * The stateful detector around the pure functions: feed it every frame in order, show
+ * `sample.score` live, act on `events`.
+ */
+export interface Detector {
+  /** Scores a frame and advances the event state machine. Synchronous and cheap (< 1 ms at 1080p). */
+  push(frame: Frame): PushResult;
+  /** Ends a running event (reason `flush`), e.g. at the end of a file; `ptsUs` is the last frame's time. */
+  flush(ptsUs?: number): DetectorEvent[];
+  /** Sets the trigger level (clamped to the configured bounds); returns the level in force. */
+  setTriggerLevel(level: number): number;
+  /** Moves the level one step up (1) or down (−1) on a ladder whose steps grow with the level. */
+  stepTriggerLevel(direction: 1 | -1): number;
+  triggerLevel(): number;
+  /** Switches motion detection on or off; switching off ends a running event (reason `disabled`). */
+  setEnabled(on: boolean): DetectorEvent[];
+  enabled(): boolean;
+  /** True while an event is running. */
+  active(): boolean;
+  /**
+   * Estimates the noise floor from the recent window of scores (keep the scene quiet for a few
+   * seconds first) and suggests a trigger level; `apply: true` also sets it.
+   */
+  calibrate(options?: { apply?: boolean; windowS?: number }): Calibration;
+  /** The configuration in force (trigger level as configured at creation). */
+  config(): DetectorConfig;
+}
