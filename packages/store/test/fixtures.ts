@@ -1,0 +1,71 @@
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { EventSidecar, RecordingKind } from '../src/sidecar';
+import { recordingId, recordingPaths, writeSidecarAtomic } from '../src/sidecar';
+
+/** A fresh temporary data directory; remove it with `fsp.rm(dir, { recursive: true, force: true })`. */
+export async function tempDataDir(prefix = 'preroll-store-'): Promise<string> {
+  return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A valid sidecar for a recording starting at `startedAtMs` (paths per the recorder's layout). */
+export function makeSidecar(startedAtMs: number, overrides: Partial<EventSidecar> & { kind?: RecordingKind; camera?: string } = {}): EventSidecar {
+  const kind = overrides.kind ?? 'motion';
+  const id = overrides.id ?? recordingId(startedAtMs, kind, overrides.camera);
+  const paths = recordingPaths(id);
+  const durationS = overrides.durationS ?? 4;
+  return {
+    version: 1,
+    id,
+    camera: overrides.camera ?? 'cam',
+    kind,
+    startedAt: new Date(startedAtMs).toISOString(),
+    endedAt: new Date(startedAtMs + durationS * 1000).toISOString(),
+    triggeredAt: kind === 'segment' ? null : new Date(startedAtMs + 1000).toISOString(),
+    preRollMs: 1000,
+    durationS,
+    frames: durationS * 10,
+    width: 320,
+    height: 240,
+    triggerLevel: 40,
+    peakScore: 123.5,
+    scores: [{ tMs: 0, score: 1 }, { tMs: 100, score: 123.5 }],
+    files: { clip: paths.clip, snapshot: paths.snapshot, thumbnail: paths.thumbnail },
+    bytes: 1000,
+    ...overrides,
+  };
+}
+
+/**
+ * Writes a recording's files the way the recorder lays them out: a clip of `clipBytes` bytes,
+ * snapshot and thumbnail, then the sidecar last (atomically). Returns the sidecar written,
+ * with `bytes` set to the clip's real size.
+ */
+export async function writeRecording(dataDir: string, sidecar: EventSidecar, clipBytes = 1000): Promise<EventSidecar> {
+  const full = { ...sidecar, bytes: clipBytes };
+  await fsp.mkdir(path.join(dataDir, path.dirname(full.files.clip)), { recursive: true });
+  await fsp.writeFile(path.join(dataDir, full.files.clip), Buffer.alloc(clipBytes, 1));
+  if (full.files.snapshot) await fsp.writeFile(path.join(dataDir, full.files.snapshot), Buffer.alloc(100, 2));
+  if (full.files.thumbnail) await fsp.writeFile(path.join(dataDir, full.files.thumbnail), Buffer.alloc(50, 3));
+  await writeSidecarAtomic(path.join(dataDir, recordingPaths(full.id).sidecar), full);
+  return full;
+}
+
+/** True when the file exists. */
+export async function exists(file: string): Promise<boolean> {
+  return fsp.access(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Polls `check` every 25 ms until it returns true or `timeoutMs` passes; returns the last result. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
