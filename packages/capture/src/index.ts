@@ -1,3 +1,18 @@
 export { createFrame, i420Bytes } from './frame';
 export type { Frame } from './frame';
 export type { CaptureState, CaptureStats, FrameListener, FrameSource } from './source';
+export { createSource } from './create';
+export type { SourceOptions } from './create';
+export { parseSourceSpec, describeSpec, checkSize, checkFps, URL_SCHEMES } from './spec';
+export type { SourceSpec } from './spec';
+export { CaptureError } from './errors';
+export type { CaptureErrorCode } from './errors';
+export { FrameAssembler, packI420, rawFrameBytes, alignStride } from './assembler';
+export type { RawLayout } from './assembler';
+export { detectBoard, boardFromModel } from './pi';
+export type { BoardInfo } from './pi';
+export { createLatestSlot } from './latest';
+export type { LatestSlot } from './latest';
+export { chooseDefaultSource, parseCameraList } from './default-source';
+export type { DefaultSourceChoice } from './default-source';
+export { DEMO_MOTION, DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT } from './args';

@@ -28,6 +28,8 @@ export interface SpawnOptions {
   readonly stderrLines?: number;
   /** Called with each complete stderr line as it arrives (after it is stored in the tail). */
   readonly onStderrLine?: (line: string) => void;
+  /** Lines for which this returns false are passed to `onStderrLine` but kept out of the tail (e.g. per-frame chatter). */
+  readonly keepInTail?: (line: string) => boolean;
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
 }
@@ -87,8 +89,10 @@ export function spawnChild(options: SpawnOptions): ChildHandle {
     partial = lines.pop() ?? '';
     for (const line of lines) {
       if (!line) continue;
-      tail.push(line);
-      if (tail.length > stderrMax) tail.shift();
+      if (!options.keepInTail || options.keepInTail(line)) {
+        tail.push(line);
+        if (tail.length > stderrMax) tail.shift();
+      }
       options.onStderrLine?.(line);
     }
   });

@@ -1,0 +1,405 @@
+import { existsSync, statSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { createBackoff, type BackoffOptions, DEFAULT_BACKOFF } from '@preroll/process';
+import { alignStride } from './assembler';
+import { DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT, type FrameFormat } from './args';
+import { CaptureError } from './errors';
+import { createFrame, type Frame } from './frame';
+import { detectBoard, type BoardInfo } from './pi';
+import { monotonicUs, startFfmpegRun, startRpicamRun, type RunEvents, type SourceRun } from './run';
+import type { CaptureState, CaptureStats, FrameListener, FrameSource } from './source';
+import { checkFps, checkSize, describeSpec, parseSourceSpec, type SourceSpec } from './spec';
+
+/** Options of {@link createSource}. Every field is optional; defaults suit a live camera. */
+export interface SourceOptions {
+  /** Frame size and rate asked of the source (rpicam's spec wins over these). */
+  readonly width?: number;
+  readonly height?: number;
+  readonly fps?: number;
+  /** file: play at the file's own pace (default true); false decodes as fast as possible and makes the source pausable. */
+  readonly realtime?: boolean;
+  /** file: start again at the end (default false). */
+  readonly loop?: boolean;
+  /** Stop after this many seconds of input (file and demo). */
+  readonly durationS?: number;
+  /** rpicam: row alignment of the YUV output (default from the board: 128 on Pi 5, else 64). */
+  readonly strideAlign?: number;
+  /** rpicam: exact bytes per luma row, overriding the alignment. */
+  readonly stride?: number;
+  /** rpicam: extra arguments (e.g. `--denoise cdn_fast`, `--hflip`). */
+  readonly rpicamArgs?: readonly string[];
+  /** Restart the source when no frame came for this long (default 5000 ms; 0 disables). */
+  readonly stallTimeoutMs?: number;
+  /** Give up waiting for the first frame of a run after this long (default 20000 ms). */
+  readonly firstFrameTimeoutMs?: number;
+  /** Restart after a crash or stall (default true, except for a file played once). */
+  readonly restart?: boolean;
+  /** Keep retrying when the very first run fails with a non-fatal error, instead of rejecting `start()` (default false). */
+  readonly keepTrying?: boolean;
+  readonly backoff?: BackoffOptions;
+  /** How long a frame may wait for its timestamp line (default 1000 ms). */
+  readonly ptsWaitMs?: number;
+  readonly logger?: Logger;
+  /** The board, for the stride default; read from /proc/device-tree/model when absent. */
+  readonly board?: BoardInfo;
+}
+
+/**
+ * Creates a supervised frame source from a spec (`rpicam[:WxH@FPS]`, `file:PATH`,
+ * `v4l2:/dev/videoN`, `url:URL`, `demo`). Validates the spec and options now (throws
+ * CaptureError); spawns nothing until `start()`.
+ */
+export function createSource(specText: string | SourceSpec, options: SourceOptions = {}): FrameSource {
+  const spec = typeof specText === 'string' ? parseSourceSpec(specText) : specText;
+  if (options.width !== undefined || options.height !== undefined) checkSize(options.width ?? NaN, options.height ?? NaN);
+  if (options.fps !== undefined) checkFps(options.fps);
+  return new SupervisedSource(spec, options);
+}
+
+const FPS_WINDOW = 30;
+
+class SupervisedSource implements FrameSource {
+  readonly description: string;
+  readonly pausable: boolean;
+  width = 0;
+  height = 0;
+  fps = 0;
+
+  private readonly frameListeners = new Set<FrameListener>();
+  private readonly stateListeners = new Set<(state: CaptureState, error?: Error) => void>();
+  private readonly backoff: ReturnType<typeof createBackoff>;
+  private readonly logger: Logger | undefined;
+  private readonly restartEnabled: boolean;
+  private currentState: CaptureState = 'idle';
+  private run: SourceRun | null = null;
+  private runFrames = 0;
+  private seq = 0;
+  private dropped = 0;
+  private restarts = 0;
+  private lastError: CaptureError | null = null;
+  private lastTail: readonly string[] = [];
+  private lastOutPtsUs: number | null = null;
+  private lastOutArrivalUs = 0;
+  private runOffsetUs: number | null = null;
+  private lastRawPtsUs: number | null = null;
+  private startWallMs = 0;
+  private lastFrameAtMs = 0;
+  private runStartedAtMs = 0;
+  private paused = false;
+  private watchdog: NodeJS.Timeout | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private readonly recentPts: number[] = [];
+  private firstFrame: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  private endedPromise: Promise<void>;
+  private resolveEnded!: () => void;
+
+  constructor(
+    private readonly spec: SourceSpec,
+    private readonly options: SourceOptions,
+  ) {
+    this.description = describeSpec(spec);
+    this.pausable = spec.kind === 'file' && options.realtime === false;
+    this.logger = options.logger;
+    this.backoff = createBackoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.restartEnabled = options.restart ?? !(spec.kind === 'file' && !options.loop);
+    this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
+    const format = this.requestedFormat();
+    this.width = format.width ?? 0;
+    this.height = format.height ?? 0;
+    this.fps = format.fps ?? 0;
+  }
+
+  state(): CaptureState {
+    return this.currentState;
+  }
+
+  stats(): CaptureStats {
+    return {
+      frames: this.seq,
+      droppedFrames: this.dropped,
+      restarts: this.restarts,
+      fps: this.measuredFps(),
+      lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
+      stderrTail: this.run ? this.run.child.stderrTail() : [...this.lastTail],
+    };
+  }
+
+  onFrame(listener: FrameListener): () => void {
+    this.frameListeners.add(listener);
+    return () => this.frameListeners.delete(listener);
+  }
+
+  onState(listener: (state: CaptureState, error?: Error) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    if (this.currentState !== 'idle') throw new CaptureError('CAPTURE_STOPPED', `source already ${this.currentState}`, this.currentState);
+    this.checkInputExists();
+    this.startWallMs = Date.now();
+    const first = new Promise<void>((resolve, reject) => (this.firstFrame = { resolve, reject }));
+    this.setState('starting');
+    this.launch();
+    if (this.options.stallTimeoutMs !== 0) {
+      this.watchdog = setInterval(() => this.checkStall(), 250);
+      this.watchdog.unref();
+    }
+    return first;
+  }
+
+  async stop(): Promise<void> {
+    if (this.currentState === 'stopped') return;
+    const wasEnded = this.currentState === 'ended' || this.currentState === 'failed';
+    this.setState('stopped');
+    this.clearTimers();
+    const run = this.run;
+    this.run = null;
+    if (run) {
+      await run.stop();
+      this.lastTail = run.child.stderrTail();
+    }
+    this.firstFrame?.reject(new CaptureError('CAPTURE_STOPPED', 'the source was stopped before its first frame'));
+    this.firstFrame = null;
+    if (!wasEnded) this.resolveEnded();
+  }
+
+  ended(): Promise<void> {
+    return this.endedPromise;
+  }
+
+  pause(): void {
+    if (!this.pausable || this.paused) return;
+    this.paused = true;
+    this.run?.pause();
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.lastFrameAtMs = Date.now();
+    this.run?.resume();
+  }
+
+  private requestedFormat(): FrameFormat {
+    if (this.spec.kind === 'rpicam') {
+      return {
+        width: this.spec.width ?? this.options.width ?? DEFAULT_CAMERA_FORMAT.width,
+        height: this.spec.height ?? this.options.height ?? DEFAULT_CAMERA_FORMAT.height,
+        fps: this.spec.fps ?? this.options.fps ?? DEFAULT_CAMERA_FORMAT.fps,
+      };
+    }
+    if (this.spec.kind === 'demo') {
+      return {
+        width: this.options.width ?? DEFAULT_DEMO_FORMAT.width,
+        height: this.options.height ?? DEFAULT_DEMO_FORMAT.height,
+        fps: this.options.fps ?? DEFAULT_DEMO_FORMAT.fps,
+      };
+    }
+    return { width: this.options.width, height: this.options.height, fps: this.options.fps };
+  }
+
+  private checkInputExists(): void {
+    if (this.spec.kind === 'file') {
+      if (!existsSync(this.spec.path) || !statSync(this.spec.path).isFile()) {
+        throw new CaptureError('CAPTURE_FILE_NOT_FOUND', `no such file: ${this.spec.path}`, this.spec.path);
+      }
+    }
+    if (this.spec.kind === 'v4l2' && !existsSync(this.spec.device)) {
+      throw new CaptureError('CAPTURE_DEVICE_NOT_FOUND', `no video device ${this.spec.device}: is the USB camera plugged in?`, this.spec.device);
+    }
+  }
+
+  private launch(): void {
+    this.runFrames = 0;
+    this.runOffsetUs = null;
+    this.lastRawPtsUs = null;
+    this.runStartedAtMs = Date.now();
+    this.lastFrameAtMs = Date.now();
+    const events: RunEvents = {
+      onFormat: (width, height, fps) => {
+        this.width = width;
+        this.height = height;
+        if (fps) this.fps = fps;
+      },
+      onFrame: (packed, rawPtsUs) => this.deliver(packed, rawPtsUs),
+      onFallback: (reason) => this.logger?.warn({ source: this.description, reason }, 'stream timestamps unusable; using arrival time'),
+    };
+    let run: SourceRun;
+    try {
+      run = this.spec.kind === 'rpicam' ? this.launchRpicam(events) : this.launchFfmpeg(events);
+    } catch (error) {
+      this.fail(error instanceof CaptureError ? error : new CaptureError('CAPTURE_SOURCE_EXITED', String(error), undefined, { cause: error }));
+      return;
+    }
+    this.run = run;
+    if (this.paused) run.pause();
+    void run.finished.then(({ exit, error }) => {
+      if (this.run !== run) return; // stopped or replaced
+      this.run = null;
+      this.lastTail = exit.stderrTail;
+      if (!error) {
+        this.logger?.info({ source: this.description, frames: this.seq }, 'source ended');
+        if (this.firstFrame) this.fail(new CaptureError('CAPTURE_NO_FRAMES', `${this.description} delivered no frames`, this.description));
+        else {
+          this.clearTimers();
+          this.setState('ended');
+          this.resolveEnded();
+        }
+        return;
+      }
+      this.onRunFailed(error, exit.uptimeMs);
+    });
+  }
+
+  private launchRpicam(events: RunEvents): SourceRun {
+    const spec = this.spec as Extract<SourceSpec, { kind: 'rpicam' }>;
+    const format = this.requestedFormat() as { width: number; height: number; fps: number };
+    const align = this.options.strideAlign ?? (this.options.board ?? detectBoard()).strideAlign;
+    const strideY = this.options.stride ?? alignStride(format.width, align);
+    if (format.width % 128 !== 0 && this.options.stride === undefined) {
+      this.logger?.warn(
+        { width: format.width, strideY },
+        'width is not a multiple of 128: rows are padded to the stride; if the picture is skewed, set the stride (see docs/troubleshooting.md)',
+      );
+    }
+    return startRpicamRun(
+      format,
+      { width: format.width, height: format.height, strideY },
+      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, camera: spec.camera, extraArgs: this.options.rpicamArgs },
+      events,
+    );
+  }
+
+  private launchFfmpeg(events: RunEvents): SourceRun {
+    const spec = this.spec as Exclude<SourceSpec, { kind: 'rpicam' }>;
+    const live = spec.kind === 'v4l2' || spec.kind === 'url';
+    return startFfmpegRun(
+      spec,
+      this.requestedFormat(),
+      {
+        logger: this.logger,
+        ptsWaitMs: this.options.ptsWaitMs ?? 2000,
+        realtime: this.options.realtime ?? true,
+        loop: this.options.loop ?? false,
+        durationS: this.options.durationS,
+        // Network streams and USB cameras carry unreliable or missing timestamps: use arrival.
+        streamTimestamps: !live,
+      },
+      events,
+    );
+  }
+
+  private deliver(packed: Buffer, rawPtsUs: number): void {
+    const nowUs = monotonicUs();
+    const nominalUs = this.fps > 0 ? 1e6 / this.fps : 33_333;
+    if (this.runOffsetUs === null) {
+      // First frame of a run: continue the timeline across restarts by the time that passed.
+      const target = this.lastOutPtsUs === null ? 0 : this.lastOutPtsUs + Math.max(nominalUs, nowUs - this.lastOutArrivalUs);
+      this.runOffsetUs = target - rawPtsUs;
+    } else if (this.lastRawPtsUs !== null && rawPtsUs <= this.lastRawPtsUs) {
+      // The stream's clock went back (a looped file, a camera reset): keep ours monotonic.
+      this.runOffsetUs = (this.lastOutPtsUs ?? 0) + nominalUs - rawPtsUs;
+    }
+    this.lastRawPtsUs = rawPtsUs;
+    const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
+    if (this.lastOutPtsUs !== null && this.isLive() && this.fps > 0) {
+      const missing = Math.round((ptsUs - this.lastOutPtsUs) / nominalUs) - 1;
+      if (missing > 0) this.dropped += missing;
+    }
+    this.lastOutPtsUs = ptsUs;
+    this.lastOutArrivalUs = nowUs;
+    this.lastFrameAtMs = Date.now();
+    this.recentPts.push(ptsUs);
+    if (this.recentPts.length > FPS_WINDOW) this.recentPts.shift();
+
+    let frame: Frame;
+    try {
+      frame = createFrame({ seq: this.seq, ptsUs, wallMs: this.startWallMs + ptsUs / 1000, width: this.width, height: this.height, data: packed });
+    } catch (error) {
+      this.logger?.error({ err: error }, 'frame of unexpected size dropped');
+      this.dropped++;
+      return;
+    }
+    this.seq++;
+    this.runFrames++;
+    if (this.runFrames === 1) {
+      if (this.currentState !== 'running') this.setState('running');
+      this.firstFrame?.resolve();
+      this.firstFrame = null;
+    }
+    for (const listener of this.frameListeners) {
+      try {
+        listener(frame);
+      } catch (error) {
+        // A failing consumer must not stop the camera read loop.
+        this.logger?.error({ err: error }, 'frame listener threw');
+      }
+    }
+  }
+
+  private isLive(): boolean {
+    return this.spec.kind !== 'file';
+  }
+
+  private measuredFps(): number {
+    const n = this.recentPts.length;
+    if (n < 2) return 0;
+    const spanUs = this.recentPts[n - 1] - this.recentPts[0];
+    return spanUs > 0 ? Math.round(((n - 1) * 1e6 * 100) / spanUs) / 100 : 0;
+  }
+
+  private checkStall(): void {
+    if (!this.run || this.paused || this.currentState === 'stopped') return;
+    const limitMs = this.runFrames === 0 ? (this.options.firstFrameTimeoutMs ?? 20_000) : (this.options.stallTimeoutMs ?? 5000);
+    const silentMs = Date.now() - this.lastFrameAtMs;
+    if (silentMs < limitMs) return;
+    const run = this.run;
+    this.run = null;
+    this.lastTail = run.child.stderrTail();
+    const error = new CaptureError('CAPTURE_STALLED', `${this.description} sent no frame for ${silentMs} ms`, silentMs);
+    void run.stop();
+    this.onRunFailed(error, Date.now() - this.runStartedAtMs);
+  }
+
+  private onRunFailed(error: CaptureError, uptimeMs: number): void {
+    this.lastError = error;
+    const tail = this.lastTail.slice(-10);
+    this.logger?.error({ code: error.code, source: this.description, stderr: tail }, error.message);
+    const beforeFirstFrame = this.firstFrame !== null;
+    if (error.fatal || !this.restartEnabled || (beforeFirstFrame && !this.options.keepTrying)) {
+      this.fail(error);
+      return;
+    }
+    const delayMs = this.backoff.next(uptimeMs);
+    this.restarts++;
+    this.setState('restarting', error);
+    this.logger?.warn({ source: this.description, delayMs, restarts: this.restarts }, 'restarting source');
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.currentState === 'restarting') this.launch();
+    }, delayMs);
+  }
+
+  private fail(error: CaptureError): void {
+    this.lastError = error;
+    this.clearTimers();
+    this.setState('failed', error);
+    this.firstFrame?.reject(error);
+    this.firstFrame = null;
+    this.resolveEnded();
+  }
+
+  private clearTimers(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.watchdog = null;
+    this.restartTimer = null;
+  }
+
+  private setState(state: CaptureState, error?: Error): void {
+    if (this.currentState === state && !error) return;
+    this.currentState = state;
+    for (const listener of this.stateListeners) listener(state, error);
+  }
+}

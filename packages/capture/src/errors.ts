@@ -1,0 +1,40 @@
+/** Stable error codes of the capture package. */
+export type CaptureErrorCode =
+  | 'CAPTURE_BAD_SPEC'
+  | 'CAPTURE_BAD_SIZE'
+  | 'CAPTURE_UNSUPPORTED_URL'
+  | 'CAPTURE_FILE_NOT_FOUND'
+  | 'CAPTURE_DEVICE_NOT_FOUND'
+  | 'CAPTURE_BINARY_NOT_FOUND'
+  | 'CAPTURE_CAMERA_BUSY'
+  | 'CAPTURE_NO_CAMERA'
+  | 'CAPTURE_SOURCE_EXITED'
+  | 'CAPTURE_STALLED'
+  | 'CAPTURE_NO_FRAMES'
+  | 'CAPTURE_STOPPED';
+
+/** An error of a frame source, with a stable code, the offending value and the cause. */
+export class CaptureError extends Error {
+  override readonly name = 'CaptureError';
+  constructor(
+    readonly code: CaptureErrorCode,
+    message: string,
+    readonly value?: unknown,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** Errors after which restarting cannot help (the user must change something). */
+  get fatal(): boolean {
+    return FATAL.has(this.code);
+  }
+}
+
+const FATAL = new Set<CaptureErrorCode>([
+  'CAPTURE_BAD_SPEC',
+  'CAPTURE_BAD_SIZE',
+  'CAPTURE_UNSUPPORTED_URL',
+  'CAPTURE_FILE_NOT_FOUND',
+  'CAPTURE_BINARY_NOT_FOUND',
+]);
