@@ -1,7 +1,20 @@
+export { createDetector } from './detector';
 export { DEFAULT_DETECTOR_CONFIG, resolveDetectorConfig } from './config';
 export type { DetectorOptions } from './config';
 export { DetectorError } from './errors';
 export type { DetectorErrorCode } from './errors';
+export { analysisGeometry, boxDownscale } from './downscale';
+export type { AnalysisGeometry } from './downscale';
+export { frameStats, fitBrightness, residualMse, scoreFrame, diffMagnitudes } from './score';
+export type { BrightnessFit, FrameScore, FrameStats } from './score';
+export { judgeFrame } from './judge';
+export type { JudgeInput, JudgeResult } from './judge';
+export { nextEventState, endEvent, INITIAL_EVENT_STATE } from './state';
+export type { ActiveState, EndTransition, EventState, EventStateConfig, EventTransition, IdleState, Peak, StartTransition, StateSample } from './state';
+export { triggerLadder, stepTriggerLevel, clampTriggerLevel, ceilToLadder } from './trigger';
+export { estimateNoiseFloor, percentile, suggestTriggerLevel, CALIBRATION_MARGIN, CALIBRATION_MIN_LEVEL } from './calibrate';
+export { parsePgm, loadMaskImage, buildAnalysisMask, watchedIndices } from './mask';
+export { heatmapRgba, renderHeatmapPng } from './heatmap';
 export type {
   Calibration,
   Detector,
