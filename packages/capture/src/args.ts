@@ -15,12 +15,17 @@ export const DEFAULT_DEMO_FORMAT = { width: 640, height: 360, fps: 15 } as const
 export const DEMO_MOTION = { periodS: 20, startS: 10, moveS: 4 } as const;
 
 /**
- * argv of `rpicam-vid` for raw YUV420 on stdout and timestamps on fd 3. `--flush` makes it
- * write (and flush the pts file) after every frame, so neither pipe lags.
+ * argv of `rpicam-vid` for raw YUV420 on stdout and, when `ptsPath` is given, timestamps
+ * written to that FIFO. `--flush` makes it write (and flush the pts file) after every frame,
+ * so neither stream lags.
  */
-export function rpicamArgs(format: { width: number; height: number; fps: number }, options: { camera?: number; extraArgs?: readonly string[] } = {}): string[] {
+export function rpicamArgs(
+  format: { width: number; height: number; fps: number },
+  options: { camera?: number; extraArgs?: readonly string[]; ptsPath?: string | null } = {},
+): string[] {
   const args = ['-n', '-t', '0', '--codec', 'yuv420', '--width', String(format.width), '--height', String(format.height)];
-  args.push('--framerate', String(format.fps), '--flush', '--save-pts', '/dev/fd/3');
+  args.push('--framerate', String(format.fps), '--flush');
+  if (options.ptsPath) args.push('--save-pts', options.ptsPath);
   if (options.camera !== undefined) args.push('--camera', String(options.camera));
   args.push(...(options.extraArgs ?? []), '-o', '-');
   return args;

@@ -1,3 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeExit, spawnChild, spawnFfmpeg, ProcessError, type ChildHandle, type ExitInfo } from '@preroll/process';
@@ -39,44 +44,78 @@ export interface RunOptions {
   readonly ptsWaitMs: number;
 }
 
-/** Starts `rpicam-vid`, reading frames from stdout and their timestamps from fd 3. */
+/**
+ * Starts `rpicam-vid`, reading frames from stdout and their timestamps from a FIFO.
+ *
+ * rpicam-vid opens `--save-pts` by name, and Node's stdio pipes are socket pairs that
+ * `/dev/fd/N` cannot open (ENXIO), so the timestamps come through a named pipe that we open
+ * read-write and non-blocking: the open never waits for the writer and the read never sees a
+ * premature end of file.
+ */
 export function startRpicamRun(
   format: { width: number; height: number; fps: number },
   layout: RawLayout,
   options: RunOptions & { camera?: number; extraArgs?: readonly string[] },
   events: RunEvents,
 ): SourceRun {
+  const fifo = openPtsFifo(options.logger);
   let child: ChildHandle;
   try {
     child = spawnChild({
       name: 'camera',
       command: 'rpicam-vid',
-      args: rpicamArgs(format, options),
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      args: rpicamArgs(format, { ...options, ptsPath: fifo?.path ?? null }),
+      stdio: ['ignore', 'pipe', 'pipe'],
       logger: options.logger,
     });
   } catch (error) {
+    fifo?.close();
     throw translateSpawnError(error, 'rpicam-vid', 'install rpicam-apps (sudo apt install rpicam-apps), or use --source demo');
   }
   events.onFormat(format.width, format.height, format.fps);
   const pairer = new PtsPairer<Buffer>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
     waitMs: options.ptsWaitMs,
-    useStream: true,
+    useStream: fifo !== null,
     onFallback: events.onFallback,
   });
   const assembler = new FrameAssembler(layout);
   child.stdout?.on('data', (chunk: Buffer) => assembler.push(chunk, (packed) => pairer.pushFrame(packed, monotonicUs())));
-  const ptsPipe = child.process.stdio[3] as Readable | null;
-  if (ptsPipe) {
-    readLines(ptsPipe, (line) => {
+  if (fifo) {
+    readLines(fifo.stream, (line) => {
       // `# timecode format v2`, then one line per frame in milliseconds (e.g. `33.333`).
       if (!line || line.startsWith('#')) return;
       const ms = Number(line);
       if (Number.isFinite(ms)) pairer.pushPts(Math.round(ms * 1000));
     });
-    ptsPipe.on('error', (error) => options.logger?.debug({ err: error }, 'camera: pts pipe error'));
+    void child.exited.then(() => setTimeout(() => fifo.close(), 100));
   }
   return wrapRun(child, pairer, classifyRpicamExit);
+}
+
+/** A named pipe for rpicam-vid's timestamps, or null (arrival time then) when one cannot be made. */
+function openPtsFifo(logger?: Logger): { path: string; stream: Readable; close(): void } | null {
+  let dir: string | null = null;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'preroll-pts-'));
+    const path = join(dir, 'pts');
+    execFileSync('mkfifo', ['-m', '600', path]);
+    const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
+    const stream = new Socket({ fd, readable: true, writable: false });
+    stream.on('error', (error) => logger?.debug({ err: error }, 'camera: pts pipe error'));
+    const madeDir = dir;
+    return {
+      path,
+      stream,
+      close() {
+        stream.destroy();
+        rmSync(madeDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    logger?.warn({ err: error }, 'cannot make a FIFO for rpicam-vid timestamps; using arrival time');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    return null;
+  }
 }
 
 /** Starts an ffmpeg that decodes a file, device, URL or the demo scene to raw I420. */

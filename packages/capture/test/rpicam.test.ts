@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+import { createSource, type CaptureError, type Frame } from '../src/index';
+import { fakeLuma, tempDir, useFakeCamera } from './fake-camera';
+
+const quickBackoff = { initialMs: 50, maxMs: 200, factor: 2, resetAfterMs: 60_000 };
+
+/** Collects frames until `count` arrived (bounded by `timeoutMs`). */
+function collect(source: ReturnType<typeof createSource>, count: number, timeoutMs = 10_000): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`only ${frames.length}/${count} frames in ${timeoutMs} ms`)), timeoutMs);
+    source.onFrame((frame) => {
+      frames.push(frame);
+      if (frames.length === count) {
+        clearTimeout(timer);
+        resolve(frames);
+      }
+    });
+  });
+}
+
+describe('rpicam source (fake rpicam-vid on PATH)', () => {
+  let restore: () => void = () => undefined;
+  afterEach(() => restore());
+
+  test('frames carry the exact pixels with no stride padding, and timestamps from --save-pts', async () => {
+    restore = useFakeCamera({ FAKE_RPICAM_RANDOM_CHUNKS: '1' });
+    // 100 px rows are padded to 128 bytes by the camera: the padding (0xEE) must never show.
+    const source = createSource('rpicam:100x40@30', { strideAlign: 64 });
+    const got = collect(source, 12);
+    await source.start();
+    const frames = await got;
+    await source.stop();
+    frames.forEach((frame, n) => {
+      expect(frame.width).toBe(100);
+      expect(frame.height).toBe(40);
+      expect(frame.seq).toBe(n);
+      expect(frame.data.length).toBe(100 * 40 * 1.5);
+      expect(frame.data.includes(0xee)).toBe(false);
+      expect(frame.y[0]).toBe(fakeLuma(0, 0, n));
+      expect(frame.y[39 * 100 + 99]).toBe(fakeLuma(99, 39, n));
+    });
+    // Sensor timestamps are 33.333 ms apart to the microsecond, unlike arrival times.
+    const gaps = frames.slice(1).map((f, i) => f.ptsUs - frames[i].ptsUs);
+    for (const gap of gaps) expect(Math.abs(gap - 33_333)).toBeLessThanOrEqual(1);
+    expect(frames[0].ptsUs).toBe(0);
+  });
+
+  test('Pi 5 layout: 128-byte stride alignment', async () => {
+    restore = useFakeCamera({ FAKE_RPICAM_STRIDE_ALIGN: '128' });
+    const source = createSource('rpicam:200x32@30', { board: { model: 'Raspberry Pi 5 Model B Rev 1.0', isRaspberryPi: true, strideAlign: 128 } });
+    const got = collect(source, 3);
+    await source.start();
+    const frames = await got;
+    await source.stop();
+    expect(frames[2].y[31 * 200 + 199]).toBe(fakeLuma(199, 31, 2));
+    expect(frames[2].data.includes(0xee)).toBe(false);
+  });
+
+  test('frames the sensor skipped are counted as dropped from the timestamp gaps', async () => {
+    restore = useFakeCamera({ FAKE_RPICAM_DROP_EVERY: '4' });
+    const source = createSource('rpicam:64x32@30', { strideAlign: 64 });
+    const got = collect(source, 15);
+    await source.start();
+    const frames = await got;
+    await source.stop();
+    const spanFrames = Math.round((frames[14].ptsUs - frames[0].ptsUs) / 33_333) + 1;
+    expect(source.stats().droppedFrames).toBe(spanFrames - 15);
+    expect(source.stats().droppedFrames).toBeGreaterThanOrEqual(3);
+  });
+
+  test('a crash is restarted with backoff and the timeline stays monotonic', async () => {
+    const dir = tempDir();
+    restore = useFakeCamera({ FAKE_RPICAM_CRASH_AFTER: '5', FAKE_RPICAM_FAULTY_RUNS: '2', FAKE_RPICAM_RUNS_FILE: join(dir, 'runs') });
+    const states: string[] = [];
+    const source = createSource('rpicam:64x32@30', { strideAlign: 64, backoff: quickBackoff });
+    source.onState((state) => states.push(state));
+    const got = collect(source, 20);
+    await source.start();
+    const frames = await got;
+    await source.stop();
+    expect(source.stats().restarts).toBe(2);
+    expect(source.stats().lastError?.code).toBe('CAPTURE_SOURCE_EXITED');
+    expect(states.filter((s) => s === 'restarting')).toHaveLength(2);
+    for (let i = 1; i < frames.length; i++) {
+      expect(frames[i].seq).toBe(frames[i - 1].seq + 1);
+      expect(frames[i].ptsUs).toBeGreaterThan(frames[i - 1].ptsUs);
+    }
+  });
+
+  test('a camera that stops sending frames is restarted by the stall watchdog', async () => {
+    const dir = tempDir();
+    restore = useFakeCamera({ FAKE_RPICAM_HANG_AFTER: '3', FAKE_RPICAM_FAULTY_RUNS: '1', FAKE_RPICAM_RUNS_FILE: join(dir, 'runs') });
+    const source = createSource('rpicam:64x32@30', { strideAlign: 64, stallTimeoutMs: 400, backoff: quickBackoff });
+    const got = collect(source, 8);
+    await source.start();
+    await got;
+    await source.stop();
+    expect(source.stats().restarts).toBe(1);
+    expect(source.stats().lastError?.code).toBe('CAPTURE_STALLED');
+  });
+
+  test('old rpicam-vid that buffers the pts file: falls back to arrival time', async () => {
+    restore = useFakeCamera({ FAKE_RPICAM_PTS_BUFFERED: '1' });
+    const source = createSource('rpicam:64x32@30', { strideAlign: 64, ptsWaitMs: 150 });
+    const got = collect(source, 10);
+    await source.start();
+    const frames = await got;
+    await source.stop();
+    for (let i = 1; i < frames.length; i++) expect(frames[i].ptsUs).toBeGreaterThan(frames[i - 1].ptsUs);
+  });
+
+  test('camera busy: a clear error with a stable code', async () => {
+    restore = useFakeCamera({ FAKE_RPICAM_BUSY: '1' });
+    const source = createSource('rpicam:64x32@30');
+    await expect(source.start()).rejects.toMatchObject({ code: 'CAPTURE_CAMERA_BUSY' });
+    expect(source.state()).toBe('failed');
+    expect(source.stats().stderrTail.join('\n')).toMatch(/failed to acquire camera/);
+  });
+
+  test('no camera connected: CAPTURE_NO_CAMERA', async () => {
+    restore = useFakeCamera({ FAKE_RPICAM_NO_CAMERA: '1' });
+    await expect(createSource('rpicam').start()).rejects.toMatchObject({ code: 'CAPTURE_NO_CAMERA' });
+  });
+
+  test('rpicam-vid not installed: CAPTURE_BINARY_NOT_FOUND with an install hint', async () => {
+    restore = useFakeCamera();
+    process.env.PATH = tempDir();
+    const error = (await createSource('rpicam').start().catch((e: unknown) => e)) as CaptureError;
+    expect(error.code).toBe('CAPTURE_BINARY_NOT_FOUND');
+    expect(error.message).toMatch(/rpicam-apps.*--source demo/);
+  });
+});
