@@ -28,6 +28,8 @@ export type StoreErrorCode =
   | 'STORE_NOT_FOUND'
   /** The data directory is missing or not a directory. */
   | 'STORE_BAD_DATA_DIR'
+  /** An option of `openStore` is out of range (e.g. a retention limit). */
+  | 'STORE_BAD_OPTIONS'
   /** The store was used after `close()`. */
   | 'STORE_CLOSED'
   /** Deleting a recording's files failed for a reason other than "already gone". */

@@ -15,3 +15,29 @@ export {
   writeSidecarAtomic,
 } from './sidecar';
 export type { EventSidecar, RecordingKind, RecordingPaths, ScorePoint, UploadState } from './sidecar';
+export type { EventRecord } from './record';
+export { localDay } from './record';
+export { decodeCursor, encodeCursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './query';
+export type { CountQuery, CursorPosition, DayCount, EventPage, ListQuery } from './query';
+export { DEFAULT_RETENTION, planRetention, statfsDiskUsage } from './retention';
+export type { DiskUsage, DiskUsageReader, RetentionCandidate, RetentionDecision, RetentionInput, RetentionLimits, RetentionPlan, RetentionReason } from './retention';
+export { DB_FILE, openStore } from './store';
+export type {
+  DeleteAllResult,
+  DeleteReason,
+  DeleteResult,
+  OpenReport,
+  RebuildReport,
+  ReconcileReport,
+  RetentionResult,
+  RetentionRunOptions,
+  Store,
+  StoreChange,
+  StoreOptions,
+  StoreStats,
+} from './store';
+export { reindex } from './reindex';
+export type { ReindexReport } from './reindex';
+export { EVENTS_DIR } from './scan';
+export type { Orphan, OrphanKind, SkippedSidecar } from './scan';
+export type { DatabaseState } from './database';

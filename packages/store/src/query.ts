@@ -1,0 +1,168 @@
+import type { Database, Statement } from 'better-sqlite3';
+import { StoreError } from './errors';
+import type { EventRecord, RecordingRow } from './record';
+import { rowToRecord } from './record';
+import type { RecordingKind } from './sidecar';
+import { RECORDING_KINDS } from './sidecar';
+
+/** Filters and paging of {@link EventQueries.list}. Every filter is optional and they combine with AND. */
+export interface ListQuery {
+  /** Page size, 1..500; default 50. */
+  readonly limit?: number;
+  /** The `nextCursor` of the previous page. */
+  readonly cursor?: string | null;
+  /** Local day `YYYY-MM-DD`. */
+  readonly day?: string;
+  /** One kind or several. */
+  readonly kind?: RecordingKind | readonly RecordingKind[];
+  /** true: favourites only; false: non-favourites only. */
+  readonly favorite?: boolean;
+  readonly camera?: string;
+}
+
+/** One page, newest first. `nextCursor` is null on the last page. */
+export interface EventPage {
+  readonly items: EventRecord[];
+  readonly nextCursor: string | null;
+}
+
+/** Events per local day, newest day first. */
+export interface DayCount {
+  readonly day: string;
+  readonly count: number;
+  readonly bytes: number;
+}
+
+/** Filters of {@link EventQueries.countByDay}. */
+export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'day'>;
+
+/** Default and maximum page sizes. */
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+
+const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The keyset position a cursor encodes: the last row of the previous page. */
+export interface CursorPosition {
+  readonly startedAtMs: number;
+  readonly id: string;
+}
+
+/** Encodes a keyset position as an opaque URL-safe string. */
+export function encodeCursor(position: CursorPosition): string {
+  return Buffer.from(JSON.stringify([position.startedAtMs, position.id]), 'utf8').toString('base64url');
+}
+
+/** Decodes a cursor from {@link encodeCursor}; throws `STORE_BAD_CURSOR` for anything else. */
+export function decodeCursor(cursor: string): CursorPosition {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch (error) {
+    throw new StoreError('STORE_BAD_CURSOR', 'pagination cursor is not one this server handed out', cursor, { cause: error });
+  }
+  if (!Array.isArray(value) || value.length !== 2 || !Number.isSafeInteger(value[0]) || typeof value[1] !== 'string' || value[1].length > 200) {
+    throw new StoreError('STORE_BAD_CURSOR', 'pagination cursor is not one this server handed out', cursor);
+  }
+  return { startedAtMs: value[0], id: value[1] };
+}
+
+/**
+ * The gallery's read queries. Each distinct combination of filters is prepared once and
+ * cached; pages use keyset pagination on (started_at_ms, id) so page N costs the same as page 1.
+ */
+export interface EventQueries {
+  get(id: string): EventRecord | undefined;
+  getRow(id: string): RecordingRow | undefined;
+  list(query?: ListQuery): EventPage;
+  countByDay(query?: CountQuery): DayCount[];
+}
+
+/** Builds the query object over an open, migrated database. */
+export function createQueries(db: Database): EventQueries {
+  const getStmt = db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE id = ?');
+  const cache = new Map<string, Statement<unknown[], RecordingRow>>();
+  const countCache = new Map<string, Statement<unknown[], { day: string; count: number; bytes: number }>>();
+
+  const filters = (query: CountQuery & { day?: string }): { key: string; where: string[]; params: unknown[] } => {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const key: string[] = [];
+    if (query.day !== undefined) {
+      if (typeof query.day !== 'string' || !DAY_PATTERN.test(query.day)) throw new StoreError('STORE_BAD_QUERY', `day must be YYYY-MM-DD, got ${String(query.day)}`, query.day);
+      where.push('day = ?');
+      params.push(query.day);
+      key.push('d');
+    }
+    if (query.kind !== undefined) {
+      const kinds = typeof query.kind === 'string' ? [query.kind] : [...query.kind];
+      if (kinds.length === 0 || kinds.some((k) => !RECORDING_KINDS.includes(k))) {
+        throw new StoreError('STORE_BAD_QUERY', `kind must be one or more of ${RECORDING_KINDS.join(', ')}`, query.kind);
+      }
+      where.push(kinds.length === 1 ? 'kind = ?' : `kind IN (${kinds.map(() => '?').join(', ')})`);
+      params.push(...kinds);
+      key.push(`k${kinds.length}`);
+    }
+    if (query.favorite !== undefined) {
+      if (typeof query.favorite !== 'boolean') throw new StoreError('STORE_BAD_QUERY', 'favorite must be a boolean', query.favorite);
+      where.push('favorite = ?');
+      params.push(query.favorite ? 1 : 0);
+      key.push('f');
+    }
+    if (query.camera !== undefined) {
+      if (typeof query.camera !== 'string' || query.camera.length === 0) throw new StoreError('STORE_BAD_QUERY', 'camera must be a non-empty string', query.camera);
+      where.push('camera = ?');
+      params.push(query.camera);
+      key.push('c');
+    }
+    return { key: key.join(''), where, params };
+  };
+
+  return {
+    get(id) {
+      const row = getStmt.get(id);
+      return row && rowToRecord(row);
+    },
+    getRow(id) {
+      return getStmt.get(id);
+    },
+    list(query = {}) {
+      const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+      if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+        throw new StoreError('STORE_BAD_QUERY', `limit must be an integer 1..${MAX_PAGE_SIZE}, got ${String(limit)}`, limit);
+      }
+      const f = filters(query);
+      if (query.cursor) {
+        const position = decodeCursor(query.cursor);
+        // A row-value comparison lets SQLite seek the (…, started_at_ms, id) index directly.
+        f.where.push('(started_at_ms, id) < (?, ?)');
+        f.params.push(position.startedAtMs, position.id);
+        f.key += 'p';
+      }
+      let stmt = cache.get(f.key);
+      if (!stmt) {
+        const where = f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
+        stmt = db.prepare(`SELECT * FROM recordings ${where} ORDER BY started_at_ms DESC, id DESC LIMIT ?`);
+        cache.set(f.key, stmt);
+      }
+      const rows = stmt.all(...f.params, limit + 1);
+      const more = rows.length > limit;
+      const page = more ? rows.slice(0, limit) : rows;
+      const last = page[page.length - 1];
+      return {
+        items: page.map(rowToRecord),
+        nextCursor: more && last ? encodeCursor({ startedAtMs: last.started_at_ms, id: last.id }) : null,
+      };
+    },
+    countByDay(query = {}) {
+      const f = filters(query);
+      let stmt = countCache.get(f.key);
+      if (!stmt) {
+        const where = f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
+        stmt = db.prepare(`SELECT day, COUNT(*) AS count, COALESCE(SUM(total_bytes), 0) AS bytes FROM recordings ${where} GROUP BY day ORDER BY day DESC`);
+        countCache.set(f.key, stmt);
+      }
+      return stmt.all(...f.params).map((r) => ({ day: r.day, count: r.count, bytes: r.bytes }));
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import type { Database } from 'better-sqlite3';
+import { StoreError } from './errors';
+import { RECORDING_KINDS, UPLOAD_STATES } from './sidecar';
+
+/** One schema step. `up` runs inside a transaction together with the `user_version` bump. */
+export interface Migration {
+  /** The `user_version` the database has after this step (1, 2, 3, ... without gaps). */
+  readonly version: number;
+  readonly description: string;
+  up(db: Database): void;
+}
+
+const quoted = (values: readonly string[]): string => values.map((v) => `'${v}'`).join(', ');
+
+/**
+ * The store's schema history. Never edit a released step: add a new one. Times are integer
+ * milliseconds since the epoch; paths are relative to the data directory.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'recordings table and the indexes the gallery pages by',
+    up(db) {
+      db.exec(`
+        CREATE TABLE recordings (
+          id               TEXT    NOT NULL PRIMARY KEY,
+          camera           TEXT    NOT NULL,
+          kind             TEXT    NOT NULL CHECK (kind IN (${quoted(RECORDING_KINDS)})),
+          day              TEXT    NOT NULL,
+          started_at_ms    INTEGER NOT NULL,
+          ended_at_ms      INTEGER NOT NULL,
+          triggered_at_ms  INTEGER,
+          pre_roll_ms      REAL    NOT NULL,
+          duration_s       REAL    NOT NULL,
+          frames           INTEGER NOT NULL,
+          width            INTEGER NOT NULL,
+          height           INTEGER NOT NULL,
+          trigger_level    REAL,
+          peak_score       REAL,
+          clip_path        TEXT    NOT NULL UNIQUE,
+          snapshot_path    TEXT,
+          thumbnail_path   TEXT,
+          heatmap_path     TEXT,
+          sidecar_path     TEXT    NOT NULL UNIQUE,
+          clip_bytes       INTEGER NOT NULL,
+          total_bytes      INTEGER NOT NULL,
+          favorite         INTEGER NOT NULL DEFAULT 0 CHECK (favorite IN (0, 1)),
+          upload_state     TEXT    NOT NULL DEFAULT 'none' CHECK (upload_state IN (${quoted(UPLOAD_STATES)})),
+          indexed_at_ms    INTEGER NOT NULL
+        );
+        CREATE INDEX recordings_by_start    ON recordings (started_at_ms, id);
+        CREATE INDEX recordings_by_day      ON recordings (day, started_at_ms, id);
+        CREATE INDEX recordings_by_kind     ON recordings (kind, started_at_ms, id);
+        CREATE INDEX recordings_by_favorite ON recordings (favorite, started_at_ms, id);
+        CREATE INDEX recordings_by_camera   ON recordings (camera, started_at_ms, id);
+      `);
+    },
+  },
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** Reads `PRAGMA user_version`. */
+export function schemaVersion(db: Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/**
+ * Brings the database up to the last migration, one transaction per step, so a failing step
+ * leaves the database at the previous version. Throws `STORE_SCHEMA_TOO_NEW` for a database
+ * written by a newer build (it is not corrupt: rebuilding it would throw away its newer data)
+ * and `STORE_MIGRATION_FAILED` with the cause when a step fails.
+ */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): { from: number; to: number } {
+  const from = schemaVersion(db);
+  const latest = migrations.length ? migrations[migrations.length - 1].version : 0;
+  if (from > latest) {
+    throw new StoreError('STORE_SCHEMA_TOO_NEW', `database schema version ${from} is newer than this build's ${latest}; upgrade Preroll or run reindex into a new data directory`, from);
+  }
+  for (const step of migrations) {
+    if (step.version <= from) continue;
+    try {
+      db.transaction(() => {
+        step.up(db);
+        db.pragma(`user_version = ${step.version}`);
+      })();
+    } catch (error) {
+      throw new StoreError('STORE_MIGRATION_FAILED', `migration to schema version ${step.version} (${step.description}) failed: ${(error as Error).message}`, step.version, { cause: error });
+    }
+  }
+  return { from, to: Math.max(from, latest) };
+}
