@@ -17,4 +17,5 @@ module.exports = {
     '^@preroll/([a-z]+)$': '<rootDir>/packages/$1/src/index.ts',
   },
   testTimeout: 60000,
+  reporters: ['default', '<rootDir>/test-fixtures/jest-summary.js'],
 };
