@@ -3,7 +3,6 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { createSource, DEMO_MOTION, type Frame, type FrameSource } from '../src/index';
 import { tempDir } from './fake-camera';
 
@@ -114,8 +113,8 @@ describe('url: source (HTTP MJPEG, as served by another Preroll)', () => {
   let server: Server;
   let port = 0;
   beforeAll(async () => {
-    const jpegs = await Promise.all(
-      [40, 120, 200].map((v) => sharp({ create: { width: 96, height: 64, channels: 3, background: { r: v, g: v, b: v } } }).jpeg().toBuffer()),
+    const jpegs = ['0x282828', '0x787878', '0xc8c8c8'].map((color) =>
+      execFileSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `color=c=${color}:s=96x64`, '-frames:v', '1', '-c:v', 'mjpeg', '-f', 'image2pipe', '-']),
     );
     server = createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame' });
