@@ -351,6 +351,20 @@ function createStore(parts: StoreParts): Store {
     return sidecarToRow(sidecar, rel, totalBytes, now());
   };
 
+  /**
+   * Changes a sidecar field on disk first (a rebuild must keep it), then re-indexes the row from
+   * the rewritten file, which also refreshes its measured size.
+   */
+  const rewriteSidecar = async (id: string, patch: Pick<EventSidecar, 'favorite'> | Pick<EventSidecar, 'uploadState'>): Promise<EventRecord> => {
+    const row = requireRow(id);
+    const file = abs(row.sidecar_path);
+    const sidecar = await readSidecar(file);
+    await writeSidecarAtomic(file, { ...sidecar, ...patch });
+    const updated = await readAndMeasure(row.sidecar_path);
+    assertOpen();
+    return indexRow(updated);
+  };
+
   const scheduleRetention = (trigger: string): void => {
     if (!closing) track(runRetention({ trigger }));
   };
@@ -513,27 +527,11 @@ function createStore(parts: StoreParts): Store {
       writes.upsertMany(rows);
     },
     async setFavorite(id, favorite) {
-      const row = requireRow(id);
-      const file = abs(row.sidecar_path);
-      const sidecar = await readSidecar(file);
-      await writeSidecarAtomic(file, { ...sidecar, favorite });
-      assertOpen();
-      writes.setFavorite(id, favorite);
-      const record = queries.get(id) as EventRecord;
-      emit({ type: 'upsert', record });
-      return record;
+      return rewriteSidecar(id, { favorite });
     },
     async setUploadState(id, state) {
       if (!UPLOAD_STATES.includes(state)) throw new StoreError('STORE_BAD_QUERY', `upload state must be one of ${UPLOAD_STATES.join(', ')}`, state);
-      const row = requireRow(id);
-      const file = abs(row.sidecar_path);
-      const sidecar = await readSidecar(file);
-      await writeSidecarAtomic(file, { ...sidecar, uploadState: state });
-      assertOpen();
-      writes.setUploadState(id, state);
-      const record = queries.get(id) as EventRecord;
-      emit({ type: 'upsert', record });
-      return record;
+      return rewriteSidecar(id, { uploadState: state });
     },
     async deleteEvent(id) {
       const row = requireRow(id);

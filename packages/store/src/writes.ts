@@ -2,7 +2,6 @@ import type { Database } from 'better-sqlite3';
 import { StoreError } from './errors';
 import type { RecordingRow } from './record';
 import type { RetentionCandidate } from './retention';
-import type { UploadState } from './sidecar';
 
 /** The paths of a row, enough to delete its files. */
 export type RowPaths = Pick<RecordingRow, 'id' | 'clip_path' | 'sidecar_path' | 'snapshot_path' | 'thumbnail_path' | 'heatmap_path' | 'total_bytes' | 'started_at_ms' | 'favorite'>;
@@ -14,8 +13,6 @@ export interface Writes {
   /** Replaces every row by `rows` in one transaction; returns how many ids were added and removed. */
   replaceAll(rows: readonly RecordingRow[]): { added: number; removed: number };
   deleteIds(ids: readonly string[]): number;
-  setFavorite(id: string, favorite: boolean): boolean;
-  setUploadState(id: string, state: UploadState): boolean;
   rowByClip(clipPath: string): RowPaths | undefined;
   rowsUnder(dirPrefix: string): RowPaths[];
   allPaths(options: { includeFavorites: boolean }): RowPaths[];
@@ -42,8 +39,6 @@ export function createWrites(db: Database): Writes {
   const deleteAllStmt = db.prepare('DELETE FROM recordings');
   const idsStmt = db.prepare<[], { id: string }>('SELECT id FROM recordings').pluck();
   const deleteStmt = db.prepare('DELETE FROM recordings WHERE id = ?');
-  const favoriteStmt = db.prepare('UPDATE recordings SET favorite = ? WHERE id = ?');
-  const uploadStmt = db.prepare('UPDATE recordings SET upload_state = ? WHERE id = ?');
   const byClipStmt = db.prepare<[string], RowPaths>(`SELECT ${PATH_COLUMNS} FROM recordings WHERE clip_path = ?`);
   const underStmt = db.prepare<[string, string], RowPaths>(`SELECT ${PATH_COLUMNS} FROM recordings WHERE clip_path >= ? AND clip_path < ?`);
   const allStmt = db.prepare<[], RowPaths>(`SELECT ${PATH_COLUMNS} FROM recordings ORDER BY started_at_ms, id`);
@@ -97,8 +92,6 @@ export function createWrites(db: Database): Writes {
     upsertMany: (rows) => upsertManyTx(rows),
     replaceAll: (rows) => replaceAllTx(rows),
     deleteIds: (ids) => (ids.length ? deleteTx(ids) : 0),
-    setFavorite: (id, favorite) => favoriteStmt.run(favorite ? 1 : 0, id).changes > 0,
-    setUploadState: (id, state) => uploadStmt.run(state, id).changes > 0,
     rowByClip: (clipPath) => byClipStmt.get(clipPath),
     // Every path under `dir/` sorts between `dir/` and `dir0` ('0' follows '/'), so the UNIQUE index on clip_path serves it.
     rowsUnder: (dir) => underStmt.all(`${dir}/`, `${dir}0`),

@@ -13,7 +13,7 @@ export async function tempDataDir(prefix = 'preroll-store-'): Promise<string> {
 export function makeSidecar(startedAtMs: number, overrides: Partial<EventSidecar> & { kind?: RecordingKind; camera?: string } = {}): EventSidecar {
   const kind = overrides.kind ?? 'motion';
   const id = overrides.id ?? recordingId(startedAtMs, kind, overrides.camera);
-  const paths = recordingPaths(id);
+  const paths = /^\d{4}-\d{2}-\d{2}_/.test(id) ? recordingPaths(id) : { clip: `events/misc/${id}.mp4`, snapshot: `events/misc/${id}.jpg`, thumbnail: `events/misc/${id}.thumb.jpg` };
   const durationS = overrides.durationS ?? 4;
   return {
     version: 1,
@@ -48,7 +48,7 @@ export async function writeRecording(dataDir: string, sidecar: EventSidecar, cli
   await fsp.writeFile(path.join(dataDir, full.files.clip), Buffer.alloc(clipBytes, 1));
   if (full.files.snapshot) await fsp.writeFile(path.join(dataDir, full.files.snapshot), Buffer.alloc(100, 2));
   if (full.files.thumbnail) await fsp.writeFile(path.join(dataDir, full.files.thumbnail), Buffer.alloc(50, 3));
-  await writeSidecarAtomic(path.join(dataDir, recordingPaths(full.id).sidecar), full);
+  await writeSidecarAtomic(path.join(dataDir, path.dirname(full.files.clip), `${full.id}.json`), full);
   return full;
 }
 
@@ -69,3 +69,9 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/**
+ * Retention switched off, for tests about something else: with the default 80 % disk limit a
+ * nearly full developer disk would make background retention delete the test's recordings.
+ */
+export const NO_LIMITS = { maxDiskPct: null, maxTotalBytes: null, maxAgeDays: null } as const;
