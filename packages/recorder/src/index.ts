@@ -1,1 +1,30 @@
-export {};
+export type { AccessUnit } from './types';
+export { RecorderError } from './errors';
+export type { RecorderErrorCode } from './errors';
+export { NAL, nalUnits, createAccessUnitSplitter, describeAccessUnit, withParameterSets, codecStringFromSps } from './annexb';
+export type { AccessUnitInfo, AccessUnitSplitter, NalUnitRef } from './annexb';
+export { createEncoder, buildEncoderArgs, resolveEncoderCodec } from './encoder';
+export type {
+  BackpressurePolicy,
+  Encoder,
+  EncoderArgsInput,
+  EncoderCodec,
+  EncoderDiscontinuity,
+  EncoderOptions,
+  EncoderState,
+  EncoderStats,
+} from './encoder';
+export { createRing, clipStart, trimCount } from './ring';
+export type { Ring, RingOptions, RingStats, RingUnitLike } from './ring';
+export { createClipWriter, remuxToFaststart } from './clip-writer';
+export type { ClipWriter, ClipWriterOptions, ClipWriteSummary } from './clip-writer';
+export { createRecorder } from './recorder';
+export type { RecordedClip, Recorder, RecorderOptions, RecorderStats, TriggerInput } from './recorder';
+export { recoverPartialClips, recoverPartialClip, probeClip, parseRecordingId } from './recovery';
+export type { RecoveredClip } from './recovery';
+export { completePrefix, parseBoxHeader, readTopLevelBoxes, trimToCompleteFragments } from './mp4';
+export type { BoxHeader, CompletePrefix } from './mp4';
+export { partPaths, PART_CLIP_SUFFIX, PART_INFO_SUFFIX } from './parts';
+export type { PartInfo, PartPaths } from './parts';
+export { i420ToRgb, encodeSnapshot } from './images';
+export type { I420Image } from './images';

@@ -1,0 +1,96 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { runTool } from '@preroll/process';
+import { recordingPaths, type RecordingKind } from '@preroll/store';
+import type { I420Image } from './images';
+
+/**
+ * The files of a clip being recorded, next to where the final files go:
+ *   events/YYYY-MM-DD/<id>.part.mp4   fragmented MP4, crash-safe, grows while recording
+ *   events/YYYY-MM-DD/<id>.part.meta  JSON {@link PartInfo}: what recovery needs for the sidecar
+ * Both are removed once `<id>.mp4` and `<id>.json` exist.
+ */
+export interface PartPaths {
+  /** Absolute path of the fragmented MP4. */
+  readonly clip: string;
+  /** Absolute path of the part info. */
+  readonly info: string;
+}
+
+/** Suffix of a partial clip's fragmented MP4. */
+export const PART_CLIP_SUFFIX = '.part.mp4';
+/** Suffix of a partial clip's info file. */
+export const PART_INFO_SUFFIX = '.part.meta';
+
+/** Where recording `id`'s partial files live in `dataDir`. */
+export function partPaths(dataDir: string, id: string): PartPaths {
+  const dir = path.join(dataDir, recordingPaths(id).dir);
+  return { clip: path.join(dir, `${id}${PART_CLIP_SUFFIX}`), info: path.join(dir, `${id}${PART_INFO_SUFFIX}`) };
+}
+
+/** What is known when a clip starts, saved beside the partial clip for recovery. */
+export interface PartInfo {
+  readonly version: 1;
+  readonly id: string;
+  readonly camera: string;
+  readonly kind: RecordingKind;
+  /** Wall time and capture timestamp of the clip's first frame. */
+  readonly firstWallMs: number;
+  readonly firstPtsUs: number;
+  readonly triggerPtsUs: number;
+  readonly triggerWallMs: number;
+  readonly width: number;
+  readonly height: number;
+  readonly triggerLevel: number | null;
+}
+
+/** Writes the part info atomically (temp file, fsync, rename). */
+export async function writePartInfo(file: string, info: PartInfo): Promise<void> {
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const temp = `${file}.tmp`;
+  const handle = await fsp.open(temp, 'w');
+  try {
+    await handle.writeFile(JSON.stringify(info));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fsp.rename(temp, file);
+}
+
+/** Reads a part info file; null when it is missing or unreadable (recovery then works from the file name). */
+export async function readPartInfo(file: string): Promise<PartInfo | null> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  try {
+    const value = JSON.parse(text) as PartInfo;
+    return value && value.version === 1 && typeof value.id === 'string' ? value : null;
+  } catch (error) {
+    // A torn info file (crash during its first write) is as good as none.
+    void error;
+    return null;
+  }
+}
+
+/** Decodes one picture of a clip at `offsetS` seconds as packed I420 (for snapshots of recovered clips). */
+export async function snapshotFromClip(clipPath: string, offsetS: number, width: number, height: number): Promise<I420Image> {
+  let w = width;
+  let h = height;
+  if (!w || !h) {
+    const { stdout } = await runTool('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', clipPath]);
+    [w, h] = stdout.toString('utf8').trim().split(',').map(Number);
+  }
+  const { stdout } = await runTool('ffmpeg', ['-v', 'error', '-ss', Math.max(0, offsetS).toFixed(3), '-i', clipPath, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1']);
+  const expected = w * h * 3 / 2;
+  if (stdout.length < expected) {
+    // Seeking past the last frame yields nothing: take the first frame instead.
+    const first = await runTool('ffmpeg', ['-v', 'error', '-i', clipPath, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1']);
+    return { width: w, height: h, data: first.stdout.subarray(0, expected) };
+  }
+  return { width: w, height: h, data: stdout.subarray(0, expected) };
+}

@@ -1,0 +1,520 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import type { Frame } from '@preroll/capture';
+import { renderHeatmapPng, type DetectorEvent, type HeatMap } from '@preroll/detector';
+import { DEFAULT_CAMERA, recordingId, recordingPaths, writeSidecarAtomic, type EventSidecar, type RecordingKind, type ScorePoint } from '@preroll/store';
+import { createClipWriter, remuxToFaststart, type ClipWriter, type ClipWriteSummary } from './clip-writer';
+import { RecorderError } from './errors';
+import { encodeSnapshot, writeFileReplacing, type I420Image } from './images';
+import { partPaths, snapshotFromClip, writePartInfo, type PartInfo } from './parts';
+import { recoverPartialClip } from './recovery';
+import { clipStart, createRing, type Ring, type RingStats } from './ring';
+import type { AccessUnit } from './types';
+
+/** Options of {@link createRecorder}. */
+export interface RecorderOptions {
+  /** The data directory; clips go to `events/YYYY-MM-DD/` inside it. */
+  readonly dataDir: string;
+  /** Camera id (default `cam`, which adds no suffix to recording ids). */
+  readonly camera?: string;
+  /** Video before the trigger, milliseconds (the clip starts at a keyframe at least this early). Default 5000. */
+  readonly preRollMs?: number;
+  /** Video after the last motion, milliseconds. Default 3000. */
+  readonly postRollMs?: number;
+  /** See `RingOptions.maxTriggerLagMs`. Default 2000. */
+  readonly maxTriggerLagMs?: number;
+  /** Byte cap of the pre-roll ring. Default 64 MiB. */
+  readonly ringMaxBytes?: number;
+  /** fsync the partial clip after every fragment (power-cut safety on SD cards). Default true. */
+  readonly fsync?: boolean;
+  /** Minimum fragment length of the partial clip, milliseconds (fragments start at keyframes). Default 500. */
+  readonly fragmentMs?: number;
+  /** Nominal frame rate, for the first frame's duration until intervals are known. Default 30. */
+  readonly fps?: number;
+  /** Width of the thumbnail JPEG in pixels. Default 320. */
+  readonly thumbnailWidth?: number;
+  readonly logger?: Logger;
+}
+
+/** A finished recording: its files are final and its sidecar is on disk. */
+export interface RecordedClip {
+  readonly sidecar: EventSidecar;
+  /** The data directory the sidecar's relative paths are in. */
+  readonly dataDir: string;
+  /** Trigger timestamp (capture clock) of the event, e.g. to match detector events. */
+  readonly triggerPtsUs: number;
+  /** Capture timestamps of the first and last frame in the clip. */
+  readonly firstPtsUs: number;
+  readonly lastPtsUs: number;
+  /** True when the clip was closed early because the encoder restarted (the event continues in a new clip). */
+  readonly interrupted: boolean;
+}
+
+/** Counters for status pages and tests. */
+export interface RecorderStats {
+  readonly recording: boolean;
+  readonly clipsStarted: number;
+  readonly clipsWritten: number;
+  readonly clipsFailed: number;
+  /** Clips closed and still being finalised (remux, snapshot, sidecar). */
+  readonly finalising: number;
+  /** Bytes queued for the open clip's file. */
+  readonly queuedBytes: number;
+  /** Events that ended before any keyframe arrived (nothing could be recorded). */
+  readonly eventsWithoutVideo: number;
+  readonly ring: RingStats;
+}
+
+/** What starts a recording. */
+export interface TriggerInput {
+  /** Capture timestamp the pre-roll counts back from (motion start, or the moment of a manual start). */
+  readonly ptsUs: number;
+  /** The frame to keep as the snapshot (copied). */
+  readonly frame?: Frame;
+  readonly heatmap?: HeatMap;
+  readonly triggerLevel?: number;
+  readonly score?: number;
+}
+
+/**
+ * The event recorder. Feed it every access unit (`push`), every motion score (`sample`) and
+ * the detector's events; it keeps the pre-roll ring and writes one clip per event:
+ * `<id>.part.mp4` (fragmented, crash-safe) while recording, then `<id>.mp4` (+faststart),
+ * `<id>.jpg`, `<id>.thumb.jpg`, `<id>.heat.png` and `<id>.json` when the clip closes.
+ *
+ * Overlapping triggers (motion during the post-roll, manual during motion) extend the open
+ * event. The clip holds each unit exactly once: the ring's units from the clip start up to
+ * the newest, then every unit pushed afterwards, all on one synchronous path.
+ */
+export interface Recorder {
+  /** Adds the next access unit (stream order) to the ring and to the open clip. */
+  push(unit: AccessUnit): void;
+  /** Adds a motion score (kept for the clip's score series). */
+  sample(ptsUs: number, score: number): void;
+  /** Handles a detector event; `frame` is the frame whose push produced it (the trigger frame). */
+  detectorEvent(event: DetectorEvent, frame?: Frame): void;
+  /** Motion started (the detector's `start`). */
+  motionStart(input: TriggerInput & { continued?: boolean }): void;
+  /** Motion ended at `endPtsUs` (the last frame with motion); the clip runs on for the post-roll. */
+  motionEnd(input: { endPtsUs: number; peakScore?: number }): void;
+  /** Starts a manual recording (with pre-roll) or holds the open event. Returns false after `stop()`. */
+  manualStart(input?: Partial<TriggerInput>): boolean;
+  /** Ends the manual hold now (no post-roll for manual recordings). */
+  manualStop(ptsUs?: number): void;
+  /** The unit stream broke (encoder restart): closes the open clip, clears the ring; the event continues in a new clip. */
+  discontinuity(reason: string): void;
+  /** True while an event is open. */
+  recording(): boolean;
+  /** Adds a listener for finished clips; returns a function that removes it. */
+  onClip(listener: (clip: RecordedClip) => void): () => void;
+  /** End of stream: closes the open event at the last unit and waits until every clip is final. */
+  flush(): Promise<void>;
+  /** `flush()`, then refuses further input. */
+  stop(): Promise<void>;
+  stats(): RecorderStats;
+  readonly ring: Ring;
+}
+
+interface OpenClip {
+  readonly id: string;
+  readonly writer: ClipWriter;
+  readonly firstPtsUs: number;
+  readonly firstWallMs: number;
+  readonly scores: ScorePoint[];
+  lastPtsUs: number;
+}
+
+interface OpenEvent {
+  kind: RecordingKind;
+  motionHold: boolean;
+  manualHold: boolean;
+  /** Latest end asked by a released hold. */
+  endCandidateUs: number;
+  /** Set once no hold remains: units after it close the clip. */
+  endPtsUs: number | null;
+  triggerPtsUs: number;
+  triggerWallMs: number;
+  snapshot: I420Image | null;
+  heatmap: HeatMap | null;
+  triggerLevel: number | null;
+  peakScore: number | null;
+  clip: OpenClip | null;
+  /** A continued detector event: the next keyframe starts a new clip for it. */
+  rollover: { trigger: TriggerInput } | null;
+}
+
+/** Creates a recorder (touches no file until the first event). Throws `RECORDER_BAD_OPTIONS`. */
+export function createRecorder(options: RecorderOptions): Recorder {
+  const camera = options.camera ?? DEFAULT_CAMERA;
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(camera)) throw new RecorderError('RECORDER_BAD_OPTIONS', 'camera id must match /^[A-Za-z0-9_-]{1,40}$/', { key: 'camera', value: camera });
+  const preRollMs = options.preRollMs ?? 5000;
+  const postRollMs = options.postRollMs ?? 3000;
+  checkRange('postRollMs', postRollMs, 0, 600_000);
+  const fragmentMs = options.fragmentMs ?? 500;
+  checkRange('fragmentMs', fragmentMs, 1, 60_000);
+  const fps = options.fps ?? 30;
+  checkRange('fps', fps, 0.1, 240);
+  if (typeof options.dataDir !== 'string' || options.dataDir.length === 0) throw new RecorderError('RECORDER_BAD_OPTIONS', 'dataDir is required', { key: 'dataDir', value: options.dataDir });
+  const ring = createRing({ preRollMs, maxTriggerLagMs: options.maxTriggerLagMs, maxBytes: options.ringMaxBytes, logger: options.logger });
+  return new EventRecorder({ ...options, camera, preRollMs, postRollMs, fragmentMs, fps }, ring);
+}
+
+type Resolved = RecorderOptions & { camera: string; preRollMs: number; postRollMs: number; fragmentMs: number; fps: number };
+
+class EventRecorder implements Recorder {
+  private event: OpenEvent | null = null;
+  private lastUnit: AccessUnit | null = null;
+  private readonly history: Array<{ ptsUs: number; score: number }> = [];
+  private readonly listeners = new Set<(clip: RecordedClip) => void>();
+  private readonly finalising = new Set<Promise<void>>();
+  private stopped = false;
+  private readonly log: Logger | undefined;
+  private counters = { clipsStarted: 0, clipsWritten: 0, clipsFailed: 0, eventsWithoutVideo: 0 };
+
+  constructor(
+    private readonly options: Resolved,
+    readonly ring: Ring,
+  ) {
+    this.log = options.logger;
+  }
+
+  push(unit: AccessUnit): void {
+    if (this.stopped) return;
+    this.ring.push(unit);
+    this.lastUnit = unit;
+    const event = this.event;
+    if (!event) return;
+    if (event.rollover && unit.keyframe && event.clip) {
+      // A long event split by the detector: the old clip ends right before this keyframe and
+      // the new one starts with it, so no frame is in both and none is in neither.
+      const next = event.rollover.trigger;
+      this.closeClip(event, false);
+      this.event = null;
+      this.openEvent('motion', next, true);
+      return;
+    }
+    if (event.endPtsUs !== null && unit.ptsUs > event.endPtsUs) {
+      if (!event.clip) this.counters.eventsWithoutVideo++;
+      if (event.clip) this.closeClip(event, false);
+      else this.log?.warn({ triggerPtsUs: event.triggerPtsUs }, 'recorder: event ended before any keyframe arrived; nothing recorded');
+      this.event = null;
+      return;
+    }
+    if (!event.clip) {
+      if (unit.keyframe) this.openClip(event);
+      return;
+    }
+    event.clip.writer.write(unit);
+    event.clip.lastPtsUs = unit.ptsUs;
+  }
+
+  sample(ptsUs: number, score: number): void {
+    this.history.push({ ptsUs, score });
+    // Keep scores as far back as the ring keeps video (plus slack for units still in the encoder).
+    const oldest = this.ring.oldest()?.ptsUs;
+    const limit = oldest === undefined ? ptsUs - (this.options.preRollMs + 5000) * 1000 : oldest;
+    let drop = 0;
+    while (drop < this.history.length && this.history[drop].ptsUs < limit) drop++;
+    if (drop > 0) this.history.splice(0, drop);
+    const clip = this.event?.clip;
+    if (clip && ptsUs >= clip.firstPtsUs) clip.scores.push({ tMs: Math.round((ptsUs - clip.firstPtsUs) / 1000), score });
+    if (this.event && ptsUs >= this.event.triggerPtsUs) this.event.peakScore = Math.max(this.event.peakScore ?? 0, score);
+  }
+
+  detectorEvent(event: DetectorEvent, frame?: Frame): void {
+    if (event.type === 'start') {
+      this.motionStart({ ptsUs: event.ptsUs, frame, heatmap: event.heatmap, triggerLevel: event.triggerLevel, score: event.score, continued: event.continued });
+    } else {
+      this.motionEnd({ endPtsUs: event.endPtsUs, peakScore: event.peakScore });
+    }
+  }
+
+  motionStart(input: TriggerInput & { continued?: boolean }): void {
+    if (this.stopped) return;
+    const event = this.event;
+    if (!event) {
+      this.openEvent('motion', input);
+      return;
+    }
+    if (input.continued && event.clip) {
+      event.motionHold = true;
+      event.endPtsUs = null;
+      event.rollover = { trigger: input };
+      return;
+    }
+    // Overlapping trigger: the open event goes on.
+    event.motionHold = true;
+    event.endPtsUs = null;
+    if (input.triggerLevel !== undefined) event.triggerLevel = input.triggerLevel;
+    if (!event.snapshot && input.frame) event.snapshot = copyImage(input.frame);
+    if (!event.heatmap && input.heatmap) event.heatmap = input.heatmap;
+  }
+
+  motionEnd(input: { endPtsUs: number; peakScore?: number }): void {
+    const event = this.event;
+    if (!event || !event.motionHold) return;
+    event.motionHold = false;
+    if (input.peakScore !== undefined) event.peakScore = Math.max(event.peakScore ?? 0, input.peakScore);
+    // A continued part that ends before its first keyframe simply stays in the open clip.
+    event.rollover = null;
+    this.release(event, input.endPtsUs + this.options.postRollMs * 1000);
+  }
+
+  manualStart(input: Partial<TriggerInput> = {}): boolean {
+    if (this.stopped) return false;
+    const ptsUs = input.ptsUs ?? input.frame?.ptsUs ?? this.lastUnit?.ptsUs;
+    const event = this.event;
+    if (event) {
+      event.manualHold = true;
+      event.endPtsUs = null;
+      return true;
+    }
+    this.openEvent('manual', { ...input, ptsUs: ptsUs ?? 0 });
+    if (this.event) (this.event as OpenEvent).manualHold = true;
+    return true;
+  }
+
+  manualStop(ptsUs?: number): void {
+    const event = this.event;
+    if (!event || !event.manualHold) return;
+    event.manualHold = false;
+    this.release(event, ptsUs ?? this.lastUnit?.ptsUs ?? event.triggerPtsUs);
+  }
+
+  discontinuity(reason: string): void {
+    this.ring.clear(reason);
+    const event = this.event;
+    if (!event) return;
+    if (event.clip) this.closeClip(event, true);
+    event.rollover = null;
+    if (!event.motionHold && !event.manualHold) this.event = null;
+  }
+
+  recording(): boolean {
+    return this.event !== null;
+  }
+
+  onClip(listener: (clip: RecordedClip) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async flush(): Promise<void> {
+    const event = this.event;
+    this.event = null;
+    if (event?.clip) this.closeClip(event, false);
+    else if (event) this.counters.eventsWithoutVideo++;
+    while (this.finalising.size > 0) await Promise.all([...this.finalising]);
+  }
+
+  async stop(): Promise<void> {
+    await this.flush();
+    this.stopped = true;
+  }
+
+  stats(): RecorderStats {
+    return {
+      recording: this.event !== null,
+      ...this.counters,
+      finalising: this.finalising.size,
+      queuedBytes: this.event?.clip?.writer.queuedBytes() ?? 0,
+      ring: this.ring.stats(),
+    };
+  }
+
+  private openEvent(kind: RecordingKind, input: TriggerInput, startAtNewest = false): void {
+    const frame = input.frame;
+    const wallFromFrame = frame ? frame.wallMs - (frame.ptsUs - input.ptsUs) / 1000 : null;
+    const wallFromUnit = this.lastUnit ? this.lastUnit.wallMs - (this.lastUnit.ptsUs - input.ptsUs) / 1000 : Date.now();
+    const event: OpenEvent = {
+      kind,
+      motionHold: kind === 'motion',
+      manualHold: false,
+      endCandidateUs: Number.NEGATIVE_INFINITY,
+      endPtsUs: null,
+      triggerPtsUs: input.ptsUs,
+      triggerWallMs: wallFromFrame ?? wallFromUnit,
+      snapshot: frame ? copyImage(frame) : null,
+      heatmap: input.heatmap ?? null,
+      triggerLevel: input.triggerLevel ?? null,
+      peakScore: input.score ?? null,
+      clip: null,
+      rollover: null,
+    };
+    this.event = event;
+    this.openClip(event, startAtNewest);
+  }
+
+  /**
+   * Starts the clip from the ring (if it holds a keyframe): ring units first, live units follow
+   * in `push`. `startAtNewest` starts at the unit just pushed (a keyframe) instead of the pre-roll.
+   */
+  private openClip(event: OpenEvent, startAtNewest = false): void {
+    const units = this.ring.units();
+    const start = startAtNewest ? units.length - 1 : clipStart(units, event.triggerPtsUs, this.options.preRollMs);
+    if (start < 0) return; // no keyframe yet: `push` opens the clip at the next one
+    const first = units[start];
+    const id = recordingId(first.wallMs, event.kind, this.options.camera);
+    const parts = partPaths(this.options.dataDir, id);
+    const writer = createClipWriter({ path: parts.clip, fsync: this.options.fsync ?? true, fragmentMs: this.options.fragmentMs, frameUs: 1e6 / this.options.fps, logger: this.log });
+    const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, scores: [], lastPtsUs: first.ptsUs };
+    for (const point of this.history) {
+      if (point.ptsUs >= first.ptsUs) clip.scores.push({ tMs: Math.round((point.ptsUs - first.ptsUs) / 1000), score: point.score });
+    }
+    for (let i = start; i < units.length; i++) {
+      writer.write(units[i]);
+      clip.lastPtsUs = units[i].ptsUs;
+    }
+    event.clip = clip;
+    this.counters.clipsStarted++;
+    const info: PartInfo = {
+      version: 1,
+      id,
+      camera: this.options.camera,
+      kind: event.kind,
+      firstWallMs: first.wallMs,
+      firstPtsUs: first.ptsUs,
+      triggerPtsUs: event.triggerPtsUs,
+      triggerWallMs: event.triggerWallMs,
+      width: first.width,
+      height: first.height,
+      triggerLevel: event.triggerLevel,
+    };
+    this.log?.info({ id, preRollMs: Math.round((event.triggerPtsUs - first.ptsUs) / 1000), ringUnits: units.length - start }, 'recorder: clip started');
+    // The part info only helps recovery after a crash; failing to write it must not stop recording.
+    void writePartInfo(parts.info, info).catch((error: unknown) => this.log?.warn({ err: error, id }, 'recorder: cannot write part info'));
+    if (event.endPtsUs !== null && clip.lastPtsUs >= event.endPtsUs) this.closeEventNow(event);
+  }
+
+  private release(event: OpenEvent, endUs: number): void {
+    event.endCandidateUs = Math.max(event.endCandidateUs, endUs);
+    if (event.motionHold || event.manualHold) return;
+    event.endPtsUs = event.endCandidateUs;
+    if (event.clip && event.clip.lastPtsUs >= event.endPtsUs) this.closeEventNow(event);
+  }
+
+  private closeEventNow(event: OpenEvent): void {
+    this.closeClip(event, false);
+    if (this.event === event) this.event = null;
+  }
+
+  private closeClip(event: OpenEvent, interrupted: boolean): void {
+    const clip = event.clip;
+    if (!clip) return;
+    event.clip = null;
+    const snapshot = event.snapshot;
+    const meta = {
+      kind: event.kind,
+      triggerPtsUs: event.triggerPtsUs,
+      triggerWallMs: event.triggerWallMs,
+      heatmap: event.heatmap,
+      triggerLevel: event.triggerLevel,
+      peakScore: event.peakScore,
+    };
+    const work = this.finishClip(clip, meta, snapshot, interrupted).then(
+      (recorded) => {
+        this.counters.clipsWritten++;
+        for (const listener of this.listeners) {
+          try {
+            listener(recorded);
+          } catch (error) {
+            this.log?.error({ err: error }, 'recorder: clip listener threw');
+          }
+        }
+      },
+      (error: unknown) => {
+        this.counters.clipsFailed++;
+        this.log?.error({ err: error, code: (error as RecorderError).code, id: clip.id }, 'recorder: clip could not be finalised; its partial file is kept for recovery at the next start');
+      },
+    );
+    const tracked = work.finally(() => this.finalising.delete(tracked));
+    this.finalising.add(tracked);
+  }
+
+  private async finishClip(
+    clip: OpenClip,
+    meta: { kind: RecordingKind; triggerPtsUs: number; triggerWallMs: number; heatmap: HeatMap | null; triggerLevel: number | null; peakScore: number | null },
+    snapshot: I420Image | null,
+    interrupted: boolean,
+  ): Promise<RecordedClip> {
+    const dataDir = this.options.dataDir;
+    const rel = recordingPaths(clip.id);
+    const parts = partPaths(dataDir, clip.id);
+    const abs = (p: string): string => path.join(dataDir, p);
+    let summary: ClipWriteSummary;
+    try {
+      summary = await clip.writer.close();
+    } catch (error) {
+      // The file is torn (disk full, I/O error): keep what its complete fragments hold.
+      this.log?.error({ err: error, id: clip.id }, 'recorder: writing the clip failed; recovering its complete fragments');
+      const recovered = await recoverPartialClip(dataDir, clip.id, this.log);
+      if (!recovered.sidecar) throw error;
+      return { sidecar: recovered.sidecar, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: clip.firstPtsUs, lastPtsUs: clip.lastPtsUs, interrupted: true };
+    }
+    await remuxToFaststart(parts.clip, abs(rel.clip), this.log);
+    const bytes = (await fsp.stat(abs(rel.clip))).size;
+    const durationUs = summary.lastPtsUs - summary.firstPtsUs + summary.lastFrameUs;
+    const preRollUs = Math.max(0, meta.triggerPtsUs - summary.firstPtsUs);
+    const files: { clip: string; snapshot?: string; thumbnail?: string; heatmap?: string } = { clip: rel.clip };
+    const width = this.ring.newest()?.width ?? snapshot?.width ?? 0;
+    const height = this.ring.newest()?.height ?? snapshot?.height ?? 0;
+    try {
+      const image = snapshot ?? (await snapshotFromClip(abs(rel.clip), Math.min(preRollUs, durationUs - summary.lastFrameUs) / 1e6, width, height));
+      const { jpeg, thumbnail } = await encodeSnapshot(image, { thumbWidth: this.options.thumbnailWidth });
+      await writeFileReplacing(abs(rel.snapshot), jpeg);
+      await writeFileReplacing(abs(rel.thumbnail), thumbnail);
+      files.snapshot = rel.snapshot;
+      files.thumbnail = rel.thumbnail;
+      if (meta.heatmap) {
+        await writeFileReplacing(abs(rel.heatmap), await renderHeatmapPng(meta.heatmap, image.width, image.height));
+        files.heatmap = rel.heatmap;
+      }
+    } catch (error) {
+      // A missing picture must not lose the clip: the sidecar simply lists no snapshot.
+      this.log?.warn({ err: error, id: clip.id }, 'recorder: snapshot or heat-map failed');
+    }
+    const lastMs = durationUs / 1000;
+    const scores = clip.scores.filter((p) => p.tMs <= lastMs);
+    const peak = scores.reduce<number | null>((max, p) => (max === null || p.score > max ? p.score : max), null);
+    const sidecar: EventSidecar = {
+      version: 1,
+      id: clip.id,
+      camera: this.options.camera,
+      kind: meta.kind,
+      startedAt: new Date(summary.firstWallMs).toISOString(),
+      endedAt: new Date(summary.firstWallMs + durationUs / 1000).toISOString(),
+      triggeredAt: new Date(Math.max(meta.triggerWallMs, summary.firstWallMs)).toISOString(),
+      preRollMs: Math.round(preRollUs / 1000),
+      durationS: round3(durationUs / 1e6),
+      frames: summary.frames,
+      width,
+      height,
+      triggerLevel: meta.triggerLevel,
+      peakScore: meta.peakScore !== null || peak !== null ? Math.max(meta.peakScore ?? 0, peak ?? 0) : null,
+      scores,
+      files,
+      bytes,
+    };
+    await writeSidecarAtomic(abs(rel.sidecar), sidecar);
+    await fsp.rm(parts.clip, { force: true });
+    await fsp.rm(parts.info, { force: true });
+    this.log?.info({ id: clip.id, frames: summary.frames, durationS: sidecar.durationS, preRollMs: sidecar.preRollMs, bytes, interrupted }, 'recorder: clip written');
+    return { sidecar, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, interrupted };
+  }
+}
+
+function copyImage(frame: Frame): I420Image {
+  // Sources may reuse frame buffers; the snapshot is encoded seconds later, so keep a copy.
+  return { width: frame.width, height: frame.height, data: Buffer.from(frame.data) };
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+function checkRange(key: string, value: number, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new RecorderError('RECORDER_BAD_OPTIONS', `${key} must be a number in [${min}, ${max}]`, { key, value });
+  }
+}
