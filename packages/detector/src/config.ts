@@ -15,7 +15,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   maxEventS: 300,
   warmupS: 2,
   lighting: Object.freeze({
-    compensation: 'gain-offset',
+    compensation: 'tone',
     pixelDelta: 12,
     switchFraction: 0.5,
     holdS: 1,
@@ -46,8 +46,8 @@ export function resolveDetectorConfig(options: DetectorOptions = {}): DetectorCo
   checkNumber('warmupS', merged.warmupS, 0, 3600);
   checkNumber('calibrationWindowS', merged.calibrationWindowS, 0.5, 600);
   const { lighting } = merged;
-  if (!['gain-offset', 'offset', 'none'].includes(lighting.compensation)) {
-    throw new DetectorError('DETECTOR_BAD_CONFIG', `lighting.compensation must be gain-offset, offset or none`, lighting.compensation);
+  if (!['tone', 'gain-offset', 'offset', 'none'].includes(lighting.compensation)) {
+    throw new DetectorError('DETECTOR_BAD_CONFIG', `lighting.compensation must be tone, gain-offset, offset or none`, { key: 'lighting.compensation', value: lighting.compensation });
   }
   checkNumber('lighting.pixelDelta', lighting.pixelDelta, 1, 255);
   checkNumber('lighting.switchFraction', lighting.switchFraction, 0.05, 1);

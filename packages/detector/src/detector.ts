@@ -136,7 +136,8 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     }
     eventScores = t.continued ? [{ ptsUs: sample.ptsUs, score: sample.score }] : [...runScores, { ptsUs: sample.ptsUs, score: sample.score }];
     runScores = [];
-    const heat = diffMagnitudes(a.prev, a.cur, scored?.fit ?? { gain: 1, offset: 0 }, a.watched);
+    // A start always comes from a scored frame above the level; the blank map only keeps types honest.
+    const heat = scored ? diffMagnitudes(a.prev, a.cur, scored.fit, a.watched) : new Uint8Array(a.cur.length);
     log?.debug({ ptsUs: t.ptsUs, score: t.score, level }, 'motion event start');
     return {
       type: 'start',
@@ -150,14 +151,12 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     };
   }
 
-  function flush(ptsUs?: number): DetectorEvent[] {
+  // The end of a flushed event is its last motion frame, whatever time the caller flushes at.
+  function flush(): DetectorEvent[] {
     const end = endEvent(state, 'flush');
     state = INITIAL_EVENT_STATE;
     runScores = [];
-    if (!end) return [];
-    // A flush time later than the last motion does not extend the event: its end is the last motion.
-    void ptsUs;
-    return [finish(end)];
+    return end ? [finish(end)] : [];
   }
 
   return {

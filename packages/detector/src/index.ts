@@ -32,3 +32,5 @@ export type {
   PushResult,
   ScoreSample,
 } from './types';
+export { createRandom, randomSceneSpec, createSceneRenderer, sceneTruth, matchEvents } from './synthetic';
+export type { EventMatch, SceneBrightnessStep, SceneObject, SceneRenderer, SceneSpec } from './synthetic';

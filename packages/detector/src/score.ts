@@ -1,5 +1,8 @@
 import type { LightingConfig } from './types';
 
+/** Number of luma bins of the `tone` compensation (8 levels each). */
+export const TONE_BINS = 32;
+
 /**
  * Integer sums over the watched pixels of two consecutive analysis images, from which every
  * score variant follows. All sums are exact: at 160x90 the largest (`sumPrevCur`) is below
@@ -19,11 +22,15 @@ export interface FrameStats {
   readonly brighter: number;
   /** Pixels that got darker by more than `pixelDelta`. */
   readonly darker: number;
+  /** Per bin of the previous luma (`prev >> 3`): pixel count, Σ d and Σ d² with d = cur − prev. */
+  readonly binCount: Float64Array;
+  readonly binSumDiff: Float64Array;
+  readonly binSumDiffSq: Float64Array;
 }
 
 /**
- * Gathers {@link FrameStats} between two analysis images. `watched` lists the indices of the
- * pixels that count (the mask), or is null when every pixel counts.
+ * Gathers {@link FrameStats} between two analysis images in one pass. `watched` lists the
+ * indices of the pixels that count (the mask), or is null when every pixel counts.
  */
 export function frameStats(prev: Uint8Array, cur: Uint8Array, watched: Uint32Array | null, pixelDelta: number): FrameStats {
   let sp = 0;
@@ -34,28 +41,44 @@ export function frameStats(prev: Uint8Array, cur: Uint8Array, watched: Uint32Arr
   let sdd = 0;
   let brighter = 0;
   let darker = 0;
+  const binCount = new Float64Array(TONE_BINS);
+  const binSumDiff = new Float64Array(TONE_BINS);
+  const binSumDiffSq = new Float64Array(TONE_BINS);
   const n = watched ? watched.length : Math.min(prev.length, cur.length);
   for (let k = 0; k < n; k++) {
     const i = watched ? watched[k] : k;
     const p = prev[i];
     const c = cur[i];
     const d = c - p;
+    const dd = d * d;
+    const bin = p >>> 3;
     sp += p;
     sc += c;
     spp += p * p;
     scc += c * c;
     spc += p * c;
-    sdd += d * d;
+    sdd += dd;
+    binCount[bin]++;
+    binSumDiff[bin] += d;
+    binSumDiffSq[bin] += dd;
     if (d > pixelDelta) brighter++;
     else if (d < -pixelDelta) darker++;
   }
-  return { pixels: n, sumPrev: sp, sumCur: sc, sumPrevSq: spp, sumCurSq: scc, sumPrevCur: spc, sumDiffSq: sdd, brighter, darker };
+  return { pixels: n, sumPrev: sp, sumCur: sc, sumPrevSq: spp, sumCurSq: scc, sumPrevCur: spc, sumDiffSq: sdd, brighter, darker, binCount, binSumDiff, binSumDiffSq };
 }
 
-/** The global brightness model removed before scoring: `cur ≈ gain·prev + offset`. */
+/**
+ * The global brightness change removed before scoring, as the expected current luma for each
+ * previous luma value (`expected[prev]`), plus the straight-line summary of it.
+ */
 export interface BrightnessFit {
+  readonly mode: LightingConfig['compensation'];
+  /** Slope of the change (1 for `none`, `offset` and `tone`). */
   readonly gain: number;
+  /** Mean offset of the change. */
   readonly offset: number;
+  /** Expected current luma for each previous luma 0..255. */
+  readonly expected: Float64Array;
 }
 
 /** Gains beyond these bounds are not exposure changes the fit should absorb (switch detection handles them). */
@@ -63,36 +86,63 @@ const MIN_GAIN = 0.25;
 const MAX_GAIN = 4;
 
 /**
- * Fits the global brightness change for a compensation mode: `none` is gain 1 offset 0,
- * `offset` is gain 1 and the mean difference, `gain-offset` the least-squares line (gain
- * clamped to [0.25, 4]; offset only when the previous image is nearly flat, as at night).
+ * Fits the global brightness change for a compensation mode:
+ * - `none`: no change;
+ * - `offset`: the mean difference;
+ * - `gain-offset`: the least-squares line `cur ≈ gain·prev + offset` (gain clamped to
+ *   [0.25, 4]; offset only when the previous image is nearly flat, as at night);
+ * - `tone`: a mean difference per band of 8 luma levels of the previous image — any global
+ *   monotone tone change (exposure, gain, gamma, clipping at white) in one pass.
  */
 export function fitBrightness(stats: FrameStats, compensation: LightingConfig['compensation']): BrightnessFit {
   const n = stats.pixels;
-  if (n === 0 || compensation === 'none') return { gain: 1, offset: 0 };
-  const meanPrev = stats.sumPrev / n;
-  const meanCur = stats.sumCur / n;
-  if (compensation === 'offset') return { gain: 1, offset: meanCur - meanPrev };
+  const expected = new Float64Array(256);
+  const line = (gain: number, offset: number): BrightnessFit => {
+    for (let p = 0; p < 256; p++) expected[p] = gain * p + offset;
+    return { mode: compensation, gain, offset, expected };
+  };
+  if (n === 0 || compensation === 'none') return line(1, 0);
+  const meanDelta = (stats.sumCur - stats.sumPrev) / n;
+  if (compensation === 'offset') return line(1, meanDelta);
+  if (compensation === 'tone') {
+    for (let p = 0; p < 256; p++) {
+      const bin = p >>> 3;
+      const count = stats.binCount[bin];
+      expected[p] = p + (count ? stats.binSumDiff[bin] / count : meanDelta);
+    }
+    return { mode: compensation, gain: 1, offset: meanDelta, expected };
+  }
   // Centred sums from the integer sums: n·Σp² − (Σp)² is exact in doubles at these sizes.
   const varPrevN = n * stats.sumPrevSq - stats.sumPrev * stats.sumPrev;
   const covN = n * stats.sumPrevCur - stats.sumPrev * stats.sumCur;
   // Below a variance of 1 level² the slope is noise: fall back to the mean difference.
-  if (varPrevN < n * n) return { gain: 1, offset: meanCur - meanPrev };
+  if (varPrevN < n * n) return line(1, meanDelta);
   const gain = Math.min(MAX_GAIN, Math.max(MIN_GAIN, covN / varPrevN));
-  return { gain, offset: meanCur - gain * meanPrev };
+  return line(gain, stats.sumCur / n - (gain * stats.sumPrev) / n);
 }
 
 /**
- * Mean squared residual `Σ (cur − gain·prev − offset)² / n` from the integer sums
- * (0..65025). With gain 1 and offset 0 it is the true MSE `Σ (cur − prev)² / n`.
+ * Mean squared residual `Σ (cur − expected[prev])² / n` from the integer sums (0..65025).
+ * With no compensation it is the true MSE `Σ (cur − prev)² / n`.
  */
 export function residualMse(stats: FrameStats, fit: BrightnessFit): number {
   const n = stats.pixels;
   if (n === 0) return 0;
-  if (fit.gain === 1 && fit.offset === 0) return stats.sumDiffSq / n;
-  const { gain: a, offset: b } = fit;
-  // Σ (c − a p − b)² expanded over the sums.
-  const sum = stats.sumCurSq + a * a * stats.sumPrevSq + n * b * b - 2 * a * stats.sumPrevCur - 2 * b * stats.sumCur + 2 * a * b * stats.sumPrev;
+  let sum: number;
+  if (fit.mode === 'none') {
+    sum = stats.sumDiffSq;
+  } else if (fit.mode === 'tone') {
+    // Within-band variance of d: Σ_b (Σd² − (Σd)²/n_b).
+    sum = 0;
+    for (let b = 0; b < TONE_BINS; b++) {
+      const count = stats.binCount[b];
+      if (count) sum += stats.binSumDiffSq[b] - (stats.binSumDiff[b] * stats.binSumDiff[b]) / count;
+    }
+  } else {
+    const { gain: a, offset: o } = fit;
+    // Σ (c − a p − o)² expanded over the sums.
+    sum = stats.sumCurSq + a * a * stats.sumPrevSq + n * o * o - 2 * a * stats.sumPrevCur - 2 * o * stats.sumCur + 2 * a * o * stats.sumPrev;
+  }
   return Math.min(65025, Math.max(0, sum / n));
 }
 
@@ -127,14 +177,14 @@ export function scoreFrame(stats: FrameStats, compensation: LightingConfig['comp
 }
 
 /**
- * Per-pixel magnitude of the residual change `|cur − gain·prev − offset|` (0..255) at analysis
+ * Per-pixel magnitude of the residual change `|cur − expected[prev]|` (0..255) at analysis
  * size; masked pixels are 0. This is the heat-map of a trigger moment.
  */
 export function diffMagnitudes(prev: Uint8Array, cur: Uint8Array, fit: BrightnessFit, watchedMask: Uint8Array | null): Uint8Array {
   const out = new Uint8Array(cur.length);
   for (let i = 0; i < cur.length; i++) {
     if (watchedMask && !watchedMask[i]) continue;
-    const r = Math.abs(cur[i] - fit.gain * prev[i] - fit.offset);
+    const r = Math.abs(cur[i] - fit.expected[prev[i]]);
     out[i] = r > 255 ? 255 : Math.round(r);
   }
   return out;

@@ -37,11 +37,12 @@ export interface DetectorMask {
 export interface LightingConfig {
   /**
    * What global change is removed from the difference before scoring:
-   * `gain-offset` fits `cur ≈ gain·prev + offset` over the watched pixels and scores the
-   * residual (removes exposure and light-level changes, which are multiplicative in luma);
-   * `offset` removes only the mean difference; `none` scores the raw difference.
+   * `tone` (default) removes the mean difference per band of 8 luma levels of the previous
+   * image, so any global tone change (exposure, gain, gamma, clipping at white) scores as
+   * noise; `gain-offset` fits `cur ≈ gain·prev + offset`; `offset` removes only the mean
+   * difference; `none` scores the raw difference (the plain MSE).
    */
-  readonly compensation: 'gain-offset' | 'offset' | 'none';
+  readonly compensation: 'tone' | 'gain-offset' | 'offset' | 'none';
   /** A pixel counts as "changed" when its raw luma difference exceeds this (0..255). */
   readonly pixelDelta: number;
   /**
@@ -73,7 +74,7 @@ export interface DetectorConfig {
   readonly gapS: number;
   /** Events longer than this are split: the running one ends (`max-length`) and a new one starts. */
   readonly maxEventS: number;
-  /** Seconds ignored after the first frame (and after motion detection is switched back on). */
+  /** Seconds ignored after the first frame, and after a source restart or a change of frame size. */
   readonly warmupS: number;
   readonly lighting: LightingConfig;
   readonly mask?: DetectorMask;
@@ -88,7 +89,8 @@ export interface MotionSample {
   /**
    * Mean squared difference per watched analysis pixel between this frame and the previous
    * one after removing the global brightness change (see `lighting.compensation`), computed
-   * from integer sums; 0..65025 (255²). 0 for the first frame and for ignored frames.
+   * from integer sums; 0..65025 (255²). Computed for ignored frames too (so the live view
+   * shows it while motion detection is off); 0 for the first frame after a (re)start.
    */
   readonly score: number;
   /** The trigger level in force for this frame. */
@@ -183,7 +185,11 @@ export interface PushResult {
 export interface Detector {
   /** Scores a frame and advances the event state machine. Synchronous and cheap (< 1 ms at 1080p). */
   push(frame: Frame): PushResult;
-  /** Ends a running event (reason `flush`), e.g. at the end of a file; `ptsUs` is the last frame's time. */
+  /**
+   * Ends a running event (reason `flush`), e.g. at the end of a file or on shutdown. The
+   * event's end is its last frame with motion; `ptsUs` (the caller's last frame) is accepted
+   * for symmetry with `push` and does not move it.
+   */
   flush(ptsUs?: number): DetectorEvent[];
   /** Sets the trigger level (clamped to the configured bounds); returns the level in force. */
   setTriggerLevel(level: number): number;

@@ -1,0 +1,50 @@
+import { estimateNoiseFloor, percentile, suggestTriggerLevel, CALIBRATION_MARGIN } from '../src/calibrate';
+import { DEFAULT_DETECTOR_CONFIG } from '../src/config';
+import { judgeFrame } from '../src/judge';
+import type { FrameScore } from '../src/score';
+
+const score = (value: number, sameDirection = 0): FrameScore =>
+  ({ score: value, rawScore: value, meanDelta: 0, changedFraction: sameDirection, sameDirectionFraction: sameDirection, fit: null }) as unknown as FrameScore;
+
+describe('judgeFrame', () => {
+  const base = { ptsUs: 10_000_000, enabled: true, warmupUntilUs: 2_000_000, lightingHoldUntilUs: 0, triggerLevel: 6 };
+  test.each([
+    ['above the level', { score: score(7) }, { above: true, ignored: null, lightingSwitch: false }],
+    ['at the level is not above', { score: score(6) }, { above: false, ignored: null, lightingSwitch: false }],
+    ['first frame: nothing to compare', { score: null }, { above: false, ignored: 'warmup', lightingSwitch: false }],
+    ['during warm-up', { score: score(100), ptsUs: 1_000_000 }, { above: false, ignored: 'warmup', lightingSwitch: false }],
+    ['motion off beats everything', { score: score(100, 0.9), enabled: false }, { above: false, ignored: 'disabled', lightingSwitch: true }],
+    ['most pixels changed one way: light switch', { score: score(500, 0.6) }, { above: false, ignored: 'lighting', lightingSwitch: true }],
+    ['inside the hold after a switch', { score: score(50, 0.1), lightingHoldUntilUs: 10_500_000 }, { above: false, ignored: 'lighting', lightingSwitch: false }],
+    ['just under the switch fraction counts as motion', { score: score(50, 0.49) }, { above: true, ignored: null, lightingSwitch: false }],
+  ])('%s', (_name, input, expected) => {
+    expect(judgeFrame({ ...base, ...input }, DEFAULT_DETECTOR_CONFIG.lighting)).toEqual(expected);
+  });
+});
+
+describe('calibration', () => {
+  test.each([
+    [[], 0.95, 0],
+    [[5], 0.95, 5],
+    [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.5, 5],
+    [[10, 9, 8, 7, 6, 5, 4, 3, 2, 1], 0.95, 10],
+    [[3, 1, 2], 0, 1],
+  ])('percentile(%j, %d) = %d', (values, q, expected) => {
+    expect(percentile(values, q)).toBe(expected);
+  });
+
+  test('the noise floor ignores a rare spike', () => {
+    const scores = Array.from({ length: 100 }, (_, i) => 2 + (i % 10) / 10);
+    scores[50] = 400;
+    expect(estimateNoiseFloor(scores)).toBeCloseTo(2.9);
+  });
+
+  test('the suggestion sits the margin above the floor, on the ladder, never below the minimum', () => {
+    const bounds = { minTriggerLevel: 0.1, maxTriggerLevel: 65025 };
+    const level = suggestTriggerLevel(3, bounds);
+    expect(level).toBeGreaterThanOrEqual(3 * CALIBRATION_MARGIN);
+    expect(level).toBeLessThanOrEqual(3 * CALIBRATION_MARGIN * 1.34);
+    expect(suggestTriggerLevel(0, bounds)).toBeGreaterThan(0);
+    expect(suggestTriggerLevel(1e6, bounds)).toBe(65025);
+  });
+});
