@@ -382,6 +382,7 @@ function createStore(parts: StoreParts): Store {
     const plan = planRetention({ nowMs: now(), limits: retention, indexedBytes: writes.stats().bytes, disk, freeBytes: options.freeBytes }, writes.candidatesOldestFirst());
     if (!plan.deletions.length) {
       if (!plan.satisfied) logger?.warn({ disk, limits: retention, trigger: options.trigger }, 'store: retention limits exceeded but nothing is deletable (favourites are kept)');
+      else logger?.debug({ disk, trigger: options.trigger }, 'store: retention run');
       return { deleted: [], freedBytes: 0, satisfied: plan.satisfied, disk, failed: [] };
     }
     const reasons = new Map(plan.deletions.map((d) => [d.id, d]));
@@ -447,6 +448,15 @@ function createStore(parts: StoreParts): Store {
         if (!(error instanceof StoreError)) throw error;
         // A media file whose sidecar is not there (yet) is normal while files are copied in.
         if (error.code === 'STORE_SIDECAR_UNREADABLE' && isErrnoCode(error.cause, 'ENOENT')) continue;
+        if (error.code === 'STORE_CLIP_MISSING' && typeof error.value === 'string') {
+          // The clip vanished while its add was still settling (chokidar then reports neither
+          // the add nor the unlink): an indexed row for it must go all the same.
+          const row = writes.rowByClip(error.value);
+          if (row) {
+            await consider(row);
+            continue;
+          }
+        }
         skipped.push({ path: rel, code: error.code, message: error.message });
         logger?.warn({ path: rel, code: error.code, reason: error.message }, 'store: sidecar not indexed');
       }
