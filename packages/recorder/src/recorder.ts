@@ -8,7 +8,7 @@ import { createClipWriter, remuxToFaststart, type ClipWriter, type ClipWriteSumm
 import { RecorderError } from './errors';
 import { encodeSnapshot, writeFileReplacing, type I420Image } from './images';
 import { partPaths, snapshotFromClip, writePartInfo, type PartInfo } from './parts';
-import { recoverPartialClip } from './recovery';
+import { probeDurationUs, recoverPartialClip } from './recovery';
 import { clipStart, createRing, type Ring, type RingStats } from './ring';
 import type { AccessUnit } from './types';
 
@@ -454,7 +454,9 @@ class EventRecorder implements Recorder {
     }
     await remuxToFaststart(parts.clip, abs(rel.clip), this.log);
     const bytes = (await fsp.stat(abs(rel.clip))).size;
-    const durationUs = summary.lastPtsUs - summary.firstPtsUs + summary.lastFrameUs;
+    // The remux gives the last frame the stream's nominal frame duration (from the SPS timing),
+    // so the sidecar takes the duration from the final file rather than from our own guess.
+    const durationUs = (await probeDurationUs(abs(rel.clip))) ?? summary.lastPtsUs - summary.firstPtsUs + summary.lastFrameUs;
     const preRollUs = Math.max(0, meta.triggerPtsUs - summary.firstPtsUs);
     const files: { clip: string; snapshot?: string; thumbnail?: string; heatmap?: string } = { clip: rel.clip };
     const width = this.ring.newest()?.width ?? snapshot?.width ?? 0;

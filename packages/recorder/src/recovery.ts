@@ -141,6 +141,13 @@ export async function probeClip(file: string): Promise<{ frames: number; duratio
   return { frames: packets.length, durationUs: Math.round(durationS * 1e6), width: stream.width ?? 0, height: stream.height ?? 0 };
 }
 
+/** The video stream's duration in microseconds as ffprobe reads it from the file's index, or null. */
+export async function probeDurationUs(file: string): Promise<number | null> {
+  const doc = await ffprobeJson(file, ['-select_streams', 'v:0', '-show_entries', 'stream=duration']);
+  const seconds = Number(doc.streams?.[0]?.duration);
+  return Number.isFinite(seconds) ? Math.round(seconds * 1e6) : null;
+}
+
 /** Reads kind, camera and start time back from a recording id (`YYYY-MM-DD_HH-MM-SS-mmm_<kind>[_<camera>]`, local time). */
 export function parseRecordingId(id: string): { startedAtMs: number; kind: RecordingKind; camera: string } {
   const m = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})-(\d{3})_([a-z]+)(?:_([A-Za-z0-9_-]+))?$/.exec(id);

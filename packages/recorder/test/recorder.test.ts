@@ -1,0 +1,172 @@
+import { existsSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Frame } from '@preroll/capture';
+import { readSidecar } from '@preroll/store';
+import { createEncoder, createRecorder, type RecordedClip, type Recorder } from '../src';
+import { decodedLumaMeans, irregularTimestamps, lumaOf, makeFrames, probe, tempDir } from './helpers';
+
+const FPS = 10;
+const GOP = 10;
+const W = 320;
+const H = 240;
+
+type Script = (recorder: Recorder, frame: Frame, index: number) => void;
+
+/**
+ * Runs frames through the real chain (ffmpeg encoder in `wait` mode → recorder) the way the
+ * pipeline does: the script's triggers for frame i happen before frame i is encoded.
+ */
+async function record(frames: Frame[], dataDir: string, script: Script, options: { preRollMs: number; postRollMs: number }): Promise<RecordedClip[]> {
+  const recorder = createRecorder({ dataDir, preRollMs: options.preRollMs, postRollMs: options.postRollMs, fps: FPS, fsync: false });
+  const encoder = createEncoder({ width: W, height: H, fps: FPS, gopFrames: GOP, policy: 'wait' });
+  const clips: RecordedClip[] = [];
+  recorder.onClip((clip) => clips.push(clip));
+  encoder.onUnit((unit) => recorder.push(unit));
+  await encoder.start();
+  for (let i = 0; i < frames.length; i++) {
+    script(recorder, frames[i], i);
+    encoder.encode(frames[i]);
+    if (encoder.busy()) await encoder.drained();
+  }
+  await encoder.stop();
+  await recorder.flush();
+  expect(encoder.stats()).toMatchObject({ framesIn: frames.length, units: frames.length, droppedFrames: 0, unpairedUnits: 0 });
+  // Clips are finalised concurrently and may finish in any order.
+  return clips.sort((a, b) => a.firstPtsUs - b.firstPtsUs);
+}
+
+/**
+ * Checks a clip against the capture timestamps it was made from, with ffprobe only: returns
+ * the index range [first, last] of input frames it holds (its pts sequence must equal theirs
+ * exactly, rebased to 0) after checking keyframe start, frame count, duration and pictures.
+ */
+async function checkClip(clip: RecordedClip, pts: readonly number[]): Promise<{ first: number; last: number }> {
+  const file = path.join(clip.dataDir, clip.sidecar.files.clip);
+  const p = await probe(file);
+  expect(p.codec).toBe('h264');
+  expect(p.moovFirst).toBe(true);
+  expect(p.packets[0].key).toBe(true);
+  expect(p.frames[0].key).toBe(true);
+  expect(p.frames[0].pictType).toBe('I');
+  expect(p.frames).toHaveLength(p.packets.length);
+  expect(p.packets[0].ptsUs).toBe(0);
+  // Find the input frame the clip starts at: the one whose following timestamps match exactly.
+  const clipPts = p.packets.map((x) => x.ptsUs);
+  const candidates = pts.map((_, s) => s).filter((s) => clipPts.every((t, k) => s + k < pts.length && pts[s + k] - pts[s] === t));
+  expect(candidates).toHaveLength(1);
+  const first = candidates[0];
+  const last = first + clipPts.length - 1;
+  // The clip starts at a keyframe of the encoded stream (every GOP-th frame in wait mode).
+  expect(first % GOP).toBe(0);
+  // Duration = span of the capture timestamps plus the last frame's display time, which the
+  // remux sets to the nominal frame duration: within one frame duration of the span.
+  const spanS = (pts[last] - pts[first]) / 1e6;
+  expect(p.streamDurationS).toBeGreaterThan(spanS);
+  expect(p.streamDurationS - spanS).toBeLessThanOrEqual(1 / FPS + 1e-6);
+  expect(Math.abs(p.formatDurationS - p.streamDurationS)).toBeLessThan(0.001);
+  // The pictures are the frames the timestamps say (1:1 pairing, nothing lost or doubled).
+  const means = await decodedLumaMeans(file, W, H);
+  expect(means).toHaveLength(clipPts.length);
+  means.forEach((m, k) => expect(Math.abs(m - lumaOf(first + k))).toBeLessThan(6));
+  // Sidecar agrees with the file.
+  const sidecar = await readSidecar(path.join(clip.dataDir, path.dirname(clip.sidecar.files.clip), `${clip.sidecar.id}.json`));
+  expect(sidecar.frames).toBe(clipPts.length);
+  expect(Math.abs(sidecar.durationS - p.streamDurationS)).toBeLessThan(0.001);
+  expect(sidecar.width).toBe(W);
+  return { first, last };
+}
+
+describe('recorder: clips from the real encoder, checked with ffprobe', () => {
+  it('starts at the newest keyframe at least pre-roll before the trigger and ends at the post-roll, with upstream drops and jitter', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      // Every 7th frame missing upstream and ±15 ms jitter: variable frame rate on purpose.
+      const pts = irregularTimestamps(110, FPS, { dropEvery: 7, jitterUs: 30_000 });
+      const frames = makeFrames(pts, W, H);
+      const trigger = 47;
+      const end = 70;
+      const heatmap = { width: 16, height: 12, data: new Uint8Array(16 * 12).map((_, i) => (i % 16 > 8 ? 200 : 0)) };
+      const clips = await record(
+        frames,
+        dir,
+        (rec, frame, i) => {
+          if (i === trigger) rec.motionStart({ ptsUs: frame.ptsUs, frame, heatmap, triggerLevel: 6, score: 40 });
+          if (i > trigger && i <= end) rec.sample(frame.ptsUs, 10 + i);
+          if (i === end) rec.motionEnd({ endPtsUs: frame.ptsUs, peakScore: 99 });
+        },
+        { preRollMs: 2000, postRollMs: 1000 },
+      );
+      expect(clips).toHaveLength(1);
+      const { first, last } = await checkClip(clips[0], pts);
+      // Pre-roll: between preRoll and preRoll + one GOP before the trigger.
+      const preRollUs = pts[trigger] - pts[first];
+      expect(preRollUs).toBeGreaterThanOrEqual(2_000_000);
+      expect(preRollUs).toBeLessThan(2_000_000 + (pts[first + GOP] - pts[first]));
+      // Post-roll: every frame up to end + 1 s, and not one more.
+      const endUs = pts[end] + 1_000_000;
+      expect(pts[last]).toBeLessThanOrEqual(endUs);
+      expect(pts[last + 1]).toBeGreaterThan(endUs);
+      const sidecar = clips[0].sidecar;
+      expect(sidecar.kind).toBe('motion');
+      expect(sidecar.preRollMs).toBe(Math.round(preRollUs / 1000));
+      expect(sidecar.triggerLevel).toBe(6);
+      expect(sidecar.peakScore).toBe(99);
+      expect(sidecar.scores.length).toBe(end - trigger);
+      expect(sidecar.scores[0]).toEqual({ tMs: Math.round((pts[trigger + 1] - pts[first]) / 1000), score: 10 + trigger + 1 });
+      expect(new Date(sidecar.triggeredAt as string).getTime()).toBe(Math.round(frames[trigger].wallMs));
+      for (const rel of [sidecar.files.snapshot, sidecar.files.thumbnail, sidecar.files.heatmap]) {
+        expect(rel).toBeDefined();
+        expect(existsSync(path.join(dir, rel as string))).toBe(true);
+      }
+      const sharp = (await import('sharp')).default;
+      const snap = await sharp(path.join(dir, sidecar.files.snapshot as string)).metadata();
+      expect([snap.width, snap.height]).toEqual([W, H]);
+      const thumb = await sharp(path.join(dir, sidecar.files.thumbnail as string)).metadata();
+      expect(thumb.width).toBeLessThanOrEqual(320);
+      const heat = await sharp(path.join(dir, sidecar.files.heatmap as string)).metadata();
+      expect([heat.format, heat.width, heat.height]).toEqual(['png', W, H]);
+      // The snapshot is the trigger frame: its flat level is that frame's.
+      const { data } = await sharp(path.join(dir, sidecar.files.snapshot as string)).greyscale().raw().toBuffer({ resolveWithObject: true });
+      const mean = data.subarray(32 * W).reduce((a, b) => a + b, 0) / (data.length - 32 * W);
+      expect(Math.abs(mean - ((lumaOf(trigger) - 16) * 255) / 219)).toBeLessThan(8);
+      // Nothing partial left behind.
+      const day = path.join(dir, path.dirname(sidecar.files.clip));
+      expect(readdirSync(day).filter((n) => n.includes('.part') || n.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('extends an open event for overlapping triggers, and gives manual recordings the pre-roll too', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const pts = irregularTimestamps(150, FPS, { jitterUs: 10_000 });
+      const frames = makeFrames(pts, W, H);
+      // Motion 30..40, again at 45 (inside the 1 s post-roll) until 50: one clip.
+      // Manual 100..120 later on: a second clip with pre-roll.
+      const clips = await record(
+        frames,
+        dir,
+        (rec, frame, i) => {
+          if (i === 30 || i === 45) rec.motionStart({ ptsUs: frame.ptsUs, frame });
+          if (i === 40 || i === 50) rec.motionEnd({ endPtsUs: frame.ptsUs });
+          if (i === 100) rec.manualStart({ frame });
+          if (i === 120) rec.manualStop(frame.ptsUs);
+        },
+        { preRollMs: 1500, postRollMs: 1000 },
+      );
+      expect(clips.map((c) => c.sidecar.kind)).toEqual(['motion', 'manual']);
+      const motion = await checkClip(clips[0], pts);
+      expect(pts[30] - pts[motion.first]).toBeGreaterThanOrEqual(1_500_000);
+      expect(pts[motion.last]).toBeLessThanOrEqual(pts[50] + 1_000_000);
+      expect(pts[motion.last + 1]).toBeGreaterThan(pts[50] + 1_000_000);
+      const manual = await checkClip(clips[1], pts);
+      expect(pts[100] - pts[manual.first]).toBeGreaterThanOrEqual(1_500_000);
+      expect(pts[100] - pts[manual.first]).toBeLessThan(1_500_000 + (pts[manual.first + GOP] - pts[manual.first]));
+      // Manual stop ends the clip at the stop, without post-roll.
+      expect(manual.last).toBe(120);
+    } finally {
+      cleanup();
+    }
+  });
+});
