@@ -22,8 +22,9 @@ export interface FrameStats {
   readonly brighter: number;
   /** Pixels that got darker by more than `pixelDelta`. */
   readonly darker: number;
-  /** Per bin of the previous luma (`prev >> 3`): pixel count, Σ d and Σ d² with d = cur − prev. */
+  /** Per bin of the previous luma (`prev >> 3`): pixel count, Σ prev, Σ d and Σ d² with d = cur − prev. */
   readonly binCount: Float64Array;
+  readonly binSumPrev: Float64Array;
   readonly binSumDiff: Float64Array;
   readonly binSumDiffSq: Float64Array;
 }
@@ -42,6 +43,7 @@ export function frameStats(prev: Uint8Array, cur: Uint8Array, watched: Uint32Arr
   let brighter = 0;
   let darker = 0;
   const binCount = new Float64Array(TONE_BINS);
+  const binSumPrev = new Float64Array(TONE_BINS);
   const binSumDiff = new Float64Array(TONE_BINS);
   const binSumDiffSq = new Float64Array(TONE_BINS);
   const n = watched ? watched.length : Math.min(prev.length, cur.length);
@@ -59,12 +61,13 @@ export function frameStats(prev: Uint8Array, cur: Uint8Array, watched: Uint32Arr
     spc += p * c;
     sdd += dd;
     binCount[bin]++;
+    binSumPrev[bin] += p;
     binSumDiff[bin] += d;
     binSumDiffSq[bin] += dd;
     if (d > pixelDelta) brighter++;
     else if (d < -pixelDelta) darker++;
   }
-  return { pixels: n, sumPrev: sp, sumCur: sc, sumPrevSq: spp, sumCurSq: scc, sumPrevCur: spc, sumDiffSq: sdd, brighter, darker, binCount, binSumDiff, binSumDiffSq };
+  return { pixels: n, sumPrev: sp, sumCur: sc, sumPrevSq: spp, sumCurSq: scc, sumPrevCur: spc, sumDiffSq: sdd, brighter, darker, binCount, binSumPrev, binSumDiff, binSumDiffSq };
 }
 
 /**
@@ -91,8 +94,9 @@ const MAX_GAIN = 4;
  * - `offset`: the mean difference;
  * - `gain-offset`: the least-squares line `cur ≈ gain·prev + offset` (gain clamped to
  *   [0.25, 4]; offset only when the previous image is nearly flat, as at night);
- * - `tone`: a mean difference per band of 8 luma levels of the previous image — any global
- *   monotone tone change (exposure, gain, gamma, clipping at white) in one pass.
+ * - `tone`: a mean difference per band of 8 luma levels of the previous image, shrunk towards
+ *   the gain-offset line where a band has few pixels — any global tone change (exposure,
+ *   gain, gamma, clipping at white) from the one pass of sums.
  */
 export function fitBrightness(stats: FrameStats, compensation: LightingConfig['compensation']): BrightnessFit {
   const n = stats.pixels;
@@ -104,21 +108,39 @@ export function fitBrightness(stats: FrameStats, compensation: LightingConfig['c
   if (n === 0 || compensation === 'none') return line(1, 0);
   const meanDelta = (stats.sumCur - stats.sumPrev) / n;
   if (compensation === 'offset') return line(1, meanDelta);
-  if (compensation === 'tone') {
-    for (let p = 0; p < 256; p++) {
-      const bin = p >>> 3;
-      const count = stats.binCount[bin];
-      expected[p] = p + (count ? stats.binSumDiff[bin] / count : meanDelta);
-    }
-    return { mode: compensation, gain: 1, offset: meanDelta, expected };
+  const fitted = fitLine(stats, meanDelta);
+  if (compensation === 'gain-offset') return line(fitted.gain, fitted.offset);
+  // tone: each band's own mean difference, shrunk towards the straight line by TONE_PRIOR_PIXELS
+  // pseudo-pixels, so a band that a moving object fills (few pixels, all changed) does not
+  // learn the object's change as a "tone change" and hide it.
+  const offsets = toneOffsets(stats, fitted);
+  for (let p = 0; p < 256; p++) expected[p] = p + offsets[p >>> 3];
+  return { mode: compensation, gain: fitted.gain, offset: fitted.offset, expected };
+}
+
+/** Pseudo-pixels of the straight-line prior in each band of the `tone` fit. */
+export const TONE_PRIOR_PIXELS = 64;
+
+function toneOffsets(stats: FrameStats, fitted: { gain: number; offset: number }): Float64Array {
+  const offsets = new Float64Array(TONE_BINS);
+  for (let b = 0; b < TONE_BINS; b++) {
+    const count = stats.binCount[b];
+    const meanPrev = count ? stats.binSumPrev[b] / count : b * 8 + 3.5;
+    const prior = (fitted.gain - 1) * meanPrev + fitted.offset;
+    offsets[b] = (stats.binSumDiff[b] + TONE_PRIOR_PIXELS * prior) / (count + TONE_PRIOR_PIXELS);
   }
+  return offsets;
+}
+
+function fitLine(stats: FrameStats, meanDelta: number): { gain: number; offset: number } {
+  const n = stats.pixels;
   // Centred sums from the integer sums: n·Σp² − (Σp)² is exact in doubles at these sizes.
   const varPrevN = n * stats.sumPrevSq - stats.sumPrev * stats.sumPrev;
   const covN = n * stats.sumPrevCur - stats.sumPrev * stats.sumCur;
   // Below a variance of 1 level² the slope is noise: fall back to the mean difference.
-  if (varPrevN < n * n) return line(1, meanDelta);
+  if (varPrevN < n * n) return { gain: 1, offset: meanDelta };
   const gain = Math.min(MAX_GAIN, Math.max(MIN_GAIN, covN / varPrevN));
-  return line(gain, stats.sumCur / n - (gain * stats.sumPrev) / n);
+  return { gain, offset: stats.sumCur / n - (gain * stats.sumPrev) / n };
 }
 
 /**
@@ -132,11 +154,13 @@ export function residualMse(stats: FrameStats, fit: BrightnessFit): number {
   if (fit.mode === 'none') {
     sum = stats.sumDiffSq;
   } else if (fit.mode === 'tone') {
-    // Within-band variance of d: Σ_b (Σd² − (Σd)²/n_b).
+    // Σ_b Σ (d − o_b)² = Σ_b (Σd² − 2·o_b·Σd + n_b·o_b²), with o_b the band's offset.
     sum = 0;
     for (let b = 0; b < TONE_BINS; b++) {
       const count = stats.binCount[b];
-      if (count) sum += stats.binSumDiffSq[b] - (stats.binSumDiff[b] * stats.binSumDiff[b]) / count;
+      if (!count) continue;
+      const o = fit.expected[b * 8] - b * 8;
+      sum += stats.binSumDiffSq[b] - 2 * o * stats.binSumDiff[b] + count * o * o;
     }
   } else {
     const { gain: a, offset: o } = fit;
