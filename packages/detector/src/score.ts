@@ -119,7 +119,7 @@ export function fitBrightness(stats: FrameStats, compensation: LightingConfig['c
 }
 
 /** Pseudo-pixels of the straight-line prior in each band of the `tone` fit. */
-export const TONE_PRIOR_PIXELS = 64;
+export const TONE_PRIOR_PIXELS = 32;
 
 function toneOffsets(stats: FrameStats, fitted: { gain: number; offset: number }): Float64Array {
   const offsets = new Float64Array(TONE_BINS);

@@ -42,7 +42,7 @@ describe('score: true integer MSE', () => {
 });
 
 describe('score: brightness compensation', () => {
-  const prev = texture(4000, 1);
+  const prev = texture(160 * 90, 1);
   const offset = prev.map((p) => p + 20);
   const gained = prev.map((p) => Math.min(255, Math.round(p * 1.3)));
   const gamma = prev.map((p) => Math.round(255 * (p / 255) ** 0.8));
@@ -64,7 +64,7 @@ describe('score: brightness compensation', () => {
 
   test('compensation keeps a moving object: a 10 % patch changed by 80 keeps most of its score', () => {
     const cur = Uint8Array.from(prev);
-    for (let i = 0; i < 400; i++) cur[i] = Math.min(255, prev[i] + 80);
+    for (let i = 0; i < 1440; i++) cur[i] = Math.min(255, prev[i] + 80);
     const stats = frameStats(prev, cur, null, 12);
     const raw = scoreFrame(stats, 'none').score;
     for (const mode of ['offset', 'gain-offset', 'tone'] as const) expect(scoreFrame(stats, mode).score).toBeGreaterThan(raw * 0.7);
