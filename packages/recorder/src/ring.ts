@@ -43,7 +43,7 @@ export interface RingStats {
  * The pre-roll: a time-bounded, keyframe-indexed ring of access units in RAM. It always
  * begins with a keyframe and ends with the newest unit; it drops whole GOPs, oldest first,
  * when the second-oldest keyframe is older than the retention window or when over the byte
- * cap, and logs with numbers what it dropped.
+ * cap (both checked at every push), and logs with numbers what it dropped.
  */
 export interface Ring {
   /** Appends the next unit (in stream order). */
@@ -145,7 +145,6 @@ export function createRing(options: RingOptions = {}): Ring {
       if (unit.keyframe) keys.push(items.length);
       items.push(unit);
       bytes += unit.data.length;
-      if (!unit.keyframe) return; // trimming happens GOP-wise, so only a new keyframe can enable it
       const { aged, capped } = trimCount(items, keys, retainUs, maxBytes);
       if (aged > 0) {
         const first = items[0].ptsUs;
