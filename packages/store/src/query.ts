@@ -159,7 +159,8 @@ export function createQueries(db: Database): EventQueries {
       let stmt = countCache.get(f.key);
       if (!stmt) {
         const where = f.where.length ? `WHERE ${f.where.join(' AND ')}` : '';
-        stmt = db.prepare(`SELECT day, COUNT(*) AS count, COALESCE(SUM(total_bytes), 0) AS bytes FROM recordings ${where} GROUP BY day ORDER BY day DESC`);
+        // day_counts (kept by triggers) holds one row per day × camera × kind × favourite.
+        stmt = db.prepare(`SELECT day, SUM(count) AS count, SUM(bytes) AS bytes FROM day_counts ${where} GROUP BY day ORDER BY day DESC`);
         countCache.set(f.key, stmt);
       }
       return stmt.all(...f.params).map((r) => ({ day: r.day, count: r.count, bytes: r.bytes }));

@@ -56,6 +56,40 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'per-day counts kept by triggers, so the calendar and retention never scan every row',
+    up(db) {
+      const key = 'day = OLD.day AND camera = OLD.camera AND kind = OLD.kind AND favorite = OLD.favorite';
+      const add = `INSERT INTO day_counts (day, camera, kind, favorite, count, bytes) VALUES (NEW.day, NEW.camera, NEW.kind, NEW.favorite, 1, NEW.total_bytes)
+            ON CONFLICT (day, camera, kind, favorite) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes;`;
+      const remove = `UPDATE day_counts SET count = count - 1, bytes = bytes - OLD.total_bytes WHERE ${key};
+          DELETE FROM day_counts WHERE ${key} AND count <= 0;`;
+      db.exec(`
+        CREATE TABLE day_counts (
+          day      TEXT    NOT NULL,
+          camera   TEXT    NOT NULL,
+          kind     TEXT    NOT NULL,
+          favorite INTEGER NOT NULL,
+          count    INTEGER NOT NULL,
+          bytes    INTEGER NOT NULL,
+          PRIMARY KEY (day, camera, kind, favorite)
+        ) WITHOUT ROWID;
+        INSERT INTO day_counts (day, camera, kind, favorite, count, bytes)
+          SELECT day, camera, kind, favorite, COUNT(*), SUM(total_bytes) FROM recordings GROUP BY day, camera, kind, favorite;
+        CREATE TRIGGER recordings_counts_insert AFTER INSERT ON recordings BEGIN
+          ${add}
+        END;
+        CREATE TRIGGER recordings_counts_delete AFTER DELETE ON recordings BEGIN
+          ${remove}
+        END;
+        CREATE TRIGGER recordings_counts_update AFTER UPDATE OF day, camera, kind, favorite, total_bytes ON recordings BEGIN
+          ${remove}
+          ${add}
+        END;
+      `);
+    },
+  },
 ];
 
 /** The schema version this build writes. */

@@ -47,7 +47,7 @@ export function createWrites(db: Database): Writes {
     'SELECT id, started_at_ms, total_bytes FROM recordings WHERE favorite = 0 ORDER BY started_at_ms, id',
   );
   const statsStmt = db.prepare<[], { count: number; bytes: number; favorites: number }>(
-    'SELECT COUNT(*) AS count, COALESCE(SUM(total_bytes), 0) AS bytes, COALESCE(SUM(favorite), 0) AS favorites FROM recordings',
+    'SELECT COALESCE(SUM(count), 0) AS count, COALESCE(SUM(bytes), 0) AS bytes, COALESCE(SUM(count * favorite), 0) AS favorites FROM day_counts',
   );
 
   const wrapConstraint = (row: RecordingRow, error: unknown): unknown => {

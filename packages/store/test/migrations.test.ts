@@ -4,8 +4,19 @@ import * as path from 'node:path';
 import { openDatabase } from '../src/database';
 import type { Migration } from '../src/schema';
 import { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion } from '../src/schema';
+import fc from 'fast-check';
+import { sidecarToRow } from '../src/record';
+import { RECORDING_KINDS } from '../src/sidecar';
 import { openStore } from '../src/store';
-import { tempDataDir } from './fixtures';
+import { createWrites } from '../src/writes';
+import { makeSidecar, tempDataDir } from './fixtures';
+
+const T0 = new Date(2026, 1, 1, 10, 0, 0).getTime();
+const aggregate = (db: BetterSqlite3.Database): unknown =>
+  db
+    .prepare('SELECT day, camera, kind, favorite, COUNT(*) AS count, SUM(total_bytes) AS bytes FROM recordings GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4')
+    .all();
+const counts = (db: BetterSqlite3.Database): unknown => db.prepare('SELECT day, camera, kind, favorite, count, bytes FROM day_counts ORDER BY 1, 2, 3, 4').all();
 
 describe('schema migrations', () => {
   let dir: string;
@@ -64,6 +75,56 @@ describe('schema migrations', () => {
       const columns = db.prepare("SELECT name FROM pragma_table_info('recordings')").pluck().all();
       expect(columns).toContain('note');
       expect(db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_done'").pluck().get()).toBe(0);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('version 2 fills day_counts from the rows a version 1 database already has', () => {
+    const db = new BetterSqlite3(path.join(dir, 'v1.db'));
+    try {
+      migrate(db, MIGRATIONS.slice(0, 1));
+      expect(schemaVersion(db)).toBe(1);
+      const insert = db.prepare(`INSERT INTO recordings (id, camera, kind, day, started_at_ms, ended_at_ms, triggered_at_ms, pre_roll_ms, duration_s, frames, width, height,
+        trigger_level, peak_score, clip_path, snapshot_path, thumbnail_path, heatmap_path, sidecar_path, clip_bytes, total_bytes, favorite, upload_state, indexed_at_ms)
+        VALUES (@id, @camera, @kind, @day, @started_at_ms, @ended_at_ms, @triggered_at_ms, @pre_roll_ms, @duration_s, @frames, @width, @height,
+        @trigger_level, @peak_score, @clip_path, @snapshot_path, @thumbnail_path, @heatmap_path, @sidecar_path, @clip_bytes, @total_bytes, @favorite, @upload_state, @indexed_at_ms)`);
+      for (let i = 0; i < 30; i++) {
+        const s = makeSidecar(T0 + i * 3_600_000 * 5, { kind: RECORDING_KINDS[i % 3], favorite: i % 4 === 0 });
+        insert.run(sidecarToRow(s, `${s.id}.json`, 100 + i, 0));
+      }
+      expect(migrate(db)).toEqual({ from: 1, to: SCHEMA_VERSION });
+      expect(counts(db)).toEqual(aggregate(db));
+      expect((counts(db) as unknown[]).length).toBeGreaterThan(3);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('the day_counts triggers stay equal to a GROUP BY over the rows through any upserts and deletes', () => {
+    const db = new BetterSqlite3(path.join(dir, 'p.db'));
+    try {
+      migrate(db);
+      const writes = createWrites(db);
+      const op = fc.oneof(
+        fc.record({ type: fc.constant('upsert' as const), n: fc.integer({ min: 0, max: 12 }), day: fc.integer({ min: 0, max: 3 }), kind: fc.constantFrom(...RECORDING_KINDS), favorite: fc.boolean(), bytes: fc.integer({ min: 0, max: 1e9 }), camera: fc.constantFrom('cam', 'garden') }),
+        fc.record({ type: fc.constant('delete' as const), n: fc.integer({ min: 0, max: 12 }) }),
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+          db.exec('DELETE FROM recordings');
+          for (const o of ops) {
+            if (o.type === 'delete') {
+              writes.deleteIds([`rec${o.n}`]);
+              continue;
+            }
+            const s = makeSidecar(T0 + o.day * 86_400_000, { id: `rec${o.n}`, kind: o.kind, favorite: o.favorite, camera: o.camera });
+            writes.upsert(sidecarToRow(s, `events/misc/rec${o.n}.json`, o.bytes, 0));
+          }
+          expect(counts(db)).toEqual(aggregate(db));
+        }),
+        { numRuns: 80 },
+      );
     } finally {
       db.close();
     }
