@@ -40,6 +40,8 @@ export interface StoreOptions {
   readonly watchDebounceMs?: number;
   /** Wall clock, for the age limit. Default `Date.now`. */
   readonly now?: () => number;
+  /** How much retention frees when a write fails with ENOSPC / SQLITE_FULL. Default 128 MiB. */
+  readonly enospcFreeBytes?: number;
 }
 
 /** What a full rebuild from the sidecars found (at open, or by {@link reindex}). */
@@ -249,6 +251,7 @@ interface StoreParts {
 
 function createStore(parts: StoreParts): Store {
   const { db, dataDir, logger, now, retention, diskUsage } = parts;
+  const enospcFreeBytes = parts.options.enospcFreeBytes ?? 128 * 1024 * 1024;
   const queries = createQueries(db);
   const writes = createWrites(db);
   const listeners = new Set<(change: StoreChange) => void>();
@@ -522,7 +525,17 @@ function createStore(parts: StoreParts): Store {
       const rel = toRel(sidecarPath);
       const row = await readAndMeasure(rel);
       assertOpen();
-      const record = indexRow(row);
+      let record: EventRecord;
+      try {
+        record = indexRow(row);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'SQLITE_FULL') throw error;
+        // The disk filled before retention caught up: free space now and try once more.
+        logger?.warn({ id: row.id }, 'store: database full (ENOSPC); running retention before retrying');
+        await runRetention({ freeBytes: enospcFreeBytes, trigger: 'enospc' });
+        assertOpen();
+        record = indexRow(row);
+      }
       scheduleRetention('after-event');
       return record;
     },
