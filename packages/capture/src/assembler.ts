@@ -20,12 +20,14 @@ export function alignStride(width: number, align: number): number {
 
 /**
  * Cuts a byte stream with no delimiters into frames of a fixed raw size, whatever the chunk
- * boundaries, and returns each frame packed (stride padding removed). Holds at most one
- * partial frame. Not thread-safe; one per stream.
+ * boundaries, and returns each frame packed (stride padding removed). Bytes are copied once,
+ * straight from the chunk to their place in the packed frame; padding is skipped on the way.
+ * Holds at most one partial frame. One per stream.
  */
 export class FrameAssembler {
   private readonly rawBytes: number;
   private readonly packedBytes: number;
+  private readonly lumaRawBytes: number;
   private readonly padded: boolean;
   private current: Buffer;
   private filled = 0;
@@ -36,11 +38,12 @@ export class FrameAssembler {
     }
     this.rawBytes = rawFrameBytes(layout);
     this.packedBytes = i420Bytes(layout.width, layout.height);
+    this.lumaRawBytes = layout.strideY * layout.height;
     this.padded = layout.strideY !== layout.width;
-    this.current = Buffer.allocUnsafe(this.rawBytes);
+    this.current = Buffer.allocUnsafe(this.packedBytes);
   }
 
-  /** Bytes of the frame being filled (0 right after a frame boundary). */
+  /** Raw bytes of the frame being filled (0 right after a frame boundary). */
   get pending(): number {
     return this.filled;
   }
@@ -52,12 +55,10 @@ export class FrameAssembler {
   push(chunk: Buffer, onFrame: (packed: Buffer) => void): void {
     let offset = 0;
     while (offset < chunk.length) {
-      const take = Math.min(this.rawBytes - this.filled, chunk.length - offset);
-      chunk.copy(this.current, this.filled, offset, offset + take);
-      this.filled += take;
-      offset += take;
+      offset += this.padded ? this.copyRowPart(chunk, offset) : this.copySpan(chunk, offset);
       if (this.filled === this.rawBytes) {
-        onFrame(this.finishFrame());
+        onFrame(this.current);
+        this.current = Buffer.allocUnsafe(this.packedBytes);
         this.filled = 0;
       }
     }
@@ -68,33 +69,41 @@ export class FrameAssembler {
     this.filled = 0;
   }
 
-  private finishFrame(): Buffer {
-    if (!this.padded) {
-      const whole = this.current;
-      this.current = Buffer.allocUnsafe(this.rawBytes);
-      return whole;
-    }
-    return packI420(this.current, this.layout, Buffer.allocUnsafe(this.packedBytes));
+  /** No padding: raw and packed offsets are the same. */
+  private copySpan(chunk: Buffer, offset: number): number {
+    const take = Math.min(this.rawBytes - this.filled, chunk.length - offset);
+    chunk.copy(this.current, this.filled, offset, offset + take);
+    this.filled += take;
+    return take;
   }
-}
 
-/** Copies a strided raw I420 frame into `out` with the padding removed; returns `out`. */
-export function packI420(raw: Buffer, layout: RawLayout, out: Buffer): Buffer {
-  const { width, height, strideY } = layout;
-  let src = 0;
-  let dst = 0;
-  for (let row = 0; row < height; row++) {
-    raw.copy(out, dst, src, src + width);
-    src += strideY;
-    dst += width;
+  /** Padded rows: copies what is left of the current row (its visible part) and skips the padding. */
+  private copyRowPart(chunk: Buffer, offset: number): number {
+    const { width, strideY } = this.layout;
+    let stride: number;
+    let visible: number;
+    let row: number;
+    let col: number;
+    let packedRowStart: number;
+    if (this.filled < this.lumaRawBytes) {
+      stride = strideY;
+      visible = width;
+      row = Math.floor(this.filled / stride);
+      col = this.filled - row * stride;
+      packedRowStart = row * width;
+    } else {
+      // Both chroma planes: rows of strideY/2 bytes, width/2 visible, one plane after the other.
+      const rel = this.filled - this.lumaRawBytes;
+      stride = strideY / 2;
+      visible = width / 2;
+      row = Math.floor(rel / stride);
+      col = rel - row * stride;
+      packedRowStart = width * this.layout.height + row * visible;
+    }
+    const take = Math.min(stride - col, chunk.length - offset);
+    const copy = Math.min(take, visible - col);
+    if (copy > 0) chunk.copy(this.current, packedRowStart + col, offset, offset + copy);
+    this.filled += take;
+    return take;
   }
-  const cw = width / 2;
-  const cs = strideY / 2;
-  const rows = height; // two chroma planes of height/2 rows each, laid out one after the other
-  for (let row = 0; row < rows; row++) {
-    raw.copy(out, dst, src, src + cw);
-    src += cs;
-    dst += cw;
-  }
-  return out;
 }

@@ -7,7 +7,7 @@ export { parseSourceSpec, describeSpec, checkSize, checkFps, URL_SCHEMES } from 
 export type { SourceSpec } from './spec';
 export { CaptureError } from './errors';
 export type { CaptureErrorCode } from './errors';
-export { FrameAssembler, packI420, rawFrameBytes, alignStride } from './assembler';
+export { FrameAssembler, rawFrameBytes, alignStride } from './assembler';
 export type { RawLayout } from './assembler';
 export { detectBoard, boardFromModel } from './pi';
 export type { BoardInfo } from './pi';
