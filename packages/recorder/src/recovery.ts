@@ -80,8 +80,8 @@ export async function recoverPartialClip(dataDir: string, id: string, logger?: L
   }
   const info = await readPartInfo(parts.info);
   const prefix = await trimToCompleteFragments(parts.clip);
-  if (prefix.length === 0) {
-    logger?.warn({ id, bytes: prefix.tornBytes }, 'recovery: partial clip has no complete fragment; removed');
+  if (prefix.length === 0 || prefix.fragments === 0) {
+    logger?.warn({ id, bytes: prefix.tornBytes + prefix.length }, 'recovery: partial clip has no complete fragment; removed');
     await removeParts(parts.clip, parts.info);
     return { id, status: 'empty', sidecar: null, fragments: 0, tornBytes: prefix.tornBytes };
   }

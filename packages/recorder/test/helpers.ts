@@ -17,18 +17,20 @@ export function lumaOf(index: number): number {
 }
 
 /**
- * Frames whose picture identifies them: a flat luma level {@link lumaOf}(index) with a small
- * dark square moving across, and neutral chroma. `ptsUs` is given per frame so tests can make
- * irregular timing (dropped frames, jitter) on purpose.
+ * Frame `index` of a test sequence, whose picture identifies it: a flat luma level
+ * {@link lumaOf}(index) with a small square moving across, and neutral chroma.
  */
+export function makeFrame(index: number, ptsUs: number, width = 320, height = 240, wallStartMs = Date.UTC(2025, 5, 1, 12, 0, 0)): Frame {
+  const data = Buffer.alloc((width * height * 3) / 2, 128);
+  data.fill(lumaOf(index), 0, width * height);
+  const x0 = (index * 4) % (width - 16);
+  for (let y = 8; y < 24; y++) data.fill(lumaOf(index) > 100 ? 20 : 235, y * width + x0, y * width + x0 + 16);
+  return createFrame({ seq: index, ptsUs, wallMs: wallStartMs + ptsUs / 1000, width, height, data });
+}
+
+/** {@link makeFrame} for each timestamp: tests make irregular timing (drops, jitter) on purpose. */
 export function makeFrames(ptsUs: readonly number[], width = 320, height = 240, wallStartMs = Date.UTC(2025, 5, 1, 12, 0, 0)): Frame[] {
-  return ptsUs.map((pts, i) => {
-    const data = Buffer.alloc((width * height * 3) / 2, 128);
-    data.fill(lumaOf(i), 0, width * height);
-    const x0 = (i * 4) % (width - 16);
-    for (let y = 8; y < 24; y++) data.fill(lumaOf(i) > 100 ? 20 : 235, y * width + x0, y * width + x0 + 16);
-    return createFrame({ seq: i, ptsUs: pts, wallMs: wallStartMs + pts / 1000, width, height, data });
-  });
+  return ptsUs.map((pts, i) => makeFrame(i, pts, width, height, wallStartMs));
 }
 
 /**

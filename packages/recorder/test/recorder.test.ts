@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Frame } from '@preroll/capture';
 import { readSidecar } from '@preroll/store';
-import { createEncoder, createRecorder, type RecordedClip, type Recorder } from '../src';
+import { createEncoder, createRecorder, type Encoder, type RecordedClip, type Recorder } from '../src';
 import { decodedLumaMeans, irregularTimestamps, lumaOf, makeFrames, probe, tempDir } from './helpers';
 
 const FPS = 10;
@@ -10,7 +10,7 @@ const GOP = 10;
 const W = 320;
 const H = 240;
 
-type Script = (recorder: Recorder, frame: Frame, index: number) => void;
+type Script = (recorder: Recorder, frame: Frame, index: number, encoder: Encoder) => void;
 
 /**
  * Runs frames through the real chain (ffmpeg encoder in `wait` mode → recorder) the way the
@@ -18,19 +18,21 @@ type Script = (recorder: Recorder, frame: Frame, index: number) => void;
  */
 async function record(frames: Frame[], dataDir: string, script: Script, options: { preRollMs: number; postRollMs: number }): Promise<RecordedClip[]> {
   const recorder = createRecorder({ dataDir, preRollMs: options.preRollMs, postRollMs: options.postRollMs, fps: FPS, fsync: false });
-  const encoder = createEncoder({ width: W, height: H, fps: FPS, gopFrames: GOP, policy: 'wait' });
+  const encoder = createEncoder({ width: W, height: H, fps: FPS, gopFrames: GOP, policy: 'wait', backoff: { initialMs: 50, maxMs: 100, factor: 2, resetAfterMs: 60_000 } });
   const clips: RecordedClip[] = [];
   recorder.onClip((clip) => clips.push(clip));
   encoder.onUnit((unit) => recorder.push(unit));
   await encoder.start();
   for (let i = 0; i < frames.length; i++) {
-    script(recorder, frames[i], i);
+    script(recorder, frames[i], i, encoder);
     encoder.encode(frames[i]);
     if (encoder.busy()) await encoder.drained();
   }
   await encoder.stop();
   await recorder.flush();
-  expect(encoder.stats()).toMatchObject({ framesIn: frames.length, units: frames.length, droppedFrames: 0, unpairedUnits: 0 });
+  const stats = encoder.stats();
+  expect(stats).toMatchObject({ framesIn: frames.length, droppedFrames: 0, unpairedUnits: 0 });
+  expect(stats.units + stats.lostFrames).toBe(frames.length);
   // Clips are finalised concurrently and may finish in any order.
   return clips.sort((a, b) => a.firstPtsUs - b.firstPtsUs);
 }
@@ -40,7 +42,7 @@ async function record(frames: Frame[], dataDir: string, script: Script, options:
  * the index range [first, last] of input frames it holds (its pts sequence must equal theirs
  * exactly, rebased to 0) after checking keyframe start, frame count, duration and pictures.
  */
-async function checkClip(clip: RecordedClip, pts: readonly number[]): Promise<{ first: number; last: number }> {
+async function checkClip(clip: RecordedClip, pts: readonly number[], gopStart = 0): Promise<{ first: number; last: number }> {
   const file = path.join(clip.dataDir, clip.sidecar.files.clip);
   const p = await probe(file);
   expect(p.codec).toBe('h264');
@@ -56,8 +58,8 @@ async function checkClip(clip: RecordedClip, pts: readonly number[]): Promise<{ 
   expect(candidates).toHaveLength(1);
   const first = candidates[0];
   const last = first + clipPts.length - 1;
-  // The clip starts at a keyframe of the encoded stream (every GOP-th frame in wait mode).
-  expect(first % GOP).toBe(0);
+  // The clip starts at a keyframe of the encoded stream (every GOP-th frame since the encoder started).
+  expect((first - gopStart) % GOP).toBe(0);
   // Duration = span of the capture timestamps plus the last frame's display time, which the
   // remux sets to the nominal frame duration: within one frame duration of the span.
   const spanS = (pts[last] - pts[first]) / 1e6;
@@ -165,6 +167,79 @@ describe('recorder: clips from the real encoder, checked with ffprobe', () => {
       expect(pts[100] - pts[manual.first]).toBeLessThan(1_500_000 + (pts[manual.first + GOP] - pts[manual.first]));
       // Manual stop ends the clip at the stop, without post-roll.
       expect(manual.last).toBe(120);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('closes the open clip cleanly when the encoder dies, and continues the event in a new clip from the restarted encoder', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const pts = irregularTimestamps(120, FPS, { jitterUs: 10_000 });
+      const frames = makeFrames(pts, W, H);
+      let lost = -1;
+      const clips = await record(
+        frames,
+        dir,
+        (rec, frame, i, encoder) => {
+          if (i === 30) rec.motionStart({ ptsUs: frame.ptsUs, frame });
+          if (i === 55) {
+            encoder.onDiscontinuity((info) => {
+              lost = info.lostFrames;
+              rec.discontinuity(info.reason);
+            });
+            process.kill(encoder.pid() as number, 'SIGKILL');
+          }
+          if (i === 90) rec.motionEnd({ endPtsUs: frame.ptsUs });
+        },
+        { preRollMs: 1000, postRollMs: 500 },
+      );
+      expect(clips).toHaveLength(2);
+      expect(clips.map((c) => c.interrupted)).toEqual([true, false]);
+      const before = await checkClip(clips[0], pts);
+      expect(pts[30] - pts[before.first]).toBeGreaterThanOrEqual(1_000_000);
+      expect(pts[30] - pts[before.first]).toBeLessThan(1_000_000 + (pts[before.first + GOP] - pts[before.first]));
+      // The restarted encoder's first frame is its first keyframe: the new clip starts there,
+      // right after the frames lost inside the dead ffmpeg. Nothing else is missing.
+      const after = await checkClip(clips[1], pts, before.last + lost + 1);
+      expect(after.first).toBe(before.last + lost + 1);
+      expect(lost).toBeGreaterThanOrEqual(0);
+      expect(lost).toBeLessThan(10);
+      expect(pts[after.last]).toBeLessThanOrEqual(pts[90] + 500_000);
+      expect(pts[after.last + 1]).toBeGreaterThan(pts[90] + 500_000);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('splits a long event the detector continued at a keyframe: no frame in both clips, none in neither', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const pts = irregularTimestamps(110, FPS, { dropEvery: 9, jitterUs: 10_000 });
+      const frames = makeFrames(pts, W, H);
+      const clips = await record(
+        frames,
+        dir,
+        (rec, frame, i) => {
+          if (i === 25) rec.motionStart({ ptsUs: frame.ptsUs, frame });
+          if (i === 55) {
+            rec.motionEnd({ endPtsUs: frame.ptsUs });
+            rec.motionStart({ ptsUs: frame.ptsUs, frame, continued: true });
+          }
+          if (i === 85) rec.motionEnd({ endPtsUs: frame.ptsUs });
+        },
+        { preRollMs: 1000, postRollMs: 1000 },
+      );
+      expect(clips).toHaveLength(2);
+      const a = await checkClip(clips[0], pts);
+      const b = await checkClip(clips[1], pts);
+      expect(a.first).toBe(10);
+      expect(b.first).toBe(a.last + 1);
+      // The first keyframe to arrive after the split (units trail frames by a few frames).
+      expect([50, 60]).toContain(b.first);
+      expect(clips[1].sidecar.preRollMs).toBe(Math.max(0, Math.round((pts[55] - pts[b.first]) / 1000)));
+      expect(pts[b.last + 1]).toBeGreaterThan(pts[85] + 1_000_000);
+      expect(pts[b.last]).toBeLessThanOrEqual(pts[85] + 1_000_000);
     } finally {
       cleanup();
     }

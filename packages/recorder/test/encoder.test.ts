@@ -1,0 +1,141 @@
+import { buildEncoderArgs, createEncoder, RecorderError, type AccessUnit, type EncoderDiscontinuity, type EncoderState } from '../src';
+import { irregularTimestamps, makeFrames } from './helpers';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('buildEncoderArgs', () => {
+  const base = { width: 640, height: 360, fps: 25, gopFrames: 25, crf: 23, bitrateKbps: 3000, hasFpsMode: true };
+
+  it('reads raw I420 on stdin and writes Annex-B with fixed GOPs, no B-frames, AUDs and passthrough timing (libx264)', () => {
+    const args = buildEncoderArgs({ ...base, codec: 'libx264' }).join(' ');
+    expect(args).toContain('-f rawvideo -pix_fmt yuv420p -s 640x360 -r 25 -i pipe:0');
+    expect(args).toContain('-c:v libx264 -preset ultrafast -tune zerolatency -crf 23 -x264-params aud=1');
+    expect(args).toContain('-g 25 -keyint_min 25 -sc_threshold 0 -bf 0');
+    expect(args).toContain('-fps_mode passthrough');
+    expect(args).toContain('-flush_packets 1');
+    expect(args.endsWith('-f h264 pipe:1')).toBe(true);
+  });
+
+  it('uses a bitrate and the AUD bitstream filter for the hardware encoder, and -vsync on old ffmpeg', () => {
+    const args = buildEncoderArgs({ ...base, codec: 'h264_v4l2m2m', hasFpsMode: false }).join(' ');
+    expect(args).toContain('-c:v h264_v4l2m2m -b:v 3000k -bsf:v h264_metadata=aud=insert');
+    expect(args).toContain('-vsync passthrough');
+    expect(args).not.toContain('x264');
+  });
+});
+
+describe('encoder', () => {
+  it.each([
+    [{ width: 321 }],
+    [{ fps: 0 }],
+    [{ crf: 60 }],
+    [{ codec: 'h265' }],
+    [{ maxInFlightFrames: 0 }],
+  ])('rejects bad options %j with RECORDER_BAD_OPTIONS', (bad) => {
+    let caught: unknown;
+    try {
+      createEncoder({ width: 320, height: 240, fps: 10, ...(bad as object) });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(RecorderError);
+    expect((caught as RecorderError).code).toBe('RECORDER_BAD_OPTIONS');
+  });
+
+  it('pairs every access unit 1:1 with its frame (policy wait), keyframes every GOP', async () => {
+    const pts = irregularTimestamps(45, 10, { dropEvery: 5, jitterUs: 20_000 });
+    const frames = makeFrames(pts);
+    const encoder = createEncoder({ width: 320, height: 240, fps: 10, gopFrames: 10, policy: 'wait' });
+    const units: AccessUnit[] = [];
+    encoder.onUnit((u) => units.push(u));
+    await encoder.start();
+    for (const frame of frames) {
+      expect(encoder.encode(frame)).toBe(true);
+      if (encoder.busy()) await encoder.drained();
+    }
+    await encoder.stop();
+    expect(units.map((u) => u.ptsUs)).toEqual(pts);
+    expect(units.map((u) => u.seq)).toEqual(frames.map((f) => f.seq));
+    expect(units.map((u, i) => (u.keyframe ? i : -1)).filter((i) => i >= 0)).toEqual([0, 10, 20, 30, 40]);
+    expect(units[0].codec).toMatch(/^avc1\.[0-9a-f]{6}$/);
+    expect(encoder.stats()).toMatchObject({ state: 'stopped', framesIn: 45, framesWritten: 45, units: 45, keyframes: 5, droppedFrames: 0, lostFrames: 0, unpairedUnits: 0 });
+  });
+
+  it('drops frames (and counts them) when ffmpeg falls behind, with policy drop', async () => {
+    const frames = makeFrames(irregularTimestamps(60, 30));
+    const encoder = createEncoder({ width: 320, height: 240, fps: 30, policy: 'drop', maxInFlightFrames: 2 });
+    const units: AccessUnit[] = [];
+    encoder.onUnit((u) => units.push(u));
+    await encoder.start();
+    // A burst far faster than real time: ffmpeg cannot keep 2 frames in flight.
+    const accepted = frames.filter((f) => encoder.encode(f));
+    await encoder.stop();
+    const stats = encoder.stats();
+    expect(stats.droppedFrames).toBeGreaterThan(0);
+    expect(stats.droppedFrames + stats.framesWritten).toBe(60);
+    expect(accepted).toHaveLength(stats.framesWritten);
+    expect(units.map((u) => u.ptsUs)).toEqual(accepted.map((f) => f.ptsUs));
+    expect(units[0].keyframe).toBe(true);
+  });
+
+  it('restarts ffmpeg after it dies, reports the discontinuity, and resumes with a keyframe', async () => {
+    const frames = makeFrames(irregularTimestamps(400, 30));
+    const encoder = createEncoder({ width: 320, height: 240, fps: 30, policy: 'drop', backoff: { initialMs: 50, maxMs: 200, factor: 2, resetAfterMs: 60_000 } });
+    const units: AccessUnit[] = [];
+    const gaps: Array<{ info: EncoderDiscontinuity; unitsBefore: number }> = [];
+    const states: EncoderState[] = [];
+    encoder.onUnit((u) => units.push(u));
+    encoder.onDiscontinuity((info) => gaps.push({ info, unitsBefore: units.length }));
+    encoder.onState((s) => states.push(s));
+    await encoder.start();
+    let i = 0;
+    const feed = async (count: number): Promise<void> => {
+      for (let n = 0; n < count && i < frames.length; n++, i++) {
+        encoder.encode(frames[i]);
+        await sleep(5);
+      }
+    };
+    await feed(40);
+    await until(() => units.length >= 20);
+    const pid = encoder.pid() as number;
+    process.kill(pid, 'SIGKILL');
+    await until(() => gaps.length === 1 && encoder.state() === 'running');
+    expect(encoder.pid()).not.toBe(pid);
+    await feed(60);
+    await encoder.stop();
+    expect(gaps[0].info.reason).toBe('encoder-exited');
+    expect(gaps[0].info.exit.signal).toBe('SIGKILL');
+    expect(states).toEqual(expect.arrayContaining(['running', 'restarting', 'stopping', 'stopped']));
+    const after = units.slice(gaps[0].unitsBefore);
+    expect(after.length).toBeGreaterThan(20);
+    expect(after[0].keyframe).toBe(true);
+    const stats = encoder.stats();
+    expect(stats.restarts).toBe(1);
+    expect(stats.units + stats.lostFrames).toBe(stats.framesWritten);
+    expect(stats.droppedFrames + stats.framesWritten).toBe(stats.framesIn);
+    // Timestamps stay in capture order across the restart.
+    for (let k = 1; k < units.length; k++) expect(units[k].ptsUs).toBeGreaterThan(units[k - 1].ptsUs);
+  });
+
+  it('gives up with RECORDER_ENCODER_FAILED after maxRestarts', async () => {
+    const encoder = createEncoder({ width: 320, height: 240, fps: 30, maxRestarts: 0 });
+    const failures: Array<RecorderError | undefined> = [];
+    encoder.onState((state, error) => {
+      if (state === 'failed') failures.push(error);
+    });
+    await encoder.start();
+    process.kill(encoder.pid() as number, 'SIGKILL');
+    await until(() => encoder.state() === 'failed');
+    expect(failures[0]?.code).toBe('RECORDER_ENCODER_FAILED');
+    expect(encoder.busy()).toBe(false);
+    await encoder.stop();
+  });
+});
