@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Command> = {
   detect: () => require('./commands/detect').detectCommand,
   record: () => require('./commands/record').recordCommand,
   reindex: () => require('./commands/reindex').reindexCommand,
+  config: () => require('./commands/config').configCommand,
 };
 
 /** Runs the CLI with the given arguments (without `node cli.js`) and returns the exit code. */

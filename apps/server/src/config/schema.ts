@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/**
+ * The one schema of Preroll's configuration file. Unknown keys are rejected, every number is
+ * bounded, units are in the names. `docs/configuration.md` is generated from it
+ * (`pnpm preroll config docs`), so the descriptions below are the user documentation.
+ */
+
+const evenSide = z.int().min(32).max(4096).multipleOf(2);
+
+const camera = z
+  .strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default('cam').describe('Camera id: names recordings and appears in the gallery (letters, digits, `_`, `-`).'),
+    source: z
+      .string()
+      .min(1)
+      .max(2000)
+      .default('auto')
+      .describe('`auto` (the Pi camera when `rpicam-vid` finds one, else `demo`), `rpicam[:WxH@FPS]`, `file:PATH`, `v4l2:/dev/videoN`, `url:URL` or `demo`.'),
+    width: evenSide.optional().describe('Frame width asked of the camera, pixels (even). Default: 1280 for the Pi camera, 640 for the demo, the native size otherwise.'),
+    height: evenSide.optional().describe('Frame height asked of the camera, pixels (even).'),
+    fps: z.number().min(0.1).max(120).optional().describe('Frame rate asked of the camera. Default: 15 for the Pi camera and the demo, native otherwise.'),
+    strideAlign: z.union([z.literal(64), z.literal(128)]).optional().describe('Row alignment of `rpicam-vid` YUV output, bytes. Default: 128 on a Pi 5, 64 on earlier models.'),
+    rpicamArgs: z.array(z.string().max(200)).max(50).default([]).describe('Extra arguments for `rpicam-vid`, e.g. `["--hflip", "--denoise", "cdn_fast"]`.'),
+    stallTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Restart the camera when no frame arrived for this long, milliseconds.'),
+    loop: z.boolean().default(true).describe('For a `file:` source: start again at the end.'),
+  })
+  .describe('The camera (capture).');
+
+const detector = z
+  .strictObject({
+    analysisWidth: z.int().min(8).max(1920).default(160).describe('Width of the downscaled luma image the motion score is computed on, pixels.'),
+    triggerLevel: z.number().min(0.1).max(65025).default(6).describe('Motion score (mean squared difference of luma, 0..65025) above which a frame counts as motion. Adjustable live.'),
+    confirmFrames: z.int().min(1).max(1000).default(3).describe('Consecutive frames above the trigger level that start an event.'),
+    gapS: z.number().min(0).max(3600).default(2).describe('Quiet seconds that end an event.'),
+    maxEventS: z.number().min(1).max(86_400).default(300).describe('Longest event, seconds; longer motion is split into several clips.'),
+    warmupS: z.number().min(0).max(3600).default(2).describe('Seconds ignored after start (auto-exposure settling).'),
+    lighting: z
+      .strictObject({
+        compensation: z.enum(['tone', 'gain-offset', 'offset', 'none']).default('tone').describe('How frame-wide brightness changes are removed before scoring.'),
+        pixelDelta: z.number().min(1).max(255).default(12).describe('Luma change that counts a pixel as changed when judging a lighting switch.'),
+        switchFraction: z.number().min(0.05).max(1).default(0.5).describe('Fraction of changed pixels that marks a frame-wide lighting switch.'),
+        holdS: z.number().min(0).max(60).default(1).describe('Seconds after a lighting switch during which motion is ignored.'),
+      })
+      .prefault({})
+      .describe('Rejection of lights, clouds and exposure steps.'),
+    mask: z
+      .strictObject({
+        rects: z
+          .array(
+            z.strictObject({
+              x: z.number().min(0).max(1),
+              y: z.number().min(0).max(1),
+              width: z.number().min(0).max(1),
+              height: z.number().min(0).max(1),
+            }),
+          )
+          .max(64)
+          .default([])
+          .describe('Rectangles ignored by the detector, as fractions of the frame (0..1).'),
+        imagePath: z.string().max(4096).optional().describe('A PNG or PGM mask (black = ignored), the size of the frame or of the analysis image.'),
+      })
+      .prefault({})
+      .describe('Parts of the picture that never count as motion.'),
+  })
+  .prefault({})
+  .describe('Motion detection.');
+
+const recorder = z
+  .strictObject({
+    preRollMs: z.int().min(0).max(60_000).default(5000).describe('Video kept in RAM and saved before the motion, milliseconds.'),
+    postRollMs: z.int().min(0).max(600_000).default(3000).describe('Video saved after the motion ends, milliseconds.'),
+    encoder: z.enum(['auto', 'libx264', 'h264_v4l2m2m']).default('libx264').describe('H.264 encoder: `libx264` (software), `h264_v4l2m2m` (Pi 4 and earlier hardware) or `auto`.'),
+    bitrateKbps: z.int().min(100).max(50_000).optional().describe('Target bitrate, kbit/s. Default: constant quality (libx264) or 4000 (hardware).'),
+    fsync: z.boolean().default(true).describe('Flush the partial clip to the card after every fragment (survives power cuts).'),
+  })
+  .prefault({})
+  .describe('Clips and the pre-roll.');
+
+const retention = z
+  .strictObject({
+    maxDiskPct: z.number().min(1).max(99).default(80).describe('Delete the oldest recordings while the filesystem is fuller than this, percent.'),
+    maxTotalBytes: z.int().min(0).default(0).describe('Delete the oldest recordings while they take more than this, bytes (0: no limit).'),
+    maxAgeDays: z.number().min(0).max(36_500).default(0).describe('Delete recordings older than this, days (0: no limit). Favourites are never deleted automatically.'),
+    intervalS: z.int().min(10).max(86_400).default(300).describe('How often retention runs besides after each event, seconds.'),
+  })
+  .prefault({})
+  .describe('Keeping the card from filling.');
+
+const live = z
+  .strictObject({
+    width: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Width of the live view JPEGs, pixels.'),
+    maxFps: z.number().min(0.5).max(30).default(10).describe('Highest frame rate of the live view (MJPEG and WebSocket).'),
+    jpegQuality: z.int().min(10).max(95).default(70).describe('JPEG quality of the live view.'),
+  })
+  .prefault({})
+  .describe('The live view.');
+
+const server = z
+  .strictObject({
+    host: z.string().min(1).max(255).default('0.0.0.0').describe('Address to listen on. Anything but localhost requires a password.'),
+    port: z.int().min(0).max(65_535).default(8080).describe('TCP port of the web interface and API.'),
+    dataDir: z.string().min(1).max(4096).default('./data').describe('Where recordings, the index and settings are kept.'),
+  })
+  .prefault({})
+  .describe('The web server.');
+
+const actions = z
+  .strictObject({
+    allowReboot: z.boolean().default(false).describe('Show and allow the "reboot" button (runs `rebootCommand`).'),
+    allowExit: z.boolean().default(false).describe('Show and allow the "exit" button (stops Preroll; systemd may restart it).'),
+    rebootCommand: z.array(z.string().min(1)).min(1).max(10).default(['sudo', 'systemctl', 'reboot']).describe('Command (argv) that reboots the machine.'),
+  })
+  .prefault({})
+  .describe('Buttons that affect the machine, off unless enabled.');
+
+/** The configuration file's schema. */
+export const configSchema = z
+  .strictObject({
+    camera: camera.prefault({}),
+    detector,
+    recorder,
+    retention,
+    live,
+    server,
+    actions,
+  })
+  .describe('Preroll configuration');
+
+/** The validated, defaulted configuration, frozen and passed down from the composition root. */
+export type Config = z.infer<typeof configSchema>;
+/** What a configuration file may contain (everything optional). */
+export type ConfigInput = z.input<typeof configSchema>;
