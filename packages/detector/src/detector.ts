@@ -1,6 +1,6 @@
 import type { Frame } from '@preroll/capture';
 import type { Logger } from 'pino';
-import { estimateNoiseFloor, suggestTriggerLevel } from './calibrate';
+import { calibrateFromScores } from './calibrate';
 import { resolveDetectorConfig, type DetectorOptions } from './config';
 import { analysisGeometry, boxDownscale, type AnalysisGeometry } from './downscale';
 import { DetectorError } from './errors';
@@ -189,8 +189,10 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       const windowS = opts.windowS ?? config.calibrationWindowS;
       const newest = recent.length ? recent[recent.length - 1].ptsUs : 0;
       const window = recent.filter((r) => r.judged && r.ptsUs >= newest - windowS * 1e6);
-      const noiseFloor = estimateNoiseFloor(window.map((r) => r.score));
-      const suggested = suggestTriggerLevel(noiseFloor, config);
+      const { noiseFloor, suggestedTriggerLevel: suggested } = calibrateFromScores(
+        window.map((r) => r.score),
+        config,
+      );
       const spanS = window.length > 1 ? (window[window.length - 1].ptsUs - window[0].ptsUs) / 1e6 : 0;
       const quiet = window.length >= 5 && state.phase === 'idle' && !window.some((r) => r.above);
       const applied = Boolean(opts.apply) && window.length >= 5;

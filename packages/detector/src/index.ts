@@ -12,7 +12,16 @@ export type { JudgeInput, JudgeResult } from './judge';
 export { nextEventState, endEvent, INITIAL_EVENT_STATE } from './state';
 export type { ActiveState, EndTransition, EventState, EventStateConfig, EventTransition, IdleState, Peak, StartTransition, StateSample } from './state';
 export { triggerLadder, stepTriggerLevel, clampTriggerLevel, ceilToLadder } from './trigger';
-export { estimateNoiseFloor, percentile, suggestTriggerLevel, CALIBRATION_MARGIN, CALIBRATION_MIN_LEVEL } from './calibrate';
+export {
+  estimateNoiseFloor,
+  percentile,
+  calibrateFromScores,
+  quietestWindow,
+  CALIBRATION_MARGIN,
+  CALIBRATION_PEAK_MARGIN,
+  CALIBRATION_MIN_LEVEL,
+} from './calibrate';
+export type { ScoreCalibration } from './calibrate';
 export { parsePgm, loadMaskImage, buildAnalysisMask, watchedIndices } from './mask';
 export { heatmapRgba, renderHeatmapPng } from './heatmap';
 export type {

@@ -200,53 +200,61 @@ export function sceneTruth(spec: SceneSpec): { motion: { startS: number; endS: n
 
 /** How detected events compare with the truth. */
 export interface EventMatch {
-  /** Detected events overlapping a true motion interval / all detected events (1 when none detected and none true). */
+  /** True positives / all detected events (1 when nothing was detected and nothing was true). */
   readonly precision: number;
-  /** True intervals overlapped by a detected event / all true intervals. */
+  /** True intervals found / all true intervals. */
   readonly recall: number;
   readonly truePositives: number;
+  /** Detected events that are not a true positive (including extra fragments of one interval). */
   readonly falsePositives: number;
+  /** Extra events inside an interval already found (one crossing reported as several events). */
+  readonly fragments: number;
   readonly missed: number;
   /** False events starting within 3 s after a brightness step. */
   readonly eventsFromBrightnessSteps: number;
-  /** Seconds from each detected interval's true start to the first event overlapping it. */
+  /** Seconds from each found interval's true start to its event's start. */
   readonly startDelaysS: number[];
 }
 
 /**
- * Matches detected events to true intervals: an event is a true positive when it overlaps a
- * true interval widened by `toleranceS` on both sides (an event may end a gap after the object
- * left, and a slow object may trigger a little late).
+ * Matches detected events to true intervals, one to one. An event is a true positive when it
+ * lies within a true interval widened by `toleranceS` on both sides (an event's start is the
+ * first frame of its confirmed run and its end the last frame with motion, so both should be
+ * inside); the first such event of an interval finds it, later ones are fragments. Any other
+ * event is false, including one that swallows a quiet stretch around real motion (a level
+ * below the noise makes one endless event: that must not score as a hit).
  */
 export function matchEvents(
   detected: readonly { startS: number; endS: number }[],
   truth: { motion: readonly { startS: number; endS: number }[]; brightnessStepsS: readonly number[] },
   toleranceS = 0.5,
 ): EventMatch {
-  const overlaps = (e: { startS: number; endS: number }, t: { startS: number; endS: number }): boolean =>
-    e.startS <= t.endS + toleranceS && e.endS >= t.startS - toleranceS;
-  let truePositives = 0;
-  let eventsFromBrightnessSteps = 0;
-  for (const event of detected) {
-    if (truth.motion.some((t) => overlaps(event, t))) truePositives++;
-    else if (truth.brightnessStepsS.some((s) => event.startS >= s - 0.5 && event.startS <= s + 3)) eventsFromBrightnessSteps++;
-  }
+  const found = new Set<number>();
   const startDelaysS: number[] = [];
-  let found = 0;
-  for (const t of truth.motion) {
-    const hits = detected.filter((e) => overlaps(e, t));
-    if (hits.length) {
-      found++;
-      startDelaysS.push(round3(Math.min(...hits.map((e) => e.startS)) - t.startS));
+  let truePositives = 0;
+  let fragments = 0;
+  let eventsFromBrightnessSteps = 0;
+  const sorted = [...detected].sort((a, b) => a.startS - b.startS);
+  for (const event of sorted) {
+    const k = truth.motion.findIndex((t) => event.startS >= t.startS - toleranceS && event.endS <= t.endS + toleranceS);
+    if (k >= 0 && !found.has(k)) {
+      found.add(k);
+      truePositives++;
+      startDelaysS.push(round3(event.startS - truth.motion[k].startS));
+    } else if (k >= 0) {
+      fragments++;
+    } else if (truth.brightnessStepsS.some((s) => event.startS >= s - toleranceS && event.startS <= s + 3)) {
+      eventsFromBrightnessSteps++;
     }
   }
   const falsePositives = detected.length - truePositives;
   return {
     precision: detected.length ? truePositives / detected.length : truth.motion.length ? 0 : 1,
-    recall: truth.motion.length ? found / truth.motion.length : 1,
+    recall: truth.motion.length ? found.size / truth.motion.length : 1,
     truePositives,
     falsePositives,
-    missed: truth.motion.length - found,
+    fragments,
+    missed: truth.motion.length - found.size,
     eventsFromBrightnessSteps,
     startDelaysS,
   };

@@ -160,7 +160,7 @@ export type DetectorEvent = DetectorStartEvent | DetectorEndEvent;
 export interface Calibration {
   /** Robust high percentile of the quiet scores in the window (the noise floor). */
   readonly noiseFloor: number;
-  /** A trigger level comfortably above the noise floor, on the step ladder. */
+  /** A trigger level comfortably above the noise floor and the window's highest score, on the step ladder. */
   readonly suggestedTriggerLevel: number;
   /** Scored frames the estimate is based on. */
   readonly frames: number;

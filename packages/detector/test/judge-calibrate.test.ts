@@ -1,4 +1,4 @@
-import { estimateNoiseFloor, percentile, suggestTriggerLevel, CALIBRATION_MARGIN } from '../src/calibrate';
+import { calibrateFromScores, estimateNoiseFloor, percentile, quietestWindow, CALIBRATION_MARGIN, CALIBRATION_PEAK_MARGIN } from '../src/calibrate';
 import { DEFAULT_DETECTOR_CONFIG } from '../src/config';
 import { judgeFrame } from '../src/judge';
 import type { FrameScore } from '../src/score';
@@ -39,12 +39,36 @@ describe('calibration', () => {
     expect(estimateNoiseFloor(scores)).toBeCloseTo(2.9);
   });
 
-  test('the suggestion sits the margin above the floor, on the ladder, never below the minimum', () => {
-    const bounds = { minTriggerLevel: 0.1, maxTriggerLevel: 65025 };
-    const level = suggestTriggerLevel(3, bounds);
-    expect(level).toBeGreaterThanOrEqual(3 * CALIBRATION_MARGIN);
-    expect(level).toBeLessThanOrEqual(3 * CALIBRATION_MARGIN * 1.34);
-    expect(suggestTriggerLevel(0, bounds)).toBeGreaterThan(0);
-    expect(suggestTriggerLevel(1e6, bounds)).toBe(65025);
+  const bounds = { minTriggerLevel: 0.1, maxTriggerLevel: 65025 };
+
+  test('the suggestion sits the margin above the floor, on the ladder', () => {
+    const scores = Array.from({ length: 50 }, (_, i) => 2.8 + (i % 5) * 0.05);
+    const { noiseFloor, suggestedTriggerLevel } = calibrateFromScores(scores, bounds);
+    expect(noiseFloor).toBeCloseTo(3);
+    expect(suggestedTriggerLevel).toBeGreaterThanOrEqual(3 * CALIBRATION_MARGIN);
+    expect(suggestedTriggerLevel).toBeLessThanOrEqual(3 * CALIBRATION_MARGIN * 1.34);
+  });
+
+  test('a periodic spike (an H.264 keyframe) lifts the suggestion above it', () => {
+    const scores = Array.from({ length: 60 }, (_, i) => (i % 20 === 0 ? 2.2 : 0.15));
+    const { noiseFloor, quietPeak, suggestedTriggerLevel } = calibrateFromScores(scores, bounds);
+    expect(noiseFloor).toBeCloseTo(0.15);
+    expect(quietPeak).toBeCloseTo(2.2);
+    expect(suggestedTriggerLevel).toBeGreaterThanOrEqual(2.2 * CALIBRATION_PEAK_MARGIN);
+  });
+
+  test('never below the minimum, never above the bounds', () => {
+    expect(calibrateFromScores([], bounds).suggestedTriggerLevel).toBe(1);
+    expect(calibrateFromScores([0, 0, 0], bounds).suggestedTriggerLevel).toBe(1);
+    expect(calibrateFromScores([1e6], bounds).suggestedTriggerLevel).toBe(65025);
+  });
+
+  test('quietestWindow finds the quiet part of a file whatever the level', () => {
+    // 30 s at 10 fps: motion (scores 50–150) everywhere except 12–18 s (scores ≈ 1).
+    const samples = Array.from({ length: 300 }, (_, i) => ({ ptsUs: i * 100_000, score: i >= 120 && i < 180 ? 1 + (i % 3) * 0.1 : 50 + (i % 11) * 10 }));
+    const quiet = quietestWindow(samples, 5);
+    expect(quiet.length).toBe(50);
+    expect(Math.max(...quiet)).toBeLessThan(2);
+    expect(quietestWindow(samples.slice(0, 5), 5)).toEqual([]);
   });
 });
