@@ -1,0 +1,269 @@
+import type { Logger } from 'pino';
+import type { Frame, FrameSource } from '@preroll/capture';
+import { createDetector, type Detector, type DetectorEvent, type DetectorOptions, type MotionSample } from '@preroll/detector';
+import {
+  createEncoder,
+  createRecorder,
+  recoverPartialClips,
+  resolveEncoderCodec,
+  type Encoder,
+  type EncoderCodec,
+  type EncoderStats,
+  type RecordedClip,
+  type RecoveredClip,
+  type Recorder,
+  type RecorderOptions,
+  type RecorderStats,
+} from '@preroll/recorder';
+import type { EventSidecar } from '@preroll/store';
+
+/**
+ * The recording pipeline, shared by `preroll record` (a file, as fast as possible) and the
+ * server (a live camera):
+ *
+ *   source ──frame──► detector ──sample/events──► recorder ◄──access units── encoder ◄──frame── source
+ *                                                    │
+ *                                                    └──► files on disk ──► onRecording (store index)
+ *
+ * Every frame goes to the detector first (synchronously: a start event for frame N reaches the
+ * recorder before frame N is encoded), then to the encoder. Backpressure on the frame → encoder
+ * edge: a pausable source (a file in fast mode) is paused while ffmpeg is behind, so nothing is
+ * lost; a live source never waits and the encoder drops (and counts) frames instead.
+ */
+
+/** Encoder settings of the pipeline (size and rate come from the source's frames). */
+export interface PipelineEncoderOptions {
+  /** `libx264` (default), `h264_v4l2m2m`, or `auto` (the Pi's encoder when present). */
+  readonly codec?: EncoderCodec | 'auto';
+  readonly crf?: number;
+  readonly bitrateKbps?: number;
+  /** Frames between keyframes; default one second's worth. */
+  readonly gopFrames?: number;
+  readonly maxInFlightFrames?: number;
+  /** Give up after this many restarts in a row (default: never, for a live camera). */
+  readonly maxRestarts?: number;
+}
+
+/** What the store hook is told about a finished recording. */
+export interface RecordingNotice {
+  readonly sidecar: EventSidecar;
+  /** Path of the sidecar relative to the data directory (what `Store.indexRecording` takes). */
+  readonly sidecarPath: string;
+  /** True for a clip recovered at start-up from a crash. */
+  readonly recovered: boolean;
+}
+
+/** Options of {@link createPipeline}. */
+export interface PipelineOptions {
+  readonly source: FrameSource;
+  readonly dataDir: string;
+  readonly detector?: DetectorOptions;
+  readonly encoder?: PipelineEncoderOptions;
+  readonly recorder?: Omit<RecorderOptions, 'dataDir' | 'logger'>;
+  /** Recover partial clips left by a crash before starting (default true). */
+  readonly recover?: boolean;
+  /**
+   * The store hook: called for every finished or recovered recording, in order, before the
+   * pipeline reports the clip. Index it here (`store.indexRecording(notice.sidecarPath)`).
+   * A failing hook is logged; the recording stays on disk for the next reindex.
+   */
+  readonly onRecording?: (notice: RecordingNotice) => void | Promise<void>;
+  readonly logger?: Logger;
+}
+
+/** Counters of the whole pipeline. */
+export interface PipelineStats {
+  readonly frames: number;
+  /** Times the source was paused because the encoder was behind (pausable sources only). */
+  readonly pauses: number;
+  readonly encoder: EncoderStats | null;
+  readonly recorder: RecorderStats;
+}
+
+/** The wired pipeline. */
+export interface Pipeline {
+  readonly detector: Detector;
+  readonly recorder: Recorder;
+  /** The encoder, created at the first frame (its size comes from the frames). */
+  encoder(): Encoder | null;
+  /** Recovers partial clips (unless disabled), starts the source. Resolves with what was recovered. */
+  start(): Promise<RecoveredClip[]>;
+  /**
+   * Stops in reverse order: the source, then the encoder (its last units reach the recorder),
+   * then the detector's open event is ended, then every clip is finalised and reported.
+   * Idempotent.
+   */
+  stop(): Promise<void>;
+  /** Resolves when a finite source has ended and the pipeline has been stopped after it. */
+  finished(): Promise<void>;
+  /** Starts a manual recording (with pre-roll). */
+  manualStart(): boolean;
+  manualStop(): void;
+  onSample(listener: (sample: MotionSample) => void): () => void;
+  /** Detector events with the frame they happened on. */
+  onDetectorEvent(listener: (event: DetectorEvent, frame: Frame | null) => void): () => void;
+  /** Finished clips, after the store hook ran. */
+  onClip(listener: (clip: RecordedClip) => void): () => void;
+  stats(): PipelineStats;
+}
+
+/** Wires a source into detector, encoder, ring and recorder. Spawns nothing until `start()`. */
+export function createPipeline(options: PipelineOptions): Pipeline {
+  const log = options.logger;
+  const { source } = options;
+  const detector = createDetector(options.detector ?? {}, log);
+  const recorder = createRecorder({
+    ...options.recorder,
+    fps: options.recorder?.fps ?? (source.fps || undefined),
+    dataDir: options.dataDir,
+    logger: log?.child({ component: 'recorder' }),
+  });
+  const sampleListeners = new Set<(sample: MotionSample) => void>();
+  const eventListeners = new Set<(event: DetectorEvent, frame: Frame | null) => void>();
+  const clipListeners = new Set<(clip: RecordedClip) => void>();
+  let encoder: Encoder | null = null;
+  let codec: EncoderCodec | undefined = options.encoder?.codec === 'auto' ? undefined : options.encoder?.codec;
+  let encoderStart: Promise<void> | null = null;
+  let lastFrame: Frame | null = null;
+  let frames = 0;
+  let pauses = 0;
+  let paused = false;
+  let stopping: Promise<void> | null = null;
+  let hookChain: Promise<void> = Promise.resolve();
+  let resolveFinished!: () => void;
+  const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
+
+  const notify = (notice: RecordingNotice): Promise<void> => {
+    // Serialised, so the store sees recordings in the order they were finished.
+    hookChain = hookChain.then(async () => {
+      try {
+        await options.onRecording?.(notice);
+      } catch (error) {
+        log?.error({ err: error, id: notice.sidecar.id }, 'pipeline: store hook failed; the recording is on disk for the next reindex');
+      }
+    });
+    return hookChain;
+  };
+
+  recorder.onClip((clip) => {
+    void notify({ sidecar: clip.sidecar, sidecarPath: sidecarPathOf(clip.sidecar), recovered: false }).then(() => {
+      for (const listener of clipListeners) listener(clip);
+    });
+  });
+
+  const emitEvent = (event: DetectorEvent, frame: Frame | null): void => {
+    for (const listener of eventListeners) listener(event, frame);
+  };
+
+  const startEncoder = (frame: Frame): Encoder => {
+    const fps = source.fps > 0 ? source.fps : 30;
+    const created = createEncoder({
+      width: frame.width,
+      height: frame.height,
+      fps,
+      codec,
+      crf: options.encoder?.crf,
+      bitrateKbps: options.encoder?.bitrateKbps,
+      gopFrames: options.encoder?.gopFrames,
+      maxInFlightFrames: options.encoder?.maxInFlightFrames,
+      maxRestarts: options.encoder?.maxRestarts,
+      // The backpressure policy of this edge follows the source: wait for a file, drop for a camera.
+      policy: source.pausable ? 'wait' : 'drop',
+      logger: log?.child({ component: 'encoder' }),
+    });
+    created.onUnit((unit) => recorder.push(unit));
+    created.onDiscontinuity((info) => recorder.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`));
+    created.onState((state, error) => {
+      if (state === 'failed') log?.error({ err: error }, 'pipeline: encoder failed; recording stops, detection goes on');
+    });
+    encoderStart = created.start().catch((error: unknown) => {
+      log?.error({ err: error }, 'pipeline: encoder did not start; recording is off');
+    });
+    return created;
+  };
+
+  const onFrame = (frame: Frame): void => {
+    if (stopping) return;
+    frames++;
+    lastFrame = frame;
+    const { sample, events } = detector.push(frame);
+    recorder.sample(sample.ptsUs, sample.score);
+    for (const listener of sampleListeners) listener(sample);
+    for (const event of events) {
+      recorder.detectorEvent(event, frame);
+      emitEvent(event, frame);
+    }
+    encoder ??= startEncoder(frame);
+    encoder.encode(frame);
+    if (source.pausable && !paused && encoder.busy()) {
+      paused = true;
+      pauses++;
+      source.pause();
+      void encoder.drained().then(() => {
+        paused = false;
+        source.resume();
+      });
+    }
+  };
+
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await source.stop();
+      if (encoderStart) await encoderStart;
+      if (encoder) await encoder.stop();
+      for (const event of detector.flush(lastFrame?.ptsUs)) {
+        recorder.detectorEvent(event, lastFrame ?? undefined);
+        emitEvent(event, lastFrame);
+      }
+      await recorder.stop();
+      await hookChain;
+      resolveFinished();
+    })();
+    return stopping;
+  };
+
+  return {
+    detector,
+    recorder,
+    encoder: () => encoder,
+    async start(): Promise<RecoveredClip[]> {
+      if (options.encoder?.codec === 'auto') {
+        codec = await resolveEncoderCodec('auto');
+        log?.info({ codec }, 'pipeline: encoder chosen');
+      }
+      let recovered: RecoveredClip[] = [];
+      if (options.recover !== false) {
+        recovered = await recoverPartialClips({ dataDir: options.dataDir, logger: log?.child({ component: 'recovery' }) });
+        for (const item of recovered) {
+          if (item.sidecar) await notify({ sidecar: item.sidecar, sidecarPath: sidecarPathOf(item.sidecar), recovered: true });
+        }
+      }
+      source.onFrame(onFrame);
+      await source.start();
+      void source.ended().then(() => stop());
+      return recovered;
+    },
+    stop,
+    finished: () => finished,
+    manualStart: () => recorder.manualStart({ frame: lastFrame ?? undefined }),
+    manualStop: () => recorder.manualStop(lastFrame?.ptsUs),
+    onSample(listener) {
+      sampleListeners.add(listener);
+      return () => sampleListeners.delete(listener);
+    },
+    onDetectorEvent(listener) {
+      eventListeners.add(listener);
+      return () => eventListeners.delete(listener);
+    },
+    onClip(listener) {
+      clipListeners.add(listener);
+      return () => clipListeners.delete(listener);
+    },
+    stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats() }),
+  };
+}
+
+function sidecarPathOf(sidecar: EventSidecar): string {
+  const clip = sidecar.files.clip;
+  return `${clip.slice(0, clip.lastIndexOf('/'))}/${sidecar.id}.json`;
+}
