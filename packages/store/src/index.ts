@@ -1,3 +1,7 @@
+/**
+ * @preroll/store: the SQLite index of recordings, rebuildable from their sidecar files, kept in
+ * step with the data directory, with retention. See docs/store.md.
+ */
 export { StoreError, isErrnoCode } from './errors';
 export type { StoreErrorCode } from './errors';
 export {

@@ -36,8 +36,9 @@ export interface DayCount {
 /** Filters of {@link EventQueries.countByDay}. */
 export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'day'>;
 
-/** Default and maximum page sizes. */
+/** Page size when the query gives none. */
 export const DEFAULT_PAGE_SIZE = 50;
+/** Largest page a query may ask for. */
 export const MAX_PAGE_SIZE = 500;
 
 const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
