@@ -181,7 +181,8 @@ export interface Store {
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
   const dataDir = path.resolve(options.dataDir);
-  const logger = options.logger?.child({ component: 'store' });
+  // The composition root hands in a child logger for this component; the messages say 'store:' too.
+  const logger = options.logger;
   const now = options.now ?? Date.now;
   const retention = validateRetentionLimits({ ...DEFAULT_RETENTION, ...options.retention });
   const retentionIntervalMs = options.retentionIntervalMs ?? 10 * 60_000;
