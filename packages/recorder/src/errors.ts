@@ -13,9 +13,7 @@ export type RecorderErrorCode =
   /** Remuxing a closed clip to a faststart MP4 failed; `value` is the file. */
   | 'RECORDER_REMUX_FAILED'
   /** A partial clip holds no complete fragment, so nothing can be recovered; `value` is the file. */
-  | 'RECORDER_NOT_RECOVERABLE'
-  /** The recorder was used after `stop()`. */
-  | 'RECORDER_STOPPED';
+  | 'RECORDER_NOT_RECOVERABLE';
 
 /** An error of the recorder package, with a stable code, the offending value and the cause. */
 export class RecorderError extends Error {
