@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { createSource } from '@preroll/capture';
+import { ffprobeJson, runTool } from '@preroll/process';
+import type { RecordedClip } from '@preroll/recorder';
+import { createPipeline, type RecordingNotice } from '../src/pipeline';
+
+describe('pipeline with a live (not pausable) source', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'preroll-pipeline-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('records a motion clip with pre-roll from a real-time source, accounts for every frame, and calls the store hook', async () => {
+    const video = path.join(dir, 'live.mp4');
+    // 6 s at 10 fps; a box moves from 3.5 s to 4.5 s.
+    await runTool('ffmpeg', [
+      '-v', 'error', '-y',
+      '-f', 'lavfi', '-i', 'color=c=gray:s=320x240:r=10:d=6',
+      '-f', 'lavfi', '-i', 'color=c=white:s=40x40:r=10:d=6',
+      '-filter_complex', "[0][1]overlay=x='20+t*40':y=100:enable='between(t,3.5,4.5)',noise=alls=3:allf=t",
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p', video,
+    ]);
+    const source = createSource(`file:${video}`, { realtime: true, restart: false });
+    expect(source.pausable).toBe(false);
+    const notices: RecordingNotice[] = [];
+    const pipeline = createPipeline({
+      source,
+      dataDir: path.join(dir, 'data'),
+      detector: { warmupS: 1 },
+      recorder: { preRollMs: 1500, postRollMs: 1000 },
+      onRecording: (notice) => {
+        notices.push(notice);
+      },
+    });
+    const clips: RecordedClip[] = [];
+    pipeline.onClip((clip) => clips.push(clip));
+    const starts: number[] = [];
+    pipeline.onDetectorEvent((event) => {
+      if (event.type === 'start') starts.push(event.ptsUs);
+    });
+    await pipeline.start();
+    await pipeline.finished();
+    expect(starts).toHaveLength(1);
+    expect(clips).toHaveLength(1);
+    expect(notices.map((n) => n.sidecarPath)).toEqual([clips[0].sidecar.files.clip.replace(/\.mp4$/, '.json')]);
+    expect(notices[0].recovered).toBe(false);
+    const stats = pipeline.stats();
+    expect(stats.pauses).toBe(0);
+    expect(stats.encoder?.state).toBe('stopped');
+    expect(stats.frames).toBe(60);
+    // Live policy: frames that arrive while ffmpeg starts or is behind are dropped and counted, never queued.
+    const enc = stats.encoder!;
+    expect(enc.framesIn).toBe(60);
+    expect(enc.units + enc.droppedFrames + enc.lostFrames).toBe(60);
+    const sidecar = clips[0].sidecar;
+    expect(sidecar.preRollMs).toBeGreaterThanOrEqual(1500);
+    expect(sidecar.preRollMs).toBeLessThan(2600);
+    const doc = await ffprobeJson(path.join(dir, 'data', sidecar.files.clip), ['-select_streams', 'v:0', '-show_entries', 'packet=flags']);
+    expect(doc.packets[0].flags).toMatch(/^K/);
+    expect(doc.packets).toHaveLength(sidecar.frames);
+  });
+});
