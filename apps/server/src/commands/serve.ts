@@ -1,17 +1,19 @@
 import { parseArgs } from 'node:util';
-import { chooseDefaultSource, createSource } from '@preroll/capture';
+import { startPreroll } from '../app';
+import { loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { UsageError, type Command } from './command';
 
 const USAGE = `Usage: preroll serve [--source SPEC] [--port N] [--host H] [--data DIR] [--config FILE]
 
-Runs Preroll with the given source (default: the Pi camera when rpicam-vid works, else the
-demo scene) until SIGINT/SIGTERM, logging the capture status every 10 s.`;
+Runs Preroll: the camera, motion detection, recording and the web interface (default
+http://0.0.0.0:8080/, data in ./data) until SIGINT/SIGTERM. Flags win over the configuration
+file (--config or PREROLL_CONFIG) and the environment; see docs/configuration.md.`;
 
-/** `preroll serve` (what `pnpm start` runs): the long-running recorder. */
+/** `preroll serve` (what `pnpm start` runs): the long-running recorder and web server. */
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the recorder (pnpm start)',
+  summary: 'run the recorder and its web interface (pnpm start)',
   usage: USAGE,
   async run(argv) {
     let values;
@@ -29,34 +31,27 @@ export const serveCommand: Command = {
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
-    const logger = createLogger();
-    let spec = values.source;
-    if (spec) {
-      logger.info({ source: spec }, 'source chosen on the command line');
-    } else {
-      const choice = await chooseDefaultSource();
-      spec = choice.spec;
-      logger.info({ source: choice.spec, reason: choice.reason }, `default source: ${choice.spec}`);
-    }
-    const source = createSource(spec, { logger: logger.child({ component: 'capture' }), keepTrying: true, loop: true });
-    source.onState((state, error) => logger.info({ state, err: error?.message }, 'capture state'));
-    const timer = setInterval(() => {
-      const { frames, fps, droppedFrames, restarts } = source.stats();
-      logger.info({ frames, fps, droppedFrames, restarts, width: source.width, height: source.height }, 'capture status');
-    }, 10_000);
-    const stopped = new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        logger.info({ signal }, 'stopping');
-        resolve();
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+    if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError(`--port must be a number, got "${values.port}"`);
+    const { config, password, file } = loadConfig({
+      file: values.config,
+      overrides: {
+        'camera.source': values.source,
+        'server.port': values.port === undefined ? undefined : Number(values.port),
+        'server.host': values.host,
+        'server.dataDir': values.data,
+      },
     });
-    await source.start();
-    logger.info({ source: source.description, width: source.width, height: source.height, fps: source.fps }, 'capture running');
-    await Promise.race([stopped, source.ended()]);
-    clearInterval(timer);
-    await source.stop();
-    return source.state() === 'failed' ? 1 : 0;
+    const logger = createLogger();
+    logger.info({ config: file ?? '(defaults)' }, 'configuration loaded');
+    const stopped = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    const preroll = await startPreroll({ config, logger, password });
+    const signal = await stopped;
+    logger.info({ signal }, 'stopping');
+    await preroll.stop();
+    logger.info('stopped');
+    return 0;
   },
 };

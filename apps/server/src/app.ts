@@ -1,0 +1,46 @@
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import { createHttpServer, type HttpServer } from './http/server';
+import { createRuntime, type Runtime } from './runtime/runtime';
+import { version } from './version';
+
+/** The whole Preroll server: the runtime (camera → recorder → store) and its web layer. */
+export interface Preroll {
+  readonly runtime: Runtime;
+  readonly http: HttpServer;
+  /** The port the web server listens on. */
+  readonly port: number;
+  /** Stops in reverse order: web server, then pipeline and store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: wires config → capture → detector → encoder/ring → recorder → store →
+ * web, and starts them in dependency order.
+ */
+export async function startPreroll(options: { config: Readonly<Config>; logger: Logger; password: string | null; onExit?: () => void }): Promise<Preroll> {
+  const { config, logger } = options;
+  const runtime = createRuntime({ config, logger, version: version() });
+  await runtime.start();
+  let http: HttpServer;
+  try {
+    http = await createHttpServer({ config, runtime, logger: logger.child({ component: 'http' }), password: options.password, onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')) });
+  } catch (error) {
+    await runtime.stop();
+    throw error;
+  }
+  const port = await http.listen();
+  let stopping: Promise<void> | null = null;
+  return {
+    runtime,
+    http,
+    port,
+    stop() {
+      stopping ??= (async () => {
+        await http.close();
+        await runtime.stop();
+      })();
+      return stopping;
+    },
+  };
+}

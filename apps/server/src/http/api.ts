@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto';
+import { Router, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { RECORDING_KINDS, type EventRecord } from '@preroll/store';
+import type { Runtime } from '../runtime/runtime';
+import type { Auth } from './auth';
+import { HttpError } from './errors';
+
+/** Options of {@link createApi}. */
+export interface ApiOptions {
+  readonly runtime: Runtime;
+  readonly auth: Auth;
+  readonly actions: { readonly allowReboot: boolean; readonly allowExit: boolean };
+  /** Runs the configured reboot command. */
+  readonly reboot: () => Promise<void>;
+  /** Stops the server process. */
+  readonly exit: () => void;
+}
+
+const ID = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/);
+const triggerBody = z.union([z.strictObject({ value: z.number().finite().min(0).max(65025) }), z.strictObject({ step: z.union([z.literal(1), z.literal(-1)]) })]);
+const onOffBody = z.strictObject({ enabled: z.boolean() });
+const favoriteBody = z.strictObject({ favorite: z.boolean() });
+const confirmBody = z.strictObject({ token: z.string().min(1).max(100) });
+const calibrateBody = z.strictObject({ apply: z.boolean().default(true) });
+const listQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: z.string().max(500).optional(),
+  kind: z.enum(RECORDING_KINDS as unknown as [string, ...string[]]).optional(),
+  day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
+  favorite: z.enum(['true', 'false']).optional(),
+});
+
+/** Parses a body or query with a schema; a failure is a 400 naming the field. */
+function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
+  throw new HttpError(400, 'HTTP_BAD_INPUT', `${what}${key ? ` field "${key}"` : ''}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
+}
+
+/** The JSON API under /api. State changes are POST/PUT/PATCH/DELETE only. */
+export function createApi(options: ApiOptions): Router {
+  const { runtime, auth } = options;
+  const api = Router();
+  let deleteAll: { token: string; expires: number } | null = null;
+  const dangerous = new Map<'reboot' | 'exit', number>();
+
+  api.post('/login', async (req, res) => {
+    const ip = req.ip ?? 'unknown';
+    auth.checkRateLimit(ip);
+    const body = parse(z.strictObject({ password: z.string().max(1024) }), req.body, 'login');
+    if (!(await auth.verifyPassword(body.password))) {
+      auth.recordFailure(ip);
+      throw new HttpError(401, 'AUTH_BAD_PASSWORD', 'wrong password');
+    }
+    res.setHeader('Set-Cookie', auth.sessionCookie());
+    res.status(204).end();
+  });
+
+  api.post('/logout', (_req, res) => {
+    res.setHeader('Set-Cookie', auth.clearCookie());
+    res.status(204).end();
+  });
+
+  api.get('/status', (_req, res) => {
+    res.json({ ...runtime.status(), actions: options.actions, authRequired: auth.required });
+  });
+
+  api.get('/stream-token', (_req, res) => {
+    res.json({ token: auth.required ? auth.streamToken() : null });
+  });
+
+  api.put('/trigger-level', (req, res) => {
+    const body = parse(triggerBody, req.body, 'trigger level');
+    const level = 'value' in body ? runtime.setTriggerLevel(body.value) : runtime.stepTriggerLevel(body.step);
+    res.json({ triggerLevel: level });
+  });
+
+  api.post('/motion', (req, res) => {
+    const body = parse(onOffBody, req.body, 'motion');
+    res.json({ motionEnabled: runtime.setMotionEnabled(body.enabled) });
+  });
+
+  api.post('/record/start', (_req, res) => {
+    if (!runtime.startManualRecording()) throw new HttpError(409, 'RECORD_NOT_POSSIBLE', 'the recorder is stopping');
+    res.json({ recording: true });
+  });
+
+  api.post('/record/stop', (_req, res) => {
+    runtime.stopManualRecording();
+    res.json({ recording: runtime.status().recording });
+  });
+
+  api.post('/snapshot', async (_req, res) => {
+    res.status(201).json(toApiEvent(await runtime.takeSnapshot()));
+  });
+
+  api.post('/calibrate', (req, res) => {
+    const body = parse(calibrateBody, req.body, 'calibrate');
+    res.json(runtime.calibrate(body.apply));
+  });
+
+  api.post('/delete-all', (_req, res) => {
+    deleteAll = { token: randomBytes(12).toString('base64url'), expires: Date.now() + 30_000 };
+    res.json({ confirmToken: deleteAll.token, expiresInS: 30, message: 'send the token to /api/delete-all/confirm within 30 s; favourites are kept' });
+  });
+
+  api.post('/delete-all/confirm', async (req, res) => {
+    const body = parse(confirmBody, req.body, 'delete-all confirmation');
+    const pending = deleteAll;
+    deleteAll = null;
+    if (!pending || pending.expires < Date.now() || pending.token !== body.token) {
+      throw new HttpError(409, 'CONFIRMATION_EXPIRED', 'no delete-all is waiting for this token; start again');
+    }
+    res.json(await runtime.store().deleteAll());
+  });
+
+  api.post('/delete-all/cancel', (_req, res) => {
+    deleteAll = null;
+    res.status(204).end();
+  });
+
+  for (const action of ['reboot', 'exit'] as const) {
+    api.post(`/${action}`, async (req, res) => {
+      const allowed = action === 'reboot' ? options.actions.allowReboot : options.actions.allowExit;
+      if (!allowed) throw new HttpError(403, 'ACTION_DISABLED', `${action} is disabled in the configuration (actions.allow${action === 'reboot' ? 'Reboot' : 'Exit'})`);
+      const body = parse(z.strictObject({ confirm: z.boolean().default(false) }), req.body, action);
+      const armed = dangerous.get(action);
+      if (!body.confirm || !armed || armed < Date.now()) {
+        dangerous.set(action, Date.now() + 30_000);
+        res.status(202).json({ confirm: true, message: `send {"confirm":true} again within 30 s to ${action}` });
+        return;
+      }
+      dangerous.delete(action);
+      res.json({ ok: true });
+      if (action === 'reboot') await options.reboot();
+      else options.exit();
+    });
+  }
+
+  api.get('/events', (req, res) => {
+    const query = parse(listQuery, req.query, 'query');
+    const page = runtime.store().list({
+      limit: query.limit,
+      cursor: query.cursor,
+      kind: query.kind as EventRecord['kind'] | undefined,
+      day: query.day,
+      favorite: query.favorite === undefined ? undefined : query.favorite === 'true',
+    });
+    res.json({ items: page.items.map(toApiEvent), nextCursor: page.nextCursor });
+  });
+
+  api.get('/days', (_req, res) => {
+    res.json({ days: runtime.store().countByDay() });
+  });
+
+  api.get('/events/:id', (req, res) => {
+    res.json(toApiEvent(findEvent(runtime, req.params.id)));
+  });
+
+  api.patch('/events/:id', async (req, res) => {
+    const event = findEvent(runtime, req.params.id);
+    const body = parse(favoriteBody, req.body, 'event');
+    res.json(toApiEvent(await runtime.store().setFavorite(event.id, body.favorite)));
+  });
+
+  api.delete('/events/:id', async (req, res) => {
+    const event = findEvent(runtime, req.params.id);
+    await runtime.store().deleteEvent(event.id);
+    res.status(204).end();
+  });
+
+  const fileRoute = (name: string, pick: (e: EventRecord) => string | null, type?: string): void => {
+    api.get(`/events/:id/${name}`, (req: Request, res: Response, next) => {
+      const event = findEvent(runtime, req.params.id as string);
+      const rel = pick(event);
+      if (!rel) throw new HttpError(404, 'FILE_NOT_FOUND', `event ${event.id} has no ${name}`);
+      if (type) res.type(type);
+      // The path comes from the index, never from the URL; sendFile refuses anything outside root.
+      res.sendFile(rel, { root: runtime.store().dataDir, dotfiles: 'deny', maxAge: '1h', acceptRanges: true }, (error) => {
+        if (error && !res.headersSent) next(new HttpError(404, 'FILE_NOT_FOUND', `the ${name} of ${event.id} is missing on disk`));
+      });
+    });
+  };
+  fileRoute('clip', (e) => (e.kind === 'photo' ? null : e.files.clip), 'video/mp4');
+  fileRoute('snapshot', (e) => e.files.snapshot, 'image/jpeg');
+  fileRoute('thumbnail', (e) => e.files.thumbnail, 'image/jpeg');
+  fileRoute('heatmap', (e) => e.files.heatmap, 'image/png');
+  fileRoute('sidecar', (e) => e.files.sidecar, 'application/json');
+
+  api.post('/memories', () => {
+    throw new HttpError(501, 'NOT_IMPLEMENTED', '"save the last N minutes" needs continuous recording, which is not built yet');
+  });
+
+  api.use(() => {
+    throw new HttpError(404, 'HTTP_NOT_FOUND', 'no such API endpoint');
+  });
+  return api;
+}
+
+function findEvent(runtime: Runtime, rawId: string): EventRecord {
+  const id = ID.safeParse(rawId);
+  if (!id.success) throw new HttpError(400, 'HTTP_BAD_ID', 'an event id is letters, digits, "_" and "-"');
+  const event = runtime.store().get(id.data);
+  if (!event) throw new HttpError(404, 'EVENT_NOT_FOUND', `no event ${id.data}`);
+  return event;
+}
+
+/** The API's view of an event: ids and URLs, never file paths. */
+export function toApiEvent(event: EventRecord): Record<string, unknown> {
+  const base = `/api/events/${event.id}`;
+  return {
+    id: event.id,
+    kind: event.kind,
+    camera: event.camera,
+    day: event.day,
+    startedAt: event.startedAt,
+    endedAt: event.endedAt,
+    triggeredAt: event.triggeredAt,
+    durationS: event.durationS,
+    preRollMs: event.preRollMs,
+    frames: event.frames,
+    width: event.width,
+    height: event.height,
+    triggerLevel: event.triggerLevel,
+    peakScore: event.peakScore,
+    favorite: event.favorite,
+    uploadState: event.uploadState,
+    bytes: event.totalBytes,
+    urls: {
+      clip: event.kind === 'photo' ? null : `${base}/clip`,
+      snapshot: event.files.snapshot ? `${base}/snapshot` : null,
+      thumbnail: event.files.thumbnail ? `${base}/thumbnail` : null,
+      heatmap: event.files.heatmap ? `${base}/heatmap` : null,
+      sidecar: `${base}/sidecar`,
+    },
+  };
+}

@@ -1,0 +1,136 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { LiveFrame, LiveView } from '../live/live-view';
+import type { Runtime } from '../runtime/runtime';
+import type { Auth } from './auth';
+
+const BOUNDARY = 'prerollframe';
+
+/**
+ * `GET /stream.mjpg`: multipart MJPEG that VLC and an `<img>` open. Each viewer gets the
+ * newest JPEG when its socket has room; while the socket is still busy with an older frame,
+ * newer ones replace each other (never a growing buffer).
+ */
+export function mjpegHandler(live: LiveView) {
+  return (req: Request, res: Response): void => {
+    res.writeHead(200, {
+      'Content-Type': `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+      'Cache-Control': 'no-store, no-cache, must-revalidate',
+      Pragma: 'no-cache',
+      Connection: 'close',
+    });
+    let waiting: LiveFrame | null = null;
+    let writable = true;
+    const send = (frame: LiveFrame): void => {
+      writable = res.write(`--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${frame.jpeg.length}\r\n\r\n`);
+      writable = res.write(frame.jpeg) && writable;
+      writable = res.write('\r\n') && writable;
+    };
+    const unsubscribe = live.subscribe((frame) => {
+      if (writable) send(frame);
+      else waiting = frame;
+    });
+    res.on('drain', () => {
+      writable = true;
+      if (waiting) {
+        const frame = waiting;
+        waiting = null;
+        send(frame);
+      }
+    });
+    const done = (): void => unsubscribe();
+    req.on('close', done);
+    res.on('error', done);
+  };
+}
+
+/** Messages the browser may send on the WebSocket. */
+type ClientMessage = { type: 'live'; enabled: boolean };
+
+/**
+ * The WebSocket at `/ws`: status on every change and twice a second, the motion score of every
+ * frame (batched), and — for clients that ask — live JPEGs as binary messages, skipped while
+ * the client's buffer is still full. Authenticated during the upgrade.
+ */
+export function attachWebSocket(server: Server, options: { runtime: Runtime; auth: Auth; logger: Logger; sameOrigin: (req: IncomingMessage) => boolean }): { close(): void } {
+  const { runtime, auth, logger } = options;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  server.on('upgrade', (req, socket, head) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/ws') {
+      socket.destroy();
+      return;
+    }
+    if (!auth.isAuthenticated(req) || !options.sameOrigin(req)) {
+      socket.write('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  const clients = new Map<WebSocket, { unsubscribeLive: (() => void) | null }>();
+  let scores: [number, number][] = [];
+  const sendJson = (ws: WebSocket, value: unknown): void => {
+    if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(JSON.stringify(value));
+  };
+  const broadcastStatus = (): void => {
+    const status = { type: 'status', status: runtime.status(), scores };
+    scores = [];
+    for (const ws of clients.keys()) sendJson(ws, status);
+  };
+  const unsubscribeSamples = runtime.onSample((sample) => {
+    scores.push([Math.round(sample.ptsUs / 1000), Math.round(sample.score * 100) / 100]);
+    if (scores.length > 600) scores.shift();
+  });
+  const unsubscribeChange = runtime.onChange(() => broadcastStatus());
+  const timer = setInterval(broadcastStatus, 500);
+  timer.unref();
+
+  wss.on('connection', (ws) => {
+    const state = { unsubscribeLive: null as (() => void) | null };
+    clients.set(ws, state);
+    sendJson(ws, { type: 'status', status: runtime.status(), scores: [] });
+    ws.on('message', (data, isBinary) => {
+      let message: ClientMessage;
+      try {
+        if (isBinary) throw new Error('binary');
+        message = JSON.parse(data.toString()) as ClientMessage;
+        if (message?.type !== 'live' || typeof message.enabled !== 'boolean') throw new Error('shape');
+      } catch (error) {
+        void error;
+        sendJson(ws, { type: 'error', code: 'WS_BAD_MESSAGE', message: 'expected {"type":"live","enabled":true|false}' });
+        return;
+      }
+      if (message.enabled && !state.unsubscribeLive) {
+        state.unsubscribeLive = runtime.live.subscribe((frame) => {
+          // A slow client skips frames instead of queueing them.
+          if (ws.readyState === ws.OPEN && ws.bufferedAmount < 2 * frame.jpeg.length) ws.send(frame.jpeg, { binary: true });
+        });
+      } else if (!message.enabled && state.unsubscribeLive) {
+        state.unsubscribeLive();
+        state.unsubscribeLive = null;
+      }
+    });
+    ws.on('close', () => {
+      state.unsubscribeLive?.();
+      clients.delete(ws);
+    });
+    ws.on('error', (error) => logger.debug({ err: error }, 'websocket error'));
+  });
+
+  return {
+    close() {
+      clearInterval(timer);
+      unsubscribeSamples();
+      unsubscribeChange();
+      for (const [ws, state] of clients) {
+        state.unsubscribeLive?.();
+        ws.terminate();
+      }
+      wss.close();
+    },
+  };
+}

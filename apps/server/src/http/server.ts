@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { spawnChild } from '@preroll/process';
+import type { Config } from '../config';
+import type { Runtime } from '../runtime/runtime';
+import { createApi } from './api';
+import { openAuth, type Auth } from './auth';
+import { errorHandler, HttpError } from './errors';
+import { attachWebSocket, mjpegHandler } from './live-http';
+import { prometheusMetrics } from './metrics';
+
+/** Options of {@link createHttpServer}. */
+export interface HttpServerOptions {
+  readonly config: Readonly<Config>;
+  readonly runtime: Runtime;
+  readonly logger: Logger;
+  /** PREROLL_PASSWORD, if set. */
+  readonly password: string | null;
+  /** Called by the "exit" button. */
+  readonly onExit: () => void;
+}
+
+/** The web server: UI, JSON API, MJPEG stream and WebSocket on one port. */
+export interface HttpServer {
+  readonly auth: Auth;
+  /** Listens; resolves with the bound port (useful with port 0). */
+  listen(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** True for addresses only this machine can reach. Pure. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The folder of the web UI (apps/server/web), from the sources or the build. */
+export function webRoot(): string {
+  for (const candidate of [resolve(__dirname, '../../web'), resolve(__dirname, '../../../web')]) {
+    if (existsSync(join(candidate, 'index.html'))) return candidate;
+  }
+  throw new Error(`web UI not found next to ${__dirname}`);
+}
+
+/** Creates the web server (listens in `listen()`). */
+export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const { config, runtime, logger } = options;
+  const exposed = !isLoopback(config.server.host);
+  const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: false, logger });
+  const root = webRoot();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('etag', false);
+  app.use(securityHeaders);
+  app.use(sameOriginForChanges);
+  app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
+
+  app.get('/healthz', (_req, res) => {
+    const status = runtime.status();
+    const ok = status.captureState === 'running' || status.captureState === 'starting';
+    res.status(ok ? 200 : 503).json({ ok, captureState: status.captureState, uptimeS: status.uptimeS });
+  });
+  // The login page and what it needs are reachable without a session.
+  for (const file of ['login.html', 'login.js', 'style.css', 'favicon.svg']) {
+    app.get(`/${file}`, (_req, res) => res.sendFile(file, { root, dotfiles: 'deny' }));
+  }
+  app.use(auth.guard());
+  app.use(
+    '/api',
+    createApi({
+      runtime,
+      auth,
+      actions: { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit },
+      reboot: async () => {
+        const [command, ...args] = config.actions.rebootCommand;
+        logger.warn({ command: config.actions.rebootCommand }, 'reboot requested from the web page');
+        const child = spawnChild({ name: 'reboot', command, args, logger });
+        await child.exited;
+      },
+      exit: () => {
+        logger.warn('exit requested from the web page');
+        setTimeout(options.onExit, 100);
+      },
+    }),
+  );
+  app.get('/stream.mjpg', mjpegHandler(runtime.live));
+  app.get('/metrics', (_req, res) => {
+    res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtime));
+  });
+  app.use(express.static(root, { index: 'index.html', dotfiles: 'deny', maxAge: 0 }));
+  app.use((req, _res, next) => next(new HttpError(404, 'HTTP_NOT_FOUND', `nothing at ${req.path}`)));
+  app.use(errorHandler(logger));
+
+  const server: Server = createServer(app);
+  server.requestTimeout = 0; // the MJPEG stream is one endless response
+  server.headersTimeout = 20_000;
+  const ws = attachWebSocket(server, { runtime, auth, logger: logger.child({ component: 'ws' }), sameOrigin });
+
+  return {
+    auth,
+    listen() {
+      return new Promise((resolvePort, reject) => {
+        server.once('error', reject);
+        server.listen(config.server.port, config.server.host, () => {
+          const port = (server.address() as AddressInfo).port;
+          logger.info({ host: config.server.host, port, passwordRequired: auth.required }, `web interface on http://${config.server.host}:${port}/`);
+          resolvePort(port);
+        });
+      });
+    },
+    close() {
+      ws.close();
+      return new Promise((resolveClose) => {
+        server.close(() => resolveClose());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+const CSP = [
+  "default-src 'self'",
+  "img-src 'self' blob: data:",
+  "media-src 'self' blob:",
+  "connect-src 'self'",
+  "style-src 'self'",
+  "script-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+  "form-action 'self'",
+].join('; ');
+
+function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Content-Security-Policy', CSP);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+  res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+  next();
+}
+
+/** A browser request is same-origin when its Origin (if any) names this host. */
+function sameOrigin(req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (!origin) return req.headers['sec-fetch-site'] !== 'cross-site';
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch (error) {
+    void error;
+    return false;
+  }
+}
+
+/** State changes from another site's page (CSRF) are refused. */
+function sameOriginForChanges(req: Request, _res: Response, next: NextFunction): void {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+  if (!sameOrigin(req)) return next(new HttpError(403, 'HTTP_CROSS_ORIGIN', 'cross-origin requests may not change anything'));
+  next();
+}

@@ -1,0 +1,128 @@
+import type { Logger } from 'pino';
+import sharp from 'sharp';
+import type { Frame } from '@preroll/capture';
+import { i420ToRgb } from '@preroll/recorder';
+import { downscaleI420, liveSize } from './scale';
+
+/** One JPEG of the live view, shared by every viewer. */
+export interface LiveFrame {
+  readonly jpeg: Buffer;
+  readonly seq: number;
+  readonly ptsUs: number;
+  readonly wallMs: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Counters for the status page and the benchmark. */
+export interface LiveStats {
+  readonly viewers: number;
+  /** JPEGs encoded since start (one per shown frame, whatever the number of viewers). */
+  readonly encodes: number;
+  /** Mean encode time, milliseconds. */
+  readonly encodeMsAvg: number;
+  /** Frames offered while someone watched that were not encoded (rate cap or encoder busy). */
+  readonly skipped: number;
+}
+
+/**
+ * The live view: turns frames into JPEGs once, at the live size and at most `maxFps`, only
+ * while someone watches, and hands the same JPEG to every viewer. Frames arriving while a
+ * JPEG is being made replace each other (latest only), so a slow encoder never queues.
+ */
+export interface LiveView {
+  /** Offers a frame (called for every captured frame; cheap when nobody watches). */
+  offer(frame: Frame): void;
+  /** Adds a viewer; returns a function that removes it. */
+  subscribe(listener: (frame: LiveFrame) => void): () => void;
+  /** The newest JPEG, if any was made in the last moments. */
+  latest(): LiveFrame | null;
+  stats(): LiveStats;
+  /** Stops encoding and drops every viewer. */
+  close(): void;
+}
+
+/** Options of {@link createLiveView}. */
+export interface LiveViewOptions {
+  readonly width: number;
+  readonly maxFps: number;
+  readonly jpegQuality: number;
+  readonly logger?: Logger;
+}
+
+/** Creates the live view (starts nothing; encoding begins with the first viewer). */
+export function createLiveView(options: LiveViewOptions): LiveView {
+  const viewers = new Set<(frame: LiveFrame) => void>();
+  const minGapUs = 1e6 / options.maxFps;
+  let pending: Frame | null = null;
+  let busy = false;
+  let closed = false;
+  let lastPtsUs = -Infinity;
+  let latest: LiveFrame | null = null;
+  let encodes = 0;
+  let encodeMsTotal = 0;
+  let skipped = 0;
+
+  const encode = async (frame: Frame): Promise<void> => {
+    busy = true;
+    const started = performance.now();
+    try {
+      const size = liveSize(frame.width, frame.height, options.width);
+      const small = downscaleI420(frame, size.width, size.height);
+      const rgb = i420ToRgb(small);
+      const jpeg = await sharp(rgb, { raw: { width: size.width, height: size.height, channels: 3 } })
+        .jpeg({ quality: options.jpegQuality, mozjpeg: false })
+        .toBuffer();
+      encodes++;
+      encodeMsTotal += performance.now() - started;
+      latest = { jpeg, seq: frame.seq, ptsUs: frame.ptsUs, wallMs: frame.wallMs, width: size.width, height: size.height };
+      for (const viewer of viewers) viewer(latest);
+    } catch (error) {
+      options.logger?.error({ err: error }, 'live JPEG encoding failed');
+    } finally {
+      busy = false;
+    }
+    if (closed || viewers.size === 0) {
+      pending = null;
+      return;
+    }
+    const next = pending;
+    pending = null;
+    if (next && next.ptsUs - lastPtsUs >= minGapUs * 0.9) {
+      lastPtsUs = next.ptsUs;
+      void encode(next);
+    }
+  };
+
+  return {
+    offer(frame) {
+      if (closed || viewers.size === 0) return;
+      if (frame.ptsUs < lastPtsUs) lastPtsUs = -Infinity; // the source's clock was reset
+      if (frame.ptsUs - lastPtsUs < minGapUs * 0.9) {
+        skipped++;
+        return;
+      }
+      if (busy) {
+        if (pending) skipped++;
+        pending = frame;
+        return;
+      }
+      lastPtsUs = frame.ptsUs;
+      void encode(frame);
+    },
+    subscribe(listener) {
+      viewers.add(listener);
+      if (latest && Date.now() - latest.wallMs < 5000) listener(latest);
+      return () => {
+        viewers.delete(listener);
+      };
+    },
+    latest: () => latest,
+    stats: () => ({ viewers: viewers.size, encodes, encodeMsAvg: encodes ? encodeMsTotal / encodes : 0, skipped }),
+    close() {
+      closed = true;
+      viewers.clear();
+      pending = null;
+    },
+  };
+}

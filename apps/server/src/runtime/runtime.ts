@@ -1,0 +1,336 @@
+import { mkdir, open, rename, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
+import type { Calibration, MotionSample } from '@preroll/detector';
+import { encodeSnapshot } from '@preroll/recorder';
+import { openStore, recordingId, recordingPaths, writeSidecarAtomic, type EventRecord, type Store } from '@preroll/store';
+import type { Config } from '../config';
+import { createLiveView, type LiveView } from '../live/live-view';
+import { createPipeline, type Pipeline } from '../pipeline';
+import { openSettings, type SettingsFile } from './settings';
+import { readSystemInfo, type SystemInfo } from './system';
+
+/** Everything `GET /api/status` reports. */
+export interface Status {
+  readonly version: string;
+  readonly source: string;
+  readonly sourceReason: string;
+  readonly captureState: CaptureState;
+  readonly captureError: { code: string; message: string } | null;
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  readonly droppedFrames: number;
+  readonly score: number;
+  readonly triggerLevel: number;
+  readonly motionEnabled: boolean;
+  readonly motion: boolean;
+  readonly recording: boolean;
+  /** Wall time the current recording started, or null. */
+  readonly recordingSince: string | null;
+  readonly manualRecording: boolean;
+  readonly uptimeS: number;
+  readonly disk: { usedPct: number; freeBytes: number; totalBytes: number } | null;
+  readonly events: { count: number; bytes: number };
+  readonly live: { viewers: number; encodes: number };
+  readonly system: SystemInfo | null;
+}
+
+/** Options of {@link createRuntime}. */
+export interface RuntimeOptions {
+  readonly config: Readonly<Config>;
+  readonly logger: Logger;
+  readonly version: string;
+}
+
+/**
+ * The running recorder without its web layer: source → pipeline (detector, encoder, ring,
+ * recorder) → store, plus the live view and the settings the page changes. Created cold;
+ * `start()` opens the store, chooses the source and starts capturing; `stop()` undoes it in
+ * reverse order.
+ */
+export interface Runtime {
+  /** The event store (after `start()`). */
+  store(): Store;
+  readonly live: LiveView;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): Status;
+  /** Motion scores (every frame) for the live chart. */
+  onSample(listener: (sample: MotionSample) => void): () => void;
+  /** Anything the page shows changed (trigger level, switches, recording state, capture state). */
+  onChange(listener: () => void): () => void;
+  setTriggerLevel(value: number): number;
+  stepTriggerLevel(direction: 1 | -1): number;
+  setMotionEnabled(on: boolean): boolean;
+  startManualRecording(): boolean;
+  stopManualRecording(): void;
+  /** Saves the current frame as a photo (kind `photo`) and indexes it. */
+  takeSnapshot(): Promise<EventRecord>;
+  calibrate(apply: boolean): Calibration;
+}
+
+/** Creates the runtime (no I/O until `start()`). */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const { config, logger } = options;
+  const dataDir = config.server.dataDir;
+  const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
+  const sampleListeners = new Set<(sample: MotionSample) => void>();
+  const changeListeners = new Set<() => void>();
+  const startedAt = Date.now();
+  let settings: SettingsFile | null = null;
+  let source: FrameSource | null = null;
+  let pipeline: Pipeline | null = null;
+  let sourceSpec = '';
+  let sourceReason = '';
+  let lastSample: MotionSample | null = null;
+  let lastFrame: Frame | null = null;
+  let recordingSince: number | null = null;
+  let manual = false;
+  let disk: Status['disk'] = null;
+  let system: SystemInfo | null = null;
+  let diskTimer: NodeJS.Timeout | null = null;
+  let realStore: Store | null = null;
+
+  const store = (): Store => {
+    if (!realStore) throw new Error('runtime not started');
+    return realStore;
+  };
+
+  const changed = (): void => {
+    for (const listener of changeListeners) listener();
+  };
+
+  const refreshDisk = async (): Promise<void> => {
+    try {
+      const fs = await statfs(dataDir);
+      const total = fs.blocks * fs.bsize;
+      const free = fs.bavail * fs.bsize;
+      disk = { totalBytes: total, freeBytes: free, usedPct: total ? Math.round(((total - free) / total) * 1000) / 10 : 0 };
+    } catch (error) {
+      logger.warn({ err: error }, 'cannot read disk usage');
+    }
+    system = await readSystemInfo();
+  };
+
+  const requirePipeline = (): Pipeline => {
+    if (!pipeline) throw Object.assign(new Error('the recorder is not running'), { code: 'RUNTIME_NOT_RUNNING' });
+    return pipeline;
+  };
+
+  return {
+    store,
+    live,
+    async start() {
+      await mkdir(dataDir, { recursive: true });
+      settings = openSettings(dataDir, logger);
+      realStore = await openStore({
+        dataDir,
+        logger: logger.child({ component: 'store' }),
+        // 0 in the configuration means "no limit", which the store spells null.
+        retention: {
+          maxDiskPct: config.retention.maxDiskPct,
+          maxTotalBytes: config.retention.maxTotalBytes || null,
+          maxAgeDays: config.retention.maxAgeDays || null,
+        },
+        retentionIntervalMs: config.retention.intervalS * 1000,
+      });
+      await realStore.start();
+
+      if (config.camera.source === 'auto') {
+        const choice = await chooseDefaultSource();
+        sourceSpec = choice.spec;
+        sourceReason = choice.reason;
+      } else {
+        sourceSpec = config.camera.source;
+        sourceReason = 'configured';
+      }
+      logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
+      source = createSource(sourceSpec, {
+        width: config.camera.width,
+        height: config.camera.height,
+        fps: config.camera.fps,
+        strideAlign: config.camera.strideAlign,
+        rpicamArgs: config.camera.rpicamArgs,
+        stallTimeoutMs: config.camera.stallTimeoutMs,
+        loop: config.camera.loop,
+        keepTrying: true,
+        logger: logger.child({ component: 'capture' }),
+      });
+      const saved = settings.read();
+      const { mask: maskConfig, ...detectorConfig } = config.detector;
+      pipeline = createPipeline({
+        source,
+        dataDir,
+        detector: {
+          ...detectorConfig,
+          triggerLevel: saved.triggerLevel ?? config.detector.triggerLevel,
+          mask: maskConfig.rects.length ? { rects: maskConfig.rects } : undefined,
+        },
+        encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
+        recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
+        onRecording: async (notice) => {
+          await store().indexRecording(notice.sidecarPath);
+        },
+        logger: logger.child({ component: 'pipeline' }),
+      });
+      if (saved.motionEnabled === false) pipeline.detector.setEnabled(false);
+      source.onFrame((frame) => {
+        lastFrame = frame;
+        live.offer(frame);
+      });
+      source.onState(() => changed());
+      pipeline.onSample((sample) => {
+        lastSample = sample;
+        for (const listener of sampleListeners) listener(sample);
+        const recording = pipeline?.recorder.recording() ?? false;
+        if (recording !== (recordingSince !== null)) {
+          recordingSince = recording ? Date.now() : null;
+          if (!recording) manual = false;
+          changed();
+        }
+      });
+      pipeline.onClip(() => changed());
+      await refreshDisk();
+      diskTimer = setInterval(() => void refreshDisk(), 15_000);
+      diskTimer.unref();
+      const recovered = await pipeline.start();
+      if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
+    },
+    async stop() {
+      if (diskTimer) clearInterval(diskTimer);
+      live.close();
+      if (pipeline) await pipeline.stop();
+      if (realStore) await realStore.close();
+    },
+    status() {
+      const stats = source?.stats();
+      const encoderDropped = pipeline?.encoder()?.stats().droppedFrames ?? 0;
+      const storeStats = realStore?.stats();
+      const liveStats = live.stats();
+      return {
+        version: options.version,
+        source: source?.description ?? sourceSpec,
+        sourceReason,
+        captureState: source?.state() ?? 'idle',
+        captureError: stats?.lastError ?? null,
+        width: source?.width ?? 0,
+        height: source?.height ?? 0,
+        fps: stats?.fps ?? 0,
+        droppedFrames: (stats?.droppedFrames ?? 0) + encoderDropped,
+        score: round(lastSample?.score ?? 0),
+        triggerLevel: pipeline?.detector.triggerLevel() ?? config.detector.triggerLevel,
+        motionEnabled: pipeline?.detector.enabled() ?? true,
+        motion: pipeline?.detector.active() ?? false,
+        recording: recordingSince !== null,
+        recordingSince: recordingSince === null ? null : new Date(recordingSince).toISOString(),
+        manualRecording: manual,
+        uptimeS: Math.round((Date.now() - startedAt) / 1000),
+        disk,
+        events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
+        live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
+        system: system ? { ...system, rssBytes: process.memoryUsage.rss() } : null,
+      };
+    },
+    onSample(listener) {
+      sampleListeners.add(listener);
+      return () => sampleListeners.delete(listener);
+    },
+    onChange(listener) {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
+    },
+    setTriggerLevel(value) {
+      const level = requirePipeline().detector.setTriggerLevel(value);
+      settings?.update({ triggerLevel: level });
+      changed();
+      return level;
+    },
+    stepTriggerLevel(direction) {
+      const level = requirePipeline().detector.stepTriggerLevel(direction);
+      settings?.update({ triggerLevel: level });
+      changed();
+      return level;
+    },
+    setMotionEnabled(on) {
+      requirePipeline().detector.setEnabled(on);
+      settings?.update({ motionEnabled: on });
+      changed();
+      return on;
+    },
+    startManualRecording() {
+      const ok = requirePipeline().manualStart();
+      if (ok) {
+        manual = true;
+        recordingSince ??= Date.now();
+        changed();
+      }
+      return ok;
+    },
+    stopManualRecording() {
+      requirePipeline().manualStop();
+      manual = false;
+      changed();
+    },
+    async takeSnapshot() {
+      const frame = lastFrame;
+      if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
+      const image = { width: frame.width, height: frame.height, data: Buffer.from(frame.data) };
+      const id = recordingId(frame.wallMs, 'photo', config.camera.id);
+      const paths = recordingPaths(id);
+      await mkdir(join(dataDir, paths.dir), { recursive: true });
+      const { jpeg, thumbnail } = await encodeSnapshot(image, { quality: 90 });
+      await writeFileAtomic(join(dataDir, paths.snapshot), jpeg, config.recorder.fsync);
+      await writeFileAtomic(join(dataDir, paths.thumbnail), thumbnail, config.recorder.fsync);
+      const at = new Date(frame.wallMs).toISOString();
+      await writeSidecarAtomic(join(dataDir, paths.sidecar), {
+        version: 1,
+        id,
+        camera: config.camera.id,
+        kind: 'photo',
+        startedAt: at,
+        endedAt: at,
+        triggeredAt: at,
+        preRollMs: 0,
+        durationS: 0,
+        frames: 1,
+        width: frame.width,
+        height: frame.height,
+        triggerLevel: null,
+        peakScore: null,
+        scores: [],
+        files: { clip: paths.snapshot, snapshot: paths.snapshot, thumbnail: paths.thumbnail },
+        bytes: jpeg.length,
+      });
+      const record = await store().indexRecording(paths.sidecar);
+      changed();
+      return record;
+    },
+    calibrate(apply) {
+      const result = requirePipeline().detector.calibrate({ apply });
+      if (result.applied) {
+        settings?.update({ triggerLevel: result.suggestedTriggerLevel });
+        changed();
+      }
+      return result;
+    },
+  };
+}
+
+/** Temp file, optional fsync, rename: readers see the old file or the whole new one. */
+async function writeFileAtomic(path: string, data: Buffer, fsync: boolean): Promise<void> {
+  const temp = `${path}.tmp`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.writeFile(data);
+    if (fsync) await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+}
+
+function round(value: number): number {
+  return Math.round(value * 100) / 100;
+}

@@ -1,0 +1,447 @@
+'use strict';
+// Preroll's web page: live view with the motion score, controls, event gallery, system panel.
+// Plain browser JavaScript, no build step. Text from the server is set with textContent only.
+
+const $ = (id) => document.getElementById(id);
+const state = { status: null, scores: [], ws: null, liveUrl: null, view: 'live', deleteToken: null, armed: {} };
+
+// ---------- API ----------
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) {
+    location.href = '/login.html';
+    throw new Error('not logged in');
+  }
+  if (response.status === 204) return null;
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.message || `${response.status} ${response.statusText}`);
+  return data;
+}
+
+function say(text, isError = false) {
+  const el = $('message');
+  el.textContent = text;
+  el.className = isError ? 'small error' : 'small';
+}
+
+async function act(fn) {
+  try {
+    await fn();
+  } catch (error) {
+    say(error.message, true);
+  }
+}
+
+// ---------- WebSocket: status, scores, live frames ----------
+function connect() {
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+  ws.binaryType = 'blob';
+  state.ws = ws;
+  ws.onopen = () => {
+    $('conn').textContent = 'connected';
+    $('conn').className = 'pill ok';
+    setLive(state.view === 'live' && !document.hidden);
+  };
+  ws.onclose = () => {
+    $('conn').textContent = 'reconnecting…';
+    $('conn').className = 'pill bad';
+    setTimeout(connect, 2000);
+  };
+  ws.onmessage = (message) => {
+    if (typeof message.data !== 'string') {
+      showFrame(message.data);
+      return;
+    }
+    const data = JSON.parse(message.data);
+    if (data.type === 'status') {
+      for (const [t, score] of data.scores) state.scores.push([t, score]);
+      const newest = state.scores.length ? state.scores[state.scores.length - 1][0] : 0;
+      while (state.scores.length && state.scores[0][0] < newest - 60000) state.scores.shift();
+      renderStatus(data.status);
+    }
+  };
+}
+
+function setLive(enabled) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: 'live', enabled }));
+}
+
+function showFrame(blob) {
+  const url = URL.createObjectURL(blob);
+  const img = $('live');
+  const old = state.liveUrl;
+  state.liveUrl = url;
+  img.onload = () => {
+    if (old) URL.revokeObjectURL(old);
+  };
+  img.src = url;
+}
+
+// ---------- Status ----------
+function renderStatus(status) {
+  state.status = status;
+  $('score').textContent = status.score.toFixed(1);
+  $('level').textContent = formatLevel(status.triggerLevel);
+  $('score-overlay').textContent = `${status.score.toFixed(1)} / ${formatLevel(status.triggerLevel)}`;
+  $('score-overlay').className = status.score > status.triggerLevel && status.motionEnabled ? 'overlay-score hot' : 'overlay-score';
+  if (document.activeElement !== $('level-input')) $('level-input').value = String(status.triggerLevel);
+  $('motion-toggle').textContent = `Motion detection: ${status.motionEnabled ? 'on' : 'off'}`;
+  $('motion-toggle').classList.toggle('off', !status.motionEnabled);
+  $('record-toggle').textContent = status.manualRecording ? 'Stop recording' : 'Start recording';
+  $('rec').hidden = !status.recording;
+  $('reboot').hidden = !status.actions.allowReboot;
+  $('exit').hidden = !status.actions.allowExit;
+  $('logout').hidden = !status.authRequired;
+  const outage = $('outage');
+  const down = status.captureState !== 'running';
+  outage.hidden = !down;
+  if (down) {
+    const error = status.captureError ? ` — ${status.captureError.code}: ${status.captureError.message}` : '';
+    outage.textContent = `camera ${status.captureState}${error}`;
+  }
+  drawChart($('chart'), state.scores, status.triggerLevel, 60000);
+  if (state.view === 'system') renderSystem(status);
+}
+
+function formatLevel(level) {
+  return level >= 100 ? level.toFixed(0) : level.toFixed(1);
+}
+
+function tick() {
+  $('clock').textContent = new Date().toLocaleTimeString();
+  const status = state.status;
+  if (status && status.recordingSince) {
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(status.recordingSince)) / 1000));
+    $('rec-time').textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+  }
+}
+
+// ---------- Chart ----------
+function drawChart(canvas, points, level, spanMs) {
+  const ctx = canvas.getContext('2d');
+  const width = canvas.width;
+  const height = canvas.height;
+  ctx.clearRect(0, 0, width, height);
+  const newest = points.length ? points[points.length - 1][0] : 0;
+  const start = spanMs ? newest - spanMs : points.length ? points[0][0] : 0;
+  const span = Math.max(1, newest - start);
+  const top = Math.max(level * 2, ...points.map((p) => p[1]), 1);
+  const y = (v) => height - 4 - (Math.min(v, top) / top) * (height - 8);
+  ctx.strokeStyle = '#3fa36b';
+  ctx.lineWidth = 1.5;
+  ctx.beginPath();
+  points.forEach(([t, v], i) => {
+    const x = ((t - start) / span) * width;
+    if (i === 0) ctx.moveTo(x, y(v));
+    else ctx.lineTo(x, y(v));
+  });
+  ctx.stroke();
+  if (level !== null && level !== undefined) {
+    ctx.strokeStyle = '#e5484d';
+    ctx.setLineDash([6, 4]);
+    ctx.beginPath();
+    ctx.moveTo(0, y(level));
+    ctx.lineTo(width, y(level));
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+}
+
+// ---------- Controls ----------
+function setupControls() {
+  $('level-up').onclick = () => act(() => api('PUT', '/api/trigger-level', { step: 1 }).then(updateLevel));
+  $('level-down').onclick = () => act(() => api('PUT', '/api/trigger-level', { step: -1 }).then(updateLevel));
+  $('level-form').onsubmit = (event) => {
+    event.preventDefault();
+    const value = Number($('level-input').value);
+    act(() => api('PUT', '/api/trigger-level', { value }).then(updateLevel));
+  };
+  $('calibrate').onclick = () =>
+    act(async () => {
+      const result = await api('POST', '/api/calibrate', { apply: true });
+      $('calibrate-result').textContent = result.quiet
+        ? `Noise floor ${result.noiseFloor.toFixed(2)} over ${result.spanS.toFixed(1)} s: trigger level set to ${formatLevel(result.suggestedTriggerLevel)}.`
+        : `The scene was not quiet (or too short): suggestion ${formatLevel(result.suggestedTriggerLevel)} not applied. Keep the scene still and try again.`;
+    });
+  $('motion-toggle').onclick = () => act(() => api('POST', '/api/motion', { enabled: !(state.status && state.status.motionEnabled) }));
+  $('record-toggle').onclick = () =>
+    act(async () => {
+      const manual = state.status && state.status.manualRecording;
+      await api('POST', manual ? '/api/record/stop' : '/api/record/start');
+      say(manual ? 'Recording stopped.' : 'Recording (with pre-roll)…');
+    });
+  $('snapshot').onclick = () =>
+    act(async () => {
+      const photo = await api('POST', '/api/snapshot');
+      say(`Snapshot saved (${new Date(photo.startedAt).toLocaleTimeString()}).`);
+    });
+  $('delete-all').onclick = () =>
+    act(async () => {
+      const { confirmToken } = await api('POST', '/api/delete-all');
+      state.deleteToken = confirmToken;
+      showDeleteConfirm(true);
+      say('Press "Confirm" within 30 s to delete every recording except favourites, or "Reset".');
+    });
+  $('delete-confirm').onclick = () =>
+    act(async () => {
+      const token = state.deleteToken;
+      showDeleteConfirm(false);
+      const result = await api('POST', '/api/delete-all/confirm', { token });
+      say(`Deleted ${result.deleted} recordings.`);
+      if (state.view === 'gallery') reloadGallery();
+    });
+  $('delete-reset').onclick = () =>
+    act(async () => {
+      showDeleteConfirm(false);
+      await api('POST', '/api/delete-all/cancel');
+      say('Cancelled.');
+    });
+  for (const action of ['reboot', 'exit']) {
+    $(action).onclick = () =>
+      act(async () => {
+        const result = await api('POST', `/api/${action}`, { confirm: Boolean(state.armed[action]) });
+        state.armed[action] = Boolean(result.confirm);
+        $(action).textContent = result.confirm ? `Press again to ${action}` : `${action}…`;
+        say(result.message || `${action} requested.`);
+      });
+  }
+  $('logout').onclick = () => act(() => api('POST', '/api/logout').then(() => (location.href = '/login.html')));
+}
+
+function updateLevel(result) {
+  $('level').textContent = formatLevel(result.triggerLevel);
+  $('level-input').value = String(result.triggerLevel);
+}
+
+function showDeleteConfirm(on) {
+  $('delete-all').hidden = on;
+  $('delete-confirm').hidden = !on;
+  $('delete-reset').hidden = !on;
+}
+
+// ---------- Views ----------
+function showView(view) {
+  state.view = view;
+  for (const name of ['live', 'gallery', 'system']) {
+    $(`${name}-view`).hidden = name !== view;
+    $(`tab-${name}`).classList.toggle('active', name === view);
+  }
+  setLive(view === 'live' && !document.hidden);
+  if (view === 'gallery') reloadGallery();
+  if (view === 'system' && state.status) renderSystem(state.status);
+}
+
+// ---------- Gallery ----------
+const gallery = { cursor: null, loading: false, done: false, lastDay: null, generation: 0 };
+
+function galleryQuery() {
+  const params = new URLSearchParams({ limit: '30' });
+  if ($('filter-day').value) params.set('day', $('filter-day').value);
+  if ($('filter-kind').value) params.set('kind', $('filter-kind').value);
+  if ($('filter-favorite').checked) params.set('favorite', 'true');
+  if (gallery.cursor) params.set('cursor', gallery.cursor);
+  return params;
+}
+
+async function reloadGallery() {
+  gallery.generation++;
+  gallery.cursor = null;
+  gallery.done = false;
+  gallery.loading = false;
+  gallery.lastDay = null;
+  $('gallery').replaceChildren();
+  $('gallery-end').textContent = '';
+  loadDays();
+  await loadMore();
+}
+
+async function loadDays() {
+  const { days } = await api('GET', '/api/days');
+  const select = $('filter-day');
+  const chosen = select.value;
+  const options = [new Option('all days', '')];
+  for (const day of days) options.push(new Option(`${day.day} (${day.count})`, day.day));
+  select.replaceChildren(...options);
+  select.value = chosen;
+}
+
+async function loadMore() {
+  if (gallery.loading || gallery.done) return;
+  gallery.loading = true;
+  const generation = gallery.generation;
+  try {
+    const page = await api('GET', `/api/events?${galleryQuery()}`);
+    if (generation !== gallery.generation) return;
+    for (const event of page.items) addEventCard(event);
+    gallery.cursor = page.nextCursor;
+    gallery.done = !page.nextCursor;
+    if (gallery.done) $('gallery-end').textContent = $('gallery').children.length ? 'No more events.' : 'No events yet.';
+  } catch (error) {
+    $('gallery-end').textContent = error.message;
+  } finally {
+    gallery.loading = false;
+  }
+}
+
+function addEventCard(event) {
+  const list = $('gallery');
+  if (event.day !== gallery.lastDay) {
+    gallery.lastDay = event.day;
+    const heading = document.createElement('h3');
+    heading.className = 'day';
+    heading.textContent = new Date(`${event.day}T12:00:00`).toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+    list.append(heading);
+  }
+  const card = document.createElement('button');
+  card.className = 'event';
+  card.dataset.id = event.id;
+  const img = document.createElement('img');
+  img.loading = 'lazy';
+  img.alt = '';
+  if (event.urls.thumbnail) img.src = event.urls.thumbnail;
+  const meta = document.createElement('span');
+  meta.className = 'event-meta';
+  const time = document.createElement('strong');
+  time.textContent = new Date(event.startedAt).toLocaleTimeString();
+  const detail = document.createElement('span');
+  detail.textContent = `${event.kind}${event.kind === 'photo' ? '' : ` · ${event.durationS.toFixed(1)} s`}${event.peakScore !== null ? ` · peak ${event.peakScore.toFixed(1)}` : ''}`;
+  const star = document.createElement('span');
+  star.className = 'star';
+  star.textContent = event.favorite ? '★' : '';
+  meta.append(time, detail, star);
+  card.append(img, meta);
+  card.onclick = () => openEvent(event);
+  list.append(card);
+}
+
+// ---------- Event dialog ----------
+let current = null;
+
+async function openEvent(event) {
+  current = event;
+  const dialog = $('event-dialog');
+  $('event-title').textContent = `${event.kind} — ${new Date(event.startedAt).toLocaleString()}`;
+  const video = $('event-video');
+  video.hidden = !event.urls.clip;
+  if (event.urls.clip) video.src = event.urls.clip;
+  else video.removeAttribute('src');
+  $('event-snapshot').src = event.urls.snapshot || '';
+  $('event-snapshot').hidden = !event.urls.snapshot;
+  const heat = $('event-heatmap');
+  heat.hidden = !event.urls.heatmap || !$('event-heat-toggle').checked;
+  if (event.urls.heatmap) heat.src = event.urls.heatmap;
+  $('event-download').href = event.urls.clip || event.urls.snapshot;
+  $('event-favorite').textContent = event.favorite ? '★ Favourite' : '☆ Favourite';
+  $('event-meta').textContent = [
+    `${event.width}×${event.height}`,
+    event.kind === 'photo' ? null : `${event.durationS.toFixed(1)} s, ${event.frames} frames`,
+    event.preRollMs ? `${(event.preRollMs / 1000).toFixed(1)} s before the trigger` : null,
+    event.triggerLevel !== null ? `trigger level ${formatLevel(event.triggerLevel)}` : null,
+    event.peakScore !== null ? `peak score ${event.peakScore.toFixed(1)}` : null,
+    `${(event.bytes / 1e6).toFixed(1)} MB`,
+  ]
+    .filter(Boolean)
+    .join(' · ');
+  const chart = $('event-chart');
+  chart.hidden = true;
+  dialog.showModal();
+  try {
+    const sidecar = await api('GET', event.urls.sidecar);
+    if (current === event && sidecar.scores && sidecar.scores.length) {
+      chart.hidden = false;
+      drawChart(chart, sidecar.scores.map((p) => [p.tMs, p.score]), sidecar.triggerLevel, 0);
+    }
+  } catch (error) {
+    void error;
+  }
+}
+
+function setupDialog() {
+  const dialog = $('event-dialog');
+  dialog.addEventListener('close', () => {
+    $('event-video').pause();
+    current = null;
+  });
+  $('event-heat-toggle').onchange = () => {
+    $('event-heatmap').hidden = !current || !current.urls.heatmap || !$('event-heat-toggle').checked;
+  };
+  $('event-favorite').onclick = () =>
+    act(async () => {
+      const updated = await api('PATCH', `/api/events/${encodeURIComponent(current.id)}`, { favorite: !current.favorite });
+      current = updated;
+      $('event-favorite').textContent = updated.favorite ? '★ Favourite' : '☆ Favourite';
+      const card = document.querySelector(`.event[data-id="${CSS.escape(updated.id)}"] .star`);
+      if (card) card.textContent = updated.favorite ? '★' : '';
+    });
+  $('event-delete').onclick = () =>
+    act(async () => {
+      if (!confirm('Delete this recording?')) return;
+      await api('DELETE', `/api/events/${encodeURIComponent(current.id)}`);
+      const card = document.querySelector(`.event[data-id="${CSS.escape(current.id)}"]`);
+      if (card) card.remove();
+      dialog.close();
+    });
+}
+
+// ---------- System ----------
+function renderSystem(status) {
+  const rows = [
+    ['Source', `${status.source} (${status.sourceReason})`],
+    ['Camera', `${status.captureState}, ${status.width}×${status.height} at ${status.fps} fps`],
+    ['Dropped frames', String(status.droppedFrames)],
+    ['Recordings', `${status.events.count} (${(status.events.bytes / 1e9).toFixed(2)} GB)`],
+    ['Disk', status.disk ? `${status.disk.usedPct}% used, ${(status.disk.freeBytes / 1e9).toFixed(1)} GB free` : 'unknown'],
+  ];
+  const sys = status.system;
+  if (sys) {
+    rows.push(['CPU load', sys.loadAvg.map((v) => v.toFixed(2)).join(' / ') + ` (${sys.cpus} cores)`]);
+    rows.push(['Memory', `${sys.memUsedPct}% used of ${(sys.memTotalBytes / 1e9).toFixed(1)} GB; Preroll ${(sys.rssBytes / 1e6).toFixed(0)} MB`]);
+    if (sys.cpuTempC !== null) rows.push(['CPU temperature', `${sys.cpuTempC.toFixed(1)} °C`]);
+    if (sys.throttled !== null) rows.push(['Throttling', sys.throttled]);
+    if (sys.model) rows.push(['Board', sys.model]);
+  }
+  rows.push(['Live viewers', String(status.live.viewers)], ['Uptime', formatDuration(status.uptimeS)], ['Version', status.version]);
+  const list = $('system');
+  list.replaceChildren();
+  for (const [name, value] of rows) {
+    const dt = document.createElement('dt');
+    dt.textContent = name;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    list.append(dt, dd);
+  }
+}
+
+function formatDuration(s) {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${d ? `${d} d ` : ''}${h} h ${m} min`;
+}
+
+// ---------- Start ----------
+function start() {
+  setupControls();
+  setupDialog();
+  for (const name of ['live', 'gallery', 'system']) $(`tab-${name}`).onclick = () => showView(name);
+  for (const id of ['filter-day', 'filter-kind', 'filter-favorite']) $(id).onchange = () => reloadGallery();
+  new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && state.view === 'gallery') loadMore();
+  }).observe($('gallery-sentinel'));
+  document.addEventListener('visibilitychange', () => setLive(state.view === 'live' && !document.hidden));
+  api('GET', '/api/stream-token')
+    .then(({ token }) => {
+      if (token) $('stream-link').href = `/stream.mjpg?token=${encodeURIComponent(token)}`;
+      $('stream-link').textContent = new URL($('stream-link').href, location.href).href;
+    })
+    .catch(() => undefined);
+  setInterval(tick, 1000);
+  tick();
+  connect();
+}
+
+start();

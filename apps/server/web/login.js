@@ -1,0 +1,17 @@
+'use strict';
+document.getElementById('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const error = document.getElementById('login-error');
+  error.textContent = '';
+  const response = await fetch('/api/login', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ password: document.getElementById('password').value }),
+  });
+  if (response.ok) {
+    location.href = '/';
+    return;
+  }
+  const body = await response.json().catch(() => ({ message: response.statusText }));
+  error.textContent = body.message || 'login failed';
+});
