@@ -121,6 +121,8 @@ interface OpenClip {
   readonly writer: ClipWriter;
   readonly firstPtsUs: number;
   readonly firstWallMs: number;
+  readonly width: number;
+  readonly height: number;
   readonly scores: ScorePoint[];
   lastPtsUs: number;
 }
@@ -358,7 +360,7 @@ class EventRecorder implements Recorder {
     const id = recordingId(first.wallMs, event.kind, this.options.camera);
     const parts = partPaths(this.options.dataDir, id);
     const writer = createClipWriter({ path: parts.clip, fsync: this.options.fsync ?? true, fragmentMs: this.options.fragmentMs, frameUs: 1e6 / this.options.fps, logger: this.log });
-    const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, scores: [], lastPtsUs: first.ptsUs };
+    const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, width: first.width, height: first.height, scores: [], lastPtsUs: first.ptsUs };
     for (const point of this.history) {
       if (point.ptsUs >= first.ptsUs) clip.scores.push({ tMs: Math.round((point.ptsUs - first.ptsUs) / 1000), score: point.score });
     }
@@ -459,8 +461,7 @@ class EventRecorder implements Recorder {
     const durationUs = (await probeDurationUs(abs(rel.clip))) ?? summary.lastPtsUs - summary.firstPtsUs + summary.lastFrameUs;
     const preRollUs = Math.max(0, meta.triggerPtsUs - summary.firstPtsUs);
     const files: { clip: string; snapshot?: string; thumbnail?: string; heatmap?: string } = { clip: rel.clip };
-    const width = this.ring.newest()?.width ?? snapshot?.width ?? 0;
-    const height = this.ring.newest()?.height ?? snapshot?.height ?? 0;
+    const { width, height } = clip;
     try {
       const image = snapshot ?? (await snapshotFromClip(abs(rel.clip), Math.min(preRollUs, durationUs - summary.lastFrameUs) / 1e6, width, height));
       const { jpeg, thumbnail } = await encodeSnapshot(image, { thumbWidth: this.options.thumbnailWidth });
