@@ -35,11 +35,15 @@ export interface ScoreCalibration {
   readonly suggestedTriggerLevel: number;
 }
 
-/** Suggests a trigger level from the scores of a quiet stretch, rounded up onto the ladder. */
-export function calibrateFromScores(scores: readonly number[], bounds: { minTriggerLevel: number; maxTriggerLevel: number }): ScoreCalibration {
+/** Suggests a trigger level from the scores of a quiet stretch, rounded up onto the ladder (margins overridable for the bench's sweep). */
+export function calibrateFromScores(
+  scores: readonly number[],
+  bounds: { minTriggerLevel: number; maxTriggerLevel: number },
+  margins: { margin?: number; peakMargin?: number } = {},
+): ScoreCalibration {
   const noiseFloor = estimateNoiseFloor(scores);
   const quietPeak = percentile(scores, 1);
-  const wanted = Math.max(CALIBRATION_MIN_LEVEL, noiseFloor * CALIBRATION_MARGIN, quietPeak * CALIBRATION_PEAK_MARGIN);
+  const wanted = Math.max(CALIBRATION_MIN_LEVEL, noiseFloor * (margins.margin ?? CALIBRATION_MARGIN), quietPeak * (margins.peakMargin ?? CALIBRATION_PEAK_MARGIN));
   return { noiseFloor, quietPeak, suggestedTriggerLevel: ceilToLadder(wanted, bounds.minTriggerLevel, bounds.maxTriggerLevel) };
 }
 

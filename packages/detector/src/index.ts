@@ -42,4 +42,4 @@ export type {
   ScoreSample,
 } from './types';
 export { createRandom, randomSceneSpec, createSceneRenderer, sceneTruth, matchEvents } from './synthetic';
-export type { EventMatch, SceneBrightnessStep, SceneObject, SceneRenderer, SceneSpec } from './synthetic';
+export type { EventMatch, SceneBrightnessStep, SceneGlitch, SceneObject, SceneRenderer, SceneSpec } from './synthetic';

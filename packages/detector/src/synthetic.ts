@@ -29,6 +29,19 @@ export interface SceneBrightnessStep {
   readonly rampFrames: number;
 }
 
+/**
+ * Something that flashes for a frame or two and is not motion worth a clip: an insect in front
+ * of the lens, a raindrop, a transmission glitch. Labeled as "not an event".
+ */
+export interface SceneGlitch {
+  readonly atS: number;
+  readonly frames: number;
+  readonly xFrac: number;
+  readonly yFrac: number;
+  readonly sizeFrac: number;
+  readonly contrast: number;
+}
+
 /** Everything that defines a scene. */
 export interface SceneSpec {
   readonly width: number;
@@ -43,6 +56,7 @@ export interface SceneSpec {
   readonly cloudSpeed: number;
   readonly objects: readonly SceneObject[];
   readonly brightnessSteps: readonly SceneBrightnessStep[];
+  readonly glitches?: readonly SceneGlitch[];
 }
 
 /** Deterministic 32-bit PRNG (mulberry32). */
@@ -60,13 +74,15 @@ export function createRandom(seed: number): () => number {
 /**
  * A random but well-formed scene: 3–5 crossings of 1.5–6 s separated by 4–8 s of quiet, one
  * brightness step (instant or ramped, ×0.55–0.8 or ×1.3–1.8) in the middle of a quiet
- * stretch, a noise level between `noise[0]` and `noise[1]`, and cloud drift.
+ * stretch, one or two one- or two-frame glitches in other quiet stretches, a noise level
+ * between `noise[0]` and `noise[1]`, and cloud drift.
  */
 export function randomSceneSpec(seed: number, base: { width: number; height: number; fps: number; noise?: [number, number] }): SceneSpec {
   const random = createRandom(seed ^ 0x5eed);
   const [noiseLow, noiseHigh] = base.noise ?? [1.5, 6];
   const objects: SceneObject[] = [];
   const steps: SceneBrightnessStep[] = [];
+  const glitches: SceneGlitch[] = [];
   let t = 5 + random() * 2;
   const crossings = 3 + Math.floor(random() * 3);
   for (let k = 0; k < crossings; k++) {
@@ -83,6 +99,15 @@ export function randomSceneSpec(seed: number, base: { width: number; height: num
     if (k === 1) {
       const up = random() < 0.5;
       steps.push({ atS: round3(t + length + quiet / 2), factor: up ? 1.3 + random() * 0.5 : 0.55 + random() * 0.25, rampFrames: random() < 0.5 ? 1 : 5 });
+    } else if (k === 0 || k === 2) {
+      glitches.push({
+        atS: round3(t + length + quiet / 2),
+        frames: random() < 0.5 ? 1 : 2,
+        xFrac: 0.1 + random() * 0.8,
+        yFrac: 0.1 + random() * 0.8,
+        sizeFrac: 0.05 + random() * 0.07,
+        contrast: (random() < 0.5 ? -1 : 1) * (60 + random() * 60),
+      });
     }
     t += length + quiet;
   }
@@ -97,6 +122,7 @@ export function randomSceneSpec(seed: number, base: { width: number; height: num
     cloudSpeed: 0.01 + random() * 0.03,
     objects,
     brightnessSteps: steps,
+    glitches,
   };
 }
 
@@ -177,6 +203,18 @@ export function createSceneRenderer(spec: SceneSpec): SceneRenderer {
         if (tS < object.startS || tS > object.endS) return;
         drawObject(luma, w, h, object, objectTextures[k], (tS - object.startS) / (object.endS - object.startS));
       });
+      for (const glitch of spec.glitches ?? []) {
+        const first = Math.round(glitch.atS * spec.fps);
+        if (i < first || i >= first + glitch.frames) continue;
+        const r = (glitch.sizeFrac * h) / 2;
+        const gx = glitch.xFrac * w;
+        const gy = glitch.yFrac * h;
+        for (let y = Math.max(0, Math.floor(gy - r)); y <= Math.min(h - 1, Math.ceil(gy + r)); y++) {
+          for (let x = Math.max(0, Math.floor(gx - r)); x <= Math.min(w - 1, Math.ceil(gx + r)); x++) {
+            if ((x - gx) ** 2 + (y - gy) ** 2 <= r * r) luma[y * w + x] = 128 + glitch.contrast;
+          }
+        }
+      }
       const gain = brightnessAt(i);
       const out = Buffer.alloc(ySize + 2 * cSize, 128);
       const offset = Math.floor(noise() * noiseTable.length);
@@ -191,10 +229,11 @@ export function createSceneRenderer(spec: SceneSpec): SceneRenderer {
 }
 
 /** Ground truth of a scene in seconds: when objects are in view, and when brightness steps happen. */
-export function sceneTruth(spec: SceneSpec): { motion: { startS: number; endS: number }[]; brightnessStepsS: number[] } {
+export function sceneTruth(spec: SceneSpec): { motion: { startS: number; endS: number }[]; brightnessStepsS: number[]; glitchesS: number[] } {
   return {
     motion: spec.objects.map((o) => ({ startS: o.startS, endS: o.endS })),
     brightnessStepsS: spec.brightnessSteps.map((s) => s.atS),
+    glitchesS: (spec.glitches ?? []).map((g) => g.atS),
   };
 }
 
@@ -212,6 +251,8 @@ export interface EventMatch {
   readonly missed: number;
   /** False events starting within 3 s after a brightness step. */
   readonly eventsFromBrightnessSteps: number;
+  /** False events starting within 0.5 s of a glitch. */
+  readonly eventsFromGlitches: number;
   /** Seconds from each found interval's true start to its event's start. */
   readonly startDelaysS: number[];
 }
@@ -226,7 +267,7 @@ export interface EventMatch {
  */
 export function matchEvents(
   detected: readonly { startS: number; endS: number }[],
-  truth: { motion: readonly { startS: number; endS: number }[]; brightnessStepsS: readonly number[] },
+  truth: { motion: readonly { startS: number; endS: number }[]; brightnessStepsS: readonly number[]; glitchesS?: readonly number[] },
   toleranceS = 0.5,
 ): EventMatch {
   const found = new Set<number>();
@@ -234,6 +275,7 @@ export function matchEvents(
   let truePositives = 0;
   let fragments = 0;
   let eventsFromBrightnessSteps = 0;
+  let eventsFromGlitches = 0;
   const sorted = [...detected].sort((a, b) => a.startS - b.startS);
   for (const event of sorted) {
     const k = truth.motion.findIndex((t) => event.startS >= t.startS - toleranceS && event.endS <= t.endS + toleranceS);
@@ -245,6 +287,8 @@ export function matchEvents(
       fragments++;
     } else if (truth.brightnessStepsS.some((s) => event.startS >= s - toleranceS && event.startS <= s + 3)) {
       eventsFromBrightnessSteps++;
+    } else if ((truth.glitchesS ?? []).some((g) => Math.abs(event.startS - g) <= toleranceS)) {
+      eventsFromGlitches++;
     }
   }
   const falsePositives = detected.length - truePositives;
@@ -256,6 +300,7 @@ export function matchEvents(
     fragments,
     missed: truth.motion.length - found.size,
     eventsFromBrightnessSteps,
+    eventsFromGlitches,
     startDelaysS,
   };
 }
