@@ -227,6 +227,8 @@ class FfmpegEncoder implements Encoder {
       this.setState('failed', error instanceof RecorderError ? error : undefined);
       throw error;
     }
+    // stop() may have come while the checks ran: then nothing must be spawned.
+    if (this.state() !== 'starting') return;
     this.launch();
   }
 

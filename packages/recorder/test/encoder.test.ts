@@ -138,4 +138,14 @@ describe('encoder', () => {
     expect(encoder.busy()).toBe(false);
     await encoder.stop();
   });
+
+  it('spawns nothing when stopped while starting', async () => {
+    const encoder = createEncoder({ width: 320, height: 240, fps: 10 });
+    const starting = encoder.start();
+    await encoder.stop();
+    await starting;
+    expect(encoder.state()).toBe('stopped');
+    expect(encoder.pid()).toBeNull();
+    expect(encoder.encode(makeFrames([0])[0])).toBe(false);
+  });
 });
