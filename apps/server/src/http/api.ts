@@ -15,6 +15,8 @@ export interface ApiOptions {
   readonly reboot: () => Promise<void>;
   /** Stops the server process. */
   readonly exit: () => void;
+  /** The status document (runtime status plus what the web layer adds). */
+  readonly status: () => unknown;
 }
 
 const ID = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/);
@@ -65,7 +67,7 @@ export function createApi(options: ApiOptions): Router {
   });
 
   api.get('/status', (_req, res) => {
-    res.json({ ...runtime.status(), actions: options.actions, authRequired: auth.required });
+    res.json(options.status());
   });
 
   api.get('/stream-token', (_req, res) => {

@@ -54,7 +54,10 @@ type ClientMessage = { type: 'live'; enabled: boolean };
  * frame (batched), and — for clients that ask — live JPEGs as binary messages, skipped while
  * the client's buffer is still full. Authenticated during the upgrade.
  */
-export function attachWebSocket(server: Server, options: { runtime: Runtime; auth: Auth; logger: Logger; sameOrigin: (req: IncomingMessage) => boolean }): { close(): void } {
+export function attachWebSocket(
+  server: Server,
+  options: { runtime: Runtime; auth: Auth; logger: Logger; sameOrigin: (req: IncomingMessage) => boolean; status: () => unknown },
+): { close(): void } {
   const { runtime, auth, logger } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   server.on('upgrade', (req, socket, head) => {
@@ -77,7 +80,7 @@ export function attachWebSocket(server: Server, options: { runtime: Runtime; aut
     if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(JSON.stringify(value));
   };
   const broadcastStatus = (): void => {
-    const status = { type: 'status', status: runtime.status(), scores };
+    const status = { type: 'status', status: options.status(), scores };
     scores = [];
     for (const ws of clients.keys()) sendJson(ws, status);
   };
@@ -92,7 +95,7 @@ export function attachWebSocket(server: Server, options: { runtime: Runtime; aut
   wss.on('connection', (ws) => {
     const state = { unsubscribeLive: null as (() => void) | null };
     clients.set(ws, state);
-    sendJson(ws, { type: 'status', status: runtime.status(), scores: [] });
+    sendJson(ws, { type: 'status', status: options.status(), scores: [] });
     ws.on('message', (data, isBinary) => {
       let message: ClientMessage;
       try {

@@ -51,6 +51,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const exposed = !isLoopback(config.server.host);
   const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: false, logger });
   const root = webRoot();
+  const actions = { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit };
+  const status = (): unknown => ({ ...runtime.status(), actions, authRequired: auth.required });
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -74,7 +76,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     createApi({
       runtime,
       auth,
-      actions: { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit },
+      actions,
+      status,
       reboot: async () => {
         const [command, ...args] = config.actions.rebootCommand;
         logger.warn({ command: config.actions.rebootCommand }, 'reboot requested from the web page');
@@ -98,7 +101,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const server: Server = createServer(app);
   server.requestTimeout = 0; // the MJPEG stream is one endless response
   server.headersTimeout = 20_000;
-  const ws = attachWebSocket(server, { runtime, auth, logger: logger.child({ component: 'ws' }), sameOrigin });
+  const ws = attachWebSocket(server, { runtime, auth, logger: logger.child({ component: 'ws' }), sameOrigin, status });
 
   return {
     auth,
