@@ -72,6 +72,7 @@ describe('web page in a real browser (demo source)', () => {
       await shot(again, 'live-desktop');
       await again.click('#tab-gallery');
       await again.waitForSelector('.event', { timeout: 10_000 });
+      await again.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.event img')].every((img) => img.complete && img.naturalWidth > 0), null, { timeout: 10_000 });
       await shot(again, 'gallery-desktop');
       await again.click('.event');
       await again.waitForFunction(() => (document.getElementById('event-video') as HTMLVideoElement).readyState === 4, null, { timeout: 15_000 });
@@ -101,7 +102,7 @@ describe('web page in a real browser (demo source)', () => {
         await (await request(`${server.url}/api/snapshot`, 'POST')).body;
         await phone.click('#tab-gallery');
         await phone.waitForSelector('.event', { timeout: 10_000 });
-        await phone.waitForTimeout(500);
+        await phone.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.event img')].every((img) => img.complete && img.naturalWidth > 0), null, { timeout: 10_000 });
         await shot(phone, 'gallery-phone');
       }
       expect(errors).toEqual([]);
