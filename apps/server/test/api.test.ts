@@ -110,7 +110,9 @@ describe('HTTP API on a real server (fake Pi camera)', () => {
 
   test('delete-all needs its confirmation token and keeps favourites', async () => {
     const photo = (await request(`${server.url}/api/snapshot`, 'POST')).body;
+    await new Promise((r) => setTimeout(r, 200)); // a newer frame: another photo
     const other = (await request(`${server.url}/api/snapshot`, 'POST')).body;
+    expect(other.id).not.toBe(photo.id);
     await request(`${server.url}/api/events/${photo.id}`, 'PATCH', { favorite: true });
     expect((await request(`${server.url}/api/delete-all/confirm`, 'POST', { token: 'guess' })).status).toBe(409);
     const { confirmToken } = (await request(`${server.url}/api/delete-all`, 'POST')).body;

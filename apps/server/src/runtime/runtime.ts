@@ -278,6 +278,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
       const image = { width: frame.width, height: frame.height, data: Buffer.from(frame.data) };
       const id = recordingId(frame.wallMs, 'photo', config.camera.id);
+      // The same frame photographed twice is the same photo.
+      const existing = store().get(id);
+      if (existing) return existing;
       const paths = recordingPaths(id);
       await mkdir(join(dataDir, paths.dir), { recursive: true });
       const { jpeg, thumbnail } = await encodeSnapshot(image, { quality: 90 });
