@@ -6,6 +6,7 @@ const SUITES: Record<string, () => BenchSuite> = {
   detector: () => require('./detector').detectorBench,
   recorder: () => require('./recorder').recorderBench,
   store: () => require('./store').storeBench,
+  server: () => require('./server').serverBench,
 };
 
 async function main(argv: string[]): Promise<number> {
