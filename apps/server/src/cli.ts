@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Command> = {
   record: () => require('./commands/record').recordCommand,
   reindex: () => require('./commands/reindex').reindexCommand,
   config: () => require('./commands/config').configCommand,
+  passwd: () => require('./commands/passwd').passwdCommand,
 };
 
 /** Runs the CLI with the given arguments (without `node cli.js`) and returns the exit code. */
