@@ -360,8 +360,11 @@ class FfmpegEncoder implements Encoder {
 
   private write(frame: Frame): void {
     const stdin = this.child?.stdin;
-    if (!stdin || stdin.destroyed) {
-      this.counters.droppedFrames++;
+    if (!stdin || stdin.destroyed || !stdin.writable) {
+      // ffmpeg is dying and its exit not handled yet: with policy `wait` the frame goes to the
+      // next ffmpeg instead; a live frame is dropped.
+      if (this.options.policy === 'wait') this.held.push(frame);
+      else this.counters.droppedFrames++;
       return;
     }
     this.fifo.push({ seq: frame.seq, ptsUs: frame.ptsUs, wallMs: frame.wallMs });
