@@ -41,5 +41,5 @@ export type {
   PushResult,
   ScoreSample,
 } from './types';
-export { createRandom, randomSceneSpec, createSceneRenderer, sceneTruth, matchEvents } from './synthetic';
+export { createRandom, randomSceneSpec, createSceneRenderer, sceneTruth, matchEvents, pathProgress } from './synthetic';
 export type { EventMatch, SceneBrightnessStep, SceneGlitch, SceneObject, SceneRenderer, SceneSpec } from './synthetic';

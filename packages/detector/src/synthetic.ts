@@ -18,6 +18,11 @@ export interface SceneObject {
   readonly reverse: boolean;
   /** Vertical centre of the path, fraction of the frame height. */
   readonly yFrac: number;
+  /**
+   * A stop on the way (someone halting for a moment): at `atFrac` of the path the object stands
+   * still for `durationS` seconds, in view. Still one event: a gap shorter than this splits it.
+   */
+  readonly pause?: { readonly atFrac: number; readonly durationS: number };
 }
 
 /** A frame-wide multiplicative brightness change (a light switch, an exposure step). */
@@ -74,8 +79,9 @@ export function createRandom(seed: number): () => number {
 /**
  * A random but well-formed scene: 3–5 crossings of 1.5–6 s separated by 4–8 s of quiet, one
  * brightness step (instant or ramped, ×0.55–0.8 or ×1.3–1.8) in the middle of a quiet
- * stretch, one or two one- or two-frame glitches in other quiet stretches, a noise level
- * between `noise[0]` and `noise[1]`, and cloud drift.
+ * stretch, one or two one- or two-frame glitches in other quiet stretches (at a random point
+ * of the stretch), a stop of 0.5–2.5 s in 40 % of the crossings, a noise level between
+ * `noise[0]` and `noise[1]`, and cloud drift.
  */
 export function randomSceneSpec(seed: number, base: { width: number; height: number; fps: number; noise?: [number, number] }): SceneSpec {
   const random = createRandom(seed ^ 0x5eed);
@@ -87,6 +93,7 @@ export function randomSceneSpec(seed: number, base: { width: number; height: num
   const crossings = 3 + Math.floor(random() * 3);
   for (let k = 0; k < crossings; k++) {
     const length = 1.5 + random() * 4.5;
+    const pause = random() < 0.4 ? { atFrac: 0.2 + random() * 0.6, durationS: round3(0.5 + random() * 2) } : undefined;
     objects.push({
       startS: round3(t),
       endS: round3(t + length),
@@ -94,6 +101,7 @@ export function randomSceneSpec(seed: number, base: { width: number; height: num
       contrast: (random() < 0.5 ? -1 : 1) * (35 + random() * 60),
       reverse: random() < 0.5,
       yFrac: 0.35 + random() * 0.4,
+      ...(pause ? { pause } : {}),
     });
     const quiet = 4 + random() * 4;
     if (k === 1) {
@@ -101,7 +109,7 @@ export function randomSceneSpec(seed: number, base: { width: number; height: num
       steps.push({ atS: round3(t + length + quiet / 2), factor: up ? 1.3 + random() * 0.5 : 0.55 + random() * 0.25, rampFrames: random() < 0.5 ? 1 : 5 });
     } else if (k === 0 || k === 2) {
       glitches.push({
-        atS: round3(t + length + quiet / 2),
+        atS: round3(t + length + 0.8 + random() * (quiet - 1.6)),
         frames: random() < 0.5 ? 1 : 2,
         xFrac: 0.1 + random() * 0.8,
         yFrac: 0.1 + random() * 0.8,
@@ -201,7 +209,7 @@ export function createSceneRenderer(spec: SceneSpec): SceneRenderer {
       }
       spec.objects.forEach((object, k) => {
         if (tS < object.startS || tS > object.endS) return;
-        drawObject(luma, w, h, object, objectTextures[k], (tS - object.startS) / (object.endS - object.startS));
+        drawObject(luma, w, h, object, objectTextures[k], pathProgress(object, tS));
       });
       for (const glitch of spec.glitches ?? []) {
         const first = Math.round(glitch.atS * spec.fps);
@@ -303,6 +311,18 @@ export function matchEvents(
     eventsFromGlitches,
     startDelaysS,
   };
+}
+
+/** Fraction of its path an object has covered at `tS`, standing still during its pause. */
+export function pathProgress(object: SceneObject, tS: number): number {
+  const total = object.endS - object.startS;
+  const pauseS = object.pause ? Math.min(object.pause.durationS, total * 0.8) : 0;
+  const movingS = total - pauseS;
+  const elapsed = tS - object.startS;
+  if (!object.pause || pauseS === 0) return Math.min(1, Math.max(0, elapsed / total));
+  const pauseAtS = object.pause.atFrac * movingS;
+  const moved = elapsed < pauseAtS ? elapsed : elapsed < pauseAtS + pauseS ? pauseAtS : elapsed - pauseS;
+  return Math.min(1, Math.max(0, moved / movingS));
 }
 
 function drawObject(luma: Float32Array, w: number, h: number, object: SceneObject, texture: Float32Array, progress: number): void {

@@ -72,3 +72,35 @@ describe('calibration', () => {
     expect(quietestWindow(samples.slice(0, 5), 5)).toEqual([]);
   });
 });
+
+describe('labeled scenes', () => {
+  const { matchEvents, pathProgress, randomSceneSpec } = require('../src/synthetic') as typeof import('../src/synthetic');
+
+  test('an object stands still during its pause and covers its whole path', () => {
+    const object = { startS: 10, endS: 14, sizeFrac: 0.2, contrast: 50, reverse: false, yFrac: 0.5, pause: { atFrac: 0.5, durationS: 2 } };
+    expect(pathProgress(object, 10)).toBe(0);
+    expect(pathProgress(object, 11)).toBeCloseTo(0.5);
+    expect(pathProgress(object, 12.5)).toBeCloseTo(0.5);
+    expect(pathProgress(object, 14)).toBe(1);
+  });
+
+  test('random scenes differ by seed and keep quiet stretches longer than the default gap', () => {
+    const a = randomSceneSpec(1, { width: 320, height: 180, fps: 10 });
+    const b = randomSceneSpec(2, { width: 320, height: 180, fps: 10 });
+    expect(a).not.toEqual(b);
+    for (const spec of [a, b]) {
+      for (let k = 1; k < spec.objects.length; k++) expect(spec.objects[k].startS - spec.objects[k - 1].endS).toBeGreaterThanOrEqual(4);
+    }
+  });
+
+  test.each([
+    ['one exact event', [{ startS: 4.1, endS: 6.9 }], { precision: 1, recall: 1, falsePositives: 0, fragments: 0 }],
+    ['nothing found', [], { precision: 0, recall: 0, missed: 1 }],
+    ['a split crossing: one hit and a fragment', [{ startS: 4.1, endS: 5 }, { startS: 5.5, endS: 7 }], { truePositives: 1, fragments: 1, falsePositives: 1, recall: 1 }],
+    ['one endless event is not a hit', [{ startS: 0, endS: 20 }], { truePositives: 0, falsePositives: 1, recall: 0 }],
+    ['an event at the light switch', [{ startS: 10.1, endS: 10.5 }], { eventsFromBrightnessSteps: 1 }],
+    ['an event at a glitch', [{ startS: 16, endS: 16.2 }], { eventsFromGlitches: 1 }],
+  ])('matchEvents: %s', (_name, detected, expected) => {
+    expect(matchEvents(detected, { motion: [{ startS: 4, endS: 7 }], brightnessStepsS: [10], glitchesS: [16] })).toMatchObject(expected);
+  });
+});
