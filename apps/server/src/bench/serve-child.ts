@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { get, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '../../../../..');
+
+/** A Preroll server in its own process, for benchmarks that must not share its CPU. */
+export interface ChildServer {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
+export async function startChildServer(source: string): Promise<ChildServer> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-'));
+  const child = spawn(process.execPath, [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir], {
+    env: { ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 150; i++) {
+    try {
+      const status = await (await fetch(`${url}/api/status`)).json();
+      if (status.fps > 0) break;
+    } catch (error) {
+      void error;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    child,
+    url,
+    dataDir,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** CPU seconds (user + system) of a process, from /proc. */
+export function processCpuS(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident memory of a process in bytes, from /proc. */
+export function processRssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Open file descriptors of a process. */
+export function processFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** An MJPEG viewer that counts the JPEGs it receives. */
+export function mjpegViewer(url: string): { frames: () => number; close: () => void } {
+  let frames = 0;
+  let response: IncomingMessage | null = null;
+  const req = get(`${url}/stream.mjpg`, (res) => {
+    response = res;
+    res.on('data', (chunk: Buffer) => {
+      let at = chunk.indexOf('Content-Type: image/jpeg');
+      while (at >= 0) {
+        frames++;
+        at = chunk.indexOf('Content-Type: image/jpeg', at + 1);
+      }
+    });
+  });
+  req.on('error', () => undefined);
+  return { frames: () => frames, close: () => (response ? response.destroy() : req.destroy()) };
+}
