@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Command> = {
   reindex: () => require('./commands/reindex').reindexCommand,
   config: () => require('./commands/config').configCommand,
   passwd: () => require('./commands/passwd').passwdCommand,
+  token: () => require('./commands/token').tokenCommand,
 };
 
 /** Runs the CLI with the given arguments (without `node cli.js`) and returns the exit code. */

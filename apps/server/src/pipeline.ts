@@ -99,6 +99,12 @@ export interface Pipeline {
   /** Starts a manual recording (with pre-roll). */
   manualStart(): boolean;
   manualStop(): void;
+  /**
+   * The camera stopped delivering (it is being restarted): ends the running motion event and
+   * closes the open clip at its last frame, so what was recorded is final and playable. A
+   * manual recording goes on in a new clip when frames return.
+   */
+  interrupt(reason: string): void;
   onSample(listener: (sample: MotionSample) => void): () => void;
   /** Detector events with the frame they happened on. */
   onDetectorEvent(listener: (event: DetectorEvent, frame: Frame | null) => void): () => void;
@@ -247,6 +253,17 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     finished: () => finished,
     manualStart: () => recorder.manualStart({ frame: lastFrame ?? undefined }),
     manualStop: () => recorder.manualStop(lastFrame?.ptsUs),
+    interrupt(reason) {
+      if (stopping) return;
+      for (const event of detector.flush(lastFrame?.ptsUs)) {
+        recorder.detectorEvent(event, lastFrame ?? undefined);
+        emitEvent(event, lastFrame);
+      }
+      if (recorder.recording()) {
+        log?.warn({ reason }, 'pipeline: closing the open clip: the camera stopped');
+        recorder.discontinuity(reason);
+      }
+    },
     onSample(listener) {
       sampleListeners.add(listener);
       return () => sampleListeners.delete(listener);

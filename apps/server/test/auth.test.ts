@@ -61,6 +61,30 @@ describe('access control', () => {
     }
   });
 
+  test('API tokens: made with the CLI, accepted as a Bearer header (also while running), revoked', async () => {
+    const dataDir = tempDataDir();
+    execFileSync(process.execPath, [CLI, 'passwd', '--data', dataDir], { input: 'a long enough password\n' });
+    const server = await startTestServer({ server: { dataDir, host: '127.0.0.1', port: 0 } });
+    try {
+      const token = execFileSync(process.execPath, [CLI, 'token', 'create', 'home assistant', '--data', dataDir]).toString().trim();
+      expect(token).toMatch(/^prt_/);
+      const auth = { Authorization: `Bearer ${token}` };
+      // The server re-reads auth.json at most every 2 s.
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await request(`${server.url}/api/status`, 'GET', undefined, auth)).status).toBe(200);
+      expect((await request(`${server.url}/api/trigger-level`, 'PUT', { value: 9 }, auth)).body).toEqual({ triggerLevel: 9 });
+      expect((await request(`${server.url}/api/status`, 'GET', undefined, { Authorization: `Bearer ${token.slice(0, -2)}xx` })).status).toBe(401);
+      const [listed] = JSON.parse(`[${execFileSync(process.execPath, [CLI, 'token', 'list', '--json', '--data', dataDir]).toString().trim().split('\n').join(',')}]`);
+      expect(listed).toMatchObject({ name: 'home assistant' });
+      expect(JSON.stringify(listed)).not.toContain(token);
+      execFileSync(process.execPath, [CLI, 'token', 'revoke', listed.id, '--data', dataDir]);
+      await new Promise((r) => setTimeout(r, 2100));
+      expect((await request(`${server.url}/api/status`, 'GET', undefined, auth)).status).toBe(401);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('listening beyond localhost without a password generates one and prints it once', async () => {
     const lines: string[] = [];
     const logger = pino(

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { detectBoard } from '@preroll/capture';
+import { applyProfile, chooseProfile, PROFILES, type ProfileChoice } from './profiles';
 import { configSchema, type Config } from './schema';
 
 /** A configuration error: one clear message naming the key. */
@@ -25,6 +27,8 @@ export interface LoadOptions {
   readonly overrides?: Record<string, unknown>;
   /** The environment (default `process.env`). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Where the board model is read for `camera.profile: "auto"` (default `/proc/device-tree/model`). */
+  readonly modelPath?: string;
 }
 
 /** The result of loading: the frozen config and the secrets that come only from the environment. */
@@ -33,13 +37,16 @@ export interface LoadedConfig {
   readonly file: string | null;
   /** PREROLL_PASSWORD, if set. */
   readonly password: string | null;
+  /** The Raspberry Pi profile used for defaults (`camera.profile`), for the composition root to log. */
+  readonly profile: ProfileChoice;
 }
 
 /**
  * Reads the config file (JSON), applies environment overrides (`PREROLL_PORT`, `PREROLL_HOST`,
  * `PREROLL_DATA`, `PREROLL_SOURCE`, and any key as `PREROLL_<SECTION>__<KEY>`, e.g.
- * `PREROLL_DETECTOR__TRIGGER_LEVEL=8`), then the command-line overrides, validates with the
- * schema and freezes the result. Throws ConfigError naming the first bad key.
+ * `PREROLL_DETECTOR__TRIGGER_LEVEL=8`), then the command-line overrides, fills the Raspberry Pi
+ * profile's defaults under all of them (`camera.profile`), validates with the schema and
+ * freezes the result. Throws ConfigError naming the first bad key.
  */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
@@ -52,8 +59,21 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   for (const [path, value] of envOverrides(env)) setPath(merged, path, value);
   for (const [path, value] of Object.entries(options.overrides ?? {})) if (value !== undefined) setPath(merged, path.split('.'), value);
-  const config = parseConfig(merged, file ?? 'configuration');
-  return { config, file: file ? resolve(file) : null, password: env.PREROLL_PASSWORD || null };
+  const { profiled, profile } = withProfile(merged, options.modelPath);
+  const config = parseConfig(profiled, file ?? 'configuration');
+  return { config, file: file ? resolve(file) : null, password: env.PREROLL_PASSWORD || null, profile };
+}
+
+/** Fills in the Pi model's profile under the explicit keys (see profiles.ts). */
+function withProfile(merged: Record<string, unknown>, modelPath = '/proc/device-tree/model'): { profiled: Record<string, unknown>; profile: ProfileChoice } {
+  const camera = merged.camera;
+  const setting = typeof camera === 'object' && camera !== null ? (camera as Record<string, unknown>).profile : undefined;
+  const model = setting === undefined || setting === 'auto' ? detectBoard(modelPath).model : null;
+  const choice = chooseProfile(setting, model);
+  // An unknown setting is left to the schema, which names the key.
+  if (!choice || choice.name === 'none') return { profiled: merged, profile: { name: 'none', model, reason: choice?.reason ?? 'unknown profile', applied: [] } };
+  const { config, applied } = applyProfile(merged, PROFILES[choice.name]);
+  return { profiled: config, profile: { name: choice.name, model, reason: choice.reason, applied } };
 }
 
 /** Validates a configuration object; throws ConfigError with the first problem and its key. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROFILE_SETTINGS } from './profiles';
 
 /**
  * The one schema of Preroll's configuration file. Unknown keys are rejected, every number is
@@ -17,6 +18,10 @@ const camera = z
       .max(2000)
       .default('auto')
       .describe('`auto` (the Pi camera when `rpicam-vid` finds one, else `demo`), `rpicam[:WxH@FPS]`, `file:PATH`, `v4l2:/dev/videoN`, `url:URL` or `demo`.'),
+    profile: z
+      .enum(PROFILE_SETTINGS)
+      .default('auto')
+      .describe('Defaults for a Raspberry Pi model (size, frame rate, encoder, live view): `auto` picks one from `/proc/device-tree/model`; `pi-zero-2-w`, `pi-3` (1024x576@15, libx264, live 480 px at 5 fps), `pi-4` (1280x720@30, hardware encoder), `pi-5` (1280x720@30, libx264) or `none`. Keys set in the file, the environment or flags always win; the size and rate apply to the Pi camera only.'),
     width: evenSide.optional().describe('Frame width asked of the camera, pixels (even). Default: 1280 for the Pi camera, 640 for the demo, the native size otherwise.'),
     height: evenSide.optional().describe('Frame height asked of the camera, pixels (even).'),
     fps: z.number().min(0.1).max(120).optional().describe('Frame rate asked of the camera. Default: 15 for the Pi camera and the demo, native otherwise.'),

@@ -1,5 +1,5 @@
-import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { NextFunction, Request, Response } from 'express';
@@ -14,11 +14,20 @@ const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
 export const SESSION_COOKIE = 'preroll_session';
 const SESSION_MS = 30 * 24 * 3600 * 1000;
 
+/** An API token for integrations, as stored (only its SHA-256 is kept). */
+export interface ApiTokenInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: string;
+}
+
 interface AuthFile {
   version: 1;
   /** HMAC key for session cookies and the stream token; rotated with the password. */
   secret: string;
   password: { salt: string; hash: string; N: number; r: number; p: number } | null;
+  /** API tokens (`Authorization: Bearer prt_...`); high-entropy, so a plain SHA-256 is enough. */
+  tokens?: (ApiTokenInfo & { sha256: string })[];
 }
 
 /** Options of {@link openAuth}. */
@@ -61,7 +70,36 @@ export async function setPassword(dataDir: string, password: string): Promise<vo
     version: 1,
     secret: randomBytes(32).toString('hex'),
     password: { salt: salt.toString('hex'), hash: hash.toString('hex'), N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p },
+    tokens: readAuthFile(dataDir)?.tokens ?? [],
   });
+}
+
+/** Creates an API token; returns it (shown once) with its id. */
+export function createApiToken(dataDir: string, name: string): { token: string; info: ApiTokenInfo } {
+  if (!/^[\w .-]{1,60}$/.test(name)) throw new HttpError(400, 'AUTH_BAD_TOKEN_NAME', 'a token name is 1-60 letters, digits, spaces, ".", "-" or "_"');
+  const file = readAuthFile(dataDir) ?? { version: 1, secret: randomBytes(32).toString('hex'), password: null };
+  const token = `prt_${randomBytes(24).toString('base64url')}`;
+  const info = { id: randomBytes(4).toString('hex'), name, createdAt: new Date().toISOString() };
+  writeAuthFile(dataDir, { ...file, tokens: [...(file.tokens ?? []), { ...info, sha256: sha256(token) }] });
+  return { token, info };
+}
+
+/** The API tokens (without their secrets). */
+export function listApiTokens(dataDir: string): ApiTokenInfo[] {
+  return (readAuthFile(dataDir)?.tokens ?? []).map(({ id, name, createdAt }) => ({ id, name, createdAt }));
+}
+
+/** Revokes a token by id; returns false when there is none. */
+export function revokeApiToken(dataDir: string, id: string): boolean {
+  const file = readAuthFile(dataDir);
+  const tokens = file?.tokens ?? [];
+  if (!file || !tokens.some((t) => t.id === id)) return false;
+  writeAuthFile(dataDir, { ...file, tokens: tokens.filter((t) => t.id !== id) });
+  return true;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /**
@@ -92,6 +130,27 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
   const secret = Buffer.from(file.secret, 'hex');
   const stored = file.password;
   const failures = new Map<string, number[]>();
+  // Tokens made with `preroll token create` while the server runs are picked up by mtime.
+  const authPath = join(options.dataDir, 'auth.json');
+  let tokenHashes = new Set((file.tokens ?? []).map((t) => t.sha256));
+  let tokensCheckedAt = 0;
+  let tokensMtimeMs = 0;
+  const validToken = (token: string): boolean => {
+    const now = Date.now();
+    if (now - tokensCheckedAt > 2000) {
+      tokensCheckedAt = now;
+      try {
+        const mtimeMs = statSync(authPath).mtimeMs;
+        if (mtimeMs !== tokensMtimeMs) {
+          tokensMtimeMs = mtimeMs;
+          tokenHashes = new Set((readAuthFile(options.dataDir)?.tokens ?? []).map((t) => t.sha256));
+        }
+      } catch (error) {
+        options.logger.warn({ err: error }, 'cannot re-read auth.json for API tokens');
+      }
+    }
+    return tokenHashes.has(sha256(token));
+  };
 
   const sign = (payload: string): string => createHmac('sha256', secret).update(payload).digest('base64url');
   const cookieAttrs = `Path=/; HttpOnly; SameSite=Strict${options.secureCookies ? '; Secure' : ''}`;
@@ -119,6 +178,8 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
     },
     isAuthenticated(req) {
       if (!required) return true;
+      const bearer = /^Bearer (prt_[A-Za-z0-9_-]{20,100})$/.exec(req.headers.authorization ?? '');
+      if (bearer) return validToken(bearer[1]);
       const value = readCookie(req.headers.cookie, SESSION_COOKIE);
       if (!value) return false;
       const parts = value.split('.');

@@ -180,7 +180,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         lastFrame = frame;
         live.offer(frame);
       });
-      source.onState(() => changed());
+      source.onState((state, error) => {
+        // A camera outage must not leave a clip open until it comes back (it may never).
+        if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
+        changed();
+      });
       pipeline.onSample((sample) => {
         lastSample = sample;
         for (const listener of sampleListeners) listener(sample);
