@@ -22,9 +22,9 @@ const camera = z
       .enum(PROFILE_SETTINGS)
       .default('auto')
       .describe('Defaults for a Raspberry Pi model (size, frame rate, encoder, live view): `auto` picks one from `/proc/device-tree/model`; `pi-zero-2-w`, `pi-3` (1024x576@15, libx264, live 480 px at 5 fps), `pi-4` (1280x720@30, hardware encoder), `pi-5` (1280x720@30, libx264) or `none`. Keys set in the file, the environment or flags always win; the size and rate apply to the Pi camera only.'),
-    width: evenSide.optional().describe('Frame width asked of the camera, pixels (even). Default: 1280 for the Pi camera, 640 for the demo, the native size otherwise.'),
+    width: evenSide.optional().describe('Frame width asked of the camera, pixels (even). Default: the profile of the Pi model (`camera.profile`), else 1280 for the Pi camera, 640 for the demo, the native size otherwise.'),
     height: evenSide.optional().describe('Frame height asked of the camera, pixels (even).'),
-    fps: z.number().min(0.1).max(120).optional().describe('Frame rate asked of the camera. Default: 15 for the Pi camera and the demo, native otherwise.'),
+    fps: z.number().min(0.1).max(120).optional().describe('Frame rate asked of the camera. Default: the profile of the Pi model, else 15 for the Pi camera and the demo, native otherwise.'),
     strideAlign: z.union([z.literal(64), z.literal(128)]).optional().describe('Row alignment of `rpicam-vid` YUV output, bytes. Default: 128 on a Pi 5, 64 on earlier models.'),
     rpicamArgs: z.array(z.string().max(200)).max(50).default([]).describe('Extra arguments for `rpicam-vid`, e.g. `["--hflip", "--denoise", "cdn_fast"]`.'),
     stallTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Restart the camera when no frame arrived for this long, milliseconds.'),
@@ -75,7 +75,7 @@ const recorder = z
   .strictObject({
     preRollMs: z.int().min(0).max(60_000).default(5000).describe('Video kept in RAM and saved before the motion, milliseconds.'),
     postRollMs: z.int().min(0).max(600_000).default(3000).describe('Video saved after the motion ends, milliseconds.'),
-    encoder: z.enum(['auto', 'libx264', 'h264_v4l2m2m']).default('libx264').describe('H.264 encoder: `libx264` (software), `h264_v4l2m2m` (Pi 4 and earlier hardware) or `auto`.'),
+    encoder: z.enum(['auto', 'libx264', 'h264_v4l2m2m']).default('libx264').describe('H.264 encoder: `libx264` (software), `h264_v4l2m2m` (Pi 4 and earlier hardware) or `auto` (the hardware one where it exists). A Pi profile may set it.'),
     bitrateKbps: z.int().min(100).max(50_000).optional().describe('Target bitrate, kbit/s. Default: constant quality (libx264) or 4000 (hardware).'),
     fsync: z.boolean().default(true).describe('Flush the partial clip to the card after every fragment (survives power cuts).'),
   })
