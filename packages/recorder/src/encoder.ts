@@ -195,7 +195,7 @@ class FfmpegEncoder implements Encoder {
   private currentState: EncoderState = 'idle';
   private splitter: AccessUnitSplitter = createAccessUnitSplitter();
   private readonly fifo: PendingFrame[] = [];
-  // Frames held while ffmpeg restarts (policy `wait` only; bounded by the paused source).
+  // Frames held while ffmpeg starts (both policies, bounded) or restarts (policy `wait` only; bounded by the paused source).
   private readonly held: Frame[] = [];
   private sps: Buffer | null = null;
   private pps: Buffer | null = null;
@@ -250,6 +250,11 @@ class FfmpegEncoder implements Encoder {
         return true;
       }
       this.write(frame);
+      return true;
+    }
+    if (!running && this.currentState === 'starting' && this.held.length < this.options.maxInFlightFrames) {
+      // The first frames arrive while ffmpeg is still starting: hold a few instead of dropping them.
+      this.held.push(frame);
       return true;
     }
     if (!running || this.fifo.length >= this.options.maxInFlightFrames) {
