@@ -32,7 +32,7 @@ export const serveCommand: Command = {
       throw new UsageError((error as Error).message);
     }
     if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError(`--port must be a number, got "${values.port}"`);
-    const { config, password, file } = loadConfig({
+    const { config, password, file, profile } = loadConfig({
       file: values.config,
       overrides: {
         'camera.source': values.source,
@@ -43,6 +43,7 @@ export const serveCommand: Command = {
     });
     const logger = createLogger();
     logger.info({ config: file ?? '(defaults)' }, 'configuration loaded');
+    logger.info({ profile: profile.name, model: profile.model, applied: profile.applied }, profile.reason);
     const stopped = new Promise<string>((resolve) => {
       process.once('SIGINT', () => resolve('SIGINT'));
       process.once('SIGTERM', () => resolve('SIGTERM'));
