@@ -106,6 +106,13 @@ const server = z
     host: z.string().min(1).max(255).default('0.0.0.0').describe('Address to listen on. Anything but localhost requires a password.'),
     port: z.int().min(0).max(65_535).default(8080).describe('TCP port of the web interface and API.'),
     dataDir: z.string().min(1).max(4096).default('./data').describe('Where recordings, the index and settings are kept.'),
+    tls: z
+      .strictObject({
+        certPath: z.string().min(1).max(4096).describe('PEM certificate (chain) file.'),
+        keyPath: z.string().min(1).max(4096).describe('PEM private key file.'),
+      })
+      .optional()
+      .describe('Serve HTTPS (and secure cookies) with this certificate and key instead of HTTP.'),
   })
   .prefault({})
   .describe('The web server.');

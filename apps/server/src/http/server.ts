@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -49,7 +50,8 @@ export function webRoot(): string {
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const { config, runtime, logger } = options;
   const exposed = !isLoopback(config.server.host);
-  const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: false, logger });
+  const tls = config.server.tls ? readTls(config.server.tls) : null;
+  const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: tls !== null, logger });
   const root = webRoot();
   const actions = { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit };
   const status = (): unknown => ({ ...runtime.status(), actions, authRequired: auth.required });
@@ -98,7 +100,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.use((req, _res, next) => next(new HttpError(404, 'HTTP_NOT_FOUND', `nothing at ${req.path}`)));
   app.use(errorHandler(logger));
 
-  const server: Server = createServer(app);
+  const server: Server = tls ? createTlsServer(tls, app) : createServer(app);
   server.requestTimeout = 0; // the MJPEG stream is one endless response
   server.headersTimeout = 20_000;
   const ws = attachWebSocket(server, { runtime, auth, logger: logger.child({ component: 'ws' }), sameOrigin, status });
@@ -110,7 +112,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
         server.once('error', reject);
         server.listen(config.server.port, config.server.host, () => {
           const port = (server.address() as AddressInfo).port;
-          logger.info({ host: config.server.host, port, passwordRequired: auth.required }, `web interface on http://${config.server.host}:${port}/`);
+          const scheme = tls ? 'https' : 'http';
+          logger.info({ host: config.server.host, port, tls: tls !== null, passwordRequired: auth.required }, `web interface on ${scheme}://${config.server.host}:${port}/`);
           resolvePort(port);
         });
       });
@@ -123,6 +126,18 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       });
     },
   };
+}
+
+/** Reads the TLS certificate and key; a clear error names the file that cannot be used. */
+function readTls(paths: { certPath: string; keyPath: string }): { cert: Buffer; key: Buffer } {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      throw Object.assign(new Error(`cannot read the TLS ${what} ${path}: ${(error as Error).message}`), { code: 'TLS_FILE_UNREADABLE' });
+    }
+  };
+  return { cert: read(paths.certPath, 'certificate'), key: read(paths.keyPath, 'key') };
 }
 
 const CSP = [
