@@ -1,0 +1,59 @@
+import type { EventRecord, RecordingKind } from '@preroll/store';
+
+/**
+ * The JSON summary of a finished recording: the body of every webhook and the payload of the
+ * MQTT `<prefix>/event` topic. Paths are relative to the data directory; the clip is served at
+ * `/api/events/<id>/clip`.
+ */
+export interface EventSummary {
+  /** Always `recording.finished` (so a receiver can route several Preroll messages). */
+  readonly type: 'recording.finished';
+  /** Summary format version. */
+  readonly version: 1;
+  readonly id: string;
+  readonly camera: string;
+  readonly kind: RecordingKind;
+  readonly day: string;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly triggeredAt: string | null;
+  readonly durationS: number;
+  readonly preRollMs: number;
+  readonly frames: number;
+  readonly width: number;
+  readonly height: number;
+  readonly triggerLevel: number | null;
+  readonly peakScore: number | null;
+  readonly favorite: boolean;
+  readonly clipBytes: number;
+  readonly files: { readonly clip: string; readonly snapshot: string | null; readonly thumbnail: string | null };
+  /** API paths of the recording on the server that recorded it. */
+  readonly links: { readonly event: string; readonly clip: string; readonly snapshot: string | null };
+}
+
+/** The summary of `record` (pure). */
+export function eventSummary(record: EventRecord): EventSummary {
+  const base = `/api/events/${encodeURIComponent(record.id)}`;
+  return {
+    type: 'recording.finished',
+    version: 1,
+    id: record.id,
+    camera: record.camera,
+    kind: record.kind,
+    day: record.day,
+    startedAt: record.startedAt,
+    endedAt: record.endedAt,
+    triggeredAt: record.triggeredAt,
+    durationS: record.durationS,
+    preRollMs: record.preRollMs,
+    frames: record.frames,
+    width: record.width,
+    height: record.height,
+    triggerLevel: record.triggerLevel,
+    peakScore: record.peakScore,
+    favorite: record.favorite,
+    clipBytes: record.clipBytes,
+    files: { clip: record.files.clip, snapshot: record.files.snapshot, thumbnail: record.files.thumbnail },
+    links: { event: base, clip: `${base}/clip`, snapshot: record.files.snapshot === null ? null : `${base}/snapshot` },
+  };
+}
