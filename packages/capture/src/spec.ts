@@ -1,3 +1,4 @@
+import { redactUrl } from '@preroll/process';
 import { CaptureError } from './errors';
 
 /** A parsed `--source` value. */
@@ -100,11 +101,8 @@ export function describeSpec(spec: SourceSpec): string {
       return `file:${spec.path}`;
     case 'v4l2':
       return `v4l2:${spec.device}`;
-    case 'url': {
-      const url = new URL(spec.url);
-      if (url.password) url.password = '***';
-      return `url:${url.toString()}`;
-    }
+    case 'url':
+      return `url:${redactUrl(spec.url)}`;
     case 'demo':
       return 'demo';
   }

@@ -10,7 +10,12 @@ export function redactArgs(args: readonly string[]): string[] {
   });
 }
 
-/** Replaces the password of `scheme://user:password@host` with `***` (and a bare `user@` stays). */
+/**
+ * Hides secrets in URLs found in `text`: the password of `scheme://user:password@host`, and the
+ * values of query parameters such as `token`, `password`, `key` or `secret`.
+ */
 export function redactUrl(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*):[^@/\s]*@/gi, '$1:***@');
+  return text
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^/:@\s]*):[^@/\s]*@/gi, '$1:***@')
+    .replace(/([?&](?:token|access_token|password|passwd|pass|pwd|key|apikey|api_key|secret|auth|sig|signature)=)[^&#\s]*/gi, '$1***');
 }

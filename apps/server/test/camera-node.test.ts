@@ -1,0 +1,29 @@
+import { request, startTestServer, waitFor } from './server-helpers';
+
+describe('a Preroll as a camera node for another Preroll', () => {
+  test('the central server ingests the node\'s password-protected MJPEG stream with a url: source and records its motion', async () => {
+    const node = await startTestServer({ camera: { source: 'demo', width: 480, height: 270 }, password: 'node password 123', live: { width: 480, maxFps: 10, jpegQuality: 80 } });
+    try {
+      const login = await request(`${node.url}/api/login`, 'POST', { password: 'node password 123' });
+      const cookie = login.headers.get('set-cookie')!.split(';')[0];
+      const { token } = (await request(`${node.url}/api/stream-token`, 'GET', undefined, { Cookie: cookie })).body;
+      const central = await startTestServer({ camera: { id: 'garden', source: `url:${node.url}/stream.mjpg?token=${token}` } });
+      try {
+        const status = await waitFor(async () => {
+          const s = (await request(`${central.url}/api/status`, 'GET')).body;
+          return s.fps > 5 ? s : null;
+        }, 20_000, 'frames from the node');
+        expect(status).toMatchObject({ width: 480, height: 270, captureState: 'running' });
+        expect(status.source).not.toContain(token);
+        // The demo's object crosses at 10-14 s of every 20 s: the central server records it.
+        const event = await waitFor(async () => (await request(`${central.url}/api/events?kind=motion`, 'GET')).body.items[0], 45_000, 'a motion event on the central server');
+        expect(event).toMatchObject({ camera: 'garden', width: 480, height: 270 });
+        expect(event.durationS).toBeGreaterThan(3);
+      } finally {
+        await central.stop();
+      }
+    } finally {
+      await node.stop();
+    }
+  }, 90_000);
+});
