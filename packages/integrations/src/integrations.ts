@@ -118,16 +118,21 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
 
   const publishFinished = async (event: FinishedRecording): Promise<void> => {
     const summary = eventSummary(event.record);
+    // Summaries go out synchronously, so they keep the order in which recordings finished;
+    // the snapshot follows its summary once read from disk.
     webhooks?.send(summary);
-    if (mqtt) {
-      const snapshot = config.mqtt?.publishSnapshot && config.mqtt.eventKinds.includes(event.record.kind) ? await readSnapshot(event.snapshotPath) : null;
-      mqtt.event(summary, snapshot);
+    mqtt?.event(summary);
+    const upload =
+      uploader && config.upload?.kinds.includes(event.record.kind)
+        ? uploader.enqueue(event.record, event.clipPath, false).catch((error: IntegrationsError) => {
+            logger?.warn({ code: error.code, id: event.record.id, err: error.message }, `upload: ${event.record.id} not queued: ${error.message}`);
+          })
+        : null;
+    if (mqtt && config.mqtt?.publishSnapshot && config.mqtt.eventKinds.includes(event.record.kind)) {
+      const jpeg = await readSnapshot(event.snapshotPath);
+      if (jpeg !== null) mqtt.snapshot(jpeg);
     }
-    if (uploader && config.upload?.kinds.includes(event.record.kind)) {
-      await uploader.enqueue(event.record, event.clipPath, false).catch((error: IntegrationsError) => {
-        logger?.warn({ code: error.code, id: event.record.id, err: error.message }, `upload: ${event.record.id} not queued: ${error.message}`);
-      });
-    }
+    await upload;
   };
 
   const readSnapshot = async (snapshotPath: string | null): Promise<Buffer | null> => {

@@ -77,8 +77,10 @@ export interface MqttBridge {
   score(score: number, triggerLevel: number): void;
   recording(active: boolean): void;
   settings(s: { readonly triggerLevel: number; readonly motionEnabled: boolean }): void;
-  /** Publishes a finished recording's summary, and its snapshot JPEG when given. */
-  event(summary: EventSummary, snapshot: Buffer | null): void;
+  /** Publishes a finished recording's summary (for the kinds in `eventKinds`). */
+  event(summary: EventSummary): void;
+  /** Publishes the JPEG bytes of the last snapshot (the Home Assistant image entity). */
+  snapshot(jpeg: Buffer): void;
   stats(): MqttStats;
 }
 
@@ -319,11 +321,13 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
       setState(topics.triggerLevel, formatNumber(s.triggerLevel));
       setState(topics.detection, onOff(s.motionEnabled));
     },
-    event(summary, snapshot) {
+    event(summary) {
       if (!config.eventKinds.includes(summary.kind)) return;
       enqueue({ topic: topics.event, payload: JSON.stringify(summary), retain: false });
+    },
+    snapshot(jpeg) {
       // Only the newest snapshot is worth waiting for: it replaces an older one still queued.
-      if (snapshot !== null && config.publishSnapshot) enqueue({ topic: topics.snapshot, payload: snapshot, retain: config.retain }, topics.snapshot);
+      if (config.publishSnapshot) enqueue({ topic: topics.snapshot, payload: jpeg, retain: config.retain }, topics.snapshot);
     },
     stats() {
       return { connected, url, ...counters, queued: outbox.size, lastError };

@@ -179,7 +179,11 @@ export function createUploader(options: UploaderOptions): Uploader {
     if (result.permanent || job.attempts >= config.maxAttempts) {
       jobs.delete(id);
       counters.failed++;
-      logger?.warn({ code: result.code, id, attempts: job.attempts, err: result.message }, `upload: gave up on ${id}: ${result.message}`);
+      // A permanent cause (missing file, no rclone) is the code worth alerting on; otherwise it
+      // is the exhausted retries.
+      const code = result.permanent ? result.code : 'UPLOAD_GAVE_UP';
+      lastError = `${code}: ${result.message}`;
+      logger?.warn({ code, reason: result.code, id, attempts: job.attempts, err: result.message }, `upload: gave up on ${id}: ${result.message}`);
       await setState(id, 'failed');
       return;
     }
