@@ -257,7 +257,7 @@ export interface EventMatch {
   /** Extra events inside an interval already found (one crossing reported as several events). */
   readonly fragments: number;
   readonly missed: number;
-  /** False events starting within 3 s after a brightness step. */
+  /** False events starting within 2 s after a brightness step (outside any true interval). */
   readonly eventsFromBrightnessSteps: number;
   /** False events starting within 0.5 s of a glitch. */
   readonly eventsFromGlitches: number;
@@ -266,17 +266,20 @@ export interface EventMatch {
 }
 
 /**
- * Matches detected events to true intervals, one to one. An event is a true positive when it
- * lies within a true interval widened by `toleranceS` on both sides (an event's start is the
- * first frame of its confirmed run and its end the last frame with motion, so both should be
- * inside); the first such event of an interval finds it, later ones are fragments. Any other
- * event is false, including one that swallows a quiet stretch around real motion (a level
- * below the noise makes one endless event: that must not score as a hit).
+ * Matches detected events to true intervals, one to one. An event finds a true interval when
+ * it starts inside it (from `toleranceS` before its start to `toleranceS` after its end) and
+ * ends no later than `overrunS` after it (an event may run on over a glitch just after the
+ * motion; one that swallows the quiet time to the next interval, or never ends because the
+ * level is under the noise, does not count). The first such event of an interval is a hit;
+ * later ones are fragments (one crossing reported as several clips). Every other event is
+ * false, and is put down to a brightness step when it starts within 2 s after one, or to a
+ * glitch when it starts within `toleranceS` of one.
  */
 export function matchEvents(
   detected: readonly { startS: number; endS: number }[],
   truth: { motion: readonly { startS: number; endS: number }[]; brightnessStepsS: readonly number[]; glitchesS?: readonly number[] },
   toleranceS = 0.5,
+  overrunS = 3,
 ): EventMatch {
   const found = new Set<number>();
   const startDelaysS: number[] = [];
@@ -286,14 +289,14 @@ export function matchEvents(
   let eventsFromGlitches = 0;
   const sorted = [...detected].sort((a, b) => a.startS - b.startS);
   for (const event of sorted) {
-    const k = truth.motion.findIndex((t) => event.startS >= t.startS - toleranceS && event.endS <= t.endS + toleranceS);
+    const k = truth.motion.findIndex((t) => event.startS >= t.startS - toleranceS && event.startS <= t.endS + toleranceS && event.endS <= t.endS + overrunS);
     if (k >= 0 && !found.has(k)) {
       found.add(k);
       truePositives++;
       startDelaysS.push(round3(event.startS - truth.motion[k].startS));
     } else if (k >= 0) {
       fragments++;
-    } else if (truth.brightnessStepsS.some((s) => event.startS >= s - toleranceS && event.startS <= s + 3)) {
+    } else if (truth.brightnessStepsS.some((s) => event.startS >= s - toleranceS && event.startS <= s + 2)) {
       eventsFromBrightnessSteps++;
     } else if ((truth.glitchesS ?? []).some((g) => Math.abs(event.startS - g) <= toleranceS)) {
       eventsFromGlitches++;

@@ -98,6 +98,8 @@ describe('labeled scenes', () => {
     ['nothing found', [], { precision: 0, recall: 0, missed: 1 }],
     ['a split crossing: one hit and a fragment', [{ startS: 4.1, endS: 5 }, { startS: 5.5, endS: 7 }], { truePositives: 1, fragments: 1, falsePositives: 1, recall: 1 }],
     ['one endless event is not a hit', [{ startS: 0, endS: 20 }], { truePositives: 0, falsePositives: 1, recall: 0 }],
+    ['running on 2 s over a glitch after the motion is still a hit', [{ startS: 4.2, endS: 9 }], { truePositives: 1, recall: 1 }],
+    ['starting early on noise is not a hit', [{ startS: 3, endS: 7 }], { truePositives: 0, recall: 0 }],
     ['an event at the light switch', [{ startS: 10.1, endS: 10.5 }], { eventsFromBrightnessSteps: 1 }],
     ['an event at a glitch', [{ startS: 16, endS: 16.2 }], { eventsFromGlitches: 1 }],
   ])('matchEvents: %s', (_name, detected, expected) => {
