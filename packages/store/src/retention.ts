@@ -76,8 +76,14 @@ export interface RetentionPlan {
  * and exclude favourites; it is consumed lazily and iteration stops as soon as every limit
  * holds, so the caller can stream rows from SQLite. Each deletion carries the first limit it
  * serves: age, then total bytes, then disk percentage, then the explicit `freeBytes` request.
+ *
+ * `loopFirst` (optional) are the recordings of a loop recording (continuous segments), also
+ * oldest first and without favourites; `candidatesOldestFirst` then must not hold them. The
+ * age limit applies to both streams alike; the size limits (bytes, disk, free space) take the
+ * loop's recordings first and touch the others (events, photos, memories) only once no loop
+ * recording is left, so a dashcam loop overwrites its own oldest segments, not the events.
  */
-export function planRetention(input: RetentionInput, candidatesOldestFirst: Iterable<RetentionCandidate>): RetentionPlan {
+export function planRetention(input: RetentionInput, candidatesOldestFirst: Iterable<RetentionCandidate>, loopFirst?: Iterable<RetentionCandidate>): RetentionPlan {
   const { limits, disk } = input;
   const ageCutoffMs = limits.maxAgeDays === null ? null : input.nowMs - limits.maxAgeDays * 86_400_000;
   let freed = 0;
@@ -85,21 +91,60 @@ export function planRetention(input: RetentionInput, candidatesOldestFirst: Iter
   const overDisk = (): boolean =>
     limits.maxDiskPct !== null && disk !== null && disk.sizeBytes > 0 && ((disk.usedBytes - freed) / disk.sizeBytes) * 100 > limits.maxDiskPct;
   const owesFree = (): boolean => input.freeBytes !== undefined && freed < input.freeBytes;
+  const sizeReason = (): RetentionReason | null => (overBytes() ? 'max-total-bytes' : overDisk() ? 'max-disk-pct' : owesFree() ? 'free-space' : null);
+  const tooOld = (c: RetentionCandidate): boolean => ageCutoffMs !== null && c.startedAtMs < ageCutoffMs;
 
   const deletions: RetentionDecision[] = [];
-  for (const c of candidatesOldestFirst) {
-    let reason: RetentionReason | null = null;
-    if (ageCutoffMs !== null && c.startedAtMs < ageCutoffMs) reason = 'max-age';
-    else if (overBytes()) reason = 'max-total-bytes';
-    else if (overDisk()) reason = 'max-disk-pct';
-    else if (owesFree()) reason = 'free-space';
-    // Candidates are oldest first: once this one is not too old and every global limit
-    // holds, no later one needs deleting.
-    if (reason === null) break;
+  const take = (c: RetentionCandidate, reason: RetentionReason): void => {
     deletions.push({ id: c.id, bytes: c.bytes, startedAtMs: c.startedAtMs, reason });
     freed += c.bytes;
+  };
+  if (loopFirst === undefined) {
+    for (const c of candidatesOldestFirst) {
+      const reason: RetentionReason | null = tooOld(c) ? 'max-age' : sizeReason();
+      // Candidates are oldest first: once this one is not too old and every global limit
+      // holds, no later one needs deleting.
+      if (reason === null) break;
+      take(c, reason);
+    }
+  } else {
+    const streams = [peekable(loopFirst), peekable(candidatesOldestFirst)];
+    try {
+      // Age first in each stream (each stops at its first recording young enough)...
+      for (const stream of ageCutoffMs === null ? [] : streams) {
+        for (let c = stream.peek(); c && tooOld(c); c = stream.peek()) take(stream.next() as RetentionCandidate, 'max-age');
+      }
+      // ...then the size limits, the loop's recordings before any other.
+      for (const stream of streams) {
+        for (let reason = sizeReason(); reason && stream.peek(); reason = sizeReason()) take(stream.next() as RetentionCandidate, reason);
+      }
+    } finally {
+      // Close unfinished iterators (an open SQLite statement iterator keeps the connection busy).
+      for (const stream of streams) stream.close();
+    }
   }
   return { deletions, satisfied: !overBytes() && !overDisk() && !owesFree(), freedBytes: freed };
+}
+
+/** An iterator that can look at its next item without taking it (pulls lazily). */
+function peekable<T>(items: Iterable<T>): { peek(): T | undefined; next(): T | undefined; close(): void } {
+  const it = items[Symbol.iterator]();
+  let head: IteratorResult<T> | null = null;
+  const fill = (): IteratorResult<T> => (head ??= it.next());
+  return {
+    peek: () => {
+      const r = fill();
+      return r.done ? undefined : r.value;
+    },
+    next: () => {
+      const r = fill();
+      head = null;
+      return r.done ? undefined : r.value;
+    },
+    close: () => {
+      it.return?.();
+    },
+  };
 }
 
 /** Checks limits given by a caller; throws `STORE_BAD_OPTIONS` naming the bad one. */

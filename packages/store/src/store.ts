@@ -383,7 +383,12 @@ function createStore(parts: StoreParts): Store {
       }
     }
     if (closed) return { deleted: [], freedBytes: 0, satisfied: false, disk, failed: [] };
-    const plan = planRetention({ nowMs: now(), limits: retention, indexedBytes: writes.stats().bytes, disk, freeBytes: options.freeBytes }, writes.candidatesOldestFirst());
+    // Continuous segments (a loop recording) go before any other recording when space is short.
+    const plan = planRetention(
+      { nowMs: now(), limits: retention, indexedBytes: writes.stats().bytes, disk, freeBytes: options.freeBytes },
+      writes.candidatesOldestFirst(false),
+      writes.candidatesOldestFirst(true),
+    );
     if (!plan.deletions.length) {
       if (!plan.satisfied) logger?.warn({ disk, limits: retention, trigger: options.trigger }, 'store: retention limits exceeded but nothing is deletable (favourites are kept)');
       else logger?.debug({ disk, trigger: options.trigger }, 'store: retention run');

@@ -16,8 +16,8 @@ export interface Writes {
   rowByClip(clipPath: string): RowPaths | undefined;
   rowsUnder(dirPrefix: string): RowPaths[];
   allPaths(options: { includeFavorites: boolean }): RowPaths[];
-  /** Non-favourites, oldest first, streamed. */
-  candidatesOldestFirst(): IterableIterator<RetentionCandidate>;
+  /** Non-favourites, oldest first, streamed; `loop` picks the continuous segments (`true`) or every other kind (`false`). */
+  candidatesOldestFirst(loop?: boolean): IterableIterator<RetentionCandidate>;
   stats(): { count: number; bytes: number; favorites: number };
 }
 
@@ -45,6 +45,12 @@ export function createWrites(db: Database): Writes {
   const allNonFavStmt = db.prepare<[], RowPaths>(`SELECT ${PATH_COLUMNS} FROM recordings WHERE favorite = 0 ORDER BY started_at_ms, id`);
   const candidatesStmt = db.prepare<[], { id: string; started_at_ms: number; total_bytes: number }>(
     'SELECT id, started_at_ms, total_bytes FROM recordings WHERE favorite = 0 ORDER BY started_at_ms, id',
+  );
+  const loopCandidatesStmt = db.prepare<[], { id: string; started_at_ms: number; total_bytes: number }>(
+    "SELECT id, started_at_ms, total_bytes FROM recordings WHERE kind = 'segment' AND favorite = 0 ORDER BY started_at_ms, id",
+  );
+  const otherCandidatesStmt = db.prepare<[], { id: string; started_at_ms: number; total_bytes: number }>(
+    "SELECT id, started_at_ms, total_bytes FROM recordings WHERE kind <> 'segment' AND favorite = 0 ORDER BY started_at_ms, id",
   );
   const statsStmt = db.prepare<[], { count: number; bytes: number; favorites: number }>(
     'SELECT COALESCE(SUM(count), 0) AS count, COALESCE(SUM(bytes), 0) AS bytes, COALESCE(SUM(count * favorite), 0) AS favorites FROM day_counts',
@@ -96,8 +102,9 @@ export function createWrites(db: Database): Writes {
     // Every path under `dir/` sorts between `dir/` and `dir0` ('0' follows '/'), so the UNIQUE index on clip_path serves it.
     rowsUnder: (dir) => underStmt.all(`${dir}/`, `${dir}0`),
     allPaths: ({ includeFavorites }) => (includeFavorites ? allStmt : allNonFavStmt).all(),
-    *candidatesOldestFirst() {
-      for (const r of candidatesStmt.iterate()) yield { id: r.id, startedAtMs: r.started_at_ms, bytes: r.total_bytes };
+    *candidatesOldestFirst(loop) {
+      const stmt = loop === undefined ? candidatesStmt : loop ? loopCandidatesStmt : otherCandidatesStmt;
+      for (const r of stmt.iterate()) yield { id: r.id, startedAtMs: r.started_at_ms, bytes: r.total_bytes };
     },
     stats: () => statsStmt.get() ?? { count: 0, bytes: 0, favorites: 0 },
   };

@@ -54,6 +54,49 @@ describe('planRetention', () => {
     expect(pulled).toBe(2);
   });
 
+  describe('with a loop recording (continuous segments go first)', () => {
+    const segments = [c('s1', 30, 100), c('s2', 5, 100), c('s3', 1, 100)];
+    const events = [c('e1', 40, 100), c('e2', 20, 100)];
+    const loopIds = (over: Partial<RetentionInput>): string =>
+      planRetention(input({ indexedBytes: 500, ...over }), events, segments)
+        .deletions.map((d) => `${d.id}:${d.reason}`)
+        .join(' ');
+
+    test.each<[string, Partial<RetentionInput>, string, boolean]>([
+      ['no limits', {}, '', true],
+      ['bytes: the segments go before an older event', { limits: { ...NO_LIMITS, maxTotalBytes: 300 } }, 's1:max-total-bytes s2:max-total-bytes', true],
+      ['bytes: events only once every segment is gone', { limits: { ...NO_LIMITS, maxTotalBytes: 150 } }, 's1:max-total-bytes s2:max-total-bytes s3:max-total-bytes e1:max-total-bytes', true],
+      ['disk: segments first', { limits: { ...NO_LIMITS, maxDiskPct: 45 } }, 's1:max-disk-pct', true],
+      ['free space: segments first', { freeBytes: 250 }, 's1:free-space s2:free-space s3:free-space', true],
+      ['age applies to every kind alike', { limits: { ...NO_LIMITS, maxAgeDays: 25 } }, 's1:max-age e1:max-age', true],
+      ['age, then bytes from the segments left', { limits: { ...NO_LIMITS, maxAgeDays: 25, maxTotalBytes: 250 } }, 's1:max-age e1:max-age s2:max-total-bytes', true],
+      ['impossible target (favourites count) empties the loop, then the rest', { limits: { ...NO_LIMITS, maxTotalBytes: 50 }, indexedBytes: 600 }, 's1:max-total-bytes s2:max-total-bytes s3:max-total-bytes e1:max-total-bytes e2:max-total-bytes', false],
+    ])('%s', (_name, over, expected, satisfied) => {
+      expect(loopIds(over)).toBe(expected);
+      expect(planRetention(input({ indexedBytes: 500, ...over }), events, segments).satisfied).toBe(satisfied);
+    });
+
+    test('pulls lazily and closes what it started', () => {
+      const pulled = { loop: 0, rest: 0 };
+      const closed = { loop: false, rest: false };
+      function* stream(items: RetentionCandidate[], name: 'loop' | 'rest'): Generator<RetentionCandidate> {
+        try {
+          for (const x of items) {
+            pulled[name]++;
+            yield x;
+          }
+        } finally {
+          closed[name] = true;
+        }
+      }
+      const plan = planRetention(input({ indexedBytes: 500, limits: { ...NO_LIMITS, maxTotalBytes: 400 } }), stream(events, 'rest'), stream(segments, 'loop'));
+      expect(plan.deletions.map((d) => d.id)).toEqual(['s1']);
+      expect(pulled).toEqual({ loop: 1, rest: 0 });
+      // The loop stream was left half-read and is closed; the other was never started (no statement ran).
+      expect(closed).toEqual({ loop: true, rest: false });
+    });
+  });
+
   test('the default keeps disk usage at 80 %', () => {
     expect(DEFAULT_RETENTION).toEqual({ maxDiskPct: 80, maxTotalBytes: null, maxAgeDays: null });
   });
@@ -152,6 +195,22 @@ describe('retention in the store', () => {
     expect(remaining(s)).toEqual(ids.slice(result.deleted.length));
     // Deleting one less would not have been enough: retention did not over-delete.
     expect((after.usedBytes + result.deleted[result.deleted.length - 1].bytes) / after.sizeBytes).toBeGreaterThan(0.7);
+  });
+
+  test('a loop recording: the oldest segments go before an older motion event', async () => {
+    const event = (await writeRecording(dir, makeSidecar(NOW - 9 * DAY), 5000)).id;
+    const segs: string[] = [];
+    for (let i = 0; i < 6; i++) segs.push((await writeRecording(dir, makeSidecar(NOW - (6 - i) * 3_600_000, { kind: 'segment' }), 5000)).id);
+    // Room for the event and the three newest segments (sizes as the store measured them).
+    const measure = await open({});
+    const bytesOf = (id: string): number => measure.get(id)?.totalBytes ?? Number.NaN;
+    const limit = bytesOf(event) + segs.slice(3).reduce((sum, id) => sum + bytesOf(id), 0);
+    await measure.close();
+    const s = await open({ retention: { ...NO_LIMITS, maxTotalBytes: limit } });
+    const result = await s.runRetention();
+    expect(result.satisfied).toBe(true);
+    expect(result.deleted.map((d) => d.id)).toEqual(segs.slice(0, 3));
+    expect(remaining(s)).toEqual([event, ...segs.slice(3)]);
   });
 
   test('favourites are never deleted automatically, whatever the limits', async () => {
