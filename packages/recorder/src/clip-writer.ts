@@ -46,6 +46,8 @@ export interface ClipWriter {
   lastPtsUs(): number | null;
   /** Bytes queued and not yet handed to the file. */
   queuedBytes(): number;
+  /** Size of the file so far (what has been written to it), bytes. */
+  fileBytes(): number;
   /** Flushes the last fragment, syncs and closes the file. Rejects with `RECORDER_WRITE_FAILED`. */
   close(): Promise<ClipWriteSummary>;
 }
@@ -58,6 +60,7 @@ export interface ClipWriter {
 export function createClipWriter(options: ClipWriterOptions): ClipWriter {
   let handle: fsp.FileHandle | null = null;
   let synced = 0;
+  let fileBytes = 0;
   const source = new EncodedVideoPacketSource('avc');
   let output: Output | null = null;
   const open = async (): Promise<void> => {
@@ -67,6 +70,7 @@ export function createClipWriter(options: ClipWriterOptions): ClipWriter {
     const sink = new WritableStream<StreamTargetChunk>({
       async write(chunk) {
         await file.write(chunk.data, 0, chunk.data.byteLength, chunk.position);
+        fileBytes = Math.max(fileBytes, chunk.position + chunk.data.byteLength);
         // With `chunked: false` mediabunny hands over each fragment (moof+mdat, the first one
         // with the moov) in one write, so after the write a whole fragment is on its way to disk.
         if (options.fsync) {
@@ -137,6 +141,7 @@ export function createClipWriter(options: ClipWriterOptions): ClipWriter {
     frames: () => frames,
     lastPtsUs: () => lastPtsUs,
     queuedBytes: () => queued,
+    fileBytes: () => fileBytes,
     async close(): Promise<ClipWriteSummary> {
       closed = true;
       await chain;

@@ -13,7 +13,11 @@ export type RecorderErrorCode =
   /** Remuxing a closed clip to a faststart MP4 failed; `value` is the file. */
   | 'RECORDER_REMUX_FAILED'
   /** A partial clip holds no complete fragment, so nothing can be recovered; `value` is the file. */
-  | 'RECORDER_NOT_RECOVERABLE';
+  | 'RECORDER_NOT_RECOVERABLE'
+  /** A memory was asked for but the look-back holds no video for that time; `value` is `{ fromPtsUs, toPtsUs }`. */
+  | 'RECORDER_NOTHING_TO_SAVE'
+  /** Reading a segment back for a memory failed (missing or unreadable file); `value` is the file. */
+  | 'RECORDER_JOIN_FAILED';
 
 /** An error of the recorder package, with a stable code, the offending value and the cause. */
 export class RecorderError extends Error {

@@ -111,7 +111,8 @@ export async function recoverPartialClip(dataDir: string, id: string, logger?: L
     kind: info?.kind ?? named.kind,
     startedAt: new Date(firstWallMs).toISOString(),
     endedAt: new Date(firstWallMs + probe.durationUs / 1000).toISOString(),
-    triggeredAt: info ? new Date(Math.max(info.triggerWallMs, firstWallMs)).toISOString() : null,
+    // Segments have no trigger; a memory's is the button press.
+    triggeredAt: info && info.kind !== 'segment' ? new Date(Math.max(info.triggerWallMs, firstWallMs)).toISOString() : null,
     preRollMs: Math.round(preRollUs / 1000),
     durationS: Math.round(probe.durationUs / 1000) / 1000,
     frames: probe.frames,
@@ -122,6 +123,8 @@ export async function recoverPartialClip(dataDir: string, id: string, logger?: L
     scores: [],
     files,
     bytes: (await fsp.stat(abs(rel.clip))).size,
+    // A memory is saved as a favourite (retention must not take it), also when recovered.
+    ...((info?.kind ?? named.kind) === 'memory' ? { favorite: true } : {}),
   };
   await writeSidecarAtomic(abs(rel.sidecar), sidecar);
   await removeParts(parts.clip, parts.info);
@@ -148,8 +151,16 @@ export async function probeDurationUs(file: string): Promise<number | null> {
   return Number.isFinite(seconds) ? Math.round(seconds * 1e6) : null;
 }
 
-/** Reads kind, camera and start time back from a recording id (`YYYY-MM-DD_HH-MM-SS-mmm_<kind>[_<camera>]`, local time). */
+/**
+ * Reads kind, camera and start time back from a recording id (`YYYY-MM-DD_HH-MM-SS-mmm_<kind>[_<camera>]`,
+ * or a memory's `YYYY-MM-DD_HH-MM-SS-MEMORY[-n][_<camera>]`; local time).
+ */
 export function parseRecordingId(id: string): { startedAtMs: number; kind: RecordingKind; camera: string } {
+  const memory = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})-MEMORY(?:-\d+)?(?:_([A-Za-z0-9_-]+))?$/.exec(id);
+  if (memory) {
+    const [, y, mo, d, h, mi, s, camera] = memory;
+    return { startedAtMs: new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)).getTime(), kind: 'memory', camera: camera ?? DEFAULT_CAMERA };
+  }
   const m = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})-(\d{3})_([a-z]+)(?:_([A-Za-z0-9_-]+))?$/.exec(id);
   if (!m) throw new RecorderError('RECORDER_NOT_RECOVERABLE', `"${id}" is not a recording id`, id);
   const [, y, mo, d, h, mi, s, ms, kind, camera] = m;
