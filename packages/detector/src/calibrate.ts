@@ -23,7 +23,7 @@ export function percentile(values: readonly number[], q: number): number {
  * periodic spike an H.264 keyframe leaves in a decoded file would otherwise keep events
  * alive), never below `CALIBRATION_MIN_LEVEL`. Chosen by measurement, see docs/detector.md.
  */
-export const CALIBRATION_MARGIN = 3;
+export const CALIBRATION_MARGIN = 2;
 export const CALIBRATION_PEAK_MARGIN = 1.25;
 export const CALIBRATION_MIN_LEVEL = 1;
 

@@ -7,7 +7,7 @@ import type { DetectorConfig, DetectorMask, LightingConfig, MaskRect } from './t
  */
 export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   analysisWidth: 160,
-  triggerLevel: 6,
+  triggerLevel: 8,
   minTriggerLevel: 0.1,
   maxTriggerLevel: 65025,
   confirmFrames: 3,
