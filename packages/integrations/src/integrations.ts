@@ -125,7 +125,8 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     const upload =
       uploader && config.upload?.kinds.includes(event.record.kind)
         ? uploader.enqueue(event.record, event.clipPath, false).catch((error: IntegrationsError) => {
-            logger?.warn({ code: error.code, id: event.record.id, err: error.message }, `upload: ${event.record.id} not queued: ${error.message}`);
+            // The uploader has logged it with its code; an automatic upload has no caller to tell.
+            logger?.debug({ code: error.code, id: event.record.id }, 'integrations: automatic upload not queued');
           })
         : null;
     if (mqtt && config.mqtt?.publishSnapshot && config.mqtt.eventKinds.includes(event.record.kind)) {

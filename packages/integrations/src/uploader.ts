@@ -87,6 +87,9 @@ export function createUploader(options: UploaderOptions): Uploader {
   let stopped = true;
   let rcloneFound: boolean | null = null;
   let idleWaiters: Array<() => void> = [];
+  // Recordings between enqueue() and their entry in `jobs` (their `pending` state is being
+  // written): idle() must wait for them too.
+  let enqueuing = 0;
   const counters = { uploaded: 0, failed: 0, retries: 0, deletedLocal: 0 };
   let lastError: string | null = null;
 
@@ -100,7 +103,7 @@ export function createUploader(options: UploaderOptions): Uploader {
   };
 
   const notifyIdle = (): void => {
-    if (jobs.size > 0 || active !== null) return;
+    if (jobs.size > 0 || active !== null || enqueuing > 0) return;
     const waiters = idleWaiters;
     idleWaiters = [];
     for (const resolve of waiters) resolve();
@@ -232,14 +235,21 @@ export function createUploader(options: UploaderOptions): Uploader {
       active = null;
     }
     active = null;
-    worker = null;
-    notifyIdle();
   };
 
   const ensureWorker = (): void => {
     if (stopped) return;
-    if (worker === null) worker = run();
-    else wake?.();
+    if (worker !== null) {
+      wake?.();
+      return;
+    }
+    // `worker` is cleared in a later microtask (run() may even finish synchronously), and a job
+    // added in between would find a worker that is about to end: look again after clearing.
+    worker = run().finally(() => {
+      worker = null;
+      if (!stopped && jobs.size > 0) ensureWorker();
+      else notifyIdle();
+    });
   };
 
   return {
@@ -262,35 +272,50 @@ export function createUploader(options: UploaderOptions): Uploader {
       notifyIdle();
     },
     async enqueue(record, clipPath, onDemand) {
-      const existing = jobs.get(record.id);
-      if (existing) {
-        if (onDemand) {
-          existing.notBeforeMs = 0;
-          wake?.();
-        }
-        return;
+      enqueuing++;
+      try {
+        await add(record, clipPath, onDemand);
+      } catch (error) {
+        const e = error as IntegrationsError;
+        lastError = `${e.code}: ${e.message}`;
+        logger?.warn({ code: e.code, id: record.id, err: e.message }, `upload: ${record.id} not queued: ${e.message}`);
+        throw error;
+      } finally {
+        enqueuing--;
+        notifyIdle();
       }
-      if (jobs.size >= config.queueMax) {
-        await setState(record.id, 'failed');
-        throw new IntegrationsError('UPLOAD_QUEUE_FULL', `upload queue is full (${config.queueMax} recordings)`, record.id);
-      }
-      if (callbacks) {
-        try {
-          await callbacks.setUploadState(record.id, 'pending');
-        } catch (error) {
-          throw new IntegrationsError('UPLOAD_STATE_FAILED', `cannot mark ${record.id} pending: ${(error as Error).message}`, { id: record.id, state: 'pending' }, { cause: error });
-        }
-      }
-      if (jobs.has(record.id)) return;
-      jobs.set(record.id, { record, clipPath, attempts: 0, notBeforeMs: 0 });
-      ensureWorker();
     },
     idle() {
-      if (jobs.size === 0 && active === null) return Promise.resolve();
+      if (jobs.size === 0 && active === null && enqueuing === 0) return Promise.resolve();
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     stats() {
       return { ...counters, queued: jobs.size, active: active?.id ?? null, rcloneFound, lastError };
     },
   };
+
+  async function add(record: EventRecord, clipPath: string, onDemand: boolean): Promise<void> {
+    const existing = jobs.get(record.id);
+    if (existing) {
+      if (onDemand) {
+        existing.notBeforeMs = 0;
+        wake?.();
+      }
+      return;
+    }
+    if (jobs.size >= config.queueMax) {
+      await setState(record.id, 'failed');
+      throw new IntegrationsError('UPLOAD_QUEUE_FULL', `upload queue is full (${config.queueMax} recordings)`, record.id);
+    }
+    if (callbacks) {
+      try {
+        await callbacks.setUploadState(record.id, 'pending');
+      } catch (error) {
+        throw new IntegrationsError('UPLOAD_STATE_FAILED', `cannot mark ${record.id} pending: ${(error as Error).message}`, { id: record.id, state: 'pending' }, { cause: error });
+      }
+    }
+    if (jobs.has(record.id)) return;
+    jobs.set(record.id, { record, clipPath, attempts: 0, notBeforeMs: 0 });
+    ensureWorker();
+  }
 }
