@@ -79,10 +79,13 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
     model: `Motion recorder (camera ${cameraId})`,
     sw_version: softwareVersion,
   };
-  const common = (objectId: string, name: string): Record<string, unknown> => ({
+  const common = (component: string, objectId: string, name: string): Record<string, unknown> => ({
     name,
     unique_id: `${d.nodeId}_${objectId}`,
+    // Home Assistant 2025.10 replaced `object_id` by `default_entity_id` (and drops `object_id`
+    // in 2026.4); both are sent so older and newer versions name the entity the same.
     object_id: `${d.nodeId}_${objectId}`,
+    default_entity_id: `${component}.${d.nodeId}_${objectId}`,
     device,
     origin: { name: 'Preroll', sw_version: softwareVersion },
     availability_topic: t.availability,
@@ -91,9 +94,9 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
   });
   const qos = config.qos;
   const configs: Record<string, Record<string, unknown>> = {
-    motion: { ...common('motion', 'Motion'), device_class: 'motion', state_topic: t.motion, payload_on: 'ON', payload_off: 'OFF', qos },
+    motion: { ...common('binary_sensor', 'motion', 'Motion'), device_class: 'motion', state_topic: t.motion, payload_on: 'ON', payload_off: 'OFF', qos },
     score: {
-      ...common('score', 'Motion score'),
+      ...common('sensor', 'score', 'Motion score'),
       state_topic: t.score,
       state_class: 'measurement',
       suggested_display_precision: 1,
@@ -101,7 +104,7 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
       qos,
     },
     trigger_level: {
-      ...common('trigger_level', 'Trigger level'),
+      ...common('number', 'trigger_level', 'Trigger level'),
       state_topic: t.triggerLevel,
       command_topic: t.setTriggerLevel,
       min: d.triggerLevelMin,
@@ -114,7 +117,7 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
       retain: false,
     },
     detection: {
-      ...common('detection', 'Motion detection'),
+      ...common('switch', 'detection', 'Motion detection'),
       state_topic: t.detection,
       command_topic: t.setMotion,
       payload_on: 'ON',
@@ -126,7 +129,7 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
       retain: false,
     },
     recording: {
-      ...common('recording', 'Recording'),
+      ...common('switch', 'recording', 'Recording'),
       state_topic: t.recording,
       command_topic: t.setRecord,
       payload_on: 'ON',
@@ -137,7 +140,7 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
       qos,
       retain: false,
     },
-    snapshot: { ...common('snapshot', 'Last snapshot'), image_topic: t.snapshot, content_type: 'image/jpeg' },
+    snapshot: { ...common('image', 'snapshot', 'Last snapshot'), image_topic: t.snapshot, content_type: 'image/jpeg' },
   };
   return DISCOVERY_OBJECTS.map(([component, objectId]) => ({
     topic: discoveryTopic(d.prefix, component, d.nodeId, objectId),

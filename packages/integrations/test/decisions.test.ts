@@ -146,6 +146,14 @@ describe('discovery documents', () => {
     expect(messages.map((m) => m.config.unique_id)).toEqual(['motion', 'score', 'trigger_level', 'detection', 'recording', 'snapshot'].map((o) => `preroll_door_${o}`));
     expect(new Set(messages.map((m) => JSON.stringify(m.config.device))).size).toBe(1);
     expect(messages[2].config).toMatchObject({ min: 0.1, max: 500, step: 1, command_topic: 'preroll/door/set/trigger_level' });
+    expect(messages.map((m) => m.config.default_entity_id)).toEqual([
+      'binary_sensor.preroll_door_motion',
+      'sensor.preroll_door_score',
+      'number.preroll_door_trigger_level',
+      'switch.preroll_door_detection',
+      'switch.preroll_door_recording',
+      'image.preroll_door_snapshot',
+    ]);
   });
 });
 
