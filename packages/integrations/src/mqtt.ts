@@ -282,6 +282,7 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
       stopping = true;
       if (reconnectTimer !== null) clearTimeout(reconnectTimer);
       reconnectTimer = null;
+      started = false;
       const c = client;
       if (c === null) return;
       if (connected) {
@@ -298,7 +299,6 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
       client = null;
       c.end(true);
       outbox.clear();
-      started = false;
     },
     motion(active) {
       setState(topics.motion, onOff(active));

@@ -76,6 +76,8 @@ interface Endpoint {
   lastError: string | null;
 }
 
+type AttemptResult = { readonly kind: 'ok'; readonly status: number } | WebhookOutcome;
+
 /** The response body is read only to free the socket; more than this is not kept. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -121,9 +123,9 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         endpoint.dropped++;
         return;
       }
-      if (outcome === 'ok') {
+      if (outcome.kind === 'ok') {
         endpoint.delivered++;
-        endpoint.lastStatus = 200;
+        endpoint.lastStatus = outcome.status;
         logger?.debug({ url: endpoint.shown, delivery: delivery.id, attempts: delivery.attempts }, 'webhook: delivered');
         return;
       }
@@ -192,8 +194,8 @@ function describe(outcome: WebhookOutcome): string {
   return outcome.message;
 }
 
-/** One POST; resolves `'ok'` for a 2xx status, else how it failed. Never rejects. */
-function attempt(url: string, delivery: Delivery, version: string, timeoutMs: number, secret: string, stop: AbortSignal): Promise<'ok' | WebhookOutcome> {
+/** One POST; resolves `ok` with the 2xx status, else how it failed. Never rejects. */
+function attempt(url: string, delivery: Delivery, version: string, timeoutMs: number, secret: string, stop: AbortSignal): Promise<AttemptResult> {
   return new Promise((resolve) => {
     const timestampS = Math.floor(Date.now() / 1000);
     const body = Buffer.from(delivery.body);
@@ -206,7 +208,7 @@ function attempt(url: string, delivery: Delivery, version: string, timeoutMs: nu
     const onStop = (): void => controller.abort();
     stop.addEventListener('abort', onStop, { once: true });
     let settled = false;
-    const finish = (result: 'ok' | WebhookOutcome): void => {
+    const finish = (result: AttemptResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -243,7 +245,7 @@ function attempt(url: string, delivery: Delivery, version: string, timeoutMs: nu
       });
       const status = res.statusCode ?? 0;
       const done = (): void =>
-        finish(status >= 200 && status < 300 ? 'ok' : { kind: 'status', status, retryAfterS: parseRetryAfterS(header(res, 'retry-after'), Date.now()) });
+        finish(status >= 200 && status < 300 ? { kind: 'ok', status } : { kind: 'status', status, retryAfterS: parseRetryAfterS(header(res, 'retry-after'), Date.now()) });
       res.on('end', done);
       res.on('close', done);
       res.on('error', done);

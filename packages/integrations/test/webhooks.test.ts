@@ -102,6 +102,7 @@ describe('webhooks against real HTTP servers', () => {
     expect(r.hits[1].atMs - r.hits[0].atMs).toBeGreaterThanOrEqual(45);
     expect(r.hits[2].atMs - r.hits[1].atMs).toBeGreaterThanOrEqual(95);
     expect(it.stats().webhooks).toMatchObject({ delivered: 1, failed: 0, retries: 2, dropped: 0, queued: 0 });
+    expect(it.stats().webhooks!.endpoints[0].lastStatus).toBe(204);
     expect(codes().filter((c) => c === 'WEBHOOK_ATTEMPT_FAILED')).toHaveLength(2);
     // The stats never show the URL's path or token.
     expect(JSON.stringify(it.stats())).not.toContain('token=abc');
