@@ -4,6 +4,7 @@ import { createDetector, type Detector, type DetectorEvent, type DetectorOptions
 import {
   createEncoder,
   createRecorder,
+  createSegmenter,
   recoverPartialClips,
   resolveEncoderCodec,
   type Encoder,
@@ -14,6 +15,10 @@ import {
   type Recorder,
   type RecorderOptions,
   type RecorderStats,
+  type SegmentRecord,
+  type Segmenter,
+  type SegmenterOptions,
+  type SegmenterStats,
 } from '@preroll/recorder';
 import type { EventSidecar } from '@preroll/store';
 
@@ -22,8 +27,10 @@ import type { EventSidecar } from '@preroll/store';
  * server (a live camera):
  *
  *   source ──frame──► detector ──sample/events──► recorder ◄──access units── encoder ◄──frame── source
- *                                                    │
- *                                                    └──► files on disk ──► onRecording (store index)
+ *                                                    │                          │
+ *                                                    │          segmenter ◄─────┘ (continuous segments, look-back)
+ *                                                    │              │
+ *                                                    └──────────────┴──► files on disk ──► onRecording (store index)
  *
  * Every frame goes to the detector first (synchronously: a start event for frame N reaches the
  * recorder before frame N is encoded), then to the encoder. Backpressure on the frame → encoder
@@ -60,6 +67,8 @@ export interface PipelineOptions {
   readonly detector?: DetectorOptions;
   readonly encoder?: PipelineEncoderOptions;
   readonly recorder?: Omit<RecorderOptions, 'dataDir' | 'logger'>;
+  /** Continuous segments and the look-back (see `createSegmenter`); off unless given. */
+  readonly segments?: Omit<SegmenterOptions, 'dataDir' | 'logger' | 'camera' | 'fps'>;
   /** Recover partial clips left by a crash before starting (default true). */
   readonly recover?: boolean;
   /**
@@ -78,12 +87,15 @@ export interface PipelineStats {
   readonly pauses: number;
   readonly encoder: EncoderStats | null;
   readonly recorder: RecorderStats;
+  readonly segments: SegmenterStats;
 }
 
 /** The wired pipeline. */
 export interface Pipeline {
   readonly detector: Detector;
   readonly recorder: Recorder;
+  /** Continuous segments and the look-back, fed the same access units as the recorder. */
+  readonly segmenter: Segmenter;
   /** The encoder, created at the first frame (its size comes from the frames). */
   encoder(): Encoder | null;
   /** Recovers partial clips (unless disabled), starts the source. Resolves with what was recovered. */
@@ -110,6 +122,8 @@ export interface Pipeline {
   onDetectorEvent(listener: (event: DetectorEvent, frame: Frame | null) => void): () => void;
   /** Finished clips, after the store hook ran. */
   onClip(listener: (clip: RecordedClip) => void): () => void;
+  /** Finished continuous segments, after the store hook ran. */
+  onSegment(listener: (segment: SegmentRecord) => void): () => void;
   stats(): PipelineStats;
 }
 
@@ -124,6 +138,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     dataDir: options.dataDir,
     logger: log?.child({ component: 'recorder' }),
   });
+  const segmenter = createSegmenter({
+    ...options.segments,
+    camera: options.recorder?.camera,
+    fps: options.recorder?.fps ?? (source.fps || undefined),
+    fsync: options.segments?.fsync ?? options.recorder?.fsync,
+    dataDir: options.dataDir,
+    logger: log?.child({ component: 'segments' }),
+  });
+  const segmentListeners = new Set<(segment: SegmentRecord) => void>();
   const sampleListeners = new Set<(sample: MotionSample) => void>();
   const eventListeners = new Set<(event: DetectorEvent, frame: Frame | null) => void>();
   const clipListeners = new Set<(clip: RecordedClip) => void>();
@@ -157,6 +180,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     });
   });
 
+  segmenter.onSegment((segment) => {
+    if (!segment.sidecar) return;
+    void notify({ sidecar: segment.sidecar, sidecarPath: sidecarPathOf(segment.sidecar), recovered: false }).then(() => {
+      for (const listener of segmentListeners) listener(segment);
+    });
+  });
+
   const emitEvent = (event: DetectorEvent, frame: Frame | null): void => {
     for (const listener of eventListeners) listener(event, frame);
   };
@@ -177,8 +207,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       policy: source.pausable ? 'wait' : 'drop',
       logger: log?.child({ component: 'encoder' }),
     });
-    created.onUnit((unit) => recorder.push(unit));
-    created.onDiscontinuity((info) => recorder.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`));
+    created.onUnit((unit) => {
+      recorder.push(unit);
+      segmenter.push(unit);
+    });
+    created.onDiscontinuity((info) => {
+      recorder.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
+      segmenter.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
+    });
     created.onState((state, error) => {
       if (state === 'failed') log?.error({ err: error }, 'pipeline: encoder failed; recording stops, detection goes on');
     });
@@ -222,6 +258,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         emitEvent(event, lastFrame);
       }
       await recorder.stop();
+      await segmenter.stop();
       await hookChain;
       resolveFinished();
     })();
@@ -231,6 +268,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   return {
     detector,
     recorder,
+    segmenter,
     encoder: () => encoder,
     async start(): Promise<RecoveredClip[]> {
       if (options.encoder?.codec === 'auto') {
@@ -244,6 +282,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           if (item.sidecar) await notify({ sidecar: item.sidecar, sidecarPath: sidecarPathOf(item.sidecar), recovered: true });
         }
       }
+      await segmenter.open();
       source.onFrame(onFrame);
       await source.start();
       void source.ended().then(() => stop());
@@ -263,6 +302,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         log?.warn({ reason }, 'pipeline: closing the open clip: the camera stopped');
         recorder.discontinuity(reason);
       }
+      segmenter.discontinuity(reason);
     },
     onSample(listener) {
       sampleListeners.add(listener);
@@ -276,7 +316,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       clipListeners.add(listener);
       return () => clipListeners.delete(listener);
     },
-    stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats() }),
+    onSegment(listener) {
+      segmentListeners.add(listener);
+      return () => segmentListeners.delete(listener);
+    },
+    stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),
   };
 }
 

@@ -92,6 +92,7 @@ function renderStatus(status) {
   $('motion-toggle').textContent = `Motion detection: ${status.motionEnabled ? 'on' : 'off'}`;
   $('motion-toggle').classList.toggle('off', !status.motionEnabled);
   $('record-toggle').textContent = status.manualRecording ? 'Stop recording' : 'Start recording';
+  renderModes(status);
   $('rec').hidden = !status.recording;
   $('reboot').hidden = !status.actions.allowReboot;
   $('exit').hidden = !status.actions.allowExit;
@@ -105,6 +106,35 @@ function renderStatus(status) {
   }
   drawChart($('chart'), state.scores, status.triggerLevel, 60000);
   if (state.view === 'system') renderSystem(status);
+}
+
+function formatMinutes(minutes) {
+  return minutes >= 1 ? `${Math.round(minutes * 10) / 10} min` : `${Math.round(minutes * 60)} s`;
+}
+
+// Continuous recording and "save the last N minutes".
+function renderModes(status) {
+  if (!status.continuous || !status.memory) return;
+  const continuous = status.continuous.enabled;
+  $('continuous-toggle').textContent = `Continuous: ${continuous ? 'on' : 'off'}`;
+  $('continuous-toggle').classList.toggle('off', !continuous);
+  const memory = status.memory;
+  const button = $('memory');
+  button.disabled = !memory.available;
+  const line = $('memory-status');
+  if (memory.pending) {
+    button.textContent = `+ ${formatMinutes(memory.stepMinutes)} (saving ${formatMinutes(memory.pending.lookbackS / 60)})`;
+    const inS = memory.pending.saveAt ? Math.max(0, Math.round((Date.parse(memory.pending.saveAt) - Date.now()) / 1000)) : null;
+    line.textContent = memory.pending.held ? 'Button held: +3 min every 3 s…' : `Saving the last ${formatMinutes(memory.pending.lookbackS / 60)} in ${inS} s; press again for ${formatMinutes(memory.stepMinutes)} more.`;
+  } else {
+    button.textContent = `Save the last ${formatMinutes(memory.defaultMinutes)}`;
+    if (memory.saving) line.textContent = 'Saving the memory…';
+    else if (memory.lastError) line.textContent = `Memory not saved: ${memory.lastError.message}`;
+    else if (memory.last) line.textContent = `Memory saved: ${memory.last.durationS.toFixed(0)} s (${memory.last.id}).`;
+    else if (!memory.available) line.textContent = 'Memories need continuous recording or the look-back (recording.lookback.maxBytes).';
+    else line.textContent = `Look-back: ${formatMinutes(memory.lookback.availableS / 60)} on disk.`;
+  }
+  line.className = memory.lastError && !memory.pending ? 'small error' : 'small muted';
 }
 
 function formatLevel(level) {
@@ -176,8 +206,19 @@ function setupControls() {
     });
   $('snapshot').onclick = () =>
     act(async () => {
-      const photo = await api('POST', '/api/snapshot');
-      say(`Snapshot saved (${new Date(photo.startedAt).toLocaleTimeString()}).`);
+      const photo = await api('POST', '/api/photo');
+      say(`Photo saved (${new Date(photo.startedAt).toLocaleTimeString()}, ${photo.width}×${photo.height}).`);
+    });
+  $('continuous-toggle').onclick = () =>
+    act(async () => {
+      const on = !(state.status && state.status.continuous && state.status.continuous.enabled);
+      await api('POST', '/api/continuous', { enabled: on });
+      say(on ? 'Continuous recording on.' : 'Continuous recording off.');
+    });
+  $('memory').onclick = () =>
+    act(async () => {
+      const pending = await api('POST', '/api/memories', {});
+      say(`Saving the last ${formatMinutes(pending.minutes)}…`);
     });
   $('delete-all').onclick = () =>
     act(async () => {
@@ -294,7 +335,12 @@ function addEventCard(event) {
     const heading = document.createElement('h3');
     heading.className = 'day';
     heading.textContent = new Date(`${event.day}T12:00:00`).toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
-    list.append(heading);
+    const strip = document.createElement('div');
+    strip.className = 'timeline';
+    strip.dataset.day = event.day;
+    strip.setAttribute('aria-label', `recordings on ${event.day}: continuous segments in blue, events on top`);
+    list.append(heading, strip);
+    loadTimeline(strip, event.day, gallery.generation);
   }
   const card = document.createElement('button');
   card.className = 'event';
@@ -316,6 +362,73 @@ function addEventCard(event) {
   card.append(img, meta);
   card.onclick = () => openEvent(event);
   list.append(card);
+}
+
+// ---------- Timeline strip (one per day: continuous segments, events on top) ----------
+async function loadTimeline(strip, day, generation) {
+  try {
+    const timeline = await api('GET', `/api/timeline?day=${encodeURIComponent(day)}`);
+    if (generation !== gallery.generation) return;
+    const dayStart = new Date(`${day}T00:00:00`).getTime();
+    const dayEnd = new Date(dayStart + 36 * 3600 * 1000);
+    dayEnd.setHours(0, 0, 0, 0);
+    const span = dayEnd.getTime() - dayStart;
+    const place = (el, startMs, endMs) => {
+      const from = Math.max(0, (startMs - dayStart) / span);
+      const to = Math.min(1, (endMs - dayStart) / span);
+      el.style.left = `${(from * 100).toFixed(4)}%`;
+      el.style.width = `${(Math.max(0, to - from) * 100).toFixed(4)}%`;
+    };
+    const parts = [];
+    for (let h = 3; h < 24; h += 3) {
+      const tick = document.createElement('span');
+      tick.className = 'tl-hour';
+      tick.style.left = `${((h * 3600 * 1000) / span) * 100}%`;
+      parts.push(tick);
+    }
+    // Adjacent segments are drawn as one bar (a day of 60 s segments is 1440 of them).
+    let run = null;
+    const flush = () => {
+      if (!run) return;
+      const bar = document.createElement('span');
+      bar.className = 'tl-seg';
+      bar.title = `continuous ${new Date(run.startMs).toLocaleTimeString()}–${new Date(run.endMs).toLocaleTimeString()}`;
+      place(bar, run.startMs, run.endMs);
+      // A click opens the segment under the pointer.
+      bar.onclick = (click) => {
+        const box = strip.getBoundingClientRect();
+        const at = dayStart + ((click.clientX - box.left) / box.width) * span;
+        const hit = timeline.segments.find((x) => x.startMs <= at && at <= x.endMs) || timeline.segments.find((x) => x.startMs >= at);
+        if (hit) openEventById(hit.id);
+      };
+      parts.push(bar);
+      run = null;
+    };
+    for (const segment of timeline.segments) {
+      if (run && segment.startMs - run.endMs < 2000) run.endMs = segment.endMs;
+      else {
+        flush();
+        run = { startMs: segment.startMs, endMs: segment.endMs };
+      }
+    }
+    flush();
+    for (const event of timeline.events) {
+      const mark = document.createElement('span');
+      mark.className = `tl-ev ${event.kind}`;
+      mark.dataset.id = event.id;
+      mark.title = `${event.kind} ${new Date(event.startMs).toLocaleTimeString()}`;
+      place(mark, event.startMs, event.endMs);
+      mark.onclick = () => openEventById(event.id);
+      parts.push(mark);
+    }
+    strip.replaceChildren(...parts);
+  } catch (error) {
+    strip.textContent = error.message;
+  }
+}
+
+async function openEventById(id) {
+  await act(async () => openEvent(await api('GET', `/api/events/${encodeURIComponent(id)}`)));
 }
 
 // ---------- Event dialog ----------

@@ -174,8 +174,12 @@ export interface Segmenter {
   newest(): { ptsUs: number; wallMs: number } | null;
   /** Finished segments, oldest first: what a memory can be joined from. */
   finished(): SegmentRecord[];
-  /** Keeps these segments from being evicted (a memory is reading them); returns the release function. */
-  pin(records: readonly SegmentRecord[]): () => void;
+  /**
+   * Keeps look-back segments overlapping [`fromPtsUs`, `toPtsUs`] from being evicted (a memory
+   * was asked for that span and is being saved); newer ones are evicted instead while the cap
+   * needs it. Returns the release function.
+   */
+  protect(fromPtsUs: number, toPtsUs: number): () => void;
   /** Listener for finished continuous segments (their sidecar is on disk): index them. */
   onSegment(listener: (record: SegmentRecord) => void): () => void;
   /** Resolves once the segments closed so far are final and evicted look-back files are deleted. */
@@ -204,7 +208,6 @@ interface OpenSegment {
 
 interface Entry {
   record: SegmentRecord;
-  pinned: number;
 }
 
 /** Creates a segmenter (touches no file until `open()` or the first segment). Throws `RECORDER_BAD_OPTIONS`. */
@@ -230,6 +233,9 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
   let newest: { ptsUs: number; wallMs: number } | null = null;
   let stopped = false;
   const entries: Entry[] = [];
+  const closing = new Set<OpenSegment>();
+  const protectedSpans = new Set<{ fromPtsUs: number; toPtsUs: number }>();
+  const isProtected = (record: SegmentRecord): boolean => [...protectedSpans].some((p) => record.lastPtsUs >= p.fromPtsUs && record.firstPtsUs <= p.toPtsUs);
   const listeners = new Set<(record: SegmentRecord) => void>();
   const finalising = new Set<Promise<void>>();
   const counters = { segmentsWritten: 0, segmentsFailed: 0, lookbackEvicted: 0 };
@@ -244,8 +250,10 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
   const enforceCap = (): void => {
     if (lookbackMaxBytes <= 0) return;
     const lookback = entries.filter((e) => e.record.kind === 'lookback');
-    const openBytes = open?.kind === 'lookback' ? estimateOnDisk(open) : 0;
-    const evict = lookbackEvictions(lookback.map((e) => ({ bytes: e.record.bytes, pinned: e.pinned > 0 })), openBytes, lookbackMaxBytes);
+    // Segments closed but not yet final are on disk too (and cannot be evicted before they are).
+    let openBytes = open?.kind === 'lookback' ? estimateOnDisk(open) : 0;
+    for (const segment of closing) openBytes += estimateOnDisk(segment);
+    const evict = lookbackEvictions(lookback.map((e) => ({ bytes: e.record.bytes, pinned: isProtected(e.record) })), openBytes, lookbackMaxBytes);
     if (!evict.length) return;
     const gone = new Set(evict.map((i) => lookback[i]));
     for (let i = entries.length - 1; i >= 0; i--) if (gone.has(entries[i])) entries.splice(i, 1);
@@ -265,7 +273,7 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
     if (!newest) return;
     const horizon = newest.ptsUs - keepListUs;
     // Continuous segments stay on disk (retention decides); they only leave the memory list.
-    for (let i = entries.length - 1; i >= 0; i--) if (entries[i].record.kind === 'segment' && entries[i].record.lastPtsUs < horizon && entries[i].pinned === 0) entries.splice(i, 1);
+    for (let i = entries.length - 1; i >= 0; i--) if (entries[i].record.kind === 'segment' && entries[i].record.lastPtsUs < horizon && !isProtected(entries[i].record)) entries.splice(i, 1);
   };
 
   const startSegment = (unit: AccessUnit, kind: SegmentKind): void => {
@@ -298,15 +306,17 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
     const segment = open;
     if (!segment) return;
     open = null;
+    if (segment.kind === 'lookback') closing.add(segment);
     const work = finishSegment(segment).then(
       (record) => {
         counters.segmentsWritten++;
+        closing.delete(segment);
         if (record.kind === 'lookback') {
-          entries.push({ record, pinned: 0 });
+          entries.push({ record });
           entries.sort((a, b) => a.record.firstPtsUs - b.record.firstPtsUs);
           enforceCap();
         } else {
-          entries.push({ record, pinned: 0 });
+          entries.push({ record });
           entries.sort((a, b) => a.record.firstPtsUs - b.record.firstPtsUs);
           for (const listener of listeners) {
             try {
@@ -321,6 +331,7 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
       },
       (error: unknown) => {
         counters.segmentsFailed++;
+        closing.delete(segment);
         log?.error({ err: error, code: (error as RecorderError).code, id: segment.id, kind: segment.kind }, 'segments: segment could not be finalised');
         for (const waiter of segment.waiters) waiter(null);
       },
@@ -424,15 +435,11 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
     },
     newest: () => newest,
     finished: () => entries.map((e) => e.record),
-    pin(records) {
-      const set = new Set(records);
-      const pinned = entries.filter((e) => set.has(e.record));
-      for (const e of pinned) e.pinned++;
-      let released = false;
+    protect(fromPtsUs, toPtsUs) {
+      const span = { fromPtsUs, toPtsUs };
+      protectedSpans.add(span);
       return () => {
-        if (released) return;
-        released = true;
-        for (const e of pinned) e.pinned--;
+        if (!protectedSpans.delete(span)) return;
         enforceCap();
       };
     },

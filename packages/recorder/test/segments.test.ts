@@ -218,6 +218,38 @@ describe('look-back and memories (real encoder, ffprobe)', () => {
     }
   }, 30_000);
 
+  test('a protected span survives the cap (newer segments go instead) until it is released', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const capBytes = 400_000;
+      const pts = irregularTimestamps(200, FPS);
+      const frames = pts.map((t, i) => noisyFrame(i, t));
+      const segmenter = segmenterFor(dir, { lookbackMaxBytes: capBytes, lookbackSegmentS: 2 });
+      await segmenter.open();
+      let release: (() => void) | null = null;
+      await run(frames, segmenter, async (i) => {
+        // Someone pressed "save" at frame 60, asking for the 4 s before it.
+        if (i === 60) release = segmenter.protect(pts[60] - 4e6, pts[60]);
+        if (i === 150) await segmenter.settled();
+      });
+      await segmenter.flush();
+      const kept = segmenter.finished();
+      // Every frame of the protected span is still in the look-back, though far older than the rest.
+      const covering = kept.filter((r) => r.lastPtsUs >= pts[60] - 4e6 && r.firstPtsUs <= pts[60]);
+      expect(covering[0].firstPtsUs).toBeLessThanOrEqual(pts[60] - 4e6);
+      expect(covering[covering.length - 1].lastPtsUs).toBeGreaterThanOrEqual(pts[60]);
+      // The cap was kept by evicting segments recorded after the press instead.
+      expect(segmenter.stats().lookbackEvicted).toBeGreaterThan(0);
+      expect(kept.filter((r) => !covering.includes(r)).every((r) => r.firstPtsUs > pts[60])).toBe(true);
+      (release as unknown as () => void)();
+      await segmenter.settled();
+      // Released: the cap holds again by the same rule (oldest first).
+      expect(segmenter.stats().lookbackBytes).toBeLessThanOrEqual(capBytes);
+    } finally {
+      cleanup();
+    }
+  }, 30_000);
+
   test('a memory joins look-back segments with exact timestamps, starts at a keyframe and lasts what was asked within one GOP', async () => {
     const { dir, cleanup } = tempDir();
     try {

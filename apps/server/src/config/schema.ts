@@ -92,6 +92,46 @@ const retention = z
   .prefault({})
   .describe('Keeping the card from filling.');
 
+const recording = z
+  .strictObject({
+    continuous: z
+      .strictObject({
+        enabled: z.boolean().default(false).describe('Record continuously from the start (dashcam mode). The page and `POST /api/continuous` switch it; that choice is kept in `settings.json` and wins at the next start.'),
+        segmentS: z.number().min(2).max(3600).default(60).describe('Length of a continuous segment, seconds: each is cut at the first keyframe at or after it (about one second of slack).'),
+      })
+      .prefault({})
+      .describe('Continuous recording: MP4 segments of kind `segment` in `events/YYYY-MM-DD/`; the retention limits overwrite the oldest segments first (never favourites).'),
+    lookback: z
+      .strictObject({
+        maxBytes: z.int().min(0).max(2 ** 50).default(8_000_000_000).describe('Byte cap of the hidden look-back (`.lookback/` in the data directory) that "save the last N minutes" joins from while continuous recording is off; at most a quarter of the file system is used whatever this says. 0 switches it off (memories then need continuous recording).'),
+        segmentS: z.number().min(1).max(600).default(10).describe('Length of a look-back segment, seconds.'),
+      })
+      .prefault({})
+      .describe('The disk-backed look-back of recent video, separate from the RAM pre-roll.'),
+    memory: z
+      .strictObject({
+        defaultMinutes: z.number().min(0.01).max(1440).default(3).describe('Minutes a press saves (the page button, the GPIO button, `POST /api/memories` without `minutes`).'),
+        stepMinutes: z.number().min(0.01).max(1440).default(3).describe('Minutes added by another press within the saving window, or by every `holdStepS` the GPIO button is held.'),
+        holdStepS: z.number().min(0.5).max(60).default(3).describe('Seconds of holding the GPIO button per `stepMinutes` added.'),
+        windowS: z.number().min(0.2).max(120).default(5).describe('Seconds after the last press (or release) before the memory is saved; presses within it add time.'),
+        maxMinutes: z.number().min(0.1).max(1440).default(60).describe('Longest memory, minutes.'),
+      })
+      .prefault({})
+      .describe('"Save the last N minutes": one MP4 `YYYY-MM-DD_HH-MM-SS-MEMORY.mp4`, kind `memory`, saved as a favourite.'),
+    gpio: z
+      .strictObject({
+        pin: z.int().min(0).max(511).nullable().default(null).describe('GPIO line (BCM number on a Raspberry Pi) of a push button that saves a memory; null: no button. Wire the button between the pin and GND.'),
+        chip: z.string().regex(/^[A-Za-z0-9_./-]{1,100}$/).default('gpiochip0').describe('GPIO chip of the line, as `gpiomon` names it (`gpiochip0` on a Pi; older Pi 5 kernels put the header on `gpiochip4`).'),
+        bias: z.enum(['pull-up', 'pull-down', 'disable', 'as-is']).default('pull-up').describe('Bias asked of the line: `pull-up` for a button to GND (no resistor needed).'),
+        activeLow: z.boolean().default(true).describe('The button pulls the line low when pressed (button to GND with a pull-up).'),
+        debounceMs: z.int().min(0).max(1000).default(50).describe('Edges closer than this to the previous one are contact bounce and ignored, milliseconds.'),
+      })
+      .prefault({})
+      .describe('The optional physical button, read with libgpiod\'s `gpiomon` (Debian package `gpiod`).'),
+  })
+  .prefault({})
+  .describe('Recording modes besides motion events: continuous segments, "save the last N minutes", the GPIO button.');
+
 const live = z
   .strictObject({
     width: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Width of the live view JPEGs, pixels.'),
@@ -132,6 +172,7 @@ export const configSchema = z
     camera: camera.prefault({}),
     detector,
     recorder,
+    recording,
     retention,
     live,
     server,

@@ -25,6 +25,11 @@ const onOffBody = z.strictObject({ enabled: z.boolean() });
 const favoriteBody = z.strictObject({ favorite: z.boolean() });
 const confirmBody = z.strictObject({ token: z.string().min(1).max(100) });
 const calibrateBody = z.strictObject({ apply: z.boolean().default(true) });
+// `minutes` is the public contract; `seconds` asks for the same in finer steps (short tests, scripts).
+const memoryBody = z
+  .strictObject({ minutes: z.number().finite().gt(0).max(1440).optional(), seconds: z.number().finite().gt(0).max(86_400).optional() })
+  .refine((b) => b.minutes === undefined || b.seconds === undefined, { message: 'give "minutes" or "seconds", not both' });
+const timelineQuery = z.strictObject({ day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) });
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   cursor: z.string().max(500).optional(),
@@ -95,8 +100,39 @@ export function createApi(options: ApiOptions): Router {
     res.json({ recording: runtime.status().recording });
   });
 
-  api.post('/snapshot', async (_req, res) => {
-    res.status(201).json(toApiEvent(await runtime.takeSnapshot()));
+  // A photo: the newest frame at full resolution (JPEG) with a thumbnail, kind `photo`. `/snapshot` is the older name.
+  for (const route of ['/photo', '/snapshot']) {
+    api.post(route, async (_req, res) => {
+      res.status(201).json(toApiEvent(await runtime.takeSnapshot()));
+    });
+  }
+
+  api.post('/continuous', (req, res) => {
+    const body = parse(onOffBody, req.body, 'continuous');
+    res.json({ continuousEnabled: runtime.setContinuous(body.enabled) });
+  });
+
+  api.post('/memories', (req, res) => {
+    const body = parse(memoryBody, req.body, 'memory');
+    const addMs = body.minutes !== undefined ? body.minutes * 60_000 : body.seconds !== undefined ? body.seconds * 1000 : undefined;
+    let pending;
+    try {
+      pending = runtime.pressMemory({ addMs });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'MEMORY_UNAVAILABLE') throw new HttpError(409, 'MEMORY_UNAVAILABLE', (error as Error).message);
+      throw error;
+    }
+    res.status(202).json({
+      lookbackS: pending.lookbackMs / 1000,
+      minutes: Math.round((pending.lookbackMs / 60_000) * 1000) / 1000,
+      since: new Date(pending.firstAtMs).toISOString(),
+      saveAt: pending.saveAtMs === null ? null : new Date(pending.saveAtMs).toISOString(),
+    });
+  });
+
+  api.get('/timeline', (req, res) => {
+    const query = parse(timelineQuery, req.query, 'query');
+    res.json(runtime.timeline(query.day));
   });
 
   api.post('/calibrate', (req, res) => {
@@ -191,10 +227,6 @@ export function createApi(options: ApiOptions): Router {
   fileRoute('thumbnail', (e) => e.files.thumbnail, 'image/jpeg');
   fileRoute('heatmap', (e) => e.files.heatmap, 'image/png');
   fileRoute('sidecar', (e) => e.files.sidecar, 'application/json');
-
-  api.post('/memories', () => {
-    throw new HttpError(501, 'NOT_IMPLEMENTED', '"save the last N minutes" needs continuous recording, which is not built yet');
-  });
 
   api.use(() => {
     throw new HttpError(404, 'HTTP_NOT_FOUND', 'no such API endpoint');

@@ -8,6 +8,9 @@ import { openStore, recordingId, recordingPaths, writeSidecarAtomic, type EventR
 import type { Config } from '../config';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
+import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
+import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
+import type { PendingMemory } from './memory-button';
 import { openSettings, type SettingsFile } from './settings';
 import { readSystemInfo, type SystemInfo } from './system';
 
@@ -35,6 +38,21 @@ export interface Status {
   readonly events: { count: number; bytes: number };
   readonly live: { viewers: number; encodes: number };
   readonly system: SystemInfo | null;
+  /** Continuous recording (dashcam mode). */
+  readonly continuous: { readonly enabled: boolean; readonly segmentS: number; readonly segmentsWritten: number };
+  /** "Save the last N minutes". */
+  readonly memory: MemoryStatus;
+  /** The GPIO memory button. */
+  readonly gpio: GpioStatus;
+}
+
+/** One day of recordings for the gallery's timeline strip (times in ms since the epoch). */
+export interface Timeline {
+  readonly day: string;
+  /** Continuous segments, oldest first. */
+  readonly segments: Array<{ readonly id: string; readonly startMs: number; readonly endMs: number }>;
+  /** Everything else (motion and manual events, memories, photos), oldest first. */
+  readonly events: Array<{ readonly id: string; readonly kind: string; readonly startMs: number; readonly endMs: number; readonly favorite: boolean }>;
 }
 
 /** Options of {@link createRuntime}. */
@@ -66,8 +84,18 @@ export interface Runtime {
   setMotionEnabled(on: boolean): boolean;
   startManualRecording(): boolean;
   stopManualRecording(): void;
-  /** Saves the current frame as a photo (kind `photo`) and indexes it. */
+  /** Saves the current frame as a photo (kind `photo`) at full resolution with a thumbnail, and indexes it. */
   takeSnapshot(): Promise<EventRecord>;
+  /** Switches continuous recording (kept in settings.json). */
+  setContinuous(on: boolean): boolean;
+  /** A press of the memory button (page, API or GPIO): see runtime/memory-button.ts. Throws `MEMORY_UNAVAILABLE`. */
+  pressMemory(options?: { addMs?: number; hold?: boolean }): PendingMemory;
+  /** The physical memory button went up. */
+  releaseMemory(): void;
+  /** Resolves when the memories asked for so far are saved (or failed). */
+  memoriesIdle(): Promise<void>;
+  /** The recordings of one day for the timeline strip. */
+  timeline(day: string): Timeline;
   calibrate(apply: boolean): Calibration;
 }
 
@@ -92,6 +120,27 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let system: SystemInfo | null = null;
   let diskTimer: NodeJS.Timeout | null = null;
   let realStore: Store | null = null;
+  let gpio: GpioButton | null = null;
+  let lookbackMaxBytes = 0;
+  const rec = config.recording;
+  const memories: MemoryService = createMemoryService({
+    rules: {
+      defaultMs: rec.memory.defaultMinutes * 60_000,
+      stepMs: rec.memory.stepMinutes * 60_000,
+      holdStepMs: rec.memory.holdStepS * 1000,
+      windowMs: rec.memory.windowS * 1000,
+      maxMs: rec.memory.maxMinutes * 60_000,
+    },
+    segmenter: () => pipeline?.segmenter ?? null,
+    store: () => store(),
+    dataDir,
+    camera: config.camera.id,
+    fsync: config.recorder.fsync,
+    fps: () => (source && source.fps > 0 ? source.fps : undefined),
+    lookbackMaxBytes: () => lookbackMaxBytes,
+    logger: logger.child({ component: 'memory' }),
+    onChange: () => changed(),
+  });
 
   const store = (): Store => {
     if (!realStore) throw new Error('runtime not started');
@@ -160,6 +209,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       });
       const saved = settings.read();
       const { mask: maskConfig, ...detectorConfig } = config.detector;
+      lookbackMaxBytes = await lookbackCap(dataDir, rec.lookback.maxBytes, logger);
       pipeline = createPipeline({
         source,
         dataDir,
@@ -170,6 +220,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         },
         encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
         recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
+        segments: {
+          continuous: saved.continuousEnabled ?? rec.continuous.enabled,
+          segmentS: rec.continuous.segmentS,
+          lookbackMaxBytes,
+          lookbackSegmentS: rec.lookback.segmentS,
+          // The list of segments a memory can use reaches back as far as the longest memory.
+          keepListS: rec.memory.maxMinutes * 60 + 2 * rec.continuous.segmentS,
+        },
         onRecording: async (notice) => {
           await store().indexRecording(notice.sidecarPath);
         },
@@ -196,16 +254,37 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         }
       });
       pipeline.onClip(() => changed());
+      pipeline.onSegment(() => changed());
       await refreshDisk();
       diskTimer = setInterval(() => void refreshDisk(), 15_000);
       diskTimer.unref();
       const recovered = await pipeline.start();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
+      if (rec.gpio.pin !== null) {
+        gpio = createGpioButton({
+          ...rec.gpio,
+          pin: rec.gpio.pin,
+          logger: logger.child({ component: 'gpio' }),
+          onPress: () => {
+            try {
+              memories.press({ hold: true });
+            } catch (error) {
+              logger.warn({ err: error }, 'memory button pressed, but no memory can be saved');
+            }
+          },
+          onRelease: () => memories.release(),
+        });
+        await gpio.start();
+      }
     },
     async stop() {
       if (diskTimer) clearInterval(diskTimer);
+      if (gpio) await gpio.stop();
       live.close();
+      // Saves under way finish: stopping the pipeline closes the segment they wait for.
+      const draining = memories.stop();
       if (pipeline) await pipeline.stop();
+      await draining;
       if (realStore) await realStore.close();
     },
     status() {
@@ -235,6 +314,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
         live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
         system: system ? { ...system, rssBytes: process.memoryUsage.rss() } : null,
+        continuous: {
+          enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? rec.continuous.enabled,
+          segmentS: rec.continuous.segmentS,
+          segmentsWritten: pipeline?.segmenter.stats().segmentsWritten ?? 0,
+        },
+        memory: memories.status(),
+        gpio: gpio?.status() ?? { state: 'off', pin: rec.gpio.pin, presses: 0, lastError: null },
       };
     },
     onSample(listener) {
@@ -314,6 +400,37 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       changed();
       return record;
     },
+    setContinuous(on) {
+      requirePipeline().segmenter.setContinuous(on);
+      settings?.update({ continuousEnabled: on });
+      changed();
+      return on;
+    },
+    pressMemory(pressOptions) {
+      requirePipeline();
+      return memories.press(pressOptions);
+    },
+    releaseMemory() {
+      memories.release();
+    },
+    memoriesIdle: () => memories.idle(),
+    timeline(day) {
+      const items: EventRecord[] = [];
+      let cursor: string | undefined;
+      // A day of 60 s segments is 1440 rows: a few pages.
+      do {
+        const page = store().list({ day, limit: 500, cursor });
+        items.push(...page.items);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && items.length < 50_000);
+      items.reverse();
+      const span = (r: EventRecord): { startMs: number; endMs: number } => ({ startMs: Date.parse(r.startedAt), endMs: Date.parse(r.endedAt) });
+      return {
+        day,
+        segments: items.filter((r) => r.kind === 'segment').map((r) => ({ id: r.id, ...span(r) })),
+        events: items.filter((r) => r.kind !== 'segment').map((r) => ({ id: r.id, kind: r.kind, favorite: r.favorite, ...span(r) })),
+      };
+    },
     calibrate(apply) {
       const result = requirePipeline().detector.calibrate({ apply });
       if (result.applied) {
@@ -323,6 +440,25 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return result;
     },
   };
+}
+
+/**
+ * The look-back cap in force: the configured bytes, but at most a quarter of the file system
+ * holding the data directory (the default 8 GB must not fill a small card), 0 when off.
+ */
+async function lookbackCap(dataDir: string, configured: number, logger: Logger): Promise<number> {
+  if (configured <= 0) return 0;
+  try {
+    const fs = await statfs(dataDir);
+    const quarter = Math.floor((fs.blocks * fs.bsize) / 4);
+    if (configured > quarter) {
+      logger.warn({ configured, used: quarter }, 'recording.lookback.maxBytes is more than a quarter of the file system; using a quarter');
+      return quarter;
+    }
+  } catch (error) {
+    logger.warn({ err: error }, 'cannot read the file system size; the look-back cap is taken as configured');
+  }
+  return configured;
 }
 
 /** Temp file, optional fsync, rename: readers see the old file or the whole new one. */

@@ -6,6 +6,8 @@ import type { Logger } from 'pino';
 export interface RuntimeSettings {
   readonly triggerLevel?: number;
   readonly motionEnabled?: boolean;
+  /** Continuous recording (dashcam mode) switched on or off from the page or the API. */
+  readonly continuousEnabled?: boolean;
 }
 
 /** The settings file, `<dataDir>/settings.json`, written atomically. */
@@ -40,8 +42,9 @@ export function openSettings(dataDir: string, logger?: Logger): SettingsFile {
 function sanitize(value: unknown): RuntimeSettings {
   if (typeof value !== 'object' || value === null) return {};
   const record = value as Record<string, unknown>;
-  const out: { triggerLevel?: number; motionEnabled?: boolean } = {};
+  const out: { triggerLevel?: number; motionEnabled?: boolean; continuousEnabled?: boolean } = {};
   if (typeof record.triggerLevel === 'number' && Number.isFinite(record.triggerLevel) && record.triggerLevel > 0) out.triggerLevel = record.triggerLevel;
   if (typeof record.motionEnabled === 'boolean') out.motionEnabled = record.motionEnabled;
+  if (typeof record.continuousEnabled === 'boolean') out.continuousEnabled = record.continuousEnabled;
   return out;
 }
