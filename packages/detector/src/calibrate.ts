@@ -43,38 +43,41 @@ export function calibrateFromScores(
 ): ScoreCalibration {
   const noiseFloor = estimateNoiseFloor(scores);
   const quietPeak = percentile(scores, 1);
-  const wanted = Math.max(CALIBRATION_MIN_LEVEL, noiseFloor * (margins.margin ?? CALIBRATION_MARGIN), quietPeak * (margins.peakMargin ?? CALIBRATION_PEAK_MARGIN));
+  const wanted = wantedLevel(noiseFloor, quietPeak, margins);
   return { noiseFloor, quietPeak, suggestedTriggerLevel: ceilToLadder(wanted, bounds.minTriggerLevel, bounds.maxTriggerLevel) };
 }
 
+function wantedLevel(noiseFloor: number, quietPeak: number, margins: { margin?: number; peakMargin?: number } = {}): number {
+  return Math.max(CALIBRATION_MIN_LEVEL, noiseFloor * (margins.margin ?? CALIBRATION_MARGIN), quietPeak * (margins.peakMargin ?? CALIBRATION_PEAK_MARGIN));
+}
+
 /**
- * The scores of the quietest stretch of a recording: windows of `windowS` seconds sliding by a
- * quarter window, and the one with the lowest noise floor (95th percentile) among those with at
- * least `minFrames` samples. For a whole file, where motion may take any part of the time, this
- * finds the quiet part without knowing the trigger level. Empty when no window has enough
- * samples. Samples must be in time order.
+ * The scores of the quietest stretch of a recording: every window of `windowS` seconds that
+ * starts at a sample and spans at least 90 % of `windowS` with at least `minFrames` samples,
+ * and of those the one whose calibration asks for the lowest level (the larger of the margin
+ * over its noise floor and the margin over its highest score; then the lower noise floor).
+ * Ranking by the highest score too keeps a window that clips the last frame of a crossing from
+ * being taken for quiet, and full-length windows keep periodic spikes (H.264 keyframes) in.
+ * For a whole file, where motion may take any part of the time, this finds the quiet part
+ * without knowing the trigger level. Empty when no window qualifies. Samples must be in time
+ * order.
  */
 export function quietestWindow(samples: readonly { ptsUs: number; score: number }[], windowS: number, minFrames = 10): number[] {
   let best: number[] = [];
-  let bestFloor = Number.POSITIVE_INFINITY;
-  if (samples.length === 0) return best;
+  let bestRank: [number, number] = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
   const windowUs = windowS * 1e6;
-  const stepUs = windowUs / 4;
-  const lastUs = samples[samples.length - 1].ptsUs;
-  let from = 0;
-  for (let startUs = samples[0].ptsUs; ; startUs += stepUs) {
-    while (from < samples.length && samples[from].ptsUs < startUs) from++;
-    let to = from;
-    while (to < samples.length && samples[to].ptsUs < startUs + windowUs) to++;
-    if (to - from >= minFrames) {
-      const window = samples.slice(from, to).map((s) => s.score);
-      const floor = estimateNoiseFloor(window);
-      if (floor < bestFloor) {
-        bestFloor = floor;
-        best = window;
-      }
+  let to = 0;
+  for (let from = 0; from < samples.length; from++) {
+    if (to < from) to = from;
+    while (to < samples.length && samples[to].ptsUs < samples[from].ptsUs + windowUs) to++;
+    if (to - from < minFrames || samples[to - 1].ptsUs - samples[from].ptsUs < 0.9 * windowUs) continue;
+    const window = samples.slice(from, to).map((s) => s.score);
+    const floor = estimateNoiseFloor(window);
+    const rank: [number, number] = [wantedLevel(floor, percentile(window, 1)), floor];
+    if (rank[0] < bestRank[0] || (rank[0] === bestRank[0] && rank[1] < bestRank[1])) {
+      bestRank = rank;
+      best = window;
     }
-    if (startUs + windowUs > lastUs) break;
   }
   return best;
 }

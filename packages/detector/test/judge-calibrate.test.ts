@@ -106,3 +106,14 @@ describe('labeled scenes', () => {
     expect(matchEvents(detected, { motion: [{ startS: 4, endS: 7 }], brightnessStepsS: [10], glitchesS: [16] })).toMatchObject(expected);
   });
 });
+
+test('quietestWindow does not take a window that clips the last frame of a crossing for quiet', () => {
+  // 10 fps: motion until 7.0 s (its last frame scores 40), quiet after with a keyframe spike of 2 every 2 s.
+  const samples = Array.from({ length: 100 }, (_, i) => ({
+    ptsUs: 2_000_000 + i * 100_000,
+    score: i <= 50 ? (i === 50 ? 40 : 60) : i % 20 === 0 ? 2 : 0.2,
+  }));
+  const quiet = quietestWindow(samples, 5);
+  expect(Math.max(...quiet)).toBeLessThanOrEqual(2);
+  expect(calibrateFromScores(quiet, { minTriggerLevel: 0.1, maxTriggerLevel: 65025 }).suggestedTriggerLevel).toBe(2.5);
+});
