@@ -24,7 +24,9 @@ export function percentile(values: readonly number[], q: number): number {
  * alive), never below `CALIBRATION_MIN_LEVEL`. Chosen by measurement, see docs/detector.md.
  */
 export const CALIBRATION_MARGIN = 2;
+/** See {@link CALIBRATION_MARGIN}. */
 export const CALIBRATION_PEAK_MARGIN = 1.25;
+/** See {@link CALIBRATION_MARGIN}. */
 export const CALIBRATION_MIN_LEVEL = 1;
 
 /** Result of {@link calibrateFromScores}. */
