@@ -66,7 +66,9 @@ have() { command -v "$1" >/dev/null 2>&1; }
 staging() { [ -n "$ROOT" ]; }
 # Runs a command, or says what it would run.
 run() {
-  if [ "$DRY" -eq 1 ]; then say "would run: $*"; else "$@"; fi
+  if [ "$DRY" -eq 1 ]; then say "would run: $*"; return 0; fi
+  say "running: $*"
+  "$@"
 }
 
 if [ "$DRY" -eq 0 ] && ! staging && [ "$(id -u)" -ne 0 ]; then
