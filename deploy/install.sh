@@ -12,7 +12,7 @@
 #
 # What it does: Node.js (>= 20.19), ffmpeg, rpicam-apps (on a Pi), pnpm 10 and the build, all by
 # deploy/setup.sh run as the owner of this checkout; polkitd; a `preroll` system user in the
-# groups video (and render); /var/lib/preroll (recordings); /etc/preroll/config.json and
+# groups video (and render, gpio where they exist); /var/lib/preroll (recordings); /etc/preroll/config.json and
 # /etc/preroll/env (never overwritten); a polkit rule that lets the service reboot the machine;
 # /usr/local/bin/preroll (the command line, run as the service's user); the systemd unit
 # preroll.service, enabled and (re)started. See docs/install-raspberry-pi.md.
@@ -254,7 +254,8 @@ else
     run useradd --system --user-group --home-dir "$DATA" --no-create-home \
       --shell /usr/sbin/nologin --comment "Preroll recorder" "$SERVICE_USER"
   fi
-  for group in video render; do
+  # video: the camera and the H.264 encoder; render: the GPU; gpio: /dev/gpiochip* for a button.
+  for group in video render gpio; do
     getent group "$group" >/dev/null 2>&1 || continue
     if id -nG "$SERVICE_USER" 2>/dev/null | tr ' ' '\n' | grep -qx "$group"; then
       say "ok $SERVICE_USER in group $group"
@@ -345,14 +346,10 @@ else
   fi
   if [ "$DRY" -eq 0 ]; then
     # Ready when /healthz answers (a Zero 2 W takes a few seconds to start node).
-    port=$("$NODE" "$CLI" config print "$CONFIG" 2>/dev/null | "$NODE" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).server.port))' || echo 8080)
-    if "$NODE" -e '
-      const deadline = Date.now() + 60000;
-      const poll = () => fetch("http://127.0.0.1:" + process.argv[1] + "/healthz").then((r) => process.exit(r.ok ? 0 : 1), () => Date.now() > deadline ? process.exit(1) : setTimeout(poll, 1000));
-      poll();' "$port"; then
-      say "Preroll is running: http://$(hostname).local:$port/"
+    if url=$("$NODE" "$CLI" config print "$CONFIG" 2>/dev/null | "$NODE" "$APP_DIR/deploy/wait-ready.js" 60); then
+      say "Preroll is running: $(echo "$url" | sed "s/HOST/$(hostname).local/")"
     else
-      say "warning: Preroll did not answer on port $port within 60 s; see: journalctl -u preroll -e"
+      say "warning: Preroll did not answer within 60 s; see: journalctl -u preroll -e"
     fi
   fi
 fi

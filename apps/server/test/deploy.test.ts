@@ -1,4 +1,4 @@
-import { execFile, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { execFile, execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -267,6 +267,41 @@ describe('install.sh', () => {
   test('bad options are refused', () => {
     expect(install(['--frobnicate']).code).toBe(2);
     expect(install(['--root']).code).toBe(2);
+  });
+});
+
+describe('deploy/wait-ready.js (the installer waits for the service with it)', () => {
+  /** Runs it with a configuration on stdin, asynchronously (the server answering is in this process). */
+  const waitReady = (server: Record<string, unknown>, seconds: number): Promise<{ code: number | null; out: string }> =>
+    new Promise((done) => {
+      const child = execFile(NODE, [join(DEPLOY, 'wait-ready.js'), String(seconds)], { timeout: 20_000 }, (_error, stdout) => done({ code: child.exitCode, out: stdout }));
+      child.stdin?.end(JSON.stringify({ server }));
+    });
+
+  test('prints the URL once /healthz answers; gives up at the deadline when nothing does', async () => {
+    const server = await startTestServer();
+    try {
+      expect(await waitReady({ host: '0.0.0.0', port: server.port }, 5)).toEqual({ code: 0, out: `http://HOST:${server.port}/\n` });
+    } finally {
+      await server.stop();
+    }
+    const started = Date.now();
+    expect((await waitReady({ host: '0.0.0.0', port: server.port }, 2)).code).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+  });
+
+  (which('openssl') ? test : test.skip)(`speaks HTTPS when server.tls is set (a self-signed certificate)${which('openssl') ? '' : ' (skipped: openssl is not installed)'}`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'preroll-ready-'));
+    const certPath = join(dir, 'cert.pem');
+    const keyPath = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', keyPath, '-out', certPath], { stdio: 'ignore' });
+    const tls = { certPath, keyPath };
+    const server = await startTestServer({ server: { host: '127.0.0.1', port: 0, dataDir: join(dir, 'data'), tls }, password: 'a long test password' });
+    try {
+      expect(await waitReady({ host: '127.0.0.1', port: server.port, tls }, 5)).toEqual({ code: 0, out: `https://HOST:${server.port}/\n` });
+    } finally {
+      await server.stop();
+    }
   });
 });
 
