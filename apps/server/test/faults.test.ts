@@ -118,7 +118,7 @@ describe('bad video files given to detect and record', () => {
       expect(io.err()).toMatch(/^preroll (detect|record): CAPTURE_[A-Z_]+: /m);
     }
     const missing = memoryIo();
-    expect(await main(['detect', join(dir, 'nope.mp4')], missing)).not.toBe(0);
-    expect(missing.err()).toMatch(/no such file/);
+    expect(await main(['detect', join(dir, 'nope.mp4')], missing)).toBe(1);
+    expect(missing.err()).toMatch(/CAPTURE_FILE_NOT_FOUND/);
   });
 });

@@ -119,7 +119,9 @@ describe('preroll record', () => {
 
   it('rejects bad usage with exit code 2', async () => {
     const io = memoryIo();
-    expect(await main(['record', 'nope.mp4', '--data', dir], io)).toBe(2);
+    const missing = memoryIo();
+    expect(await main(['record', 'nope.mp4', '--data', dir], missing)).toBe(1);
+    expect(missing.err()).toMatch(/CAPTURE_FILE_NOT_FOUND: no such file/);
     const video = path.join(dir, 'v.mp4');
     await motionVideo(video);
     expect(await main(['record', video], io)).toBe(2);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createSource } from '@preroll/capture';
+import { CaptureError, createSource } from '@preroll/capture';
 import {
   createDetector,
   calibrateFromScores,
@@ -124,7 +124,7 @@ export const detectCommand: Command = {
     const { values, positionals } = parseCliArgs(argv);
     if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give exactly one video file' : 'missing the video file');
     const [video] = positionals;
-    if (!existsSync(video)) throw new UsageError(`no such file: ${video}`);
+    if (!existsSync(video)) throw new CaptureError('CAPTURE_FILE_NOT_FOUND', `no such file: ${video}`, video);
     const options: DetectorOptions = {
       triggerLevel: numberOption(values['trigger-level'], 'trigger-level', 0.1, 65025),
       confirmFrames: numberOption(values['confirm-frames'], 'confirm-frames', 1, 1000, true),

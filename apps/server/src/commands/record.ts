@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createSource } from '@preroll/capture';
+import { CaptureError, createSource } from '@preroll/capture';
 import { DEFAULT_DETECTOR_CONFIG, type DetectorEndEvent } from '@preroll/detector';
 import type { RecordedClip } from '@preroll/recorder';
 import { openStore, type Store } from '@preroll/store';
@@ -50,7 +50,7 @@ export const recordCommand: Command = {
     const { values, positionals } = parseCliArgs(argv);
     if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give exactly one video file' : 'missing the video file');
     const [video] = positionals;
-    if (!existsSync(video) || !statSync(video).isFile()) throw new UsageError(`no such file: ${video}`);
+    if (!existsSync(video) || !statSync(video).isFile()) throw new CaptureError('CAPTURE_FILE_NOT_FOUND', `no such file: ${video}`, video);
     if (!values.data) throw new UsageError('--data DIR is required');
     const dataDir = path.resolve(values.data);
     const triggerLevel = numberOption(values['trigger-level'], 'trigger-level', 0.1, 65025);

@@ -3,18 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import sharp from 'sharp';
-import { createSceneRenderer } from '../src/synthetic';
+import { createSceneRenderer } from '@preroll/detector';
+import { runTool } from '@preroll/process';
+import { main } from '../src/cli';
 
 /**
  * End to end through the CLI (`preroll detect`): a clip made by ffmpeg at test time, decoded by
- * the capture package's file source. The CLI lives in apps/server; it is loaded with a plain
- * require so this package's type-check does not reach into the app (jest maps the workspace
- * packages to their sources).
+ * the capture package's file source.
  */
-type Main = (argv: readonly string[], io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream }) => Promise<number>;
-type RunTool = (tool: 'ffmpeg', args: readonly string[], options?: { timeoutMs?: number }) => Promise<unknown>;
-const { main } = require('../../../apps/server/src/cli') as { main: Main };
-const { runTool } = require('@preroll/process') as { runTool: RunTool };
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
@@ -104,7 +100,6 @@ test('without --json: a readable table and a summary sentence', async () => {
 
 test.each([
   [['detect'], /missing the video file/],
-  [['detect', '/nonexistent/clip.mp4'], /no such file/],
   [['detect', 'x.mp4', 'y.mp4'], /exactly one video file/],
   [['detect', '__CLIP__', '--trigger-level', 'abc'], /--trigger-level must be a number/],
   [['detect', '__CLIP__', '--trigger-level', '0'], /--trigger-level must be a number from 0.1/],
@@ -114,6 +109,12 @@ test.each([
   const { code, stderr } = await cli(args.map((a) => (a === '__CLIP__' ? clip : a)));
   expect(code).toBe(2);
   expect(stderr).toMatch(message);
+});
+
+test('a missing file is not a usage error: CAPTURE_FILE_NOT_FOUND, exit 1', async () => {
+  const { code, stderr } = await cli(['detect', '/nonexistent/clip.mp4']);
+  expect(code).toBe(1);
+  expect(stderr).toMatch(/^preroll detect: CAPTURE_FILE_NOT_FOUND: no such file/);
 });
 
 test('a file that is not a video fails with the capture error, exit 1', async () => {
