@@ -47,8 +47,9 @@ export async function finaliseRecording(input: FinaliseInput): Promise<EventSide
   const durationUs = (await probeDurationUs(abs(rel.clip))) ?? summary.lastPtsUs - summary.firstPtsUs + summary.lastFrameUs;
   const files: { clip: string; snapshot?: string; thumbnail?: string } = { clip: rel.clip };
   try {
-    const atUs = Math.max(0, Math.min(input.snapshotAtUs, summary.lastPtsUs - summary.firstPtsUs));
-    const image = await snapshotFromClip(abs(rel.clip), atUs / 1e6, input.width, input.height);
+    // 1 ms early: the seek is given in ms, and rounding up past the last frame would find none.
+    const atUs = Math.max(0, Math.min(input.snapshotAtUs, summary.lastPtsUs - summary.firstPtsUs) - 1000);
+    const image = await snapshotFromClip(abs(rel.clip), Math.floor(atUs / 1000) / 1000, input.width, input.height);
     const { jpeg, thumbnail } = await encodeSnapshot(image, { thumbWidth: input.thumbnailWidth });
     await writeFileReplacing(abs(rel.snapshot), jpeg);
     await writeFileReplacing(abs(rel.thumbnail), thumbnail);

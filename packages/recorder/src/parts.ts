@@ -85,12 +85,17 @@ export async function snapshotFromClip(clipPath: string, offsetS: number, width:
     const { stdout } = await runTool('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'csv=p=0', clipPath]);
     [w, h] = stdout.toString('utf8').trim().split(',').map(Number);
   }
-  const { stdout } = await runTool('ffmpeg', ['-v', 'error', '-ss', Math.max(0, offsetS).toFixed(3), '-i', clipPath, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1']);
   const expected = w * h * 3 / 2;
-  if (stdout.length < expected) {
-    // Seeking past the last frame yields nothing: take the first frame instead.
-    const first = await runTool('ffmpeg', ['-v', 'error', '-i', clipPath, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1']);
-    return { width: w, height: h, data: first.stdout.subarray(0, expected) };
-  }
-  return { width: w, height: h, data: stdout.subarray(0, expected) };
+  const decode = async (args: string[]): Promise<Buffer | null> => {
+    // Asked up to 3 times: under load ffmpeg can exit before its stdout was read to the end.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { stdout } = await runTool('ffmpeg', ['-v', 'error', ...args, '-i', clipPath, '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1']);
+      if (stdout.length >= expected) return stdout.subarray(0, expected);
+    }
+    return null;
+  };
+  // Seeking past the last frame yields nothing: take the first frame instead.
+  const data = (await decode(['-ss', Math.max(0, offsetS).toFixed(3)])) ?? (await decode([]));
+  if (!data) throw new Error(`no picture could be decoded from ${clipPath}`);
+  return { width: w, height: h, data };
 }

@@ -1,10 +1,13 @@
-import { readdirSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { createFrame, type Frame } from '@preroll/capture';
 import { readSidecar } from '@preroll/store';
 import {
+  createClipWriter,
   createEncoder,
   createSegmenter,
+  partPaths,
+  recoverPartialClips,
   lengthPrefixedToAnnexB,
   lookbackEvictions,
   memoryId,
@@ -17,7 +20,9 @@ import {
   type SegmenterOptions,
   type SegmentWant,
   LOOKBACK_DIR,
+  type AccessUnit,
 } from '../src';
+import { writePartInfo } from '../src/parts';
 import { RecorderError } from '../src/errors';
 import { decodedLumaMeans, irregularTimestamps, lumaOf, probe, tempDir } from './helpers';
 
@@ -180,6 +185,59 @@ describe('continuous segments (real encoder, ffprobe)', () => {
       for (const record of records.slice(0, -1)) expect((record.lastPtsUs - record.firstPtsUs) / 1e6).toBeGreaterThanOrEqual(1.5);
     } finally {
       cleanup();
+    }
+  }, 30_000);
+});
+
+describe('crash recovery of segments and memories', () => {
+  test('a continuous segment and a memory left half-written are recovered with their kind; the memory stays a favourite', async () => {
+    const { dir, cleanup } = tempDir();
+    const crashed = tempDir();
+    try {
+      const pts = irregularTimestamps(45, FPS);
+      const frames = pts.map((t, i) => noisyFrame(i, t, false));
+      const units: AccessUnit[] = [];
+      const segmenter = segmenterFor(dir, { continuous: true, segmentS: 60 });
+      await segmenter.open();
+      const encoder = createEncoder({ width: W, height: H, fps: FPS, gopFrames: GOP, policy: 'wait' });
+      encoder.onUnit((unit) => {
+        units.push(unit);
+        segmenter.push(unit);
+      });
+      await encoder.start();
+      for (const frame of frames) {
+        encoder.encode(frame);
+        if (encoder.busy()) await encoder.drained();
+      }
+      await encoder.stop();
+      // The segment is still open: copy its files as a power cut would leave them.
+      const id = readdirSync(path.join(dir, 'events', '2025-06-01')).find((n) => n.endsWith('.part.mp4'))?.replace('.part.mp4', '') as string;
+      await new Promise((r) => setTimeout(r, 300));
+      const from = partPaths(dir, id);
+      const to = partPaths(crashed.dir, id);
+      mkdirSync(path.dirname(to.clip), { recursive: true });
+      copyFileSync(from.clip, to.clip);
+      copyFileSync(from.info, to.info);
+      await segmenter.stop();
+      // A memory whose writer died before its remux: a complete fragmented file and its part info.
+      const memory = memoryId(units[0].wallMs);
+      const parts = partPaths(crashed.dir, memory);
+      const writer = createClipWriter({ path: parts.clip, fsync: false, fragmentMs: 500, frameUs: 1e5 });
+      for (const unit of units) writer.write(unit);
+      await writer.close();
+      await writePartInfo(parts.info, { version: 1, id: memory, camera: 'cam', kind: 'memory', firstWallMs: units[0].wallMs, firstPtsUs: units[0].ptsUs, triggerPtsUs: units[units.length - 1].ptsUs, triggerWallMs: units[units.length - 1].wallMs, width: W, height: H, triggerLevel: null });
+
+      const recovered = await recoverPartialClips({ dataDir: crashed.dir });
+      const byId = new Map(recovered.map((r) => [r.id, r]));
+      expect(byId.get(id)?.status).toBe('recovered');
+      expect(byId.get(id)?.sidecar).toMatchObject({ kind: 'segment', triggeredAt: null });
+      expect(byId.get(memory)?.sidecar).toMatchObject({ kind: 'memory', favorite: true, frames: units.length });
+      const p = await probe(path.join(crashed.dir, byId.get(id)?.sidecar?.files.clip as string));
+      expect(p.packets[0].key).toBe(true);
+      expect(p.packets.length).toBeGreaterThanOrEqual(GOP);
+    } finally {
+      cleanup();
+      crashed.cleanup();
     }
   }, 30_000);
 });
