@@ -125,7 +125,7 @@ function renderModes(status) {
   if (memory.pending) {
     button.textContent = `+ ${formatMinutes(memory.stepMinutes)} (saving ${formatMinutes(memory.pending.lookbackS / 60)})`;
     const inS = memory.pending.saveAt ? Math.max(0, Math.round((Date.parse(memory.pending.saveAt) - Date.now()) / 1000)) : null;
-    line.textContent = memory.pending.held ? 'Button held: +3 min every 3 s…' : `Saving the last ${formatMinutes(memory.pending.lookbackS / 60)} in ${inS} s; press again for ${formatMinutes(memory.stepMinutes)} more.`;
+    line.textContent = memory.pending.held ? `Button held: ${formatMinutes(memory.pending.lookbackS / 60)} so far, more while it is held…` : `Saving the last ${formatMinutes(memory.pending.lookbackS / 60)} in ${inS} s; press again for ${formatMinutes(memory.stepMinutes)} more.`;
   } else {
     button.textContent = `Save the last ${formatMinutes(memory.defaultMinutes)}`;
     if (memory.saving) line.textContent = 'Saving the memory…';

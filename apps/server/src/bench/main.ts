@@ -7,6 +7,7 @@ const SUITES: Record<string, () => BenchSuite> = {
   recorder: () => require('./recorder').recorderBench,
   store: () => require('./store').storeBench,
   server: () => require('./server').serverBench,
+  modes: () => require('./modes').modesBench,
 };
 
 async function main(argv: string[]): Promise<number> {
