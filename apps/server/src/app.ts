@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import sharp from 'sharp';
 import type { Config } from './config';
 import { createHttpServer, type HttpServer } from './http/server';
 import { createRuntime, type Runtime } from './runtime/runtime';
@@ -20,6 +21,10 @@ export interface Preroll {
  */
 export async function startPreroll(options: { config: Readonly<Config>; logger: Logger; password: string | null; onExit?: () => void }): Promise<Preroll> {
   const { config, logger } = options;
+  // Every image sharp sees here is new (live frames, snapshots): its operation cache only holds
+  // memory, and one worker thread per encode keeps glibc's per-thread arenas from multiplying.
+  sharp.cache(false);
+  sharp.concurrency(1);
   const runtime = createRuntime({ config, logger, version: version() });
   await runtime.start();
   let http: HttpServer;
