@@ -49,8 +49,6 @@ export interface MemoryService {
   /** The physical button went up. */
   release(): void;
   status(): MemoryStatus;
-  /** Resolves when the saves asked for so far are done (tests, shutdown). */
-  idle(): Promise<void>;
   /** Drops a memory still being collected and waits for the saves under way. */
   stop(): Promise<void>;
 }
@@ -181,13 +179,6 @@ export function createMemoryService(options: MemoryServiceOptions): MemoryServic
         lastError,
         lookback: { segments: stats?.lookbackSegments ?? 0, bytes: stats?.lookbackBytes ?? 0, maxBytes: options.lookbackMaxBytes(), availableS: stats?.availableS ?? 0 },
       };
-    },
-    idle: async () => {
-      let seen: Promise<void>;
-      do {
-        seen = chain;
-        await seen;
-      } while (seen !== chain);
     },
     async stop() {
       button.stop();

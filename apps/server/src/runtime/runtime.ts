@@ -92,8 +92,6 @@ export interface Runtime {
   pressMemory(options?: { addMs?: number; hold?: boolean }): PendingMemory;
   /** The physical memory button went up. */
   releaseMemory(): void;
-  /** Resolves when the memories asked for so far are saved (or failed). */
-  memoriesIdle(): Promise<void>;
   /** The recordings of one day for the timeline strip. */
   timeline(day: string): Timeline;
   calibrate(apply: boolean): Calibration;
@@ -413,7 +411,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     releaseMemory() {
       memories.release();
     },
-    memoriesIdle: () => memories.idle(),
     timeline(day) {
       const items: EventRecord[] = [];
       let cursor: string | undefined;
