@@ -109,7 +109,16 @@ export function spawnChild(options: SpawnOptions): ChildHandle {
       exitInfo = { code, signal, uptimeMs: Date.now() - startedAt, stderrTail: [...tail] };
       resolve(exitInfo);
     };
-    child.once('exit', finish);
+    // 'exit' can come before the last stdout/stderr bytes are read; 'close' comes after the
+    // pipes are drained. Wait for 'close', but not forever (a grandchild may hold a pipe open).
+    child.once('exit', (code, signal) => {
+      const timer = setTimeout(() => finish(code, signal), 2000);
+      timer.unref();
+      child.once('close', () => {
+        clearTimeout(timer);
+        finish(code, signal);
+      });
+    });
     child.once('error', (error) => {
       tail.push(`spawn error: ${error.message}`);
       finish(null, null);
