@@ -97,6 +97,18 @@ fi
 
 say "installing dependencies (frozen lockfile)"
 as_user pnpm install --frozen-lockfile --reporter=append-only
+# TypeScript needs about 300 MB of heap for the whole tree, more than Node gives by default on
+# a 512 MB board (about 256 MB on a Pi Zero 2 W: "JavaScript heap out of memory"). The heap only
+# grows as needed, so a higher cap costs nothing where memory is plenty.
+build_heap=""
+mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+swap_kb=$(awk '/^SwapTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+if [ "${mem_kb:-0}" -gt 0 ] && [ "$mem_kb" -lt 1572864 ]; then
+  build_heap="--max-old-space-size=768"
+  if [ $((mem_kb + ${swap_kb:-0})) -lt 921600 ]; then
+    say "little memory ($((mem_kb / 1024)) MB + $((${swap_kb:-0} / 1024)) MB swap): the build needs about 400 MB; if it gets killed, enlarge the swap (docs/troubleshooting.md)"
+  fi
+fi
 say "building"
-as_user pnpm run build
+as_user env NODE_OPTIONS="${NODE_OPTIONS:-} $build_heap" pnpm run build
 say "ready: $(node --version), pnpm $(pnpm --version), $(ffmpeg -version | head -n 1 | cut -d' ' -f1-3)"
