@@ -224,7 +224,7 @@ describe('continuous recording and memories on a real server (demo camera)', () 
     const server = await startTestServer({
       server: { dataDir, host: '127.0.0.1', port: 0 },
       camera: CAMERA,
-      recording: { lookback: { maxBytes: capBytes, segmentS: 1 }, memory: { defaultMinutes: 0.05, windowS: 0.5 } },
+      recording: { lookback: { enabled: true, maxBytes: capBytes, segmentS: 1 }, memory: { defaultMinutes: 0.05, windowS: 0.5 } },
     });
     try {
       const lookbackDir = join(dataDir, '.lookback');
@@ -293,7 +293,7 @@ describe('continuous recording and memories on a real server (demo camera)', () 
       server = await startTestServer({
         server: { dataDir, host: '127.0.0.1', port: 0 },
         camera: CAMERA,
-        recording: { lookback: { segmentS: 1 }, memory: { defaultMinutes: 0.05, stepMinutes: 0.05, holdStepS: 1, windowS: 0.5 }, gpio: { pin: 17 } },
+        recording: { lookback: { enabled: true, segmentS: 1 }, memory: { defaultMinutes: 0.05, stepMinutes: 0.05, holdStepS: 1, windowS: 0.5 }, gpio: { pin: 17 } },
       });
       const url = server.url;
       expect((await request(`${url}/api/status`, 'GET')).body.gpio).toMatchObject({ pin: 17 });

@@ -103,6 +103,10 @@ const recording = z
       .describe('Continuous recording: MP4 segments of kind `segment` in `events/YYYY-MM-DD/`; the retention limits overwrite the oldest segments first (never favourites).'),
     lookback: z
       .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Keep a hidden look-back of recent video on disk for "save the last N minutes" while continuous recording is off. Off by default: it writes the whole stream to the card all the time (SD card wear); with continuous recording on, its segments serve instead.'),
         maxBytes: z.int().min(0).max(2 ** 50).default(8_000_000_000).describe('Byte cap of the hidden look-back (`.lookback/` in the data directory) that "save the last N minutes" joins from while continuous recording is off; at most a quarter of the file system is used whatever this says. 0 switches it off (memories then need continuous recording).'),
         segmentS: z.number().min(1).max(600).default(10).describe('Length of a look-back segment, seconds.'),
       })

@@ -158,7 +158,7 @@ export function createMemoryService(options: MemoryServiceOptions): MemoryServic
   return {
     press(pressOptions) {
       if (!available()) {
-        throw Object.assign(new Error('nothing keeps recent video: switch on continuous recording or set recording.lookback.maxBytes above 0'), { code: 'MEMORY_UNAVAILABLE' });
+        throw Object.assign(new Error('nothing keeps recent video: switch on continuous recording, or the look-back (recording.lookback.enabled)'), { code: 'MEMORY_UNAVAILABLE' });
       }
       return button.press(pressOptions);
     },

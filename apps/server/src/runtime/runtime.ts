@@ -207,7 +207,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       });
       const saved = settings.read();
       const { mask: maskConfig, ...detectorConfig } = config.detector;
-      lookbackMaxBytes = await lookbackCap(dataDir, rec.lookback.maxBytes, logger);
+      lookbackMaxBytes = rec.lookback.enabled ? await lookbackCap(dataDir, rec.lookback.maxBytes, logger) : 0;
       pipeline = createPipeline({
         source,
         dataDir,
