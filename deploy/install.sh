@@ -230,6 +230,12 @@ EOF
     say "note: sudo is not installed, so the build runs as root inside $owner's checkout"
     owner=root
   fi
+  # On a board under 1 GB (a Zero 2 W) the build and a running recorder do not both fit: stop
+  # the service for the build (the open clip is closed first); it is started again below.
+  mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)
+  if [ "${mem_kb:-0}" -lt 1048576 ] && systemd_running && systemctl is-active --quiet preroll.service 2>/dev/null; then
+    run systemctl stop preroll.service
+  fi
   if [ "$DRY" -eq 1 ]; then
     say "would run: deploy/setup.sh as $owner (ffmpeg, rpicam-apps on a Pi, pnpm 10, dependencies, build)"
   else
