@@ -203,10 +203,11 @@ else
       cat >&2 <<'EOF'
        Raspberry Pi OS / Debian Bookworm ships Node.js 18. Either:
          1. flash Raspberry Pi OS Trixie (64-bit) instead (recommended: Node 20 from the OS), or
-         2. install Node.js 22 from NodeSource, then run this installer again:
+         2. install Node.js 22 from NodeSource (its nodejs includes npm), then run this again:
+              sudo apt-get remove -y npm nodejs
               curl -fsSL https://deb.nodesource.com/setup_22.x -o nodesource_setup.sh
               sudo bash nodesource_setup.sh && sudo apt-get install -y nodejs
-            (NodeSource's nodejs includes npm: remove Debian's first with sudo apt-get remove npm)
+       See docs/troubleshooting.md, "Node.js is too old".
 EOF
     else
       echo "       Install Node.js 20.19+ (Debian trixie has it; elsewhere NodeSource), then run this again." >&2

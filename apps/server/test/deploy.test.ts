@@ -264,6 +264,20 @@ describe('install.sh', () => {
     expect(['/etc/preroll', '/var/lib/preroll', '/etc/systemd/system/preroll.service'].map(existsSync)).toEqual(before);
   });
 
+  test('with Node 18 (what Bookworm ships) it stops before changing anything and says what to do', () => {
+    // A `node` that answers like Debian Bookworm's: the installer's own version check decides.
+    const bin = mkdtempSync(join(tmpdir(), 'preroll-node18-'));
+    writeFileSync(join(bin, 'node'), '#!/bin/sh\n[ "$1" = --version ] && echo v18.19.0 && exit 0\nexit 1\n', { mode: 0o755 });
+    // --dry-run: the check runs all the same, and nothing could be installed if it did not stop.
+    const result = spawnSync('sh', [INSTALL, '--dry-run'], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, timeout: 20_000 });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('Node.js v18.19.0 is too old; Preroll needs 20.19 or newer.');
+    if (/^VERSION_CODENAME=bookworm$/m.test(existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '')) {
+      expect(result.stderr).toContain('https://deb.nodesource.com/setup_22.x');
+    }
+    expect(result.stdout).not.toMatch(/^install: would (write|create)/m);
+  });
+
   test('bad options are refused', () => {
     expect(install(['--frobnicate']).code).toBe(2);
     expect(install(['--root']).code).toBe(2);
