@@ -365,6 +365,6 @@ if [ "$DRY" -eq 1 ]; then
   say "dry run: nothing was changed"
 else
   say "done. Password: set one with 'sudo preroll passwd' (or PREROLL_PASSWORD in $ENV_FILE);"
-  say "  otherwise the first start generated one: journalctl -u preroll | grep -m1 'generated one'"
+  say "  otherwise the first start generated one: sudo journalctl -u preroll | grep -m1 'generated one'"
   say "  recordings: $DATA/events   configuration: $CONFIG   logs: journalctl -u preroll -f"
 fi
