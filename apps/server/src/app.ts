@@ -26,7 +26,13 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
   sharp.cache(false);
   sharp.concurrency(1);
   const runtime = createRuntime({ config, logger, version: version() });
-  await runtime.start();
+  try {
+    await runtime.start();
+  } catch (error) {
+    // Undo what did start (the store's watcher, a spawned camera) before reporting.
+    await runtime.stop().catch((stopError: unknown) => logger.error({ err: stopError }, 'cleanup after a failed start failed'));
+    throw error;
+  }
   let http: HttpServer;
   try {
     http = await createHttpServer({ config, runtime, logger: logger.child({ component: 'http' }), password: options.password, onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')) });

@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { DEFAULT_DETECTOR_CONFIG } from '@preroll/detector';
+
+/** The detector's own defaults (chosen by measurement, see docs/detector.md): one source of truth. */
+const D = DEFAULT_DETECTOR_CONFIG;
 import { PROFILE_SETTINGS } from './profiles';
 
 /**
@@ -34,18 +38,18 @@ const camera = z
 
 const detector = z
   .strictObject({
-    analysisWidth: z.int().min(8).max(1920).default(160).describe('Width of the downscaled luma image the motion score is computed on, pixels.'),
-    triggerLevel: z.number().min(0.1).max(65025).default(6).describe('Motion score (mean squared difference of luma, 0..65025) above which a frame counts as motion. Adjustable live.'),
-    confirmFrames: z.int().min(1).max(1000).default(3).describe('Consecutive frames above the trigger level that start an event.'),
-    gapS: z.number().min(0).max(3600).default(2).describe('Quiet seconds that end an event.'),
-    maxEventS: z.number().min(1).max(86_400).default(300).describe('Longest event, seconds; longer motion is split into several clips.'),
-    warmupS: z.number().min(0).max(3600).default(2).describe('Seconds ignored after start (auto-exposure settling).'),
+    analysisWidth: z.int().min(8).max(1920).default(D.analysisWidth).describe('Width of the downscaled luma image the motion score is computed on, pixels.'),
+    triggerLevel: z.number().min(0.1).max(65025).default(D.triggerLevel).describe('Motion score (mean squared difference of luma, 0..65025) above which a frame counts as motion. Adjustable live.'),
+    confirmFrames: z.int().min(1).max(1000).default(D.confirmFrames).describe('Consecutive frames above the trigger level that start an event.'),
+    gapS: z.number().min(0).max(3600).default(D.gapS).describe('Quiet seconds that end an event.'),
+    maxEventS: z.number().min(1).max(86_400).default(D.maxEventS).describe('Longest event, seconds; longer motion is split into several clips.'),
+    warmupS: z.number().min(0).max(3600).default(D.warmupS).describe('Seconds ignored after start (auto-exposure settling).'),
     lighting: z
       .strictObject({
-        compensation: z.enum(['tone', 'gain-offset', 'offset', 'none']).default('tone').describe('How frame-wide brightness changes are removed before scoring.'),
-        pixelDelta: z.number().min(1).max(255).default(12).describe('Luma change that counts a pixel as changed when judging a lighting switch.'),
-        switchFraction: z.number().min(0.05).max(1).default(0.5).describe('Fraction of changed pixels that marks a frame-wide lighting switch.'),
-        holdS: z.number().min(0).max(60).default(1).describe('Seconds after a lighting switch during which motion is ignored.'),
+        compensation: z.enum(['tone', 'gain-offset', 'offset', 'none']).default(D.lighting.compensation).describe('How frame-wide brightness changes are removed before scoring.'),
+        pixelDelta: z.number().min(1).max(255).default(D.lighting.pixelDelta).describe('Luma change that counts a pixel as changed when judging a lighting switch.'),
+        switchFraction: z.number().min(0.05).max(1).default(D.lighting.switchFraction).describe('Fraction of changed pixels that marks a frame-wide lighting switch.'),
+        holdS: z.number().min(0).max(60).default(D.lighting.holdS).describe('Seconds after a lighting switch during which motion is ignored.'),
       })
       .prefault({})
       .describe('Rejection of lights, clouds and exposure steps.'),

@@ -2,7 +2,7 @@ import { mkdir, open, rename, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
-import type { Calibration, MotionSample } from '@preroll/detector';
+import { loadMaskImage, type Calibration, type MotionSample } from '@preroll/detector';
 import { encodeSnapshot } from '@preroll/recorder';
 import { openStore, recordingId, recordingPaths, writeSidecarAtomic, type EventRecord, type Store } from '@preroll/store';
 import type { Config } from '../config';
@@ -207,6 +207,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       });
       const saved = settings.read();
       const { mask: maskConfig, ...detectorConfig } = config.detector;
+      // A bad mask file stops the start with DETECTOR_BAD_MASK naming the file.
+      const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
       lookbackMaxBytes = rec.lookback.enabled ? await lookbackCap(dataDir, rec.lookback.maxBytes, logger) : 0;
       pipeline = createPipeline({
         source,
@@ -214,7 +216,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         detector: {
           ...detectorConfig,
           triggerLevel: saved.triggerLevel ?? config.detector.triggerLevel,
-          mask: maskConfig.rects.length ? { rects: maskConfig.rects } : undefined,
+          mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
         },
         encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
         recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
