@@ -96,6 +96,9 @@ describe('HTTP API on a real server (fake Pi camera)', () => {
     const fav = await request(`${server.url}/api/events/${event.id}`, 'PATCH', { favorite: true });
     expect(fav.body.favorite).toBe(true);
     expect((await request(`${server.url}/api/events?favorite=true`, 'GET')).body.items.map((e: { id: string }) => e.id)).toContain(event.id);
+    expect((await request(`${server.url}/api/events?kind=motion,manual`, 'GET')).body.items.map((e: { id: string }) => e.id)).toContain(event.id);
+    expect((await request(`${server.url}/api/events?kind=motion,segment`, 'GET')).body.items.map((e: { id: string }) => e.id)).not.toContain(event.id);
+    expect((await request(`${server.url}/api/events?kind=motion,bogus`, 'GET')).status).toBe(400);
     expect((await request(`${server.url}/api/events/${event.id}`, 'DELETE')).status).toBe(204);
     expect((await request(`${server.url}/api/events/${event.id}`, 'GET')).status).toBe(404);
   });

@@ -33,7 +33,13 @@ const timelineQuery = z.strictObject({ day: z.string().regex(/^\d{4}-\d{2}-\d{2}
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   cursor: z.string().max(500).optional(),
-  kind: z.enum(RECORDING_KINDS as unknown as [string, ...string[]]).optional(),
+  // One kind, or several separated by commas (the gallery's default leaves continuous segments out).
+  kind: z
+    .string()
+    .max(100)
+    .transform((value) => value.split(','))
+    .pipe(z.array(z.enum(RECORDING_KINDS as unknown as [string, ...string[]])).min(1))
+    .optional(),
   day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
   favorite: z.enum(['true', 'false']).optional(),
 });
@@ -183,7 +189,7 @@ export function createApi(options: ApiOptions): Router {
     const page = runtime.store().list({
       limit: query.limit,
       cursor: query.cursor,
-      kind: query.kind as EventRecord['kind'] | undefined,
+      kind: query.kind as EventRecord['kind'][] | undefined,
       day: query.day,
       favorite: query.favorite === undefined ? undefined : query.favorite === 'true',
     });
