@@ -247,11 +247,23 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
     // plus the boxes around them (about 24 bytes per sample and a few kB of headers).
     Math.max(segment.writer.fileBytes(), segment.bytes + segment.frames * 24 + 8192);
 
+  // The cap is enforced at keyframes, so leave room for the GOP that follows: the largest one
+  // seen recently (decaying, so one burst does not shrink the look-back for good).
+  let gopBytes = 0;
+  let gopHeadroom = 0;
+  const noteUnit = (bytes: number, keyframe: boolean): void => {
+    if (keyframe) {
+      gopHeadroom = Math.max(gopBytes, Math.round(gopHeadroom * 0.98));
+      gopBytes = 0;
+    }
+    gopBytes += bytes;
+  };
+
   const enforceCap = (): void => {
     if (lookbackMaxBytes <= 0) return;
     const lookback = entries.filter((e) => e.record.kind === 'lookback');
     // Segments closed but not yet final are on disk too (and cannot be evicted before they are).
-    let openBytes = open?.kind === 'lookback' ? estimateOnDisk(open) : 0;
+    let openBytes = (open?.kind === 'lookback' ? estimateOnDisk(open) : 0) + gopHeadroom;
     for (const segment of closing) openBytes += estimateOnDisk(segment);
     const evict = lookbackEvictions(lookback.map((e) => ({ bytes: e.record.bytes, pinned: isProtected(e.record) })), openBytes, lookbackMaxBytes);
     if (!evict.length) return;
@@ -413,6 +425,7 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
       current.lastPtsUs = unit.ptsUs;
       current.bytes += unit.data.length;
       current.frames++;
+      noteUnit(unit.data.length, unit.keyframe);
       if (current.kind === 'lookback' && unit.keyframe) enforceCap();
     },
     discontinuity(reason) {
