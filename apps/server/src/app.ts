@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import sharp from 'sharp';
 import type { Config } from './config';
 import { createHttpServer, type HttpServer } from './http/server';
+import { startIntegrations } from './integrations';
 import { createRuntime, type Runtime } from './runtime/runtime';
 import { version } from './version';
 
@@ -34,9 +35,20 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
     throw error;
   }
   let http: HttpServer;
+  let integrations: Awaited<ReturnType<typeof startIntegrations>> = null;
   try {
-    http = await createHttpServer({ config, runtime, logger: logger.child({ component: 'http' }), password: options.password, onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')) });
+    integrations = await startIntegrations({ runtime, config, logger: logger.child({ component: 'integrations' }), version: version() });
+    http = await createHttpServer({
+      config,
+      runtime,
+      integrations,
+      logger: logger.child({ component: 'http' }),
+      password: options.password,
+      onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')),
+    });
   } catch (error) {
+    integrations?.detach();
+    await integrations?.stop();
     await runtime.stop();
     throw error;
   }
@@ -49,6 +61,8 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
     stop() {
       stopping ??= (async () => {
         await http.close();
+        integrations?.detach();
+        await integrations?.stop();
         await runtime.stop();
       })();
       return stopping;

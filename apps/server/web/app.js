@@ -357,7 +357,8 @@ function addEventCard(event) {
   detail.textContent = `${event.kind}${event.kind === 'photo' ? '' : ` · ${event.durationS.toFixed(1)} s`}${event.peakScore !== null ? ` · peak ${event.peakScore.toFixed(1)}` : ''}`;
   const star = document.createElement('span');
   star.className = 'star';
-  star.textContent = event.favorite ? '★' : '';
+  star.textContent = `${event.favorite ? '★' : ''}${{ pending: ' ⇡', uploaded: ' ☁', failed: ' ⚠' }[event.uploadState] || ''}`;
+  star.title = event.uploadState === 'none' ? '' : `upload: ${event.uploadState}`;
   meta.append(time, detail, star);
   card.append(img, meta);
   card.onclick = () => openEvent(event);
@@ -449,6 +450,7 @@ async function openEvent(event) {
   if (event.urls.heatmap) heat.src = event.urls.heatmap;
   $('event-download').href = event.urls.clip || event.urls.snapshot;
   $('event-favorite').textContent = event.favorite ? '★ Favourite' : '☆ Favourite';
+  showUploadState(event);
   $('event-meta').textContent = [
     `${event.width}×${event.height}`,
     event.kind === 'photo' ? null : `${event.durationS.toFixed(1)} s, ${event.frames} frames`,
@@ -490,6 +492,12 @@ function setupDialog() {
       const card = document.querySelector(`.event[data-id="${CSS.escape(updated.id)}"] .star`);
       if (card) card.textContent = updated.favorite ? '★' : '';
     });
+  $('event-upload').onclick = () =>
+    act(async () => {
+      const updated = await api('POST', `/api/events/${encodeURIComponent(current.id)}/upload`);
+      current = updated;
+      showUploadState(updated);
+    });
   $('event-delete').onclick = () =>
     act(async () => {
       if (!confirm('Delete this recording?')) return;
@@ -498,6 +506,15 @@ function setupDialog() {
       if (card) card.remove();
       dialog.close();
     });
+}
+
+const UPLOAD_LABELS = { none: 'Upload', pending: 'Uploading…', uploaded: 'Uploaded ✓ (again)', failed: 'Upload failed — retry' };
+
+function showUploadState(event) {
+  const button = $('event-upload');
+  const configured = Boolean(state.status && state.status.integrations && state.status.integrations.upload);
+  button.hidden = !configured || !event.urls.clip;
+  button.textContent = UPLOAD_LABELS[event.uploadState] || 'Upload';
 }
 
 // ---------- System ----------

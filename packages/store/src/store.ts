@@ -69,7 +69,8 @@ export interface OpenReport {
 
 /** A change the gallery may want to push to browsers. */
 export type StoreChange =
-  | { readonly type: 'upsert'; readonly record: EventRecord }
+  /** A row was added (`created`: a recording new to the index) or changed (favourite, upload state). */
+  | { readonly type: 'upsert'; readonly record: EventRecord; readonly created: boolean }
   | { readonly type: 'delete'; readonly id: string; readonly reason: DeleteReason };
 
 /** Why a row went away. */
@@ -343,9 +344,10 @@ function createStore(parts: StoreParts): Store {
   };
 
   const indexRow = (row: RecordingRow): EventRecord => {
+    const created = queries.get(row.id) === undefined;
     writes.upsert(row);
     const record = queries.get(row.id) as EventRecord;
-    emit({ type: 'upsert', record });
+    emit({ type: 'upsert', record, created });
     return record;
   };
 
@@ -498,7 +500,7 @@ function createStore(parts: StoreParts): Store {
     }
     for (const row of indexed) {
       const record = queries.get(row.id);
-      if (record) emit({ type: 'upsert', record });
+      if (record) emit({ type: 'upsert', record, created: true });
     }
     if (indexed.length) logger?.info({ count: indexed.length, source }, 'store: indexed recordings found on disk');
     if (indexed.length && source === 'watcher') scheduleRetention('files-added');

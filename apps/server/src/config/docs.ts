@@ -47,7 +47,9 @@ export function configurationMarkdown(): string {
     '```',
   ];
   for (const [section, sectionSchema] of Object.entries(schema.properties ?? {})) {
-    lines.push('', `## \`${section}\``, '', sectionSchema.description ?? '', '', '| key | type | default | allowed | meaning |', '|---|---|---|---|---|');
+    lines.push('', `## \`${section}\``, '', sectionSchema.description ?? '');
+    if (!sectionSchema.properties) continue;
+    lines.push('', '| key | type | default | allowed | meaning |', '|---|---|---|---|---|');
     rows(section, sectionSchema, lines);
   }
   return `${lines.join('\n')}\n`;

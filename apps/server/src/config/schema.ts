@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_DETECTOR_CONFIG } from '@preroll/detector';
+import { resolveIntegrationsConfig, type IntegrationsConfig } from '@preroll/integrations';
 
 /** The detector's own defaults (chosen by measurement, see docs/detector.md): one source of truth. */
 const D = DEFAULT_DETECTOR_CONFIG;
@@ -174,6 +175,24 @@ const actions = z
   .prefault({})
   .describe('Buttons that affect the machine, off unless enabled.');
 
+/**
+ * MQTT / Home Assistant, webhooks and rclone upload. Validated by the integrations package
+ * itself (one set of bounds, documented in docs/integrations.md), with its message naming the key.
+ */
+const integrations = z
+  .unknown()
+  .optional()
+  .superRefine((value, ctx) => {
+    if (value === undefined) return;
+    try {
+      resolveIntegrationsConfig(value as IntegrationsConfig, 'cam');
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  })
+  .transform((value) => value as IntegrationsConfig | undefined)
+  .describe('MQTT with Home Assistant discovery (`mqtt`), signed webhooks (`webhooks`) and rclone upload (`upload`); every key is in docs/integrations.md.');
+
 /** The configuration file's schema. */
 export const configSchema = z
   .strictObject({
@@ -185,6 +204,7 @@ export const configSchema = z
     live,
     server,
     actions,
+    integrations,
   })
   .describe('Preroll configuration');
 

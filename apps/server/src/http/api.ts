@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { RECORDING_KINDS, type EventRecord } from '@preroll/store';
+import { join } from 'node:path';
+import type { Integrations } from '@preroll/integrations';
 import type { Runtime } from '../runtime/runtime';
 import type { Auth } from './auth';
 import { HttpError } from './errors';
@@ -17,6 +19,8 @@ export interface ApiOptions {
   readonly exit: () => void;
   /** The status document (runtime status plus what the web layer adds). */
   readonly status: () => unknown;
+  /** MQTT, webhooks and upload, when configured (for the gallery's upload button). */
+  readonly integrations: Integrations | null;
 }
 
 const ID = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/);
@@ -208,6 +212,13 @@ export function createApi(options: ApiOptions): Router {
     const event = findEvent(runtime, req.params.id);
     const body = parse(favoriteBody, req.body, 'event');
     res.json(toApiEvent(await runtime.store().setFavorite(event.id, body.favorite)));
+  });
+
+  api.post('/events/:id/upload', async (req, res) => {
+    const event = findEvent(runtime, req.params.id);
+    if (!options.integrations?.config.upload) throw new HttpError(409, 'UPLOAD_DISABLED', 'upload is not configured (integrations.upload, see docs/integrations.md)');
+    await options.integrations.upload(event, join(runtime.store().dataDir, event.files.clip));
+    res.status(202).json(toApiEvent(runtime.store().get(event.id) ?? event));
   });
 
   api.delete('/events/:id', async (req, res) => {

@@ -20,6 +20,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   STORE_NOT_FOUND: 404,
   STORE_BAD_QUERY: 400,
   STORE_BAD_CURSOR: 400,
+  UPLOAD_DISABLED: 409,
+  UPLOAD_QUEUE_FULL: 503,
 };
 
 /** The last middleware: every error becomes a JSON `{ code, message }`; internals are logged, not shown. */

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { spawnChild } from '@preroll/process';
+import type { Integrations } from '@preroll/integrations';
 import type { Config } from '../config';
 import type { Runtime } from '../runtime/runtime';
 import { createApi } from './api';
@@ -18,6 +19,8 @@ import { prometheusMetrics } from './metrics';
 export interface HttpServerOptions {
   readonly config: Readonly<Config>;
   readonly runtime: Runtime;
+  /** MQTT, webhooks and upload, when configured. */
+  readonly integrations: Integrations | null;
   readonly logger: Logger;
   /** PREROLL_PASSWORD, if set. */
   readonly password: string | null;
@@ -54,7 +57,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: tls !== null, logger });
   const root = webRoot();
   const actions = { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit };
-  const status = (): unknown => ({ ...runtime.status(), actions, authRequired: auth.required });
+  const status = (): unknown => ({ ...runtime.status(), actions, authRequired: auth.required, integrations: options.integrations?.stats() ?? null });
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -80,6 +83,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       auth,
       actions,
       status,
+      integrations: options.integrations,
       reboot: async () => {
         const [command, ...args] = config.actions.rebootCommand;
         logger.warn({ command: config.actions.rebootCommand }, 'reboot requested from the web page');

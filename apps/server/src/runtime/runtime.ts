@@ -79,6 +79,8 @@ export interface Runtime {
   onSample(listener: (sample: MotionSample) => void): () => void;
   /** Anything the page shows changed (trigger level, switches, recording state, capture state). */
   onChange(listener: () => void): () => void;
+  /** Motion events started (`true`) or ended, with the wall time of the frame. */
+  onMotion(listener: (active: boolean, atMs: number) => void): () => void;
   setTriggerLevel(value: number): number;
   stepTriggerLevel(direction: 1 | -1): number;
   setMotionEnabled(on: boolean): boolean;
@@ -103,6 +105,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const dataDir = config.server.dataDir;
   const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
   const sampleListeners = new Set<(sample: MotionSample) => void>();
+  const motionListeners = new Set<(active: boolean, atMs: number) => void>();
   const changeListeners = new Set<() => void>();
   const startedAt = Date.now();
   let settings: SettingsFile | null = null;
@@ -243,6 +246,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
         changed();
       });
+      pipeline.onDetectorEvent((event, frame) => {
+        const atMs = frame?.wallMs ?? Date.now();
+        for (const listener of motionListeners) listener(event.type === 'start', atMs);
+      });
       pipeline.onSample((sample) => {
         lastSample = sample;
         for (const listener of sampleListeners) listener(sample);
@@ -326,6 +333,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     onSample(listener) {
       sampleListeners.add(listener);
       return () => sampleListeners.delete(listener);
+    },
+    onMotion(listener) {
+      motionListeners.add(listener);
+      return () => motionListeners.delete(listener);
     },
     onChange(listener) {
       changeListeners.add(listener);

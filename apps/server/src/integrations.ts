@@ -1,0 +1,89 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { createIntegrations, type Integrations } from '@preroll/integrations';
+import type { EventRecord } from '@preroll/store';
+import type { Config } from './config';
+import type { Runtime } from './runtime/runtime';
+
+/**
+ * Connects the runtime to MQTT / Home Assistant, webhooks and rclone upload (when configured):
+ * motion, score, recording state and settings go out; commands come in through the runtime's
+ * own controls; every new recording is summarised and, if so configured, uploaded.
+ * Returns null when no integration is configured. Never blocks the frame path: the
+ * integrations queue and throttle on their side.
+ */
+export async function startIntegrations(options: { runtime: Runtime; config: Readonly<Config>; logger: Logger; version: string }): Promise<(Integrations & { detach(): void }) | null> {
+  const { runtime, config, logger } = options;
+  const section = config.integrations;
+  if (!section || (!section.mqtt && !section.webhooks && !section.upload)) return null;
+  const store = runtime.store();
+  const dataDir = config.server.dataDir;
+  const integrations = createIntegrations({
+    config: section,
+    dataDir,
+    cameraId: config.camera.id,
+    logger,
+    softwareVersion: options.version,
+    control: {
+      setTriggerLevel: (value) => runtime.setTriggerLevel(value),
+      setMotionEnabled: (on) => runtime.setMotionEnabled(on),
+      startManualRecording: () => runtime.startManualRecording(),
+      stopManualRecording: () => runtime.stopManualRecording(),
+    },
+    uploads: { setUploadState: (id, state) => store.setUploadState(id, state) },
+  });
+  await integrations.start();
+
+  let settings = { triggerLevel: NaN, motionEnabled: true };
+  let recording = false;
+  const pushState = (): void => {
+    const status = runtime.status();
+    if (status.triggerLevel !== settings.triggerLevel || status.motionEnabled !== settings.motionEnabled) {
+      settings = { triggerLevel: status.triggerLevel, motionEnabled: status.motionEnabled };
+      integrations.settings(settings);
+    }
+    if (status.recording !== recording) {
+      recording = status.recording;
+      integrations.recording(recording);
+    }
+  };
+  pushState();
+  const detachers = [
+    runtime.onChange(pushState),
+    runtime.onMotion((active, atMs) => integrations.motion(active, new Date(atMs))),
+    runtime.onSample((sample) => integrations.score(sample.score, sample.triggerLevel)),
+    store.onChange((change) => {
+      if (change.type === 'upsert' && change.created) integrations.recordingFinished(finished(dataDir, change.record));
+    }),
+  ];
+
+  // Uploads that were queued or running when the last run stopped go again.
+  if (section.upload) {
+    for (const record of pendingUploads(runtime)) {
+      integrations.upload(record, join(dataDir, record.files.clip)).catch((error: unknown) => logger.warn({ err: error, id: record.id }, 'cannot queue a pending upload again'));
+    }
+  }
+  return Object.assign(integrations, {
+    detach() {
+      for (const detach of detachers) detach();
+    },
+  });
+}
+
+/** What the integrations need of a new recording: the row and absolute paths. */
+export function finished(dataDir: string, record: EventRecord): { record: EventRecord; snapshotPath: string | null; clipPath: string } {
+  return { record, snapshotPath: record.files.snapshot ? join(dataDir, record.files.snapshot) : null, clipPath: join(dataDir, record.files.clip) };
+}
+
+function pendingUploads(runtime: Runtime): EventRecord[] {
+  const out: EventRecord[] = [];
+  let cursor: string | null = null;
+  // Bounded: 100 pages of 500 newest-first recordings.
+  for (let page = 0; page < 100; page++) {
+    const result = runtime.store().list({ limit: 500, cursor });
+    out.push(...result.items.filter((r) => r.uploadState === 'pending'));
+    cursor = result.nextCursor;
+    if (!cursor) break;
+  }
+  return out;
+}
