@@ -347,6 +347,9 @@ describe('the polkit rule for the reboot button', () => {
       i=0; while [ $i -lt 100 ]; do pkcheck --action-id org.freedesktop.login1.reboot --process $$ >/dev/null 2>&1; [ $? -ne 1 ] && break; sleep 0.1; i=$((i+1)); done
       for user in nobody daemon; do
         setpriv --reuid "$user" --regid "$(id -g "$user")" --clear-groups sleep 20 & subject=$!
+        # Ask only once the child runs as that user: before setpriv switches, it is still root's.
+        uid=$(id -u "$user"); i=0
+        while [ "$(awk '/^Uid:/ {print $2}' /proc/$subject/status)" != "$uid" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done
         for action in org.freedesktop.login1.reboot org.freedesktop.login1.reboot-multiple-sessions org.freedesktop.login1.power-off; do
           pkcheck --action-id "$action" --process "$subject" >/dev/null 2>&1
           echo "$user $action $?"
