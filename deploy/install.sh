@@ -180,6 +180,15 @@ esac
 node_ok() {
   have node && node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>20||(a===20&&b>=19)?0:1)'
 }
+# apt-get install, after one apt-get update (a fresh image's package lists are stale).
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" -eq 0 ]; then
+    run apt-get update -qq
+    APT_UPDATED=1
+  fi
+  run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
 apt_missing() {
   for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || printf '%s ' "$pkg"
@@ -194,7 +203,7 @@ else
     have node || pkgs="nodejs"
     have npm || pkgs="$pkgs npm"
     # shellcheck disable=SC2086 # the package list is split on purpose
-    run apt-get install -y --no-install-recommends $pkgs
+    apt_install $pkgs
   fi
   if have node && ! node_ok; then
     codename=$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null | tr -d '"')
@@ -221,7 +230,7 @@ EOF
   missing=$(apt_missing polkitd)
   if [ -n "$missing" ]; then
     # shellcheck disable=SC2086 # the package list is split on purpose
-    run apt-get install -y --no-install-recommends $missing
+    apt_install $missing
   fi
 
   # ffmpeg, rpicam-apps on a Pi, pnpm 10, the dependencies and the build: deploy/setup.sh, as the
