@@ -34,7 +34,8 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
     await runtime.stop().catch((stopError: unknown) => logger.error({ err: stopError }, 'cleanup after a failed start failed'));
     throw error;
   }
-  let http: HttpServer;
+  let http: HttpServer | null = null;
+  let port: number;
   let integrations: Awaited<ReturnType<typeof startIntegrations>> = null;
   try {
     integrations = await startIntegrations({ runtime, config, logger: logger.child({ component: 'integrations' }), version: version() });
@@ -46,21 +47,24 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
       password: options.password,
       onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')),
     });
+    // A port in use must stop everything, not leave a camera recording with no web server.
+    port = await http.listen();
   } catch (error) {
+    await http?.close();
     integrations?.detach();
     await integrations?.stop();
     await runtime.stop();
     throw error;
   }
-  const port = await http.listen();
+  const server = http;
   let stopping: Promise<void> | null = null;
   return {
     runtime,
-    http,
+    http: server,
     port,
     stop() {
       stopping ??= (async () => {
-        await http.close();
+        await server.close();
         integrations?.detach();
         await integrations?.stop();
         await runtime.stop();

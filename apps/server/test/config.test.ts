@@ -14,7 +14,7 @@ function file(name: string, text: string): string {
 
 describe('configuration', () => {
   test('defaults: the product runs with no file at all', () => {
-    const { config } = loadConfig({ env: {} });
+    const { config } = loadConfig({ env: {}, modelPath: '/nonexistent/model' });
     expect(config.server).toEqual({ host: '0.0.0.0', port: 8080, dataDir: './data' });
     expect(config.camera.source).toBe('auto');
     expect(config.recorder.preRollMs).toBe(5000);

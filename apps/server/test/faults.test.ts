@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync, writeSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
@@ -16,6 +16,12 @@ async function probe(path: string): Promise<{ firstKey: boolean; durationS: numb
   const doc = await ffprobeJson(path, ['-select_streams', 'v:0', '-show_entries', 'packet=flags:format=duration']);
   const packets = doc.packets as { flags: string }[];
   return { firstKey: packets[0]?.flags.startsWith('K') ?? false, durationS: Number(doc.format.duration), frames: packets.length };
+}
+
+/** ffmpeg processes that are children of this test process. */
+function spawnedFfmpegs(): number {
+  const out = spawnSync('pgrep', ['-P', String(process.pid), 'ffmpeg']).stdout.toString().trim();
+  return out ? out.split('\n').length : 0;
 }
 
 describe('faults survived', () => {
@@ -84,6 +90,19 @@ describe('faults survived', () => {
       await server.stop();
     }
   }, 90_000);
+
+  test('a port already in use stops the start cleanly: an error, and no camera left running', async () => {
+    const holder = (await import('node:net')).createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    const before = spawnedFfmpegs();
+    try {
+      await expect(startTestServer({ server: { dataDir: tempDataDir(), host: '127.0.0.1', port } })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await waitFor(async () => spawnedFfmpegs() <= before, 5000, 'the demo camera to be stopped');
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
 
   test('a corrupted database is rebuilt from the sidecars at start, losing nothing', async () => {
     const dataDir = tempDataDir();

@@ -170,7 +170,12 @@ const actions = z
   .strictObject({
     allowReboot: z.boolean().default(false).describe('Show and allow the "reboot" button (runs `rebootCommand`).'),
     allowExit: z.boolean().default(false).describe('Show and allow the "exit" button (stops Preroll; systemd may restart it).'),
-    rebootCommand: z.array(z.string().min(1)).min(1).max(10).default(['sudo', 'systemctl', 'reboot']).describe('Command (argv) that reboots the machine.'),
+    rebootCommand: z
+      .array(z.string().min(1))
+      .min(1)
+      .max(10)
+      .default(['systemctl', 'reboot'])
+      .describe('Command (argv) that reboots the machine. The installer adds a polkit rule that lets the `preroll` user run `systemctl reboot`.'),
   })
   .prefault({})
   .describe('Buttons that affect the machine, off unless enabled.');
