@@ -7,7 +7,7 @@ import { NAL, nalUnits, withParameterSets } from './annexb';
 import { createClipWriter } from './clip-writer';
 import { RecorderError } from './errors';
 import { finaliseRecording } from './finalise';
-import { partPaths, writePartInfo } from './parts';
+import { fileExists, partPaths, writePartInfo } from './parts';
 import { clipStart } from './ring';
 import type { AccessUnit } from './types';
 
@@ -251,18 +251,9 @@ export async function writeMemory(options: MemoryOptions): Promise<SavedMemory> 
 async function freeMemoryId(dataDir: string, wallMs: number, camera: string): Promise<string> {
   for (let n = 1; ; n++) {
     const id = memoryId(wallMs, camera, n);
-    const taken = await Promise.all([recordingPaths(id).clip, recordingPaths(id).sidecar].map((rel) => exists(path.join(dataDir, rel))));
-    const part = await exists(partPaths(dataDir, id).clip);
+    const taken = await Promise.all([recordingPaths(id).clip, recordingPaths(id).sidecar].map((rel) => fileExists(path.join(dataDir, rel))));
+    const part = await fileExists(partPaths(dataDir, id).clip);
     if (!taken.some(Boolean) && !part) return id;
   }
 }
 
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fsp.access(file);
-    return true;
-  } catch (error) {
-    void error;
-    return false;
-  }
-}

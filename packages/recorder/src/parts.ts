@@ -99,3 +99,14 @@ export async function snapshotFromClip(clipPath: string, offsetS: number, width:
   if (!data) throw new Error(`no picture could be decoded from ${clipPath}`);
   return { width: w, height: h, data };
 }
+
+/** True when the file exists (any kind, any permissions). */
+export async function fileExists(file: string): Promise<boolean> {
+  try {
+    await fsp.access(file);
+    return true;
+  } catch (error) {
+    void error;
+    return false;
+  }
+}

@@ -7,7 +7,7 @@ import { remuxToFaststart } from './clip-writer';
 import { RecorderError } from './errors';
 import { encodeSnapshot, writeFileReplacing } from './images';
 import { trimToCompleteFragments } from './mp4';
-import { PART_CLIP_SUFFIX, PART_INFO_SUFFIX, partPaths, readPartInfo, snapshotFromClip } from './parts';
+import { fileExists, PART_CLIP_SUFFIX, PART_INFO_SUFFIX, partPaths, readPartInfo, snapshotFromClip } from './parts';
 
 /** What start-up recovery did with one partial clip. */
 export interface RecoveredClip {
@@ -72,7 +72,7 @@ export async function recoverPartialClip(dataDir: string, id: string, logger?: L
   const parts = partPaths(dataDir, id);
   const rel = recordingPaths(id);
   const abs = (p: string): string => path.join(dataDir, p);
-  if ((await exists(abs(rel.sidecar))) && (await exists(abs(rel.clip)))) {
+  if ((await fileExists(abs(rel.sidecar))) && (await fileExists(abs(rel.clip)))) {
     // Crashed after the sidecar was written: the recording is complete, only clean-up was missing.
     const sidecar = await readSidecar(abs(rel.sidecar));
     await removeParts(parts.clip, parts.info);
@@ -182,16 +182,6 @@ async function ffprobeJsonSettled(file: string, args: readonly string[]): Promis
     } catch (error) {
       if (!(error instanceof SyntaxError) || attempt >= 3) throw error;
     }
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fsp.access(file);
-    return true;
-  } catch (error) {
-    void error;
-    return false;
   }
 }
 
