@@ -6,7 +6,7 @@
 
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { createIntegrations, type Integrations, type IntegrationsConfig } from '../src';
+import { createIntegrations, type IntegrationsConfig } from '../src';
 import {
   captureLogger,
   freePort,
