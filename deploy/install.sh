@@ -172,7 +172,8 @@ case "$APP_DIR" in
   /home/*|/root/*|/root|/run/user/*)
     msg="the checkout $APP_DIR is in a home directory, which the service cannot read (ProtectHome). Move it and run this again from there:
     sudo mv $APP_DIR /opt/preroll && sudo chown -R \"\$(id -un):\" /opt/preroll && sudo /opt/preroll/deploy/install.sh"
-    if staging; then say "warning: $msg"; else fail "$msg"; fi
+    # A dry run reports it and goes on, so it shows every other problem too.
+    if staging || [ "$DRY" -eq 1 ]; then say "warning: $msg"; else fail "$msg"; fi
     ;;
 esac
 

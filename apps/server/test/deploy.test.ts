@@ -250,10 +250,9 @@ describe('install.sh', () => {
     const before = ['/etc/preroll', '/var/lib/preroll', '/etc/systemd/system/preroll.service'].map(existsSync);
     const { code, out, lines } = install(['--dry-run']);
     if (/^\/(home|root)(\/|$)/.test(REPO)) {
-      // The service cannot read a home directory (ProtectHome): the installer says where to move it.
-      expect(code).toBe(1);
-      expect(out).toContain('/opt/preroll');
-      return;
+      // The service cannot read a home directory (ProtectHome): a real run stops there; the dry
+      // run warns where to move the checkout and goes on planning.
+      expect(out).toMatch(/warning: the checkout .* is in a home directory.*\n.*\/opt\/preroll/);
     }
     expect(code).toBe(0);
     expect(lines).toContainEqual(expect.stringMatching(/^install: would run: deploy\/setup\.sh as \S+ /));
