@@ -1,24 +1,30 @@
+import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
-import type { Config } from './config';
+import type { Store } from '@preroll/store';
+import { perCamera, type Config } from './config';
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
-import { createRuntime, type Runtime } from './runtime/runtime';
+import { createRuntime, openConfiguredStore, type Runtime } from './runtime/runtime';
 import { version } from './version';
 
-/** The whole Preroll server: the runtime (camera → recorder → store) and its web layer. */
+/** The whole Preroll server: one runtime per camera (camera → recorder → store) and the web layer. */
 export interface Preroll {
+  /** The first (or only) camera's runtime. */
   readonly runtime: Runtime;
+  /** Every camera's runtime, in configuration order. */
+  readonly runtimes: readonly Runtime[];
   readonly http: HttpServer;
   /** The port the web server listens on. */
   readonly port: number;
-  /** Stops in reverse order: web server, then pipeline and store. Idempotent. */
+  /** Stops in reverse order: web server, integrations, cameras, store. Idempotent. */
   stop(): Promise<void>;
 }
 
 /**
  * The composition root: wires config → capture → detector → encoder/ring → recorder → store →
- * web, and starts them in dependency order.
+ * web for each camera, and starts them in dependency order. A step that fails stops what the
+ * earlier ones started before the error is reported.
  */
 export async function startPreroll(options: { config: Readonly<Config>; logger: Logger; password: string | null; onExit?: () => void }): Promise<Preroll> {
   const { config, logger } = options;
@@ -26,50 +32,59 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
   // memory, and one worker thread per encode keeps glibc's per-thread arenas from multiplying.
   sharp.cache(false);
   sharp.concurrency(1);
-  const runtime = createRuntime({ config, logger, version: version() });
-  try {
-    await runtime.start();
-  } catch (error) {
-    // Undo what did start (the store's watcher, a spawned camera) before reporting.
-    await runtime.stop().catch((stopError: unknown) => logger.error({ err: stopError }, 'cleanup after a failed start failed'));
-    throw error;
-  }
-  let http: HttpServer | null = null;
-  let port: number;
+  const cameras = perCamera(config);
+  const started: Runtime[] = [];
+  let sharedStore: Store | null = null;
   let integrations: Awaited<ReturnType<typeof startIntegrations>> = null;
+  let http: HttpServer | null = null;
+  const undo = async (): Promise<void> => {
+    await http?.close();
+    integrations?.detach();
+    await integrations?.stop();
+    for (const runtime of [...started].reverse()) await runtime.stop();
+    await sharedStore?.close();
+  };
   try {
-    integrations = await startIntegrations({ runtime, config, logger: logger.child({ component: 'integrations' }), version: version() });
+    if (cameras.length > 1) {
+      // Several cameras share one index of the one data directory.
+      await mkdir(config.server.dataDir, { recursive: true });
+      sharedStore = await openConfiguredStore(config, logger);
+    }
+    for (const [index, cameraConfig] of cameras.entries()) {
+      const runtime = createRuntime({
+        config: cameraConfig,
+        logger: cameras.length > 1 ? logger.child({ camera: cameraConfig.camera.id }) : logger,
+        version: version(),
+        store: sharedStore ?? undefined,
+        primary: index === 0,
+      });
+      started.push(runtime);
+      await runtime.start();
+    }
+    integrations = await startIntegrations({ runtime: started[0], config: cameras[0], logger: logger.child({ component: 'integrations' }), version: version() });
     http = await createHttpServer({
       config,
-      runtime,
+      runtimes: started,
       integrations,
       logger: logger.child({ component: 'http' }),
       password: options.password,
       onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')),
     });
     // A port in use must stop everything, not leave a camera recording with no web server.
-    port = await http.listen();
+    const port = await http.listen();
+    let stopping: Promise<void> | null = null;
+    return {
+      runtime: started[0],
+      runtimes: started,
+      http,
+      port,
+      stop() {
+        stopping ??= undo();
+        return stopping;
+      },
+    };
   } catch (error) {
-    await http?.close();
-    integrations?.detach();
-    await integrations?.stop();
-    await runtime.stop();
+    await undo().catch((stopError: unknown) => logger.error({ err: stopError }, 'cleanup after a failed start failed'));
     throw error;
   }
-  const server = http;
-  let stopping: Promise<void> | null = null;
-  return {
-    runtime,
-    http: server,
-    port,
-    stop() {
-      stopping ??= (async () => {
-        await server.close();
-        integrations?.detach();
-        await integrations?.stop();
-        await runtime.stop();
-      })();
-      return stopping;
-    },
-  };
 }

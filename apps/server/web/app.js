@@ -3,7 +3,12 @@
 // Plain browser JavaScript, no build step. Text from the server is set with textContent only.
 
 const $ = (id) => document.getElementById(id);
-const state = { status: null, scores: [], ws: null, liveUrl: null, view: 'live', deleteToken: null, armed: {} };
+const state = { status: null, scores: [], ws: null, liveUrl: null, view: 'live', deleteToken: null, armed: {}, camera: null, streamToken: null };
+
+/** The API path of the camera on show: the plain paths serve the first (or only) camera. */
+function cameraApi() {
+  return state.camera ? `/api/cameras/${encodeURIComponent(state.camera)}` : '/api';
+}
 
 // ---------- API ----------
 async function api(method, path, body) {
@@ -67,7 +72,64 @@ function connect() {
 }
 
 function setLive(enabled) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: 'live', enabled }));
+  const message = state.camera ? { type: 'live', enabled, camera: state.camera } : { type: 'live', enabled };
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
+}
+
+// ---------- Cameras ----------
+function renderCameras(cameras) {
+  const several = cameras.length > 1;
+  $('camera-pick').hidden = !several;
+  $('tab-cameras').hidden = !several;
+  $('filter-camera-label').hidden = !several;
+  if (!several) return;
+  const select = $('camera-pick');
+  const ids = cameras.map((c) => c.id);
+  if ([...select.options].map((o) => o.value).join() !== ids.join()) {
+    select.replaceChildren(...ids.map((id) => new Option(id, id)));
+    $('filter-camera').replaceChildren(new Option('all cameras', ''), ...ids.map((id) => new Option(id, id)));
+  }
+  select.value = state.camera || ids[0];
+  if (state.view === 'cameras') renderCameraGrid(cameras);
+}
+
+function chooseCamera(id) {
+  if (id === (state.camera || (state.status && state.status.camera))) return;
+  state.camera = id;
+  state.scores = [];
+  setLive(state.view === 'live' && !document.hidden);
+  updateStreamLink();
+}
+
+function renderCameraGrid(cameras) {
+  const grid = $('camera-grid');
+  const known = new Map([...grid.children].map((card) => [card.dataset.id, card]));
+  for (const camera of cameras) {
+    let card = known.get(camera.id);
+    if (!card) {
+      card = document.createElement('button');
+      card.className = 'camera-tile';
+      card.dataset.id = camera.id;
+      const img = document.createElement('img');
+      img.alt = `live view of ${camera.id}`;
+      img.src = `/cameras/${encodeURIComponent(camera.id)}/stream.mjpg`;
+      const label = document.createElement('span');
+      label.className = 'camera-label';
+      card.append(img, label);
+      card.onclick = () => {
+        chooseCamera(camera.id);
+        showView('live');
+      };
+      grid.append(card);
+    }
+    card.querySelector('.camera-label').textContent = `${camera.id} · ${camera.captureState}${camera.recording ? ' · ● REC' : ''} · score ${camera.score.toFixed(1)} / ${formatLevel(camera.triggerLevel)}`;
+  }
+}
+
+function updateStreamLink() {
+  const path = state.camera ? `/cameras/${encodeURIComponent(state.camera)}/stream.mjpg` : '/stream.mjpg';
+  $('stream-link').href = state.streamToken ? `${path}?token=${encodeURIComponent(state.streamToken)}` : path;
+  $('stream-link').textContent = new URL($('stream-link').href, location.href).href;
 }
 
 function showFrame(blob) {
@@ -84,6 +146,7 @@ function showFrame(blob) {
 // ---------- Status ----------
 function renderStatus(status) {
   state.status = status;
+  if (status.cameras) renderCameras(status.cameras);
   $('score').textContent = status.score.toFixed(1);
   $('level').textContent = formatLevel(status.triggerLevel);
   $('score-overlay').textContent = `${status.score.toFixed(1)} / ${formatLevel(status.triggerLevel)}`;
@@ -183,41 +246,41 @@ function drawChart(canvas, points, level, spanMs) {
 
 // ---------- Controls ----------
 function setupControls() {
-  $('level-up').onclick = () => act(() => api('PUT', '/api/trigger-level', { step: 1 }).then(updateLevel));
-  $('level-down').onclick = () => act(() => api('PUT', '/api/trigger-level', { step: -1 }).then(updateLevel));
+  $('level-up').onclick = () => act(() => api('PUT', `${cameraApi()}/trigger-level`, { step: 1 }).then(updateLevel));
+  $('level-down').onclick = () => act(() => api('PUT', `${cameraApi()}/trigger-level`, { step: -1 }).then(updateLevel));
   $('level-form').onsubmit = (event) => {
     event.preventDefault();
     const value = Number($('level-input').value);
-    act(() => api('PUT', '/api/trigger-level', { value }).then(updateLevel));
+    act(() => api('PUT', `${cameraApi()}/trigger-level`, { value }).then(updateLevel));
   };
   $('calibrate').onclick = () =>
     act(async () => {
-      const result = await api('POST', '/api/calibrate', { apply: true });
+      const result = await api('POST', `${cameraApi()}/calibrate`, { apply: true });
       $('calibrate-result').textContent = result.quiet
         ? `Noise floor ${result.noiseFloor.toFixed(2)} over ${result.spanS.toFixed(1)} s: trigger level set to ${formatLevel(result.suggestedTriggerLevel)}.`
         : `The scene was not quiet (or too short): suggestion ${formatLevel(result.suggestedTriggerLevel)} not applied. Keep the scene still and try again.`;
     });
-  $('motion-toggle').onclick = () => act(() => api('POST', '/api/motion', { enabled: !(state.status && state.status.motionEnabled) }));
+  $('motion-toggle').onclick = () => act(() => api('POST', `${cameraApi()}/motion`, { enabled: !(state.status && state.status.motionEnabled) }));
   $('record-toggle').onclick = () =>
     act(async () => {
       const manual = state.status && state.status.manualRecording;
-      await api('POST', manual ? '/api/record/stop' : '/api/record/start');
+      await api('POST', `${cameraApi()}${manual ? '/record/stop' : '/record/start'}`);
       say(manual ? 'Recording stopped.' : 'Recording (with pre-roll)…');
     });
   $('snapshot').onclick = () =>
     act(async () => {
-      const photo = await api('POST', '/api/photo');
+      const photo = await api('POST', `${cameraApi()}/photo`);
       say(`Photo saved (${new Date(photo.startedAt).toLocaleTimeString()}, ${photo.width}×${photo.height}).`);
     });
   $('continuous-toggle').onclick = () =>
     act(async () => {
       const on = !(state.status && state.status.continuous && state.status.continuous.enabled);
-      await api('POST', '/api/continuous', { enabled: on });
+      await api('POST', `${cameraApi()}/continuous`, { enabled: on });
       say(on ? 'Continuous recording on.' : 'Continuous recording off.');
     });
   $('memory').onclick = () =>
     act(async () => {
-      const pending = await api('POST', '/api/memories', {});
+      const pending = await api('POST', `${cameraApi()}/memories`, {});
       say(`Saving the last ${formatMinutes(pending.minutes)}…`);
     });
   $('delete-all').onclick = () =>
@@ -267,10 +330,13 @@ function showDeleteConfirm(on) {
 // ---------- Views ----------
 function showView(view) {
   state.view = view;
-  for (const name of ['live', 'gallery', 'system']) {
+  for (const name of ['live', 'cameras', 'gallery', 'system']) {
     $(`${name}-view`).hidden = name !== view;
     $(`tab-${name}`).classList.toggle('active', name === view);
   }
+  // The grid's MJPEG tiles stream only while the grid is on screen.
+  if (view !== 'cameras') $('camera-grid').replaceChildren();
+  else if (state.status && state.status.cameras) renderCameraGrid(state.status.cameras);
   setLive(view === 'live' && !document.hidden);
   if (view === 'gallery') reloadGallery();
   if (view === 'system' && state.status) renderSystem(state.status);
@@ -284,6 +350,7 @@ function galleryQuery() {
   if ($('filter-day').value) params.set('day', $('filter-day').value);
   if ($('filter-kind').value) params.set('kind', $('filter-kind').value);
   if ($('filter-favorite').checked) params.set('favorite', 'true');
+  if ($('filter-camera').value) params.set('camera', $('filter-camera').value);
   if (gallery.cursor) params.set('cursor', gallery.cursor);
   return params;
 }
@@ -557,16 +624,17 @@ function formatDuration(s) {
 function start() {
   setupControls();
   setupDialog();
-  for (const name of ['live', 'gallery', 'system']) $(`tab-${name}`).onclick = () => showView(name);
-  for (const id of ['filter-day', 'filter-kind', 'filter-favorite']) $(id).onchange = () => reloadGallery();
+  for (const name of ['live', 'cameras', 'gallery', 'system']) $(`tab-${name}`).onclick = () => showView(name);
+  for (const id of ['filter-day', 'filter-kind', 'filter-favorite', 'filter-camera']) $(id).onchange = () => reloadGallery();
+  $('camera-pick').onchange = () => chooseCamera($('camera-pick').value);
   new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting) && state.view === 'gallery') loadMore();
   }).observe($('gallery-sentinel'));
   document.addEventListener('visibilitychange', () => setLive(state.view === 'live' && !document.hidden));
   api('GET', '/api/stream-token')
     .then(({ token }) => {
-      if (token) $('stream-link').href = `/stream.mjpg?token=${encodeURIComponent(token)}`;
-      $('stream-link').textContent = new URL($('stream-link').href, location.href).href;
+      state.streamToken = token;
+      updateStreamLink();
     })
     .catch(() => undefined);
   setInterval(tick, 1000);

@@ -1,5 +1,5 @@
-export { configSchema } from './schema';
-export type { Config, ConfigInput } from './schema';
+export { configSchema, perCamera } from './schema';
+export type { CameraConfig, Config, ConfigInput } from './schema';
 export { loadConfig, parseConfig, envOverrides, ConfigError } from './load';
 export type { LoadOptions, LoadedConfig } from './load';
 export { configurationMarkdown } from './docs';

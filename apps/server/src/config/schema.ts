@@ -202,6 +202,14 @@ const integrations = z
 export const configSchema = z
   .strictObject({
     camera: camera.prefault({}),
+    cameras: z
+      .array(camera)
+      .min(1)
+      .max(4)
+      .optional()
+      .describe(
+        'Several cameras in one server, each an object with the keys of `camera` (ids must differ). When set, `camera` is not used; the first camera is the one the plain API paths, the GPIO button and the integrations act on. Detection, recording and retention settings are shared; the trigger level and switches are per camera.',
+      ),
     detector,
     recorder,
     recording,
@@ -211,9 +219,30 @@ export const configSchema = z
     actions,
     integrations,
   })
+  .superRefine((config, ctx) => {
+    const cameras = config.cameras ?? [];
+    const seen = new Set<string>();
+    cameras.forEach((entry, index) => {
+      if (seen.has(entry.id)) ctx.addIssue({ code: 'custom', path: ['cameras', index, 'id'], message: `camera id "${entry.id}" is used twice` });
+      seen.add(entry.id);
+    });
+    if (cameras.length > 1 && config.recording.lookback.enabled) {
+      ctx.addIssue({ code: 'custom', path: ['recording', 'lookback', 'enabled'], message: 'the hidden look-back works with one camera only; use continuous recording for memories of several cameras' });
+    }
+  })
   .describe('Preroll configuration');
 
 /** The validated, defaulted configuration, frozen and passed down from the composition root. */
 export type Config = z.infer<typeof configSchema>;
+/** One camera's section (`camera`, or an entry of `cameras`). */
+export type CameraConfig = Config['camera'];
+
+/**
+ * One configuration per camera: the whole configuration with `camera` set to that camera.
+ * With `cameras` absent this is just `[config]`. Pure.
+ */
+export function perCamera(config: Readonly<Config>): Readonly<Config>[] {
+  return config.cameras ? config.cameras.map((entry) => Object.freeze({ ...config, camera: entry })) : [config];
+}
 /** What a configuration file may contain (everything optional). */
 export type ConfigInput = z.input<typeof configSchema>;

@@ -46,6 +46,7 @@ const listQuery = z.strictObject({
     .optional(),
   day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
   favorite: z.enum(['true', 'false']).optional(),
+  camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).optional(),
 });
 
 /** Parses a body or query with a schema; a failure is a 400 naming the field. */
@@ -196,6 +197,7 @@ export function createApi(options: ApiOptions): Router {
       kind: query.kind as EventRecord['kind'][] | undefined,
       day: query.day,
       favorite: query.favorite === undefined ? undefined : query.favorite === 'true',
+      camera: query.camera,
     });
     res.json({ items: page.items.map(toApiEvent), nextCursor: page.nextCursor });
   });

@@ -205,8 +205,9 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
     guard() {
       return (req, res, next) => {
         if (auth.isAuthenticated(req) || req.path === '/api/login') return next();
-        if (req.path === '/stream.mjpg' && typeof req.query.token === 'string' && auth.checkStreamToken(req.query.token)) return next();
-        if (req.path.startsWith('/api/') || req.path === '/stream.mjpg' || req.path === '/metrics') {
+        const stream = req.path === '/stream.mjpg' || /^\/cameras\/[^/]+\/stream\.mjpg$/.test(req.path);
+        if (stream && typeof req.query.token === 'string' && auth.checkStreamToken(req.query.token)) return next();
+        if (req.path.startsWith('/api/') || stream || req.path === '/metrics') {
           next(new HttpError(401, 'AUTH_REQUIRED', 'log in first (POST /api/login)'));
           return;
         }

@@ -47,18 +47,21 @@ export function mjpegHandler(live: LiveView) {
 }
 
 /** Messages the browser may send on the WebSocket. */
-type ClientMessage = { type: 'live'; enabled: boolean };
+type ClientMessage = { type: 'live'; enabled: boolean; camera?: string };
 
 /**
- * The WebSocket at `/ws`: status on every change and twice a second, the motion score of every
- * frame (batched), and — for clients that ask — live JPEGs as binary messages, skipped while
- * the client's buffer is still full. Authenticated during the upgrade.
+ * The WebSocket at `/ws`: the status of the client's camera on every change and twice a
+ * second, with the motion score of every frame since the last message, and — for clients that
+ * ask — live JPEGs as binary messages, skipped while the client's buffer is still full. A client
+ * picks its camera with `{"type":"live","enabled":…,"camera":"<id>"}` (default: the first).
+ * Authenticated during the upgrade.
  */
 export function attachWebSocket(
   server: Server,
-  options: { runtime: Runtime; auth: Auth; logger: Logger; sameOrigin: (req: IncomingMessage) => boolean; status: () => unknown },
+  options: { runtimes: readonly Runtime[]; auth: Auth; logger: Logger; sameOrigin: (req: IncomingMessage) => boolean; status: (runtime: Runtime) => unknown },
 ): { close(): void } {
-  const { runtime, auth, logger } = options;
+  const { runtimes, auth, logger } = options;
+  const byId = new Map(runtimes.map((r) => [r.status().camera, r] as const));
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '').split('?')[0];
@@ -74,45 +77,66 @@ export function attachWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
-  const clients = new Map<WebSocket, { unsubscribeLive: (() => void) | null }>();
-  let scores: [number, number][] = [];
+  interface ClientState {
+    runtime: Runtime;
+    unsubscribeLive: (() => void) | null;
+  }
+  const clients = new Map<WebSocket, ClientState>();
+  // Scores of each camera since the last broadcast.
+  const scores = new Map<Runtime, [number, number][]>(runtimes.map((r) => [r, []]));
   const sendJson = (ws: WebSocket, value: unknown): void => {
     if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(JSON.stringify(value));
   };
   const broadcastStatus = (): void => {
-    const status = { type: 'status', status: options.status(), scores };
-    scores = [];
-    for (const ws of clients.keys()) sendJson(ws, status);
+    const messages = new Map(runtimes.map((r) => [r, JSON.stringify({ type: 'status', status: options.status(r), scores: scores.get(r) })] as const));
+    for (const r of runtimes) scores.set(r, []);
+    for (const [ws, state] of clients) {
+      if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(messages.get(state.runtime) as string);
+    }
   };
-  const unsubscribeSamples = runtime.onSample((sample) => {
-    scores.push([Math.round(sample.ptsUs / 1000), Math.round(sample.score * 100) / 100]);
-    if (scores.length > 600) scores.shift();
-  });
-  const unsubscribeChange = runtime.onChange(() => broadcastStatus());
+  const detachers = runtimes.flatMap((r) => [
+    r.onSample((sample) => {
+      const list = scores.get(r) as [number, number][];
+      list.push([Math.round(sample.ptsUs / 1000), Math.round(sample.score * 100) / 100]);
+      if (list.length > 600) list.shift();
+    }),
+    r.onChange(() => broadcastStatus()),
+  ]);
   const timer = setInterval(broadcastStatus, 500);
   timer.unref();
 
+  const subscribe = (ws: WebSocket, state: ClientState): void => {
+    state.unsubscribeLive = state.runtime.live.subscribe((frame) => {
+      // A slow client skips frames instead of queueing them.
+      if (ws.readyState === ws.OPEN && ws.bufferedAmount < 2 * frame.jpeg.length) ws.send(frame.jpeg, { binary: true });
+    });
+  };
+
   wss.on('connection', (ws) => {
-    const state = { unsubscribeLive: null as (() => void) | null };
+    const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null };
     clients.set(ws, state);
-    sendJson(ws, { type: 'status', status: options.status(), scores: [] });
+    sendJson(ws, { type: 'status', status: options.status(state.runtime), scores: [] });
     ws.on('message', (data, isBinary) => {
       let message: ClientMessage;
       try {
         if (isBinary) throw new Error('binary');
         message = JSON.parse(data.toString()) as ClientMessage;
         if (message?.type !== 'live' || typeof message.enabled !== 'boolean') throw new Error('shape');
+        if (message.camera !== undefined && !byId.has(message.camera)) throw new Error('camera');
       } catch (error) {
         void error;
-        sendJson(ws, { type: 'error', code: 'WS_BAD_MESSAGE', message: 'expected {"type":"live","enabled":true|false}' });
+        sendJson(ws, { type: 'error', code: 'WS_BAD_MESSAGE', message: 'expected {"type":"live","enabled":true|false,"camera":"<a camera id>"}' });
         return;
       }
-      if (message.enabled && !state.unsubscribeLive) {
-        state.unsubscribeLive = runtime.live.subscribe((frame) => {
-          // A slow client skips frames instead of queueing them.
-          if (ws.readyState === ws.OPEN && ws.bufferedAmount < 2 * frame.jpeg.length) ws.send(frame.jpeg, { binary: true });
-        });
-      } else if (!message.enabled && state.unsubscribeLive) {
+      const wanted = message.camera === undefined ? state.runtime : (byId.get(message.camera) as Runtime);
+      if (wanted !== state.runtime) {
+        state.unsubscribeLive?.();
+        state.unsubscribeLive = null;
+        state.runtime = wanted;
+        sendJson(ws, { type: 'status', status: options.status(wanted), scores: [] });
+      }
+      if (message.enabled && !state.unsubscribeLive) subscribe(ws, state);
+      else if (!message.enabled && state.unsubscribeLive) {
         state.unsubscribeLive();
         state.unsubscribeLive = null;
       }
@@ -127,8 +151,7 @@ export function attachWebSocket(
   return {
     close() {
       clearInterval(timer);
-      unsubscribeSamples();
-      unsubscribeChange();
+      for (const detach of detachers) detach();
       for (const [ws, state] of clients) {
         state.unsubscribeLive?.();
         ws.terminate();

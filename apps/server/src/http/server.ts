@@ -18,7 +18,8 @@ import { prometheusMetrics } from './metrics';
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
   readonly config: Readonly<Config>;
-  readonly runtime: Runtime;
+  /** One runtime per camera; the first is the one the plain paths (`/api/status`, `/stream.mjpg`) act on. */
+  readonly runtimes: readonly Runtime[];
   /** MQTT, webhooks and upload, when configured. */
   readonly integrations: Integrations | null;
   readonly logger: Logger;
@@ -36,6 +37,12 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
+/** What the camera list shows of one camera. */
+function cameraSummary(r: Runtime): Record<string, unknown> {
+  const s = r.status();
+  return { id: s.camera, source: s.source, captureState: s.captureState, width: s.width, height: s.height, fps: s.fps, score: s.score, triggerLevel: s.triggerLevel, motionEnabled: s.motionEnabled, recording: s.recording };
+}
+
 /** True for addresses only this machine can reach. Pure. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -51,13 +58,23 @@ export function webRoot(): string {
 
 /** Creates the web server (listens in `listen()`). */
 export async function createHttpServer(options: HttpServerOptions): Promise<HttpServer> {
-  const { config, runtime, logger } = options;
+  const { config, runtimes, logger } = options;
+  const runtime = runtimes[0];
   const exposed = !isLoopback(config.server.host);
   const tls = config.server.tls ? readTls(config.server.tls) : null;
   const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: tls !== null, logger });
   const root = webRoot();
   const actions = { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit };
-  const status = (): unknown => ({ ...runtime.status(), actions, authRequired: auth.required, integrations: options.integrations?.stats() ?? null });
+  const byId = new Map(runtimes.map((r) => [r.status().camera, r] as const));
+  const cameras = (): unknown[] => runtimes.map((r) => cameraSummary(r));
+  const statusOf = (r: Runtime) => (): unknown => ({
+    ...r.status(),
+    actions,
+    authRequired: auth.required,
+    integrations: r === runtime ? (options.integrations?.stats() ?? null) : null,
+    cameras: cameras(),
+  });
+  const status = statusOf(runtime);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -67,23 +84,22 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
 
   app.get('/healthz', (_req, res) => {
-    const status = runtime.status();
-    const ok = status.captureState === 'running' || status.captureState === 'starting';
-    res.status(ok ? 200 : 503).json({ ok, captureState: status.captureState, uptimeS: status.uptimeS });
+    const states = runtimes.map((r) => r.status());
+    const ok = states.every((s) => s.captureState === 'running' || s.captureState === 'starting');
+    res.status(ok ? 200 : 503).json({ ok, captureState: states[0].captureState, cameras: states.map((s) => ({ id: s.camera, captureState: s.captureState })), uptimeS: states[0].uptimeS });
   });
   // The login page and what it needs are reachable without a session.
   for (const file of ['login.html', 'login.js', 'style.css', 'favicon.svg']) {
     app.get(`/${file}`, (_req, res) => res.sendFile(file, { root, dotfiles: 'deny' }));
   }
   app.use(auth.guard());
-  app.use(
-    '/api',
+  const apiFor = (r: Runtime) =>
     createApi({
-      runtime,
+      runtime: r,
       auth,
       actions,
-      status,
-      integrations: options.integrations,
+      status: statusOf(r),
+      integrations: r === runtime ? options.integrations : null,
       reboot: async () => {
         const [command, ...args] = config.actions.rebootCommand;
         logger.warn({ command: config.actions.rebootCommand }, 'reboot requested from the web page');
@@ -94,8 +110,23 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
         logger.warn('exit requested from the web page');
         setTimeout(options.onExit, 100);
       },
-    }),
-  );
+    });
+  // Each camera's controls under /api/cameras/<id>/…; the plain /api/… paths are the first camera's.
+  const cameraApis = new Map(runtimes.map((r) => [r.status().camera, apiFor(r)] as const));
+  app.get('/api/cameras', (_req, res) => {
+    res.json({ cameras: cameras() });
+  });
+  app.use('/api/cameras/:camera', (req, res, next) => {
+    const api = cameraApis.get(String(req.params.camera));
+    if (!api) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
+    api(req, res, next);
+  });
+  app.use('/api', cameraApis.get(runtime.status().camera) as ReturnType<typeof apiFor>);
+  app.get('/cameras/:camera/stream.mjpg', (req, res, next) => {
+    const r = byId.get(String(req.params.camera));
+    if (!r) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
+    mjpegHandler(r.live)(req, res);
+  });
   app.get('/stream.mjpg', mjpegHandler(runtime.live));
   app.get('/metrics', (_req, res) => {
     res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtime));
@@ -107,7 +138,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const server: Server = tls ? createTlsServer(tls, app) : createServer(app);
   server.requestTimeout = 0; // the MJPEG stream is one endless response
   server.headersTimeout = 20_000;
-  const ws = attachWebSocket(server, { runtime, auth, logger: logger.child({ component: 'ws' }), sameOrigin, status });
+  const ws = attachWebSocket(server, { runtimes, auth, logger: logger.child({ component: 'ws' }), sameOrigin, status: (r) => statusOf(r)() });
 
   return {
     auth,

@@ -17,6 +17,8 @@ import { readSystemInfo, type SystemInfo } from './system';
 /** Everything `GET /api/status` reports. */
 export interface Status {
   readonly version: string;
+  /** The camera id (`camera.id`). */
+  readonly camera: string;
   readonly source: string;
   readonly sourceReason: string;
   readonly captureState: CaptureState;
@@ -57,7 +59,19 @@ export interface Timeline {
 
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
+  /** The configuration, with `camera` being this runtime's camera. */
   readonly config: Readonly<Config>;
+  /**
+   * A store shared by several cameras' runtimes (opened, started and closed by the caller).
+   * Without it the runtime opens its own in `start()` and closes it in `stop()`.
+   */
+  readonly store?: Store;
+  /**
+   * The first (or only) camera: it recovers partial recordings left by a crash, owns the GPIO
+   * button and `settings.json`. Further cameras keep their settings in `settings-<id>.json`.
+   * Default true.
+   */
+  readonly primary?: boolean;
   readonly logger: Logger;
   readonly version: string;
 }
@@ -174,19 +188,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     live,
     async start() {
       await mkdir(dataDir, { recursive: true });
-      settings = openSettings(dataDir, logger);
-      realStore = await openStore({
-        dataDir,
-        logger: logger.child({ component: 'store' }),
-        // 0 in the configuration means "no limit", which the store spells null.
-        retention: {
-          maxDiskPct: config.retention.maxDiskPct,
-          maxTotalBytes: config.retention.maxTotalBytes || null,
-          maxAgeDays: config.retention.maxAgeDays || null,
-        },
-        retentionIntervalMs: config.retention.intervalS * 1000,
-      });
-      await realStore.start();
+      const primary = options.primary ?? true;
+      settings = openSettings(dataDir, logger, primary ? 'settings.json' : `settings-${config.camera.id}.json`);
+      realStore = options.store ?? (await openConfiguredStore(config, logger));
 
       if (config.camera.source === 'auto') {
         const choice = await chooseDefaultSource();
@@ -231,6 +235,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           // The list of segments a memory can use reaches back as far as the longest memory.
           keepListS: rec.memory.maxMinutes * 60 + 2 * rec.continuous.segmentS,
         },
+        // Partial recordings are recovered once, by the first camera (they may be any camera's).
+        recover: options.primary ?? true,
         onRecording: async (notice) => {
           await store().indexRecording(notice.sidecarPath);
         },
@@ -267,7 +273,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       diskTimer.unref();
       const recovered = await pipeline.start();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
-      if (rec.gpio.pin !== null) {
+      if (rec.gpio.pin !== null && (options.primary ?? true)) {
         gpio = createGpioButton({
           ...rec.gpio,
           pin: rec.gpio.pin,
@@ -292,7 +298,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const draining = memories.stop();
       if (pipeline) await pipeline.stop();
       await draining;
-      if (realStore) await realStore.close();
+      if (realStore && !options.store) await realStore.close();
     },
     status() {
       const stats = source?.stats();
@@ -301,6 +307,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const liveStats = live.stats();
       return {
         version: options.version,
+        camera: config.camera.id,
         source: source?.description ?? sourceSpec,
         sourceReason,
         captureState: source?.state() ?? 'idle',
@@ -469,6 +476,23 @@ async function lookbackCap(dataDir: string, configured: number, logger: Logger):
     logger.warn({ err: error }, 'cannot read the file system size; the look-back cap is taken as configured');
   }
   return configured;
+}
+
+/** Opens and starts the event store of the data directory with the configured retention. */
+export async function openConfiguredStore(config: Readonly<Config>, logger: Logger): Promise<Store> {
+  const store = await openStore({
+    dataDir: config.server.dataDir,
+    logger: logger.child({ component: 'store' }),
+    // 0 in the configuration means "no limit", which the store spells null.
+    retention: {
+      maxDiskPct: config.retention.maxDiskPct,
+      maxTotalBytes: config.retention.maxTotalBytes || null,
+      maxAgeDays: config.retention.maxAgeDays || null,
+    },
+    retentionIntervalMs: config.retention.intervalS * 1000,
+  });
+  await store.start();
+  return store;
 }
 
 /** Temp file, optional fsync, rename: readers see the old file or the whole new one. */

@@ -10,15 +10,15 @@ export interface RuntimeSettings {
   readonly continuousEnabled?: boolean;
 }
 
-/** The settings file, `<dataDir>/settings.json`, written atomically. */
+/** The settings file, `<dataDir>/settings.json` (`settings-<camera>.json` for further cameras), written atomically. */
 export interface SettingsFile {
   read(): RuntimeSettings;
   update(patch: RuntimeSettings): RuntimeSettings;
 }
 
 /** Opens the settings file (a missing or unreadable file means "no saved settings", logged). */
-export function openSettings(dataDir: string, logger?: Logger): SettingsFile {
-  const path = join(dataDir, 'settings.json');
+export function openSettings(dataDir: string, logger?: Logger, fileName = 'settings.json'): SettingsFile {
+  const path = join(dataDir, fileName);
   let current: RuntimeSettings = {};
   try {
     const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
