@@ -35,12 +35,15 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
   const cameras = perCamera(config);
   const started: Runtime[] = [];
   let sharedStore: Store | null = null;
-  let integrations: Awaited<ReturnType<typeof startIntegrations>> = null;
+  const integrations: NonNullable<Awaited<ReturnType<typeof startIntegrations>>>[] = [];
+  const integrationsOf: (Awaited<ReturnType<typeof startIntegrations>>)[] = [];
   let http: HttpServer | null = null;
   const undo = async (): Promise<void> => {
     await http?.close();
-    integrations?.detach();
-    await integrations?.stop();
+    for (const one of integrations.reverse()) {
+      one.detach();
+      await one.stop();
+    }
     for (const runtime of [...started].reverse()) await runtime.stop();
     await sharedStore?.close();
   };
@@ -61,11 +64,16 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
       started.push(runtime);
       await runtime.start();
     }
-    integrations = await startIntegrations({ runtime: started[0], config: cameras[0], logger: logger.child({ component: 'integrations' }), version: version() });
+    // MQTT / webhooks / upload per camera: its own topics, Home Assistant device and recordings.
+    for (const [index, runtime] of started.entries()) {
+      const one = await startIntegrations({ runtime, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version() });
+      integrationsOf.push(one);
+      if (one) integrations.push(one);
+    }
     http = await createHttpServer({
       config,
       runtimes: started,
-      integrations,
+      integrations: integrationsOf,
       logger: logger.child({ component: 'http' }),
       password: options.password,
       onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')),

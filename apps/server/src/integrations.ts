@@ -53,13 +53,14 @@ export async function startIntegrations(options: { runtime: Runtime; config: Rea
     runtime.onMotion((active, atMs) => integrations.motion(active, new Date(atMs))),
     runtime.onSample((sample) => integrations.score(sample.score, sample.triggerLevel)),
     store.onChange((change) => {
-      if (change.type === 'upsert' && change.created) integrations.recordingFinished(finished(dataDir, change.record));
+      // The store is shared by every camera: this camera's recordings only.
+      if (change.type === 'upsert' && change.created && change.record.camera === config.camera.id) integrations.recordingFinished(finished(dataDir, change.record));
     }),
   ];
 
   // Uploads that were queued or running when the last run stopped go again.
   if (section.upload) {
-    for (const record of pendingUploads(runtime)) {
+    for (const record of pendingUploads(runtime, config.camera.id)) {
       integrations.upload(record, join(dataDir, record.files.clip)).catch((error: unknown) => logger.warn({ err: error, id: record.id }, 'cannot queue a pending upload again'));
     }
   }
@@ -75,13 +76,13 @@ export function finished(dataDir: string, record: EventRecord): { record: EventR
   return { record, snapshotPath: record.files.snapshot ? join(dataDir, record.files.snapshot) : null, clipPath: join(dataDir, record.files.clip) };
 }
 
-function pendingUploads(runtime: Runtime): EventRecord[] {
+function pendingUploads(runtime: Runtime, camera: string): EventRecord[] {
   const out: EventRecord[] = [];
   let cursor: string | null = null;
   // Bounded: 100 pages of 500 newest-first recordings.
   for (let page = 0; page < 100; page++) {
     const result = runtime.store().list({ limit: 500, cursor });
-    out.push(...result.items.filter((r) => r.uploadState === 'pending'));
+    out.push(...result.items.filter((r) => r.uploadState === 'pending' && r.camera === camera));
     cursor = result.nextCursor;
     if (!cursor) break;
   }

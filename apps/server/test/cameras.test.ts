@@ -20,7 +20,7 @@ describe('several cameras in one server', () => {
       server: { dataDir, host: '127.0.0.1', port: 0 },
       cameras: [
         { id: 'yard', source: 'demo', width: 320, height: 180 },
-        { id: 'door', source: 'rpicam:320x240@15' },
+        { id: 'door', source: 'rpicam:320x240@15', detector: { triggerLevel: 30 } },
       ],
     });
     try {
@@ -35,6 +35,10 @@ describe('several cameras in one server', () => {
       expect((await request(`${server.url}/api/status`, 'GET')).body.camera).toBe('yard');
       expect((await request(`${server.url}/api/cameras/door/status`, 'GET')).body).toMatchObject({ camera: 'door', source: 'rpicam:320x240@15' });
       expect((await request(`${server.url}/api/cameras/nope/status`, 'GET')).body.code).toBe('CAMERA_NOT_FOUND');
+
+      // Detection settings may differ per camera; the rest is shared.
+      expect((await request(`${server.url}/api/cameras/door/status`, 'GET')).body.triggerLevel).toBe(30);
+      expect((await request(`${server.url}/api/cameras/yard/status`, 'GET')).body.triggerLevel).toBe(8);
 
       // Controls act on one camera only, and are kept per camera.
       expect((await request(`${server.url}/api/cameras/door/trigger-level`, 'PUT', { value: 20 })).body).toEqual({ triggerLevel: 20 });

@@ -37,6 +37,25 @@ const camera = z
   })
   .describe('The camera (capture).');
 
+const mask = z
+  .strictObject({
+    rects: z
+      .array(
+        z.strictObject({
+          x: z.number().min(0).max(1),
+          y: z.number().min(0).max(1),
+          width: z.number().min(0).max(1),
+          height: z.number().min(0).max(1),
+        }),
+      )
+      .max(64)
+      .default([])
+      .describe('Rectangles ignored by the detector, as fractions of the frame (0..1).'),
+    imagePath: z.string().max(4096).optional().describe('A PNG or PGM mask (black = ignored), the size of the frame or of the analysis image.'),
+  })
+  .prefault({})
+  .describe('Parts of the picture that never count as motion.');
+
 const detector = z
   .strictObject({
     analysisWidth: z.int().min(8).max(1920).default(D.analysisWidth).describe('Width of the downscaled luma image the motion score is computed on, pixels.'),
@@ -54,24 +73,7 @@ const detector = z
       })
       .prefault({})
       .describe('Rejection of lights, clouds and exposure steps.'),
-    mask: z
-      .strictObject({
-        rects: z
-          .array(
-            z.strictObject({
-              x: z.number().min(0).max(1),
-              y: z.number().min(0).max(1),
-              width: z.number().min(0).max(1),
-              height: z.number().min(0).max(1),
-            }),
-          )
-          .max(64)
-          .default([])
-          .describe('Rectangles ignored by the detector, as fractions of the frame (0..1).'),
-        imagePath: z.string().max(4096).optional().describe('A PNG or PGM mask (black = ignored), the size of the frame or of the analysis image.'),
-      })
-      .prefault({})
-      .describe('Parts of the picture that never count as motion.'),
+    mask,
   })
   .prefault({})
   .describe('Motion detection.');
@@ -203,7 +205,19 @@ export const configSchema = z
   .strictObject({
     camera: camera.prefault({}),
     cameras: z
-      .array(camera)
+      .array(
+        camera.extend({
+          detector: z
+            .strictObject({
+              triggerLevel: z.number().min(0.1).max(65025).optional(),
+              confirmFrames: z.int().min(1).max(1000).optional(),
+              gapS: z.number().min(0).max(3600).optional(),
+              mask: mask.optional(),
+            })
+            .optional()
+            .describe('What differs from the shared `detector` section for this camera: trigger level, confirmation frames, gap, mask.'),
+        }),
+      )
       .min(1)
       .max(4)
       .optional()
@@ -242,7 +256,10 @@ export type CameraConfig = Config['camera'];
  * With `cameras` absent this is just `[config]`. Pure.
  */
 export function perCamera(config: Readonly<Config>): Readonly<Config>[] {
-  return config.cameras ? config.cameras.map((entry) => Object.freeze({ ...config, camera: entry })) : [config];
+  if (!config.cameras) return [config];
+  return config.cameras.map(({ detector: own, ...entry }) =>
+    Object.freeze({ ...config, camera: { ...entry }, detector: { ...config.detector, ...Object.fromEntries(Object.entries(own ?? {}).filter(([, v]) => v !== undefined)) } }),
+  );
 }
 /** What a configuration file may contain (everything optional). */
 export type ConfigInput = z.input<typeof configSchema>;

@@ -20,8 +20,8 @@ export interface HttpServerOptions {
   readonly config: Readonly<Config>;
   /** One runtime per camera; the first is the one the plain paths (`/api/status`, `/stream.mjpg`) act on. */
   readonly runtimes: readonly Runtime[];
-  /** MQTT, webhooks and upload, when configured. */
-  readonly integrations: Integrations | null;
+  /** MQTT, webhooks and upload of each camera (same order as `runtimes`; null where not configured). */
+  readonly integrations: readonly (Integrations | null)[];
   readonly logger: Logger;
   /** PREROLL_PASSWORD, if set. */
   readonly password: string | null;
@@ -71,7 +71,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     ...r.status(),
     actions,
     authRequired: auth.required,
-    integrations: r === runtime ? (options.integrations?.stats() ?? null) : null,
+    integrations: options.integrations[runtimes.indexOf(r)]?.stats() ?? null,
     cameras: cameras(),
   });
   const status = statusOf(runtime);
@@ -99,7 +99,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       auth,
       actions,
       status: statusOf(r),
-      integrations: r === runtime ? options.integrations : null,
+      integrations: options.integrations[runtimes.indexOf(r)] ?? null,
       reboot: async () => {
         const [command, ...args] = config.actions.rebootCommand;
         logger.warn({ command: config.actions.rebootCommand }, 'reboot requested from the web page');
