@@ -222,7 +222,7 @@ export const configSchema = z
       .max(4)
       .optional()
       .describe(
-        'Several cameras in one server, each an object with the keys of `camera` (ids must differ). When set, `camera` is not used; the first camera is the one the plain API paths, the GPIO button and the integrations act on. Detection, recording and retention settings are shared; the trigger level and switches are per camera.',
+        'Several cameras in one server (up to 4), each an object with the keys of `camera` plus an optional `detector` with what differs for it (ids must differ). When set, `camera` is not used. Each camera has its own capture, detector, pre-roll, recorder, live stream, trigger level and switches (`settings-<id>.json`) and integrations (MQTT topics and Home Assistant device per camera); recordings go to the one shared index, tagged with the camera id. The first camera is the one the plain API paths and the GPIO button act on. Recording and retention settings are shared; the hidden look-back works with one camera only.',
       ),
     detector,
     recorder,
