@@ -27,7 +27,8 @@ describe('HTTP API on a real server (fake Pi camera)', () => {
     expect((await request(`${server.url}/healthz`, 'GET')).body).toMatchObject({ ok: true });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/^# TYPE preroll_capture_fps gauge$/m);
-    expect(metrics).toMatch(/^preroll_trigger_level \d/m);
+    expect(metrics).toMatch(/^preroll_trigger_level\{camera="cam"\} \d/m);
+    expect(metrics).toMatch(/^preroll_events \d/m);
   });
 
   test('trigger level: set, step up and down, persisted to settings.json', async () => {

@@ -129,7 +129,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
   app.get('/stream.mjpg', mjpegHandler(runtime.live));
   app.get('/metrics', (_req, res) => {
-    res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtime));
+    res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes));
   });
   app.use(express.static(root, { index: 'index.html', dotfiles: 'deny', maxAge: 0 }));
   app.use((req, _res, next) => next(new HttpError(404, 'HTTP_NOT_FOUND', `nothing at ${req.path}`)));
