@@ -327,7 +327,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
         live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
-        system: system ? { ...system, rssBytes: process.memoryUsage.rss() } : null,
+        system: system ? { ...system, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed } : null,
         continuous: {
           enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? rec.continuous.enabled,
           segmentS: rec.continuous.segmentS,

@@ -9,6 +9,8 @@ export interface SystemInfo {
   readonly memTotalBytes: number;
   readonly memUsedPct: number;
   readonly rssBytes: number;
+  /** JavaScript heap in use (the rest of the RSS is native: libvips, SQLite, buffers). */
+  readonly heapUsedBytes: number;
   /** CPU temperature, °C, where the kernel exposes it (Raspberry Pi, most PCs). */
   readonly cpuTempC: number | null;
   /** Raspberry Pi throttling state from `vcgencmd get_throttled`, decoded; null elsewhere. */
@@ -67,6 +69,7 @@ export async function readSystemInfo(): Promise<SystemInfo> {
     memTotalBytes: total,
     memUsedPct: Math.round(((total - freemem()) / total) * 1000) / 10,
     rssBytes: process.memoryUsage.rss(),
+    heapUsedBytes: process.memoryUsage().heapUsed,
     cpuTempC,
     throttled,
     model,
