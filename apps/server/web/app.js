@@ -194,7 +194,7 @@ function renderModes(status) {
     if (memory.saving) line.textContent = 'Saving the memory…';
     else if (memory.lastError) line.textContent = `Memory not saved: ${memory.lastError.message}`;
     else if (memory.last) line.textContent = `Memory saved: ${memory.last.durationS.toFixed(0)} s (${memory.last.id}).`;
-    else if (!memory.available) line.textContent = 'Memories need continuous recording or the look-back (recording.lookback.maxBytes).';
+    else if (!memory.available) line.textContent = 'Memories need continuous recording (switch it on here) or the look-back (recording.lookback.enabled in the configuration).';
     else line.textContent = `Look-back: ${formatMinutes(memory.lookback.availableS / 60)} on disk.`;
   }
   line.className = memory.lastError && !memory.pending ? 'small error' : 'small muted';
