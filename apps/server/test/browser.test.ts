@@ -43,6 +43,8 @@ describe('web page in a real browser (demo source)', () => {
       void first;
       const src1 = await page.getAttribute('#live', 'src');
       await page.waitForFunction((old) => (document.getElementById('live') as HTMLImageElement).src !== old, src1, { timeout: 5000 });
+      // The new frame may still be decoding: wait for it, then check its size.
+      await page.waitForFunction(() => (document.getElementById('live') as HTMLImageElement).naturalWidth > 0, null, { timeout: 5000 });
       expect(await page.evaluate(() => (document.getElementById('live') as HTMLImageElement).naturalWidth)).toBe(480);
 
       // "+" raises the trigger level shown on the page.

@@ -69,9 +69,10 @@ describe('file: source', () => {
 
   test('real-time mode plays at the file pace', async () => {
     const started = Date.now();
-    const frames = await readAll(createSource(`file:${clip}`, { durationS: 1 }));
-    expect(frames.length).toBe(10);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(850);
+    const frames = await readAll(createSource(`file:${clip}`, { durationS: 2 }));
+    expect(frames.length).toBe(20);
+    // ffmpeg 6.1+ sends the first 0.5 s at once (-readrate_initial_burst); the rest is paced.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1300);
   });
 
   test('a scaled source delivers the asked size', async () => {
