@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CaptureError, createSource } from '@preroll/capture';
+import { createSource } from '@preroll/capture';
 import {
   createDetector,
   calibrateFromScores,
@@ -11,7 +10,7 @@ import {
   type DetectorOptions,
   type MotionSample,
 } from '@preroll/detector';
-import { UsageError, writeJsonLine, type Command } from './command';
+import { UsageError, videoArgument, writeJsonLine, type Command } from './command';
 
 const USAGE = `Usage: preroll detect <video> [--trigger-level N] [--json] [--mask FILE] [--confirm-frames N] [--gap-s S]
 
@@ -122,9 +121,7 @@ export const detectCommand: Command = {
   usage: USAGE,
   async run(argv, io) {
     const { values, positionals } = parseCliArgs(argv);
-    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give exactly one video file' : 'missing the video file');
-    const [video] = positionals;
-    if (!existsSync(video)) throw new CaptureError('CAPTURE_FILE_NOT_FOUND', `no such file: ${video}`, video);
+    const video = videoArgument(positionals);
     const options: DetectorOptions = {
       triggerLevel: numberOption(values['trigger-level'], 'trigger-level', 0.1, 65025),
       confirmFrames: numberOption(values['confirm-frames'], 'confirm-frames', 1, 1000, true),

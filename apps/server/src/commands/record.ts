@@ -1,13 +1,12 @@
-import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { CaptureError, createSource } from '@preroll/capture';
+import { createSource } from '@preroll/capture';
 import { DEFAULT_DETECTOR_CONFIG, type DetectorEndEvent } from '@preroll/detector';
 import type { RecordedClip } from '@preroll/recorder';
 import { openStore, type Store } from '@preroll/store';
 import { createLogger } from '../logger';
 import { createPipeline } from '../pipeline';
-import { UsageError, writeJsonLine, type Command } from './command';
+import { UsageError, videoArgument, writeJsonLine, type Command } from './command';
 
 const USAGE = `Usage: preroll record <video> --data DIR [--trigger-level N] [--json]
                       [--pre-roll-ms N] [--post-roll-ms N] [--no-index]
@@ -48,9 +47,7 @@ export const recordCommand: Command = {
   usage: USAGE,
   async run(argv, io) {
     const { values, positionals } = parseCliArgs(argv);
-    if (positionals.length !== 1) throw new UsageError(positionals.length ? 'give exactly one video file' : 'missing the video file');
-    const [video] = positionals;
-    if (!existsSync(video) || !statSync(video).isFile()) throw new CaptureError('CAPTURE_FILE_NOT_FOUND', `no such file: ${video}`, video);
+    const video = videoArgument(positionals);
     if (!values.data) throw new UsageError('--data DIR is required');
     const dataDir = path.resolve(values.data);
     const triggerLevel = numberOption(values['trigger-level'], 'trigger-level', 0.1, 65025);

@@ -74,7 +74,6 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     integrations: options.integrations[runtimes.indexOf(r)]?.stats() ?? null,
     cameras: cameras(),
   });
-  const status = statusOf(runtime);
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
