@@ -30,7 +30,16 @@ export async function startIntegrations(options: { runtime: Runtime; config: Rea
       startManualRecording: () => runtime.startManualRecording(),
       stopManualRecording: () => runtime.stopManualRecording(),
     },
-    uploads: { setUploadState: (id, state) => store.setUploadState(id, state) },
+    uploads: {
+      setUploadState: (id, state) => store.setUploadState(id, state),
+      // delete-local-after-upload: the clip goes, the recording stays in the gallery. Starred
+      // since it was queued? Then it stays on this device.
+      deleteLocal: async (record, remote) => {
+        const now = store.get(record.id);
+        if (!now || now.favorite) return false;
+        return store.offloadClip(record.id, remote);
+      },
+    },
   });
   await integrations.start();
 

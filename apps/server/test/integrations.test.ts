@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
 import { spawnChild, type ChildHandle } from '@preroll/process';
+import { recordingPaths } from '@preroll/store';
 import { request, startTestServer, waitFor } from './server-helpers';
 
 async function freePort(): Promise<number> {
@@ -81,6 +82,46 @@ describe('integrations wired into the server', () => {
       expect(status.integrations.mqtt.connected).toBe(true);
     } finally {
       client.end(true);
+      await server.stop();
+      delete process.env.RCLONE_CONFIG_SRVTEST_TYPE;
+    }
+  }, 90_000);
+
+  test('delete-local-after-upload: the clip goes to the remote, the recording stays in the gallery, also after a restart', async () => {
+    const remoteDir = mkdtempSync(join(tmpdir(), 'preroll-remote-'));
+    const dataDir = mkdtempSync(join(tmpdir(), 'preroll-offload-'));
+    process.env.RCLONE_CONFIG_SRVTEST_TYPE = 'local';
+    const config = {
+      server: { dataDir },
+      integrations: { upload: { remote: `srvtest:${remoteDir}`, kinds: ['photo' as const], deleteLocalAfterUpload: true } },
+    };
+    let server = await startTestServer(config);
+    try {
+      await waitFor(async () => (await request(`${server.url}/api/status`, 'GET')).body.fps > 0, 10_000, 'frames');
+      const photo = (await request(`${server.url}/api/snapshot`, 'POST')).body;
+      const event = await waitFor(async () => {
+        const e = (await request(`${server.url}/api/events/${photo.id}`, 'GET')).body;
+        return e.offloaded ? e : null;
+      }, 20_000, 'the upload and the local delete');
+      expect(event).toMatchObject({ uploadState: 'uploaded', offloaded: { remote: expect.stringMatching(new RegExp(`^srvtest:.*${photo.id}\\.jpg$`)) } });
+      expect(event.urls).toMatchObject({ clip: null, snapshot: null, thumbnail: expect.any(String) });
+      // On the remote, gone here; the thumbnail stays for the gallery.
+      expect(JSON.stringify(readdirSync(remoteDir, { recursive: true }))).toContain(`${photo.id}.jpg`);
+      expect(existsSync(join(dataDir, recordingPaths(photo.id).snapshot))).toBe(false);
+      expect(existsSync(join(dataDir, recordingPaths(photo.id).sidecar))).toBe(true);
+      const gone = await request(`${server.url}/api/events/${photo.id}/snapshot`, 'GET');
+      expect(gone).toMatchObject({ status: 410, body: { code: 'CLIP_OFFLOADED' } });
+      expect((await fetch(`${server.url}${event.urls.thumbnail}`)).status).toBe(200);
+      expect(await request(`${server.url}/api/events/${photo.id}/upload`, 'POST')).toMatchObject({ status: 409, body: { code: 'UPLOAD_NOT_LOCAL' } });
+
+      // A restart reconciles the index with the disk: the row without its clip stays.
+      await server.stop();
+      server = await startTestServer(config);
+      await new Promise((r) => setTimeout(r, 1000));
+      const again = (await request(`${server.url}/api/events/${photo.id}`, 'GET')).body;
+      expect(again).toMatchObject({ id: photo.id, offloaded: event.offloaded });
+      expect((await request(`${server.url}/api/events?kind=photo`, 'GET')).body.items.map((e: { id: string }) => e.id)).toContain(photo.id);
+    } finally {
       await server.stop();
       delete process.env.RCLONE_CONFIG_SRVTEST_TYPE;
     }

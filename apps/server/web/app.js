@@ -424,12 +424,17 @@ function addEventCard(event) {
   detail.textContent = `${event.kind}${event.kind === 'photo' ? '' : ` · ${event.durationS.toFixed(1)} s`}${event.peakScore !== null ? ` · peak ${event.peakScore.toFixed(1)}` : ''}`;
   const star = document.createElement('span');
   star.className = 'star';
-  star.textContent = `${event.favorite ? '★' : ''}${{ pending: ' ⇡', uploaded: ' ☁', failed: ' ⚠' }[event.uploadState] || ''}`;
-  star.title = event.uploadState === 'none' ? '' : `upload: ${event.uploadState}`;
+  showBadges(star, event);
   meta.append(time, detail, star);
   card.append(img, meta);
   card.onclick = () => openEvent(event);
   list.append(card);
+}
+
+/** The star and upload badge of a gallery card. */
+function showBadges(star, event) {
+  star.textContent = `${event.favorite ? '★' : ''}${{ pending: ' ⇡', uploaded: ' ☁', failed: ' ⚠' }[event.uploadState] || ''}`;
+  star.title = event.offloaded ? 'uploaded; the clip is no longer on this device' : event.uploadState === 'none' ? '' : `upload: ${event.uploadState}`;
 }
 
 // ---------- Timeline strip (one per day: continuous segments, events on top) ----------
@@ -515,7 +520,9 @@ async function openEvent(event) {
   const heat = $('event-heatmap');
   heat.hidden = !event.urls.heatmap || !$('event-heat-toggle').checked;
   if (event.urls.heatmap) heat.src = event.urls.heatmap;
-  $('event-download').href = event.urls.clip || event.urls.snapshot;
+  const download = event.urls.clip || event.urls.snapshot;
+  $('event-download').hidden = !download;
+  if (download) $('event-download').href = download;
   $('event-favorite').textContent = event.favorite ? '★ Favourite' : '☆ Favourite';
   showUploadState(event);
   $('event-meta').textContent = [
@@ -525,6 +532,7 @@ async function openEvent(event) {
     event.triggerLevel !== null ? `trigger level ${formatLevel(event.triggerLevel)}` : null,
     event.peakScore !== null ? `peak score ${event.peakScore.toFixed(1)}` : null,
     `${(event.bytes / 1e6).toFixed(1)} MB`,
+    event.offloaded ? `clip uploaded to ${event.offloaded.remote} and removed from this device ${new Date(event.offloaded.at).toLocaleString()}` : null,
   ]
     .filter(Boolean)
     .join(' · ');
@@ -556,8 +564,8 @@ function setupDialog() {
       const updated = await api('PATCH', `/api/events/${encodeURIComponent(current.id)}`, { favorite: !current.favorite });
       current = updated;
       $('event-favorite').textContent = updated.favorite ? '★ Favourite' : '☆ Favourite';
-      const card = document.querySelector(`.event[data-id="${CSS.escape(updated.id)}"] .star`);
-      if (card) card.textContent = updated.favorite ? '★' : '';
+      const star = document.querySelector(`.event[data-id="${CSS.escape(updated.id)}"] .star`);
+      if (star) showBadges(star, updated);
     });
   $('event-upload').onclick = () =>
     act(async () => {

@@ -18,10 +18,12 @@ export interface UploadCallbacks {
   /** Records the upload state of a recording (the store's `setUploadState`). */
   setUploadState(id: string, state: UploadState): Promise<unknown>;
   /**
-   * Deletes the local files of an uploaded recording but keeps its index row (required when
-   * `deleteLocalAfterUpload` is on). Never called for favourites.
+   * Removes the local clip of an uploaded recording but keeps its index row (required when
+   * `deleteLocalAfterUpload` is on); `remote` is where the clip went (secrets redacted). Never
+   * called for a recording that was a favourite when queued; the server checks again, since it
+   * may have been starred since. Resolves `false` when it kept the clip after all.
    */
-  deleteLocal?(record: EventRecord): Promise<unknown>;
+  deleteLocal?(record: EventRecord, remote: string): Promise<unknown>;
 }
 
 /** Counters of the uploader. */
@@ -169,8 +171,8 @@ export function createUploader(options: UploaderOptions): Uploader {
       await setState(id, 'uploaded');
       if (config.deleteLocalAfterUpload && callbacks?.deleteLocal && !job.record.favorite) {
         try {
-          await callbacks.deleteLocal(job.record);
-          counters.deletedLocal++;
+          const clip = uploadPlan(config, job.record, job.clipPath, options.dataDir)[0];
+          if ((await callbacks.deleteLocal(job.record, redactRcloneArgs([clip.destination])[0])) !== false) counters.deletedLocal++;
         } catch (error) {
           lastError = `UPLOAD_DELETE_LOCAL_FAILED: ${(error as Error).message}`;
           logger?.warn({ code: 'UPLOAD_DELETE_LOCAL_FAILED', id, err: (error as Error).message }, `upload: could not delete local copy of ${id}`);

@@ -72,11 +72,10 @@ async function setup(upload: Partial<UploadConfig>, options: { deleteLocal?: boo
         return store.setUploadState(id, state);
       },
       deleteLocal: options.deleteLocal
-        ? async (record) => {
-            // What the server does: remove the media files, keep the sidecar and the row.
-            deleted.push(record.id);
-            await fsp.rm(path.join(dataDir, record.files.clip), { force: true });
-            if (record.files.snapshot) await fsp.rm(path.join(dataDir, record.files.snapshot), { force: true });
+        ? async (record, remote) => {
+            // What the server does: the store removes the clip and keeps the sidecar, images and row.
+            deleted.push(`${record.id} ${remote}`);
+            return store.offloadClip(record.id, remote);
           }
         : undefined,
     },
@@ -213,11 +212,14 @@ describe('upload with a real rclone and a local remote', () => {
     s.finished(favourite);
     await waitFor(() => s.states.length >= 2, 'both pending');
     await s.it.uploadsIdle();
-    expect(s.deleted).toEqual([plain.id]);
+    const remoteClip = path.join(s.remoteDir, 'cam', '2024-05-01', `${plain.id}.mp4`);
+    expect(s.deleted).toEqual([`${plain.id} ${REMOTE_NAME}:${remoteClip}`]);
     expect(await exists(path.join(s.dataDir, plain.files.clip))).toBe(false);
+    expect(await exists(path.join(s.dataDir, plain.files.snapshot!))).toBe(true);
     expect(await exists(path.join(s.dataDir, favourite.files.clip))).toBe(true);
     expect(await exists(path.join(s.remoteDir, 'cam', '2024-05-01', `${plain.id}.mp4`))).toBe(true);
-    expect(s.store.get(plain.id)).toMatchObject({ id: plain.id, uploadState: 'uploaded' });
+    expect(s.store.get(plain.id)).toMatchObject({ id: plain.id, uploadState: 'uploaded', offloaded: { remote: `${REMOTE_NAME}:${remoteClip}` } });
+    expect(s.store.get(favourite.id)).toMatchObject({ uploadState: 'uploaded', offloaded: null });
     expect(s.it.stats().upload).toMatchObject({ uploaded: 2, deletedLocal: 1 });
   });
 

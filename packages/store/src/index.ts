@@ -18,7 +18,7 @@ export {
   recordingPaths,
   writeSidecarAtomic,
 } from './sidecar';
-export type { EventSidecar, RecordingKind, RecordingPaths, ScorePoint, UploadState } from './sidecar';
+export type { EventSidecar, Offloaded, RecordingKind, RecordingPaths, ScorePoint, UploadState } from './sidecar';
 export type { EventRecord } from './record';
 export { localDay } from './record';
 export { decodeCursor, encodeCursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './query';

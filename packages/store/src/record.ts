@@ -1,4 +1,4 @@
-import type { EventSidecar, RecordingKind, UploadState } from './sidecar';
+import type { EventSidecar, Offloaded, RecordingKind, UploadState } from './sidecar';
 
 /** One recording as the index holds it (the shape the API serves, plus file paths). */
 export interface EventRecord {
@@ -20,6 +20,8 @@ export interface EventRecord {
   readonly peakScore: number | null;
   readonly favorite: boolean;
   readonly uploadState: UploadState;
+  /** Non-null when the clip was uploaded and removed from this device (`files.clip` is then absent). */
+  readonly offloaded: Offloaded | null;
   /** Paths relative to the data directory (serve them with `sendFile(rel, { root: dataDir })`). */
   readonly files: {
     readonly clip: string;
@@ -60,6 +62,8 @@ export interface RecordingRow {
   favorite: 0 | 1;
   upload_state: UploadState;
   indexed_at_ms: number;
+  offloaded_at_ms: number | null;
+  offloaded_to: string | null;
 }
 
 /** `YYYY-MM-DD` of an instant in the process's local time zone (the day folders use local time too). */
@@ -96,6 +100,8 @@ export function sidecarToRow(sidecar: EventSidecar, sidecarPath: string, totalBy
     favorite: sidecar.favorite ? 1 : 0,
     upload_state: sidecar.uploadState ?? 'none',
     indexed_at_ms: indexedAtMs,
+    offloaded_at_ms: sidecar.offloaded ? Date.parse(sidecar.offloaded.at) : null,
+    offloaded_to: sidecar.offloaded ? sidecar.offloaded.remote : null,
   };
 }
 
@@ -118,6 +124,7 @@ export function rowToRecord(row: RecordingRow): EventRecord {
     peakScore: row.peak_score,
     favorite: row.favorite === 1,
     uploadState: row.upload_state,
+    offloaded: row.offloaded_at_ms === null ? null : { at: new Date(row.offloaded_at_ms).toISOString(), remote: row.offloaded_to ?? '' },
     files: {
       clip: row.clip_path,
       snapshot: row.snapshot_path,

@@ -131,7 +131,8 @@ export async function measureRecording(dataDir: string, sidecarPath: string, sid
       throw error;
     }
   };
-  const clip = await sizeOf(sidecar.files.clip);
+  // An offloaded clip is expected to be gone (a copy left behind is still counted).
+  const clip = (await sizeOf(sidecar.files.clip)) ?? (sidecar.offloaded ? 0 : null);
   if (clip === null) {
     throw new StoreError('STORE_CLIP_MISSING', `${sidecarPath}: clip ${sidecar.files.clip} is not on disk`, sidecar.files.clip);
   }

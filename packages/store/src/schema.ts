@@ -90,6 +90,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 3,
+    description: 'clips removed from this device after an upload keep their row (where they went, and when)',
+    up(db) {
+      db.exec(`
+        ALTER TABLE recordings ADD COLUMN offloaded_at_ms INTEGER;
+        ALTER TABLE recordings ADD COLUMN offloaded_to TEXT;
+      `);
+    },
+  },
 ];
 
 /** The schema version this build writes. */

@@ -63,6 +63,19 @@ export interface EventSidecar {
   readonly favorite?: boolean;
   /** Where the recording is in its upload to remote storage; absent means `none`. */
   readonly uploadState?: UploadState;
+  /**
+   * Set when the clip was removed from this device after an upload: the recording stays in
+   * the index (images and this sidecar are kept) and the clip lives at `remote` only.
+   */
+  readonly offloaded?: Offloaded;
+}
+
+/** Where an uploaded clip went when its local copy was removed. */
+export interface Offloaded {
+  /** ISO-8601 time the local clip was removed. */
+  readonly at: string;
+  /** The rclone destination of the clip (`remote:folder/file.mp4`, secrets redacted). */
+  readonly remote: string;
 }
 
 /** Upload state of a recording (rclone upload is a later feature; the store keeps the state). */
@@ -136,6 +149,12 @@ export function parseSidecar(value: unknown, source = 'sidecar'): EventSidecar {
   if (o.favorite !== undefined && typeof o.favorite !== 'boolean') bad('favorite', 'must be a boolean');
   if (o.uploadState !== undefined && !UPLOAD_STATES.includes(o.uploadState as UploadState)) {
     bad('uploadState', `must be one of ${UPLOAD_STATES.join(', ')}`);
+  }
+  if (o.offloaded !== undefined) {
+    const off = o.offloaded as Record<string, unknown> | null;
+    if (typeof off !== 'object' || off === null || Array.isArray(off)) bad('offloaded', 'must be an object');
+    if (isoMs(off?.at) === null) bad('offloaded.at', 'must be an ISO-8601 date-time');
+    if (typeof off?.remote !== 'string' || off.remote.length === 0 || off.remote.length > 2000) bad('offloaded.remote', 'must be a non-empty string');
   }
   return value as EventSidecar;
 }

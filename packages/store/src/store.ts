@@ -157,6 +157,14 @@ export interface Store {
   setFavorite(id: string, favorite: boolean): Promise<EventRecord>;
   /** Sets the upload state in the sidecar, then in the row. */
   setUploadState(id: string, state: UploadState): Promise<EventRecord>;
+  /**
+   * Removes the clip of an uploaded recording from this device but keeps the recording: the
+   * sidecar (rewritten first, with `offloaded`), the images and the row stay, and reconcile,
+   * the watcher and a rebuild keep the row although its clip is gone. `remote` says where the
+   * clip is now (shown in the gallery). Refuses (`STORE_BAD_QUERY`) unless the upload state is
+   * `uploaded`. Calling it again is harmless.
+   */
+  offloadClip(id: string, remote: string): Promise<EventRecord>;
   /** Deletes one recording: its files (sidecar first), then its row. Favourites too: the caller asked. */
   deleteEvent(id: string): Promise<DeleteResult>;
   /** Deletes every recording except favourites (unless `includeFavorites`). The API asks for confirmation first. */
@@ -440,6 +448,8 @@ function createStore(parts: StoreParts): Store {
     const gone: RowPaths[] = [];
     const consider = async (row: RowPaths | undefined): Promise<void> => {
       if (!row || deleting.has(row.clip_path) || gone.some((g) => g.id === row.id)) return;
+      // An offloaded recording has no local clip on purpose.
+      if (row.offloaded_at_ms !== null) return;
       // A clip replaced by rename shows up as unlink + add: only a clip that is really absent counts.
       const present = await fsp.access(abs(row.clip_path)).then(
         () => true,
@@ -563,6 +573,30 @@ function createStore(parts: StoreParts): Store {
     async setUploadState(id, state) {
       if (!UPLOAD_STATES.includes(state)) throw new StoreError('STORE_BAD_QUERY', `upload state must be one of ${UPLOAD_STATES.join(', ')}`, state);
       return rewriteSidecar(id, { uploadState: state });
+    },
+    async offloadClip(id, remote) {
+      const row = requireRow(id);
+      if (row.upload_state !== 'uploaded') throw new StoreError('STORE_BAD_QUERY', `recording ${id} is not uploaded (upload state ${row.upload_state}); its clip stays on this device`, id);
+      if (typeof remote !== 'string' || remote.length === 0) throw new StoreError('STORE_BAD_QUERY', 'offloadClip needs the remote the clip went to', remote);
+      deleting.add(row.clip_path);
+      try {
+        const file = abs(row.sidecar_path);
+        const sidecar = await readSidecar(file);
+        // The sidecar first: a crash before the unlink leaves a playable clip marked as
+        // offloaded (still served), never a row that reconcile would drop.
+        if (!sidecar.offloaded) await writeSidecarAtomic(file, { ...sidecar, offloaded: { at: new Date(now()).toISOString(), remote } });
+        try {
+          await fsp.unlink(abs(row.clip_path));
+        } catch (error) {
+          if (!isErrnoCode(error, 'ENOENT')) throw new StoreError('STORE_DELETE_FAILED', `cannot delete ${row.clip_path} of recording ${id}: ${(error as Error).message}`, row.clip_path, { cause: error });
+        }
+        const updated = await readAndMeasure(row.sidecar_path);
+        assertOpen();
+        logger?.info({ id, remote, freedBytes: row.total_bytes - updated.total_bytes }, 'store: clip removed from this device after upload');
+        return indexRow(updated);
+      } finally {
+        deleting.delete(row.clip_path);
+      }
     },
     async deleteEvent(id) {
       const row = requireRow(id);

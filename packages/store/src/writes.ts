@@ -4,7 +4,7 @@ import type { RecordingRow } from './record';
 import type { RetentionCandidate } from './retention';
 
 /** The paths of a row, enough to delete its files. */
-export type RowPaths = Pick<RecordingRow, 'id' | 'clip_path' | 'sidecar_path' | 'snapshot_path' | 'thumbnail_path' | 'heatmap_path' | 'total_bytes' | 'started_at_ms' | 'favorite'>;
+export type RowPaths = Pick<RecordingRow, 'id' | 'clip_path' | 'sidecar_path' | 'snapshot_path' | 'thumbnail_path' | 'heatmap_path' | 'total_bytes' | 'started_at_ms' | 'favorite' | 'offloaded_at_ms'>;
 
 /** The store's write statements, each prepared once. All are synchronous and short. */
 export interface Writes {
@@ -24,10 +24,10 @@ export interface Writes {
 const COLUMNS = [
   'id', 'camera', 'kind', 'day', 'started_at_ms', 'ended_at_ms', 'triggered_at_ms', 'pre_roll_ms', 'duration_s', 'frames', 'width', 'height',
   'trigger_level', 'peak_score', 'clip_path', 'snapshot_path', 'thumbnail_path', 'heatmap_path', 'sidecar_path', 'clip_bytes', 'total_bytes',
-  'favorite', 'upload_state', 'indexed_at_ms',
+  'favorite', 'upload_state', 'indexed_at_ms', 'offloaded_at_ms', 'offloaded_to',
 ] as const;
 
-const PATH_COLUMNS = 'id, clip_path, sidecar_path, snapshot_path, thumbnail_path, heatmap_path, total_bytes, started_at_ms, favorite';
+const PATH_COLUMNS = 'id, clip_path, sidecar_path, snapshot_path, thumbnail_path, heatmap_path, total_bytes, started_at_ms, favorite, offloaded_at_ms';
 
 /** Prepares the write statements over an open, migrated database. */
 export function createWrites(db: Database): Writes {

@@ -101,6 +101,25 @@ describe('schema migrations', () => {
     }
   });
 
+  test('version 3 adds the offload columns; rows of a version 2 database read as not offloaded', () => {
+    const db = new BetterSqlite3(path.join(dir, 'v2.db'));
+    try {
+      migrate(db, MIGRATIONS.slice(0, 2));
+      const s = makeSidecar(T0);
+      const { offloaded_at_ms: _at, offloaded_to: _to, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      void _at;
+      void _to;
+      db.prepare(`INSERT INTO recordings (${Object.keys(v2row).join(', ')}) VALUES (${Object.keys(v2row).map((k) => `@${k}`).join(', ')})`).run(v2row);
+      expect(migrate(db)).toEqual({ from: 2, to: SCHEMA_VERSION });
+      expect(db.prepare('SELECT offloaded_at_ms, offloaded_to FROM recordings').get()).toEqual({ offloaded_at_ms: null, offloaded_to: null });
+      const offloaded = sidecarToRow({ ...s, id: `${s.id}x`, files: { clip: 'events/x.mp4' }, offloaded: { at: new Date(T0).toISOString(), remote: 'r:x.mp4' } }, `${s.id}x.json`, 10, 0);
+      createWrites(db).upsert(offloaded);
+      expect(db.prepare('SELECT offloaded_at_ms, offloaded_to FROM recordings WHERE id = ?').get(offloaded.id)).toEqual({ offloaded_at_ms: T0, offloaded_to: 'r:x.mp4' });
+    } finally {
+      db.close();
+    }
+  });
+
   test('the day_counts triggers stay equal to a GROUP BY over the rows through any upserts and deletes', () => {
     const db = new BetterSqlite3(path.join(dir, 'p.db'));
     try {

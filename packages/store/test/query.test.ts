@@ -55,6 +55,7 @@ describe('queries', () => {
       peakScore: 321,
       favorite: false,
       uploadState: 'none',
+      offloaded: null,
       files: { clip: sidecar.files.clip, snapshot: sidecar.files.snapshot, thumbnail: sidecar.files.thumbnail, heatmap: null, sidecar: sidecar.files.clip.replace('.mp4', '.json') },
       clipBytes: 1000,
       totalBytes: 4321,

@@ -43,6 +43,9 @@ describe('parseSidecar', () => {
     ['bad thumbnail path', { ...good, files: { ...good.files, thumbnail: 'a\\b.jpg' } }, 'STORE_SIDECAR_INVALID', 'files.thumbnail'],
     ['non-boolean favorite', { ...good, favorite: 1 }, 'STORE_SIDECAR_INVALID', 'favorite'],
     ['unknown upload state', { ...good, uploadState: 'maybe' }, 'STORE_SIDECAR_INVALID', 'uploadState'],
+    ['offloaded not an object', { ...good, offloaded: 'yes' }, 'STORE_SIDECAR_INVALID', 'offloaded'],
+    ['offloaded without a time', { ...good, offloaded: { remote: 'r:x.mp4' } }, 'STORE_SIDECAR_INVALID', 'offloaded.at'],
+    ['offloaded with an empty remote', { ...good, offloaded: { at: '2026-01-01T00:00:00Z', remote: '' } }, 'STORE_SIDECAR_INVALID', 'offloaded.remote'],
   ];
   test.each(cases)('rejects %s', (_name, value, code, field) => {
     expect(codeOf(() => parseSidecar(value))).toBe(code);

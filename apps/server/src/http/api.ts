@@ -219,6 +219,7 @@ export function createApi(options: ApiOptions): Router {
   api.post('/events/:id/upload', async (req, res) => {
     const event = findEvent(runtime, req.params.id);
     if (!options.integrations?.config.upload) throw new HttpError(409, 'UPLOAD_DISABLED', 'upload is not configured (integrations.upload, see docs/integrations.md)');
+    if (event.offloaded) throw new HttpError(409, 'UPLOAD_NOT_LOCAL', `event ${event.id} was uploaded to ${event.offloaded.remote} and its clip removed from this device`);
     await options.integrations.upload(event, join(runtime.store().dataDir, event.files.clip));
     res.status(202).json(toApiEvent(runtime.store().get(event.id) ?? event));
   });
@@ -233,6 +234,8 @@ export function createApi(options: ApiOptions): Router {
     api.get(`/events/:id/${name}`, (req: Request, res: Response, next) => {
       const event = findEvent(runtime, req.params.id as string);
       const rel = pick(event);
+      // A photo's clip is its snapshot: both went with the upload.
+      if (event.offloaded && (name === 'clip' || rel === event.files.clip)) throw new HttpError(410, 'CLIP_OFFLOADED', `the clip of ${event.id} was uploaded to ${event.offloaded.remote} and removed from this device`);
       if (!rel) throw new HttpError(404, 'FILE_NOT_FOUND', `event ${event.id} has no ${name}`);
       if (type) res.type(type);
       // The path comes from the index, never from the URL; sendFile refuses anything outside root.
@@ -264,6 +267,8 @@ function findEvent(runtime: Runtime, rawId: string): EventRecord {
 /** The API's view of an event: ids and URLs, never file paths. */
 export function toApiEvent(event: EventRecord): Record<string, unknown> {
   const base = `/api/events/${event.id}`;
+  // Offloaded: the clip (for a photo, also its snapshot) is only on the remote now.
+  const local = (rel: string | null): boolean => rel !== null && !(event.offloaded && rel === event.files.clip);
   return {
     id: event.id,
     kind: event.kind,
@@ -281,10 +286,11 @@ export function toApiEvent(event: EventRecord): Record<string, unknown> {
     peakScore: event.peakScore,
     favorite: event.favorite,
     uploadState: event.uploadState,
+    offloaded: event.offloaded,
     bytes: event.totalBytes,
     urls: {
-      clip: event.kind === 'photo' ? null : `${base}/clip`,
-      snapshot: event.files.snapshot ? `${base}/snapshot` : null,
+      clip: event.kind === 'photo' || event.offloaded ? null : `${base}/clip`,
+      snapshot: local(event.files.snapshot) ? `${base}/snapshot` : null,
       thumbnail: event.files.thumbnail ? `${base}/thumbnail` : null,
       heatmap: event.files.heatmap ? `${base}/heatmap` : null,
       sidecar: `${base}/sidecar`,
