@@ -23,8 +23,8 @@ async function main(argv: string[]): Promise<number> {
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   log(`# pnpm soak --minutes ${minutes}`);
   log(`demo source 640x360@15 (motion 10-14 s of every 20 s), 5 MJPEG viewers + 1 WebSocket page, sampled every 30 s`);
-  log('| minute | RSS MB | JS heap MB | open fds | dropped frames | events | live encodes |');
-  log('|---|---|---|---|---|---|---|');
+  log('| minute | RSS MB | JS heap MB | external MB | open fds | dropped frames | events | live encodes |');
+  log('|---|---|---|---|---|---|---|---|');
   const samples: { minute: number; rss: number; fds: number; dropped: number; events: number }[] = [];
   const started = Date.now();
   try {
@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
       const status = await (await fetch(`${server.url}/api/status`)).json();
       const sample = { minute: (Date.now() - started) / 60_000, rss: processRssBytes(pid), fds: processFds(pid), dropped: status.droppedFrames, events: status.events.count };
       samples.push(sample);
-      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} |`);
+      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${fmt((status.system?.externalBytes ?? 0) / 1e6, 1)} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} |`);
       if (sample.minute >= minutes) break;
     }
   } finally {

@@ -12,7 +12,7 @@ import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
 import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
 import type { PendingMemory } from './memory-button';
 import { openSettings, type SettingsFile } from './settings';
-import { readSystemInfo, type SystemInfo } from './system';
+import { memoryFigures, readSystemInfo, type SystemInfo } from './system';
 
 /** Everything `GET /api/status` reports. */
 export interface Status {
@@ -327,7 +327,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
         live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
-        system: system ? { ...system, rssBytes: process.memoryUsage.rss(), heapUsedBytes: process.memoryUsage().heapUsed } : null,
+        system: system ? { ...system, ...memoryFigures() } : null,
         continuous: {
           enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? rec.continuous.enabled,
           segmentS: rec.continuous.segmentS,

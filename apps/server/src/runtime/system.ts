@@ -11,6 +11,8 @@ export interface SystemInfo {
   readonly rssBytes: number;
   /** JavaScript heap in use (the rest of the RSS is native: libvips, SQLite, buffers). */
   readonly heapUsedBytes: number;
+  /** Memory of Buffers and other objects outside the JavaScript heap (frames, JPEGs). */
+  readonly externalBytes: number;
   /** CPU temperature, °C, where the kernel exposes it (Raspberry Pi, most PCs). */
   readonly cpuTempC: number | null;
   /** Raspberry Pi throttling state from `vcgencmd get_throttled`, decoded; null elsewhere. */
@@ -37,6 +39,12 @@ export function describeThrottled(text: string): string | null {
   }
   if (!now.length && !past.length) return 'none';
   return [now.length ? `now: ${now.join(', ')}` : '', past.length ? `since boot: ${past.join(', ')}` : ''].filter(Boolean).join('; ');
+}
+
+/** The process's own memory now: resident, JavaScript heap, and Buffers outside the heap. */
+export function memoryFigures(): Pick<SystemInfo, 'rssBytes' | 'heapUsedBytes' | 'externalBytes'> {
+  const usage = process.memoryUsage();
+  return { rssBytes: usage.rss, heapUsedBytes: usage.heapUsed, externalBytes: usage.external };
 }
 
 /** Reads the system figures (cheap; `vcgencmd` only on a Pi). */
@@ -68,8 +76,7 @@ export async function readSystemInfo(): Promise<SystemInfo> {
     cpus: cpus().length,
     memTotalBytes: total,
     memUsedPct: Math.round(((total - freemem()) / total) * 1000) / 10,
-    rssBytes: process.memoryUsage.rss(),
-    heapUsedBytes: process.memoryUsage().heapUsed,
+    ...memoryFigures(),
     cpuTempC,
     throttled,
     model,
