@@ -70,6 +70,20 @@ export interface MqttConfig {
   /** Larger snapshots are not published, bytes, 1024..16777216. Default 2097152 (2 MiB). */
   readonly snapshotMaxBytes?: number;
   readonly discovery?: DiscoveryConfig;
+  /** TLS options of an `mqtts://` or `wss://` broker (a home broker's own CA, a client certificate). */
+  readonly tls?: MqttTlsConfig;
+}
+
+/** TLS towards the broker. Files are PEM, read once at start. */
+export interface MqttTlsConfig {
+  /** CA certificate(s) to trust instead of the system's (e.g. the CA that signed your Mosquitto's certificate). */
+  readonly caPath?: string;
+  /** Client certificate, for a broker with `require_certificate true`; needs `keyPath`. */
+  readonly certPath?: string;
+  /** Private key of `certPath`. */
+  readonly keyPath?: string;
+  /** Check the broker's certificate and host name. Default true; false only on a network you trust. */
+  readonly rejectUnauthorized?: boolean;
 }
 
 /** Signed HTTP POSTs of an event summary when a recording ends. */
@@ -150,8 +164,11 @@ export interface IntegrationsConfig {
 export type ResolvedDiscoveryConfig = Required<DiscoveryConfig>;
 
 /** {@link MqttConfig} with every default filled in (credentials stay optional). */
-export type ResolvedMqttConfig = Required<Omit<MqttConfig, 'username' | 'password' | 'discovery'>> &
-  Pick<MqttConfig, 'username' | 'password'> & { readonly discovery: ResolvedDiscoveryConfig };
+export type ResolvedMqttConfig = Required<Omit<MqttConfig, 'username' | 'password' | 'discovery' | 'tls'>> &
+  Pick<MqttConfig, 'username' | 'password'> & { readonly discovery: ResolvedDiscoveryConfig; readonly tls: ResolvedMqttTlsConfig | null };
+
+/** {@link MqttTlsConfig} with the default filled in; null without a `tls` section. */
+export type ResolvedMqttTlsConfig = Omit<MqttTlsConfig, 'rejectUnauthorized'> & { readonly rejectUnauthorized: boolean };
 
 /** {@link WebhooksConfig} with every default filled in. */
 export type ResolvedWebhooksConfig = Required<WebhooksConfig>;
@@ -192,7 +209,7 @@ function resolveMqtt(value: unknown, cameraId: string): ResolvedMqttConfig | nul
   const o = objectAt(value, 'mqtt', [
     'enabled', 'url', 'username', 'password', 'clientId', 'topicPrefix', 'qos', 'retain', 'keepaliveS', 'connectTimeoutMs',
     'reconnectMinMs', 'reconnectMaxMs', 'queueMax', 'queueMaxBytes', 'scoreIntervalMs', 'scoreMinDelta', 'scoreHeartbeatS',
-    'eventKinds', 'publishSnapshot', 'snapshotMaxBytes', 'discovery',
+    'eventKinds', 'publishSnapshot', 'snapshotMaxBytes', 'discovery', 'tls',
   ]);
   if (!bool(o, 'mqtt.enabled', true)) return null;
   const url = str(o, 'mqtt.url', { min: 1, max: 2000 });
@@ -234,7 +251,18 @@ function resolveMqtt(value: unknown, cameraId: string): ResolvedMqttConfig | nul
     publishSnapshot: bool(o, 'mqtt.publishSnapshot', true),
     snapshotMaxBytes: num(o, 'mqtt.snapshotMaxBytes', 2 * 1024 * 1024, 1024, 16 * 1024 * 1024, true),
     discovery: resolveDiscovery(o.discovery, cameraId),
+    tls: o.tls === undefined ? null : resolveMqttTls(o.tls, parsed.protocol),
   }) as ResolvedMqttConfig;
+}
+
+function resolveMqttTls(value: unknown, protocol: string): ResolvedMqttTlsConfig {
+  const o = objectAt(value, 'mqtt.tls', ['caPath', 'certPath', 'keyPath', 'rejectUnauthorized']);
+  if (!['mqtts:', 'wss:', 'ssl:'].includes(protocol)) fail('mqtt.tls', value, 'needs an encrypted broker URL (mqtts:// or wss://)');
+  const file = (key: string): string | undefined => str(o, key, { min: 1, max: 4096 });
+  const certPath = file('mqtt.tls.certPath');
+  const keyPath = file('mqtt.tls.keyPath');
+  if ((certPath === undefined) !== (keyPath === undefined)) fail(certPath === undefined ? 'mqtt.tls.certPath' : 'mqtt.tls.keyPath', undefined, 'is required with the other one (a client certificate and its key)');
+  return Object.freeze({ caPath: file('mqtt.tls.caPath'), certPath, keyPath, rejectUnauthorized: bool(o, 'mqtt.tls.rejectUnauthorized', true) });
 }
 
 function resolveDiscovery(value: unknown, cameraId: string): ResolvedDiscoveryConfig {

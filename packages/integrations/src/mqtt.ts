@@ -4,11 +4,12 @@
  * is fire-and-forget: callers never wait, and what cannot be sent yet waits in a bounded outbox.
  */
 
+import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { backoffDelayMs, redactUrl } from '@preroll/process';
-import type { ResolvedMqttConfig } from './config';
-import type { IntegrationsErrorCode } from './errors';
+import type { ResolvedMqttConfig, ResolvedMqttTlsConfig } from './config';
+import { IntegrationsError, type IntegrationsErrorCode } from './errors';
 import {
   discoveryMessages,
   formatNumber,
@@ -89,9 +90,29 @@ const MAX_IN_FLIGHT = 16;
 /** How long stop() waits for the broker to take the `offline` message and the disconnect. */
 const STOP_WAIT_MS = 2000;
 
+/**
+ * Reads the PEM files of `mqtt.tls` once. A file that cannot be read is a configuration error
+ * naming its key (`INTEGRATIONS_BAD_CONFIG`), raised at start rather than on every reconnect.
+ */
+function readTlsFiles(tls: ResolvedMqttTlsConfig | null): Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'> {
+  if (!tls) return {};
+  const read = (key: 'caPath' | 'certPath' | 'keyPath'): Buffer | undefined => {
+    const file = tls[key];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new IntegrationsError('INTEGRATIONS_BAD_CONFIG', `integrations config: mqtt.tls.${key} ${file} cannot be read: ${(error as Error).message}`, { key: `mqtt.tls.${key}`, value: file }, { cause: error });
+    }
+  };
+  const files = { ca: read('caPath'), cert: read('certPath'), key: read('keyPath') };
+  return { ...Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)), rejectUnauthorized: tls.rejectUnauthorized };
+}
+
 /** Creates the bridge; nothing connects until {@link MqttBridge.start}. */
 export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
   const { config, control, logger } = options;
+  const tlsOptions = readTlsFiles(config.tls);
   const now = options.now ?? Date.now;
   const topics = mqttTopics(config.topicPrefix);
   const outbox = createOutbox(config.queueMax, config.queueMaxBytes);
@@ -217,6 +238,7 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
       clean: true,
       queueQoSZero: false,
       will: { topic: topics.availability, payload: Buffer.from('offline'), qos: config.qos, retain: true },
+      ...tlsOptions,
     };
     const c = connect(config.url, clientOptions);
     client = c;

@@ -70,6 +70,10 @@ describe('config validation', () => {
     ['bad extra file', { upload: { remote: 'r:', files: ['clip'] } }, 'upload.files'],
     ['extraArgs not strings', { upload: { remote: 'r:', extraArgs: [1] } }, 'upload.extraArgs'],
     ['enabled not boolean', { upload: { remote: 'r:', enabled: 'yes' } }, 'upload.enabled'],
+    ['tls on a plain mqtt:// url', { mqtt: { url: 'mqtt://h', tls: { caPath: '/ca.pem' } } }, 'mqtt.tls'],
+    ['a client certificate without its key', { mqtt: { url: 'mqtts://h', tls: { certPath: '/c.pem' } } }, 'mqtt.tls.keyPath'],
+    ['an unknown tls key', { mqtt: { url: 'mqtts://h', tls: { ca: '/ca.pem' } } }, 'mqtt.tls.ca'],
+    ['rejectUnauthorized not boolean', { mqtt: { url: 'mqtts://h', tls: { rejectUnauthorized: 'no' } } }, 'mqtt.tls.rejectUnauthorized'],
   ];
   test.each(bad)('%s is refused with INTEGRATIONS_BAD_CONFIG naming %s', (_name, config, key) => {
     expect(() => resolveIntegrationsConfig(config as IntegrationsConfig, 'cam')).toThrow(expect.objectContaining({ code: 'INTEGRATIONS_BAD_CONFIG', value: expect.objectContaining({ key }) }));

@@ -37,6 +37,24 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** A TLS listener: the broker's certificate and key, and (to require client certificates) the CA file that must have signed them. */
+export interface BrokerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile?: string;
+}
+
+/**
+ * A self-signed certificate (its own CA) for `127.0.0.1`, made with openssl: returns the PEM
+ * file paths.
+ */
+export async function makeCertificate(dir: string, name: string): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = path.join(dir, `${name}.crt`);
+  const keyFile = path.join(dir, `${name}.key`);
+  await runCommand('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile]);
+  return { certFile, keyFile };
+}
+
 /** A running mosquitto. */
 export interface Broker {
   readonly port: number;
@@ -49,7 +67,7 @@ export interface Broker {
  * connections. With `users`, anonymous access is off and a password file is made with
  * `mosquitto_passwd -b`.
  */
-export async function startBroker(options: { users?: Record<string, string> } = {}): Promise<Broker> {
+export async function startBroker(options: { users?: Record<string, string>; tls?: BrokerTls } = {}): Promise<Broker> {
   const dir = await tempDir('preroll-mosquitto-');
   const port = await freePort();
   const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning'];
@@ -66,6 +84,10 @@ export async function startBroker(options: { users?: Record<string, string> } = 
   } else {
     lines.push('allow_anonymous true');
   }
+  if (options.tls) {
+    lines.push(`certfile ${options.tls.certFile}`, `keyfile ${options.tls.keyFile}`);
+    if (options.tls.clientCaFile) lines.push(`cafile ${options.tls.clientCaFile}`, 'require_certificate true');
+  }
   const configFile = path.join(dir, 'mosquitto.conf');
   await fsp.writeFile(configFile, `${lines.join('\n')}\n`);
   const child = spawnChild({ name: 'mosquitto', command: 'mosquitto', args: ['-c', configFile], stdio: ['ignore', 'ignore', 'pipe'] });
@@ -80,7 +102,7 @@ export async function startBroker(options: { users?: Record<string, string> } = 
   }
   return {
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${options.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     async stop() {
       await child.stop({ graceMs: 0, termMs: 2000 });
       await fsp.rm(dir, { recursive: true, force: true });

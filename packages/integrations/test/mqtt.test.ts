@@ -10,6 +10,7 @@ import { createIntegrations, type IntegrationsConfig } from '../src';
 import {
   captureLogger,
   freePort,
+  makeCertificate,
   makeJpeg,
   makeRecord,
   recordingControl,
@@ -276,6 +277,49 @@ describe('MQTT with a real mosquitto', () => {
     const right = integrations({ url: secured.url, username: 'preroll', password: 's3cret-pass' });
     await right.it.start();
     await waitFor(() => s.last(`${PREFIX}/availability`)?.text === 'online', 'online with credentials');
+  });
+
+  test('mqtts: trusts the broker through caPath, presents a client certificate, refuses an unknown certificate', async () => {
+    const certs = await tempDir('preroll-mqtt-tls-');
+    cleanups.push(() => fsp.rm(certs, { recursive: true, force: true }));
+    const server = await makeCertificate(certs, 'broker');
+    const client = await makeCertificate(certs, 'client');
+    const secured = await startBroker({ tls: { ...server, clientCaFile: client.certFile } });
+    cleanups.push(() => secured.stop());
+    expect(secured.url).toMatch(/^mqtts:/);
+    const retry = { reconnectMinMs: 100, reconnectMaxMs: 200 };
+
+    // The broker's self-signed certificate is not trusted by default.
+    const untrusted = integrations({ url: secured.url, ...retry, tls: { certPath: client.certFile, keyPath: client.keyFile } });
+    await untrusted.it.start();
+    await waitFor(() => untrusted.log.codes().filter((c) => c === 'MQTT_CONNECT_FAILED').length >= 2, 'refused: unknown CA');
+    expect(untrusted.it.stats().mqtt!.lastError).toMatch(/self.signed|certificate/i);
+    await untrusted.it.stop();
+
+    // The broker requires a client certificate.
+    const anonymous = integrations({ url: secured.url, ...retry, tls: { caPath: server.certFile } });
+    await anonymous.it.start();
+    await waitFor(() => anonymous.log.codes().includes('MQTT_CONNECT_FAILED'), 'refused: no client certificate');
+    expect(anonymous.it.stats().mqtt).toMatchObject({ connected: false, connects: 0 });
+    await anonymous.it.stop();
+
+    const right = integrations({ url: secured.url, tls: { caPath: server.certFile, certPath: client.certFile, keyPath: client.keyFile } });
+    await right.it.start();
+    await waitFor(() => right.it.stats().mqtt!.connected, 'connected over TLS');
+    right.it.motion(true, new Date());
+    await waitFor(() => right.it.stats().mqtt!.published > 0, 'a publish acknowledged over TLS');
+    await right.it.stop();
+
+    // rejectUnauthorized: false skips the check of the broker (a trusted network only).
+    const insecure = integrations({ url: secured.url, tls: { certPath: client.certFile, keyPath: client.keyFile, rejectUnauthorized: false } });
+    await insecure.it.start();
+    await waitFor(() => insecure.it.stats().mqtt!.connected, 'connected without checking the broker');
+    await insecure.it.stop();
+
+    // A CA file that cannot be read stops the start, naming the key.
+    expect(() => integrations({ url: secured.url, tls: { caPath: path.join(certs, 'missing.pem') } })).toThrow(
+      expect.objectContaining({ code: 'INTEGRATIONS_BAD_CONFIG', value: { key: 'mqtt.tls.caPath', value: path.join(certs, 'missing.pem') } }),
+    );
   });
 
   test('turning discovery off removes the entities (empty retained payloads)', async () => {
