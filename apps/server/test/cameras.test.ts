@@ -53,6 +53,11 @@ describe('several cameras in one server', () => {
       const event = await waitFor(async () => (await request(`${server.url}/api/events?kind=manual&camera=door`, 'GET')).body.items[0], 15_000, "the door's clip");
       expect(event.camera).toBe('door');
       expect((await request(`${server.url}/api/events?kind=manual&camera=yard`, 'GET')).body.items).toEqual([]);
+      // The gallery's timeline strip follows the camera filter.
+      const timeline = async (camera: string): Promise<string[]> =>
+        (await request(`${server.url}/api/timeline?day=${event.day}&camera=${camera}`, 'GET')).body.events.map((e: { id: string }) => e.id);
+      expect(await timeline('door')).toContain(event.id);
+      expect(await timeline('yard')).not.toContain(event.id);
 
       // Each camera's live stream.
       const controller = new AbortController();

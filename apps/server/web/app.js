@@ -440,7 +440,8 @@ function showBadges(star, event) {
 // ---------- Timeline strip (one per day: continuous segments, events on top) ----------
 async function loadTimeline(strip, day, generation) {
   try {
-    const timeline = await api('GET', `/api/timeline?day=${encodeURIComponent(day)}`);
+    const camera = $('filter-camera').value;
+    const timeline = await api('GET', `/api/timeline?day=${encodeURIComponent(day)}${camera ? `&camera=${encodeURIComponent(camera)}` : ''}`);
     if (generation !== gallery.generation) return;
     const dayStart = new Date(`${day}T00:00:00`).getTime();
     const dayEnd = new Date(dayStart + 36 * 3600 * 1000);

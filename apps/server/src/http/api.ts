@@ -33,7 +33,7 @@ const calibrateBody = z.strictObject({ apply: z.boolean().default(true) });
 const memoryBody = z
   .strictObject({ minutes: z.number().finite().gt(0).max(1440).optional(), seconds: z.number().finite().gt(0).max(86_400).optional() })
   .refine((b) => b.minutes === undefined || b.seconds === undefined, { message: 'give "minutes" or "seconds", not both' });
-const timelineQuery = z.strictObject({ day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/) });
+const timelineQuery = z.strictObject({ day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).optional() });
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   cursor: z.string().max(500).optional(),
@@ -143,7 +143,7 @@ export function createApi(options: ApiOptions): Router {
 
   api.get('/timeline', (req, res) => {
     const query = parse(timelineQuery, req.query, 'query');
-    res.json(runtime.timeline(query.day));
+    res.json(runtime.timeline(query.day, query.camera));
   });
 
   api.post('/calibrate', (req, res) => {

@@ -109,7 +109,8 @@ export interface Runtime {
   /** The physical memory button went up. */
   releaseMemory(): void;
   /** The recordings of one day for the timeline strip. */
-  timeline(day: string): Timeline;
+  /** A day's segments and events, oldest first; of one camera when `camera` is given. */
+  timeline(day: string, camera?: string): Timeline;
   calibrate(apply: boolean): Calibration;
 }
 
@@ -431,12 +432,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     releaseMemory() {
       memories.release();
     },
-    timeline(day) {
+    timeline(day, camera) {
       const items: EventRecord[] = [];
       let cursor: string | undefined;
       // A day of 60 s segments is 1440 rows: a few pages.
       do {
-        const page = store().list({ day, limit: 500, cursor });
+        const page = store().list({ day, camera, limit: 500, cursor });
         items.push(...page.items);
         cursor = page.nextCursor ?? undefined;
       } while (cursor && items.length < 50_000);
