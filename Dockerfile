@@ -37,7 +37,9 @@ RUN apt-get update \
 COPY --from=build /opt/preroll /opt/preroll
 WORKDIR /opt/preroll
 # The recordings go to the volume whatever a mounted config says (the environment wins over it).
+# MALLOC_ARENA_MAX=2 keeps the native memory flat over long runs (docs/benchmarks.md, Soak).
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     PREROLL_DATA=/var/lib/preroll
 VOLUME ["/var/lib/preroll"]
 EXPOSE 8080

@@ -30,7 +30,8 @@ export async function startChildServer(source: string): Promise<ChildServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-'));
   const child = spawn(process.execPath, [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir], {
-    env: { ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn' },
+    // MALLOC_ARENA_MAX as `pnpm start`, the systemd unit and the Docker image set it.
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
