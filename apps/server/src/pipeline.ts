@@ -7,6 +7,7 @@ import {
   createSegmenter,
   recoverPartialClips,
   resolveEncoderCodec,
+  type AccessUnit,
   type Encoder,
   type EncoderCodec,
   type EncoderStats,
@@ -118,6 +119,8 @@ export interface Pipeline {
    */
   interrupt(reason: string): void;
   onSample(listener: (sample: MotionSample) => void): () => void;
+  /** Every encoded picture (H.264 access unit), as the recorder gets it. */
+  onUnit(listener: (unit: AccessUnit) => void): () => void;
   /** Detector events with the frame they happened on. */
   onDetectorEvent(listener: (event: DetectorEvent, frame: Frame | null) => void): () => void;
   /** Finished clips, after the store hook ran. */
@@ -148,6 +151,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   });
   const segmentListeners = new Set<(segment: SegmentRecord) => void>();
   const sampleListeners = new Set<(sample: MotionSample) => void>();
+  const unitListeners = new Set<(unit: AccessUnit) => void>();
   const eventListeners = new Set<(event: DetectorEvent, frame: Frame | null) => void>();
   const clipListeners = new Set<(clip: RecordedClip) => void>();
   let encoder: Encoder | null = null;
@@ -210,6 +214,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     created.onUnit((unit) => {
       recorder.push(unit);
       segmenter.push(unit);
+      for (const listener of unitListeners) listener(unit);
     });
     created.onDiscontinuity((info) => {
       recorder.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
@@ -307,6 +312,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     onSample(listener) {
       sampleListeners.add(listener);
       return () => sampleListeners.delete(listener);
+    },
+    onUnit(listener) {
+      unitListeners.add(listener);
+      return () => unitListeners.delete(listener);
     },
     onDetectorEvent(listener) {
       eventListeners.add(listener);

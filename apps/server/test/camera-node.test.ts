@@ -1,13 +1,18 @@
 import { request, startTestServer, waitFor } from './server-helpers';
 
 describe('a Preroll as a camera node for another Preroll', () => {
-  test('the central server ingests the node\'s password-protected MJPEG stream with a url: source and records its motion', async () => {
+  test.each([
+    ['MJPEG', 'stream.mjpg'],
+    ['H.264 (fragmented MP4)', 'stream.mp4'],
+  ])('the central server ingests the node\'s password-protected %s stream with a url: source and records its motion', async (_name, path) => {
     const node = await startTestServer({ camera: { source: 'demo', width: 480, height: 270 }, password: 'node password 123', live: { width: 480, maxFps: 10, jpegQuality: 80 } });
     try {
       const login = await request(`${node.url}/api/login`, 'POST', { password: 'node password 123' });
       const cookie = login.headers.get('set-cookie')!.split(';')[0];
       const { token } = (await request(`${node.url}/api/stream-token`, 'GET', undefined, { Cookie: cookie })).body;
-      const central = await startTestServer({ camera: { id: 'garden', source: `url:${node.url}/stream.mjpg?token=${token}` } });
+      // Without the token the stream is closed.
+      expect((await fetch(`${node.url}/${path}`)).status).toBe(401);
+      const central = await startTestServer({ camera: { id: 'garden', source: `url:${node.url}/${path}?token=${token}` } });
       try {
         const status = await waitFor(async () => {
           const s = (await request(`${central.url}/api/status`, 'GET')).body;

@@ -33,4 +33,6 @@ export type { OpenSegmentState, SegmentAction, SegmentKind, SegmentRecord, Segme
 export { writeMemory, memoryId, lengthPrefixedToAnnexB, parseAvcC } from './memory';
 export type { MemoryOptions, MemorySource, SavedMemory } from './memory';
 export { finaliseRecording } from './finalise';
+export { createLiveMp4Muxer, toLengthPrefixed } from './live-mp4';
+export type { LiveMp4Muxer } from './live-mp4';
 export type { FinaliseInput } from './finalise';

@@ -51,7 +51,7 @@ export interface Auth {
   clearCookie(): string;
   /** True when the request carries a valid session cookie (or auth is not required). */
   isAuthenticated(req: IncomingMessage): boolean;
-  /** Token accepted as `?token=` on `/stream.mjpg`, for players such as VLC that cannot log in. */
+  /** Token accepted as `?token=` on `/stream.mjpg` and `/stream.mp4`, for players such as VLC and a central Preroll that cannot log in. */
   streamToken(): string;
   checkStreamToken(token: string): boolean;
   /** Counts a failed login from `ip`; throws 429 when it failed too often recently. */
@@ -205,7 +205,7 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
     guard() {
       return (req, res, next) => {
         if (auth.isAuthenticated(req) || req.path === '/api/login') return next();
-        const stream = req.path === '/stream.mjpg' || /^\/cameras\/[^/]+\/stream\.mjpg$/.test(req.path);
+        const stream = /^(\/cameras\/[^/]+)?\/stream\.(mjpg|mp4)$/.test(req.path);
         if (stream && typeof req.query.token === 'string' && auth.checkStreamToken(req.query.token)) return next();
         if (req.path.startsWith('/api/') || stream || req.path === '/metrics') {
           next(new HttpError(401, 'AUTH_REQUIRED', 'log in first (POST /api/login)'));

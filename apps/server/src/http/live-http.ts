@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { createLiveMp4Muxer } from '@preroll/recorder';
 import type { LiveFrame, LiveView } from '../live/live-view';
 import type { Runtime } from '../runtime/runtime';
 import type { Auth } from './auth';
@@ -38,6 +39,49 @@ export function mjpegHandler(live: LiveView) {
         const frame = waiting;
         waiting = null;
         send(frame);
+      }
+    });
+    const done = (): void => unsubscribe();
+    req.on('close', done);
+    res.on('error', done);
+  };
+}
+
+/** A viewer of `/stream.mp4` further behind than this skips pictures until the next keyframe. */
+const MP4_MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
+
+/**
+ * `GET /stream.mp4`: the encoder's own H.264 (what the recorder stores, no second encode) as a
+ * live fragmented MP4: the init segment, then one fragment per picture, starting at the next
+ * keyframe (within a second). For a central Preroll's `url:` source, ffmpeg or VLC; a fraction
+ * of the MJPEG stream's bandwidth. A viewer that falls behind skips to the next keyframe
+ * (never a growing buffer). When the encoder's parameters change (a new resolution), the
+ * response ends; the client reconnects for a new init segment.
+ */
+export function mp4Handler(runtime: Runtime, logger: Logger) {
+  return (req: Request, res: Response): void => {
+    res.writeHead(200, {
+      'Content-Type': 'video/mp4',
+      'Cache-Control': 'no-store, no-cache, must-revalidate',
+      Pragma: 'no-cache',
+      Connection: 'close',
+    });
+    const fps = runtime.status().fps;
+    const muxer = createLiveMp4Muxer({ frameUs: 1e6 / (fps > 0 ? fps : 15) });
+    let skipping = false;
+    let unsubscribe = (): void => undefined;
+    unsubscribe = runtime.onUnit((unit) => {
+      if (res.writableLength > MP4_MAX_BUFFERED_BYTES) skipping = true;
+      if (skipping) {
+        if (!unit.keyframe || res.writableLength > MP4_MAX_BUFFERED_BYTES) return;
+        skipping = false;
+      }
+      try {
+        for (const chunk of muxer.push(unit)) res.write(chunk);
+      } catch (error) {
+        logger.info({ err: (error as Error).message, code: (error as { code?: string }).code }, 'stream.mp4: ending a viewer');
+        unsubscribe();
+        res.end();
       }
     });
     const done = (): void => unsubscribe();

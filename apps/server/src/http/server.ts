@@ -12,7 +12,7 @@ import type { Runtime } from '../runtime/runtime';
 import { createApi } from './api';
 import { openAuth, type Auth } from './auth';
 import { errorHandler, HttpError } from './errors';
-import { attachWebSocket, mjpegHandler } from './live-http';
+import { attachWebSocket, mjpegHandler, mp4Handler } from './live-http';
 import { prometheusMetrics } from './metrics';
 
 /** Options of {@link createHttpServer}. */
@@ -127,6 +127,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     mjpegHandler(r.live)(req, res);
   });
   app.get('/stream.mjpg', mjpegHandler(runtime.live));
+  app.get('/cameras/:camera/stream.mp4', (req, res, next) => {
+    const r = byId.get(String(req.params.camera));
+    if (!r) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
+    mp4Handler(r, logger)(req, res);
+  });
+  app.get('/stream.mp4', mp4Handler(runtime, logger));
   app.get('/metrics', (_req, res) => {
     res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes));
   });

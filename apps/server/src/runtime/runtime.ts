@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionSample } from '@preroll/detector';
-import { encodeSnapshot } from '@preroll/recorder';
+import { encodeSnapshot, type AccessUnit } from '@preroll/recorder';
 import { openStore, recordingId, recordingPaths, writeSidecarAtomic, type EventRecord, type Store } from '@preroll/store';
 import type { Config } from '../config';
 import { createLiveView, type LiveView } from '../live/live-view';
@@ -91,6 +91,8 @@ export interface Runtime {
   status(): Status;
   /** Motion scores (every frame) for the live chart. */
   onSample(listener: (sample: MotionSample) => void): () => void;
+  /** The encoder's H.264 access units (the `/stream.mp4` live stream). */
+  onUnit(listener: (unit: AccessUnit) => void): () => void;
   /** Anything the page shows changed (trigger level, switches, recording state, capture state). */
   onChange(listener: () => void): () => void;
   /** Motion events started (`true`) or ended, with the wall time of the frame. */
@@ -120,6 +122,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const dataDir = config.server.dataDir;
   const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
   const sampleListeners = new Set<(sample: MotionSample) => void>();
+  const unitListeners = new Set<(unit: AccessUnit) => void>();
   const motionListeners = new Set<(active: boolean, atMs: number) => void>();
   const changeListeners = new Set<() => void>();
   const startedAt = Date.now();
@@ -257,6 +260,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         const atMs = frame?.wallMs ?? Date.now();
         for (const listener of motionListeners) listener(event.type === 'start', atMs);
       });
+      pipeline.onUnit((unit) => {
+        for (const listener of unitListeners) listener(unit);
+      });
       pipeline.onSample((sample) => {
         lastSample = sample;
         for (const listener of sampleListeners) listener(sample);
@@ -341,6 +347,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     onSample(listener) {
       sampleListeners.add(listener);
       return () => sampleListeners.delete(listener);
+    },
+    onUnit(listener) {
+      unitListeners.add(listener);
+      return () => unitListeners.delete(listener);
     },
     onMotion(listener) {
       motionListeners.add(listener);
