@@ -1,3 +1,4 @@
+import { get, type IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { mjpegViewer, processCpuS, startChildServer, type ChildServer } from './serve-child';
 import { fmt, type BenchSuite } from './suite';
@@ -43,6 +44,26 @@ async function measure(server: ChildServer, viewers: number, seconds: number): P
   };
 }
 
+/** Reads `path` for `seconds` (after 1 s to settle) and returns bytes/s and the server's CPU %. */
+async function streamCost(server: ChildServer, path: string, seconds: number): Promise<{ bytesPerS: number; cpuPct: number }> {
+  let bytes = 0;
+  let response: IncomingMessage | null = null;
+  const req = get(`${server.url}${path}`, (res) => {
+    response = res;
+    res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  });
+  req.on('error', () => undefined);
+  await new Promise((r) => setTimeout(r, 1000));
+  const bytes0 = bytes;
+  const cpu0 = processCpuS(server.child.pid!);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const cpu = processCpuS(server.child.pid!) - cpu0;
+  const total = bytes - bytes0;
+  (response as IncomingMessage | null)?.destroy();
+  req.destroy();
+  return { bytesPerS: total / seconds, cpuPct: (cpu / seconds) * 100 };
+}
+
 /** `pnpm bench server`: 20 MJPEG viewers and a WebSocket page while recording, against none. */
 export const serverBench: BenchSuite = {
   name: 'server',
@@ -58,6 +79,31 @@ export const serverBench: BenchSuite = {
       try {
         const m = await measure(server, viewers, seconds);
         log(`| ${viewers === 0 ? '0 (baseline)' : `${viewers} MJPEG + 1 WebSocket`} | ${fmt(m.captureFps, 1)} | ${m.dropped} | ${fmt(m.encodesPerS, 1)} | ${fmt(m.viewerFpsMin, 1)} | ${fmt(m.wsFps, 1)} | ${fmt(m.cpuPct, 0)} | ${fmt(m.p50, 1)} | ${fmt(m.p99, 1)} |`);
+      } finally {
+        await server.stop();
+      }
+    }
+
+    // A camera node's stream to a central Preroll: the encoder's H.264 against the MJPEG view.
+    log('');
+    log(`one viewer of each node stream, ${seconds} s each; server CPU includes capture, detection and the encoder, which always run`);
+    log('| source | stream | picture | bytes/s | bytes per 1000 pixels shown | server CPU % |');
+    log('|---|---|---|---|---|---|');
+    for (const nodeSource of [source, 'demo']) {
+      const server = await startChildServer(nodeSource);
+      try {
+        const status = await (await fetch(`${server.url}/api/status`)).json();
+        const idle = await streamCost(server, '/api/status', seconds);
+        const mjpeg = await streamCost(server, '/stream.mjpg', seconds);
+        const mp4 = await streamCost(server, '/stream.mp4', seconds);
+        // The live view: at most 640 px wide, at most 10 fps; the H.264: the camera's size and rate.
+        const liveW = Math.min(640, status.width);
+        const liveH = Math.round((status.height * liveW) / status.width);
+        const liveFps = Math.min(10, status.fps);
+        const per1000 = (bytesPerS: number, w: number, h: number, fps: number): string => fmt((bytesPerS / (w * h * fps)) * 1000, 1);
+        log(`| ${nodeSource} | none (baseline) | | 0 | | ${fmt(idle.cpuPct, 0)} |`);
+        log(`| ${nodeSource} | /stream.mjpg | ${liveW}x${liveH}@${fmt(liveFps, 0)} | ${fmt(mjpeg.bytesPerS / 1e3, 0)} kB/s | ${per1000(mjpeg.bytesPerS, liveW, liveH, liveFps)} | ${fmt(mjpeg.cpuPct, 0)} |`);
+        log(`| ${nodeSource} | /stream.mp4 | ${status.width}x${status.height}@${fmt(status.fps, 0)} | ${fmt(mp4.bytesPerS / 1e3, 0)} kB/s | ${per1000(mp4.bytesPerS, status.width, status.height, status.fps)} | ${fmt(mp4.cpuPct, 0)} |`);
       } finally {
         await server.stop();
       }
