@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
@@ -96,7 +97,28 @@ describe('several cameras in one server', () => {
     }
   }, 90_000);
 
+  test('the GPIO button belongs to the camera it names', async () => {
+    // A stand-in gpiomon (libgpiod 1.x) that waits for edges that never come.
+    const bin = mkdtempSync(join(tmpdir(), 'preroll-gpio-'));
+    writeFileSync(join(bin, 'gpiomon'), ['#!/bin/sh', 'if [ "$1" = "--version" ]; then echo "gpiomon (libgpiod) v1.6.3"; exit 0; fi', 'exec sleep 600'].join('\n'));
+    chmodSync(join(bin, 'gpiomon'), 0o755);
+    process.env.PATH = `${bin}${delimiter}${savedPath}`;
+    const server = await startTestServer({
+      cameras: [{ id: 'door', source: 'demo' }, { id: 'yard', source: 'demo' }],
+      recording: { gpio: { pin: 17, camera: 'yard' } },
+    });
+    try {
+      const gpioOf = async (id: string): Promise<{ state: string; pin: number | null }> => (await request(`${server.url}/api/cameras/${id}/status`, 'GET')).body.gpio;
+      expect(await waitFor(async () => ((await gpioOf('yard')).state === 'running' ? gpioOf('yard') : null), 10_000, "the yard's button")).toMatchObject({ pin: 17 });
+      expect((await gpioOf('door')).state).toBe('off');
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+
   test('camera ids must differ, and the hidden look-back is for one camera', () => {
+    expect(() => parseConfig({ cameras: [{ id: 'a' }, { id: 'b' }], recording: { gpio: { pin: 17, camera: 'c' } } })).toThrow(/recording\.gpio\.camera: no camera "c" \(cameras: a, b\)/);
+    expect(() => parseConfig({ recording: { gpio: { pin: 17, camera: 'porch' } } })).toThrow(/recording\.gpio\.camera/);
     expect(() => parseConfig({ cameras: [{ id: 'a', source: 'demo' }, { id: 'a', source: 'demo' }] })).toThrow(/cameras\.1\.id: camera id "a" is used twice/);
     expect(() => parseConfig({ cameras: [{ id: 'a' }, { id: 'b' }], recording: { lookback: { enabled: true } } })).toThrow(/recording\.lookback\.enabled/);
     expect(parseConfig({ cameras: [{ id: 'a' }] }).cameras?.[0].source).toBe('auto');

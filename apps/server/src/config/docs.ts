@@ -75,7 +75,7 @@ function typeOf(schema: JsonSchema): string {
 
 function allowed(schema: JsonSchema): string {
   if (schema.enum) return schema.enum.map((v) => `\`${String(v)}\``).join(', ');
-  if (schema.anyOf) return schema.anyOf.map((s) => (s.const !== undefined ? `\`${String(s.const)}\`` : allowed(s))).join(', ');
+  if (schema.anyOf) return schema.anyOf.map((s) => (s.const !== undefined ? `\`${String(s.const)}\`` : allowed(s))).filter(Boolean).join(', ');
   const parts: string[] = [];
   if (schema.minimum !== undefined || schema.maximum !== undefined) parts.push(`${schema.minimum ?? '…'} to ${schema.maximum ?? '…'}`);
   if (schema.multipleOf !== undefined) parts.push(`multiple of ${schema.multipleOf}`);

@@ -136,6 +136,7 @@ const recording = z
         bias: z.enum(['pull-up', 'pull-down', 'disable', 'as-is']).default('pull-up').describe('Bias asked of the line: `pull-up` for a button to GND (no resistor needed).'),
         activeLow: z.boolean().default(true).describe('The button pulls the line low when pressed (button to GND with a pull-up).'),
         debounceMs: z.int().min(0).max(1000).default(50).describe('Edges closer than this to the previous one are contact bounce and ignored, milliseconds.'),
+        camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).nullable().default(null).describe('With several `cameras`: the id of the camera whose memory the button saves; null: the first camera.'),
       })
       .prefault({})
       .describe('The optional physical button, read with libgpiod\'s `gpiomon` (Debian package `gpiod`).'),
@@ -222,7 +223,7 @@ export const configSchema = z
       .max(4)
       .optional()
       .describe(
-        'Several cameras in one server (up to 4), each an object with the keys of `camera` plus an optional `detector` with what differs for it (ids must differ). When set, `camera` is not used. Each camera has its own capture, detector, pre-roll, recorder, live stream, trigger level and switches (`settings-<id>.json`) and integrations (MQTT topics and Home Assistant device per camera); recordings go to the one shared index, tagged with the camera id. The first camera is the one the plain API paths and the GPIO button act on. Recording and retention settings are shared; the hidden look-back works with one camera only.',
+        'Several cameras in one server (up to 4), each an object with the keys of `camera` plus an optional `detector` with what differs for it (ids must differ). When set, `camera` is not used. Each camera has its own capture, detector, pre-roll, recorder, live stream, trigger level and switches (`settings-<id>.json`) and integrations (MQTT topics and Home Assistant device per camera); recordings go to the one shared index, tagged with the camera id. The first camera is the one the plain API paths act on, and the GPIO button too unless `recording.gpio.camera` names another. Recording and retention settings are shared; the hidden look-back works with one camera only.',
       ),
     detector,
     recorder,
@@ -240,6 +241,11 @@ export const configSchema = z
       if (seen.has(entry.id)) ctx.addIssue({ code: 'custom', path: ['cameras', index, 'id'], message: `camera id "${entry.id}" is used twice` });
       seen.add(entry.id);
     });
+    const gpioCamera = config.recording.gpio.camera;
+    const ids = cameras.length ? cameras.map((c) => c.id) : [config.camera.id];
+    if (gpioCamera !== null && !ids.includes(gpioCamera)) {
+      ctx.addIssue({ code: 'custom', path: ['recording', 'gpio', 'camera'], message: `no camera "${gpioCamera}" (cameras: ${ids.join(', ')})` });
+    }
     if (cameras.length > 1 && config.recording.lookback.enabled) {
       ctx.addIssue({ code: 'custom', path: ['recording', 'lookback', 'enabled'], message: 'the hidden look-back works with one camera only; use continuous recording for memories of several cameras' });
     }

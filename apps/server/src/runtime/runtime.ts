@@ -280,7 +280,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       diskTimer.unref();
       const recovered = await pipeline.start();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
-      if (rec.gpio.pin !== null && (options.primary ?? true)) {
+      // The button belongs to one camera: the one it names, else the first.
+      const buttonHere = rec.gpio.camera === null ? (options.primary ?? true) : rec.gpio.camera === config.camera.id;
+      if (rec.gpio.pin !== null && buttonHere) {
         gpio = createGpioButton({
           ...rec.gpio,
           pin: rec.gpio.pin,
