@@ -82,10 +82,12 @@ if grep -qi 'raspberry pi' /proc/device-tree/model 2>/dev/null && ! have rpicam-
 fi
 
 if [ "$TEST" -eq 1 ]; then
-  # Headless browser for the web UI tests; an MQTT broker and rclone for the integration tests.
+  # Headless browser for the web UI tests; an MQTT broker and rclone for the integration tests;
+  # openssl makes the TLS tests' certificates.
   have chromium || apt_install chromium
   have mosquitto || apt_install mosquitto
   have rclone || apt_install rclone
+  have openssl || apt_install openssl
 fi
 
 # pnpm 10 (pnpm 11 needs Node 22).

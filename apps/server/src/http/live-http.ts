@@ -53,8 +53,8 @@ const MP4_MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
 /**
  * `GET /stream.mp4`: the encoder's own H.264 (what the recorder stores, no second encode) as a
  * live fragmented MP4: the init segment, then one fragment per picture, starting at the next
- * keyframe (within a second). For a central Preroll's `url:` source, ffmpeg or VLC; a fraction
- * of the MJPEG stream's bandwidth. A viewer that falls behind skips to the next keyframe
+ * keyframe (within a second). For a central Preroll's `url:` source, ffmpeg or VLC: the full
+ * picture at the full frame rate. A viewer that falls behind skips to the next keyframe
  * (never a growing buffer). When the encoder's parameters change (a new resolution), the
  * response ends; the client reconnects for a new init segment.
  */
@@ -69,8 +69,7 @@ export function mp4Handler(runtime: Runtime, logger: Logger) {
     const fps = runtime.status().fps;
     const muxer = createLiveMp4Muxer({ frameUs: 1e6 / (fps > 0 ? fps : 15) });
     let skipping = false;
-    let unsubscribe = (): void => undefined;
-    unsubscribe = runtime.onUnit((unit) => {
+    const unsubscribe = runtime.onUnit((unit) => {
       if (res.writableLength > MP4_MAX_BUFFERED_BYTES) skipping = true;
       if (skipping) {
         if (!unit.keyframe || res.writableLength > MP4_MAX_BUFFERED_BYTES) return;
