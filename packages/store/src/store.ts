@@ -470,7 +470,7 @@ function createStore(parts: StoreParts): Store {
         // A media file whose sidecar is not there (yet) is normal while files are copied in.
         if (error.code === 'STORE_SIDECAR_UNREADABLE' && isErrnoCode(error.cause, 'ENOENT')) continue;
         if (error.code === 'STORE_CLIP_MISSING' && typeof error.value === 'string') {
-          // The clip vanished while its add was still settling (chokidar then reports neither
+          // The clip vanished while its add was still settling (the watcher then reports neither
           // the add nor the unlink): an indexed row for it must go all the same.
           const row = writes.rowByClip(error.value);
           if (row) {

@@ -7,7 +7,7 @@ import { exists, makeSidecar, NO_LIMITS, tempDataDir, waitFor, writeRecording } 
 
 const BASE = new Date(2026, 6, 4, 18, 30, 0).getTime();
 
-describe('files kept in step (chokidar)', () => {
+describe('files kept in step (folder watcher)', () => {
   let dir: string;
   let store: Store;
   let changes: StoreChange[];
