@@ -117,6 +117,8 @@ export interface EncoderArgsInput {
   readonly gopFrames: number;
   readonly crf: number;
   readonly bitrateKbps: number;
+  /** libx264: cap the constant-quality rate at `bitrateKbps` (when the user set one). */
+  readonly capBitrate?: boolean;
   /** ffmpeg ≥ 5.1 knows `-fps_mode`; older ones only `-vsync`. */
   readonly hasFpsMode: boolean;
 }
@@ -137,6 +139,8 @@ export function buildEncoderArgs(input: EncoderArgsInput): string[] {
   ];
   if (input.codec === 'libx264') {
     args.push('-preset', 'ultrafast', '-tune', 'zerolatency', '-crf', String(input.crf), '-x264-params', 'aud=1:repeat-headers=1');
+    // Constant quality, but never above the cap (a noisy night scene, a node on a slow link).
+    if (input.capBitrate) args.push('-maxrate', `${input.bitrateKbps}k`, '-bufsize', `${input.bitrateKbps * 2}k`);
   } else {
     args.push('-b:v', `${input.bitrateKbps}k`, '-bsf:v', 'h264_metadata=aud=insert');
   }
@@ -185,10 +189,10 @@ export function createEncoder(options: EncoderOptions): Encoder {
   const maxInFlight = options.maxInFlightFrames ?? 6;
   checkInt('maxInFlightFrames', maxInFlight, 1, 1000);
   const policy = options.policy ?? 'drop';
-  return new FfmpegEncoder({ ...options, codec, gopFrames, crf, bitrateKbps, maxInFlightFrames: maxInFlight, policy });
+  return new FfmpegEncoder({ ...options, codec, gopFrames, crf, bitrateKbps, capBitrate: options.bitrateKbps !== undefined, maxInFlightFrames: maxInFlight, policy });
 }
 
-type ResolvedOptions = EncoderOptions & Required<Pick<EncoderOptions, 'codec' | 'gopFrames' | 'crf' | 'bitrateKbps' | 'maxInFlightFrames' | 'policy'>>;
+type ResolvedOptions = EncoderOptions & Required<Pick<EncoderOptions, 'codec' | 'gopFrames' | 'crf' | 'bitrateKbps' | 'maxInFlightFrames' | 'policy'>> & { readonly capBitrate: boolean };
 
 class FfmpegEncoder implements Encoder {
   private child: ChildHandle | null = null;

@@ -1,4 +1,5 @@
 import { buildEncoderArgs, createEncoder, RecorderError, type AccessUnit, type EncoderDiscontinuity, type EncoderState } from '../src';
+import { createFrame } from '@preroll/capture';
 import { irregularTimestamps, makeFrames } from './helpers';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -22,6 +23,9 @@ describe('buildEncoderArgs', () => {
     expect(args).toContain('-fps_mode passthrough');
     expect(args).toContain('-flush_packets 1');
     expect(args.endsWith('-f h264 pipe:1')).toBe(true);
+    expect(args).not.toContain('-maxrate');
+    // A bitrate the user set caps libx264's constant quality.
+    expect(buildEncoderArgs({ ...base, codec: 'libx264', capBitrate: true }).join(' ')).toContain('-crf 23 -x264-params aud=1:repeat-headers=1 -maxrate 3000k -bufsize 6000k');
   });
 
   it('uses a bitrate and the AUD bitstream filter for the hardware encoder, and -vsync on old ffmpeg', () => {
@@ -49,6 +53,36 @@ describe('encoder', () => {
     expect(caught).toBeInstanceOf(RecorderError);
     expect((caught as RecorderError).code).toBe('RECORDER_BAD_OPTIONS');
   });
+
+  it('a bitrate set for libx264 caps its output (a noisy scene)', async () => {
+    const noisy = (seq: number) => {
+      const data = Buffer.alloc((320 * 240 * 3) / 2, 128);
+      let x = (seq + 1) * 2654435761;
+      for (let i = 0; i < 320 * 240; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        data[i] = x >>> 24;
+      }
+      return createFrame({ seq, ptsUs: seq * 100_000, wallMs: Date.UTC(2025, 5, 1) + seq * 100, width: 320, height: 240, data });
+    };
+    const bytes = async (bitrateKbps?: number): Promise<number> => {
+      const encoder = createEncoder({ width: 320, height: 240, fps: 10, gopFrames: 10, policy: 'wait', bitrateKbps });
+      let total = 0;
+      encoder.onUnit((unit) => (total += unit.data.length));
+      await encoder.start();
+      for (let i = 0; i < 30; i++) {
+        encoder.encode(noisy(i));
+        if (encoder.busy()) await encoder.drained();
+      }
+      await encoder.stop();
+      expect(encoder.stats()).toMatchObject({ framesIn: 30, droppedFrames: 0 });
+      return total;
+    };
+    const free = await bytes();
+    const capped = await bytes(300);
+    // 300 kbit/s over 3 s is about 112 kB; the uncapped noise takes several times that.
+    expect(capped).toBeLessThan(free / 2);
+    expect(capped).toBeLessThan(300_000);
+  }, 30_000);
 
   it('pairs every access unit 1:1 with its frame (policy wait), keyframes every GOP', async () => {
     const pts = irregularTimestamps(45, 10, { dropEvery: 5, jitterUs: 20_000 });

@@ -83,7 +83,7 @@ const recorder = z
     preRollMs: z.int().min(0).max(60_000).default(5000).describe('Video kept in RAM and saved before the motion, milliseconds.'),
     postRollMs: z.int().min(0).max(600_000).default(3000).describe('Video saved after the motion ends, milliseconds.'),
     encoder: z.enum(['auto', 'libx264', 'h264_v4l2m2m']).default('libx264').describe('H.264 encoder: `libx264` (software), `h264_v4l2m2m` (Pi 4 and earlier hardware) or `auto` (the hardware one where it exists). A Pi profile may set it.'),
-    bitrateKbps: z.int().min(100).max(50_000).optional().describe('Target bitrate, kbit/s. Default: constant quality (libx264) or 4000 (hardware).'),
+    bitrateKbps: z.int().min(100).max(50_000).optional().describe('Bitrate, kbit/s: the hardware encoder\'s target (default 4000); for libx264 a cap on its constant quality (default: no cap). Also the rate of `/stream.mp4`.'),
     fsync: z.boolean().default(true).describe('Flush the partial clip to the card after every fragment (survives power cuts).'),
   })
   .prefault({})
