@@ -10,25 +10,14 @@ import { request, startTestServer, tempDataDir, waitFor } from './server-helpers
 const FPS = 10;
 const CAMERA = { source: 'demo', width: 320, height: 240, fps: FPS };
 
-/** ffprobe's JSON, asked again when it comes back truncated (its process can exit before stdout is read to the end under load). */
-async function probeJson(file: string, args: string[]): Promise<any> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await ffprobeJson(file, args);
-    } catch (error) {
-      if (!(error instanceof SyntaxError) || attempt >= 3) throw error;
-    }
-  }
-}
-
 /** Packet timestamps (µs, from 0) and keyframe flags of a clip, from ffprobe. */
 async function packets(file: string): Promise<Array<{ ptsUs: number; key: boolean }>> {
-  const doc = await probeJson(file, ['-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags']);
+  const doc = await ffprobeJson(file, ['-select_streams', 'v:0', '-show_entries', 'packet=pts_time,flags']);
   return (doc.packets as Array<{ pts_time: string; flags: string }>).map((p) => ({ ptsUs: Math.round(Number(p.pts_time) * 1e6), key: p.flags.startsWith('K') }));
 }
 
 async function formatDurationS(file: string): Promise<number> {
-  const doc = await probeJson(file, ['-show_entries', 'format=duration']);
+  const doc = await ffprobeJson(file, ['-show_entries', 'format=duration']);
   return Number(doc.format.duration);
 }
 

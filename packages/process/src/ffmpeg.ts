@@ -48,6 +48,13 @@ export async function runTool(
   });
   const chunks: Buffer[] = [];
   child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // The output is whole only once stdout has ended: `exited` stops waiting for the pipes after
+  // 2 s, which a starved event loop can take to deliver them.
+  const stdoutEnded = new Promise<void>((resolve) => {
+    if (!child.stdout) return resolve();
+    child.stdout.once('end', resolve);
+    child.stdout.once('close', resolve);
+  });
   if (options.input && child.stdin) child.stdin.end(options.input);
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -55,6 +62,7 @@ export async function runTool(
     void child.stop({ graceMs: 0, termMs: 1000 });
   }, options.timeoutMs ?? 120_000);
   const info = await child.exited;
+  await Promise.race([stdoutEnded, new Promise((r) => setTimeout(r, 10_000).unref())]);
   clearTimeout(timer);
   const stderr = info.stderrTail.join('\n');
   if (timedOut) {
@@ -71,10 +79,20 @@ export async function runTool(
   return { stdout: Buffer.concat(chunks), stderr };
 }
 
-/** Runs ffprobe with `-print_format json` and returns the parsed document. */
+/**
+ * Runs ffprobe with `-print_format json` and returns the parsed document. Output that is not
+ * whole JSON is asked for again (3 tries): under load ffprobe's output was seen truncated
+ * (3 of 18 segment finalisations while six remuxes ran on 2 busy cores).
+ */
 export async function ffprobeJson(path: string, args: readonly string[] = ['-show_format', '-show_streams']): Promise<any> {
-  const { stdout } = await runTool('ffprobe', ['-v', 'error', '-print_format', 'json', ...args, path]);
-  return JSON.parse(stdout.toString('utf8'));
+  for (let attempt = 1; ; attempt++) {
+    const { stdout } = await runTool('ffprobe', ['-v', 'error', '-print_format', 'json', ...args, path]);
+    try {
+      return JSON.parse(stdout.toString('utf8'));
+    } catch (error) {
+      if (!(error instanceof SyntaxError) || attempt >= 3) throw error;
+    }
+  }
 }
 
 let versionCache: Promise<{ major: number; text: string }> | null = null;

@@ -134,7 +134,7 @@ export async function recoverPartialClip(dataDir: string, id: string, logger?: L
 
 /** Frames, duration (first pts to last pts + last duration) and size of a clip, from ffprobe's packet list. */
 export async function probeClip(file: string): Promise<{ frames: number; durationUs: number; width: number; height: number }> {
-  const doc = await ffprobeJsonSettled(file, ['-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time:stream=width,height']);
+  const doc = await ffprobeJson(file, ['-select_streams', 'v:0', '-show_entries', 'packet=pts_time,duration_time:stream=width,height']);
   const packets: Array<{ pts_time?: string; duration_time?: string }> = doc.packets ?? [];
   const stream = doc.streams?.[0] ?? {};
   if (packets.length === 0) return { frames: 0, durationUs: 0, width: stream.width ?? 0, height: stream.height ?? 0 };
@@ -146,7 +146,7 @@ export async function probeClip(file: string): Promise<{ frames: number; duratio
 
 /** The video stream's duration in microseconds as ffprobe reads it from the file's index, or null. */
 export async function probeDurationUs(file: string): Promise<number | null> {
-  const doc = await ffprobeJsonSettled(file, ['-select_streams', 'v:0', '-show_entries', 'stream=duration']);
+  const doc = await ffprobeJson(file, ['-select_streams', 'v:0', '-show_entries', 'stream=duration']);
   const seconds = Number(doc.streams?.[0]?.duration);
   return Number.isFinite(seconds) ? Math.round(seconds * 1e6) : null;
 }
@@ -167,22 +167,6 @@ export function parseRecordingId(id: string): { startedAtMs: number; kind: Recor
   if (!RECORDING_KINDS.includes(kind as RecordingKind)) throw new RecorderError('RECORDER_NOT_RECOVERABLE', `"${id}" has an unknown kind`, id);
   const startedAtMs = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), Number(ms)).getTime();
   return { startedAtMs, kind: kind as RecordingKind, camera: camera ?? DEFAULT_CAMERA };
-}
-
-/**
- * `ffprobeJson`, asked again (up to 3 times) when its output is not whole JSON: `runTool`
- * resolves when ffprobe exits, and under load the process can exit before its stdout has been
- * read to the end, which leaves a truncated document. Measured: 3 of 18 segment finalisations
- * failed this way while six remuxes ran at once on 2 busy cores.
- */
-async function ffprobeJsonSettled(file: string, args: readonly string[]): Promise<any> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await ffprobeJson(file, args);
-    } catch (error) {
-      if (!(error instanceof SyntaxError) || attempt >= 3) throw error;
-    }
-  }
 }
 
 async function removeParts(...files: string[]): Promise<void> {

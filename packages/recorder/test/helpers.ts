@@ -67,7 +67,7 @@ export interface ProbedClip {
 
 /** Runs ffprobe with `-show_packets -show_frames` on a clip. */
 export async function probe(file: string): Promise<ProbedClip> {
-  const doc = await probeJsonSettled(file, ['-select_streams', 'v:0', '-show_packets', '-show_frames', '-show_format', '-show_streams']);
+  const doc = await ffprobeJson(file, ['-select_streams', 'v:0', '-show_packets', '-show_frames', '-show_format', '-show_streams']);
   const us = (s: string | undefined): number => Math.round(Number(s) * 1e6);
   // With both -show_packets and -show_frames, ffprobe interleaves them in one list.
   const items: any[] = doc.packets_and_frames ?? [];
@@ -82,17 +82,6 @@ export async function probe(file: string): Promise<ProbedClip> {
     height: doc.streams?.[0]?.height,
     moovFirst: atoms.indexOf('moov') >= 0 && atoms.indexOf('moov') < atoms.indexOf('mdat'),
   };
-}
-
-/** ffprobe's JSON, asked again when it comes back truncated (ffprobe can exit before its stdout is read to the end under load). */
-async function probeJsonSettled(file: string, args: string[]): Promise<any> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await ffprobeJson(file, args);
-    } catch (error) {
-      if (!(error instanceof SyntaxError) || attempt >= 3) throw error;
-    }
-  }
 }
 
 async function topLevelTypes(file: string): Promise<string[]> {

@@ -3,10 +3,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EventSidecar, RecordingKind } from '../src/sidecar';
 import { recordingId, recordingPaths, writeSidecarAtomic } from '../src/sidecar';
+import { openStore, type Store, type StoreChange } from '../src/store';
 
 /** A fresh temporary data directory; remove it with `fsp.rm(dir, { recursive: true, force: true })`. */
 export async function tempDataDir(prefix = 'preroll-store-'): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A started store over `dir` that watches its files (short settle times) and records its changes. */
+export async function openWatchedStore(dir: string): Promise<{ store: Store; changes: StoreChange[] }> {
+  const store = await openStore({ dataDir: dir, retention: NO_LIMITS, watchStabilityMs: 150, watchDebounceMs: 50 });
+  const changes: StoreChange[] = [];
+  store.onChange((c) => changes.push(c));
+  await store.start({ retentionTimer: false });
+  return { store, changes };
 }
 
 /** A valid sidecar for a recording starting at `startedAtMs` (paths per the recorder's layout). */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { readSidecar, recordingPaths } from '../src/sidecar';
 import type { Store, StoreChange } from '../src/store';
 import { openStore } from '../src/store';
-import { exists, makeSidecar, NO_LIMITS, tempDataDir, waitFor, writeRecording } from './fixtures';
+import { exists, makeSidecar, NO_LIMITS, openWatchedStore, tempDataDir, waitFor, writeRecording } from './fixtures';
 
 const BASE = new Date(2026, 6, 4, 18, 30, 0).getTime();
 
@@ -13,10 +13,7 @@ describe('files kept in step (folder watcher)', () => {
   let changes: StoreChange[];
   beforeEach(async () => {
     dir = await tempDataDir();
-    store = await openStore({ dataDir: dir, retention: NO_LIMITS, watchStabilityMs: 150, watchDebounceMs: 50 });
-    changes = [];
-    store.onChange((c) => changes.push(c));
-    await store.start({ retentionTimer: false });
+    ({ store, changes } = await openWatchedStore(dir));
   });
   afterEach(async () => {
     await store.close();
