@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
 import type { Store } from '@preroll/store';
+import { createAnnouncer } from './announcer';
 import { perCamera, type Config } from './config';
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
@@ -35,6 +36,8 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
   const cameras = perCamera(config);
   const started: Runtime[] = [];
   let sharedStore: Store | null = null;
+  // Every recording of every camera is indexed, then announced once, through this one path.
+  const announcer = createAnnouncer({ store: () => sharedStore ?? started[0].store(), logger: logger.child({ component: 'announcer' }) });
   const integrations: NonNullable<Awaited<ReturnType<typeof startIntegrations>>>[] = [];
   const integrationsOf: (Awaited<ReturnType<typeof startIntegrations>>)[] = [];
   let http: HttpServer | null = null;
@@ -60,13 +63,14 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
         version: version(),
         store: sharedStore ?? undefined,
         primary: index === 0,
+        onRecording: (recording) => announcer.finished(recording),
       });
       started.push(runtime);
       await runtime.start();
     }
     // MQTT / webhooks / upload per camera: its own topics, Home Assistant device and recordings.
     for (const [index, runtime] of started.entries()) {
-      const one = await startIntegrations({ runtime, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version() });
+      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version() });
       integrationsOf.push(one);
       if (one) integrations.push(one);
     }
@@ -74,12 +78,15 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
       config,
       runtimes: started,
       integrations: integrationsOf,
+      announcer,
       logger: logger.child({ component: 'http' }),
       password: options.password,
       onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')),
     });
     // A port in use must stop everything, not leave a camera recording with no web server.
     const port = await http.listen();
+    // Every subscriber is attached: what was finished while starting (recovered clips) goes out now.
+    announcer.open();
     let stopping: Promise<void> | null = null;
     return {
       runtime: started[0],

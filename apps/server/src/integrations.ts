@@ -2,17 +2,19 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createIntegrations, type Integrations } from '@preroll/integrations';
 import type { EventRecord } from '@preroll/store';
+import type { Announcer } from './announcer';
 import type { Config } from './config';
 import type { Runtime } from './runtime/runtime';
 
 /**
  * Connects the runtime to MQTT / Home Assistant, webhooks and rclone upload (when configured):
  * motion, score, recording state and settings go out; commands come in through the runtime's
- * own controls; every new recording is summarised and, if so configured, uploaded.
+ * own controls; every recording the announcer announces (once) is summarised and, if so
+ * configured, uploaded. Store changes (favourites, upload state, deletions) are not announced.
  * Returns null when no integration is configured. Never blocks the frame path: the
  * integrations queue and throttle on their side.
  */
-export async function startIntegrations(options: { runtime: Runtime; config: Readonly<Config>; logger: Logger; version: string }): Promise<(Integrations & { detach(): void }) | null> {
+export async function startIntegrations(options: { runtime: Runtime; announcer: Announcer; config: Readonly<Config>; logger: Logger; version: string }): Promise<(Integrations & { detach(): void }) | null> {
   const { runtime, config, logger } = options;
   const section = config.integrations;
   if (!section || (!section.mqtt && !section.webhooks && !section.upload)) return null;
@@ -61,9 +63,9 @@ export async function startIntegrations(options: { runtime: Runtime; config: Rea
     runtime.onChange(pushState),
     runtime.onMotion((active, atMs) => integrations.motion(active, new Date(atMs))),
     runtime.onSample((sample) => integrations.score(sample.score, sample.triggerLevel)),
-    store.onChange((change) => {
-      // The store is shared by every camera: this camera's recordings only.
-      if (change.type === 'upsert' && change.created && change.record.camera === config.camera.id) integrations.recordingFinished(finished(dataDir, change.record));
+    options.announcer.subscribe(({ record }) => {
+      // The announcer serves every camera: this camera's recordings only.
+      if (record.camera === config.camera.id) integrations.recordingFinished(finished(dataDir, record));
     }),
   ];
 

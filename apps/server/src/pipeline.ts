@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Frame, FrameSource } from '@preroll/capture';
-import { createDetector, type Detector, type DetectorEvent, type DetectorOptions, type MotionSample } from '@preroll/detector';
+import { createDetector, renderHeatmapPng, type Detector, type DetectorEvent, type DetectorOptions, type MotionSample } from '@preroll/detector';
 import {
   createEncoder,
   createRecorder,
@@ -11,6 +11,7 @@ import {
   type Encoder,
   type EncoderCodec,
   type EncoderStats,
+  type FinishedRecording,
   type RecordedClip,
   type RecoveredClip,
   type Recorder,
@@ -21,7 +22,6 @@ import {
   type SegmenterOptions,
   type SegmenterStats,
 } from '@preroll/recorder';
-import type { EventSidecar } from '@preroll/store';
 
 /**
  * The recording pipeline, shared by `preroll record` (a file, as fast as possible) and the
@@ -31,7 +31,7 @@ import type { EventSidecar } from '@preroll/store';
  *                                                    │                          │
  *                                                    │          segmenter ◄─────┘ (continuous segments, look-back)
  *                                                    │              │
- *                                                    └──────────────┴──► files on disk ──► onRecording (store index)
+ *                                                    └──────────────┴──► finished recordings ──► onRecording (index, then announce)
  *
  * Every frame goes to the detector first (synchronously: a start event for frame N reaches the
  * recorder before frame N is encoded), then to the encoder. Backpressure on the frame → encoder
@@ -52,15 +52,6 @@ export interface PipelineEncoderOptions {
   readonly maxRestarts?: number;
 }
 
-/** What the store hook is told about a finished recording. */
-export interface RecordingNotice {
-  readonly sidecar: EventSidecar;
-  /** Path of the sidecar relative to the data directory (what `Store.indexRecording` takes). */
-  readonly sidecarPath: string;
-  /** True for a clip recovered at start-up from a crash. */
-  readonly recovered: boolean;
-}
-
 /** Options of {@link createPipeline}. */
 export interface PipelineOptions {
   readonly source: FrameSource;
@@ -73,11 +64,13 @@ export interface PipelineOptions {
   /** Recover partial clips left by a crash before starting (default true). */
   readonly recover?: boolean;
   /**
-   * The store hook: called for every finished or recovered recording, in order, before the
-   * pipeline reports the clip. Index it here (`store.indexRecording(notice.sidecarPath)`).
-   * A failing hook is logged; the recording stays on disk for the next reindex.
+   * The one way a finished recording leaves the pipeline: called once for every recording the
+   * pipeline finished (clips, segments, photos, memories handed to `report`) or recovered, in
+   * the order they were finished, before `onClip`/`onSegment` listeners hear of it. The
+   * composition root indexes it here, then announces it. A failing hook is logged; the
+   * recording stays on disk for the next reindex.
    */
-  readonly onRecording?: (notice: RecordingNotice) => void | Promise<void>;
+  readonly onRecording?: (recording: FinishedRecording) => void | Promise<void>;
   readonly logger?: Logger;
 }
 
@@ -111,6 +104,12 @@ export interface Pipeline {
   finished(): Promise<void>;
   /** Starts a manual recording (with pre-roll). */
   manualStart(): boolean;
+  /** Saves the newest frame as a photo and reports it; throws `RUNTIME_NO_FRAME` before the first frame. */
+  takePhoto(): Promise<FinishedRecording>;
+  /** Reports a recording finished outside the pipeline's own components (a saved memory) through `onRecording`. */
+  report(recording: FinishedRecording): Promise<void>;
+  /** The recorder's state: an event (clip) open or not, on every change. */
+  onRecordingState(listener: (recording: boolean) => void): () => void;
   manualStop(): void;
   /**
    * The camera stopped delivering (it is being restarted): ends the running motion event and
@@ -166,30 +165,47 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   let resolveFinished!: () => void;
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
 
-  const notify = (notice: RecordingNotice): Promise<void> => {
+  const notify = (recording: FinishedRecording): Promise<void> => {
     // Serialised, so the store sees recordings in the order they were finished.
     hookChain = hookChain.then(async () => {
       try {
-        await options.onRecording?.(notice);
+        await options.onRecording?.(recording);
       } catch (error) {
-        log?.error({ err: error, id: notice.sidecar.id }, 'pipeline: store hook failed; the recording is on disk for the next reindex');
+        log?.error({ err: error, id: recording.sidecar.id }, 'pipeline: recording hook failed; the recording is on disk for the next reindex');
       }
     });
     return hookChain;
   };
 
   recorder.onClip((clip) => {
-    void notify({ sidecar: clip.sidecar, sidecarPath: sidecarPathOf(clip.sidecar), recovered: false }).then(() => {
+    void notify(clip).then(() => {
       for (const listener of clipListeners) listener(clip);
     });
   });
 
   segmenter.onSegment((segment) => {
-    if (!segment.sidecar) return;
-    void notify({ sidecar: segment.sidecar, sidecarPath: sidecarPathOf(segment.sidecar), recovered: false }).then(() => {
+    if (!segment.recording) return;
+    void notify(segment.recording).then(() => {
       for (const listener of segmentListeners) listener(segment);
     });
   });
+
+  /** A detector event, as the recorder takes it (the heat-map is rendered only if a clip is finished). */
+  const toRecorder = (event: DetectorEvent, frame: Frame | null): void => {
+    if (event.type === 'start') {
+      const heatmap = event.heatmap;
+      recorder.motionStart({
+        ptsUs: event.ptsUs,
+        frame: frame ?? undefined,
+        heatmap: heatmap ? { render: (width, height) => renderHeatmapPng(heatmap, width, height) } : null,
+        triggerLevel: event.triggerLevel,
+        score: event.score,
+        continued: event.continued,
+      });
+    } else {
+      recorder.motionEnd({ endPtsUs: event.endPtsUs, peakScore: event.peakScore });
+    }
+  };
 
   const emitEvent = (event: DetectorEvent, frame: Frame | null): void => {
     for (const listener of eventListeners) listener(event, frame);
@@ -237,7 +253,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     recorder.sample(sample.ptsUs, sample.score);
     for (const listener of sampleListeners) listener(sample);
     for (const event of events) {
-      recorder.detectorEvent(event, frame);
+      toRecorder(event, frame);
       emitEvent(event, frame);
     }
     encoder ??= startEncoder(frame);
@@ -259,7 +275,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (encoderStart) await encoderStart;
       if (encoder) await encoder.stop();
       for (const event of detector.flush(lastFrame?.ptsUs)) {
-        recorder.detectorEvent(event, lastFrame ?? undefined);
+        toRecorder(event, lastFrame);
         emitEvent(event, lastFrame);
       }
       await recorder.stop();
@@ -284,7 +300,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (options.recover !== false) {
         recovered = await recoverPartialClips({ dataDir: options.dataDir, logger: log?.child({ component: 'recovery' }) });
         for (const item of recovered) {
-          if (item.sidecar) await notify({ sidecar: item.sidecar, sidecarPath: sidecarPathOf(item.sidecar), recovered: true });
+          if (item.recording) await notify(item.recording);
         }
       }
       await segmenter.open();
@@ -297,10 +313,19 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     finished: () => finished,
     manualStart: () => recorder.manualStart({ frame: lastFrame ?? undefined }),
     manualStop: () => recorder.manualStop(lastFrame?.ptsUs),
+    async takePhoto() {
+      const frame = lastFrame;
+      if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
+      const photo = await recorder.takePhoto(frame);
+      await notify(photo);
+      return photo;
+    },
+    report: (recording) => notify(recording),
+    onRecordingState: (listener) => recorder.onState(listener),
     interrupt(reason) {
       if (stopping) return;
       for (const event of detector.flush(lastFrame?.ptsUs)) {
-        recorder.detectorEvent(event, lastFrame ?? undefined);
+        toRecorder(event, lastFrame);
         emitEvent(event, lastFrame);
       }
       if (recorder.recording()) {
@@ -331,9 +356,4 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     },
     stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),
   };
-}
-
-function sidecarPathOf(sidecar: EventSidecar): string {
-  const clip = sidecar.files.clip;
-  return `${clip.slice(0, clip.lastIndexOf('/'))}/${sidecar.id}.json`;
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
 import { spawnChild, type ChildHandle } from '@preroll/process';
-import { recordingPaths } from '@preroll/store';
+import { recordingPaths } from '@preroll/layout';
 import { request, startTestServer, waitFor } from './server-helpers';
 
 async function freePort(): Promise<number> {

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { createSource } from '@preroll/capture';
 import { ffprobeJson, runTool } from '@preroll/process';
 import type { RecordedClip } from '@preroll/recorder';
-import { createPipeline, type RecordingNotice } from '../src/pipeline';
+import type { FinishedRecording } from '@preroll/recorder';
+import { createPipeline } from '../src/pipeline';
 
 describe('pipeline with a live (not pausable) source', () => {
   let dir: string;
@@ -25,7 +26,7 @@ describe('pipeline with a live (not pausable) source', () => {
     ]);
     const source = createSource(`file:${video}`, { realtime: true, restart: false });
     expect(source.pausable).toBe(false);
-    const notices: RecordingNotice[] = [];
+    const notices: FinishedRecording[] = [];
     const pipeline = createPipeline({
       source,
       dataDir: path.join(dir, 'data'),
@@ -46,7 +47,7 @@ describe('pipeline with a live (not pausable) source', () => {
     expect(starts).toHaveLength(1);
     expect(clips).toHaveLength(1);
     expect(notices.map((n) => n.sidecarPath)).toEqual([clips[0].sidecar.files.clip.replace(/\.mp4$/, '.json')]);
-    expect(notices[0].recovered).toBe(false);
+    expect(notices[0].origin).toBe('live');
     const stats = pipeline.stats();
     expect(stats.pauses).toBe(0);
     expect(stats.encoder?.state).toBe('stopped');

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { ffprobeJson, runTool } from '@preroll/process';
-import { openStore, readSidecar } from '@preroll/store';
+import { openStore } from '@preroll/store';
+import { readSidecar } from '@preroll/layout';
 import { main } from '../src/cli';
 import { memoryIo } from './io';
 

@@ -5,8 +5,8 @@
  * the JSDoc are the ones {@link resolveIntegrationsConfig} enforces.
  */
 
-import type { RecordingKind } from '@preroll/store';
-import { RECORDING_KINDS } from '@preroll/store';
+import type { RecordingKind } from '@preroll/layout';
+import { RECORDING_KINDS } from '@preroll/layout';
 import { IntegrationsError } from './errors';
 
 /** Home Assistant MQTT discovery. */

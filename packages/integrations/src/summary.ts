@@ -1,4 +1,5 @@
-import type { EventRecord, RecordingKind } from '@preroll/store';
+import type { EventRecord } from '@preroll/store';
+import type { RecordingKind } from '@preroll/layout';
 
 /**
  * The JSON summary of a finished recording: the body of every webhook and the payload of the

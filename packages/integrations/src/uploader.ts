@@ -7,7 +7,8 @@
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
 import { describeExit, ProcessError, spawnChild, which } from '@preroll/process';
-import type { EventRecord, UploadState } from '@preroll/store';
+import type { EventRecord } from '@preroll/store';
+import type { UploadState } from '@preroll/layout';
 import type { ResolvedUploadConfig } from './config';
 import { IntegrationsError, type IntegrationsErrorCode } from './errors';
 import { rcloneCopyArgs, redactRcloneArgs, uploadPlan, type UploadFile } from './rclone';

@@ -7,7 +7,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { runTool } from '@preroll/process';
-import { openStore, readSidecar, recordingPaths, writeSidecarAtomic, type EventRecord, type RecordingKind, type Store, type UploadState } from '@preroll/store';
+import { openStore, type EventRecord, type Store } from '@preroll/store';
+import { readSidecar, recordingPaths, writeSidecarAtomic, type RecordingKind, type UploadState } from '@preroll/layout';
 import { createIntegrations, type Integrations, type UploadConfig } from '../src';
 import { captureLogger, makeJpeg, recordingControl, tempDir, waitFor } from './helpers';
 

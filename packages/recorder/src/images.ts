@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import sharp from 'sharp';
 
 /** A packed I420 picture (planes back to back, no padding), e.g. a copy of a `Frame`'s data. */
@@ -46,17 +45,4 @@ export async function encodeSnapshot(image: I420Image, options: { quality?: numb
   const thumbWidth = Math.min(options.thumbWidth ?? 320, image.width);
   const thumbnail = await sharp(rgb, raw).resize({ width: thumbWidth }).jpeg({ quality: 75 }).toBuffer();
   return { jpeg, thumbnail };
-}
-
-/** Writes a file so readers see the old or the complete new one: temp file, then rename. */
-export async function writeFileReplacing(path: string, data: Buffer, fsync = false): Promise<void> {
-  const temp = `${path}.tmp`;
-  const handle = await fsp.open(temp, 'w');
-  try {
-    await handle.writeFile(data);
-    if (fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fsp.rename(temp, path);
 }

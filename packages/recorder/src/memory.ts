@@ -1,11 +1,11 @@
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input, type InputVideoTrack } from 'mediabunny';
-import { DEFAULT_CAMERA, recordingPaths, type EventSidecar } from '@preroll/store';
+import { DEFAULT_CAMERA, memoryId, recordingPaths } from '@preroll/layout';
 import { NAL, nalUnits, withParameterSets } from './annexb';
 import { createClipWriter } from './clip-writer';
 import { RecorderError } from './errors';
-import { finaliseRecording } from './finalise';
+import { finishRecording, type FinishedRecording } from './finish';
 import { fileExists, partPaths, writePartInfo } from './parts';
 import { clipStart } from './ring';
 import type { AccessUnit } from './types';
@@ -49,10 +49,8 @@ export interface MemoryOptions {
   readonly logger?: Logger;
 }
 
-/** A saved memory. */
-export interface SavedMemory {
-  readonly sidecar: EventSidecar;
-  readonly dataDir: string;
+/** A saved memory: a finished recording (kind `memory`) and how it was joined. */
+export interface SavedMemory extends FinishedRecording {
   /** Capture timestamps of its first and last frame. */
   readonly firstPtsUs: number;
   readonly lastPtsUs: number;
@@ -60,17 +58,6 @@ export interface SavedMemory {
   readonly segments: number;
 }
 
-/**
- * The id of a memory, which also names its files: `YYYY-MM-DD_HH-MM-SS-MEMORY` of its first
- * frame (local time), `-2`, `-3`… when that second is taken, `_<camera>` for a camera other
- * than `cam`. So the clip is `events/YYYY-MM-DD/YYYY-MM-DD_HH-MM-SS-MEMORY.mp4`. Pure.
- */
-export function memoryId(wallMs: number, camera: string = DEFAULT_CAMERA, n = 1): string {
-  const d = new Date(wallMs);
-  const p = (v: number): string => String(v).padStart(2, '0');
-  const stamp = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}_${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}-MEMORY`;
-  return `${stamp}${n > 1 ? `-${n}` : ''}${camera === DEFAULT_CAMERA ? '' : `_${camera}`}`;
-}
 
 /**
  * Turns an MP4 sample (NAL units with big-endian length prefixes of `lengthSize` bytes) into
@@ -224,23 +211,24 @@ export async function writeMemory(options: MemoryOptions): Promise<SavedMemory> 
       }
     }
     const summary = await writer.close();
-    const sidecar = await finaliseRecording({
+    // The snapshot is the frame of the press; a memory is a favourite (buildSidecar's rule).
+    const recording = await finishRecording({
       dataDir: options.dataDir,
       id,
       camera,
       kind: 'memory',
-      summary,
+      media: { type: 'clip', summary, firstWallMs: summary.firstWallMs },
       width: size.width,
       height: size.height,
       triggerWallMs: options.triggerWallMs,
       preRollUs: summary.lastPtsUs - summary.firstPtsUs,
       snapshotAtUs: summary.lastPtsUs - summary.firstPtsUs,
-      favorite: true,
       thumbnailWidth: options.thumbnailWidth,
+      fsync: options.fsync,
       logger: log,
     });
-    log?.info({ id, frames: summary.frames, durationS: sidecar.durationS, askedS: (toPtsUs - fromPtsUs) / 1e6, segments: opened.length - first.source }, 'memory: saved');
-    return { sidecar, dataDir: options.dataDir, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, segments: opened.length - first.source };
+    log?.info({ id, frames: summary.frames, durationS: recording.sidecar.durationS, askedS: (toPtsUs - fromPtsUs) / 1e6, segments: opened.length - first.source }, 'memory: saved');
+    return { ...recording, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, segments: opened.length - first.source };
   } finally {
     for (const o of opened) o.input.dispose();
   }

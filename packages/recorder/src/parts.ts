@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { runTool } from '@preroll/process';
-import { recordingPaths, type RecordingKind } from '@preroll/store';
+import { recordingPaths, writeFileAtomic, type RecordingKind } from '@preroll/layout';
 import type { I420Image } from './images';
 
 /**
@@ -17,15 +17,10 @@ export interface PartPaths {
   readonly info: string;
 }
 
-/** Suffix of a partial clip's fragmented MP4. */
-export const PART_CLIP_SUFFIX = '.part.mp4';
-/** Suffix of a partial clip's info file. */
-export const PART_INFO_SUFFIX = '.part.meta';
-
 /** Where recording `id`'s partial files live in `dataDir`. */
 export function partPaths(dataDir: string, id: string): PartPaths {
-  const dir = path.join(dataDir, recordingPaths(id).dir);
-  return { clip: path.join(dir, `${id}${PART_CLIP_SUFFIX}`), info: path.join(dir, `${id}${PART_INFO_SUFFIX}`) };
+  const rel = recordingPaths(id);
+  return { clip: path.join(dataDir, rel.partClip), info: path.join(dataDir, rel.partInfo) };
 }
 
 /** What is known when a clip starts, saved beside the partial clip for recovery. */
@@ -46,16 +41,7 @@ export interface PartInfo {
 
 /** Writes the part info atomically (temp file, fsync, rename). */
 export async function writePartInfo(file: string, info: PartInfo): Promise<void> {
-  await fsp.mkdir(path.dirname(file), { recursive: true });
-  const temp = `${file}.tmp`;
-  const handle = await fsp.open(temp, 'w');
-  try {
-    await handle.writeFile(JSON.stringify(info));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fsp.rename(temp, file);
+  await writeFileAtomic(file, JSON.stringify(info));
 }
 
 /** Reads a part info file; null when it is missing or unreadable (recovery then works from the file name). */

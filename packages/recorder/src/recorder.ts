@@ -1,14 +1,13 @@
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Frame } from '@preroll/capture';
-import { renderHeatmapPng, type DetectorEvent, type HeatMap } from '@preroll/detector';
-import { DEFAULT_CAMERA, recordingId, recordingPaths, writeSidecarAtomic, type EventSidecar, type RecordingKind, type ScorePoint } from '@preroll/store';
-import { createClipWriter, remuxToFaststart, type ClipWriter, type ClipWriteSummary } from './clip-writer';
+import { DEFAULT_CAMERA, readSidecar, recordingId, recordingPaths, sidecarPathOf, type RecordingKind, type ScorePoint } from '@preroll/layout';
+import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
-import { encodeSnapshot, writeFileReplacing, type I420Image } from './images';
-import { partPaths, snapshotFromClip, writePartInfo, type PartInfo } from './parts';
-import { probeDurationUs, recoverPartialClip } from './recovery';
+import { finishRecording, type FinishedRecording, type HeatmapRenderer } from './finish';
+import type { I420Image } from './images';
+import { fileExists, partPaths, writePartInfo, type PartInfo } from './parts';
+import { recoverPartialClip } from './recovery';
 import { clipStart, createRing, type Ring, type RingStats } from './ring';
 import type { AccessUnit } from './types';
 
@@ -37,9 +36,8 @@ export interface RecorderOptions {
   readonly logger?: Logger;
 }
 
-/** A finished recording: its files are final and its sidecar is on disk. */
-export interface RecordedClip {
-  readonly sidecar: EventSidecar;
+/** A finished clip: a finished recording, and where it lies on the capture clock. */
+export interface RecordedClip extends FinishedRecording {
   /** The data directory the sidecar's relative paths are in. */
   readonly dataDir: string;
   /** Trigger timestamp (capture clock) of the event, e.g. to match detector events. */
@@ -72,7 +70,8 @@ export interface TriggerInput {
   readonly ptsUs: number;
   /** The frame to keep as the snapshot (copied). */
   readonly frame?: Frame;
-  readonly heatmap?: HeatMap;
+  /** The motion heat-map of the trigger, rendered when the clip is finished. */
+  readonly heatmap?: HeatmapRenderer | null;
   readonly triggerLevel?: number;
   readonly score?: number;
 }
@@ -92,8 +91,6 @@ export interface Recorder {
   push(unit: AccessUnit): void;
   /** Adds a motion score (kept for the clip's score series). */
   sample(ptsUs: number, score: number): void;
-  /** Handles a detector event; `frame` is the frame whose push produced it (the trigger frame). */
-  detectorEvent(event: DetectorEvent, frame?: Frame): void;
   /** Motion started (the detector's `start`). */
   motionStart(input: TriggerInput & { continued?: boolean }): void;
   /** Motion ended at `endPtsUs` (the last frame with motion); the clip runs on for the post-roll. */
@@ -108,6 +105,13 @@ export interface Recorder {
   recording(): boolean;
   /** Adds a listener for finished clips; returns a function that removes it. */
   onClip(listener: (clip: RecordedClip) => void): () => void;
+  /** Adds a listener for the recording state (an event open or not); called on every change only. */
+  onState(listener: (recording: boolean) => void): () => void;
+  /**
+   * Saves `frame` as a photo (a recording of kind `photo`: JPEG, thumbnail, sidecar). The same
+   * frame photographed twice is the same photo: its finished recording comes back as `already-final`.
+   */
+  takePhoto(frame: Pick<Frame, 'width' | 'height' | 'data' | 'wallMs'>): Promise<FinishedRecording>;
   /** End of stream: closes the open event at the last unit and waits until every clip is final. */
   flush(): Promise<void>;
   /** `flush()`, then refuses further input. */
@@ -138,7 +142,7 @@ interface OpenEvent {
   triggerPtsUs: number;
   triggerWallMs: number;
   snapshot: I420Image | null;
-  heatmap: HeatMap | null;
+  heatmap: HeatmapRenderer | null;
   triggerLevel: number | null;
   peakScore: number | null;
   clip: OpenClip | null;
@@ -165,7 +169,8 @@ export function createRecorder(options: RecorderOptions): Recorder {
 type Resolved = RecorderOptions & { camera: string; preRollMs: number; postRollMs: number; fragmentMs: number; fps: number };
 
 class EventRecorder implements Recorder {
-  private event: OpenEvent | null = null;
+  private current: OpenEvent | null = null;
+  private readonly stateListeners = new Set<(recording: boolean) => void>();
   private lastUnit: AccessUnit | null = null;
   private readonly history: Array<{ ptsUs: number; score: number }> = [];
   private readonly listeners = new Set<(clip: RecordedClip) => void>();
@@ -179,6 +184,24 @@ class EventRecorder implements Recorder {
     readonly ring: Ring,
   ) {
     this.log = options.logger;
+  }
+
+  /** The open event; every change between none and some is reported to the state listeners. */
+  private get event(): OpenEvent | null {
+    return this.current;
+  }
+
+  private set event(next: OpenEvent | null) {
+    const was = this.current !== null;
+    this.current = next;
+    if (was === (next !== null)) return;
+    for (const listener of this.stateListeners) {
+      try {
+        listener(next !== null);
+      } catch (error) {
+        this.log?.error({ err: error }, 'recorder: state listener threw');
+      }
+    }
   }
 
   push(unit: AccessUnit): void {
@@ -222,14 +245,6 @@ class EventRecorder implements Recorder {
     const clip = this.event?.clip;
     if (clip && ptsUs >= clip.firstPtsUs) clip.scores.push({ tMs: Math.round((ptsUs - clip.firstPtsUs) / 1000), score });
     if (this.event && ptsUs >= this.event.triggerPtsUs) this.event.peakScore = Math.max(this.event.peakScore ?? 0, score);
-  }
-
-  detectorEvent(event: DetectorEvent, frame?: Frame): void {
-    if (event.type === 'start') {
-      this.motionStart({ ptsUs: event.ptsUs, frame, heatmap: event.heatmap, triggerLevel: event.triggerLevel, score: event.score, continued: event.continued });
-    } else {
-      this.motionEnd({ endPtsUs: event.endPtsUs, peakScore: event.peakScore });
-    }
   }
 
   motionStart(input: TriggerInput & { continued?: boolean }): void {
@@ -300,6 +315,35 @@ class EventRecorder implements Recorder {
   onClip(listener: (clip: RecordedClip) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  onState(listener: (recording: boolean) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
+  }
+
+  async takePhoto(frame: Pick<Frame, 'width' | 'height' | 'data' | 'wallMs'>): Promise<FinishedRecording> {
+    const { dataDir, camera } = this.options;
+    const id = recordingId(frame.wallMs, 'photo', camera);
+    const sidecarFile = path.join(dataDir, recordingPaths(id).sidecar);
+    if (await fileExists(sidecarFile)) {
+      const sidecar = await readSidecar(sidecarFile);
+      return { sidecar, sidecarPath: sidecarPathOf(sidecar), origin: 'already-final' };
+    }
+    // Sources may reuse frame buffers: the copy is what gets encoded.
+    const image = { width: frame.width, height: frame.height, data: Buffer.from(frame.data) };
+    return finishRecording({
+      dataDir,
+      id,
+      camera,
+      kind: 'photo',
+      media: { type: 'photo', image, wallMs: frame.wallMs },
+      triggerWallMs: frame.wallMs,
+      preRollUs: 0,
+      thumbnailWidth: this.options.thumbnailWidth,
+      fsync: this.options.fsync,
+      logger: this.log,
+    });
   }
 
   async flush(): Promise<void> {
@@ -436,14 +480,11 @@ class EventRecorder implements Recorder {
 
   private async finishClip(
     clip: OpenClip,
-    meta: { kind: RecordingKind; triggerPtsUs: number; triggerWallMs: number; heatmap: HeatMap | null; triggerLevel: number | null; peakScore: number | null },
+    meta: { kind: RecordingKind; triggerPtsUs: number; triggerWallMs: number; heatmap: HeatmapRenderer | null; triggerLevel: number | null; peakScore: number | null },
     snapshot: I420Image | null,
     interrupted: boolean,
   ): Promise<RecordedClip> {
     const dataDir = this.options.dataDir;
-    const rel = recordingPaths(clip.id);
-    const parts = partPaths(dataDir, clip.id);
-    const abs = (p: string): string => path.join(dataDir, p);
     let summary: ClipWriteSummary;
     try {
       summary = await clip.writer.close();
@@ -451,69 +492,37 @@ class EventRecorder implements Recorder {
       // The file is torn (disk full, I/O error): keep what its complete fragments hold.
       this.log?.error({ err: error, id: clip.id }, 'recorder: writing the clip failed; recovering its complete fragments');
       const recovered = await recoverPartialClip(dataDir, clip.id, this.log);
-      if (!recovered.sidecar) throw error;
-      return { sidecar: recovered.sidecar, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: clip.firstPtsUs, lastPtsUs: clip.lastPtsUs, interrupted: true };
+      if (!recovered.recording) throw error;
+      return { ...recovered.recording, origin: 'live', dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: clip.firstPtsUs, lastPtsUs: clip.lastPtsUs, interrupted: true };
     }
-    await remuxToFaststart(parts.clip, abs(rel.clip), this.log);
-    const bytes = (await fsp.stat(abs(rel.clip))).size;
-    // The remux gives the last frame the stream's nominal frame duration (from the SPS timing),
-    // so the sidecar takes the duration from the final file rather than from our own guess.
-    const durationUs = (await probeDurationUs(abs(rel.clip))) ?? summary.lastPtsUs - summary.firstPtsUs + summary.lastFrameUs;
-    const preRollUs = Math.max(0, meta.triggerPtsUs - summary.firstPtsUs);
-    const files: { clip: string; snapshot?: string; thumbnail?: string; heatmap?: string } = { clip: rel.clip };
-    const { width, height } = clip;
-    try {
-      const image = snapshot ?? (await snapshotFromClip(abs(rel.clip), Math.min(preRollUs, durationUs - summary.lastFrameUs) / 1e6, width, height));
-      const { jpeg, thumbnail } = await encodeSnapshot(image, { thumbWidth: this.options.thumbnailWidth });
-      await writeFileReplacing(abs(rel.snapshot), jpeg);
-      await writeFileReplacing(abs(rel.thumbnail), thumbnail);
-      files.snapshot = rel.snapshot;
-      files.thumbnail = rel.thumbnail;
-      if (meta.heatmap) {
-        await writeFileReplacing(abs(rel.heatmap), await renderHeatmapPng(meta.heatmap, image.width, image.height));
-        files.heatmap = rel.heatmap;
-      }
-    } catch (error) {
-      // A missing picture must not lose the clip: the sidecar simply lists no snapshot.
-      this.log?.warn({ err: error, id: clip.id }, 'recorder: snapshot or heat-map failed');
-    }
-    const lastMs = durationUs / 1000;
-    const scores = clip.scores.filter((p) => p.tMs <= lastMs);
-    const peak = scores.reduce<number | null>((max, p) => (max === null || p.score > max ? p.score : max), null);
-    const sidecar: EventSidecar = {
-      version: 1,
+    const recording = await finishRecording({
+      dataDir,
       id: clip.id,
       camera: this.options.camera,
       kind: meta.kind,
-      startedAt: new Date(summary.firstWallMs).toISOString(),
-      endedAt: new Date(summary.firstWallMs + durationUs / 1000).toISOString(),
-      triggeredAt: new Date(Math.max(meta.triggerWallMs, summary.firstWallMs)).toISOString(),
-      preRollMs: Math.round(preRollUs / 1000),
-      durationS: round3(durationUs / 1e6),
-      frames: summary.frames,
-      width,
-      height,
+      media: { type: 'clip', summary, firstWallMs: summary.firstWallMs },
+      width: clip.width,
+      height: clip.height,
+      triggerWallMs: meta.triggerWallMs,
+      preRollUs: meta.triggerPtsUs - summary.firstPtsUs,
+      snapshot,
+      snapshotAtUs: meta.triggerPtsUs - summary.firstPtsUs,
+      heatmap: meta.heatmap,
       triggerLevel: meta.triggerLevel,
-      peakScore: meta.peakScore !== null || peak !== null ? Math.max(meta.peakScore ?? 0, peak ?? 0) : null,
-      scores,
-      files,
-      bytes,
-    };
-    await writeSidecarAtomic(abs(rel.sidecar), sidecar);
-    await fsp.rm(parts.clip, { force: true });
-    await fsp.rm(parts.info, { force: true });
-    this.log?.info({ id: clip.id, frames: summary.frames, durationS: sidecar.durationS, preRollMs: sidecar.preRollMs, bytes, interrupted }, 'recorder: clip written');
-    return { sidecar, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, interrupted };
+      peakScore: meta.peakScore,
+      scores: clip.scores,
+      thumbnailWidth: this.options.thumbnailWidth,
+      fsync: this.options.fsync,
+      logger: this.log,
+    });
+    if (interrupted) this.log?.info({ id: clip.id }, 'recorder: clip closed early (the stream broke); the event goes on in a new clip');
+    return { ...recording, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, interrupted };
   }
 }
 
 function copyImage(frame: Frame): I420Image {
   // Sources may reuse frame buffers; the snapshot is encoded seconds later, so keep a copy.
   return { width: frame.width, height: frame.height, data: Buffer.from(frame.data) };
-}
-
-function round3(value: number): number {
-  return Math.round(value * 1000) / 1000;
 }
 
 function checkRange(key: string, value: number, min: number, max: number): void {

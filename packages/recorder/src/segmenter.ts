@@ -1,10 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { DEFAULT_CAMERA, recordingId, type EventSidecar } from '@preroll/store';
+import { DEFAULT_CAMERA, recordingId } from '@preroll/layout';
 import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
-import { finaliseRecording } from './finalise';
+import { finishRecording, type FinishedRecording } from './finish';
 import { partPaths, writePartInfo, type PartInfo } from './parts';
 import { recoverPartialClip } from './recovery';
 import type { AccessUnit } from './types';
@@ -131,8 +131,8 @@ export interface SegmentRecord {
   readonly firstWallMs: number;
   readonly frames: number;
   readonly bytes: number;
-  /** The sidecar of a continuous segment (null for look-back segments). */
-  readonly sidecar: EventSidecar | null;
+  /** A continuous segment as a finished recording (null for look-back segments, which are not recordings). */
+  readonly recording: FinishedRecording | null;
 }
 
 /** Counters for the status page and tests. */
@@ -363,34 +363,36 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
       }
       // Disk full or an I/O error: keep what the complete fragments hold, like an event clip.
       const recovered = await recoverPartialClip(options.dataDir, segment.id, log);
-      if (!recovered.sidecar) throw error;
-      const file = path.join(options.dataDir, recovered.sidecar.files.clip);
-      return { kind: 'segment', id: segment.id, file, firstPtsUs: segment.firstPtsUs, lastPtsUs: segment.lastPtsUs, firstWallMs: segment.firstWallMs, frames: recovered.sidecar.frames, bytes: recovered.sidecar.bytes, sidecar: recovered.sidecar };
+      const recording = recovered.recording;
+      if (!recording) throw error;
+      const file = path.join(options.dataDir, recording.sidecar.files.clip);
+      return { kind: 'segment', id: segment.id, file, firstPtsUs: segment.firstPtsUs, lastPtsUs: segment.lastPtsUs, firstWallMs: segment.firstWallMs, frames: recording.sidecar.frames, bytes: recording.sidecar.bytes, recording: { ...recording, origin: 'live' } };
     }
     if (segment.kind === 'lookback') {
       // Look-back segments stay fragmented (no remux: they are only read back by the joiner).
       const file = path.join(lookbackDir, `${segment.id}.mp4`);
       await fsp.rename(segment.partFile, file);
       const bytes = (await fsp.stat(file)).size;
-      return { kind: 'lookback', id: segment.id, file, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, firstWallMs: summary.firstWallMs, frames: summary.frames, bytes, sidecar: null };
+      return { kind: 'lookback', id: segment.id, file, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, firstWallMs: summary.firstWallMs, frames: summary.frames, bytes, recording: null };
     }
-    const sidecar = await finaliseRecording({
+    const recording = await finishRecording({
       dataDir: options.dataDir,
       id: segment.id,
       camera,
       kind: 'segment',
-      summary,
+      media: { type: 'clip', summary, firstWallMs: summary.firstWallMs },
       width: segment.width,
       height: segment.height,
       triggerWallMs: null,
       preRollUs: 0,
       snapshotAtUs: 0,
       thumbnailWidth: options.thumbnailWidth,
+      fsync: options.fsync,
       logger: log,
     });
-    log?.info({ id: segment.id, frames: summary.frames, durationS: sidecar.durationS, bytes: sidecar.bytes }, 'segments: segment written');
+    const { sidecar } = recording;
     const file = path.join(options.dataDir, sidecar.files.clip);
-    return { kind: 'segment', id: segment.id, file, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, firstWallMs: summary.firstWallMs, frames: summary.frames, bytes: sidecar.bytes, sidecar };
+    return { kind: 'segment', id: segment.id, file, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, firstWallMs: summary.firstWallMs, frames: summary.frames, bytes: sidecar.bytes, recording };
   };
 
   return {

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { ffprobeJson, runTool } from '@preroll/process';
-import { readSidecar } from '@preroll/store';
+import { readSidecar } from '@preroll/layout';
 import { readTopLevelBoxes, recoverPartialClips } from '../src';
 import { CRASH_GOP, CRASH_PTS } from './fixtures/record-child';
 import { decodedLumaMeans, lumaOf, probe, tempDir } from './helpers';
@@ -56,7 +56,7 @@ describe('crash safety', () => {
       const [result] = results;
       expect(result.status).toBe('recovered');
       expect(result.fragments).toBeGreaterThanOrEqual(4);
-      const sidecar = result.sidecar!;
+      const sidecar = result.recording!.sidecar;
       expect(sidecar.kind).toBe('manual');
       const clip = path.join(dir, sidecar.files.clip);
       const p = await probe(clip);

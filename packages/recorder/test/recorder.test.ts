@@ -1,7 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Frame } from '@preroll/capture';
-import { readSidecar } from '@preroll/store';
+import sharp from 'sharp';
+import { readSidecar } from '@preroll/layout';
 import { createEncoder, createRecorder, type Encoder, type RecordedClip, type Recorder } from '../src';
 import { decodedLumaMeans, irregularTimestamps, lumaOf, makeFrames, probe, tempDir } from './helpers';
 
@@ -87,7 +88,9 @@ describe('recorder: clips from the real encoder, checked with ffprobe', () => {
       const frames = makeFrames(pts, W, H);
       const trigger = 47;
       const end = 70;
-      const heatmap = { width: 16, height: 12, data: new Uint8Array(16 * 12).map((_, i) => (i % 16 > 8 ? 200 : 0)) };
+      // The recorder renders the heat-map it is handed at the snapshot's size, once, when the clip is finished.
+      const rendered: Array<[number, number]> = [];
+      const heatmap = { render: (w: number, h: number) => (rendered.push([w, h]), sharp({ create: { width: w, height: h, channels: 3, background: '#c00' } }).png().toBuffer()) };
       const clips = await record(
         frames,
         dir,
@@ -127,6 +130,7 @@ describe('recorder: clips from the real encoder, checked with ffprobe', () => {
       expect(thumb.width).toBeLessThanOrEqual(320);
       const heat = await sharp(path.join(dir, sidecar.files.heatmap as string)).metadata();
       expect([heat.format, heat.width, heat.height]).toEqual(['png', W, H]);
+      expect(rendered).toEqual([[W, H]]);
       // The snapshot is the trigger frame: its flat level is that frame's.
       const { data } = await sharp(path.join(dir, sidecar.files.snapshot as string)).greyscale().raw().toBuffer({ resolveWithObject: true });
       const mean = data.subarray(32 * W).reduce((a, b) => a + b, 0) / (data.length - 32 * W);

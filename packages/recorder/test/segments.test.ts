@@ -1,7 +1,7 @@
 import { copyFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { createFrame, type Frame } from '@preroll/capture';
-import { readSidecar } from '@preroll/store';
+import { memoryId, parseRecordingId, readSidecar } from '@preroll/layout';
 import {
   createClipWriter,
   createEncoder,
@@ -10,9 +10,7 @@ import {
   recoverPartialClips,
   lengthPrefixedToAnnexB,
   lookbackEvictions,
-  memoryId,
   parseAvcC,
-  parseRecordingId,
   segmentAction,
   writeMemory,
   type SegmentRecord,
@@ -230,9 +228,9 @@ describe('crash recovery of segments and memories', () => {
       const recovered = await recoverPartialClips({ dataDir: crashed.dir });
       const byId = new Map(recovered.map((r) => [r.id, r]));
       expect(byId.get(id)?.status).toBe('recovered');
-      expect(byId.get(id)?.sidecar).toMatchObject({ kind: 'segment', triggeredAt: null });
-      expect(byId.get(memory)?.sidecar).toMatchObject({ kind: 'memory', favorite: true, frames: units.length });
-      const p = await probe(path.join(crashed.dir, byId.get(id)?.sidecar?.files.clip as string));
+      expect(byId.get(id)?.recording?.sidecar).toMatchObject({ kind: 'segment', triggeredAt: null });
+      expect(byId.get(memory)?.recording?.sidecar).toMatchObject({ kind: 'memory', favorite: true, frames: units.length });
+      const p = await probe(path.join(crashed.dir, byId.get(id)?.recording?.sidecar?.files.clip as string));
       expect(p.packets[0].key).toBe(true);
       expect(p.packets.length).toBeGreaterThanOrEqual(GOP);
     } finally {

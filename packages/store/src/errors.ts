@@ -1,15 +1,7 @@
+import { LayoutError, type LayoutErrorCode } from '@preroll/layout';
+
 /** Stable error codes of the store package. */
 export type StoreErrorCode =
-  /** A sidecar file could not be read (missing, permissions, I/O error). */
-  | 'STORE_SIDECAR_UNREADABLE'
-  /** A sidecar file is not valid JSON (e.g. truncated by a power cut before the atomic rename existed). */
-  | 'STORE_SIDECAR_BAD_JSON'
-  /** A sidecar has a `version` this build does not understand. */
-  | 'STORE_SIDECAR_VERSION'
-  /** A sidecar is JSON but a field is missing, of the wrong type, out of range or unsafe. */
-  | 'STORE_SIDECAR_INVALID'
-  /** A sidecar could not be written (disk full, permissions). */
-  | 'STORE_SIDECAR_WRITE_FAILED'
   /** A sidecar's clip file is not on disk, so it cannot be indexed. */
   | 'STORE_CLIP_MISSING'
   /** Two sidecars claim the same id or the same clip file. */
@@ -47,6 +39,14 @@ export class StoreError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** A known failure about one recording: the store's own, or the recording format's (a bad sidecar). */
+export type RecordingErrorCode = StoreErrorCode | LayoutErrorCode;
+
+/** True for an error of the store or of the recording format (both carry a stable `code` and `value`). */
+export function isRecordingError(error: unknown): error is StoreError | LayoutError {
+  return error instanceof StoreError || error instanceof LayoutError;
 }
 
 /** True when `error` is a Node system error with the given `code` (ENOENT, ENOSPC, ...). */

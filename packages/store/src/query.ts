@@ -2,8 +2,8 @@ import type { Database, Statement } from 'better-sqlite3';
 import { StoreError } from './errors';
 import type { EventRecord, RecordingRow } from './record';
 import { rowToRecord } from './record';
-import type { RecordingKind } from './sidecar';
-import { RECORDING_KINDS } from './sidecar';
+import type { RecordingKind } from '@preroll/layout';
+import { RECORDING_KINDS } from '@preroll/layout';
 
 /** Filters and paging of {@link EventQueries.list}. Every filter is optional and they combine with AND. */
 export interface ListQuery {
@@ -77,6 +77,16 @@ export interface EventQueries {
   getRow(id: string): RecordingRow | undefined;
   list(query?: ListQuery): EventPage;
   countByDay(query?: CountQuery): DayCount[];
+  timeline(day: string, camera?: string): Timeline;
+}
+
+/** One day of recordings for the gallery's timeline strip (times in ms since the epoch), oldest first. */
+export interface Timeline {
+  readonly day: string;
+  /** Continuous segments. */
+  readonly segments: Array<{ readonly id: string; readonly startMs: number; readonly endMs: number }>;
+  /** Everything else (motion and manual events, memories, photos). */
+  readonly events: Array<{ readonly id: string; readonly kind: RecordingKind; readonly startMs: number; readonly endMs: number; readonly favorite: boolean }>;
 }
 
 /** Builds the query object over an open, migrated database. */
@@ -84,6 +94,10 @@ export function createQueries(db: Database): EventQueries {
   const getStmt = db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE id = ?');
   const cache = new Map<string, Statement<unknown[], RecordingRow>>();
   const countCache = new Map<string, Statement<unknown[], { day: string; count: number; bytes: number }>>();
+  type SpanRow = { id: string; kind: RecordingKind; started_at_ms: number; ended_at_ms: number; favorite: 0 | 1 };
+  // One day is at most a few thousand rows (1440 one-minute segments): read in one go, only the columns drawn.
+  const timelineAll = db.prepare<[string], SpanRow>('SELECT id, kind, started_at_ms, ended_at_ms, favorite FROM recordings WHERE day = ? ORDER BY started_at_ms, id');
+  const timelineCamera = db.prepare<[string, string], SpanRow>('SELECT id, kind, started_at_ms, ended_at_ms, favorite FROM recordings WHERE day = ? AND camera = ? ORDER BY started_at_ms, id');
 
   const filters = (query: CountQuery & { day?: string }): { key: string; where: string[]; params: unknown[] } => {
     const where: string[] = [];
@@ -165,6 +179,16 @@ export function createQueries(db: Database): EventQueries {
         countCache.set(f.key, stmt);
       }
       return stmt.all(...f.params).map((r) => ({ day: r.day, count: r.count, bytes: r.bytes }));
+    },
+    timeline(day, camera) {
+      if (typeof day !== 'string' || !DAY_PATTERN.test(day)) throw new StoreError('STORE_BAD_QUERY', `day must be YYYY-MM-DD, got ${String(day)}`, day);
+      const rows = camera === undefined ? timelineAll.all(day) : timelineCamera.all(day, camera);
+      const span = (r: SpanRow): { id: string; startMs: number; endMs: number } => ({ id: r.id, startMs: r.started_at_ms, endMs: r.ended_at_ms });
+      return {
+        day,
+        segments: rows.filter((r) => r.kind === 'segment').map(span),
+        events: rows.filter((r) => r.kind !== 'segment').map((r) => ({ ...span(r), kind: r.kind, favorite: r.favorite === 1 })),
+      };
     },
   };
 }

@@ -1,4 +1,4 @@
-import type { EventSidecar, Offloaded, RecordingKind, UploadState } from './sidecar';
+import type { EventSidecar, Offloaded, RecordingKind, UploadState } from '@preroll/layout';
 
 /** One recording as the index holds it (the shape the API serves, plus file paths). */
 export interface EventRecord {

@@ -1,12 +1,9 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import type { StoreErrorCode } from './errors';
-import { isErrnoCode, StoreError } from './errors';
-import type { EventSidecar } from './sidecar';
-import { readSidecar, SIDECAR_TEMP_MARKER } from './sidecar';
-
-/** The folder under the data directory that holds recordings (one sub-folder per day). */
-export const EVENTS_DIR = 'events';
+import type { RecordingErrorCode } from './errors';
+import { isErrnoCode, isRecordingError, StoreError } from './errors';
+import type { EventSidecar } from '@preroll/layout';
+import { EVENTS_DIR, readSidecar, TEMP_MARKER } from '@preroll/layout';
 
 /** A sidecar that can be indexed: valid, and its clip is on disk. */
 export interface ScannedRecording {
@@ -20,7 +17,7 @@ export interface ScannedRecording {
 /** A sidecar that was not indexed, and why. */
 export interface SkippedSidecar {
   readonly path: string;
-  readonly code: StoreErrorCode;
+  readonly code: RecordingErrorCode;
   readonly message: string;
 }
 
@@ -106,7 +103,7 @@ export async function listEventFiles(dataDir: string, withSizes: boolean): Promi
 
 /** True for sidecar files (not the temporary files of an atomic write). */
 export function isSidecarPath(rel: string): boolean {
-  return rel.endsWith('.json') && !rel.includes(SIDECAR_TEMP_MARKER);
+  return rel.endsWith('.json') && !rel.includes(TEMP_MARKER);
 }
 
 /** The recording id a file name belongs to: everything before the first dot (ids contain no dots). */
@@ -157,7 +154,7 @@ export async function scanDataDir(dataDir: string, options: { concurrency?: numb
       const totalBytes = await measureRecording(dataDir, rel, sidecar, sizes);
       return { ok: true as const, recording: { sidecarPath: rel, sidecar, totalBytes } };
     } catch (error) {
-      if (!(error instanceof StoreError)) throw error;
+      if (!isRecordingError(error)) throw error;
       return { ok: false as const, skipped: { path: rel, code: error.code, message: error.message } };
     }
   });
@@ -195,7 +192,7 @@ export async function scanDataDir(dataDir: string, options: { concurrency?: numb
   for (const f of files) {
     if (referenced.has(f.rel) || isSidecarPath(f.rel)) continue;
     if (skippedIds.has(`${path.posix.dirname(f.rel)}/${idOfFile(f.rel)}`)) continue;
-    const kind: OrphanKind = f.rel.includes(SIDECAR_TEMP_MARKER) ? 'temp-file' : f.rel.endsWith('.mp4') ? 'clip-without-sidecar' : 'unreferenced-file';
+    const kind: OrphanKind = f.rel.includes(TEMP_MARKER) ? 'temp-file' : f.rel.endsWith('.mp4') ? 'clip-without-sidecar' : 'unreferenced-file';
     orphans.push({ path: f.rel, kind, bytes: f.bytes });
   }
   return { recordings, skipped, orphans, files: files.length };

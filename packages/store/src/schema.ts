@@ -1,6 +1,6 @@
 import type { Database } from 'better-sqlite3';
 import { StoreError } from './errors';
-import { RECORDING_KINDS, UPLOAD_STATES } from './sidecar';
+import { RECORDING_KINDS, UPLOAD_STATES } from '@preroll/layout';
 
 /** One schema step. `up` runs inside a transaction together with the `user_version` bump. */
 export interface Migration {

@@ -4,17 +4,17 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { DatabaseState } from './database';
 import { openDatabase } from './database';
-import { isErrnoCode, StoreError } from './errors';
-import type { CountQuery, DayCount, EventPage, ListQuery } from './query';
+import { isErrnoCode, isRecordingError, StoreError } from './errors';
+import type { CountQuery, DayCount, EventPage, ListQuery, Timeline } from './query';
 import { createQueries } from './query';
 import type { EventRecord, RecordingRow } from './record';
 import { rowFiles, sidecarToRow } from './record';
 import type { DiskUsage, DiskUsageReader, RetentionDecision, RetentionLimits } from './retention';
 import { DEFAULT_RETENTION, planRetention, statfsDiskUsage, validateRetentionLimits } from './retention';
 import type { Orphan, SkippedSidecar } from './scan';
-import { EVENTS_DIR, isSidecarPath, listEventFiles, measureRecording, scanDataDir } from './scan';
-import type { EventSidecar, UploadState } from './sidecar';
-import { isSafeRelativePath, readSidecar, UPLOAD_STATES, writeSidecarAtomic } from './sidecar';
+import { isSidecarPath, listEventFiles, measureRecording, scanDataDir } from './scan';
+import type { EventSidecar, UploadState } from '@preroll/layout';
+import { EVENTS_DIR, isSafeRelativePath, readSidecar, UPLOAD_STATES, writeSidecarAtomic } from '@preroll/layout';
 import type { EventsWatcher, WatchBatch } from './watcher';
 import { watchEvents } from './watcher';
 import type { RowPaths } from './writes';
@@ -69,9 +69,19 @@ export interface OpenReport {
 
 /** A change the gallery may want to push to browsers. */
 export type StoreChange =
-  /** A row was added (`created`: a recording new to the index) or changed (favourite, upload state). */
-  | { readonly type: 'upsert'; readonly record: EventRecord; readonly created: boolean }
-  | { readonly type: 'delete'; readonly id: string; readonly reason: DeleteReason };
+  /**
+   * A recording new to the index. `source`: `app` when the app indexed what it finished itself
+   * (`indexRecording`), `disk` when the watcher or a reconcile found it on disk (copied in over
+   * a share, restored from a backup). Never emitted twice for one id while the row exists.
+   */
+  | { readonly type: 'created'; readonly record: EventRecord; readonly source: 'app' | 'disk' }
+  /** A known recording changed: starred, its upload state, its clip offloaded, or its sidecar edited on disk. */
+  | { readonly type: 'updated'; readonly record: EventRecord; readonly what: UpdateKind }
+  /** A recording left the index (its files are gone). */
+  | { readonly type: 'deleted'; readonly id: string; readonly reason: DeleteReason };
+
+/** What changed in an `updated` {@link StoreChange}. */
+export type UpdateKind = 'favorite' | 'upload' | 'offload' | 'sidecar';
 
 /** Why a row went away. */
 export type DeleteReason = 'api' | 'delete-all' | 'retention' | 'external';
@@ -140,6 +150,8 @@ export interface Store {
   /** A page of recordings, newest first; pass `nextCursor` back for the next page. */
   list(query?: ListQuery): EventPage;
   countByDay(query?: CountQuery): DayCount[];
+  /** One day of recordings (of one camera, or all) for the gallery's timeline strip. Throws `STORE_BAD_QUERY` for a malformed day. */
+  timeline(day: string, camera?: string): Timeline;
   stats(): StoreStats;
   /**
    * Indexes the sidecar at `sidecarPath` (relative to the data directory, or absolute inside
@@ -348,20 +360,56 @@ function createStore(parts: StoreParts): Store {
   const flushRows = (rows: RowPaths[], reason: DeleteReason): void => {
     if (!rows.length || closed) return;
     writes.deleteIds(rows.map((r) => r.id));
-    for (const row of rows) emit({ type: 'delete', id: row.id, reason });
+    for (const row of rows) {
+      forget(row.sidecar_path);
+      emit({ type: 'deleted', id: row.id, reason });
+    }
   };
 
-  const indexRow = (row: RecordingRow): EventRecord => {
-    const created = queries.get(row.id) === undefined;
+  /**
+   * Stamps (size and mtime) of the sidecars as the store last read or wrote them: a watcher
+   * report of a sidecar whose stamp is unchanged is the store's own write (or a touch that
+   * changed nothing) and is ignored, so nothing is announced twice.
+   */
+  const stamps = new Map<string, string>();
+  const stampOf = async (rel: string): Promise<string | null> => {
+    try {
+      const st = await fsp.stat(abs(rel));
+      return `${st.size}:${st.mtimeMs}`;
+    } catch (error) {
+      if (isErrnoCode(error, 'ENOENT')) return null;
+      throw error;
+    }
+  };
+  const remember = async (rel: string): Promise<void> => {
+    const stamp = await stampOf(rel);
+    if (stamp === null) stamps.delete(rel);
+    else stamps.set(rel, stamp);
+  };
+  const forget = (rel: string): void => {
+    stamps.delete(rel);
+  };
+
+  /**
+   * Writes a row and reports it: `created` only for an id the index did not hold; otherwise
+   * `updated` with `what` (`sidecar` changes that leave the row as it was are not reported).
+   */
+  const indexRow = (row: RecordingRow, cause: { source: 'app' | 'disk'; what: UpdateKind }): EventRecord => {
+    const before = queries.getRow(row.id);
     writes.upsert(row);
     const record = queries.get(row.id) as EventRecord;
-    emit({ type: 'upsert', record, created });
+    if (!before) emit({ type: 'created', record, source: cause.source });
+    else if (cause.what !== 'sidecar' || !sameRow(before, row)) emit({ type: 'updated', record, what: cause.what });
     return record;
   };
 
   const readAndMeasure = async (rel: string): Promise<RecordingRow> => {
+    // The stamp is taken before the read: a write landing in between changes the stamp again,
+    // so the next watcher report is read rather than ignored.
+    const stamp = await stampOf(rel);
     const sidecar = await readSidecar(abs(rel));
     const totalBytes = await measureRecording(dataDir, rel, sidecar);
+    if (stamp !== null) stamps.set(rel, stamp);
     return sidecarToRow(sidecar, rel, totalBytes, now());
   };
 
@@ -369,14 +417,14 @@ function createStore(parts: StoreParts): Store {
    * Changes a sidecar field on disk first (a rebuild must keep it), then re-indexes the row from
    * the rewritten file, which also refreshes its measured size.
    */
-  const rewriteSidecar = async (id: string, patch: Pick<EventSidecar, 'favorite'> | Pick<EventSidecar, 'uploadState'>): Promise<EventRecord> => {
+  const rewriteSidecar = async (id: string, patch: Pick<EventSidecar, 'favorite'> | Pick<EventSidecar, 'uploadState'>, what: UpdateKind): Promise<EventRecord> => {
     const row = requireRow(id);
     const file = abs(row.sidecar_path);
     const sidecar = await readSidecar(file);
     await writeSidecarAtomic(file, { ...sidecar, ...patch });
     const updated = await readAndMeasure(row.sidecar_path);
     assertOpen();
-    return indexRow(updated);
+    return indexRow(updated, { source: 'app', what });
   };
 
   const scheduleRetention = (trigger: string): void => {
@@ -464,11 +512,18 @@ function createStore(parts: StoreParts): Store {
     const skipped: SkippedSidecar[] = [];
     for (const rel of batch.sidecars) {
       try {
+        // The store's own sidecar writes (and touches that change nothing) come back from the watcher: skip them.
+        const known = stamps.get(rel);
+        if (known !== undefined && known === (await stampOf(rel))) {
+          // Unchanged, but its clip may have gone while the report was settling.
+          await consider(queries.getRow(path.posix.basename(rel, '.json')));
+          continue;
+        }
         rows.push(await readAndMeasure(rel));
       } catch (error) {
-        if (!(error instanceof StoreError)) throw error;
+        if (!isRecordingError(error)) throw error;
         // A media file whose sidecar is not there (yet) is normal while files are copied in.
-        if (error.code === 'STORE_SIDECAR_UNREADABLE' && isErrnoCode(error.cause, 'ENOENT')) continue;
+        if (error.code === 'LAYOUT_SIDECAR_UNREADABLE' && isErrnoCode(error.cause, 'ENOENT')) continue;
         if (error.code === 'STORE_CLIP_MISSING' && typeof error.value === 'string') {
           // The clip vanished while its add was still settling (the watcher then reports neither
           // the add nor the unlink): an indexed row for it must go all the same.
@@ -483,15 +538,16 @@ function createStore(parts: StoreParts): Store {
       }
     }
     if (closed) return { indexed: 0, removed: 0, skipped };
-    const indexed: RecordingRow[] = [];
+    const indexed: Array<{ row: RecordingRow; before: RecordingRow | undefined }> = [];
     db.transaction(() => {
       writes.deleteIds(gone.map((r) => r.id));
       for (const row of rows) {
         try {
+          const before = queries.getRow(row.id);
           writes.upsert(row);
-          indexed.push(row);
+          indexed.push({ row, before });
         } catch (error) {
-          if (!(error instanceof StoreError)) throw error;
+          if (!isRecordingError(error)) throw error;
           skipped.push({ path: row.sidecar_path, code: error.code, message: error.message });
           logger?.warn({ path: row.sidecar_path, code: error.code, reason: error.message }, 'store: sidecar not indexed');
         }
@@ -499,7 +555,8 @@ function createStore(parts: StoreParts): Store {
     })();
     for (const row of gone) {
       logger?.info({ id: row.id, clip: row.clip_path, source }, 'store: clip deleted outside the app; removed its row and remaining files');
-      emit({ type: 'delete', id: row.id, reason: 'external' });
+      forget(row.sidecar_path);
+      emit({ type: 'deleted', id: row.id, reason: 'external' });
       // The user removed the clip: the rest of the recording (sidecar, images) goes with it,
       // otherwise a rebuild would find the sidecar again and retention would never reclaim the images.
       try {
@@ -508,13 +565,18 @@ function createStore(parts: StoreParts): Store {
         logger?.warn({ err: error, id: row.id }, 'store: could not remove the files left by a deleted clip');
       }
     }
-    for (const row of indexed) {
+    let added = 0;
+    for (const { row, before } of indexed) {
       const record = queries.get(row.id);
-      if (record) emit({ type: 'upsert', record, created: true });
+      if (!record) continue;
+      if (!before) {
+        added++;
+        emit({ type: 'created', record, source: 'disk' });
+      } else if (!sameRow(before, row)) emit({ type: 'updated', record, what: 'sidecar' });
     }
-    if (indexed.length) logger?.info({ count: indexed.length, source }, 'store: indexed recordings found on disk');
-    if (indexed.length && source === 'watcher') scheduleRetention('files-added');
-    return { indexed: indexed.length, removed: gone.length, skipped };
+    if (added) logger?.info({ count: added, source }, 'store: indexed recordings found on disk');
+    if (added && source === 'watcher') scheduleRetention('files-added');
+    return { indexed: added, removed: gone.length, skipped };
   };
 
   const store: Store = {
@@ -534,6 +596,10 @@ function createStore(parts: StoreParts): Store {
       assertOpen();
       return queries.countByDay(query);
     },
+    timeline(day, camera) {
+      assertOpen();
+      return queries.timeline(day, camera);
+    },
     stats() {
       assertOpen();
       return writes.stats();
@@ -545,14 +611,14 @@ function createStore(parts: StoreParts): Store {
       assertOpen();
       let record: EventRecord;
       try {
-        record = indexRow(row);
+        record = indexRow(row, { source: 'app', what: 'sidecar' });
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'SQLITE_FULL') throw error;
         // The disk filled before retention caught up: free space now and try once more.
         logger?.warn({ id: row.id }, 'store: database full (ENOSPC); running retention before retrying');
         await runRetention({ freeBytes: enospcFreeBytes, trigger: 'enospc' });
         assertOpen();
-        record = indexRow(row);
+        record = indexRow(row, { source: 'app', what: 'sidecar' });
       }
       scheduleRetention('after-event');
       return record;
@@ -568,11 +634,11 @@ function createStore(parts: StoreParts): Store {
       writes.upsertMany(rows);
     },
     async setFavorite(id, favorite) {
-      return rewriteSidecar(id, { favorite });
+      return rewriteSidecar(id, { favorite }, 'favorite');
     },
     async setUploadState(id, state) {
       if (!UPLOAD_STATES.includes(state)) throw new StoreError('STORE_BAD_QUERY', `upload state must be one of ${UPLOAD_STATES.join(', ')}`, state);
-      return rewriteSidecar(id, { uploadState: state });
+      return rewriteSidecar(id, { uploadState: state }, 'upload');
     },
     async offloadClip(id, remote) {
       const row = requireRow(id);
@@ -593,7 +659,7 @@ function createStore(parts: StoreParts): Store {
         const updated = await readAndMeasure(row.sidecar_path);
         assertOpen();
         logger?.info({ id, remote, freedBytes: row.total_bytes - updated.total_bytes }, 'store: clip removed from this device after upload');
-        return indexRow(updated);
+        return indexRow(updated, { source: 'app', what: 'offload' });
       } finally {
         deleting.delete(row.clip_path);
       }
@@ -604,8 +670,9 @@ function createStore(parts: StoreParts): Store {
       try {
         const files = await removeFiles(row);
         if (!closed) writes.deleteIds([id]);
+        forget(row.sidecar_path);
         logger?.info({ id, files: files.length, bytes: row.total_bytes }, 'store: recording deleted');
-        emit({ type: 'delete', id, reason: 'api' });
+        emit({ type: 'deleted', id, reason: 'api' });
         return { id, freedBytes: row.total_bytes, files };
       } finally {
         deleting.delete(row.clip_path);
@@ -690,4 +757,12 @@ function createStore(parts: StoreParts): Store {
     },
   };
   return store;
+}
+
+/** True when two rows of one recording hold the same facts (the time it was indexed aside). */
+function sameRow(a: RecordingRow, b: RecordingRow): boolean {
+  for (const key of Object.keys(b) as Array<keyof RecordingRow>) {
+    if (key !== 'indexed_at_ms' && a[key] !== b[key]) return false;
+  }
+  return true;
 }

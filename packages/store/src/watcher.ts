@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { isErrnoCode } from './errors';
 import { idOfFile, isSidecarPath } from './scan';
-import { SIDECAR_TEMP_MARKER } from './sidecar';
+import { TEMP_MARKER } from '@preroll/layout';
 
 /** File changes collected over one debounce window, as paths relative to the data directory. */
 export interface WatchBatch {
@@ -85,7 +85,7 @@ export function watchEvents(options: WatchOptions): EventsWatcher {
   };
 
   const consider = (abs: string): void => {
-    if (closed || abs.includes(SIDECAR_TEMP_MARKER)) return;
+    if (closed || abs.includes(TEMP_MARKER)) return;
     // Any change starts the settling over.
     pending.set(abs, null);
     if (!checkTimer) checkTimer = setTimeout(runChecks, pollMs);

@@ -1,8 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EventSidecar, RecordingKind } from '../src/sidecar';
-import { recordingId, recordingPaths, writeSidecarAtomic } from '../src/sidecar';
+import type { EventSidecar, RecordingKind } from '@preroll/layout';
+import { recordingId, recordingPaths, writeSidecarAtomic } from '@preroll/layout';
 import { openStore, type Store, type StoreChange } from '../src/store';
 
 /** A fresh temporary data directory; remove it with `fsp.rm(dir, { recursive: true, force: true })`. */

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { statfsDiskUsage } from '../src/retention';
 import type { StoreError } from '../src/errors';
-import { recordingPaths } from '../src/sidecar';
+import { recordingPaths } from '@preroll/layout';
 import { openStore } from '../src/store';
 import { makeSidecar, NO_LIMITS, writeRecording } from './fixtures';
 

@@ -6,7 +6,7 @@ import type { Migration } from '../src/schema';
 import { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion } from '../src/schema';
 import fc from 'fast-check';
 import { sidecarToRow } from '../src/record';
-import { RECORDING_KINDS } from '../src/sidecar';
+import { RECORDING_KINDS } from '@preroll/layout';
 import { openStore } from '../src/store';
 import { createWrites } from '../src/writes';
 import { makeSidecar, tempDataDir } from './fixtures';

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { readSidecar, recordingPaths } from '../src/sidecar';
+import { readSidecar, recordingPaths } from '@preroll/layout';
 import type { Store, StoreChange } from '../src/store';
 import { openStore } from '../src/store';
 import { exists, makeSidecar, NO_LIMITS, openWatchedStore, tempDataDir, waitFor, writeRecording } from './fixtures';
@@ -45,7 +45,7 @@ describe('a clip removed after upload keeps its recording', () => {
     expect(before.totalBytes - record.totalBytes).toBeGreaterThan(3800);
     expect((await readSidecar(path.join(dir, paths.sidecar))).offloaded?.remote).toBe(REMOTE);
     expect(store.stats().bytes).toBe(record.totalBytes);
-    expect(changes).toContainEqual({ type: 'upsert', record, created: false });
+    expect(changes).toContainEqual({ type: 'updated', record, what: 'offload' });
     // A second call changes nothing.
     expect((await store.offloadClip(id, 'other:x.mp4')).offloaded).toEqual(record.offloaded);
   });
@@ -59,7 +59,7 @@ describe('a clip removed after upload keeps its recording', () => {
     const report = await store.reconcile();
     expect(report.removed).toBe(0);
     expect(store.get(id)).toBeDefined();
-    expect(changes.some((c) => c.type === 'delete')).toBe(false);
+    expect(changes.some((c) => c.type === 'deleted')).toBe(false);
   });
 
   test('a rebuild from the sidecars brings the offloaded recording back', async () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { promises as fsp } from 'node:fs';
-import type { RecordingKind } from '../src/sidecar';
-import { RECORDING_KINDS } from '../src/sidecar';
+import type { RecordingKind } from '@preroll/layout';
+import { RECORDING_KINDS } from '@preroll/layout';
 import { decodeCursor, encodeCursor } from '../src/query';
 import { localDay } from '../src/record';
 import type { Store } from '../src/store';

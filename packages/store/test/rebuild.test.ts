@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { reindex } from '../src/reindex';
-import { recordingPaths, writeSidecarAtomic } from '../src/sidecar';
+import { recordingPaths, writeSidecarAtomic } from '@preroll/layout';
 import { openStore } from '../src/store';
 import { makeSidecar, NO_LIMITS, tempDataDir, writeRecording } from './fixtures';
 
@@ -138,8 +138,8 @@ describe('rebuild from sidecars', () => {
     expect(report.added).toBe(0);
     const skipped = Object.fromEntries(report.skipped.map((s) => [s.path, s.code]));
     expect(skipped).toEqual({
-      'events/2026-05-01/2026-05-01_23-00-00-000_motion.json': 'STORE_SIDECAR_BAD_JSON',
-      [`events/2026-05-01/${invalid.id}.json`]: 'STORE_SIDECAR_INVALID',
+      'events/2026-05-01/2026-05-01_23-00-00-000_motion.json': 'LAYOUT_SIDECAR_BAD_JSON',
+      [`events/2026-05-01/${invalid.id}.json`]: 'LAYOUT_SIDECAR_INVALID',
       [recordingPaths(ids[1]).sidecar]: 'STORE_CLIP_MISSING',
       [`events/copy/${ids[2]}.json`]: 'STORE_DUPLICATE',
     });

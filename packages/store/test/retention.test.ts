@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { DiskUsageReader, RetentionCandidate, RetentionInput } from '../src/retention';
 import { DEFAULT_RETENTION, planRetention } from '../src/retention';
-import { recordingPaths } from '../src/sidecar';
+import { recordingPaths } from '@preroll/layout';
 import type { Store, StoreOptions } from '../src/store';
 import { openStore } from '../src/store';
 import { exists, makeSidecar, NO_LIMITS, tempDataDir, waitFor, writeRecording } from './fixtures';

@@ -1,6 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { readSidecar, recordingPaths } from '../src/sidecar';
+import { readSidecar, recordingPaths } from '@preroll/layout';
 import type { Store, StoreChange } from '../src/store';
 import { openStore } from '../src/store';
 import { exists, makeSidecar, NO_LIMITS, openWatchedStore, tempDataDir, waitFor, writeRecording } from './fixtures';
@@ -29,7 +29,7 @@ describe('files kept in step (folder watcher)', () => {
     await fsp.writeFile(path.join(dir, paths.sidecar), JSON.stringify({ ...sidecar, bytes: 2048 }));
     expect(await waitFor(() => store.get(sidecar.id) !== undefined, 5000)).toBe(true);
     expect(store.get(sidecar.id)).toMatchObject({ kind: 'manual', clipBytes: 2048 });
-    expect(changes.some((c) => c.type === 'upsert' && c.record.id === sidecar.id)).toBe(true);
+    expect(changes.some((c) => c.type === 'created' && c.record.id === sidecar.id)).toBe(true);
   });
 
   test('a sidecar that arrives before its clip is indexed once the clip lands', async () => {
@@ -54,7 +54,7 @@ describe('files kept in step (folder watcher)', () => {
     await fsp.rm(path.join(dir, gone.files.clip));
     expect(await waitFor(() => store.get(gone.id) === undefined, 5000)).toBe(true);
     expect(store.get(keep.id)).toBeDefined();
-    expect(changes).toContainEqual({ type: 'delete', id: gone.id, reason: 'external' });
+    expect(changes).toContainEqual({ type: 'deleted', id: gone.id, reason: 'external' });
     // Companion files go right after the row, sidecar first, thumbnail last.
     expect(await waitFor(async () => !(await exists(path.join(dir, recordingPaths(gone.id).thumbnail))), 2000)).toBe(true);
     expect(await exists(path.join(dir, recordingPaths(gone.id).sidecar))).toBe(false);

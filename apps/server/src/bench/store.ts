@@ -1,8 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { EventSidecar, ListQuery, RecordingKind, Store } from '@preroll/store';
-import { openStore, recordingId, recordingPaths, reindex, writeSidecarAtomic } from '@preroll/store';
+import type { ListQuery, Store } from '@preroll/store';
+import type { EventSidecar, RecordingKind } from '@preroll/layout';
+import { openStore, reindex } from '@preroll/store';
+import { recordingId, recordingPaths, writeSidecarAtomic } from '@preroll/layout';
 import { fmt, type BenchSuite } from './suite';
 
 const NO_LIMITS = { maxDiskPct: null, maxTotalBytes: null, maxAgeDays: null };

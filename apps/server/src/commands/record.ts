@@ -65,8 +65,8 @@ export const recordCommand: Command = {
       recorder: { preRollMs, postRollMs },
       // A file has no camera to wait for: an encoder that keeps dying is an error, not a glitch.
       encoder: { maxRestarts: 3 },
-      onRecording: async (notice) => {
-        if (store) await store.indexRecording(notice.sidecarPath);
+      onRecording: async (recording) => {
+        if (store) await store.indexRecording(recording.sidecarPath);
       },
       logger,
     });

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { RECORDING_KINDS, type EventRecord } from '@preroll/store';
 import { join } from 'node:path';
+import { RECORDING_KINDS } from '@preroll/layout';
+import type { EventRecord } from '@preroll/store';
 import type { Integrations } from '@preroll/integrations';
 import type { Runtime } from '../runtime/runtime';
 import type { Auth } from './auth';

@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createLiveMp4Muxer } from '@preroll/recorder';
 import type { LiveFrame, LiveView } from '../live/live-view';
+import type { Announcer } from '../announcer';
 import type { Runtime } from '../runtime/runtime';
+import { toApiEvent } from './api';
 import type { Auth } from './auth';
 
 const BOUNDARY = 'prerollframe';
@@ -101,7 +103,14 @@ type ClientMessage = { type: 'live'; enabled: boolean; camera?: string };
  */
 export function attachWebSocket(
   server: Server,
-  options: { runtimes: readonly Runtime[]; auth: Auth; logger: Logger; sameOrigin: (req: IncomingMessage) => boolean; status: (runtime: Runtime) => unknown },
+  options: {
+    runtimes: readonly Runtime[];
+    auth: Auth;
+    logger: Logger;
+    sameOrigin: (req: IncomingMessage) => boolean;
+    status: (runtime: Runtime) => unknown;
+    announcer?: Pick<Announcer, 'subscribe'>;
+  },
 ): { close(): void } {
   const { runtimes, auth, logger } = options;
   const byId = new Map(runtimes.map((r) => [r.status().camera, r] as const));
@@ -145,6 +154,15 @@ export function attachWebSocket(
     }),
     r.onChange(() => broadcastStatus()),
   ]);
+  if (options.announcer) {
+    // A new recording reaches every open page once (all cameras: the gallery shows them all).
+    detachers.push(
+      options.announcer.subscribe(({ record }) => {
+        const message = JSON.stringify({ type: 'recording', camera: record.camera, event: toApiEvent(record) });
+        for (const ws of clients.keys()) if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(message);
+      }),
+    );
+  }
   const timer = setInterval(broadcastStatus, 500);
   timer.unref();
 

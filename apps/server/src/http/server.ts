@@ -12,6 +12,7 @@ import type { Runtime } from '../runtime/runtime';
 import { createApi } from './api';
 import { openAuth, type Auth } from './auth';
 import { errorHandler, HttpError } from './errors';
+import type { Announcer } from '../announcer';
 import { attachWebSocket, mjpegHandler, mp4Handler } from './live-http';
 import { prometheusMetrics } from './metrics';
 
@@ -22,6 +23,8 @@ export interface HttpServerOptions {
   readonly runtimes: readonly Runtime[];
   /** MQTT, webhooks and upload of each camera (same order as `runtimes`; null where not configured). */
   readonly integrations: readonly (Integrations | null)[];
+  /** New recordings, announced once: pushed to the open pages. Optional (tests of the web layer alone). */
+  readonly announcer?: Pick<Announcer, 'subscribe'>;
   readonly logger: Logger;
   /** PREROLL_PASSWORD, if set. */
   readonly password: string | null;
@@ -143,7 +146,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const server: Server = tls ? createTlsServer(tls, app) : createServer(app);
   server.requestTimeout = 0; // the MJPEG stream is one endless response
   server.headersTimeout = 20_000;
-  const ws = attachWebSocket(server, { runtimes, auth, logger: logger.child({ component: 'ws' }), sameOrigin, status: (r) => statusOf(r)() });
+  const ws = attachWebSocket(server, { runtimes, auth, logger: logger.child({ component: 'ws' }), sameOrigin, status: (r) => statusOf(r)(), announcer: options.announcer });
 
   return {
     auth,

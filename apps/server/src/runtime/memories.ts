@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { writeMemory, type Segmenter } from '@preroll/recorder';
-import type { EventRecord, Store } from '@preroll/store';
+import type { EventSidecar } from '@preroll/layout';
+import { writeMemory, type FinishedRecording, type Segmenter } from '@preroll/recorder';
 import { createMemoryButton, type MemoryRules, type PendingMemory } from './memory-button';
 
 /**
@@ -16,7 +16,8 @@ export interface MemoryServiceOptions {
   readonly rules: MemoryRules;
   /** The segmenter of the running pipeline (null before start). */
   readonly segmenter: () => Segmenter | null;
-  readonly store: () => Store;
+  /** Reports a saved memory (the pipeline's `report`: indexed, then announced). */
+  readonly report: (recording: FinishedRecording) => Promise<void>;
   readonly dataDir: string;
   readonly camera: string;
   readonly fsync: boolean;
@@ -74,7 +75,7 @@ export function createMemoryService(options: MemoryServiceOptions): MemoryServic
   let last: MemoryStatus['last'] = null;
   let lastError: MemoryStatus['lastError'] = null;
 
-  const save = async (firstAtMs: number, lookbackMs: number): Promise<EventRecord> => {
+  const save = async (firstAtMs: number, lookbackMs: number): Promise<EventSidecar> => {
     const anchor = anchors.get(firstAtMs) ?? null;
     anchors.delete(firstAtMs);
     const segmenter = options.segmenter();
@@ -104,11 +105,12 @@ export function createMemoryService(options: MemoryServiceOptions): MemoryServic
         fps: options.fps(),
         logger: log,
       });
-      const clip = memory.sidecar.files.clip;
-      const record = await options.store().indexRecording(`${clip.slice(0, clip.lastIndexOf('/'))}/${memory.sidecar.id}.json`);
-      last = { id: record.id, durationS: record.durationS, askedS: lookbackMs / 1000, at: new Date().toISOString() };
+      // Reported like every recording: the composition root indexes it, then announces it.
+      await options.report(memory);
+      const { sidecar } = memory;
+      last = { id: sidecar.id, durationS: sidecar.durationS, askedS: lookbackMs / 1000, at: new Date().toISOString() };
       saved++;
-      return record;
+      return sidecar;
     } finally {
       anchor.release();
     }

@@ -1,10 +1,9 @@
-import { mkdir, open, rename, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
+import { chooseDefaultSource, createSource, type CaptureState, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionSample } from '@preroll/detector';
-import { encodeSnapshot, type AccessUnit } from '@preroll/recorder';
-import { openStore, recordingId, recordingPaths, writeSidecarAtomic, type EventRecord, type Store } from '@preroll/store';
+import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
+import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import type { Config } from '../config';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
@@ -48,15 +47,6 @@ export interface Status {
   readonly gpio: GpioStatus;
 }
 
-/** One day of recordings for the gallery's timeline strip (times in ms since the epoch). */
-export interface Timeline {
-  readonly day: string;
-  /** Continuous segments, oldest first. */
-  readonly segments: Array<{ readonly id: string; readonly startMs: number; readonly endMs: number }>;
-  /** Everything else (motion and manual events, memories, photos), oldest first. */
-  readonly events: Array<{ readonly id: string; readonly kind: string; readonly startMs: number; readonly endMs: number; readonly favorite: boolean }>;
-}
-
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
   /** The configuration, with `camera` being this runtime's camera. */
@@ -72,6 +62,11 @@ export interface RuntimeOptions {
    * Default true.
    */
   readonly primary?: boolean;
+  /**
+   * Where every recording this camera finishes goes (clips, segments, memories, photos,
+   * recovered clips), once, in order: the composition root indexes it, then announces it.
+   */
+  readonly onRecording: (recording: FinishedRecording) => Promise<void>;
   readonly logger: Logger;
   readonly version: string;
 }
@@ -132,7 +127,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let sourceSpec = '';
   let sourceReason = '';
   let lastSample: MotionSample | null = null;
-  let lastFrame: Frame | null = null;
   let recordingSince: number | null = null;
   let manual = false;
   let disk: Status['disk'] = null;
@@ -151,7 +145,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       maxMs: rec.memory.maxMinutes * 60_000,
     },
     segmenter: () => pipeline?.segmenter ?? null,
-    store: () => store(),
+    report: (recording) => requirePipeline().report(recording),
     dataDir,
     camera: config.camera.id,
     fsync: config.recorder.fsync,
@@ -241,16 +235,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         },
         // Partial recordings are recovered once, by the first camera (they may be any camera's).
         recover: options.primary ?? true,
-        onRecording: async (notice) => {
-          await store().indexRecording(notice.sidecarPath);
-        },
+        onRecording: options.onRecording,
         logger: logger.child({ component: 'pipeline' }),
       });
       if (saved.motionEnabled === false) pipeline.detector.setEnabled(false);
-      source.onFrame((frame) => {
-        lastFrame = frame;
-        live.offer(frame);
-      });
+      source.onFrame((frame) => live.offer(frame));
       source.onState((state, error) => {
         // A camera outage must not leave a clip open until it comes back (it may never).
         if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
@@ -266,12 +255,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       pipeline.onSample((sample) => {
         lastSample = sample;
         for (const listener of sampleListeners) listener(sample);
-        const recording = pipeline?.recorder.recording() ?? false;
-        if (recording !== (recordingSince !== null)) {
-          recordingSince = recording ? Date.now() : null;
-          if (!recording) manual = false;
-          changed();
-        }
+      });
+      pipeline.onRecordingState((recording) => {
+        recordingSince = recording ? Date.now() : null;
+        if (!recording) manual = false;
+        changed();
       });
       pipeline.onClip(() => changed());
       pipeline.onSegment(() => changed());
@@ -395,39 +383,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       changed();
     },
     async takeSnapshot() {
-      const frame = lastFrame;
-      if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
-      const image = { width: frame.width, height: frame.height, data: Buffer.from(frame.data) };
-      const id = recordingId(frame.wallMs, 'photo', config.camera.id);
-      // The same frame photographed twice is the same photo.
-      const existing = store().get(id);
-      if (existing) return existing;
-      const paths = recordingPaths(id);
-      await mkdir(join(dataDir, paths.dir), { recursive: true });
-      const { jpeg, thumbnail } = await encodeSnapshot(image, { quality: 90 });
-      await writeFileAtomic(join(dataDir, paths.snapshot), jpeg, config.recorder.fsync);
-      await writeFileAtomic(join(dataDir, paths.thumbnail), thumbnail, config.recorder.fsync);
-      const at = new Date(frame.wallMs).toISOString();
-      await writeSidecarAtomic(join(dataDir, paths.sidecar), {
-        version: 1,
-        id,
-        camera: config.camera.id,
-        kind: 'photo',
-        startedAt: at,
-        endedAt: at,
-        triggeredAt: at,
-        preRollMs: 0,
-        durationS: 0,
-        frames: 1,
-        width: frame.width,
-        height: frame.height,
-        triggerLevel: null,
-        peakScore: null,
-        scores: [],
-        files: { clip: paths.snapshot, snapshot: paths.snapshot, thumbnail: paths.thumbnail },
-        bytes: jpeg.length,
-      });
-      const record = await store().indexRecording(paths.sidecar);
+      // The photo is reported like every recording (indexed by the time this resolves).
+      const photo = await requirePipeline().takePhoto();
+      const record = store().get(photo.sidecar.id);
+      if (!record) throw Object.assign(new Error('the photo was written but could not be indexed'), { code: 'RUNTIME_NOT_INDEXED' });
       changed();
       return record;
     },
@@ -445,21 +404,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       memories.release();
     },
     timeline(day, camera) {
-      const items: EventRecord[] = [];
-      let cursor: string | undefined;
-      // A day of 60 s segments is 1440 rows: a few pages.
-      do {
-        const page = store().list({ day, camera, limit: 500, cursor });
-        items.push(...page.items);
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor && items.length < 50_000);
-      items.reverse();
-      const span = (r: EventRecord): { startMs: number; endMs: number } => ({ startMs: Date.parse(r.startedAt), endMs: Date.parse(r.endedAt) });
-      return {
-        day,
-        segments: items.filter((r) => r.kind === 'segment').map((r) => ({ id: r.id, ...span(r) })),
-        events: items.filter((r) => r.kind !== 'segment').map((r) => ({ id: r.id, kind: r.kind, favorite: r.favorite, ...span(r) })),
-      };
+      return store().timeline(day, camera);
     },
     calibrate(apply) {
       const result = requirePipeline().detector.calibrate({ apply });
@@ -506,19 +451,6 @@ export async function openConfiguredStore(config: Readonly<Config>, logger: Logg
   });
   await store.start();
   return store;
-}
-
-/** Temp file, optional fsync, rename: readers see the old file or the whole new one. */
-async function writeFileAtomic(path: string, data: Buffer, fsync: boolean): Promise<void> {
-  const temp = `${path}.tmp`;
-  const handle = await open(temp, 'w');
-  try {
-    await handle.writeFile(data);
-    if (fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
 }
 
 function round(value: number): number {
