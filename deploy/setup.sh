@@ -3,7 +3,7 @@
 # Safe to run again: every step checks first and only does what is missing.
 #
 #   deploy/setup.sh          Node.js (>= 20.19), ffmpeg, pnpm 10, dependencies, build
-#   deploy/setup.sh --test   the same, plus what the test suite uses (Chromium)
+#   deploy/setup.sh --test   the same, plus what the test suite uses (Chromium, mosquitto, rclone, shellcheck, ...)
 #
 # Run it as your user (it calls sudo for system packages) or as root. Under `sudo`, the
 # pnpm steps run as the user who called sudo, so the checkout stays theirs.
@@ -83,11 +83,18 @@ fi
 
 if [ "$TEST" -eq 1 ]; then
   # Headless browser for the web UI tests; an MQTT broker and rclone for the integration tests;
-  # openssl makes the TLS tests' certificates.
+  # openssl makes the TLS tests' certificates. The deployment tests check the scripts with
+  # shellcheck, the unit with systemd-analyze, the Samba share with testparm and the reboot
+  # rule with a real polkitd on a private D-Bus: only the Docker build may be skipped.
   have chromium || apt_install chromium
   have mosquitto || apt_install mosquitto
   have rclone || apt_install rclone
   have openssl || apt_install openssl
+  have shellcheck || apt_install shellcheck
+  have systemd-analyze || apt_install systemd
+  have testparm || apt_install samba-common-bin
+  if [ ! -x /usr/lib/polkit-1/polkitd ] || ! have pkcheck; then apt_install polkitd; fi
+  have dbus-daemon || apt_install dbus-daemon
 fi
 
 # pnpm 10 (pnpm 11 needs Node 22).

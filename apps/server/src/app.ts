@@ -18,7 +18,7 @@ export interface Preroll {
   readonly http: HttpServer;
   /** The port the web server listens on. */
   readonly port: number;
-  /** Stops in reverse order: web server, integrations, cameras, store. Idempotent. */
+  /** Stops: web server, cameras (their last recordings are announced), integrations, store. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -43,11 +43,14 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
   let http: HttpServer | null = null;
   const undo = async (): Promise<void> => {
     await http?.close();
+    // The cameras before the integrations: the clips and segments they close while stopping are
+    // indexed and announced like any other, and the integrations still send them out.
+    announcer.open();
+    for (const runtime of [...started].reverse()) await runtime.stop();
     for (const one of integrations.reverse()) {
       one.detach();
       await one.stop();
     }
-    for (const runtime of [...started].reverse()) await runtime.stop();
     await sharedStore?.close();
   };
   try {

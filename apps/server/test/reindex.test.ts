@@ -39,7 +39,7 @@ describe('preroll reindex', () => {
     const lines = io.jsonLines();
     const summary = lines[lines.length - 1];
     expect(summary).toMatchObject({ type: 'summary', database: 'created', indexed: 2, skipped: 1 });
-    expect(lines.find((l) => l.type === 'skipped')).toMatchObject({ code: 'STORE_SIDECAR_BAD_JSON' });
+    expect(lines.find((l) => l.type === 'skipped')).toMatchObject({ code: 'LAYOUT_SIDECAR_BAD_JSON' });
     expect(lines.filter((l) => l.type === 'orphan').map((l) => path.basename(l.path))).toContain('stray.mp4');
     expect(existsSync(path.join(data, 'index.db'))).toBe(true);
 

@@ -13,6 +13,8 @@ import { parseRetryAfterS, webhookRetryDelayMs, type WebhookOutcome } from './re
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signature';
 import type { EventSummary } from './summary';
 
+/** Longest wait at stop for queued deliveries to go out. */
+const STOP_DRAIN_MS = 5000;
 /** Counters of one webhook URL. */
 export interface WebhookEndpointStats {
   /** The URL with its path and query hidden (they often carry a token). */
@@ -164,6 +166,13 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       }
     },
     async stop() {
+      // What was queued before the stop (the last recordings, finished while the cameras
+      // stopped) still goes out, for at most one attempt's timeout; then the rest is dropped.
+      const drained = Promise.all(endpoints.map((e) => e.worker));
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(config.timeoutMs, STOP_DRAIN_MS))));
+      await Promise.race([drained, deadline]);
+      clearTimeout(timer);
       stopController.abort();
       await Promise.all(endpoints.map((e) => e.worker));
       for (const endpoint of endpoints) {

@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { EncodedPacket, EncodedVideoPacketSource, Mp4OutputFormat, Output, StreamTarget, type StreamTargetChunk } from 'mediabunny';
+import { TEMP_MARKER } from '@preroll/layout';
 import { runTool } from '@preroll/process';
 import { RecorderError } from './errors';
 import type { AccessUnit } from './types';
@@ -173,7 +174,8 @@ export function createClipWriter(options: ClipWriterOptions): ClipWriter {
  * place. Throws `RECORDER_REMUX_FAILED`.
  */
 export async function remuxToFaststart(partPath: string, target: string, logger?: Logger): Promise<void> {
-  const temp = `${target}.tmp`;
+  // Named like every temporary file of the recording format: the store's watcher ignores it and recovery removes it.
+  const temp = `${target}${TEMP_MARKER}remux`;
   try {
     await runTool('ffmpeg', ['-v', 'error', '-y', '-i', partPath, '-map', '0:v:0', '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', temp], { logger, timeoutMs: 120_000 });
     const handle = await fsp.open(temp, 'r+');

@@ -6,6 +6,7 @@ import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip
 import { RecorderError } from './errors';
 import { finishRecording, type FinishedRecording, type HeatmapRenderer } from './finish';
 import type { I420Image } from './images';
+import { nextEventState, type EventInput, type EventState } from './event-state';
 import { fileExists, partPaths, writePartInfo, type PartInfo } from './parts';
 import { recoverPartialClip } from './recovery';
 import { clipStart, createRing, type Ring, type RingStats } from './ring';
@@ -131,14 +132,9 @@ interface OpenClip {
   lastPtsUs: number;
 }
 
+/** The open event: its state (see `event-state.ts`) and what the shell keeps for its clip. */
 interface OpenEvent {
-  kind: RecordingKind;
-  motionHold: boolean;
-  manualHold: boolean;
-  /** Latest end asked by a released hold. */
-  endCandidateUs: number;
-  /** Set once no hold remains: units after it close the clip. */
-  endPtsUs: number | null;
+  state: EventState;
   triggerPtsUs: number;
   triggerWallMs: number;
   snapshot: I420Image | null;
@@ -146,8 +142,8 @@ interface OpenEvent {
   triggerLevel: number | null;
   peakScore: number | null;
   clip: OpenClip | null;
-  /** A continued detector event: the next keyframe starts a new clip for it. */
-  rollover: { trigger: TriggerInput } | null;
+  /** The trigger of the next clip when the detector continued a long event. */
+  nextTrigger: TriggerInput | null;
 }
 
 /** Creates a recorder (touches no file until the first event). Throws `RECORDER_BAD_OPTIONS`. */
@@ -210,28 +206,28 @@ class EventRecorder implements Recorder {
     this.lastUnit = unit;
     const event = this.event;
     if (!event) return;
-    if (event.rollover && unit.keyframe && event.clip) {
-      // A long event split by the detector: the old clip ends right before this keyframe and
-      // the new one starts with it, so no frame is in both and none is in neither.
-      const next = event.rollover.trigger;
-      this.closeClip(event, false);
-      this.event = null;
-      this.openEvent('motion', next, true);
-      return;
+    const { state, action } = nextEventState(event.state, { type: 'unit', ptsUs: unit.ptsUs, keyframe: unit.keyframe });
+    switch (action) {
+      case 'split': {
+        const next = event.nextTrigger as TriggerInput;
+        this.closeClip(event, false);
+        this.event = null;
+        this.openEvent(state as EventState, next, true);
+        return;
+      }
+      case 'end':
+        this.endEvent(event);
+        return;
+      case 'open-clip':
+        this.openClip(event);
+        return;
+      case 'write':
+        (event.clip as OpenClip).writer.write(unit);
+        (event.clip as OpenClip).lastPtsUs = unit.ptsUs;
+        return;
+      default:
+        event.state = state as EventState;
     }
-    if (event.endPtsUs !== null && unit.ptsUs > event.endPtsUs) {
-      if (!event.clip) this.counters.eventsWithoutVideo++;
-      if (event.clip) this.closeClip(event, false);
-      else this.log?.warn({ triggerPtsUs: event.triggerPtsUs }, 'recorder: event ended before any keyframe arrived; nothing recorded');
-      this.event = null;
-      return;
-    }
-    if (!event.clip) {
-      if (unit.keyframe) this.openClip(event);
-      return;
-    }
-    event.clip.writer.write(unit);
-    event.clip.lastPtsUs = unit.ptsUs;
   }
 
   sample(ptsUs: number, score: number): void {
@@ -250,62 +246,56 @@ class EventRecorder implements Recorder {
   motionStart(input: TriggerInput & { continued?: boolean }): void {
     if (this.stopped) return;
     const event = this.event;
-    if (!event) {
-      this.openEvent('motion', input);
+    const { state, action } = nextEventState(event?.state ?? null, { type: 'motion-start', continued: input.continued ?? false });
+    if (action === 'open') {
+      this.openEvent(state as EventState, input);
       return;
     }
-    if (input.continued && event.clip) {
-      event.motionHold = true;
-      event.endPtsUs = null;
-      event.rollover = { trigger: input };
-      return;
+    if (!event) return;
+    event.state = state as EventState;
+    if (event.state.rollover) event.nextTrigger = input;
+    if (action === 'extend') {
+      if (input.triggerLevel !== undefined) event.triggerLevel = input.triggerLevel;
+      if (!event.snapshot && input.frame) event.snapshot = copyImage(input.frame);
+      if (!event.heatmap && input.heatmap) event.heatmap = input.heatmap;
     }
-    // Overlapping trigger: the open event goes on.
-    event.motionHold = true;
-    event.endPtsUs = null;
-    if (input.triggerLevel !== undefined) event.triggerLevel = input.triggerLevel;
-    if (!event.snapshot && input.frame) event.snapshot = copyImage(input.frame);
-    if (!event.heatmap && input.heatmap) event.heatmap = input.heatmap;
   }
 
   motionEnd(input: { endPtsUs: number; peakScore?: number }): void {
     const event = this.event;
-    if (!event || !event.motionHold) return;
-    event.motionHold = false;
-    if (input.peakScore !== undefined) event.peakScore = Math.max(event.peakScore ?? 0, input.peakScore);
-    // A continued part that ends before its first keyframe simply stays in the open clip.
-    event.rollover = null;
-    this.release(event, input.endPtsUs + this.options.postRollMs * 1000);
+    if (!event) return;
+    if (event.state.motionHold && input.peakScore !== undefined) event.peakScore = Math.max(event.peakScore ?? 0, input.peakScore);
+    this.apply(event, { type: 'motion-end', endPtsUs: input.endPtsUs, postRollUs: this.options.postRollMs * 1000, clipLastPtsUs: event.clip?.lastPtsUs ?? null });
   }
 
   manualStart(input: Partial<TriggerInput> = {}): boolean {
     if (this.stopped) return false;
-    const ptsUs = input.ptsUs ?? input.frame?.ptsUs ?? this.lastUnit?.ptsUs;
     const event = this.event;
-    if (event) {
-      event.manualHold = true;
-      event.endPtsUs = null;
-      return true;
-    }
-    this.openEvent('manual', { ...input, ptsUs: ptsUs ?? 0 });
-    if (this.event) (this.event as OpenEvent).manualHold = true;
+    const { state, action } = nextEventState(event?.state ?? null, { type: 'manual-start' });
+    if (action === 'open') {
+      const ptsUs = input.ptsUs ?? input.frame?.ptsUs ?? this.lastUnit?.ptsUs ?? 0;
+      this.openEvent(state as EventState, { ...input, ptsUs });
+    } else if (event) event.state = state as EventState;
     return true;
   }
 
   manualStop(ptsUs?: number): void {
     const event = this.event;
-    if (!event || !event.manualHold) return;
-    event.manualHold = false;
-    this.release(event, ptsUs ?? this.lastUnit?.ptsUs ?? event.triggerPtsUs);
+    if (!event) return;
+    this.apply(event, { type: 'manual-stop', ptsUs: ptsUs ?? this.lastUnit?.ptsUs ?? event.triggerPtsUs, clipLastPtsUs: event.clip?.lastPtsUs ?? null });
   }
 
   discontinuity(reason: string): void {
     this.ring.clear(reason);
     const event = this.event;
     if (!event) return;
-    if (event.clip) this.closeClip(event, true);
-    event.rollover = null;
-    if (!event.motionHold && !event.manualHold) this.event = null;
+    const { state, action } = nextEventState(event.state, { type: 'discontinuity' });
+    if (action === 'interrupt') this.closeClip(event, true);
+    if (action === 'end') this.counters.eventsWithoutVideo++;
+    if (state) {
+      event.state = state;
+      event.nextTrigger = null;
+    } else this.event = null;
   }
 
   recording(): boolean {
@@ -369,16 +359,29 @@ class EventRecorder implements Recorder {
     };
   }
 
-  private openEvent(kind: RecordingKind, input: TriggerInput, startAtNewest = false): void {
+  /** Applies an input that may only end the event (a released hold). */
+  private apply(event: OpenEvent, input: EventInput): void {
+    const { state, action } = nextEventState(event.state, input);
+    if (action === 'end') this.endEvent(event);
+    else if (state) event.state = state;
+  }
+
+  /** The event is over: its clip is finished, or it is counted as one without video. */
+  private endEvent(event: OpenEvent): void {
+    if (event.clip) this.closeClip(event, false);
+    else {
+      this.counters.eventsWithoutVideo++;
+      this.log?.warn({ triggerPtsUs: event.triggerPtsUs }, 'recorder: event ended before any keyframe arrived; nothing recorded');
+    }
+    if (this.event === event) this.event = null;
+  }
+
+  private openEvent(state: EventState, input: TriggerInput, startAtNewest = false): void {
     const frame = input.frame;
     const wallFromFrame = frame ? frame.wallMs - (frame.ptsUs - input.ptsUs) / 1000 : null;
     const wallFromUnit = this.lastUnit ? this.lastUnit.wallMs - (this.lastUnit.ptsUs - input.ptsUs) / 1000 : Date.now();
     const event: OpenEvent = {
-      kind,
-      motionHold: kind === 'motion',
-      manualHold: false,
-      endCandidateUs: Number.NEGATIVE_INFINITY,
-      endPtsUs: null,
+      state: { ...state, clipOpen: false },
       triggerPtsUs: input.ptsUs,
       triggerWallMs: wallFromFrame ?? wallFromUnit,
       snapshot: frame ? copyImage(frame) : null,
@@ -386,7 +389,7 @@ class EventRecorder implements Recorder {
       triggerLevel: input.triggerLevel ?? null,
       peakScore: input.score ?? null,
       clip: null,
-      rollover: null,
+      nextTrigger: null,
     };
     this.event = event;
     this.openClip(event, startAtNewest);
@@ -401,7 +404,7 @@ class EventRecorder implements Recorder {
     const start = startAtNewest ? units.length - 1 : clipStart(units, event.triggerPtsUs, this.options.preRollMs);
     if (start < 0) return; // no keyframe yet: `push` opens the clip at the next one
     const first = units[start];
-    const id = recordingId(first.wallMs, event.kind, this.options.camera);
+    const id = recordingId(first.wallMs, event.state.kind, this.options.camera);
     const parts = partPaths(this.options.dataDir, id);
     const writer = createClipWriter({ path: parts.clip, fsync: this.options.fsync ?? true, fragmentMs: this.options.fragmentMs, frameUs: 1e6 / this.options.fps, logger: this.log });
     const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, width: first.width, height: first.height, scores: [], lastPtsUs: first.ptsUs };
@@ -418,7 +421,7 @@ class EventRecorder implements Recorder {
       version: 1,
       id,
       camera: this.options.camera,
-      kind: event.kind,
+      kind: event.state.kind,
       firstWallMs: first.wallMs,
       firstPtsUs: first.ptsUs,
       triggerPtsUs: event.triggerPtsUs,
@@ -430,19 +433,7 @@ class EventRecorder implements Recorder {
     this.log?.info({ id, preRollMs: Math.round((event.triggerPtsUs - first.ptsUs) / 1000), ringUnits: units.length - start }, 'recorder: clip started');
     // The part info only helps recovery after a crash; failing to write it must not stop recording.
     void writePartInfo(parts.info, info).catch((error: unknown) => this.log?.warn({ err: error, id }, 'recorder: cannot write part info'));
-    if (event.endPtsUs !== null && clip.lastPtsUs >= event.endPtsUs) this.closeEventNow(event);
-  }
-
-  private release(event: OpenEvent, endUs: number): void {
-    event.endCandidateUs = Math.max(event.endCandidateUs, endUs);
-    if (event.motionHold || event.manualHold) return;
-    event.endPtsUs = event.endCandidateUs;
-    if (event.clip && event.clip.lastPtsUs >= event.endPtsUs) this.closeEventNow(event);
-  }
-
-  private closeEventNow(event: OpenEvent): void {
-    this.closeClip(event, false);
-    if (this.event === event) this.event = null;
+    this.apply(event, { type: 'clip-opened', lastPtsUs: clip.lastPtsUs });
   }
 
   private closeClip(event: OpenEvent, interrupted: boolean): void {
@@ -451,7 +442,7 @@ class EventRecorder implements Recorder {
     event.clip = null;
     const snapshot = event.snapshot;
     const meta = {
-      kind: event.kind,
+      kind: event.state.kind as RecordingKind,
       triggerPtsUs: event.triggerPtsUs,
       triggerWallMs: event.triggerWallMs,
       heatmap: event.heatmap,

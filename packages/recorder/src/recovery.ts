@@ -47,7 +47,8 @@ export async function recoverPartialClips(options: { dataDir: string; logger?: L
     const names = await fsp.readdir(dir);
     for (const name of names) {
       // Temporary files of an interrupted atomic write: the complete original (or nothing) is still there.
-      if (name.includes(TEMP_MARKER)) await fsp.rm(path.join(dir, name), { force: true });
+      // (`.tmp` is what older versions named them.)
+      if (name.includes(TEMP_MARKER) || name.endsWith('.tmp')) await fsp.rm(path.join(dir, name), { force: true });
     }
     for (const name of names.filter((n) => n.endsWith(PART_CLIP_SUFFIX)).sort()) {
       const id = name.slice(0, -PART_CLIP_SUFFIX.length);

@@ -1,16 +1,13 @@
 import { buildEncoderArgs, createEncoder, RecorderError, type AccessUnit, type EncoderDiscontinuity, type EncoderState } from '../src';
 import { createFrame } from '@preroll/capture';
+import { createCleanupStack, sleep, waitFor } from '@preroll/testkit';
 import { irregularTimestamps, makeFrames } from './helpers';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
+// Every encoder a test starts is stopped after it, passed or failed: a failed test must not
+// leave a supervisor restarting ffmpeg forever (jest would never exit).
+const cleanup = createCleanupStack();
+afterEach(() => cleanup.run());
+const started = <T extends { stop(): Promise<void> }>(encoder: T): T => cleanup.defer(encoder, (e) => e.stop());
 
 describe('buildEncoderArgs', () => {
   const base = { width: 640, height: 360, fps: 25, gopFrames: 25, crf: 23, bitrateKbps: 3000, hasFpsMode: true };
@@ -65,7 +62,7 @@ describe('encoder', () => {
       return createFrame({ seq, ptsUs: seq * 100_000, wallMs: Date.UTC(2025, 5, 1) + seq * 100, width: 320, height: 240, data });
     };
     const bytes = async (bitrateKbps?: number): Promise<number> => {
-      const encoder = createEncoder({ width: 320, height: 240, fps: 10, gopFrames: 10, policy: 'wait', bitrateKbps });
+      const encoder = started(createEncoder({ width: 320, height: 240, fps: 10, gopFrames: 10, policy: 'wait', bitrateKbps }));
       let total = 0;
       encoder.onUnit((unit) => (total += unit.data.length));
       await encoder.start();
@@ -87,7 +84,7 @@ describe('encoder', () => {
   it('pairs every access unit 1:1 with its frame (policy wait), keyframes every GOP', async () => {
     const pts = irregularTimestamps(45, 10, { dropEvery: 5, jitterUs: 20_000 });
     const frames = makeFrames(pts);
-    const encoder = createEncoder({ width: 320, height: 240, fps: 10, gopFrames: 10, policy: 'wait' });
+    const encoder = started(createEncoder({ width: 320, height: 240, fps: 10, gopFrames: 10, policy: 'wait' }));
     const units: AccessUnit[] = [];
     encoder.onUnit((u) => units.push(u));
     await encoder.start();
@@ -105,7 +102,7 @@ describe('encoder', () => {
 
   it('drops frames (and counts them) when ffmpeg falls behind, with policy drop', async () => {
     const frames = makeFrames(irregularTimestamps(60, 30));
-    const encoder = createEncoder({ width: 320, height: 240, fps: 30, policy: 'drop', maxInFlightFrames: 2 });
+    const encoder = started(createEncoder({ width: 320, height: 240, fps: 30, policy: 'drop', maxInFlightFrames: 2 }));
     const units: AccessUnit[] = [];
     encoder.onUnit((u) => units.push(u));
     await encoder.start();
@@ -122,7 +119,7 @@ describe('encoder', () => {
 
   it('restarts ffmpeg after it dies, reports the discontinuity, and resumes with a keyframe', async () => {
     const frames = makeFrames(irregularTimestamps(400, 30));
-    const encoder = createEncoder({ width: 320, height: 240, fps: 30, policy: 'drop', backoff: { initialMs: 50, maxMs: 200, factor: 2, resetAfterMs: 60_000 } });
+    const encoder = started(createEncoder({ width: 320, height: 240, fps: 30, policy: 'drop', backoff: { initialMs: 50, maxMs: 200, factor: 2, resetAfterMs: 60_000 } }));
     const units: AccessUnit[] = [];
     const gaps: Array<{ info: EncoderDiscontinuity; unitsBefore: number }> = [];
     const states: EncoderState[] = [];
@@ -137,13 +134,17 @@ describe('encoder', () => {
         await sleep(5);
       }
     };
-    await feed(40);
-    await until(() => units.length >= 20);
+    // Feed until 20 units came out (a drop policy on a loaded machine can drop many early
+    // frames while ffmpeg starts), bounded by the 400 frames there are.
+    while (units.length < 20 && i < 200) await feed(1);
+    await waitFor(() => units.length >= 20, { what: '20 units before the kill' });
     const pid = encoder.pid() as number;
     process.kill(pid, 'SIGKILL');
-    await until(() => gaps.length === 1 && encoder.state() === 'running');
+    await waitFor(() => gaps.length === 1 && encoder.state() === 'running', { what: 'the restart' });
     expect(encoder.pid()).not.toBe(pid);
-    await feed(60);
+    // Fed until 20 units after the restart came out, bounded by the frames there are.
+    const before = gaps[0].unitsBefore;
+    while (units.length - before <= 20 && i < frames.length) await feed(1);
     await encoder.stop();
     expect(gaps[0].info.reason).toBe('encoder-exited');
     expect(gaps[0].info.exit.signal).toBe('SIGKILL');
@@ -160,21 +161,21 @@ describe('encoder', () => {
   });
 
   it('gives up with RECORDER_ENCODER_FAILED after maxRestarts', async () => {
-    const encoder = createEncoder({ width: 320, height: 240, fps: 30, maxRestarts: 0 });
+    const encoder = started(createEncoder({ width: 320, height: 240, fps: 30, maxRestarts: 0 }));
     const failures: Array<RecorderError | undefined> = [];
     encoder.onState((state, error) => {
       if (state === 'failed') failures.push(error);
     });
     await encoder.start();
     process.kill(encoder.pid() as number, 'SIGKILL');
-    await until(() => encoder.state() === 'failed');
+    await waitFor(() => encoder.state() === 'failed', { what: 'the failed state' });
     expect(failures[0]?.code).toBe('RECORDER_ENCODER_FAILED');
     expect(encoder.busy()).toBe(false);
     await encoder.stop();
   });
 
   it('spawns nothing when stopped while starting', async () => {
-    const encoder = createEncoder({ width: 320, height: 240, fps: 10 });
+    const encoder = started(createEncoder({ width: 320, height: 240, fps: 10 }));
     const starting = encoder.start();
     await encoder.stop();
     await starting;

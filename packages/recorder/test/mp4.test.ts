@@ -1,3 +1,4 @@
+import { TEMP_MARKER } from '@preroll/layout';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { completePrefix, createClipWriter, createEncoder, parseBoxHeader, readTopLevelBoxes, recoverPartialClips, remuxToFaststart, trimToCompleteFragments, type AccessUnit } from '../src';
@@ -105,9 +106,10 @@ describe('torn fragmented MP4 files', () => {
       mkdirSync(day, { recursive: true });
       // Died while writing the header: the moov is torn.
       writeFileSync(path.join(day, `${id}.part.mp4`), readFileSync(whole).subarray(0, moov.start + 20));
-      writeFileSync(path.join(day, `${id}.mp4.tmp`), 'half a remux');
+      writeFileSync(path.join(day, `${id}.mp4${TEMP_MARKER}remux`), 'half a remux');
+      writeFileSync(path.join(day, `${id}.jpg.tmp`), 'an older version\'s temporary file');
       const results = await recoverPartialClips({ dataDir: dir });
-      expect(results).toEqual([{ id, status: 'empty', sidecar: null, fragments: 0, tornBytes: moov.start + 20 }]);
+      expect(results).toEqual([{ id, status: 'empty', recording: null, fragments: 0, tornBytes: moov.start + 20 }]);
       expect(readdirSync(day)).toEqual([]);
     } finally {
       cleanup();

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Frame } from '@preroll/capture';
-import sharp from 'sharp';
+import makeImage from 'sharp';
 import { readSidecar } from '@preroll/layout';
 import { createEncoder, createRecorder, type Encoder, type RecordedClip, type Recorder } from '../src';
 import { decodedLumaMeans, irregularTimestamps, lumaOf, makeFrames, probe, tempDir } from './helpers';
@@ -90,7 +90,7 @@ describe('recorder: clips from the real encoder, checked with ffprobe', () => {
       const end = 70;
       // The recorder renders the heat-map it is handed at the snapshot's size, once, when the clip is finished.
       const rendered: Array<[number, number]> = [];
-      const heatmap = { render: (w: number, h: number) => (rendered.push([w, h]), sharp({ create: { width: w, height: h, channels: 3, background: '#c00' } }).png().toBuffer()) };
+      const heatmap = { render: (w: number, h: number) => (rendered.push([w, h]), makeImage({ create: { width: w, height: h, channels: 3, background: '#c00' } }).png().toBuffer()) };
       const clips = await record(
         frames,
         dir,
