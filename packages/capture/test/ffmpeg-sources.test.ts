@@ -5,6 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createSource, DEMO_MOTION, type Frame, type FrameSource } from '../src/index';
 import { tempDir } from './fake-camera';
+import { createCleanupStack } from '@preroll/testkit';
+
+// Every source a test creates is stopped after it, passed or failed (a running capture would keep jest alive).
+const cleanup = createCleanupStack();
+afterEach(() => cleanup.run());
+const track = <T extends { stop(): Promise<void> }>(source: T): T => cleanup.defer(source, (s) => s.stop());
 
 const dir = tempDir('preroll-sources-');
 
@@ -29,7 +35,7 @@ describe('file: source', () => {
   const clip = makeClip('cfr.mp4');
 
   test('fast mode delivers every frame with the file timestamps', async () => {
-    const source = createSource(`file:${clip}`, { realtime: false });
+    const source = track(createSource(`file:${clip}`, { realtime: false }));
     expect(source.pausable).toBe(true);
     const started = Date.now();
     const frames = await readAll(source);
@@ -47,13 +53,13 @@ describe('file: source', () => {
 
   test('variable frame rate: gaps in the file stay gaps in the timestamps', async () => {
     const vfr = makeClip('vfr.mp4', "select='not(eq(mod(n\\,3)\\,2))'");
-    const frames = await readAll(createSource(`file:${vfr}`, { realtime: false }));
+    const frames = await readAll(track(createSource(`file:${vfr}`, { realtime: false })));
     const expected = Array.from({ length: 30 }, (_, n) => n).filter((n) => n % 3 !== 2).map((n) => n * 100_000);
     expect(frames.map((f) => f.ptsUs)).toEqual(expected);
   });
 
   test('pause() holds frames back without losing any', async () => {
-    const source = createSource(`file:${clip}`, { realtime: false });
+    const source = track(createSource(`file:${clip}`, { realtime: false }));
     const frames: Frame[] = [];
     source.onFrame((frame) => {
       frames.push(frame);
@@ -69,14 +75,14 @@ describe('file: source', () => {
 
   test('real-time mode plays at the file pace', async () => {
     const started = Date.now();
-    const frames = await readAll(createSource(`file:${clip}`, { durationS: 2 }));
+    const frames = await readAll(track(createSource(`file:${clip}`, { durationS: 2 })));
     expect(frames.length).toBe(20);
     // ffmpeg 6.1+ sends the first 0.5 s at once (-readrate_initial_burst); the rest is paced.
     expect(Date.now() - started).toBeGreaterThanOrEqual(1300);
   });
 
   test('a scaled source delivers the asked size', async () => {
-    const frames = await readAll(createSource(`file:${clip}`, { realtime: false, width: 64, height: 48, durationS: 0.5 }));
+    const frames = await readAll(track(createSource(`file:${clip}`, { realtime: false, width: 64, height: 48, durationS: 0.5 })));
     expect(frames[0].width).toBe(64);
     expect(frames[0].y.length).toBe(64 * 48);
   });
@@ -100,7 +106,7 @@ describe('file: source', () => {
 
 describe('demo source', () => {
   test('an ffmpeg-generated scene at the asked size, with sensor noise between frames', async () => {
-    const frames = await readAll(createSource('demo', { width: 160, height: 96, fps: 10, durationS: 1 }));
+    const frames = await readAll(track(createSource('demo', { width: 160, height: 96, fps: 10, durationS: 1 })));
     expect(frames).toHaveLength(10);
     expect(frames[9].ptsUs).toBe(900_000);
     let differing = 0;
@@ -138,7 +144,7 @@ describe('url: source (HTTP MJPEG, as served by another Preroll)', () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   test('decodes the stream into frames stamped with arrival time', async () => {
-    const source = createSource(`url:http://127.0.0.1:${port}/stream.mjpg`);
+    const source = track(createSource(`url:http://127.0.0.1:${port}/stream.mjpg`));
     const frames: Frame[] = [];
     const five = new Promise<void>((resolve) =>
       source.onFrame((frame) => {

@@ -1,6 +1,12 @@
 import { join } from 'node:path';
 import { createSource, type CaptureError, type Frame } from '../src/index';
 import { fakeLuma, tempDir, useFakeCamera } from './fake-camera';
+import { createCleanupStack } from '@preroll/testkit';
+
+// Every source a test creates is stopped after it, passed or failed (a running capture would keep jest alive).
+const cleanup = createCleanupStack();
+afterEach(() => cleanup.run());
+const track = <T extends { stop(): Promise<void> }>(source: T): T => cleanup.defer(source, (s) => s.stop());
 
 const quickBackoff = { initialMs: 50, maxMs: 200, factor: 2, resetAfterMs: 60_000 };
 
@@ -26,7 +32,7 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
   test('frames carry the exact pixels with no stride padding, and timestamps from --save-pts', async () => {
     restore = useFakeCamera({ FAKE_RPICAM_RANDOM_CHUNKS: '1' });
     // 100 px rows are padded to 128 bytes by the camera: the padding (0xEE) must never show.
-    const source = createSource('rpicam:100x40@30', { strideAlign: 64 });
+    const source = track(createSource('rpicam:100x40@30', { strideAlign: 64 }));
     const got = collect(source, 12);
     await source.start();
     const frames = await got;
@@ -48,7 +54,7 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
 
   test('Pi 5 layout: 128-byte stride alignment', async () => {
     restore = useFakeCamera({ FAKE_RPICAM_STRIDE_ALIGN: '128' });
-    const source = createSource('rpicam:200x32@30', { board: { model: 'Raspberry Pi 5 Model B Rev 1.0', isRaspberryPi: true, strideAlign: 128 } });
+    const source = track(createSource('rpicam:200x32@30', { board: { model: 'Raspberry Pi 5 Model B Rev 1.0', isRaspberryPi: true, strideAlign: 128 } }));
     const got = collect(source, 3);
     await source.start();
     const frames = await got;
@@ -59,7 +65,7 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
 
   test('frames the sensor skipped are counted as dropped from the timestamp gaps', async () => {
     restore = useFakeCamera({ FAKE_RPICAM_DROP_EVERY: '4' });
-    const source = createSource('rpicam:64x32@30', { strideAlign: 64 });
+    const source = track(createSource('rpicam:64x32@30', { strideAlign: 64 }));
     const got = collect(source, 15);
     await source.start();
     const frames = await got;
@@ -75,7 +81,7 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
     const dir = tempDir();
     restore = useFakeCamera({ FAKE_RPICAM_CRASH_AFTER: '5', FAKE_RPICAM_FAULTY_RUNS: '2', FAKE_RPICAM_RUNS_FILE: join(dir, 'runs') });
     const states: string[] = [];
-    const source = createSource('rpicam:64x32@30', { strideAlign: 64, backoff: quickBackoff });
+    const source = track(createSource('rpicam:64x32@30', { strideAlign: 64, backoff: quickBackoff }));
     source.onState((state) => states.push(state));
     const got = collect(source, 20);
     await source.start();
@@ -93,7 +99,7 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
   test('a camera that stops sending frames is restarted by the stall watchdog', async () => {
     const dir = tempDir();
     restore = useFakeCamera({ FAKE_RPICAM_HANG_AFTER: '3', FAKE_RPICAM_FAULTY_RUNS: '1', FAKE_RPICAM_RUNS_FILE: join(dir, 'runs') });
-    const source = createSource('rpicam:64x32@30', { strideAlign: 64, stallTimeoutMs: 400, backoff: quickBackoff });
+    const source = track(createSource('rpicam:64x32@30', { strideAlign: 64, stallTimeoutMs: 400, backoff: quickBackoff }));
     const got = collect(source, 8);
     await source.start();
     await got;
@@ -104,7 +110,7 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
 
   test('old rpicam-vid that buffers the pts file: falls back to arrival time', async () => {
     restore = useFakeCamera({ FAKE_RPICAM_PTS_BUFFERED: '1' });
-    const source = createSource('rpicam:64x32@30', { strideAlign: 64, ptsWaitMs: 150 });
+    const source = track(createSource('rpicam:64x32@30', { strideAlign: 64, ptsWaitMs: 150 }));
     const got = collect(source, 10);
     await source.start();
     const frames = await got;
@@ -114,7 +120,7 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
 
   test('camera busy: a clear error with a stable code', async () => {
     restore = useFakeCamera({ FAKE_RPICAM_BUSY: '1' });
-    const source = createSource('rpicam:64x32@30');
+    const source = track(createSource('rpicam:64x32@30'));
     await expect(source.start()).rejects.toMatchObject({ code: 'CAPTURE_CAMERA_BUSY' });
     expect(source.state()).toBe('failed');
     expect(source.stats().stderrTail.join('\n')).toMatch(/failed to acquire camera/);
