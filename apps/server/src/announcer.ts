@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createEmitter } from '@preroll/process';
 import type { FinishedRecording } from '@preroll/recorder';
 import type { EventRecord, Store } from '@preroll/store';
 
@@ -31,19 +32,13 @@ const MAX_HELD = 10_000;
 
 /** Creates the announcer over the store that indexes every recording. */
 export function createAnnouncer(options: { store: () => Store; logger?: Logger }): Announcer {
-  const listeners = new Set<(announcement: Announcement) => void>();
+  const subscribers = createEmitter<[Announcement]>('announcer', options.logger);
   const held: Announcement[] = [];
   let opened = false;
   let delivered = 0;
   const deliver = (announcement: Announcement): void => {
     delivered++;
-    for (const listener of listeners) {
-      try {
-        listener(announcement);
-      } catch (error) {
-        options.logger?.error({ err: error, id: announcement.record.id }, 'announcer: a subscriber threw');
-      }
-    }
+    subscribers.emit(announcement);
   };
   return {
     async finished(recording) {
@@ -59,10 +54,7 @@ export function createAnnouncer(options: { store: () => Store; logger?: Logger }
       else if (held.length < MAX_HELD) held.push(announcement);
       else options.logger?.warn({ id }, 'announcer: too many announcements held during start; this one is dropped');
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe: subscribers.on,
     open() {
       if (opened) return;
       opened = true;

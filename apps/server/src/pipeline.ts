@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Frame, FrameSource } from '@preroll/capture';
+import { createEmitter } from '@preroll/process';
 import { createDetector, renderHeatmapPng, type Detector, type DetectorEvent, type DetectorOptions, type MotionSample } from '@preroll/detector';
 import {
   createEncoder,
@@ -148,11 +149,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     dataDir: options.dataDir,
     logger: log?.child({ component: 'segments' }),
   });
-  const segmentListeners = new Set<(segment: SegmentRecord) => void>();
-  const sampleListeners = new Set<(sample: MotionSample) => void>();
-  const unitListeners = new Set<(unit: AccessUnit) => void>();
-  const eventListeners = new Set<(event: DetectorEvent, frame: Frame | null) => void>();
-  const clipListeners = new Set<(clip: RecordedClip) => void>();
+  const segments = createEmitter<[SegmentRecord]>('pipeline segments', log);
+  const samples = createEmitter<[MotionSample]>('pipeline samples', log);
+  const units = createEmitter<[AccessUnit]>('pipeline units', log);
+  const detectorEvents = createEmitter<[DetectorEvent, Frame | null]>('pipeline detector events', log);
+  const clips = createEmitter<[RecordedClip]>('pipeline clips', log);
   let encoder: Encoder | null = null;
   let codec: EncoderCodec | undefined = options.encoder?.codec === 'auto' ? undefined : options.encoder?.codec;
   let encoderStart: Promise<void> | null = null;
@@ -178,16 +179,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   };
 
   recorder.onClip((clip) => {
-    void notify(clip).then(() => {
-      for (const listener of clipListeners) listener(clip);
-    });
+    void notify(clip).then(() => clips.emit(clip));
   });
 
   segmenter.onSegment((segment) => {
     if (!segment.recording) return;
-    void notify(segment.recording).then(() => {
-      for (const listener of segmentListeners) listener(segment);
-    });
+    void notify(segment.recording).then(() => segments.emit(segment));
   });
 
   /** A detector event, as the recorder takes it (the heat-map is rendered only if a clip is finished). */
@@ -207,9 +204,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     }
   };
 
-  const emitEvent = (event: DetectorEvent, frame: Frame | null): void => {
-    for (const listener of eventListeners) listener(event, frame);
-  };
+  const emitEvent = (event: DetectorEvent, frame: Frame | null): void => detectorEvents.emit(event, frame);
 
   const startEncoder = (frame: Frame): Encoder => {
     const fps = source.fps > 0 ? source.fps : 30;
@@ -230,7 +225,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     created.onUnit((unit) => {
       recorder.push(unit);
       segmenter.push(unit);
-      for (const listener of unitListeners) listener(unit);
+      units.emit(unit);
     });
     created.onDiscontinuity((info) => {
       recorder.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
@@ -251,7 +246,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     lastFrame = frame;
     const { sample, events } = detector.push(frame);
     recorder.sample(sample.ptsUs, sample.score);
-    for (const listener of sampleListeners) listener(sample);
+    samples.emit(sample);
     for (const event of events) {
       toRecorder(event, frame);
       emitEvent(event, frame);
@@ -334,26 +329,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       }
       segmenter.discontinuity(reason);
     },
-    onSample(listener) {
-      sampleListeners.add(listener);
-      return () => sampleListeners.delete(listener);
-    },
-    onUnit(listener) {
-      unitListeners.add(listener);
-      return () => unitListeners.delete(listener);
-    },
-    onDetectorEvent(listener) {
-      eventListeners.add(listener);
-      return () => eventListeners.delete(listener);
-    },
-    onClip(listener) {
-      clipListeners.add(listener);
-      return () => clipListeners.delete(listener);
-    },
-    onSegment(listener) {
-      segmentListeners.add(listener);
-      return () => segmentListeners.delete(listener);
-    },
+    onSample: samples.on,
+    onUnit: units.on,
+    onDetectorEvent: detectorEvents.on,
+    onClip: clips.on,
+    onSegment: segments.on,
     stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),
   };
 }

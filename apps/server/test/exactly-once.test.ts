@@ -7,6 +7,7 @@ import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
+import WebSocket from 'ws';
 import { spawnChild, type ChildHandle } from '@preroll/process';
 import { createCleanupStack, sleep, waitFor } from '@preroll/testkit';
 import { main } from '../src/cli';
@@ -104,8 +105,16 @@ describe('one recording, one announcement', () => {
 
     // 1. A running server: every kind of recording, then edits and rescans.
     let server = await startTestServer({ server: { dataDir }, integrations, recording });
+    // The page hears of each new recording once too.
+    const pushed: string[] = [];
+    const ws = cleanup.defer(new WebSocket(`${server.url.replace('http', 'ws')}/ws`, { origin: server.url }), (socket) => socket.terminate());
+    ws.on('message', (data, binary) => {
+      const message = binary ? null : JSON.parse(data.toString());
+      if (message?.type === 'recording') pushed.push(message.event.id);
+    });
     try {
       await waitFor(async () => (await api(`${server.url}/api/status`, 'GET')).body.fps > 0, { timeoutMs: 20_000, intervalMs: 250, what: 'frames' });
+      expect(ws.readyState).toBe(WebSocket.OPEN);
       expect((await api(`${server.url}/api/record/start`, 'POST')).status).toBe(200);
       await sleep(2000);
       expect((await api(`${server.url}/api/record/stop`, 'POST')).status).toBe(200);
@@ -131,6 +140,8 @@ describe('one recording, one announcement', () => {
         return status.integrations.upload.queued === 0 && status.integrations.webhooks.queued === 0 && !status.recording;
       }, { timeoutMs: 60_000, intervalMs: 500, what: 'uploads and deliveries to settle' });
       await sleep(6000);
+      const indexed = (await api(`${server.url}/api/events?limit=500&kind=motion,manual,segment,memory,photo`, 'GET')).body.items.map((e: { id: string }) => e.id).sort();
+      expect([...tally(pushed).entries()].sort()).toEqual(indexed.map((id: string) => [id, 1]));
     } finally {
       await server.stop();
     }

@@ -8,3 +8,5 @@ export { backoffDelayMs, createBackoff, DEFAULT_BACKOFF } from './backoff';
 export type { BackoffOptions } from './backoff';
 export { ffmpegCommand, ffprobeCommand, spawnFfmpeg, runTool, ffprobeJson, ffmpegVersion, hasEncoder } from './ffmpeg';
 export type { RunResult } from './ffmpeg';
+export { createEmitter } from './emitter';
+export type { Emitter, EmitterLogger } from './emitter';

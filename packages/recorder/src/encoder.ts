@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Frame } from '@preroll/capture';
-import { createBackoff, DEFAULT_BACKOFF, describeExit, ffmpegVersion, hasEncoder, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo } from '@preroll/process';
+import { createBackoff, createEmitter, DEFAULT_BACKOFF, describeExit, ffmpegVersion, hasEncoder, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo } from '@preroll/process';
 import { codecStringFromSps, createAccessUnitSplitter, describeAccessUnit, withParameterSets, type AccessUnitSplitter } from './annexb';
 import { RecorderError } from './errors';
 import type { AccessUnit } from './types';
@@ -204,9 +204,10 @@ class FfmpegEncoder implements Encoder {
   private sps: Buffer | null = null;
   private pps: Buffer | null = null;
   private codecString = 'avc1.42e01e';
-  private readonly unitListeners = new Set<(unit: AccessUnit) => void>();
-  private readonly gapListeners = new Set<(info: EncoderDiscontinuity) => void>();
-  private readonly stateListeners = new Set<(state: EncoderState, error?: RecorderError) => void>();
+  // A failing consumer must not stop the encoder's read loop: the emitters log and go on.
+  private readonly units = createEmitter<[AccessUnit]>('encoder units', () => this.options.logger);
+  private readonly gaps = createEmitter<[EncoderDiscontinuity]>('encoder discontinuity', () => this.options.logger);
+  private readonly states = createEmitter<[EncoderState, RecorderError | undefined]>('encoder state', () => this.options.logger);
   private drainWaiters: Array<() => void> = [];
   private readonly backoff: ReturnType<typeof createBackoff>;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -281,18 +282,15 @@ class FfmpegEncoder implements Encoder {
   }
 
   onUnit(listener: (unit: AccessUnit) => void): () => void {
-    this.unitListeners.add(listener);
-    return () => this.unitListeners.delete(listener);
+    return this.units.on(listener);
   }
 
   onDiscontinuity(listener: (info: EncoderDiscontinuity) => void): () => void {
-    this.gapListeners.add(listener);
-    return () => this.gapListeners.delete(listener);
+    return this.gaps.on(listener);
   }
 
   onState(listener: (state: EncoderState, error?: RecorderError) => void): () => void {
-    this.stateListeners.add(listener);
-    return () => this.stateListeners.delete(listener);
+    return this.states.on(listener);
   }
 
   async stop(): Promise<void> {
@@ -413,14 +411,7 @@ class FfmpegEncoder implements Encoder {
       width: this.options.width,
       height: this.options.height,
     };
-    for (const listener of this.unitListeners) {
-      try {
-        listener(unit);
-      } catch (error) {
-        // A failing consumer must not stop the encoder's read loop.
-        this.options.logger?.error({ err: error }, 'encoder: unit listener threw');
-      }
-    }
+    this.units.emit(unit);
     if (this.drainWaiters.length && !this.busy()) this.wakeDrainWaiters();
   }
 
@@ -438,13 +429,7 @@ class FfmpegEncoder implements Encoder {
     this.fifo.length = 0;
     this.options.logger?.error({ exit: describeExit(exit, 10), lostFrames, discardedBytes: discarded, uptimeMs }, 'encoder: ffmpeg exited');
     const info: EncoderDiscontinuity = { reason: 'encoder-exited', lostFrames, exit };
-    for (const listener of this.gapListeners) {
-      try {
-        listener(info);
-      } catch (error) {
-        this.options.logger?.error({ err: error }, 'encoder: discontinuity listener threw');
-      }
-    }
+    this.gaps.emit(info);
     if (uptimeMs >= (this.options.backoff ?? DEFAULT_BACKOFF).resetAfterMs) this.consecutiveRestarts = 0;
     if (this.consecutiveRestarts >= (this.options.maxRestarts ?? Infinity)) {
       const error = new RecorderError('RECORDER_ENCODER_FAILED', `encoder ffmpeg failed: ${describeExit(exit)}`, describeExit(exit));
@@ -486,13 +471,7 @@ class FfmpegEncoder implements Encoder {
   private setState(state: EncoderState, error?: RecorderError): void {
     if (this.currentState === state) return;
     this.currentState = state;
-    for (const listener of this.stateListeners) {
-      try {
-        listener(state, error);
-      } catch (listenerError) {
-        this.options.logger?.error({ err: listenerError }, 'encoder: state listener threw');
-      }
-    }
+    this.states.emit(state, error);
   }
 }
 

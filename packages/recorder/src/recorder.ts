@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Frame } from '@preroll/capture';
+import { createEmitter } from '@preroll/process';
 import { DEFAULT_CAMERA, readSidecar, recordingId, recordingPaths, sidecarPathOf, type RecordingKind, type ScorePoint } from '@preroll/layout';
 import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
@@ -166,10 +167,10 @@ type Resolved = RecorderOptions & { camera: string; preRollMs: number; postRollM
 
 class EventRecorder implements Recorder {
   private current: OpenEvent | null = null;
-  private readonly stateListeners = new Set<(recording: boolean) => void>();
+  private readonly states = createEmitter<[boolean]>('recorder state', () => this.log);
   private lastUnit: AccessUnit | null = null;
   private readonly history: Array<{ ptsUs: number; score: number }> = [];
-  private readonly listeners = new Set<(clip: RecordedClip) => void>();
+  private readonly clips = createEmitter<[RecordedClip]>('recorder clips', () => this.log);
   private readonly finalising = new Set<Promise<void>>();
   private stopped = false;
   private readonly log: Logger | undefined;
@@ -190,14 +191,7 @@ class EventRecorder implements Recorder {
   private set event(next: OpenEvent | null) {
     const was = this.current !== null;
     this.current = next;
-    if (was === (next !== null)) return;
-    for (const listener of this.stateListeners) {
-      try {
-        listener(next !== null);
-      } catch (error) {
-        this.log?.error({ err: error }, 'recorder: state listener threw');
-      }
-    }
+    if (was !== (next !== null)) this.states.emit(next !== null);
   }
 
   push(unit: AccessUnit): void {
@@ -303,13 +297,11 @@ class EventRecorder implements Recorder {
   }
 
   onClip(listener: (clip: RecordedClip) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.clips.on(listener);
   }
 
   onState(listener: (recording: boolean) => void): () => void {
-    this.stateListeners.add(listener);
-    return () => this.stateListeners.delete(listener);
+    return this.states.on(listener);
   }
 
   async takePhoto(frame: Pick<Frame, 'width' | 'height' | 'data' | 'wallMs'>): Promise<FinishedRecording> {
@@ -452,13 +444,7 @@ class EventRecorder implements Recorder {
     const work = this.finishClip(clip, meta, snapshot, interrupted).then(
       (recorded) => {
         this.counters.clipsWritten++;
-        for (const listener of this.listeners) {
-          try {
-            listener(recorded);
-          } catch (error) {
-            this.log?.error({ err: error }, 'recorder: clip listener threw');
-          }
-        }
+        this.clips.emit(recorded);
       },
       (error: unknown) => {
         this.counters.clipsFailed++;

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
+import { createEmitter } from '@preroll/process';
 import { DEFAULT_CAMERA, recordingId } from '@preroll/layout';
 import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
@@ -236,7 +237,7 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
   const closing = new Set<OpenSegment>();
   const protectedSpans = new Set<{ fromPtsUs: number; toPtsUs: number }>();
   const isProtected = (record: SegmentRecord): boolean => [...protectedSpans].some((p) => record.lastPtsUs >= p.fromPtsUs && record.firstPtsUs <= p.toPtsUs);
-  const listeners = new Set<(record: SegmentRecord) => void>();
+  const segments = createEmitter<[SegmentRecord]>('segments', log);
   const finalising = new Set<Promise<void>>();
   const counters = { segmentsWritten: 0, segmentsFailed: 0, lookbackEvicted: 0 };
 
@@ -330,13 +331,7 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
         } else {
           entries.push({ record });
           entries.sort((a, b) => a.record.firstPtsUs - b.record.firstPtsUs);
-          for (const listener of listeners) {
-            try {
-              listener(record);
-            } catch (error) {
-              log?.error({ err: error }, 'segments: listener threw');
-            }
-          }
+          segments.emit(record);
         }
         trimList();
         for (const waiter of segment.waiters) waiter(record);
@@ -459,8 +454,7 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
       };
     },
     onSegment(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      return segments.on(listener);
     },
     async settled() {
       while (finalising.size > 0) await Promise.all([...finalising]);

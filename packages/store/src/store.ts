@@ -2,6 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
+import { createEmitter } from '@preroll/process';
 import type { DatabaseState } from './database';
 import { openDatabase } from './database';
 import { isErrnoCode, isRecordingError, StoreError } from './errors';
@@ -276,7 +277,7 @@ function createStore(parts: StoreParts): Store {
   const enospcFreeBytes = parts.options.enospcFreeBytes ?? 128 * 1024 * 1024;
   const queries = createQueries(db);
   const writes = createWrites(db);
-  const listeners = new Set<(change: StoreChange) => void>();
+  const changes = createEmitter<[StoreChange]>('store changes', logger);
   /** Clip paths the store itself is deleting, so the watcher does not treat them as external deletions. */
   const deleting = new Set<string>();
   let closed = false;
@@ -292,15 +293,7 @@ function createStore(parts: StoreParts): Store {
   const assertOpen = (): void => {
     if (closed) throw new StoreError('STORE_CLOSED', 'the store is closed');
   };
-  const emit = (change: StoreChange): void => {
-    for (const listener of listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        logger?.error({ err: error }, 'store: change listener threw');
-      }
-    }
-  };
+  const emit = (change: StoreChange): void => changes.emit(change);
   const track = <T>(promise: Promise<T>): void => {
     const p = promise.catch((error: unknown) => logger?.error({ err: error }, 'store: background task failed'));
     background.add(p);
@@ -738,10 +731,7 @@ function createStore(parts: StoreParts): Store {
         }),
       );
     },
-    onChange(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    onChange: changes.on,
     async close() {
       if (closing) return;
       closing = true;
@@ -752,7 +742,7 @@ function createStore(parts: StoreParts): Store {
       while (background.size) await Promise.all([...background]);
       if (retentionRunning) await retentionRunning.catch(() => undefined);
       closed = true;
-      listeners.clear();
+      changes.clear();
       db.close();
     },
   };

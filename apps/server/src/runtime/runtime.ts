@@ -1,5 +1,6 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { createEmitter } from '@preroll/process';
 import { chooseDefaultSource, createSource, type CaptureState, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionSample } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
@@ -116,10 +117,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const { config, logger } = options;
   const dataDir = config.server.dataDir;
   const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
-  const sampleListeners = new Set<(sample: MotionSample) => void>();
-  const unitListeners = new Set<(unit: AccessUnit) => void>();
-  const motionListeners = new Set<(active: boolean, atMs: number) => void>();
-  const changeListeners = new Set<() => void>();
+  const samples = createEmitter<[MotionSample]>('runtime samples', logger);
+  const units = createEmitter<[AccessUnit]>('runtime units', logger);
+  const motions = createEmitter<[boolean, number]>('runtime motion', logger);
+  const changes = createEmitter<[]>('runtime changes', logger);
   const startedAt = Date.now();
   let settings: SettingsFile | null = null;
   let source: FrameSource | null = null;
@@ -160,9 +161,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return realStore;
   };
 
-  const changed = (): void => {
-    for (const listener of changeListeners) listener();
-  };
+  const changed = (): void => changes.emit();
 
   const refreshDisk = async (): Promise<void> => {
     try {
@@ -247,14 +246,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       });
       pipeline.onDetectorEvent((event, frame) => {
         const atMs = frame?.wallMs ?? Date.now();
-        for (const listener of motionListeners) listener(event.type === 'start', atMs);
+        motions.emit(event.type === 'start', atMs);
       });
-      pipeline.onUnit((unit) => {
-        for (const listener of unitListeners) listener(unit);
-      });
+      pipeline.onUnit((unit) => units.emit(unit));
       pipeline.onSample((sample) => {
         lastSample = sample;
-        for (const listener of sampleListeners) listener(sample);
+        samples.emit(sample);
       });
       pipeline.onRecordingState((recording) => {
         recordingSince = recording ? Date.now() : null;
@@ -334,22 +331,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         gpio: gpio?.status() ?? { state: 'off', pin: rec.gpio.pin, presses: 0, lastError: null },
       };
     },
-    onSample(listener) {
-      sampleListeners.add(listener);
-      return () => sampleListeners.delete(listener);
-    },
-    onUnit(listener) {
-      unitListeners.add(listener);
-      return () => unitListeners.delete(listener);
-    },
-    onMotion(listener) {
-      motionListeners.add(listener);
-      return () => motionListeners.delete(listener);
-    },
-    onChange(listener) {
-      changeListeners.add(listener);
-      return () => changeListeners.delete(listener);
-    },
+    onSample: samples.on,
+    onUnit: units.on,
+    onMotion: motions.on,
+    onChange: changes.on,
     setTriggerLevel(value) {
       const level = requirePipeline().detector.setTriggerLevel(value);
       settings?.update({ triggerLevel: level });
