@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type { ListQuery, Store } from '@preroll/store';
 import type { EventSidecar, RecordingKind } from '@preroll/layout';
 import { openStore, reindex } from '@preroll/store';
-import { recordingId, recordingPaths, writeSidecarAtomic } from '@preroll/layout';
+import { buildSidecar, recordingId, recordingPaths, writeSidecarAtomic } from '@preroll/layout';
 import { fmt, type BenchSuite } from './suite';
 
 const NO_LIMITS = { maxDiskPct: null, maxTotalBytes: null, maxAgeDays: null };
@@ -23,26 +23,25 @@ function sidecarAt(i: number, perDay: number): EventSidecar {
   const kind = kindOf(i);
   const id = recordingId(startedAtMs, kind);
   const p = recordingPaths(id);
-  return {
-    version: 1,
+  const peak = 50 + (i % 400);
+  return buildSidecar({
     id,
     camera: 'cam',
     kind,
-    startedAt: new Date(startedAtMs).toISOString(),
-    endedAt: new Date(startedAtMs + 12_000).toISOString(),
-    triggeredAt: kind === 'segment' ? null : new Date(startedAtMs + 5000).toISOString(),
-    preRollMs: 5000,
-    durationS: 12,
+    firstWallMs: startedAtMs,
+    durationUs: 12_000_000,
     frames: 360,
     width: 1280,
     height: 720,
+    triggerWallMs: kind === 'segment' ? null : startedAtMs + 5000,
+    preRollUs: kind === 'segment' ? 0 : 5_000_000,
     triggerLevel: 40,
-    peakScore: 50 + (i % 400),
-    scores: Array.from({ length: 24 }, (_, k) => ({ tMs: k * 500, score: (k * 37 + i) % 300 })),
+    peakScore: peak,
+    scores: Array.from({ length: 24 }, (_, k) => ({ tMs: k * 500, score: ((k * 37 + i) % 300) % peak })),
     files: { clip: p.clip, snapshot: p.snapshot, thumbnail: p.thumbnail },
     bytes: 3_000_000,
     favorite: i % 47 === 7,
-  };
+  });
 }
 
 /** Median and 95th percentile of `fn`'s duration in milliseconds over `runs` runs (after 3 warm-ups). */
