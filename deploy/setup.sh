@@ -83,9 +83,9 @@ fi
 
 if [ "$TEST" -eq 1 ]; then
   # Headless browser for the web UI tests; an MQTT broker and rclone for the integration tests;
-  # openssl makes the TLS tests' certificates. The deployment tests check the scripts with
-  # shellcheck, the unit with systemd-analyze, the Samba share with testparm and the reboot
-  # rule with a real polkitd on a private D-Bus: only the Docker build may be skipped.
+  # openssl makes the TLS tests' certificates. The deployment tests lint the scripts (with
+  # ShellCheck), verify the unit (systemd-analyze), the Samba share (testparm) and the reboot
+  # rule (a real polkitd on a private D-Bus): only the Docker build may be skipped.
   have chromium || apt_install chromium
   have mosquitto || apt_install mosquitto
   have rclone || apt_install rclone

@@ -14,6 +14,7 @@ import {
   type EncoderStats,
   type FinishedRecording,
   type RecordedClip,
+  type RecorderState,
   type RecoveredClip,
   type Recorder,
   type RecorderOptions,
@@ -110,7 +111,7 @@ export interface Pipeline {
   /** Reports a recording finished outside the pipeline's own components (a saved memory) through `onRecording`. */
   report(recording: FinishedRecording): Promise<void>;
   /** The recorder's state: an event (clip) open or not, on every change. */
-  onRecordingState(listener: (recording: boolean) => void): () => void;
+  onRecordingState(listener: (state: RecorderState) => void): () => void;
   manualStop(): void;
   /**
    * The camera stopped delivering (it is being restarted): ends the running motion event and

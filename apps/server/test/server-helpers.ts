@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { waitFor as sharedWaitFor } from '@preroll/testkit';
 import { startPreroll, type Preroll } from '../src/app';
 import { parseConfig, type ConfigInput } from '../src/config';
 
@@ -41,13 +42,7 @@ export async function request(url: string, method: string, body?: unknown, heade
   return { status: response.status, body: parsed, headers: response.headers };
 }
 
-/** Polls `check` until it returns a truthy value (bounded). */
-export async function waitFor<T>(check: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** Polls `check` every 250 ms until it returns a truthy value (bounded; the shared `waitFor` of @preroll/testkit). */
+export function waitFor<T>(check: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  return sharedWaitFor(check, { timeoutMs, what, intervalMs: 250 }) as Promise<T>;
 }

@@ -13,14 +13,11 @@ import { connect, type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
 import { spawnChild, type ChildHandle, describeExit, runTool } from '@preroll/process';
 import type { EventRecord } from '@preroll/store';
+import { waitFor as sharedWaitFor } from '@preroll/testkit';
 
 /** Polls `predicate` every 20 ms until it is true; throws with `what` after `timeoutMs`. */
 export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await sharedWaitFor(predicate, { timeoutMs, what, intervalMs: 20 });
 }
 
 /** A fresh temporary directory. */

@@ -51,6 +51,14 @@ export interface RecordedClip extends FinishedRecording {
   readonly interrupted: boolean;
 }
 
+/** What the recorder is doing, as the status shows it. */
+export interface RecorderState {
+  /** An event (clip) is open. */
+  readonly recording: boolean;
+  /** A manual recording holds it. */
+  readonly manual: boolean;
+}
+
 /** Counters for status pages and tests. */
 export interface RecorderStats {
   readonly recording: boolean;
@@ -105,10 +113,12 @@ export interface Recorder {
   discontinuity(reason: string): void;
   /** True while an event is open. */
   recording(): boolean;
+  /** What is being recorded: an event open or not, and whether a manual recording holds it. */
+  state(): RecorderState;
   /** Adds a listener for finished clips; returns a function that removes it. */
   onClip(listener: (clip: RecordedClip) => void): () => void;
-  /** Adds a listener for the recording state (an event open or not); called on every change only. */
-  onState(listener: (recording: boolean) => void): () => void;
+  /** Adds a listener for the recording state ({@link RecorderState}); called on every change only. */
+  onState(listener: (state: RecorderState) => void): () => void;
   /**
    * Saves `frame` as a photo (a recording of kind `photo`: JPEG, thumbnail, sidecar). The same
    * frame photographed twice is the same photo: its finished recording comes back as `already-final`.
@@ -167,7 +177,8 @@ type Resolved = RecorderOptions & { camera: string; preRollMs: number; postRollM
 
 class EventRecorder implements Recorder {
   private current: OpenEvent | null = null;
-  private readonly states = createEmitter<[boolean]>('recorder state', () => this.log);
+  private readonly states = createEmitter<[RecorderState]>('recorder state', () => this.log);
+  private reported: RecorderState = { recording: false, manual: false };
   private lastUnit: AccessUnit | null = null;
   private readonly history: Array<{ ptsUs: number; score: number }> = [];
   private readonly clips = createEmitter<[RecordedClip]>('recorder clips', () => this.log);
@@ -183,15 +194,14 @@ class EventRecorder implements Recorder {
     this.log = options.logger;
   }
 
-  /** The open event; every change between none and some is reported to the state listeners. */
+  /** The open event; changes of what it means for the status are reported to the state listeners. */
   private get event(): OpenEvent | null {
     return this.current;
   }
 
   private set event(next: OpenEvent | null) {
-    const was = this.current !== null;
     this.current = next;
-    if (was !== (next !== null)) this.states.emit(next !== null);
+    this.report();
   }
 
   push(unit: AccessUnit): void {
@@ -220,7 +230,7 @@ class EventRecorder implements Recorder {
         (event.clip as OpenClip).lastPtsUs = unit.ptsUs;
         return;
       default:
-        event.state = state as EventState;
+        this.setEventState(event, state as EventState);
     }
   }
 
@@ -246,7 +256,7 @@ class EventRecorder implements Recorder {
       return;
     }
     if (!event) return;
-    event.state = state as EventState;
+    this.setEventState(event, state as EventState);
     if (event.state.rollover) event.nextTrigger = input;
     if (action === 'extend') {
       if (input.triggerLevel !== undefined) event.triggerLevel = input.triggerLevel;
@@ -269,7 +279,7 @@ class EventRecorder implements Recorder {
     if (action === 'open') {
       const ptsUs = input.ptsUs ?? input.frame?.ptsUs ?? this.lastUnit?.ptsUs ?? 0;
       this.openEvent(state as EventState, { ...input, ptsUs });
-    } else if (event) event.state = state as EventState;
+    } else if (event) this.setEventState(event, state as EventState);
     return true;
   }
 
@@ -287,7 +297,7 @@ class EventRecorder implements Recorder {
     if (action === 'interrupt') this.closeClip(event, true);
     if (action === 'end') this.counters.eventsWithoutVideo++;
     if (state) {
-      event.state = state;
+      this.setEventState(event, state);
       event.nextTrigger = null;
     } else this.event = null;
   }
@@ -296,12 +306,29 @@ class EventRecorder implements Recorder {
     return this.event !== null;
   }
 
+  state(): RecorderState {
+    return this.reported;
+  }
+
   onClip(listener: (clip: RecordedClip) => void): () => void {
     return this.clips.on(listener);
   }
 
-  onState(listener: (recording: boolean) => void): () => void {
+  onState(listener: (state: RecorderState) => void): () => void {
     return this.states.on(listener);
+  }
+
+  private setEventState(event: OpenEvent, state: EventState): void {
+    event.state = state;
+    this.report();
+  }
+
+  /** Tells the state listeners when what the status shows changed. */
+  private report(): void {
+    const now: RecorderState = { recording: this.current !== null, manual: this.current?.state.manualHold ?? false };
+    if (now.recording === this.reported.recording && now.manual === this.reported.manual) return;
+    this.reported = now;
+    this.states.emit(now);
   }
 
   async takePhoto(frame: Pick<Frame, 'width' | 'height' | 'data' | 'wallMs'>): Promise<FinishedRecording> {
@@ -355,7 +382,7 @@ class EventRecorder implements Recorder {
   private apply(event: OpenEvent, input: EventInput): void {
     const { state, action } = nextEventState(event.state, input);
     if (action === 'end') this.endEvent(event);
-    else if (state) event.state = state;
+    else if (state) this.setEventState(event, state);
   }
 
   /** The event is over: its clip is finished, or it is counted as one without video. */

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { EventSidecar, RecordingKind } from '@preroll/layout';
 import { recordingId, recordingPaths, writeSidecarAtomic } from '@preroll/layout';
 import { openStore, type Store, type StoreChange } from '../src/store';
+import { waitFor as sharedWaitFor } from '@preroll/testkit';
 
 /** A fresh temporary data directory; remove it with `fsp.rm(dir, { recursive: true, force: true })`. */
 export async function tempDataDir(prefix = 'preroll-store-'): Promise<string> {
@@ -70,14 +71,12 @@ export async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** Polls `check` every 25 ms until it returns true or `timeoutMs` passes; returns the last result. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+/** Polls `check` every 25 ms until it returns true or `timeoutMs` passes; true when it did (the shared `waitFor` of @preroll/testkit). */
+export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<boolean> {
+  return sharedWaitFor(check, { timeoutMs }).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**

@@ -128,8 +128,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let sourceSpec = '';
   let sourceReason = '';
   let lastSample: MotionSample | null = null;
+  // When the open event began (the recorder's state says whether there is one, and if manual).
   let recordingSince: number | null = null;
-  let manual = false;
   let disk: Status['disk'] = null;
   let system: SystemInfo | null = null;
   let diskTimer: NodeJS.Timeout | null = null;
@@ -253,9 +253,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         lastSample = sample;
         samples.emit(sample);
       });
-      pipeline.onRecordingState((recording) => {
-        recordingSince = recording ? Date.now() : null;
-        if (!recording) manual = false;
+      pipeline.onRecordingState((state) => {
+        if (!state.recording) recordingSince = null;
+        else recordingSince ??= Date.now();
         changed();
       });
       pipeline.onClip(() => changed());
@@ -316,7 +316,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         motion: pipeline?.detector.active() ?? false,
         recording: recordingSince !== null,
         recordingSince: recordingSince === null ? null : new Date(recordingSince).toISOString(),
-        manualRecording: manual,
+        manualRecording: pipeline?.recorder.state().manual ?? false,
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
@@ -354,18 +354,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return on;
     },
     startManualRecording() {
-      const ok = requirePipeline().manualStart();
-      if (ok) {
-        manual = true;
-        recordingSince ??= Date.now();
-        changed();
-      }
-      return ok;
+      // The recorder's state listener updates the status.
+      return requirePipeline().manualStart();
     },
     stopManualRecording() {
       requirePipeline().manualStop();
-      manual = false;
-      changed();
     },
     async takeSnapshot() {
       // The photo is reported like every recording (indexed by the time this resolves).
