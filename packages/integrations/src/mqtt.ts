@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { backoffDelayMs, redactUrl } from '@preroll/process';
+import { createRestartSupervisor, redactUrl } from '@preroll/process';
 import type { ResolvedMqttConfig, ResolvedMqttTlsConfig } from './config';
 import { IntegrationsError, type IntegrationsErrorCode } from './errors';
 import {
@@ -130,8 +130,8 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
   let generation = 0;
   let connected = false;
   let inFlight = 0;
-  let failures = 0;
-  let reconnectTimer: NodeJS.Timeout | null = null;
+  // Reconnects wait with backoff; a successful connect starts the delays over.
+  const reconnects = createRestartSupervisor({ backoff: { initialMs: config.reconnectMinMs, maxMs: config.reconnectMaxMs, factor: 2, resetAfterMs: Number.POSITIVE_INFINITY }, unref: true });
   let stopping = false;
   let started = false;
   const counters = { connects: 0, published: 0, failed: 0, dropped: 0, commands: 0, rejectedCommands: 0 };
@@ -183,7 +183,7 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
 
   const onConnect = (): void => {
     connected = true;
-    failures = 0;
+    reconnects.reset();
     counters.connects++;
     logger?.info({ url, clientId: config.clientId, prefix: config.topicPrefix }, `mqtt: connected to ${url}`);
     client?.subscribe(`${config.topicPrefix}/set/+`, { qos: config.qos }, (error) => {
@@ -200,14 +200,9 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
   };
 
   const scheduleReconnect = (): void => {
-    if (stopping || reconnectTimer !== null) return;
-    const delayMs = backoffDelayMs(failures++, { initialMs: config.reconnectMinMs, maxMs: config.reconnectMaxMs, factor: 2, resetAfterMs: Infinity });
+    if (stopping || reconnects.pending) return;
+    const delayMs = reconnects.failed(0, open);
     logger?.debug({ delayMs }, 'mqtt: reconnecting');
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = null;
-      open();
-    }, delayMs);
-    reconnectTimer.unref();
   };
 
   const onClose = (gen: number): void => {
@@ -302,8 +297,7 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
     async stop() {
       if (!started || stopping) return;
       stopping = true;
-      if (reconnectTimer !== null) clearTimeout(reconnectTimer);
-      reconnectTimer = null;
+      reconnects.cancel();
       started = false;
       const c = client;
       if (c === null) return;

@@ -10,3 +10,5 @@ export { ffmpegCommand, ffprobeCommand, spawnFfmpeg, runTool, ffprobeJson, ffmpe
 export type { RunResult } from './ffmpeg';
 export { createEmitter } from './emitter';
 export type { Emitter, EmitterLogger } from './emitter';
+export { createRestartSupervisor } from './supervisor';
+export type { RestartSupervisor, SupervisorOptions } from './supervisor';

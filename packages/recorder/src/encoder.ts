@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Frame } from '@preroll/capture';
-import { createBackoff, createEmitter, DEFAULT_BACKOFF, describeExit, ffmpegVersion, hasEncoder, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo } from '@preroll/process';
+import { createEmitter, createRestartSupervisor, DEFAULT_BACKOFF, describeExit, ffmpegVersion, hasEncoder, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo, type RestartSupervisor } from '@preroll/process';
 import { codecStringFromSps, createAccessUnitSplitter, describeAccessUnit, withParameterSets, type AccessUnitSplitter } from './annexb';
 import { RecorderError } from './errors';
 import type { AccessUnit } from './types';
@@ -209,16 +209,14 @@ class FfmpegEncoder implements Encoder {
   private readonly gaps = createEmitter<[EncoderDiscontinuity]>('encoder discontinuity', () => this.options.logger);
   private readonly states = createEmitter<[EncoderState, RecorderError | undefined]>('encoder state', () => this.options.logger);
   private drainWaiters: Array<() => void> = [];
-  private readonly backoff: ReturnType<typeof createBackoff>;
-  private restartTimer: NodeJS.Timeout | null = null;
-  private consecutiveRestarts = 0;
+  private readonly supervisor: RestartSupervisor;
   private hasFpsMode = true;
   private stdoutEnded: Promise<void> = Promise.resolve();
   private lastTail: readonly string[] = [];
   private counters = { framesIn: 0, framesWritten: 0, units: 0, keyframes: 0, bytesOut: 0, droppedFrames: 0, lostFrames: 0, unpairedUnits: 0, restarts: 0 };
 
   constructor(private readonly options: ResolvedOptions) {
-    this.backoff = createBackoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.supervisor = createRestartSupervisor({ backoff: options.backoff ?? DEFAULT_BACKOFF, maxConsecutive: options.maxRestarts });
   }
 
   async start(): Promise<void> {
@@ -298,8 +296,7 @@ class FfmpegEncoder implements Encoder {
       this.setState('stopped');
       return;
     }
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.restartTimer = null;
+    this.supervisor.cancel();
     this.setState('stopping');
     const child = this.child;
     if (child) {
@@ -430,22 +427,7 @@ class FfmpegEncoder implements Encoder {
     this.options.logger?.error({ exit: describeExit(exit, 10), lostFrames, discardedBytes: discarded, uptimeMs }, 'encoder: ffmpeg exited');
     const info: EncoderDiscontinuity = { reason: 'encoder-exited', lostFrames, exit };
     this.gaps.emit(info);
-    if (uptimeMs >= (this.options.backoff ?? DEFAULT_BACKOFF).resetAfterMs) this.consecutiveRestarts = 0;
-    if (this.consecutiveRestarts >= (this.options.maxRestarts ?? Infinity)) {
-      const error = new RecorderError('RECORDER_ENCODER_FAILED', `encoder ffmpeg failed: ${describeExit(exit)}`, describeExit(exit));
-      this.counters.lostFrames += this.held.length;
-      this.held.length = 0;
-      this.setState('failed', error);
-      this.wakeDrainWaiters();
-      return;
-    }
-    this.consecutiveRestarts++;
-    this.counters.restarts++;
-    const delayMs = this.backoff.next(uptimeMs);
-    this.setState('restarting');
-    this.options.logger?.warn({ delayMs, restarts: this.counters.restarts }, 'encoder: restarting ffmpeg');
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
+    const delayMs = this.supervisor.failed(uptimeMs, () => {
       if (this.currentState !== 'restarting') return;
       try {
         this.launch();
@@ -454,7 +436,18 @@ class FfmpegEncoder implements Encoder {
         this.setState('failed', failure);
         this.wakeDrainWaiters();
       }
-    }, delayMs);
+    });
+    if (delayMs === null) {
+      const error = new RecorderError('RECORDER_ENCODER_FAILED', `encoder ffmpeg failed: ${describeExit(exit)}`, describeExit(exit));
+      this.counters.lostFrames += this.held.length;
+      this.held.length = 0;
+      this.setState('failed', error);
+      this.wakeDrainWaiters();
+      return;
+    }
+    this.counters.restarts = this.supervisor.restarts;
+    this.setState('restarting');
+    this.options.logger?.warn({ delayMs, restarts: this.counters.restarts }, 'encoder: restarting ffmpeg');
   }
 
   private stopRequested(): boolean {
