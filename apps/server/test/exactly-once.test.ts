@@ -3,13 +3,12 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import WebSocket from 'ws';
 import { spawnChild, type ChildHandle } from '@preroll/process';
-import { createCleanupStack, sleep, waitFor } from '@preroll/testkit';
+import { createCleanupStack, freePort, sleep, waitFor } from '@preroll/testkit';
 import { main } from '../src/cli';
 import { memoryIo } from './io';
 import { request, startTestServer, tempDataDir } from './server-helpers';
@@ -28,13 +27,6 @@ const CLI = resolve(__dirname, '../dist/src/cli.js');
 const SECRET = 'a webhook secret of some length';
 const ALL_KINDS = ['motion', 'manual', 'segment', 'memory', 'photo'] as const;
 
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** How often each id appears in a list. */
 function tally(ids: readonly string[]): Map<string, number> {

@@ -2,21 +2,14 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'mqtt';
 import { spawnChild, type ChildHandle } from '@preroll/process';
+import { freePort } from '@preroll/testkit';
 import { recordingPaths } from '@preroll/layout';
 import { request, startTestServer, waitFor } from './server-helpers';
 
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 describe('integrations wired into the server', () => {
   let broker: ChildHandle;

@@ -13,7 +13,7 @@ import { connect, type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
 import { spawnChild, type ChildHandle, describeExit, runTool } from '@preroll/process';
 import type { EventRecord } from '@preroll/store';
-import { waitFor as sharedWaitFor } from '@preroll/testkit';
+import { freePort, waitFor as sharedWaitFor } from '@preroll/testkit';
 
 /** Polls `predicate` every 20 ms until it is true; throws with `what` after `timeoutMs`. */
 export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
@@ -26,13 +26,7 @@ export function tempDir(prefix: string): Promise<string> {
 }
 
 /** A loopback port that was free a moment ago (the broker binds it right after). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** A TLS listener: the broker's certificate and key, and (to require client certificates) the CA file that must have signed them. */
 export interface BrokerTls {
