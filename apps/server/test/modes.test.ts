@@ -170,7 +170,7 @@ describe('continuous recording and memories on a real server (demo camera)', () 
       expect(first.body.lookbackS).toBe(2);
       const second = await request(`${server.url}/api/memories`, 'POST', { seconds: 2 });
       expect(second.body).toMatchObject({ lookbackS: 4, since: first.body.since });
-      const memory = (await waitFor(async () => (await events(server.url, 'memory'))[0], 15_000, 'the memory'));
+      const memory = (await waitFor(async () => (await events(server.url, 'memory'))[0], 40_000, 'the memory'));
       expect(memory.favorite).toBe(true);
       const sidecar = await sidecarOf(server.url, memory);
       expect(sidecar.files.clip).toMatch(/\/\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}-MEMORY\.mp4$/);
@@ -180,7 +180,9 @@ describe('continuous recording and memories on a real server (demo camera)', () 
       // Within one GOP (1 s at the demo's rate) of what was asked, plus the last frame's display time.
       expect(duration).toBeGreaterThanOrEqual(4);
       expect(duration).toBeLessThanOrEqual(4 + 1 + 0.1 + 0.01);
-      expect(Date.parse(sidecar.triggeredAt)).toBeGreaterThanOrEqual(Date.parse(first.body.since) - 1000);
+      // The trigger is the newest frame at the press: behind the press by the encoder's latency,
+      // which a loaded machine stretches to seconds.
+      expect(Date.parse(sidecar.triggeredAt)).toBeGreaterThanOrEqual(Date.parse(first.body.since) - 5000);
 
       // Both kinds of body are checked.
       expect((await request(`${server.url}/api/memories`, 'POST', { minutes: 1, seconds: 2 })).status).toBe(400);
@@ -331,7 +333,7 @@ describe('web page (Chromium)', () => {
       await waitFor(async () => (await events(server.url, 'segment')).length >= 2, 15_000, 'two segments');
       expect(await page.textContent('#memory')).toBe('Save the last 3 s');
       await page.click('#memory');
-      await waitFor(async () => (await events(server.url, 'memory')).length > 0, 15_000, 'the memory');
+      await waitFor(async () => (await events(server.url, 'memory')).length > 0, 40_000, 'the memory');
       await page.waitForFunction(() => /Memory saved/.test(document.getElementById('memory-status')!.textContent ?? ''), null, { timeout: 5000 });
 
       await page.click('#tab-gallery');

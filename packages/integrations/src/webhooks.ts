@@ -14,7 +14,7 @@ import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP
 import type { EventSummary } from './summary';
 
 /** Longest wait at stop for queued deliveries to go out. */
-const STOP_DRAIN_MS = 5000;
+const STOP_DRAIN_MS = 2000;
 /** Counters of one webhook URL. */
 export interface WebhookEndpointStats {
   /** The URL with its path and query hidden (they often carry a token). */

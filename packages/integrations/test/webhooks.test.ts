@@ -175,7 +175,8 @@ describe('webhooks against real HTTP servers', () => {
     expect(codes().filter((c) => c === 'WEBHOOK_QUEUE_FULL')).toHaveLength(6);
     const t0 = Date.now();
     await it.stop();
-    expect(Date.now() - t0).toBeLessThan(1000);
+    // Queued deliveries get at most 2 s to go out, then the stuck one is abandoned.
+    expect(Date.now() - t0).toBeLessThan(3500);
     expect(it.stats().webhooks).toMatchObject({ queued: 0, dropped: 10 });
   });
 });
