@@ -215,6 +215,7 @@ describe('attacks that must fail', () => {
     }
     const logged = server.lines.join('\n').slice(before);
     expect(logged.length).toBeLessThan(10_000);
+    process.stdout.write(`603 bad requests: ${logged.length} bytes of log\n`);
     expect(logged).not.toMatch(/\n\s+at /);
 
     // Token scopes.
