@@ -172,7 +172,7 @@ const server = z
       .describe('Host names the page may be reached by (the `Host` header), besides IP addresses, `localhost`, this machine\'s name and `<name>.local`; `*.example.org` allows its subdomains. Any other name is answered 421 (a defence against DNS rebinding). Add the name of a reverse proxy or dynamic DNS here.'),
     limits: z
       .strictObject({
-        headersTimeoutMs: z.int().min(1000).max(300_000).default(10_000).describe('Time a client has to send the request headers, from the moment it connects, milliseconds.'),
+        headersTimeoutMs: z.int().min(1000).max(300_000).default(10_000).describe('Time a client has to send the request headers, from the moment it connects, milliseconds (at most `requestTimeoutMs`).'),
         requestTimeoutMs: z.int().min(1000).max(600_000).default(15_000).describe('Time a client has to send the whole request (headers and body), milliseconds. Responses (the live streams) are not limited.'),
         bodyTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Time a request body may take to arrive once the headers are in, milliseconds (answered 408).'),
         keepAliveTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('An idle kept-alive connection is closed after this long, milliseconds.'),

@@ -225,8 +225,9 @@ const CSP = [
 
 /** Options of the HTTP(S) server that bound slow clients (`server.limits`). */
 function serverTimeouts(limits: Config['server']['limits']): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
-  // Node checks these deadlines on a timer; once a second keeps the overshoot small.
-  return { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 };
+  // Node checks these deadlines on a timer; once a second keeps the overshoot small. It refuses
+  // a headers deadline beyond the request deadline: the headers are part of the request.
+  return { headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs), requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 };
 }
 
 /** Under TLS, browsers are told to use HTTPS only (180 days). */
