@@ -34,8 +34,15 @@ export interface SourceOptions {
   readonly firstFrameTimeoutMs?: number;
   /** Restart after a crash or stall (default true, except for a file played once). */
   readonly restart?: boolean;
-  /** Keep retrying when the very first run fails with a non-fatal error, instead of rejecting `start()` (default false). */
+  /**
+   * Keep retrying when the very first run fails with a non-fatal error, instead of rejecting
+   * `start()` (default false). `start()` then resolves at the first frame, at the first retry,
+   * or after `startWaitMs`, whichever comes first: a camera that never answers does not hold
+   * up its caller, which sees the outage in `state()` and `stats().lastError`.
+   */
   readonly keepTrying?: boolean;
+  /** With `keepTrying`: the longest `start()` waits for the first frame (default 10000 ms). */
+  readonly startWaitMs?: number;
   readonly backoff?: BackoffOptions;
   /** How long a frame may wait for its timestamp line (default 1000 ms). */
   readonly ptsWaitMs?: number;
@@ -90,6 +97,8 @@ class SupervisedSource implements FrameSource {
   private restartTimer: NodeJS.Timeout | null = null;
   private readonly recentPts: number[] = [];
   private firstFrame: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  /** With keepTrying: ends the wait of `start()` at the first retry. */
+  private startSettled: (() => void) | null = null;
   private endedPromise: Promise<void>;
   private resolveEnded!: () => void;
 
@@ -145,7 +154,25 @@ class SupervisedSource implements FrameSource {
       this.watchdog = setInterval(() => this.checkStall(), 250);
       this.watchdog.unref();
     }
-    return first;
+    if (!this.options.keepTrying) return first;
+    // Fatal errors and stop() still reject `first`; once start() has settled, they are seen in state().
+    let settledEarly = false;
+    void first.catch((error: unknown) => {
+      if (settledEarly) this.logger?.debug({ err: (error as Error).message }, 'source: no first frame (start already returned)');
+    });
+    let timer: NodeJS.Timeout | null = null;
+    const waited = new Promise<void>((resolve) => {
+      this.startSettled = resolve;
+      timer = setTimeout(resolve, this.options.startWaitMs ?? 10_000);
+      timer.unref();
+    });
+    try {
+      await Promise.race([first, waited]);
+    } finally {
+      settledEarly = true;
+      this.startSettled = null;
+      if (timer) clearTimeout(timer);
+    }
   }
 
   async stop(): Promise<void> {
@@ -374,6 +401,7 @@ class SupervisedSource implements FrameSource {
     const delayMs = this.backoff.next(uptimeMs);
     this.restarts++;
     this.setState('restarting', error);
+    this.startSettled?.();
     this.logger?.warn({ source: this.description, delayMs, restarts: this.restarts }, 'restarting source');
     this.restartTimer = setTimeout(() => {
       this.restartTimer = null;
