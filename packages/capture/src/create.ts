@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createBackoff, type BackoffOptions, DEFAULT_BACKOFF } from '@preroll/process';
+import { createRestartSupervisor, type BackoffOptions, DEFAULT_BACKOFF, type RestartSupervisor } from '@preroll/process';
 import { alignStride } from './assembler';
 import { DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT, type FrameFormat } from './args';
 import { CaptureError } from './errors';
@@ -74,7 +74,7 @@ class SupervisedSource implements FrameSource {
 
   private readonly frameListeners = new Set<FrameListener>();
   private readonly stateListeners = new Set<(state: CaptureState, error?: Error) => void>();
-  private readonly backoff: ReturnType<typeof createBackoff>;
+  private readonly supervisor: RestartSupervisor;
   private readonly logger: Logger | undefined;
   private readonly restartEnabled: boolean;
   private currentState: CaptureState = 'idle';
@@ -82,7 +82,6 @@ class SupervisedSource implements FrameSource {
   private runFrames = 0;
   private seq = 0;
   private dropped = 0;
-  private restarts = 0;
   private lastError: CaptureError | null = null;
   private lastTail: readonly string[] = [];
   private lastOutPtsUs: number | null = null;
@@ -94,7 +93,6 @@ class SupervisedSource implements FrameSource {
   private runStartedAtMs = 0;
   private paused = false;
   private watchdog: NodeJS.Timeout | null = null;
-  private restartTimer: NodeJS.Timeout | null = null;
   private readonly recentPts: number[] = [];
   private firstFrame: { resolve: () => void; reject: (error: Error) => void } | null = null;
   /** With keepTrying: ends the wait of `start()` at the first retry. */
@@ -109,7 +107,7 @@ class SupervisedSource implements FrameSource {
     this.description = describeSpec(spec);
     this.pausable = spec.kind === 'file' && options.realtime === false;
     this.logger = options.logger;
-    this.backoff = createBackoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.supervisor = createRestartSupervisor({ backoff: options.backoff ?? DEFAULT_BACKOFF });
     this.restartEnabled = options.restart ?? !(spec.kind === 'file' && !options.loop);
     this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
     const format = this.requestedFormat();
@@ -126,7 +124,7 @@ class SupervisedSource implements FrameSource {
     return {
       frames: this.seq,
       droppedFrames: this.dropped,
-      restarts: this.restarts,
+      restarts: this.supervisor.restarts,
       fps: this.measuredFps(),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
       stderrTail: this.run ? this.run.child.stderrTail() : [...this.lastTail],
@@ -398,15 +396,12 @@ class SupervisedSource implements FrameSource {
       this.fail(error);
       return;
     }
-    const delayMs = this.backoff.next(uptimeMs);
-    this.restarts++;
+    const delayMs = this.supervisor.failed(uptimeMs, () => {
+      if (this.currentState === 'restarting') this.launch();
+    });
     this.setState('restarting', error);
     this.startSettled?.();
-    this.logger?.warn({ source: this.description, delayMs, restarts: this.restarts }, 'restarting source');
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
-      if (this.currentState === 'restarting') this.launch();
-    }, delayMs);
+    this.logger?.warn({ source: this.description, delayMs, restarts: this.supervisor.restarts }, 'restarting source');
   }
 
   private fail(error: CaptureError): void {
@@ -420,9 +415,8 @@ class SupervisedSource implements FrameSource {
 
   private clearTimers(): void {
     if (this.watchdog) clearInterval(this.watchdog);
-    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.supervisor.cancel();
     this.watchdog = null;
-    this.restartTimer = null;
   }
 
   private setState(state: CaptureState, error?: Error): void {
