@@ -55,6 +55,8 @@ export interface ChangeResult {
   readonly changedPixels: number;
   /** This frame's robust σ of the smoothed residual per band (NaN where too few pixels). */
   readonly sigmaByBand: Float64Array;
+  /** The squared threshold each band was judged by (before the activity term). */
+  readonly thresholdSqByBand: Float64Array;
 }
 
 /**
@@ -86,36 +88,46 @@ export function analyseChange(
     for (let i = 0; i < n; i++) residual[i] = cur[i] - expected[ref[i]];
   }
   boxMean3(residual, rowPass, smoothed, width, height);
+  // Pass 1: this frame's own noise per band, from the histogram of the smoothed residual.
   histogram.fill(0);
+  const top = NOISE_BINS - 1;
+  for (let i = 0; i < n; i++) {
+    if (watched && !watched[i]) continue;
+    const s = smoothed[i];
+    const a = s < 0 ? -s : s;
+    // noiseBin inlined: quarter levels, rounded, capped.
+    const bin = (a * NOISE_BIN_SCALE + 0.5) | 0;
+    histogram[((ref[i] >>> 5) << 8) + (bin > top ? top : bin)]++;
+  }
+  const sigmaByBand = new Float64Array(NOISE_BANDS);
+  for (let b = 0; b < NOISE_BANDS; b++) sigmaByBand[b] = robustSigmaFromHistogram(histogram, b * NOISE_BINS);
+  // Pass 2: judge each pixel against the larger of the followed noise and this frame's own, so
+  // a frame-wide burst (an H.264 keyframe, a gain step) raises the bar for exactly that frame.
   const k2 = params.thresholdSigma * params.thresholdSigma;
   const floor2 = params.minDeltaLuma * params.minDeltaLuma;
   const bandThreshold = new Float64Array(NOISE_BANDS);
-  for (let b = 0; b < NOISE_BANDS; b++) bandThreshold[b] = Math.max(floor2, k2 * varianceByBand[b]);
+  for (let b = 0; b < NOISE_BANDS; b++) {
+    const own = sigmaByBand[b];
+    const v = Number.isFinite(own) ? Math.max(varianceByBand[b], own * own) : varianceByBand[b];
+    bandThreshold[b] = Math.max(floor2, k2 * v);
+  }
   const w = params.activityWeight;
-  const top = NOISE_BINS - 1;
   let changedPixels = 0;
   changed.fill(0);
   for (let i = 0; i < n; i++) {
     if (watched && !watched[i]) continue;
     const s = smoothed[i];
-    const band = ref[i] >>> 5;
-    const a = s < 0 ? -s : s;
-    // noiseBin inlined: quarter levels, rounded, capped.
-    const bin = (a * NOISE_BIN_SCALE + 0.5) | 0;
-    histogram[(band << 8) + (bin > top ? top : bin)]++;
-    if (s * s > bandThreshold[band] + w * activity[i]) {
+    if (s * s > bandThreshold[ref[i] >>> 5] + w * activity[i]) {
       changed[i] = 1;
       changedPixels++;
       weights[i] = residual[i] * residual[i];
     }
   }
-  const sigmaByBand = new Float64Array(NOISE_BANDS);
-  for (let b = 0; b < NOISE_BANDS; b++) sigmaByBand[b] = robustSigmaFromHistogram(histogram, b * NOISE_BINS);
   const blobs = changedPixels >= params.minBlobArea ? findBlobs(changed, width, height, params.minBlobArea, weights, buffers.blobScratch) : [];
   let sum = 0;
   for (const blob of blobs) sum += blob.weight;
   const score = watchedCount ? Math.min(65025, sum / watchedCount) : 0;
-  return { score, blobs, changedPixels, sigmaByBand };
+  return { score, blobs, changedPixels, sigmaByBand, thresholdSqByBand: bandThreshold };
 }
 
 /** 3×3 box mean with the window clipped at the borders (separable: rows, then columns). */

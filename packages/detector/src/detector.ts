@@ -45,6 +45,8 @@ const MAX_BOXES = 16;
 const UNKNOWN_NOISE_VARIANCE = 4;
 /** Time constant of the activity map while the detector warms up: learn the scene fast. */
 const WARMUP_ACTIVITY_RISE_S = 0.5;
+/** The auto level moves only on at least this many quiet frames (a few seconds even at 2 frames/s). */
+const MIN_AUTO_FRAMES = 10;
 /** The activity map is updated at most this often, seconds. */
 const ACTIVITY_UPDATE_S = 0.2;
 /** Frames more than this apart are treated as this far apart by the time-based followers. */
@@ -272,7 +274,11 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
   function followAutoLevel(ptsUs: number): void {
     const since = ptsUs - config.auto.windowS * 1e6;
     const quiet: number[] = [];
-    for (const r of recent) if (r.judged && r.idle && r.ptsUs >= since) quiet.push(r.score);
+    // Quiet means judged, no event running and below the level: the frames of a run that is
+    // about to confirm would otherwise push the level up in front of the very motion they show.
+    // Noise creeping towards the level still raises it, a rung at a time.
+    for (const r of recent) if (r.judged && r.idle && !r.above && r.ptsUs >= since) quiet.push(r.score);
+    if (quiet.length < MIN_AUTO_FRAMES) return;
     const next = nextAutoLevel(auto, wantedAutoLevel(quiet, autoConfig), ptsUs, autoConfig);
     if (next.level !== auto.level) log?.info({ from: auto.level, to: next.level }, 'auto trigger level moved');
     auto = next;

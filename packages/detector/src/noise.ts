@@ -41,28 +41,39 @@ export function noiseBin(absResidual: number): number {
   return q > NOISE_BINS - 1 ? NOISE_BINS - 1 : q;
 }
 
+/** Φ⁻¹(0.95): the 90th percentile of |x| for a normal variable is 1.645 σ. */
+const P90_TO_SIGMA = 1.6449;
+
+/** Nearest-bin quantile `q` of a band's histogram, interpolated inside the bin, in luma levels. */
+function histogramQuantile(histogram: Uint32Array, offset: number, total: number, q: number): number {
+  const wanted = total * q;
+  let seen = 0;
+  for (let b = 0; b < NOISE_BINS; b++) {
+    const count = histogram[offset + b];
+    if (seen + count >= wanted) {
+      const within = count ? (wanted - seen) / count : 0;
+      return Math.max(0, b - 0.5 + within) / NOISE_BIN_SCALE;
+    }
+    seen += count;
+  }
+  return (NOISE_BINS - 1) / NOISE_BIN_SCALE;
+}
+
 /**
  * Robust σ of one band from a histogram of absolute residuals (`NOISE_BINS` counts starting
- * at `offset`): 1.4826 × the median absolute value, or NaN with fewer than
- * `NOISE_MIN_BAND_PIXELS` pixels. The median lies within half a bin (1/8 level) of the exact one.
+ * at `offset`): 1.4826 × the median absolute value, but at least half of what the 90th
+ * percentile implies (p90 / 1.645 / 2). The median ignores a moving object covering less than
+ * half the band; the tail guard covers compressed video, where most residuals are exactly 0
+ * (skipped blocks) and the median says "no noise" while blocks around it flicker. For normal
+ * noise the guard (0.5 σ) never binds. NaN with fewer than `NOISE_MIN_BAND_PIXELS` pixels.
  */
 export function robustSigmaFromHistogram(histogram: Uint32Array, offset = 0): number {
   let total = 0;
   for (let b = 0; b < NOISE_BINS; b++) total += histogram[offset + b];
   if (total < NOISE_MIN_BAND_PIXELS) return Number.NaN;
-  const half = total / 2;
-  let seen = 0;
-  for (let b = 0; b < NOISE_BINS; b++) {
-    const count = histogram[offset + b];
-    if (seen + count >= half) {
-      // Interpolate inside the bin so the estimate moves smoothly with the data.
-      const within = count ? (half - seen) / count : 0;
-      const mad = (b - 0.5 + within) / NOISE_BIN_SCALE;
-      return MAD_TO_SIGMA * Math.max(0, mad);
-    }
-    seen += count;
-  }
-  return MAD_TO_SIGMA * ((NOISE_BINS - 1) / NOISE_BIN_SCALE);
+  const mad = histogramQuantile(histogram, offset, total, 0.5);
+  const p90 = histogramQuantile(histogram, offset, total, 0.9);
+  return Math.max(MAD_TO_SIGMA * mad, p90 / P90_TO_SIGMA / 2);
 }
 
 /** Robust σ (1.4826 × median |x|) of a list of residuals, for tests and tools; NaN for none. */
