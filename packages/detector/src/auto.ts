@@ -20,11 +20,20 @@ export interface AutoLevelConfig {
 }
 
 /**
- * The level the recent quiet scores ask for: `margin` × their 95th percentile, at least the
- * base level, rounded up onto the ladder.
+ * Which quantile of the quiet scores the auto level follows: the median. The score of sensor
+ * noise is 0; what lifts the median is change present in most frames (steady rain, a flickering
+ * screen the mask misses), while a dim person crossing for a few seconds — scoring below the
+ * level as they enter — stays in the upper half and cannot drag the level up in front of
+ * themselves.
+ */
+export const AUTO_QUANTILE = 0.5;
+
+/**
+ * The level the recent quiet scores ask for: `margin` × their median, at least the base
+ * level, rounded up onto the ladder.
  */
 export function wantedAutoLevel(quietScores: readonly number[], config: AutoLevelConfig): number {
-  const floor = percentile(quietScores, 0.95);
+  const floor = percentile(quietScores, AUTO_QUANTILE);
   return ceilToLadder(Math.max(config.baseLevel, floor * config.margin), config.minTriggerLevel, config.maxTriggerLevel);
 }
 

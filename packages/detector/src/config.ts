@@ -7,7 +7,7 @@ import type { ActivityConfig, AutoLevelSettings, DetectorConfig, DetectorMask, L
  */
 export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   analysisWidth: 160,
-  triggerLevel: 1,
+  triggerLevel: 0.5,
   minTriggerLevel: 0.1,
   maxTriggerLevel: 65025,
   triggerMode: 'auto',
@@ -16,9 +16,9 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   referenceS: 0.5,
   noise: Object.freeze({ thresholdSigma: 3.5, minDeltaLuma: 2.5, riseS: 0.5, fallS: 3 }) as NoiseConfig,
   regions: Object.freeze({ minAreaFraction: 0.001 }) as RegionsConfig,
-  activity: Object.freeze({ weight: 3, riseS: 10, fallS: 60, clipFactor: 8 }) as ActivityConfig,
+  activity: Object.freeze({ weight: 8, riseS: 3, fallS: 60, clipFactor: 8 }) as ActivityConfig,
   night: Object.freeze({ enterLuma: 40, exitLuma: 55, thresholdSigma: 3.5, minAreaFraction: 0.001 }) as NightConfig,
-  auto: Object.freeze({ margin: 2, windowS: 10, holdS: 30 }) as AutoLevelSettings,
+  auto: Object.freeze({ margin: 2, windowS: 30, holdS: 30 }) as AutoLevelSettings,
   gapS: 2,
   maxEventS: 300,
   warmupS: 2,

@@ -95,7 +95,7 @@ export interface NoiseFollow {
  * Follows the per-band variance towards this frame's estimates (`sigmaByBand`, NaN where a band
  * had too few pixels), with an exponential smoothing of the log variance whose weight depends
  * on the time since the previous frame (`dtS`), not on the frame count: the same scene at 2 or
- * 30 frames/s converges in the same seconds. In the log domain one outlying frame (a burst of
+ * 30 frames/s converges in the same seconds. Bands estimated at exactly 0 are skipped. In the log domain one outlying frame (a burst of
  * compression artefacts, a light switch the judge has not caught) moves the estimate by a
  * bounded factor instead of by its size. A band seen for the first time takes the estimate at
  * once. Pure: returns a new state.
@@ -105,7 +105,9 @@ export function followNoise(state: NoiseState, sigmaByBand: ArrayLike<number>, d
   const dt = Math.min(Math.max(dtS, 0), 5);
   for (let b = 0; b < NOISE_BANDS; b++) {
     const sigma = sigmaByBand[b];
-    if (!Number.isFinite(sigma)) continue;
+    // Exactly 0: the encoder repeated the band unchanged (skipped blocks); that says nothing
+    // about the sensor, and learning it would leave the next keyframe's burst unguarded.
+    if (!Number.isFinite(sigma) || sigma <= 0) continue;
     const v = Math.max(sigma * sigma, MIN_VARIANCE);
     const old = next[b];
     if (!Number.isFinite(old)) {

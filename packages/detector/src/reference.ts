@@ -1,6 +1,6 @@
 /**
- * The reference image a frame is compared with: the newest analysis image at least
- * `referenceS` old (or the oldest kept when none is that old yet). Comparing with a frame of
+ * The reference image a frame is compared with: the analysis image whose age is nearest to
+ * `referenceS` (the oldest kept while none is that old yet). Comparing with a frame of
  * a fixed age, not with "the previous frame", makes the score of a walker or of swaying leaves
  * the same at 2 and at 30 frames/s: at 30 frames/s consecutive frames differ by a thirtieth of
  * a second of movement, at 2 frames/s by half a second.
@@ -29,22 +29,28 @@ export function clearReferences(ring: ReferenceRing): void {
 }
 
 /**
- * The index of the reference for a frame at `ptsUs`: the newest kept image at least
- * `referenceUs` older, else the oldest kept; −1 when the ring is empty.
+ * The index of the reference for a frame at `ptsUs`: the kept image whose age is nearest to
+ * `referenceUs` (the older one on a tie), so a camera slower than 1/`referenceS` frames/s
+ * compares consecutive frames; −1 when the ring is empty.
  */
 export function pickReference(ring: ReferenceRing, ptsUs: number, referenceUs: number): number {
   if (ring.order.length === 0) return -1;
   let pick = ring.order[0];
+  let best = Number.POSITIVE_INFINITY;
   for (const slot of ring.order) {
-    if (ring.ptsUs[slot] <= ptsUs - referenceUs) pick = slot;
-    else break;
+    const miss = Math.abs(ptsUs - ring.ptsUs[slot] - referenceUs);
+    if (miss < best) {
+      best = miss;
+      pick = slot;
+    }
   }
   return pick;
 }
 
 /**
  * Adds a copy of `image` taken at `ptsUs`, and drops the images no later frame can pick:
- * every image older than the newest one that is already `referenceUs` older than this frame.
+ * every image older than the newest one that is already `referenceUs` older than this frame
+ * (later frames only find it older still).
  */
 export function addReference(ring: ReferenceRing, image: Uint8Array, ptsUs: number, referenceUs: number): void {
   while (ring.order.length >= 2 && ring.ptsUs[ring.order[1]] <= ptsUs - referenceUs) ring.order.shift();

@@ -99,7 +99,7 @@ export interface NightConfig {
 
 /** The continuous "auto" trigger level. */
 export interface AutoLevelSettings {
-  /** The auto level sits this many times above the 95th percentile of recent quiet scores. */
+  /** The auto level sits this many times above the median of recent quiet scores. */
   readonly margin: number;
   /** Seconds of recent quiet scores it follows. */
   readonly windowS: number;

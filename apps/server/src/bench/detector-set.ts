@@ -14,6 +14,11 @@ import { spawnFfmpeg } from '@preroll/process';
  * are skipped with a message.
  */
 
+/** tree.avi (15 frames/s) shows only leaves in wind up to this frame (22.5 s); then a hand enters. */
+const TREE_LEAVES_ONLY_FRAMES = 337;
+/** When the hand is in view in tree.avi, seconds (labelled by eye, frame by frame). */
+const TREE_HAND = { startS: 23.0, endS: 29.6 };
+
 /** Where Debian's opencv-doc puts its sample videos. */
 export const OPENCV_SAMPLES_DIR = '/usr/share/doc/opencv-doc/examples/data';
 
@@ -306,7 +311,10 @@ async function realClips(street: string, tree: string, options: SetOptions): Pro
   if (sprites.length < 3) throw new Error(`only ${sprites.length} person cut-outs found in ${street}`);
   const TW = 320;
   const TH = 240;
-  const treeFrames = await decodeGray(tree, TW, TH);
+  const treeShot = await decodeGray(tree, TW, TH);
+  // From 22.9 s a hand reaches into tree.avi: the leaves alone are the first 22.5 s; the whole
+  // shot is a clip of its own, with the hand as its truth.
+  const treeFrames = treeShot.slice(0, TREE_LEAVES_ONLY_FRAMES);
   // Play the leaves forth and back so a clip can be longer than the footage without a jump.
   const period = treeFrames.length * 2 - 2;
   const treeAt = (tS: number): Uint8Array => {
@@ -348,6 +356,22 @@ async function realClips(street: string, tree: string, options: SetOptions): Pro
     { base: 'street', name: 'crf 46 night + person', cls: 'heavy compression', fps: 10, durationS: d, crossings: [walk(5, 8, { yFrac: 0.45 })], tone: NIGHT, noiseSigma: 5, crf: 46, seed: 604 },
   ];
   const clips: LabeledClip[] = [];
+  // The tree shot as it was filmed, at its own rate and at 2.5 frames/s: leaves, then a real hand.
+  for (const fps of [15, 2.5]) {
+    const planes = fps === 15 ? treeShot : await decodeGray(tree, TW, TH, fps);
+    clips.push({
+      name: `tree.avi as filmed @${fps} fps (a hand reaches in)`,
+      cls: 'vegetation',
+      width: TW,
+      height: TH,
+      fps,
+      frames: planes.map((p, i) => grayFrame(i, Math.round((i * 1e6) / fps), TW, TH, p)),
+      motion: [TREE_HAND],
+      brightnessStepsS: [],
+      durationS: planes.length / fps,
+      real: true,
+    });
+  }
   for (const [k, recipe] of recipes.entries()) {
     const [width, height] = recipe.base === 'tree' ? [TW, TH] : [W, H];
     const base = recipe.base === 'tree' ? treeAt : () => plate;
