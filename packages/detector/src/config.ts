@@ -17,7 +17,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   noise: Object.freeze({ thresholdSigma: 3.5, minDeltaLuma: 2.5, riseS: 0.5, fallS: 3 }) as NoiseConfig,
   regions: Object.freeze({ minAreaFraction: 0.001 }) as RegionsConfig,
   activity: Object.freeze({ weight: 8, riseS: 3, fallS: 60, clipFactor: 8 }) as ActivityConfig,
-  night: Object.freeze({ enterLuma: 40, exitLuma: 55, thresholdSigma: 3.5, minAreaFraction: 0.001 }) as NightConfig,
+  night: Object.freeze({ enterLuma: 40, exitLuma: 55, thresholdSigma: 3.5, minAreaFraction: 0.001, levelFactor: 0.5 }) as NightConfig,
   auto: Object.freeze({ margin: 2, windowS: 30, holdS: 30 }) as AutoLevelSettings,
   gapS: 2,
   maxEventS: 300,
@@ -75,6 +75,7 @@ export function resolveDetectorConfig(options: DetectorOptions = {}): DetectorCo
   checkNumber('night.exitLuma', merged.night.exitLuma, merged.night.enterLuma, 255);
   checkNumber('night.thresholdSigma', merged.night.thresholdSigma, 0.5, 50);
   checkNumber('night.minAreaFraction', merged.night.minAreaFraction, 0, 0.5);
+  checkNumber('night.levelFactor', merged.night.levelFactor, 0.01, 1);
   checkNumber('auto.margin', merged.auto.margin, 1, 100);
   checkNumber('auto.windowS', merged.auto.windowS, 1, 600);
   checkNumber('auto.holdS', merged.auto.holdS, 0, 3600);

@@ -88,7 +88,11 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
   const recent: RecentSample[] = [];
   const keepUs = Math.max(config.calibrationWindowS, config.auto.windowS) * 1e6;
 
-  const level = (): number => (mode === 'auto' ? offsetLevel(auto.level, offset, config.minTriggerLevel, config.maxTriggerLevel) : manualLevel);
+  const level = (): number => {
+    if (mode === 'manual') return manualLevel;
+    const day = offsetLevel(auto.level, offset, config.minTriggerLevel, config.maxTriggerLevel);
+    return profile === 'night' ? clampTriggerLevel(round3(day * config.night.levelFactor), config.minTriggerLevel, config.maxTriggerLevel) : day;
+  };
 
   function prepare(frame: Frame): Analysis {
     if (analysis && analysis.geometry.frameWidth === frame.width && analysis.geometry.frameHeight === frame.height) return analysis;
@@ -277,7 +281,9 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     // Quiet means judged, no event running and below the level: the frames of a run that is
     // about to confirm would otherwise push the level up in front of the very motion they show.
     // Noise creeping towards the level still raises it, a rung at a time.
-    for (const r of recent) if (r.judged && r.idle && !r.above && r.ptsUs >= since) quiet.push(r.score);
+    // At night the level in force is the day level × levelFactor: follow in day units.
+    const scale = profile === 'night' ? 1 / config.night.levelFactor : 1;
+    for (const r of recent) if (r.judged && r.idle && !r.above && r.ptsUs >= since) quiet.push(r.score * scale);
     if (quiet.length < MIN_AUTO_FRAMES) return;
     const next = nextAutoLevel(auto, wantedAutoLevel(quiet, autoConfig), ptsUs, autoConfig);
     if (next.level !== auto.level) log?.info({ from: auto.level, to: next.level }, 'auto trigger level moved');

@@ -95,6 +95,12 @@ export interface NightConfig {
   readonly thresholdSigma: number;
   /** `regions.minAreaFraction` at night. */
   readonly minAreaFraction: number;
+  /**
+   * In `auto` mode the level at night is the day level times this: a person's contrast, and so
+   * the squared residual the score sums, falls with the light, while the noise is already
+   * taken out by the threshold. Manual levels are used as set.
+   */
+  readonly levelFactor: number;
 }
 
 /** The continuous "auto" trigger level. */

@@ -246,22 +246,31 @@ async function accuracy(quick: boolean, log: (line: string) => void): Promise<vo
   log('');
   const d = DEFAULT_DETECTOR_CONFIG;
   log(
-    `Defaults: ${d.triggerMode} level from ${d.triggerLevel}, threshold ${d.noise.thresholdSigma} σ (at least ${d.noise.minDeltaLuma} levels), regions of at least ${d.regions.minAreaFraction * 100} % of the image, reference ${d.referenceS} s old, confirm ${d.confirmS} s, gap ${d.gapS} s.`,
+    `Defaults: ${d.triggerMode} level from ${d.triggerLevel} (×${d.night.levelFactor} at night), threshold ${d.noise.thresholdSigma} σ (at least ${d.noise.minDeltaLuma} levels), regions of at least ${d.regions.minAreaFraction * 100} % of the image, reference ${d.referenceS} s old, confirm ${d.confirmS} s, gap ${d.gapS} s.`,
   );
   log('');
   classTable(evaluate(clips, {}), log);
-  const levels = quick ? [0.3, 0.5] : [0.2, 0.3, 0.5, 1];
+  const levels = quick ? [0.3, 0.5] : [0.3, 0.5, 1];
   const sigmas = quick ? [3.5] : [3, 3.5, 4];
   const areas = quick ? [0.001] : [0.0005, 0.001, 0.002];
   const confirms = quick ? [0.2] : [0.2, 0.3];
+  const factors = quick ? [0.5] : [0.2, 0.5];
   const rows: { key: DetectorOptions; label: string; score: ReturnType<typeof overall>; strictness: number; byClass: Map<string, ClassTotals> }[] = [];
   for (const level of levels) {
     for (const sigma of sigmas) {
       for (const area of areas) {
         for (const confirmS of confirms) {
-          const key: DetectorOptions = { triggerLevel: level, confirmS, noise: { thresholdSigma: sigma }, regions: { minAreaFraction: area }, night: { thresholdSigma: sigma, minAreaFraction: area } };
-          const byClass = evaluate(clips, key);
-          rows.push({ key, label: `level ${level}, ${sigma} σ, area ${fmt(area * 100, 2)} %, confirm ${confirmS} s`, score: overall(byClass), strictness: sigma * 1e6 + area * 1e8 + level * 10 + confirmS, byClass });
+          for (const levelFactor of factors) {
+            const key: DetectorOptions = { triggerLevel: level, confirmS, noise: { thresholdSigma: sigma }, regions: { minAreaFraction: area }, night: { thresholdSigma: sigma, minAreaFraction: area, levelFactor } };
+            const byClass = evaluate(clips, key);
+            rows.push({
+              key,
+              label: `level ${level} (night ×${levelFactor}), ${sigma} σ, area ${fmt(area * 100, 2)} %, confirm ${confirmS} s`,
+              score: overall(byClass),
+              strictness: sigma * 1e6 + area * 1e8 + level * 10 + confirmS + levelFactor / 10,
+              byClass,
+            });
+          }
         }
       }
     }

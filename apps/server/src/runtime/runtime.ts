@@ -2,7 +2,7 @@ import { mkdir, open, rename, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
-import { loadMaskImage, type Calibration, type MotionSample } from '@preroll/detector';
+import { loadMaskImage, type Calibration, type MotionBox, type MotionSample } from '@preroll/detector';
 import { encodeSnapshot, type AccessUnit } from '@preroll/recorder';
 import { openStore, recordingId, recordingPaths, writeSidecarAtomic, type EventRecord, type Store } from '@preroll/store';
 import type { Config } from '../config';
@@ -29,6 +29,8 @@ export interface Status {
   readonly droppedFrames: number;
   readonly score: number;
   readonly triggerLevel: number;
+  /** The detector's level mode, its auto level (null in manual mode) and the user's offset in ladder rungs. */
+  readonly trigger: { mode: 'auto' | 'manual'; autoLevel: number | null; offset: number; profile: 'day' | 'night'; noiseSigma: number; boxes: readonly MotionBox[] };
   readonly motionEnabled: boolean;
   readonly motion: boolean;
   readonly recording: boolean;
@@ -327,6 +329,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         droppedFrames: (stats?.droppedFrames ?? 0) + encoderDropped,
         score: round(lastSample?.score ?? 0),
         triggerLevel: pipeline?.detector.triggerLevel() ?? config.detector.triggerLevel,
+        trigger: {
+          mode: pipeline?.detector.triggerMode() ?? config.detector.triggerMode,
+          autoLevel: lastSample?.autoLevel ?? null,
+          offset: lastSample?.triggerOffset ?? 0,
+          profile: lastSample?.profile ?? 'day',
+          noiseSigma: lastSample?.noiseSigma ?? 0,
+          boxes: lastSample?.boxes ?? [],
+        },
         motionEnabled: pipeline?.detector.enabled() ?? true,
         motion: pipeline?.detector.active() ?? false,
         recording: recordingSince !== null,
