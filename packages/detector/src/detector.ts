@@ -47,6 +47,8 @@ const UNKNOWN_NOISE_VARIANCE = 4;
 const WARMUP_ACTIVITY_RISE_S = 0.5;
 /** The auto level moves only on at least this many quiet frames (a few seconds even at 2 frames/s). */
 const MIN_AUTO_FRAMES = 10;
+/** The auto level is re-evaluated at most this often, µs. */
+const AUTO_CHECK_US = 500_000;
 /** The activity map is updated at most this often, seconds. */
 const ACTIVITY_UPDATE_S = 0.2;
 /** Frames more than this apart are treated as this far apart by the time-based followers. */
@@ -82,6 +84,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
   let profile: 'day' | 'night' = 'day';
   const variances = new Float64Array(NOISE_BANDS);
   let activityDueS = 0;
+  let autoCheckedUs = Number.NEGATIVE_INFINITY;
   // Scores of the current run (before confirmation) and of the running event.
   let runScores: ScoreSample[] = [];
   let eventScores: ScoreSample[] = [];
@@ -118,6 +121,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
   function rebaseline(ptsUs: number): void {
     warmupUntilUs = ptsUs + config.warmupS * 1e6;
     lightingHoldUntilUs = Number.NEGATIVE_INFINITY;
+    autoCheckedUs = Number.NEGATIVE_INFINITY;
     if (analysis) clearReferences(analysis.ring);
   }
 
@@ -260,7 +264,12 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     if (!wasActive && state.phase === 'idle') runScores = sample.above ? [...runScores, point] : [];
     recent.push({ ptsUs: sample.ptsUs, score: sample.score, judged: sample.ignored === null, above: sample.above, idle: !wasActive && state.phase === 'idle' });
     while (recent.length > 0 && recent[0].ptsUs < sample.ptsUs - keepUs) recent.shift();
-    if (mode === 'auto' && sample.ignored === null) followAutoLevel(sample.ptsUs);
+    // The auto level moves over seconds: re-evaluating it twice a second keeps the sort of the
+    // window off the per-frame cost.
+    if (mode === 'auto' && sample.ignored === null && sample.ptsUs - autoCheckedUs >= AUTO_CHECK_US) {
+      autoCheckedUs = sample.ptsUs;
+      followAutoLevel(sample.ptsUs);
+    }
     addReference(a.ring, a.cur, frame.ptsUs, config.referenceS * 1e6);
     return { sample, events };
   }
