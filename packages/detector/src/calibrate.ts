@@ -30,7 +30,7 @@ export const CALIBRATION_PEAK_MARGIN = 1.25;
  * See {@link CALIBRATION_MARGIN}. The default trigger level: a quiet scene scores 0, and a
  * calibration on it must not end up less sensitive than the defaults.
  */
-export const CALIBRATION_MIN_LEVEL = 0.5;
+export const CALIBRATION_MIN_LEVEL = 1;
 
 /** Result of {@link calibrateFromScores}. */
 export interface ScoreCalibration {

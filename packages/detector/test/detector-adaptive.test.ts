@@ -191,17 +191,17 @@ describe('trigger level: auto, offset, calibration, cues', () => {
     const d = createDetector();
     expect(d.triggerMode()).toBe('auto');
     const sample = d.push(list[0]).sample;
-    expect([sample.triggerMode, sample.autoLevel, sample.triggerOffset]).toEqual(['auto', 0.5, 0]);
-    expect(d.stepTriggerLevel(1)).toBe(0.6);
-    expect(d.autoLevel()).toEqual({ level: 0.5, offset: 1 });
+    expect([sample.triggerMode, sample.autoLevel, sample.triggerOffset]).toEqual(['auto', 1, 0]);
+    expect(d.stepTriggerLevel(1)).toBe(1.2);
+    expect(d.autoLevel()).toEqual({ level: 1, offset: 1 });
     expect(d.push(list[1]).sample.triggerOffset).toBe(1);
-    expect(d.stepTriggerLevel(-1)).toBe(0.5);
+    expect(d.stepTriggerLevel(-1)).toBe(1);
     expect(d.setTriggerLevel(3)).toBe(3);
     expect(d.triggerMode()).toBe('manual');
     expect(d.push(list[2]).sample.autoLevel).toBeNull();
     expect(d.stepTriggerLevel(1)).toBe(4);
     expect(d.setTriggerMode('auto')).toBe('auto');
-    expect(d.triggerLevel()).toBe(0.5);
+    expect(d.triggerLevel()).toBe(1);
   });
 
   test('calibrating while something moves never applies; on a quiet scene it applies and reports the level it replaced', () => {
@@ -210,12 +210,12 @@ describe('trigger level: auto, offset, calibration, cues', () => {
     let still: ReturnType<Detector['calibrate']> | null = null;
     run(d, list, (i, det) => {
       if (i === 38) still = det.calibrate({ apply: true, windowS: 1.5 });
-      if (i === 38) det.setTriggerLevel(0.5);
+      if (i === 38) det.setTriggerLevel(1);
       if (i === 50) moving = det.calibrate({ apply: true, windowS: 1 });
     });
-    expect(still).toMatchObject({ quiet: true, applied: true, previousTriggerLevel: 0.5, notAppliedReason: null });
-    expect(moving).toMatchObject({ quiet: false, applied: false, previousTriggerLevel: 0.5, triggerLevel: 0.5, notAppliedReason: 'not-quiet' });
-    expect(d.triggerLevel()).toBe(0.5);
+    expect(still).toMatchObject({ quiet: true, applied: true, previousTriggerLevel: 1, notAppliedReason: null });
+    expect(moving).toMatchObject({ quiet: false, applied: false, previousTriggerLevel: 1, triggerLevel: 1, notAppliedReason: 'not-quiet' });
+    expect(d.triggerLevel()).toBe(1);
     expect(createDetector().calibrate({ apply: true })).toMatchObject({ applied: false, notAppliedReason: 'too-few-frames' });
   });
 
