@@ -104,6 +104,11 @@ export interface Pipeline {
   stop(): Promise<void>;
   /** Resolves when a finite source has ended and the pipeline has been stopped after it. */
   finished(): Promise<void>;
+  /**
+   * Switches motion detection; switched off during an event, the event ends there (its clip
+   * runs on for the post-roll and is finished), as if the motion had stopped.
+   */
+  setMotionEnabled(on: boolean): void;
   /** Starts a manual recording (with pre-roll). */
   manualStart(): boolean;
   /** Saves the newest frame as a photo and reports it; throws `RUNTIME_NO_FRAME` before the first frame. */
@@ -307,6 +312,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     },
     stop,
     finished: () => finished,
+    setMotionEnabled(on) {
+      for (const event of detector.setEnabled(on)) {
+        toRecorder(event, lastFrame);
+        emitEvent(event, lastFrame);
+      }
+    },
     manualStart: () => recorder.manualStart({ frame: lastFrame ?? undefined }),
     manualStop: () => recorder.manualStop(lastFrame?.ptsUs),
     async takePhoto() {

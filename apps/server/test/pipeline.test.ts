@@ -69,3 +69,42 @@ describe('pipeline with a live (not pausable) source', () => {
     expect(sidecar.preRollMs).toBeLessThan(1500 + gopMs + 100);
   });
 });
+
+describe('motion detection switched off during an event', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'preroll-pipeline-off-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ends the event there: the clip stops after the post-roll instead of running on while something still moves', async () => {
+    const video = path.join(dir, 'moving.mp4');
+    // 10 s at 10 fps; a box moves from 3 s to the end.
+    await runTool('ffmpeg', [
+      '-v', 'error', '-y',
+      '-f', 'lavfi', '-i', 'color=c=gray:s=320x240:r=10:d=10',
+      '-f', 'lavfi', '-i', 'color=c=white:s=40x40:r=10:d=10',
+      '-filter_complex', "[0][1]overlay=x='20+t*25':y=100:enable='gte(t,3)',noise=alls=3:allf=t",
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p', video,
+    ]);
+    const pipeline = createPipeline({ source: createSource(`file:${video}`, { realtime: false }), dataDir: path.join(dir, 'data'), detector: { warmupS: 1 }, recorder: { preRollMs: 1000, postRollMs: 1000 } });
+    const clips: RecordedClip[] = [];
+    pipeline.onClip((clip) => clips.push(clip));
+    const events: string[] = [];
+    pipeline.onDetectorEvent((event) => {
+      events.push(event.type);
+      if (event.type === 'start') pipeline.setMotionEnabled(false);
+    });
+    try {
+      await pipeline.start();
+      await pipeline.finished();
+    } finally {
+      await pipeline.stop();
+    }
+    expect(events).toEqual(['start', 'end']);
+    expect(clips).toHaveLength(1);
+    // Pre-roll (1 s + at most one GOP) + the post-roll; the box moved on for 6 s more.
+    expect(clips[0].sidecar.durationS).toBeLessThan(4);
+    expect(pipeline.detector.enabled()).toBe(false);
+  });
+});

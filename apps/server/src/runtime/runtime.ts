@@ -250,7 +250,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         onRecording: options.onRecording,
         logger: logger.child({ component: 'pipeline' }),
       });
-      if (saved.motionEnabled === false) pipeline.detector.setEnabled(false);
+      if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
       restoreTrigger(pipeline, saved);
       source.onFrame((frame) => live.offer(frame));
       source.onState((state, error) => {
@@ -377,7 +377,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return requirePipeline().detector.triggerLevel();
     },
     setMotionEnabled(on) {
-      requirePipeline().detector.setEnabled(on);
+      requirePipeline().setMotionEnabled(on);
       settings?.update({ motionEnabled: on });
       changed();
       return on;
