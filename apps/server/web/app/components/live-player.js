@@ -177,6 +177,8 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
       ? html`<div id="outage" class="outage" role="alert">camera ${status.captureState}${status.captureError ? ` — ${status.captureError.code}: ${status.captureError.message}` : ''}</div>`
       : null}
     <${ConnectionOverlay} connection=${conn} onRetry=${() => connection.retryNow()} />
-    <button type="button" class="fullscreen icon-button" aria-label="full screen" title="full screen" onClick=${fullscreen}>⛶</button>
+    <button type="button" class="fullscreen icon-button" aria-label="full screen" title="full screen" onClick=${fullscreen}>
+      <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><path d="M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5" fill="none" stroke="currentColor" stroke-width="2" /></svg>
+    </button>
   </div>`;
 }
