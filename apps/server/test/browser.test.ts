@@ -101,6 +101,10 @@ describe('web page in a real browser (demo source)', () => {
       const page = watchErrors(await context.newPage(), errors);
       await page.goto(server.url);
       await connected(page);
+      if (SHOTS) {
+        await page.waitForFunction(() => (document.getElementById('live-video') as HTMLVideoElement).currentTime > 1 && document.getElementById('live-info')!.textContent!.includes('MB/h'), null, { timeout: 15_000 });
+        await shot(page, 'live-desktop');
+      }
       const before = Number(await page.textContent('#level'));
       await page.click('#level-up');
       await page.waitForFunction((old) => Number(document.getElementById('level')!.textContent) > old, before, { timeout: 5000 });
@@ -195,7 +199,8 @@ describe('web page in a real browser (demo source)', () => {
         await page.waitForSelector('#rec', { state: 'detached', timeout: 15_000 });
         await page.waitForTimeout(1000);
       }
-      await waitFor(async () => (await request(`${server.url}/api/events?kind=manual`, 'GET')).body.items.length === 2, 15_000, 'two manual recordings');
+      // Two recordings (a manual start during the demo's own motion event joins that recording).
+      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion,manual`, 'GET')).body.items.length >= 2, 30_000, 'two recordings');
       await page.waitForFunction(() => Number(document.getElementById('unreviewed-badge')!.textContent) >= 2, null, { timeout: 10_000 });
       const cls = await page.evaluate(() => (window as unknown as { cls: number }).cls);
       expect(cls).toBeLessThan(0.1);

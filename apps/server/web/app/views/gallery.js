@@ -73,8 +73,8 @@ function EventCard({ event, onOpen }) {
       <strong>${new Date(event.startedAt).toLocaleTimeString()}</strong>
       <span>${event.kind}${event.kind === 'photo' ? '' : ` · ${event.durationS.toFixed(1)} s`}${event.peakScore !== null ? ` · peak ${event.peakScore.toFixed(1)}` : ''}</span>
       <span class="star" title=${event.offloaded ? 'uploaded; the clip is no longer on this device' : ''}>${event.favorite ? '★' : ''}${UPLOAD_BADGES[event.uploadState] || ''}</span>
-      ${event.reviewed ? null : html`<span class="new-dot" aria-hidden="true"></span>`}
     </span>
+    ${event.reviewed ? null : html`<i class="new-dot" aria-hidden="true"></i>`}
   </button>`;
 }
 

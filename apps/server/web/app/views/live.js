@@ -154,7 +154,7 @@ function ModesCard({ state, store, act }) {
     <div class="buttons">
       <button id="boxes-toggle" type="button" aria-pressed=${state.showBoxes ? 'true' : 'false'} onClick=${toggleBoxes}>Motion boxes</button>
       <button id="continuous-toggle" type="button" aria-pressed=${continuous ? 'true' : 'false'} disabled=${!online} onClick=${toggleContinuous} title="record everything in segments (dashcam); the oldest segments are overwritten first">
-        Continuous ${status ? (continuous ? 'on' : 'off') : '–'}
+        Continuous: ${status ? (continuous ? 'on' : 'off') : '–'}
       </button>
       <button id="memory" type="button" class="primary" disabled=${!online || !memory || !memory.available} onClick=${saveMemory} title="saves the last minutes as one video; press again within a few seconds for more">
         ${memory && memory.pending ? `+ ${formatMinutes(memory.stepMinutes)} (saving ${formatMinutes(memory.pending.lookbackS / 60)})` : `Save the last ${memory ? formatMinutes(memory.defaultMinutes) : '…'}`}
