@@ -65,6 +65,18 @@ describe('web assets, reviewing and the live helpers on a real server (demo sour
     expect((await raw(`${server.url}/login.html`)).headers.get('cache-control')).toBe('no-store');
   });
 
+  test('the shell preloads every module of the page (no import waterfall on a slow link)', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { join, relative } = await import('node:path');
+    const web = join(__dirname, '../web');
+    const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+    const modules = walk(join(web, 'app')).map((f) => relative(web, f).split('\\').join('/'));
+    expect(modules.length).toBeGreaterThan(10);
+    const html = readFileSync(join(web, 'index.html'), 'utf8');
+    const missing = modules.filter((m) => m !== 'app/main.js' && !html.includes(`<link rel="modulepreload" href="%ASSETS%/${m}">`));
+    expect(missing).toEqual([]);
+  });
+
   test('reviewed: per event and all at once, counted, filtered, written to the sidecar', async () => {
     const photos = [];
     for (let i = 0; i < 3; i++) photos.push((await request(`${server.url}/api/photo`, 'POST')).body);

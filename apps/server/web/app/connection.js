@@ -34,8 +34,8 @@ export function createConnection({ store, onRecording }) {
   const liveWanted = () => {
     const s = store.get();
     const visible = s.view === 'live' && !document.hidden;
-    // JPEGs flow only when the picture is not the H.264 video.
-    return { enabled: visible && s.live.mode !== 'video' && s.live.mode !== null, camera: s.camera, maxFps: s.live.mode === 'saver' ? 1 : 0 };
+    // JPEGs flow only when the picture is not the H.264 video (or while the video is starting).
+    return { enabled: visible && s.live.mode !== null && (s.live.mode !== 'video' || !s.live.videoPlaying), camera: s.camera, maxFps: s.live.mode === 'saver' ? 1 : 0 };
   };
 
   const sendLive = (force = false) => {

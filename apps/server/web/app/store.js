@@ -61,7 +61,7 @@ export function initialState(storage) {
     camera: null,
     quality: QUALITIES.some((q) => q.id === quality) ? quality : 'video',
     /** What the live picture really is: `video`, `jpeg` (with `reason` when it fell back) and bytes/s measured. */
-    live: { mode: null, reason: null, bytesPerS: null, behindS: null },
+    live: { mode: null, reason: null, bytesPerS: null, behindS: null, videoPlaying: false },
     /** Bytes per second measured per quality (remembered: the quality choice shows MB per hour). */
     rates: readSetting(storage, 'rates', {}),
     showBoxes: readSetting(storage, 'showBoxes', true),

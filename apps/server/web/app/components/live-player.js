@@ -77,6 +77,8 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
   const imgRef = useRef(null);
   const meter = useRef(createRateMeter());
   const [videoFailures, setVideoFailures] = useState(0);
+  // Until the video plays (the next keyframe, then MSE), JPEGs show the picture: the first frame comes at once.
+  const [playing, setPlaying] = useState(false);
   const { status, connection: conn, quality, camera, view } = state;
   const online = conn.state === 'open';
   const active = view === 'live';
@@ -92,6 +94,10 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
     meter.current.reset();
     store.set((s) => ({ live: { ...s.live, mode, reason, bytesPerS: null } }));
   }, [mode, reason]);
+  const showVideo = mode === 'video' && playing;
+  useEffect(() => {
+    store.set((s) => ({ live: { ...s.live, videoPlaying: showVideo } }));
+  }, [showVideo]);
   useEffect(() => {
     const timer = setInterval(() => {
       const rate = meter.current.perSecond();
@@ -119,18 +125,22 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
     });
     const video = videoRef.current;
     // Playing resets the failure count: only failures in a row lead to the fallback.
-    const playing = () => setVideoFailures(0);
-    video.addEventListener('playing', playing);
+    const onPlaying = () => {
+      setVideoFailures(0);
+      setPlaying(true);
+    };
+    video.addEventListener('playing', onPlaying);
     return () => {
       clearTimeout(retry);
-      video.removeEventListener('playing', playing);
+      video.removeEventListener('playing', onPlaying);
+      setPlaying(false);
       stop();
     };
   }, [mode, online, active, camera, videoFailures]);
 
   // JPEG: frames from the WebSocket replace each other; the old blob URL is freed once the new one shows.
   useEffect(() => {
-    if (mode === 'video') return undefined;
+    if (showVideo) return undefined;
     let current = null;
     connection.setFrameSink((blob) => {
       meter.current.add(blob.size);
@@ -147,7 +157,7 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
     return () => {
       connection.setFrameSink(null);
     };
-  }, [mode]);
+  }, [showVideo]);
 
   const fullscreen = () => {
     const frame = frameRef.current;
@@ -161,7 +171,7 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
   const boxes = state.showBoxes && status ? normaliseBoxes(status.boxes, status.width, status.height) : [];
   return html`<div ref=${frameRef} class=${`live-frame${online ? '' : ' offline'}`}>
     <video ref=${videoRef} id="live-video" class="live-media" muted autoplay playsinline hidden=${mode !== 'video'} aria-label="live camera video"></video>
-    <img ref=${imgRef} id="live" class="live-media" alt="live camera view" hidden=${mode === 'video'} />
+    <img ref=${imgRef} id="live" class="live-media" alt="live camera view" hidden=${showVideo} />
     ${boxes.length ? html`<${Boxes} boxes=${boxes} />` : null}
     <div class="overlay-top">
       ${online && status && status.recording ? html`<${RecBadge} since=${status.recordingSince} />` : html`<span></span>`}
