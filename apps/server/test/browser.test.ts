@@ -233,6 +233,15 @@ describe('web page in a real browser (demo source)', () => {
       await page.click('#mark-all-reviewed');
       await page.waitForFunction(() => document.getElementById('unreviewed-badge')!.textContent === '' && !document.querySelector('.event.unreviewed'), null, { timeout: 10_000 });
       expect((await request(`${server.url}/api/review`, 'GET')).body.unreviewed).toBe(0);
+      // A tap on the day's strip zooms it to that hour (labels every 10 min); "Whole day" zooms out.
+      const strip = (await page.locator('.timeline').first().boundingBox())!;
+      // An hour with no recording, so the tap lands on the strip, not on an event's mark.
+      const hour = (new Date().getHours() + 12) % 24;
+      await page.mouse.click(strip.x + strip.width * ((hour + 0.5) / 24), strip.y + 2);
+      await page.waitForSelector('.tl-unzoom', { timeout: 5000 });
+      expect(await page.locator('.tl-labels').first().textContent()).toContain(`${String(hour).padStart(2, '0')}:30`);
+      await page.click('.tl-unzoom');
+      await page.waitForSelector('.tl-unzoom', { state: 'detached', timeout: 5000 });
       expect(errors).toEqual([]);
     } finally {
       await context.close();

@@ -133,13 +133,13 @@ export function createGallery(store) {
     async upload(event) {
       replaceItem(await api('POST', `/api/events/${encodeURIComponent(event.id)}/upload`));
     },
-    /** Opens an event in the player and marks it reviewed. */
-    async open(event) {
-      store.set({ openEvent: event });
+    /** Opens an event in the player (at `offsetMs` into the clip) and marks it reviewed. */
+    async open(event, offsetMs = 0) {
+      store.set({ openEvent: event, openAtMs: offsetMs });
       if (!event.reviewed) await setReviewed(event, true);
     },
-    async openById(id) {
-      this.open(await api('GET', `/api/events/${encodeURIComponent(id)}`));
+    async openById(id, offsetMs = 0) {
+      await this.open(await api('GET', `/api/events/${encodeURIComponent(id)}`), offsetMs);
     },
     /** Removes the event from the page now and from the recorder after the undo window. */
     remove(event) {

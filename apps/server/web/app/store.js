@@ -81,6 +81,8 @@ export function initialState(storage) {
     },
     /** The event open in the player (an API event), or null. */
     openEvent: null,
+    /** Where the player starts in the open clip (a click on a continuous segment of the timeline). */
+    openAtMs: 0,
     /** The delete waiting for its undo window to pass. */
     pendingDelete: null,
   };

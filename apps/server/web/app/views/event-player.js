@@ -131,7 +131,9 @@ export function EventPlayer({ state, store, gallery, act }) {
           </header>
           <div class="player-body">
             ${event.urls.clip
-              ? html`<video ref=${videoRef} id="event-video" key=${event.id} src=${event.urls.clip} controls playsinline preload="metadata"></video>`
+              ? html`<video ref=${videoRef} id="event-video" key=${event.id} src=${event.urls.clip} controls playsinline preload="metadata" onLoadedMetadata=${(e) => {
+                  if (state.openAtMs > 0) e.currentTarget.currentTime = state.openAtMs / 1000;
+                }}></video>`
               : html`<div class="snapshot-wrap">
                   <img id="event-snapshot" src=${event.urls.snapshot || undefined} alt=${`photo of ${new Date(event.startedAt).toLocaleString()}`} />
                 </div>`}

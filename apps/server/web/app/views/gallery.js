@@ -14,10 +14,15 @@ const KINDS = [
   ['memory', 'memory'],
 ];
 
-/** One day's strip: continuous segments (merged into runs), events on top, hour labels under it. */
+/**
+ * One day's strip: continuous segments (merged into runs), events on top, hour labels under it.
+ * A click on the empty strip zooms to that hour; zoomed, a click on a segment opens it at that
+ * moment (scrubbing through continuous recording).
+ */
 function Timeline({ day, camera, version, onOpen }) {
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
+  const [zoomHour, setZoomHour] = useState(null);
   const ref = useRef(null);
   useEffect(() => {
     let current = true;
@@ -28,10 +33,15 @@ function Timeline({ day, camera, version, onOpen }) {
       current = false;
     };
   }, [day, camera, version]);
-  const dayStart = new Date(`${day}T00:00:00`).getTime();
-  const end = new Date(dayStart + 36 * 3600 * 1000);
+  const midnight = new Date(`${day}T00:00:00`).getTime();
+  const end = new Date(midnight + 36 * 3600 * 1000);
   end.setHours(0, 0, 0, 0);
-  const span = end.getTime() - dayStart;
+  const zoomed = zoomHour !== null;
+  const dayStart = zoomed ? midnight + zoomHour * 3_600_000 : midnight;
+  const span = zoomed ? 3_600_000 : end.getTime() - midnight;
+  const labels = zoomed
+    ? [0, 10, 20, 30, 40, 50, 60].map((m) => [m / 60, `${String(zoomHour + (m === 60 ? 1 : 0)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`])
+    : [0, 6, 12, 18, 24].map((h) => [h / 24, `${String(h).padStart(2, '0')}:00`]);
   const place = (startMs, endMs) => {
     const from = Math.max(0, (startMs - dayStart) / span);
     const to = Math.min(1, (endMs - dayStart) / span);
@@ -43,24 +53,36 @@ function Timeline({ day, camera, version, onOpen }) {
     if (last && segment.startMs - last.endMs < 2000) last.endMs = segment.endMs;
     else runs.push({ startMs: segment.startMs, endMs: segment.endMs });
   }
-  const openSegmentAt = (click) => {
+  const timeAt = (click) => {
     const box = ref.current.getBoundingClientRect();
-    const at = dayStart + ((click.clientX - box.left) / box.width) * span;
+    return dayStart + ((click.clientX - box.left) / box.width) * span;
+  };
+  const openSegmentAt = (click) => {
+    click.stopPropagation();
+    const at = timeAt(click);
     const hit = data.segments.find((x) => x.startMs <= at && at <= x.endMs) || data.segments.find((x) => x.startMs >= at);
-    if (hit) onOpen(hit.id);
+    if (hit) onOpen(hit.id, Math.max(0, at - hit.startMs));
+  };
+  const zoomAt = (click) => {
+    if (zoomed) return;
+    setZoomHour(Math.min(23, Math.max(0, Math.floor((timeAt(click) - midnight) / 3_600_000))));
   };
   return html`<div class="timeline-wrap">
-    <div ref=${ref} class="timeline" data-day=${day} role="group" aria-label=${`recordings on ${day}: continuous segments in blue, events on top`}>
+    <div ref=${ref} class="timeline" data-day=${day} role="group" aria-label=${`recordings on ${day}${zoomed ? ` from ${zoomHour}:00 to ${zoomHour + 1}:00` : ''}: continuous segments in blue, events on top; click an hour to zoom`} onClick=${zoomAt}>
       ${error ? html`<span class="small error">${error}</span>` : null}
-      ${[6, 12, 18].map((h) => html`<span key=${`h${h}`} class="tl-hour" style=${{ left: `${((h * 3600 * 1000) / span) * 100}%` }}></span>`)}
+      ${labels.slice(1, -1).map(([f]) => html`<span key=${`h${f}`} class="tl-hour" style=${{ left: `${f * 100}%` }}></span>`)}
       ${runs.map((run) => html`<span key=${`s${run.startMs}`} class="tl-seg" style=${place(run.startMs, run.endMs)} title=${`continuous ${new Date(run.startMs).toLocaleTimeString()}–${new Date(run.endMs).toLocaleTimeString()}`} onClick=${openSegmentAt}></span>`)}
       ${((data && data.events) || []).map(
-        (event) => html`<button key=${event.id} type="button" class=${`tl-ev ${event.kind}`} data-id=${event.id} style=${place(event.startMs, event.endMs)} aria-label=${`${event.kind} at ${new Date(event.startMs).toLocaleTimeString()}`} onClick=${() => onOpen(event.id)}></button>`,
+        (event) => html`<button key=${event.id} type="button" class=${`tl-ev ${event.kind}`} data-id=${event.id} style=${place(event.startMs, event.endMs)} aria-label=${`${event.kind} at ${new Date(event.startMs).toLocaleTimeString()}`} onClick=${(e) => {
+          e.stopPropagation();
+          onOpen(event.id);
+        }}></button>`,
       )}
     </div>
     <div class="tl-labels small muted" aria-hidden="true">
-      ${[0, 6, 12, 18, 24].map((h) => html`<span key=${h} style=${{ left: `${((h * 3600 * 1000) / span) * 100}%` }}>${String(h).padStart(2, '0')}:00</span>`)}
+      ${labels.map(([f, text]) => html`<span key=${text} style=${{ left: `${f * 100}%` }}>${text}</span>`)}
     </div>
+    ${zoomed ? html`<button type="button" class="tl-unzoom" onClick=${() => setZoomHour(null)}>Whole day</button>` : null}
   </div>`;
 }
 
@@ -100,7 +122,7 @@ export function GalleryView({ state, gallery, act }) {
     else groups.push({ day: event.day, items: [event] });
   }
   const open = (event) => act(() => gallery.open(event));
-  const openById = (id) => act(() => gallery.openById(id));
+  const openById = (id, offsetMs) => act(() => gallery.openById(id, offsetMs));
   return html`<section id="gallery-view" class="view" aria-label="events">
     <div class="card filters">
       <label>Day <select id="filter-day" value=${g.filters.day} onChange=${(e) => gallery.setFilter('day', e.currentTarget.value)}>
