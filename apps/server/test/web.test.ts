@@ -81,7 +81,8 @@ describe('web assets, reviewing and the live helpers on a real server (demo sour
     const photos = [];
     for (let i = 0; i < 3; i++) photos.push((await request(`${server.url}/api/photo`, 'POST')).body);
     expect(photos.map((p) => p.reviewed)).toEqual([false, false, false]);
-    expect((await request(`${server.url}/api/review`, 'GET')).body).toEqual({ unreviewed: 3 });
+    // Each photo is indexed once it is written: wait until all three are in.
+    await waitFor(async () => (await request(`${server.url}/api/review`, 'GET')).body.unreviewed === 3, 10_000, 'three unreviewed photos');
     const marked = await request(`${server.url}/api/events/${photos[0].id}/reviewed`, 'PUT', { reviewed: true });
     expect(marked.status).toBe(200);
     expect(marked.body.reviewed).toBe(true);
