@@ -3,7 +3,8 @@
 /** A trigger level or score as the page shows it. */
 export function formatLevel(level) {
   if (typeof level !== 'number' || !Number.isFinite(level)) return '–';
-  return level >= 100 ? level.toFixed(0) : level.toFixed(1);
+  // Levels under 1 are common since the score counts only change that stands out of the noise.
+  return level >= 100 ? level.toFixed(0) : level >= 1 ? level.toFixed(1) : String(Math.round(level * 100) / 100);
 }
 
 /** Minutes as "3 min" or "40 s". */

@@ -7,12 +7,13 @@ import { formatLevel } from '../format.js';
 const PAD = { left: 38, right: 8, top: 8, bottom: 18 };
 
 /** The top of the y axis: twice the trigger level, so noise and the line are readable; peaks clip. Pure. */
-export function chartTop(level, points) {
-  if (typeof level === 'number' && level > 0) return level * 2;
+export function chartTop(level, points, autoLevel = null) {
+  const reference = Math.max(typeof level === 'number' ? level : 0, typeof autoLevel === 'number' ? autoLevel : 0);
+  if (reference > 0) return reference * 2;
   return Math.max(1, ...points.map((p) => p[1]));
 }
 
-function draw(canvas, { points, level, spanMs, greyed, playheadMs, startMs, endMs, marks }) {
+function draw(canvas, { points, level, spanMs, greyed, playheadMs, startMs, endMs, marks, trigger }) {
   const ratio = window.devicePixelRatio || 1;
   const cssWidth = canvas.clientWidth || 600;
   const cssHeight = canvas.clientHeight || 160;
@@ -27,7 +28,8 @@ function draw(canvas, { points, level, spanMs, greyed, playheadMs, startMs, endM
   const x0 = startMs ?? (spanMs ? newest - spanMs : points.length ? points[0][0] : 0);
   const x1 = endMs ?? (spanMs ? newest : points.length ? points[points.length - 1][0] : 1);
   const span = Math.max(1, x1 - x0);
-  const top = chartTop(level, points);
+  const auto = trigger && trigger.mode === 'auto' && typeof trigger.autoLevel === 'number' ? trigger.autoLevel : null;
+  const top = chartTop(level, points, auto);
   const x = (t) => PAD.left + ((t - x0) / span) * w;
   const y = (v) => PAD.top + h - (Math.min(Math.max(v, 0), top) / top) * h;
 
@@ -89,6 +91,21 @@ function draw(canvas, { points, level, spanMs, greyed, playheadMs, startMs, endM
     ctx.lineTo(PAD.left + w, y(level));
     ctx.stroke();
     ctx.setLineDash([]);
+  }
+  if (auto !== null) {
+    // The auto level the detector follows (grey, dotted), labelled with the user's offset over it.
+    ctx.strokeStyle = '#8b8d98';
+    ctx.setLineDash([2, 3]);
+    ctx.beginPath();
+    ctx.moveTo(PAD.left, y(auto));
+    ctx.lineTo(PAD.left + w, y(auto));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    const offset = trigger.offset ? ` ${trigger.offset > 0 ? '+' : '−'}${Math.abs(trigger.offset)} step${Math.abs(trigger.offset) === 1 ? '' : 's'}` : '';
+    ctx.fillStyle = '#b5b7c0';
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'top';
+    ctx.fillText(`auto ${formatLevel(auto)}${offset}${trigger.profile === 'night' ? ' · night' : ''}`, PAD.left + 4, PAD.top + 2);
   }
   ctx.globalAlpha = 1;
   if (greyed) {

@@ -168,7 +168,7 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
 
   const down = status && status.captureState !== 'running';
   const hot = status && status.motionEnabled && status.score > status.triggerLevel;
-  const boxes = state.showBoxes && status ? normaliseBoxes(status.boxes, status.width, status.height) : [];
+  const boxes = state.showBoxes && status ? normaliseBoxes((status.trigger && status.trigger.boxes) || status.boxes, status.width, status.height) : [];
   return html`<div ref=${frameRef} class=${`live-frame${online ? '' : ' offline'}`}>
     <video ref=${videoRef} id="live-video" class="live-media" muted autoplay playsinline hidden=${mode !== 'video'} aria-label="live camera video"></video>
     <img ref=${imgRef} id="live" class="live-media" alt="live camera view" hidden=${showVideo} />

@@ -49,25 +49,32 @@ function PrimaryControls({ state, store, act }) {
 function MotionCard({ state, store, act }) {
   const { status, camera, scores } = state;
   const online = state.connection.state === 'open' && status !== null;
-  const [calibration, setCalibration] = useState('');
+  const [calibration, setCalibration] = useState(null);
   const [draft, setDraft] = useState(null);
   const level = status ? status.triggerLevel : null;
   const put = (body) => act(() => api('PUT', `${cameraApi(camera)}/trigger-level`, body).then((r) => store.set((s) => ({ status: s.status && { ...s.status, triggerLevel: r.triggerLevel } }))));
   const calibrate = () =>
     act(async () => {
       const result = await api('POST', `${cameraApi(camera)}/calibrate`, { apply: true });
-      setCalibration(
-        result.quiet
-          ? `Noise floor ${result.noiseFloor.toFixed(2)} over ${result.spanS.toFixed(1)} s: trigger level set to ${formatLevel(result.suggestedTriggerLevel)}.`
-          : `The scene was not quiet (or too short): suggestion ${formatLevel(result.suggestedTriggerLevel)} not applied. Keep the scene still and try again.`,
-      );
+      setCalibration({
+        text: result.applied
+          ? `Noise floor ${result.noiseFloor.toFixed(2)} over ${result.spanS.toFixed(1)} s: trigger level ${formatLevel(result.previousTriggerLevel)} → ${formatLevel(result.triggerLevel)}.`
+          : `The scene was not quiet (or too short): level stays ${formatLevel(result.previousTriggerLevel)} (suggestion ${formatLevel(result.suggestedTriggerLevel)} not applied). Keep the scene still and try again.`,
+        undo: result.applied && result.previousTriggerLevel !== result.triggerLevel ? result.previousTriggerLevel : null,
+      });
+    });
+  const undoCalibration = (previous) =>
+    act(async () => {
+      await put({ value: previous });
+      setCalibration({ text: `Trigger level back to ${formatLevel(previous)}.`, undo: null });
     });
   const submit = (event) => {
     event.preventDefault();
     put({ value: Number(draft ?? level) });
     setDraft(null);
   };
-  const auto = status && typeof status.autoTriggerLevel === 'number' ? status.autoTriggerLevel : null;
+  const trigger = status && status.trigger ? status.trigger : null;
+  const auto = trigger && trigger.mode === 'auto' && typeof trigger.autoLevel === 'number' ? trigger.autoLevel : null;
   return html`<section class="card" aria-labelledby="motion-title">
     <h2 id="motion-title">Sensitivity</h2>
     <div class="score-line">
@@ -81,6 +88,7 @@ function MotionCard({ state, store, act }) {
       level=${level}
       spanMs=${60_000}
       greyed=${Boolean(status && !status.motionEnabled)}
+      trigger=${trigger}
       label=${`motion score over the last minute${status ? `: now ${status.score.toFixed(1)}, trigger level ${formatLevel(level)}` : ''}`}
     />
     <p class="muted small">The score of each frame over the last minute; the red line is the trigger level. Raise it until noise stays below the line.</p>
@@ -92,8 +100,14 @@ function MotionCard({ state, store, act }) {
         <button type="submit" disabled=${!online}>Set</button>
       </form>
       <button id="calibrate" type="button" disabled=${!online} onClick=${calibrate} title="keep the scene still for a few seconds first">Auto-calibrate</button>
+      ${trigger
+        ? html`<button id="level-auto" type="button" aria-pressed=${trigger.mode === 'auto' ? 'true' : 'false'} disabled=${!online || trigger.mode === 'auto'} onClick=${() => put({ mode: 'auto' })} title="the level follows the scene's noise; +/− move it over the auto level">Auto level</button>`
+        : null}
     </div>
-    <p id="calibrate-result" class="muted small reserve" role="status">${calibration}</p>
+    <p id="calibrate-result" class="muted small reserve" role="status">
+      ${calibration ? calibration.text : ''}
+      ${calibration && calibration.undo !== null ? html` <button type="button" onClick=${() => undoCalibration(calibration.undo)}>Undo</button>` : null}
+    </p>
   </section>`;
 }
 
