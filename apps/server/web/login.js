@@ -1,13 +1,20 @@
 'use strict';
+// The login page: posts the password, then opens the app.
 document.getElementById('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const error = document.getElementById('login-error');
   error.textContent = '';
-  const response = await fetch('/api/login', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ password: document.getElementById('password').value }),
-  });
+  let response;
+  try {
+    response = await fetch('/api/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ password: document.getElementById('password').value }),
+    });
+  } catch (failure) {
+    error.textContent = `no connection to the recorder (${failure.message})`;
+    return;
+  }
   if (response.ok) {
     location.href = '/';
     return;

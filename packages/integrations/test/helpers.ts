@@ -267,6 +267,7 @@ export function makeRecord(overrides: Partial<EventRecord> = {}): EventRecord {
     triggerLevel: 6,
     peakScore: 42.5,
     favorite: false,
+    reviewed: false,
     uploadState: 'none',
     offloaded: null,
     files: { clip: `events/2024-05-01/${id}.mp4`, snapshot: `events/2024-05-01/${id}.jpg`, thumbnail: null, heatmap: null, sidecar: `events/2024-05-01/${id}.json` },

@@ -32,6 +32,8 @@ export interface RecordingFacts {
   readonly bytes: number;
   /** Starred from the start; memories always are (retention must not take what a user asked to keep). */
   readonly favorite?: boolean;
+  /** Already reviewed (e.g. a photo someone just took); a new recording is unreviewed by default. */
+  readonly reviewed?: boolean;
 }
 
 /**
@@ -75,5 +77,6 @@ export function buildSidecar(facts: RecordingFacts): EventSidecar {
     files: facts.files,
     bytes: facts.bytes,
     ...(favorite ? { favorite: true } : {}),
+    ...(facts.reviewed ? { reviewed: true } : {}),
   };
 }

@@ -52,6 +52,8 @@ export interface EventSidecar {
   /** Size of the clip file in bytes. */
   readonly bytes: number;
   readonly favorite?: boolean;
+  /** Someone looked at it in the gallery; absent means not yet (kept here so a rebuilt index keeps it). */
+  readonly reviewed?: boolean;
   /** Where the recording is in its upload to remote storage; absent means `none`. */
   readonly uploadState?: UploadState;
   /**
@@ -126,6 +128,7 @@ export function parseSidecar(value: unknown, source = 'sidecar'): EventSidecar {
     if (files[key] !== undefined && !isSafeRelativePath(files[key])) bad(`files.${key}`, 'must be a relative path inside the data directory');
   }
   if (o.favorite !== undefined && typeof o.favorite !== 'boolean') bad('favorite', 'must be a boolean');
+  if (o.reviewed !== undefined && typeof o.reviewed !== 'boolean') bad('reviewed', 'must be a boolean');
   if (o.uploadState !== undefined && !UPLOAD_STATES.includes(o.uploadState as UploadState)) {
     bad('uploadState', `must be one of ${UPLOAD_STATES.join(', ')}`);
   }

@@ -18,6 +18,8 @@ export interface ListQuery {
   /** true: favourites only; false: non-favourites only. */
   readonly favorite?: boolean;
   readonly camera?: string;
+  /** true: reviewed only; false: not yet reviewed only (list only: the day counts do not split by it). */
+  readonly reviewed?: boolean;
 }
 
 /** One page, newest first. `nextCursor` is null on the last page. */
@@ -34,7 +36,7 @@ export interface DayCount {
 }
 
 /** Filters of {@link EventQueries.countByDay}. */
-export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'day'>;
+export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'day' | 'reviewed'>;
 
 /** Page size when the query gives none. */
 export const DEFAULT_PAGE_SIZE = 50;
@@ -78,6 +80,10 @@ export interface EventQueries {
   list(query?: ListQuery): EventPage;
   countByDay(query?: CountQuery): DayCount[];
   timeline(day: string, camera?: string): Timeline;
+  /** Recordings nobody has reviewed yet (continuous segments are not events and do not count). */
+  unreviewedCount(camera?: string): number;
+  /** Ids of the unreviewed recordings (segments left out), oldest first. */
+  unreviewedIds(): string[];
 }
 
 /** One day of recordings for the gallery's timeline strip (times in ms since the epoch), oldest first. */
@@ -98,6 +104,10 @@ export function createQueries(db: Database): EventQueries {
   // One day is at most a few thousand rows (1440 one-minute segments): read in one go, only the columns drawn.
   const timelineAll = db.prepare<[string], SpanRow>('SELECT id, kind, started_at_ms, ended_at_ms, favorite FROM recordings WHERE day = ? ORDER BY started_at_ms, id');
   const timelineCamera = db.prepare<[string, string], SpanRow>('SELECT id, kind, started_at_ms, ended_at_ms, favorite FROM recordings WHERE day = ? AND camera = ? ORDER BY started_at_ms, id');
+
+  const unreviewedAll = db.prepare<[], number>("SELECT COUNT(*) FROM recordings WHERE reviewed = 0 AND kind <> 'segment'").pluck();
+  const unreviewedCamera = db.prepare<[string], number>("SELECT COUNT(*) FROM recordings WHERE reviewed = 0 AND kind <> 'segment' AND camera = ?").pluck();
+  const unreviewedIdsStmt = db.prepare<[], string>("SELECT id FROM recordings WHERE reviewed = 0 AND kind <> 'segment' ORDER BY started_at_ms, id").pluck();
 
   const filters = (query: CountQuery & { day?: string }): { key: string; where: string[]; params: unknown[] } => {
     const where: string[] = [];
@@ -147,6 +157,12 @@ export function createQueries(db: Database): EventQueries {
         throw new StoreError('STORE_BAD_QUERY', `limit must be an integer 1..${MAX_PAGE_SIZE}, got ${String(limit)}`, limit);
       }
       const f = filters(query);
+      if (query.reviewed !== undefined) {
+        if (typeof query.reviewed !== 'boolean') throw new StoreError('STORE_BAD_QUERY', 'reviewed must be a boolean', query.reviewed);
+        f.where.push('reviewed = ?');
+        f.params.push(query.reviewed ? 1 : 0);
+        f.key += 'r';
+      }
       if (query.cursor) {
         const position = decodeCursor(query.cursor);
         // A row-value comparison lets SQLite seek the (…, started_at_ms, id) index directly.
@@ -179,6 +195,12 @@ export function createQueries(db: Database): EventQueries {
         countCache.set(f.key, stmt);
       }
       return stmt.all(...f.params).map((r) => ({ day: r.day, count: r.count, bytes: r.bytes }));
+    },
+    unreviewedCount(camera) {
+      return camera === undefined ? unreviewedAll.get() ?? 0 : unreviewedCamera.get(camera) ?? 0;
+    },
+    unreviewedIds() {
+      return unreviewedIdsStmt.all();
     },
     timeline(day, camera) {
       if (typeof day !== 'string' || !DAY_PATTERN.test(day)) throw new StoreError('STORE_BAD_QUERY', `day must be YYYY-MM-DD, got ${String(day)}`, day);

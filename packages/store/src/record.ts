@@ -19,6 +19,8 @@ export interface EventRecord {
   readonly triggerLevel: number | null;
   readonly peakScore: number | null;
   readonly favorite: boolean;
+  /** Someone has looked at it (the gallery's unreviewed count leaves it out). */
+  readonly reviewed: boolean;
   readonly uploadState: UploadState;
   /** Non-null when the clip was uploaded and removed from this device (`files.clip` is then absent). */
   readonly offloaded: Offloaded | null;
@@ -64,6 +66,7 @@ export interface RecordingRow {
   indexed_at_ms: number;
   offloaded_at_ms: number | null;
   offloaded_to: string | null;
+  reviewed: 0 | 1;
 }
 
 /** `YYYY-MM-DD` of an instant in the process's local time zone (the day folders use local time too). */
@@ -102,6 +105,7 @@ export function sidecarToRow(sidecar: EventSidecar, sidecarPath: string, totalBy
     indexed_at_ms: indexedAtMs,
     offloaded_at_ms: sidecar.offloaded ? Date.parse(sidecar.offloaded.at) : null,
     offloaded_to: sidecar.offloaded ? sidecar.offloaded.remote : null,
+    reviewed: sidecar.reviewed ? 1 : 0,
   };
 }
 
@@ -123,6 +127,7 @@ export function rowToRecord(row: RecordingRow): EventRecord {
     triggerLevel: row.trigger_level,
     peakScore: row.peak_score,
     favorite: row.favorite === 1,
+    reviewed: row.reviewed === 1,
     uploadState: row.upload_state,
     offloaded: row.offloaded_at_ms === null ? null : { at: new Date(row.offloaded_at_ms).toISOString(), remote: row.offloaded_to ?? '' },
     files: {

@@ -100,6 +100,16 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    description: 'reviewed flag per recording (the gallery counts what nobody has looked at yet)',
+    up(db) {
+      db.exec(`
+        ALTER TABLE recordings ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0 CHECK (reviewed IN (0, 1));
+        CREATE INDEX recordings_unreviewed ON recordings (reviewed, kind);
+      `);
+    },
+  },
 ];
 
 /** The schema version this build writes. */

@@ -82,7 +82,7 @@ export type StoreChange =
   | { readonly type: 'deleted'; readonly id: string; readonly reason: DeleteReason };
 
 /** What changed in an `updated` {@link StoreChange}. */
-export type UpdateKind = 'favorite' | 'upload' | 'offload' | 'sidecar';
+export type UpdateKind = 'favorite' | 'reviewed' | 'upload' | 'offload' | 'sidecar';
 
 /** Why a row went away. */
 export type DeleteReason = 'api' | 'delete-all' | 'retention' | 'external';
@@ -168,6 +168,12 @@ export interface Store {
   upsert(sidecars: ReadonlyArray<EventSidecar | { sidecar: EventSidecar; sidecarPath?: string; totalBytes?: number }>): void;
   /** Sets the favourite flag in the sidecar first (so a rebuild keeps it), then in the row. */
   setFavorite(id: string, favorite: boolean): Promise<EventRecord>;
+  /** Sets the reviewed flag in the sidecar first (so a rebuild keeps it), then in the row. */
+  setReviewed(id: string, reviewed: boolean): Promise<EventRecord>;
+  /** Marks every unreviewed recording reviewed (sidecars first); resolves with how many changed. */
+  markAllReviewed(): Promise<number>;
+  /** Recordings nobody has reviewed yet (segments are not counted), of one camera or all. */
+  unreviewedCount(camera?: string): number;
   /** Sets the upload state in the sidecar, then in the row. */
   setUploadState(id: string, state: UploadState): Promise<EventRecord>;
   /**
@@ -410,7 +416,7 @@ function createStore(parts: StoreParts): Store {
    * Changes a sidecar field on disk first (a rebuild must keep it), then re-indexes the row from
    * the rewritten file, which also refreshes its measured size.
    */
-  const rewriteSidecar = async (id: string, patch: Pick<EventSidecar, 'favorite'> | Pick<EventSidecar, 'uploadState'>, what: UpdateKind): Promise<EventRecord> => {
+  const rewriteSidecar = async (id: string, patch: Pick<EventSidecar, 'favorite'> | Pick<EventSidecar, 'reviewed'> | Pick<EventSidecar, 'uploadState'>, what: UpdateKind): Promise<EventRecord> => {
     const row = requireRow(id);
     const file = abs(row.sidecar_path);
     const sidecar = await readSidecar(file);
@@ -628,6 +634,24 @@ function createStore(parts: StoreParts): Store {
     },
     async setFavorite(id, favorite) {
       return rewriteSidecar(id, { favorite }, 'favorite');
+    },
+    async setReviewed(id, reviewed) {
+      return rewriteSidecar(id, { reviewed }, 'reviewed');
+    },
+    async markAllReviewed() {
+      assertOpen();
+      let marked = 0;
+      // One sidecar at a time: a few hundred small files; a row deleted meanwhile is skipped.
+      for (const id of queries.unreviewedIds()) {
+        if (!queries.getRow(id)) continue;
+        await rewriteSidecar(id, { reviewed: true }, 'reviewed');
+        marked++;
+      }
+      return marked;
+    },
+    unreviewedCount(camera) {
+      assertOpen();
+      return queries.unreviewedCount(camera);
     },
     async setUploadState(id, state) {
       if (!UPLOAD_STATES.includes(state)) throw new StoreError('STORE_BAD_QUERY', `upload state must be one of ${UPLOAD_STATES.join(', ')}`, state);

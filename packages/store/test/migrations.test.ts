@@ -106,15 +106,35 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 2));
       const s = makeSidecar(T0);
-      const { offloaded_at_ms: _at, offloaded_to: _to, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _at;
       void _to;
+      void _reviewed;
       db.prepare(`INSERT INTO recordings (${Object.keys(v2row).join(', ')}) VALUES (${Object.keys(v2row).map((k) => `@${k}`).join(', ')})`).run(v2row);
       expect(migrate(db)).toEqual({ from: 2, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT offloaded_at_ms, offloaded_to FROM recordings').get()).toEqual({ offloaded_at_ms: null, offloaded_to: null });
       const offloaded = sidecarToRow({ ...s, id: `${s.id}x`, files: { clip: 'events/x.mp4' }, offloaded: { at: new Date(T0).toISOString(), remote: 'r:x.mp4' } }, `${s.id}x.json`, 10, 0);
       createWrites(db).upsert(offloaded);
       expect(db.prepare('SELECT offloaded_at_ms, offloaded_to FROM recordings WHERE id = ?').get(offloaded.id)).toEqual({ offloaded_at_ms: T0, offloaded_to: 'r:x.mp4' });
+    } finally {
+      db.close();
+    }
+  });
+
+  test('version 4 adds the reviewed flag; rows of a version 3 database read as not reviewed', () => {
+    const db = new BetterSqlite3(path.join(dir, 'v3.db'));
+    try {
+      migrate(db, MIGRATIONS.slice(0, 3));
+      const s = makeSidecar(T0);
+      const { reviewed: _reviewed, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      void _reviewed;
+      db.prepare(`INSERT INTO recordings (${Object.keys(v3row).join(', ')}) VALUES (${Object.keys(v3row).map((k) => `@${k}`).join(', ')})`).run(v3row);
+      expect(migrate(db)).toEqual({ from: 3, to: SCHEMA_VERSION });
+      expect(db.prepare('SELECT reviewed FROM recordings').get()).toEqual({ reviewed: 0 });
+      const reviewed = sidecarToRow({ ...s, id: `${s.id}r`, files: { clip: 'events/r.mp4' }, reviewed: true }, `${s.id}r.json`, 10, 0);
+      createWrites(db).upsert(reviewed);
+      expect(db.prepare('SELECT reviewed FROM recordings WHERE id = ?').get(reviewed.id)).toEqual({ reviewed: 1 });
+      expect(() => db.prepare('UPDATE recordings SET reviewed = 2').run()).toThrow(/CHECK/);
     } finally {
       db.close();
     }

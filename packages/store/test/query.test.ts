@@ -54,6 +54,7 @@ describe('queries', () => {
       triggerLevel: 55,
       peakScore: 321,
       favorite: false,
+      reviewed: false,
       uploadState: 'none',
       offloaded: null,
       files: { clip: sidecar.files.clip, snapshot: sidecar.files.snapshot, thumbnail: sidecar.files.thumbnail, heatmap: null, sidecar: sidecar.files.clip.replace('.mp4', '.json') },

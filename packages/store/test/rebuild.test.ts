@@ -50,6 +50,8 @@ describe('rebuild from sidecars', () => {
     const store = await openStore({ dataDir: dir, retention: NO_LIMITS });
     await store.setFavorite(ids[2], true);
     await store.setUploadState(ids[3], 'uploaded');
+    await store.setReviewed(ids[4], true);
+    expect(store.unreviewedCount()).toBe(5);
     const before = snapshot(store);
     await store.close();
 
@@ -61,6 +63,11 @@ describe('rebuild from sidecars', () => {
       expect(snapshot(again)).toEqual(before);
       expect(again.get(ids[2])?.favorite).toBe(true);
       expect(again.get(ids[3])?.uploadState).toBe('uploaded');
+      expect(again.get(ids[4])?.reviewed).toBe(true);
+      expect(again.unreviewedCount()).toBe(5);
+      expect(again.list({ reviewed: false }).items.map((e) => e.id).sort()).toEqual(ids.filter((id) => id !== ids[4]).sort());
+      expect(await again.markAllReviewed()).toBe(5);
+      expect(again.unreviewedCount()).toBe(0);
     } finally {
       await again.close();
     }

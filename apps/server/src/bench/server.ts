@@ -64,6 +64,23 @@ async function streamCost(server: ChildServer, path: string, seconds: number): P
   return { bytesPerS: total / seconds, cpuPct: (cpu / seconds) * 100 };
 }
 
+/** Receives live JPEGs on the WebSocket as the page does (`maxFps` 0: every frame) and returns bytes/s. */
+async function pageJpegCost(server: ChildServer, maxFps: number, seconds: number): Promise<number> {
+  let bytes = 0;
+  const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`, { headers: { Origin: server.url } });
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'live', enabled: true, maxFps })));
+  ws.on('message', (data: Buffer, isBinary) => {
+    if (isBinary) bytes += data.length;
+  });
+  ws.on('error', () => undefined);
+  await new Promise((r) => setTimeout(r, 1000));
+  const bytes0 = bytes;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const total = bytes - bytes0;
+  ws.terminate();
+  return total / seconds;
+}
+
 /** `pnpm bench server`: 20 MJPEG viewers and a WebSocket page while recording, against none. */
 export const serverBench: BenchSuite = {
   name: 'server',
@@ -89,6 +106,7 @@ export const serverBench: BenchSuite = {
     log(`one viewer of each node stream, ${seconds} s each; server CPU includes capture, detection and the encoder, which always run`);
     log('| source | stream | picture | bytes/s | bytes per 1000 pixels shown | server CPU % |');
     log('|---|---|---|---|---|---|');
+    const qualities: { source: string; video: number; pictures: number; saver: number }[] = [];
     for (const nodeSource of [source, 'demo']) {
       const server = await startChildServer(nodeSource);
       try {
@@ -104,9 +122,18 @@ export const serverBench: BenchSuite = {
         log(`| ${nodeSource} | none (baseline) | | 0 | | ${fmt(idle.cpuPct, 0)} |`);
         log(`| ${nodeSource} | /stream.mjpg | ${liveW}x${liveH}@${fmt(liveFps, 0)} | ${fmt(mjpeg.bytesPerS / 1e3, 0)} kB/s | ${per1000(mjpeg.bytesPerS, liveW, liveH, liveFps)} | ${fmt(mjpeg.cpuPct, 0)} |`);
         log(`| ${nodeSource} | /stream.mp4 | ${status.width}x${status.height}@${fmt(status.fps, 0)} | ${fmt(mp4.bytesPerS / 1e3, 0)} kB/s | ${per1000(mp4.bytesPerS, status.width, status.height, status.fps)} | ${fmt(mp4.cpuPct, 0)} |`);
+        qualities.push({ source: nodeSource, video: mp4.bytesPerS, pictures: await pageJpegCost(server, 0, seconds), saver: await pageJpegCost(server, 1, seconds) });
       } finally {
         await server.stop();
       }
     }
+
+    // What each quality of the web page's live view costs (the buttons show these, measured in the browser).
+    const mbh = (bytesPerS: number): string => `${fmt((bytesPerS * 3600) / 1e6, 0)} MB/h (${fmt(bytesPerS / 1e3, 0)} kB/s)`;
+    log('');
+    log(`the web page's live qualities, ${seconds} s each: Video is /stream.mp4 through MSE, Pictures and Data saver are JPEGs on the WebSocket (maxFps 0 and 1)`);
+    log('| source | Video (H.264) | Pictures (JPEG) | Data saver (1 JPEG/s) |');
+    log('|---|---|---|---|');
+    for (const q of qualities) log(`| ${q.source} | ${mbh(q.video)} | ${mbh(q.pictures)} | ${mbh(q.saver)} |`);
   },
 };

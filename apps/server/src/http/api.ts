@@ -52,6 +52,7 @@ const listQuery = z.strictObject({
     .optional(),
   day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional(),
   favorite: z.enum(['true', 'false']).optional(),
+  reviewed: z.enum(['true', 'false']).optional(),
   camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).optional(),
 });
 
@@ -211,6 +212,7 @@ export function createApi(options: ApiOptions): Router {
       kind: query.kind as EventRecord['kind'][] | undefined,
       day: query.day,
       favorite: query.favorite === undefined ? undefined : query.favorite === 'true',
+      reviewed: query.reviewed === undefined ? undefined : query.reviewed === 'true',
       camera: query.camera,
     });
     res.json({ items: page.items.map(toApiEvent), nextCursor: page.nextCursor });
@@ -329,6 +331,7 @@ export function toApiEvent(event: EventRecord): Record<string, unknown> {
     triggerLevel: event.triggerLevel,
     peakScore: event.peakScore,
     favorite: event.favorite,
+    reviewed: event.reviewed,
     uploadState: event.uploadState,
     offloaded: event.offloaded,
     bytes: event.totalBytes,

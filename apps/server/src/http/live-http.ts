@@ -92,7 +92,7 @@ export function mp4Handler(runtime: Runtime, logger: Logger) {
 }
 
 /** Messages the browser may send on the WebSocket. */
-type ClientMessage = { type: 'live'; enabled: boolean; camera?: string };
+type ClientMessage = { type: 'live'; enabled: boolean; camera?: string; maxFps?: number };
 
 /**
  * The WebSocket at `/ws`: the status of the client's camera on every change and twice a
@@ -137,6 +137,9 @@ export function attachWebSocket(
   interface ClientState {
     runtime: Runtime;
     unsubscribeLive: (() => void) | null;
+    /** Data saver: at most this many JPEGs a second (0: every frame). */
+    maxFps: number;
+    lastSentMs: number;
   }
   const clients = new Map<WebSocket, ClientState>();
   // Scores of each camera since the last broadcast.
@@ -182,13 +185,16 @@ export function attachWebSocket(
 
   const subscribe = (ws: WebSocket, state: ClientState): void => {
     state.unsubscribeLive = state.runtime.live.subscribe((frame) => {
-      // A slow client skips frames instead of queueing them.
+      // A slow client skips frames instead of queueing them; a data-saver client gets maxFps.
+      const now = Date.now();
+      if (state.maxFps > 0 && now - state.lastSentMs < 1000 / state.maxFps) return;
+      state.lastSentMs = now;
       if (ws.readyState === ws.OPEN && ws.bufferedAmount < 2 * frame.jpeg.length) ws.send(frame.jpeg, { binary: true });
     });
   };
 
   wss.on('connection', (ws) => {
-    const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null };
+    const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null, maxFps: 0, lastSentMs: 0 };
     clients.set(ws, state);
     try {
       sendJson(ws, { type: 'status', status: options.status(state.runtime), scores: [] });
@@ -202,11 +208,13 @@ export function attachWebSocket(
         message = JSON.parse(data.toString()) as ClientMessage;
         if (message?.type !== 'live' || typeof message.enabled !== 'boolean') throw new Error('shape');
         if (message.camera !== undefined && !byId.has(message.camera)) throw new Error('camera');
+        if (message.maxFps !== undefined && !(typeof message.maxFps === 'number' && message.maxFps >= 0 && message.maxFps <= 60)) throw new Error('maxFps');
       } catch (error) {
         void error;
         sendJson(ws, { type: 'error', code: 'WS_BAD_MESSAGE', message: 'expected {"type":"live","enabled":true|false,"camera":"<a camera id>"}' });
         return;
       }
+      state.maxFps = message.maxFps ?? 0;
       const wanted = message.camera === undefined ? state.runtime : (byId.get(message.camera) as Runtime);
       if (wanted !== state.runtime) {
         state.unsubscribeLive?.();

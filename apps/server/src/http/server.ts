@@ -18,6 +18,9 @@ import type { Announcer } from '../announcer';
 import { errorHandler, HttpError } from './errors';
 import { attachWebSocket, mjpegHandler, mp4Handler } from './live-http';
 import { prometheusMetrics } from './metrics';
+import { createReviewApi } from './review';
+import { createScoreHistory } from './score-history';
+import { loadWebAssets } from './static';
 
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
@@ -78,7 +81,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     : createServer(serverTimeouts(limits));
   const maxConnections = effectiveMaxConnections(limits.maxConnections, fdSoftLimit());
   const connections = guardConnections(server, { ...limits, maxConnections, maxUnauthenticated: Math.min(limits.maxUnauthenticated, maxConnections) }, logger);
-  const root = webRoot();
+  const web = loadWebAssets(webRoot());
   const actions = { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit };
   const byId = new Map(runtimes.map((r) => [r.status().camera, r] as const));
   const cameras = (): unknown[] => runtimes.map((r) => cameraSummary(r));
@@ -103,10 +106,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     const ok = states.every((s) => s.captureState === 'running' || s.captureState === 'starting');
     res.status(ok ? 200 : 503).json({ ok, captureState: states[0].captureState, cameras: states.map((s) => ({ id: s.camera, captureState: s.captureState })), uptimeS: states[0].uptimeS });
   });
-  // The login page and what it needs are reachable without a session.
-  for (const file of ['login.html', 'login.js', 'style.css', 'favicon.svg']) {
-    app.get(`/${file}`, (_req, res) => res.sendFile(file, { root, dotfiles: 'deny' }));
-  }
+  // The login page, the hashed assets, manifest and service worker are reachable without a session.
+  app.use(web.publicRoutes());
   app.use(auth.guard((req) => connections.markAuthenticated(req.socket)));
   app.use(requireScope());
   // Bodies are read only after the guard: without a login, only /api/login's can be sent.
@@ -140,6 +141,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     if (!api) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
     api(req, res, next);
   });
+  const scores = createScoreHistory(runtimes);
+  app.use('/api', createReviewApi(runtime), scores.routes());
   app.use('/api', cameraApis.get(runtime.status().camera) as ReturnType<typeof apiFor>);
   app.get('/cameras/:camera/stream.mjpg', (req, res, next) => {
     const r = byId.get(String(req.params.camera));
@@ -156,7 +159,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.get('/metrics', (_req, res) => {
     res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes));
   });
-  app.use(express.static(root, { index: 'index.html', dotfiles: 'deny', maxAge: 0 }));
+  app.use(web.shellRoutes());
   app.use((req, _res, next) => next(new HttpError(404, 'HTTP_NOT_FOUND', `nothing at ${req.path}`)));
   app.use(errorHandler(logger));
 
@@ -194,6 +197,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     },
     close() {
       ws.close();
+      scores.close();
       return new Promise((resolveClose) => {
         server.close(() => resolveClose());
         server.closeAllConnections();

@@ -1,0 +1,20 @@
+// Starts the page: one store, the connection to the recorder, the gallery's actions, the app.
+import { html, render } from './lib.js';
+import { createStore, initialState } from './store.js';
+import { createConnection } from './connection.js';
+import { createGallery } from './gallery.js';
+import { App } from './app.js';
+
+const store = createStore(initialState(localStorage));
+const gallery = createGallery(store);
+const connection = createConnection({ store, onRecording: (event) => gallery.arrived(event) });
+
+render(html`<${App} store=${store} connection=${connection} gallery=${gallery} />`, document.getElementById('app'));
+connection.start();
+gallery.refreshCounts();
+// A delete still inside its undo window is sent when the page goes away.
+addEventListener('pagehide', () => gallery.flush());
+
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((error) => console.warn('service worker not registered', error.message));
+}
