@@ -135,7 +135,8 @@ export function createArming(options: ArmingOptions): Arming {
     },
     gate(camera, atMs) {
       const mode = effectiveNow();
-      return { mode, pausedBy: inWeeklyRanges(config.schedules.alerts, camera, atMs) ? null : 'schedule' };
+      if (!inWeeklyRanges(config.schedules.alerts, camera, atMs)) return { mode, pausedBy: 'schedule' };
+      return { mode, pausedBy: mode !== saved.mode ? 'presence' : null };
     },
     detectionWanted(camera, atMs) {
       const mine = config.schedules.detection.filter((r) => r.cameras.length === 0 || r.cameras.includes(camera));

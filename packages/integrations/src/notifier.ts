@@ -182,7 +182,9 @@ export function createNotifier(options: NotifierOptions): Notifier {
   const snapshots = new Map<string, { jpeg: Buffer; key: string; expiresMs: number }>();
   const stopController = new AbortController();
   let started = false;
-  let idleWaiters: (() => void)[] = [];
+  const idleWaiters: (() => void)[] = [];
+  // Messages waiting for their snapshot to be encoded (not queued yet, but not idle either).
+  let pendingSnapshots = 0;
 
   const keepSnapshot = (jpeg: Buffer | null): { id: string; key: string } | null => {
     if (!jpeg || !config.publicUrl) return null;
@@ -202,7 +204,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
   };
 
   const checkIdle = (): void => {
-    if ([...workers.values()].every((w) => w.queue.length === 0 && w.running === null)) {
+    if (pendingSnapshots === 0 && [...workers.values()].every((w) => w.queue.length === 0 && w.running === null)) {
       for (const resolve of idleWaiters.splice(0)) resolve();
     }
   };
@@ -314,18 +316,26 @@ export function createNotifier(options: NotifierOptions): Notifier {
       sendTo.push({ worker, type: decision.send });
     }
     if (sendTo.length === 0) return;
+    // The facts of this moment (the event keeps changing while the snapshot is encoded).
+    const peakScore = event.peakScore;
     const post = (jpeg: Buffer | null): void => {
       if (stopController.signal.aborted) return;
       const ref = keepSnapshot(jpeg);
       for (const { worker, type } of sendTo) {
-        enqueue(worker, { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore: event.peakScore }, jpeg, ref);
+        enqueue(worker, { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore }, jpeg, ref);
       }
     };
     if (typeof snapshot === 'function') {
-      snapshot(sendTo.some((s) => s.type === 'alert')).then(post, (error: unknown) => {
-        logger?.warn({ err: (error as Error).message }, 'alert snapshot failed; sending without it');
-        post(null);
-      });
+      pendingSnapshots++;
+      snapshot(sendTo.some((s) => s.type === 'alert'))
+        .then(post, (error: unknown) => {
+          logger?.warn({ err: (error as Error).message }, 'alert snapshot failed; sending without it');
+          post(null);
+        })
+        .finally(() => {
+          pendingSnapshots--;
+          checkIdle();
+        });
     } else post(snapshot);
   };
 
