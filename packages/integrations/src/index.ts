@@ -23,6 +23,7 @@ export { IntegrationsError } from './errors';
 export type { IntegrationsErrorCode } from './errors';
 export type { IntegrationsControl, MqttStats } from './mqtt';
 export {
+  ARMING_DISCOVERY_OBJECTS,
   DISCOVERY_OBJECTS,
   MAX_COMMAND_BYTES,
   TRIGGER_LEVEL_RANGE,

@@ -9,6 +9,8 @@ import { spawnChild } from '@preroll/process';
 import type { Integrations } from '@preroll/integrations';
 import type { Config } from '../config';
 import type { Runtime } from '../runtime/runtime';
+import type { Alerts } from '../alerts';
+import { alertsMetrics, createAlertsApi, createAlertsPublic } from './alerts';
 import { createApi } from './api';
 import { openAuth, type Auth } from './auth';
 import { errorHandler, HttpError } from './errors';
@@ -23,6 +25,8 @@ export interface HttpServerOptions {
   readonly runtimes: readonly Runtime[];
   /** MQTT, webhooks and upload of each camera (same order as `runtimes`; null where not configured). */
   readonly integrations: readonly (Integrations | null)[];
+  /** Alert channels and arming (optional: tests of the web layer alone). */
+  readonly alerts?: Alerts;
   /** New recordings, announced once: pushed to the open pages. Optional (tests of the web layer alone). */
   readonly announcer?: Pick<Announcer, 'subscribe'>;
   readonly logger: Logger;
@@ -75,6 +79,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     actions,
     authRequired: auth.required,
     integrations: options.integrations[runtimes.indexOf(r)]?.stats() ?? null,
+    alerts: options.alerts?.status() ?? null,
     cameras: cameras(),
   });
   const app = express();
@@ -94,7 +99,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   for (const file of ['login.html', 'login.js', 'style.css', 'favicon.svg']) {
     app.get(`/${file}`, (_req, res) => res.sendFile(file, { root, dotfiles: 'deny' }));
   }
+  if (options.alerts) app.use(createAlertsPublic(options.alerts));
   app.use(auth.guard());
+  if (options.alerts) app.use('/api', createAlertsApi({ alerts: options.alerts, runtimes }));
   const apiFor = (r: Runtime) =>
     createApi({
       runtime: r,
@@ -137,7 +144,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
   app.get('/stream.mp4', mp4Handler(runtime, logger));
   app.get('/metrics', (_req, res) => {
-    res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes));
+    res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes) + alertsMetrics(options.alerts));
   });
   app.use(express.static(root, { index: 'index.html', dotfiles: 'deny', maxAge: 0 }));
   app.use((req, _res, next) => next(new HttpError(404, 'HTTP_NOT_FOUND', `nothing at ${req.path}`)));
