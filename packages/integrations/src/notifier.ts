@@ -87,6 +87,8 @@ export interface NotifierOptions {
   readonly logger?: Logger;
   /** Wall clock (tests inject one). Default `Date.now`. */
   readonly now?: () => number;
+  /** Send what the outbox holds from the last run. Default true; false for a one-off test from the command line. */
+  readonly resumeOutbox?: boolean;
 }
 
 /** The alert channels of one server (all cameras). */
@@ -346,7 +348,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       if (started) return;
       started = true;
       await webpushStore?.open();
-      for (const worker of workers.values()) {
+      for (const worker of options.resumeOutbox === false ? [] : workers.values()) {
         const left = await worker.outbox.load((file, error) => logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', file, err: (error as Error).message }, 'unreadable alert in the outbox removed'));
         worker.queue.push(...left);
         if (left.length) {
