@@ -93,9 +93,10 @@ export function createArming(options: ArmingOptions): Arming {
   const reason = (): string => {
     const head = `${effective.mode} since ${clock(effective.sinceMs)}`;
     const set = `set from ${sourceText(saved.source)}`;
-    if (!presence) return `${head}: ${set}`;
+    // Presence only matters in away mode (it turns away into home).
+    if (!presence || saved.mode !== 'away') return `${head}: ${set}`;
     const present = presence.present();
-    if (present.length) return `${head}: ${present.join(', ')} at home${saved.mode === 'away' ? ' (alerts paused)' : ''}; ${saved.mode} ${set}`;
+    if (present.length) return `${head}: ${present.join(', ')} at home (alerts paused); away ${set}`;
     const last = presence.lastSeenMs();
     const gone = last === null ? 'no phone seen yet' : `no phone seen for ${durationText(Math.round((now() - last) / 1000))}`;
     return `${head}: ${set}; ${gone}`;

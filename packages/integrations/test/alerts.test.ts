@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { runTool } from '@preroll/process';
 import { createArming, createNotifier, resolveNotify, type Arming, type Notifier, type NotifyConfig, type PushPayload } from '../src';
-import { makePushClient, parseForm, startSmtp, startStandIn, verifyVapid, type SmtpStandIn, type StandIn } from './alerts-helpers';
+import { makePushClient, parseForm, startSmtp, startStandIn, verifyVapid, type SmtpStandIn, type StandIn } from '@preroll/testkit';
 import { tempDir, waitFor } from './helpers';
 
 const BOT = '123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ012345';

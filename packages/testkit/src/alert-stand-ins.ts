@@ -16,6 +16,8 @@ export interface Received {
   readonly url: string;
   readonly headers: IncomingMessage['headers'];
   readonly body: Buffer;
+  /** Wall time the request was complete (for latency figures). */
+  readonly arrivedMs: number;
 }
 
 /** A recording HTTP server on 127.0.0.1; `reply` decides each answer (default 200 `{"ok":true}`). */
@@ -39,7 +41,7 @@ export async function startStandIn(): Promise<StandIn> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
+      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks), arrivedMs: Date.now() };
       received.push(entry);
       const answer = standIn.reply(entry);
       res.writeHead(answer.status, { 'content-type': 'application/json' });
@@ -59,7 +61,7 @@ export async function startStandIn(): Promise<StandIn> {
 /** A real SMTP server on loopback that accepts `user`/`pass` (or refuses them) and keeps the parsed mails. */
 export interface SmtpStandIn {
   readonly port: number;
-  readonly mails: { envelopeTo: string[]; mail: ParsedMail }[];
+  readonly mails: { envelopeTo: string[]; mail: ParsedMail; arrivedMs: number }[];
   close(): Promise<void>;
 }
 
@@ -79,7 +81,7 @@ export async function startSmtp(user: string, pass: string): Promise<SmtpStandIn
     onData(stream, session, callback) {
       simpleParser(stream)
         .then((mail) => {
-          mails.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail });
+          mails.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail, arrivedMs: Date.now() });
           callback();
         })
         .catch(callback);
