@@ -35,9 +35,20 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
   test('one motion event, mode away: each channel exactly once with the snapshot, within 3 s of the trigger', async () => {
     const server = await startTestServer({ camera: { source: 'demo', width: 480, height: 270, fps: 15 }, integrations: { notify: notify() }, arming: { mode: 'away' } });
     const triggers: number[] = [];
-    const detach = server.runtime.onMotion((active, atMs) => {
+    const noticed: number[] = [];
+    const detachMotion = server.runtime.onMotion((active, atMs) => {
       if (active) triggers.push(atMs);
     });
+    const seen: number[] = [];
+    const detachSeen = server.runtime.onMotion((active) => {
+      if (active) seen.push(Date.now());
+    });
+    const detachStart = server.runtime.onEventStart(() => noticed.push(Date.now()));
+    const detach = (): void => {
+      detachMotion();
+      detachStart();
+      detachSeen();
+    };
     try {
       const push = makePushClient(`${http.url}/push/e2e`);
       const added = await request(`${server.url}/api/push/subscriptions`, 'POST', { subscription: push.subscription, label: 'e2e' });
@@ -69,7 +80,7 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
 
       // Latency from the trigger frame to each stand-in's receipt.
       const latencies = [...arrivals((r) => r.url === '/preroll-e2e'), ...arrivals((r) => r.url.startsWith('/tg/')), ...arrivals((r) => r.url === '/push/e2e'), smtp.mails[0].arrivedMs].map((t) => t - triggers[0]);
-      process.stdout.write(`trigger-to-alert latency ms (ntfy, telegram, webpush, email): ${latencies.join(', ')}\n`);
+      process.stdout.write(`trigger-to-alert latency ms (ntfy, telegram, webpush, email): ${latencies.join(', ')}; detector reported it after ${seen[0] - triggers[0]} ms, the event-start notice (with the JPEG) after ${noticed[0] - triggers[0]} ms\n`);
       for (const ms of latencies) expect(ms).toBeLessThan(3000);
 
       // The link opens the event in the page.
