@@ -6,7 +6,7 @@
  * or dead channel never blocks capture or recording.
  */
 
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type CameraVisit, type SkipReason } from './alert-rules';
 import { openAlertOutbox, outboxDir, type AlertOutbox, type QueuedAlert } from './alert-outbox';
@@ -416,7 +416,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       if (!entry || entry.expiresMs < now()) return null;
       const a = Buffer.from(entry.key);
       const b = Buffer.from(key);
-      return a.length === b.length && a.equals(b) ? entry.jpeg : null;
+      return a.length === b.length && timingSafeEqual(a, b) ? entry.jpeg : null;
     },
     idle() {
       return new Promise((resolve) => {
