@@ -297,7 +297,18 @@ cat > "$TMP/config.json" <<EOF
   "actions": { "allowReboot": false, "allowExit": false, "rebootCommand": ["systemctl", "reboot"] }
 }
 EOF
-put_file "$TMP/config.json" "$CONFIG" 0644 root:root keep
+# 0640, group preroll: the file may hold MQTT and webhook secrets; only root and the service read it.
+put_file "$TMP/config.json" "$CONFIG" 0640 "root:$SERVICE_USER" keep
+# A configuration kept from an older install may still be world-readable.
+if [ -e "$ROOT$CONFIG" ] && [ "$(stat -c %a "$ROOT$CONFIG")" != 640 ]; then
+  if [ "$DRY" -eq 1 ]; then say "would fix $ROOT$CONFIG (mode 0640)"
+  else
+    chmod 0640 "$ROOT$CONFIG"
+    if ! staging; then chown "root:$SERVICE_USER" "$ROOT$CONFIG"; fi
+    CHANGED=1
+    say "fixed $ROOT$CONFIG (mode 0640)"
+  fi
+fi
 
 cat > "$TMP/env" <<'EOF'
 # Environment of the preroll service (read by systemd as root; keep this file mode 0600).
@@ -375,6 +386,6 @@ if [ "$DRY" -eq 1 ]; then
   say "dry run: nothing was changed"
 else
   say "done. Password: set one with 'sudo preroll passwd' (or PREROLL_PASSWORD in $ENV_FILE);"
-  say "  otherwise the first start generated one: sudo journalctl -u preroll | grep -m1 'generated one'"
+  say "  otherwise the first start generated one (never logged): sudo cat $DATA/initial-password"
   say "  recordings: $DATA/events   configuration: $CONFIG   logs: journalctl -u preroll -f"
 fi

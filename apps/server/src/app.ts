@@ -30,8 +30,15 @@ export interface Preroll {
  * web for each camera, and starts them in dependency order. A step that fails stops what the
  * earlier ones started before the error is reported.
  */
-export async function startPreroll(options: { config: Readonly<Config>; logger: Logger; password: string | null; onExit?: () => void }): Promise<Preroll> {
-  const { config, logger } = options;
+export async function startPreroll(options: {
+  config: Readonly<Config>;
+  logger: Logger;
+  password: string | null;
+  onExit?: () => void;
+  /** Aborting it (SIGTERM during the start) stops the cameras at once; the start then rejects with `PREROLL_START_ABORTED`. */
+  signal?: AbortSignal;
+}): Promise<Preroll> {
+  const { config, logger, signal } = options;
   // Every image sharp sees here is new (live frames, snapshots): its operation cache only holds
   // memory, and one worker thread per encode keeps glibc's per-thread arenas from multiplying.
   sharp.cache(false);
@@ -61,7 +68,16 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
     await alerts.stop();
     await sharedStore?.close();
   };
+  // A camera that is still connecting must not hold a stop request up: stopping it ends its start.
+  const onAbort = (): void => {
+    for (const runtime of started) void runtime.stop().catch((error: unknown) => logger.warn({ err: error }, 'stopping a camera during the start failed'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const checkAborted = (): void => {
+    if (signal?.aborted) throw Object.assign(new Error('stopped during the start'), { code: 'PREROLL_START_ABORTED' });
+  };
   try {
+    checkAborted();
     if (cameras.length > 1) {
       // Several cameras share one index of the one data directory.
       await mkdir(config.server.dataDir, { recursive: true });
@@ -77,7 +93,13 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
         onRecording: (recording) => announcer.finished(recording),
       });
       started.push(runtime);
-      await runtime.start();
+      try {
+        await runtime.start();
+      } catch (error) {
+        checkAborted();
+        throw error;
+      }
+      checkAborted();
     }
     await alerts.start();
     for (const [index, runtime] of started.entries()) {
@@ -101,6 +123,8 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
     });
     // A port in use must stop everything, not leave a camera recording with no web server.
     const port = await http.listen();
+    checkAborted();
+    signal?.removeEventListener('abort', onAbort);
     // Every subscriber is attached: what was finished while starting (recovered clips) goes out now.
     announcer.open();
     let stopping: Promise<void> | null = null;
@@ -116,6 +140,8 @@ export async function startPreroll(options: { config: Readonly<Config>; logger: 
       },
     };
   } catch (error) {
+    signal?.removeEventListener('abort', onAbort);
+    // Stopped again now that their start has settled: a camera stopped half-way is stopped whole.
     await undo().catch((stopError: unknown) => logger.error({ err: stopError }, 'cleanup after a failed start failed'));
     throw error;
   }

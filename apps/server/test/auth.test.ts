@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import WebSocket from 'ws';
@@ -85,10 +86,10 @@ describe('access control', () => {
     }
   });
 
-  test('listening beyond localhost without a password generates one and prints it once', async () => {
+  test('listening beyond localhost without a password generates one, in a 0600 file and never in the log', async () => {
     const lines: string[] = [];
     const logger = pino(
-      { level: 'warn' },
+      { level: 'info' },
       new Writable({
         write(chunk, _encoding, callback) {
           lines.push(chunk.toString());
@@ -100,9 +101,12 @@ describe('access control', () => {
     const config = parseConfig({ server: { host: '0.0.0.0', port: 0, dataDir }, camera: { source: 'demo' } });
     const server = await startPreroll({ config, logger, password: null, onExit: () => undefined });
     try {
-      const line = lines.find((l) => l.includes('generated one'));
-      const password = /installation: (\S+)/.exec(line ?? '')?.[1];
-      expect(password).toBeDefined();
+      const file = join(dataDir, 'initial-password');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const password = readFileSync(file, 'utf8').trim();
+      expect(password.length).toBeGreaterThanOrEqual(16);
+      expect(lines.some((l) => l.includes('generated one') && l.includes(file))).toBe(true);
+      expect(lines.some((l) => l.includes(password))).toBe(false);
       const url = `http://127.0.0.1:${server.port}`;
       expect((await request(`${url}/api/status`, 'GET')).status).toBe(401);
       expect((await request(`${url}/api/login`, 'POST', { password })).status).toBe(204);

@@ -15,7 +15,25 @@ function file(name: string, text: string): string {
 describe('configuration', () => {
   test('defaults: the product runs with no file at all', () => {
     const { config } = loadConfig({ env: {}, modelPath: '/nonexistent/model' });
-    expect(config.server).toEqual({ host: '0.0.0.0', port: 8080, dataDir: './data' });
+    expect(config.server).toEqual({
+      host: '0.0.0.0',
+      port: 8080,
+      dataDir: './data',
+      allowedHosts: [],
+      limits: {
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 15_000,
+        bodyTimeoutMs: 5000,
+        keepAliveTimeoutMs: 5000,
+        idleTimeoutMs: 120_000,
+        maxConnections: 128,
+        maxUnauthenticated: 32,
+        maxUnauthenticatedPerAddress: 8,
+        loginFailuresPerMinute: 5,
+        loginAttemptsPerMinute: 30,
+        sessionDays: 30,
+      },
+    });
     expect(config.camera.source).toBe('auto');
     expect(config.recorder.preRollMs).toBe(5000);
     expect(config.retention.maxDiskPct).toBe(80);
@@ -62,6 +80,16 @@ describe('configuration', () => {
     expect(password).toBe('secret pw');
     expect(envOverrides({ PREROLL_RETENTION__MAX_DISK_PCT: '70', HOME: '/root' })).toEqual([[['retention', 'maxDiskPct'], 70]]);
     expect(() => loadConfig({ env: { PREROLL_DETECTOR__GAP_S: 'soon' } })).toThrow(expect.objectContaining({ key: 'detector.gapS' }));
+  });
+
+  test('server limits and host names are bounded and checked', () => {
+    expect(parseConfig({ server: { allowedHosts: ['cam.example.org', '*.home.example'], limits: { maxUnauthenticatedPerAddress: 2 } } }).server).toMatchObject({
+      allowedHosts: ['cam.example.org', '*.home.example'],
+      limits: { maxUnauthenticatedPerAddress: 2, maxConnections: 128 },
+    });
+    expect(() => parseConfig({ server: { allowedHosts: ['evil.example/path'] } })).toThrow(expect.objectContaining({ key: 'server.allowedHosts.0' }));
+    expect(() => parseConfig({ server: { limits: { headersTimeoutMs: 0 } } })).toThrow(expect.objectContaining({ key: 'server.limits.headersTimeoutMs' }));
+    expect(() => parseConfig({ server: { limits: { sessiondays: 3 } } })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 
   test('parseConfig accepts a complete example', () => {

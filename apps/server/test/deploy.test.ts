@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { which } from '@preroll/process';
@@ -148,13 +148,27 @@ describe('install.sh', () => {
     expect(existsSync(root)).toBe(false);
   });
 
+  test('a world-readable configuration kept from an older install is made 0640', () => {
+    const root = join(base, 'old-mode');
+    expect(install(['--root', root]).code).toBe(0);
+    const config = join(root, 'etc/preroll/config.json');
+    chmodSync(config, 0o644);
+    const content = readFileSync(config, 'utf8');
+    const again = install(['--root', root]);
+    expect(again.code).toBe(0);
+    expect(again.lines).toContain(`install: fixed ${config} (mode 0640)`);
+    expect(statSync(config).mode & 0o777).toBe(0o640);
+    expect(readFileSync(config, 'utf8')).toBe(content);
+  });
+
   test('--root writes the files; a second run changes nothing; a dry run then has nothing to do', () => {
     const root = join(base, 'staged');
     const first = install(['--root', root]);
     expect(first.code).toBe(0);
     const files = snapshot(root);
     expect(files).toMatchObject({
-      '/etc/preroll/config.json': expect.stringMatching(/^644 /),
+      // It may hold MQTT and webhook secrets: root and the preroll group only.
+      '/etc/preroll/config.json': expect.stringMatching(/^640 /),
       '/etc/preroll/env': expect.stringMatching(/^600 /),
       '/etc/systemd/system/preroll.service': expect.stringMatching(/^644 /),
       '/etc/polkit-1/rules.d/50-preroll-reboot.rules': expect.stringMatching(/^644 /),

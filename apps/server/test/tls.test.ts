@@ -18,7 +18,7 @@ function httpsCall(url: string, ca: Buffer, method = 'GET', body?: unknown): Pro
 }
 
 describe('TLS', () => {
-  test('serves HTTPS with the configured certificate, and session cookies are Secure', async () => {
+  test('serves HTTPS with the configured certificate, HSTS, and session cookies are Secure', async () => {
     const dir = tempDataDir();
     const certPath = join(dir, 'cert.pem');
     const keyPath = join(dir, 'key.pem');
@@ -27,7 +27,9 @@ describe('TLS', () => {
     const base = `https://127.0.0.1:${server.port}`;
     try {
       const ca = readFileSync(certPath);
-      expect((await httpsCall(`${base}/healthz`, ca)).status).toBe(200);
+      const health = await httpsCall(`${base}/healthz`, ca);
+      expect(health.status).toBe(200);
+      expect(health.headers['strict-transport-security']).toBe('max-age=15552000');
       const login = await httpsCall(`${base}/api/login`, ca, 'POST', { password: 'tls test password' });
       expect(login.status).toBe(204);
       expect(String(login.headers['set-cookie'])).toMatch(/; Secure/);

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createBackoff, type BackoffOptions, DEFAULT_BACKOFF } from '@preroll/process';
+import { createRestartSupervisor, type BackoffOptions, DEFAULT_BACKOFF, type RestartSupervisor } from '@preroll/process';
 import { alignStride } from './assembler';
 import { DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT, type FrameFormat } from './args';
 import { CaptureError } from './errors';
@@ -34,8 +34,15 @@ export interface SourceOptions {
   readonly firstFrameTimeoutMs?: number;
   /** Restart after a crash or stall (default true, except for a file played once). */
   readonly restart?: boolean;
-  /** Keep retrying when the very first run fails with a non-fatal error, instead of rejecting `start()` (default false). */
+  /**
+   * Keep retrying when the very first run fails with a non-fatal error, instead of rejecting
+   * `start()` (default false). `start()` then resolves at the first frame, at the first retry,
+   * or after `startWaitMs`, whichever comes first: a camera that never answers does not hold
+   * up its caller, which sees the outage in `state()` and `stats().lastError`.
+   */
   readonly keepTrying?: boolean;
+  /** With `keepTrying`: the longest `start()` waits for the first frame (default 10000 ms). */
+  readonly startWaitMs?: number;
   readonly backoff?: BackoffOptions;
   /** How long a frame may wait for its timestamp line (default 1000 ms). */
   readonly ptsWaitMs?: number;
@@ -67,7 +74,7 @@ class SupervisedSource implements FrameSource {
 
   private readonly frameListeners = new Set<FrameListener>();
   private readonly stateListeners = new Set<(state: CaptureState, error?: Error) => void>();
-  private readonly backoff: ReturnType<typeof createBackoff>;
+  private readonly supervisor: RestartSupervisor;
   private readonly logger: Logger | undefined;
   private readonly restartEnabled: boolean;
   private currentState: CaptureState = 'idle';
@@ -75,7 +82,6 @@ class SupervisedSource implements FrameSource {
   private runFrames = 0;
   private seq = 0;
   private dropped = 0;
-  private restarts = 0;
   private lastError: CaptureError | null = null;
   private lastTail: readonly string[] = [];
   private lastOutPtsUs: number | null = null;
@@ -87,9 +93,10 @@ class SupervisedSource implements FrameSource {
   private runStartedAtMs = 0;
   private paused = false;
   private watchdog: NodeJS.Timeout | null = null;
-  private restartTimer: NodeJS.Timeout | null = null;
   private readonly recentPts: number[] = [];
   private firstFrame: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  /** With keepTrying: ends the wait of `start()` at the first retry. */
+  private startSettled: (() => void) | null = null;
   private endedPromise: Promise<void>;
   private resolveEnded!: () => void;
 
@@ -100,7 +107,7 @@ class SupervisedSource implements FrameSource {
     this.description = describeSpec(spec);
     this.pausable = spec.kind === 'file' && options.realtime === false;
     this.logger = options.logger;
-    this.backoff = createBackoff(options.backoff ?? DEFAULT_BACKOFF);
+    this.supervisor = createRestartSupervisor({ backoff: options.backoff ?? DEFAULT_BACKOFF });
     this.restartEnabled = options.restart ?? !(spec.kind === 'file' && !options.loop);
     this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
     const format = this.requestedFormat();
@@ -117,7 +124,7 @@ class SupervisedSource implements FrameSource {
     return {
       frames: this.seq,
       droppedFrames: this.dropped,
-      restarts: this.restarts,
+      restarts: this.supervisor.restarts,
       fps: this.measuredFps(),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
       stderrTail: this.run ? this.run.child.stderrTail() : [...this.lastTail],
@@ -145,7 +152,25 @@ class SupervisedSource implements FrameSource {
       this.watchdog = setInterval(() => this.checkStall(), 250);
       this.watchdog.unref();
     }
-    return first;
+    if (!this.options.keepTrying) return first;
+    // Fatal errors and stop() still reject `first`; once start() has settled, they are seen in state().
+    let settledEarly = false;
+    void first.catch((error: unknown) => {
+      if (settledEarly) this.logger?.debug({ err: (error as Error).message }, 'source: no first frame (start already returned)');
+    });
+    let timer: NodeJS.Timeout | null = null;
+    const waited = new Promise<void>((resolve) => {
+      this.startSettled = resolve;
+      timer = setTimeout(resolve, this.options.startWaitMs ?? 10_000);
+      timer.unref();
+    });
+    try {
+      await Promise.race([first, waited]);
+    } finally {
+      settledEarly = true;
+      this.startSettled = null;
+      if (timer) clearTimeout(timer);
+    }
   }
 
   async stop(): Promise<void> {
@@ -371,14 +396,12 @@ class SupervisedSource implements FrameSource {
       this.fail(error);
       return;
     }
-    const delayMs = this.backoff.next(uptimeMs);
-    this.restarts++;
-    this.setState('restarting', error);
-    this.logger?.warn({ source: this.description, delayMs, restarts: this.restarts }, 'restarting source');
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null;
+    const delayMs = this.supervisor.failed(uptimeMs, () => {
       if (this.currentState === 'restarting') this.launch();
-    }, delayMs);
+    });
+    this.setState('restarting', error);
+    this.startSettled?.();
+    this.logger?.warn({ source: this.description, delayMs, restarts: this.supervisor.restarts }, 'restarting source');
   }
 
   private fail(error: CaptureError): void {
@@ -392,9 +415,8 @@ class SupervisedSource implements FrameSource {
 
   private clearTimers(): void {
     if (this.watchdog) clearInterval(this.watchdog);
-    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.supervisor.cancel();
     this.watchdog = null;
-    this.restartTimer = null;
   }
 
   private setState(state: CaptureState, error?: Error): void {

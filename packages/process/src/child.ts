@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { ProcessError } from './errors';
-import { redactArgs } from './redact';
+import { redactArgs, redactUrl } from './redact';
 import { which } from './which';
 
 /** How a child process ended. */
@@ -90,7 +90,8 @@ export function spawnChild(options: SpawnOptions): ChildHandle {
     for (const line of lines) {
       if (!line) continue;
       if (!options.keepInTail || options.keepInTail(line)) {
-        tail.push(line);
+        // The tail is logged and shown in the status: no credential of an input URL in it.
+        tail.push(redactUrl(line));
         if (tail.length > stderrMax) tail.shift();
       }
       options.onStderrLine?.(line);
@@ -102,7 +103,7 @@ export function spawnChild(options: SpawnOptions): ChildHandle {
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (exitInfo) return;
       if (partial) {
-        tail.push(partial);
+        tail.push(redactUrl(partial));
         if (tail.length > stderrMax) tail.shift();
         partial = '';
       }

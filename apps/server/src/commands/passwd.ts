@@ -6,8 +6,8 @@ import { UsageError, type Command } from './command';
 
 const USAGE = `Usage: preroll passwd [--data DIR] [--config FILE]
 
-Sets the password of the web interface (stored hashed with scrypt in DIR/auth.json; every
-open session is logged out). Type it twice at the prompt, or pipe it in:
+Sets the password of the web interface (stored hashed with scrypt in DIR/auth.json). Every
+open session ends and the stream token changes at once, also on a running server. Type it twice at the prompt, or pipe it in:
   echo 'my new password' | pnpm preroll passwd
 The data directory defaults to the configuration's (./data).`;
 
@@ -38,7 +38,7 @@ export const passwdCommand: Command = {
       return 1;
     }
     await setPassword(config.server.dataDir, first);
-    io.stdout.write(`password set for ${config.server.dataDir}; restart Preroll if it is running\n`);
+    io.stdout.write(`password set for ${config.server.dataDir}; every session has ended (a running Preroll sees it within a second)\n`);
     return 0;
   },
 };

@@ -10,6 +10,9 @@ Runs Preroll: the camera, motion detection, recording and the web interface (def
 http://0.0.0.0:8080/, data in ./data) until SIGINT/SIGTERM. Flags win over the configuration
 file (--config or PREROLL_CONFIG) and the environment; see docs/configuration.md.`;
 
+/** After SIGTERM/SIGINT, the process exits by force if an orderly stop has not finished by then. */
+const FORCED_EXIT_MS = 15_000;
+
 /** `preroll serve` (what `pnpm start` runs): the long-running recorder and web server. */
 export const serveCommand: Command = {
   name: 'serve',
@@ -44,13 +47,31 @@ export const serveCommand: Command = {
     const logger = createLogger();
     logger.info({ config: file ?? '(defaults)' }, 'configuration loaded');
     logger.info({ profile: profile.name, model: profile.model, applied: profile.applied }, profile.reason);
+    // A stop request is honoured in every state: while the cameras start, retry or record.
+    const controller = new AbortController();
     const stopped = new Promise<string>((resolve) => {
-      process.once('SIGINT', () => resolve('SIGINT'));
-      process.once('SIGTERM', () => resolve('SIGTERM'));
+      const onSignal = (signal: string): void => {
+        logger.info({ signal }, 'stopping');
+        // A last resort should a child or a socket hold the process up: systemd would otherwise wait.
+        setTimeout(() => {
+          logger.error({ signal, afterMs: FORCED_EXIT_MS }, 'did not stop in time: exiting now');
+          process.exit(1);
+        }, FORCED_EXIT_MS).unref();
+        controller.abort();
+        resolve(signal);
+      };
+      process.once('SIGINT', () => onSignal('SIGINT'));
+      process.once('SIGTERM', () => onSignal('SIGTERM'));
     });
-    const preroll = await startPreroll({ config, logger, password });
-    const signal = await stopped;
-    logger.info({ signal }, 'stopping');
+    let preroll;
+    try {
+      preroll = await startPreroll({ config, logger, password, signal: controller.signal });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'PREROLL_START_ABORTED') throw error;
+      logger.info('stopped');
+      return 0;
+    }
+    await stopped;
     await preroll.stop();
     logger.info('stopped');
     return 0;

@@ -1,15 +1,17 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config';
-import { createApiToken, listApiTokens, revokeApiToken } from '../http/auth';
+import { createApiToken, listApiTokens, revokeApiToken, SCOPES, type Scope } from '../http/auth';
 import { UsageError, writeJsonLine, type Command } from './command';
 
-const USAGE = `Usage: preroll token create NAME [--data DIR] [--config FILE]   make an API token (printed once)
+const USAGE = `Usage: preroll token create NAME [--scope read|control|admin] [--data DIR] [--config FILE]   make an API token (printed once)
        preroll token list [--json] [--data DIR] [--config FILE]
        preroll token revoke ID [--data DIR] [--config FILE]
 
 API tokens let integrations (Home Assistant, scripts) call the API without the password:
   curl -H "Authorization: Bearer prt_..." http://pi:8080/api/status
-A running server picks up new and revoked tokens within 2 s.`;
+A token's scope limits it: read (look only), control (every change but the admin ones;
+the default), admin (also delete-all, reboot, exit, log out everywhere).
+A running server picks up new and revoked tokens within a second.`;
 
 /** `preroll token`: API tokens for integrations. */
 export const tokenCommand: Command = {
@@ -19,7 +21,7 @@ export const tokenCommand: Command = {
   async run(argv, io) {
     let parsed;
     try {
-      parsed = parseArgs({ args: [...argv], options: { data: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' } }, allowPositionals: true });
+      parsed = parseArgs({ args: [...argv], options: { data: { type: 'string' }, config: { type: 'string' }, json: { type: 'boolean' }, scope: { type: 'string' } }, allowPositionals: true });
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
@@ -29,15 +31,17 @@ export const tokenCommand: Command = {
     switch (action) {
       case 'create': {
         if (!arg) throw new UsageError('token create needs a NAME');
-        const { token, info } = createApiToken(dataDir, arg);
+        const scope = parsed.values.scope ?? 'control';
+        if (!SCOPES.includes(scope as Scope)) throw new UsageError(`--scope is one of ${SCOPES.join(', ')}, got "${scope}"`);
+        const { token, info } = createApiToken(dataDir, arg, scope as Scope);
         io.stdout.write(`${token}\n`);
-        io.stderr.write(`token ${info.id} "${info.name}" created; it is shown only this once\n`);
+        io.stderr.write(`token ${info.id} "${info.name}" (scope ${info.scope}) created; it is shown only this once\n`);
         return 0;
       }
       case 'list':
         for (const info of listApiTokens(dataDir)) {
           if (parsed.values.json) writeJsonLine(io.stdout, info);
-          else io.stdout.write(`${info.id}  ${info.createdAt}  ${info.name}\n`);
+          else io.stdout.write(`${info.id}  ${info.createdAt}  ${info.scope.padEnd(7)}  ${info.name}\n`);
         }
         return 0;
       case 'revoke':

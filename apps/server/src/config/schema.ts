@@ -165,6 +165,27 @@ const server = z
       })
       .optional()
       .describe('Serve HTTPS (and secure cookies) with this certificate and key instead of HTTP.'),
+    allowedHosts: z
+      .array(z.string().regex(/^(\*\.)?[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*\.?$/))
+      .max(50)
+      .default([])
+      .describe('Host names the page may be reached by (the `Host` header), besides IP addresses, `localhost`, this machine\'s name and `<name>.local`; `*.example.org` allows its subdomains. Any other name is answered 421 (a defence against DNS rebinding). Add the name of a reverse proxy or dynamic DNS here.'),
+    limits: z
+      .strictObject({
+        headersTimeoutMs: z.int().min(1000).max(300_000).default(10_000).describe('Time a client has to send the request headers, from the moment it connects, milliseconds (at most `requestTimeoutMs`).'),
+        requestTimeoutMs: z.int().min(1000).max(600_000).default(15_000).describe('Time a client has to send the whole request (headers and body), milliseconds. Responses (the live streams) are not limited.'),
+        bodyTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Time a request body may take to arrive once the headers are in, milliseconds (answered 408).'),
+        keepAliveTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('An idle kept-alive connection is closed after this long, milliseconds.'),
+        idleTimeoutMs: z.int().min(1000).max(3_600_000).default(120_000).describe('A connection on which nothing moved in either direction for this long is closed, milliseconds (a stalled stream viewer).'),
+        maxConnections: z.int().min(8).max(100_000).default(128).describe('Open connections in all; further ones are closed at once. Lowered automatically to the descriptor limit (`ulimit -n`) minus 64 kept for the recorder.'),
+        maxUnauthenticated: z.int().min(2).max(100_000).default(32).describe('Connections that have not shown a session or token yet, from all addresses; beyond it the oldest such connection is closed.'),
+        maxUnauthenticatedPerAddress: z.int().min(1).max(100_000).default(8).describe('Connections that have not shown a session or token yet, per client address; beyond it new ones from that address are closed.'),
+        loginFailuresPerMinute: z.int().min(1).max(1000).default(5).describe('Login attempts per client address per minute that may fail; an attempt counts before the password is checked, so parallel guesses share the budget.'),
+        loginAttemptsPerMinute: z.int().min(1).max(10_000).default(30).describe('Login attempts per minute from all addresses together that may fail (a cap against guessing from many addresses).'),
+        sessionDays: z.number().min(0.001).max(365).default(30).describe('Lifetime of a login session (cookie), days; logout, a new password and "log out everywhere" end sessions at once.'),
+      })
+      .prefault({})
+      .describe('What a client may hold: timeouts, connection caps, the login budget and the session lifetime (see docs/security.md).'),
   })
   .prefault({})
   .describe('The web server.');

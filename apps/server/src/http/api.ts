@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { join } from 'node:path';
+import { lstat, realpath } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import { RECORDING_KINDS } from '@preroll/layout';
 import type { EventRecord } from '@preroll/store';
 import type { Integrations } from '@preroll/integrations';
@@ -67,18 +68,26 @@ export function createApi(options: ApiOptions): Router {
   const dangerous = new Map<'reboot' | 'exit', number>();
 
   api.post('/login', async (req, res) => {
-    const ip = req.ip ?? 'unknown';
-    auth.checkRateLimit(ip);
+    const ip = req.socket.remoteAddress ?? 'unknown';
     const body = parse(z.strictObject({ password: z.string().max(1024) }), req.body, 'login');
-    if (!(await auth.verifyPassword(body.password))) {
-      auth.recordFailure(ip);
-      throw new HttpError(401, 'AUTH_BAD_PASSWORD', 'wrong password');
-    }
+    // Counted before the check: guesses sent at once share one budget.
+    const done = auth.beginLogin(ip);
+    const ok = await auth.verifyPassword(body.password);
+    done(ok);
+    if (!ok) throw new HttpError(401, 'AUTH_BAD_PASSWORD', 'wrong password');
     res.setHeader('Set-Cookie', auth.sessionCookie());
     res.status(204).end();
   });
 
-  api.post('/logout', (_req, res) => {
+  api.post('/logout', (req, res) => {
+    auth.endSession(req);
+    res.setHeader('Set-Cookie', auth.clearCookie());
+    res.status(204).end();
+  });
+
+  // Log out everywhere: every session ends and the stream token changes (admin scope).
+  api.post('/logout-all', (_req, res) => {
+    auth.endAllSessions();
     res.setHeader('Set-Cookie', auth.clearCookie());
     res.status(204).end();
   });
@@ -232,16 +241,27 @@ export function createApi(options: ApiOptions): Router {
   });
 
   const fileRoute = (name: string, pick: (e: EventRecord) => string | null, type?: string): void => {
-    api.get(`/events/:id/${name}`, (req: Request, res: Response, next) => {
+    api.get(`/events/:id/${name}`, async (req: Request, res: Response, next) => {
       const event = findEvent(runtime, req.params.id as string);
       const rel = pick(event);
       // A photo's clip is its snapshot: both went with the upload.
       if (event.offloaded && (name === 'clip' || rel === event.files.clip)) throw new HttpError(410, 'CLIP_OFFLOADED', `the clip of ${event.id} was uploaded to ${event.offloaded.remote} and removed from this device`);
       if (!rel) throw new HttpError(404, 'FILE_NOT_FOUND', `event ${event.id} has no ${name}`);
+      // The path comes from the index, never from the URL; it must still be a regular file inside
+      // the data directory (a symlink put there over a share could point at auth.json).
+      const file = await regularFileInside(runtime.store().dataDir, rel);
+      if (!file) throw new HttpError(404, 'FILE_NOT_FOUND', `the ${name} of ${event.id} is missing on disk`);
       if (type) res.type(type);
-      // The path comes from the index, never from the URL; sendFile refuses anything outside root.
-      res.sendFile(rel, { root: runtime.store().dataDir, dotfiles: 'deny', maxAge: '1h', acceptRanges: true }, (error) => {
-        if (error && !res.headersSent) next(new HttpError(404, 'FILE_NOT_FOUND', `the ${name} of ${event.id} is missing on disk`));
+      // Private media: browsers may keep it, shared caches may not.
+      res.setHeader('Cache-Control', 'private, max-age=3600');
+      res.sendFile(file.real, { dotfiles: 'allow', cacheControl: false, acceptRanges: true }, (error) => {
+        if (!error || res.headersSent) return;
+        if ((error as { status?: number }).status === 416) {
+          res.setHeader('Content-Range', `bytes */${file.size}`);
+          next(new HttpError(416, 'HTTP_RANGE_NOT_SATISFIABLE', `the ${name} of ${event.id} has ${file.size} bytes`));
+          return;
+        }
+        next(new HttpError(404, 'FILE_NOT_FOUND', `the ${name} of ${event.id} is missing on disk`));
       });
     });
   };
@@ -255,6 +275,25 @@ export function createApi(options: ApiOptions): Router {
     throw new HttpError(404, 'HTTP_NOT_FOUND', 'no such API endpoint');
   });
   return api;
+}
+
+/**
+ * The real path and size of `rel` when it is a regular file (not a symlink) whose real path lies
+ * inside `dataDir`; null otherwise.
+ */
+async function regularFileInside(dataDir: string, rel: string): Promise<{ real: string; size: number } | null> {
+  try {
+    const root = await realpath(dataDir);
+    const full = resolve(root, rel);
+    const link = await lstat(full);
+    if (!link.isFile()) return null;
+    const real = await realpath(full);
+    if (!real.startsWith(root + sep)) return null;
+    return { real, size: link.size };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw error;
+  }
 }
 
 function findEvent(runtime: Runtime, rawId: string): EventRecord {

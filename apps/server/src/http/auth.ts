@@ -12,22 +12,39 @@ const scrypt = promisify(scryptCb) as (password: string, salt: Buffer, keylen: n
 /** scrypt cost: ~50 ms on a Pi Zero 2 W class CPU per attempt, cheap enough for a login, slow for guessing. */
 const SCRYPT = { N: 16384, r: 8, p: 1, keylen: 32 } as const;
 export const SESSION_COOKIE = 'preroll_session';
-const SESSION_MS = 30 * 24 * 3600 * 1000;
+/** Sessions kept at most (the oldest is dropped): each login adds one. */
+const MAX_SESSIONS = 200;
+/** How often a running server looks for changes made to auth.json by `preroll passwd` / `preroll token`. */
+const RELOAD_MS = 1000;
+/** Password checks evaluated at once (scrypt takes 16 MiB and ~50 ms each); more wait their turn. */
+const MAX_CONCURRENT_CHECKS = 2;
+
+/** What a credential may do: `read` (GET), `control` (every change but the admin ones), `admin` (everything). */
+export type Scope = 'read' | 'control' | 'admin';
+export const SCOPES: readonly Scope[] = ['read', 'control', 'admin'];
 
 /** An API token for integrations, as stored (only its SHA-256 is kept). */
 export interface ApiTokenInfo {
   readonly id: string;
   readonly name: string;
   readonly createdAt: string;
+  /** What it may do; tokens made before scopes existed are `admin`. */
+  readonly scope: Scope;
 }
+
+type StoredHash = { salt: string; hash: string; N: number; r: number; p: number };
 
 interface AuthFile {
   version: 1;
-  /** HMAC key for session cookies and the stream token; rotated with the password. */
+  /** HMAC key for session cookies and the stream token; rotated with the password and by "log out everywhere". */
   secret: string;
-  password: { salt: string; hash: string; N: number; r: number; p: number } | null;
+  password: StoredHash | null;
+  /** The last PREROLL_PASSWORD seen (hashed): a different one at start ends every session. */
+  envPassword?: StoredHash | null;
   /** API tokens (`Authorization: Bearer prt_...`); high-entropy, so a plain SHA-256 is enough. */
-  tokens?: (ApiTokenInfo & { sha256: string })[];
+  tokens?: (Omit<ApiTokenInfo, 'scope'> & { scope?: Scope; sha256: string })[];
+  /** Open sessions: a cookie is valid only while its id is listed here. */
+  sessions?: { id: string; expires: number }[];
 }
 
 /** Options of {@link openAuth}. */
@@ -39,54 +56,81 @@ export interface AuthOptions {
   readonly envPassword: string | null;
   readonly secureCookies: boolean;
   readonly logger: Logger;
+  /** The login budget and session lifetime (`server.limits`). */
+  readonly limits?: { readonly loginFailuresPerMinute: number; readonly loginAttemptsPerMinute: number; readonly sessionDays: number };
 }
 
-/** Password check, sessions and the login rate limit. */
+/** Who a request is: how it authenticated and what it may do. */
+export interface Identity {
+  readonly via: 'open' | 'session' | 'token';
+  readonly scope: Scope;
+}
+
+/** Password check, sessions, API tokens and the login budget. */
 export interface Auth {
   /** True when requests must be authenticated. */
   readonly required: boolean;
   verifyPassword(password: string): Promise<boolean>;
-  /** A `Set-Cookie` value for a new session. */
+  /**
+   * Starts a login attempt from `ip`: counts it against the per-address and global budgets
+   * before the password is checked (so parallel guesses share the budget), or throws 429.
+   * Call the returned function with the outcome; a success gives the attempt back.
+   */
+  beginLogin(ip: string): (ok: boolean) => void;
+  /** A `Set-Cookie` value for a new session (listed server-side). */
   sessionCookie(): string;
   clearCookie(): string;
-  /** True when the request carries a valid session cookie (or auth is not required). */
+  /** Ends the session the request carries (logout). */
+  endSession(req: IncomingMessage): void;
+  /** Ends every session and rotates the stream token ("log out everywhere"). */
+  endAllSessions(): void;
+  /** The request's identity, or null without a valid session or token (always `open`/`admin` when auth is not required). */
+  identify(req: IncomingMessage): Identity | null;
+  /** True when the request carries a valid session cookie or token (or auth is not required). */
   isAuthenticated(req: IncomingMessage): boolean;
   /** Token accepted as `?token=` on `/stream.mjpg` and `/stream.mp4`, for players such as VLC and a central Preroll that cannot log in. */
   streamToken(): string;
   checkStreamToken(token: string): boolean;
-  /** Counts a failed login from `ip`; throws 429 when it failed too often recently. */
-  checkRateLimit(ip: string): void;
-  recordFailure(ip: string): void;
-  /** Express middleware guarding everything but the login page and health check. */
-  guard(): (req: Request, res: Response, next: NextFunction) => void;
+  /** Express middleware guarding everything but the login page and health check; sets `res.locals.identity`. */
+  guard(onAuthenticated?: (req: Request) => void): (req: Request, res: Response, next: NextFunction) => void;
 }
 
-/** Sets a new password in `<dataDir>/auth.json` (and a new session secret, logging everyone out). */
+const KDF = { maxmem: 64 * 1024 * 1024 } as const;
+
+async function hashPassword(password: string): Promise<StoredHash> {
+  const salt = randomBytes(16);
+  const hash = await scrypt(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, ...KDF });
+  return { salt: salt.toString('hex'), hash: hash.toString('hex'), N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p };
+}
+
+async function matches(password: string, stored: StoredHash): Promise<boolean> {
+  const expected = Buffer.from(stored.hash, 'hex');
+  const hash = await scrypt(password, Buffer.from(stored.salt, 'hex'), expected.length, { N: stored.N, r: stored.r, p: stored.p, ...KDF });
+  return timingSafeEqual(hash, expected);
+}
+
+/** Sets a new password in `<dataDir>/auth.json`: a new key, so every session and the stream token end (a running server sees it within a second). */
 export async function setPassword(dataDir: string, password: string): Promise<void> {
   if (password.length < 8) throw new HttpError(400, 'AUTH_WEAK_PASSWORD', 'the password needs at least 8 characters');
-  const salt = randomBytes(16);
-  const hash = await scrypt(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: 64 * 1024 * 1024 });
-  writeAuthFile(dataDir, {
-    version: 1,
-    secret: randomBytes(32).toString('hex'),
-    password: { salt: salt.toString('hex'), hash: hash.toString('hex'), N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p },
-    tokens: readAuthFile(dataDir)?.tokens ?? [],
-  });
+  const stored = await hashPassword(password);
+  const file = readAuthFile(dataDir);
+  writeAuthFile(dataDir, { version: 1, secret: randomBytes(32).toString('hex'), password: stored, envPassword: file?.envPassword ?? null, tokens: file?.tokens ?? [], sessions: [] });
 }
 
-/** Creates an API token; returns it (shown once) with its id. */
-export function createApiToken(dataDir: string, name: string): { token: string; info: ApiTokenInfo } {
+/** Creates an API token with a scope; returns it (shown once) with its id. */
+export function createApiToken(dataDir: string, name: string, scope: Scope = 'control'): { token: string; info: ApiTokenInfo } {
   if (!/^[\w .-]{1,60}$/.test(name)) throw new HttpError(400, 'AUTH_BAD_TOKEN_NAME', 'a token name is 1-60 letters, digits, spaces, ".", "-" or "_"');
+  if (!SCOPES.includes(scope)) throw new HttpError(400, 'AUTH_BAD_SCOPE', `a token scope is one of ${SCOPES.join(', ')}`);
   const file = readAuthFile(dataDir) ?? { version: 1, secret: randomBytes(32).toString('hex'), password: null };
   const token = `prt_${randomBytes(24).toString('base64url')}`;
-  const info = { id: randomBytes(4).toString('hex'), name, createdAt: new Date().toISOString() };
+  const info: ApiTokenInfo = { id: randomBytes(4).toString('hex'), name, createdAt: new Date().toISOString(), scope };
   writeAuthFile(dataDir, { ...file, tokens: [...(file.tokens ?? []), { ...info, sha256: sha256(token) }] });
   return { token, info };
 }
 
 /** The API tokens (without their secrets). */
 export function listApiTokens(dataDir: string): ApiTokenInfo[] {
-  return (readAuthFile(dataDir)?.tokens ?? []).map(({ id, name, createdAt }) => ({ id, name, createdAt }));
+  return (readAuthFile(dataDir)?.tokens ?? []).map(({ id, name, createdAt, scope }) => ({ id, name, createdAt, scope: scope ?? 'admin' }));
 }
 
 /** Revokes a token by id; returns false when there is none. */
@@ -102,111 +146,217 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** Attempts within the last minute, per key; the map is bounded. */
+class MinuteCounter {
+  private readonly times = new Map<string, number[]>();
+  count(key: string, now: number): number {
+    const recent = (this.times.get(key) ?? []).filter((t) => now - t < 60_000);
+    if (recent.length) this.times.set(key, recent);
+    else this.times.delete(key);
+    return recent.length;
+  }
+  add(key: string, now: number): void {
+    const list = this.times.get(key) ?? [];
+    list.push(now);
+    this.times.set(key, list);
+    if (this.times.size > 10_000) this.times.delete(this.times.keys().next().value as string);
+  }
+  /** Gives back one attempt (a login that succeeded). */
+  remove(key: string, at: number): void {
+    const list = this.times.get(key);
+    const index = list?.indexOf(at) ?? -1;
+    if (list && index >= 0) list.splice(index, 1);
+  }
+}
+
 /**
  * Loads or creates the auth state. When a password is required and none exists, one is
- * generated, stored (hashed) and printed once to the log.
+ * generated, stored (hashed) and written once to `<dataDir>/initial-password` (mode 0600),
+ * never to the log.
  */
 export async function openAuth(options: AuthOptions): Promise<Auth> {
+  const limits = options.limits ?? { loginFailuresPerMinute: 5, loginAttemptsPerMinute: 30, sessionDays: 30 };
+  const sessionMs = Math.round(limits.sessionDays * 24 * 3600 * 1000);
+  const log = options.logger;
   let file = readAuthFile(options.dataDir);
   if (!file) {
     file = { version: 1, secret: randomBytes(32).toString('hex'), password: null };
     writeAuthFile(options.dataDir, file);
   }
-  let envHash: { salt: Buffer; hash: Buffer } | null = null;
+  let envHash: StoredHash | null = null;
   if (options.envPassword) {
-    const salt = randomBytes(16);
-    envHash = { salt, hash: await scrypt(options.envPassword, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: 64 * 1024 * 1024 }) };
+    if (file.envPassword && (await matches(options.envPassword, file.envPassword))) {
+      envHash = file.envPassword;
+    } else {
+      // A new PREROLL_PASSWORD: whoever logged in with the old one is logged out.
+      const changed = Boolean(file.envPassword);
+      envHash = await hashPassword(options.envPassword);
+      file = { ...file, secret: changed ? randomBytes(32).toString('hex') : file.secret, envPassword: envHash, sessions: changed ? [] : file.sessions };
+      writeAuthFile(options.dataDir, file);
+      if (changed) log.warn('PREROLL_PASSWORD changed: every session ended, new stream token');
+    }
   }
   if (options.exposed && !file.password && !envHash) {
-    const generated = randomBytes(9).toString('base64url');
+    const generated = randomBytes(12).toString('base64url');
     await setPassword(options.dataDir, generated);
     file = readAuthFile(options.dataDir) as AuthFile;
-    options.logger.warn(
-      { password: undefined },
-      `no password was set: generated one for this installation: ${generated}  (shown once; change it with "pnpm preroll passwd" or set PREROLL_PASSWORD)`,
-    );
+    const path = join(options.dataDir, 'initial-password');
+    writeFileSync(path, `${generated}\n`, { mode: 0o600 });
+    log.warn({ file: path }, `no password was set: generated one for this installation; it is in ${path} (readable by this user only). Log in with it, then change it with "preroll passwd" and delete the file`);
   }
   const required = options.exposed || file.password !== null || envHash !== null;
-  const secret = Buffer.from(file.secret, 'hex');
-  const stored = file.password;
-  const failures = new Map<string, number[]>();
-  // Tokens made with `preroll token create` while the server runs are picked up by mtime.
+
+  // The state a running server acts on; re-read when auth.json changes on disk.
   const authPath = join(options.dataDir, 'auth.json');
-  let tokenHashes = new Set((file.tokens ?? []).map((t) => t.sha256));
-  let tokensCheckedAt = 0;
-  let tokensMtimeMs = 0;
-  const validToken = (token: string): boolean => {
+  let secret = Buffer.from(file.secret, 'hex');
+  let stored = file.password;
+  let tokens = new Map((file.tokens ?? []).map((t) => [t.sha256, t.scope ?? 'admin'] as const));
+  let sessions = new Map((file.sessions ?? []).map((s) => [s.id, s.expires] as const));
+  let checkedAt = 0;
+  let mtimeMs = mtimeOf(authPath);
+  const adopt = (next: AuthFile): void => {
+    secret = Buffer.from(next.secret, 'hex');
+    stored = next.password;
+    tokens = new Map((next.tokens ?? []).map((t) => [t.sha256, t.scope ?? 'admin'] as const));
+    sessions = new Map((next.sessions ?? []).map((s) => [s.id, s.expires] as const));
+  };
+  const reload = (): void => {
     const now = Date.now();
-    if (now - tokensCheckedAt > 2000) {
-      tokensCheckedAt = now;
-      try {
-        const mtimeMs = statSync(authPath).mtimeMs;
-        if (mtimeMs !== tokensMtimeMs) {
-          tokensMtimeMs = mtimeMs;
-          tokenHashes = new Set((readAuthFile(options.dataDir)?.tokens ?? []).map((t) => t.sha256));
-        }
-      } catch (error) {
-        options.logger.warn({ err: error }, 'cannot re-read auth.json for API tokens');
-      }
+    if (now - checkedAt < RELOAD_MS) return;
+    checkedAt = now;
+    try {
+      const current = mtimeOf(authPath);
+      if (current === mtimeMs) return;
+      mtimeMs = current;
+      const next = readAuthFile(options.dataDir);
+      if (next) adopt(next);
+    } catch (error) {
+      log.warn({ err: error }, 'cannot re-read auth.json');
     }
-    return tokenHashes.has(sha256(token));
+  };
+  /** Changes the file from its current content on disk (a concurrent `preroll token create` is kept). */
+  const update = (change: (current: AuthFile) => AuthFile): void => {
+    const next = change(readAuthFile(options.dataDir) ?? (file as AuthFile));
+    writeAuthFile(options.dataDir, next);
+    mtimeMs = mtimeOf(authPath);
+    checkedAt = Date.now();
+    adopt(next);
   };
 
+  const perAddress = new MinuteCounter();
+  const global = new MinuteCounter();
+  let checking = 0;
+  const queue: (() => void)[] = [];
   const sign = (payload: string): string => createHmac('sha256', secret).update(payload).digest('base64url');
   const cookieAttrs = `Path=/; HttpOnly; SameSite=Strict${options.secureCookies ? '; Secure' : ''}`;
+
+  const sessionOf = (req: IncomingMessage): { id: string; expires: number } | null => {
+    const value = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (!value) return null;
+    const parts = value.split('.');
+    if (parts.length !== 3) return null;
+    const [expires, id, signature] = parts;
+    if (!/^\d+$/.test(expires) || Number(expires) < Date.now()) return null;
+    if (!safeEqual(signature, sign(`${expires}.${id}`))) return null;
+    return sessions.get(id) === Number(expires) ? { id, expires: Number(expires) } : null;
+  };
 
   const auth: Auth = {
     required,
     async verifyPassword(password) {
       if (typeof password !== 'string' || password.length > 1024) return false;
-      const candidates: { salt: Buffer; hash: Buffer; N: number; r: number; p: number }[] = [];
-      if (envHash) candidates.push({ ...envHash, ...SCRYPT });
-      else if (stored) candidates.push({ salt: Buffer.from(stored.salt, 'hex'), hash: Buffer.from(stored.hash, 'hex'), N: stored.N, r: stored.r, p: stored.p });
-      for (const c of candidates) {
-        const hash = await scrypt(password, c.salt, c.hash.length, { N: c.N, r: c.r, p: c.p, maxmem: 64 * 1024 * 1024 });
-        if (timingSafeEqual(hash, c.hash)) return true;
+      reload();
+      const candidate = envHash ?? stored;
+      if (!candidate) return false;
+      // At most a few scrypt runs at once: a burst of logins waits instead of taking 16 MiB each.
+      if (checking >= MAX_CONCURRENT_CHECKS) await new Promise<void>((resolve) => queue.push(resolve));
+      checking++;
+      try {
+        return await matches(password, candidate);
+      } finally {
+        checking--;
+        queue.shift()?.();
       }
-      return false;
+    },
+    beginLogin(ip) {
+      const now = Date.now();
+      if (perAddress.count(ip, now) >= limits.loginFailuresPerMinute) {
+        log.warn({ ip, code: 'AUTH_RATE_LIMITED' }, 'login refused: too many attempts from this address');
+        throw new HttpError(429, 'AUTH_RATE_LIMITED', 'too many failed logins; wait a minute');
+      }
+      if (global.count('*', now) >= limits.loginAttemptsPerMinute) {
+        log.warn({ ip, code: 'AUTH_RATE_LIMITED_GLOBAL' }, 'login refused: too many attempts from all addresses');
+        throw new HttpError(429, 'AUTH_RATE_LIMITED_GLOBAL', 'too many failed logins on this server; wait a minute');
+      }
+      // Counted now, before the password is checked: parallel attempts see each other.
+      perAddress.add(ip, now);
+      global.add('*', now);
+      return (ok) => {
+        if (ok) {
+          perAddress.remove(ip, now);
+          global.remove('*', now);
+          return;
+        }
+        log.warn({ ip, at: new Date(now).toISOString(), code: 'AUTH_BAD_PASSWORD' }, 'failed login');
+      };
     },
     sessionCookie() {
-      const expires = Date.now() + SESSION_MS;
-      const payload = `${expires}.${randomBytes(12).toString('base64url')}`;
-      return `${SESSION_COOKIE}=${payload}.${sign(payload)}; ${cookieAttrs}; Max-Age=${SESSION_MS / 1000}`;
+      const expires = Date.now() + sessionMs;
+      const id = randomBytes(12).toString('base64url');
+      update((current) => {
+        const now = Date.now();
+        const kept = (current.sessions ?? []).filter((s) => s.expires > now).slice(-(MAX_SESSIONS - 1));
+        return { ...current, sessions: [...kept, { id, expires }] };
+      });
+      const payload = `${expires}.${id}`;
+      return `${SESSION_COOKIE}=${payload}.${sign(payload)}; ${cookieAttrs}; Max-Age=${Math.floor(sessionMs / 1000)}`;
     },
     clearCookie() {
       return `${SESSION_COOKIE}=; ${cookieAttrs}; Max-Age=0`;
     },
-    isAuthenticated(req) {
-      if (!required) return true;
+    endSession(req) {
+      reload();
+      const session = sessionOf(req);
+      if (!session) return;
+      update((current) => ({ ...current, sessions: (current.sessions ?? []).filter((s) => s.id !== session.id) }));
+    },
+    endAllSessions() {
+      update((current) => ({ ...current, secret: randomBytes(32).toString('hex'), sessions: [] }));
+      log.warn('every session ended and the stream token rotated (log out everywhere)');
+    },
+    identify(req) {
+      if (!required) return { via: 'open', scope: 'admin' };
+      reload();
       const bearer = /^Bearer (prt_[A-Za-z0-9_-]{20,100})$/.exec(req.headers.authorization ?? '');
-      if (bearer) return validToken(bearer[1]);
-      const value = readCookie(req.headers.cookie, SESSION_COOKIE);
-      if (!value) return false;
-      const parts = value.split('.');
-      if (parts.length !== 3) return false;
-      const [expires, nonce, signature] = parts;
-      if (!/^\d+$/.test(expires) || Number(expires) < Date.now()) return false;
-      return safeEqual(signature, sign(`${expires}.${nonce}`));
+      if (bearer) {
+        const scope = tokens.get(sha256(bearer[1]));
+        return scope ? { via: 'token', scope } : null;
+      }
+      return sessionOf(req) ? { via: 'session', scope: 'admin' } : null;
+    },
+    isAuthenticated(req) {
+      return auth.identify(req) !== null;
     },
     streamToken: () => sign('stream.mjpg'),
-    checkStreamToken: (token) => safeEqual(token, sign('stream.mjpg')),
-    checkRateLimit(ip) {
-      const now = Date.now();
-      const recent = (failures.get(ip) ?? []).filter((t) => now - t < 60_000);
-      failures.set(ip, recent);
-      if (recent.length >= 5) throw new HttpError(429, 'AUTH_RATE_LIMITED', 'too many failed logins; wait a minute');
+    checkStreamToken: (token) => {
+      reload();
+      return safeEqual(token, sign('stream.mjpg'));
     },
-    recordFailure(ip) {
-      const list = failures.get(ip) ?? [];
-      list.push(Date.now());
-      failures.set(ip, list);
-      if (failures.size > 10_000) failures.delete(failures.keys().next().value as string);
-    },
-    guard() {
+    guard(onAuthenticated) {
       return (req, res, next) => {
-        if (auth.isAuthenticated(req) || req.path === '/api/login') return next();
+        const identity = auth.identify(req);
+        if (identity) {
+          res.locals.identity = identity;
+          onAuthenticated?.(req);
+          return next();
+        }
+        if (req.path === '/api/login') return next();
         const stream = /^(\/cameras\/[^/]+)?\/stream\.(mjpg|mp4)$/.test(req.path);
-        if (stream && typeof req.query.token === 'string' && auth.checkStreamToken(req.query.token)) return next();
+        if (stream && typeof req.query.token === 'string' && auth.checkStreamToken(req.query.token)) {
+          res.locals.identity = { via: 'token', scope: 'read' } satisfies Identity;
+          onAuthenticated?.(req);
+          return next();
+        }
         if (req.path.startsWith('/api/') || stream || req.path === '/metrics') {
           next(new HttpError(401, 'AUTH_REQUIRED', 'log in first (POST /api/login)'));
           return;
@@ -216,6 +366,15 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
     },
   };
   return auth;
+}
+
+function mtimeOf(path: string): number {
+  try {
+    return statSync(path).mtimeMs;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw error;
+  }
 }
 
 function safeEqual(a: string, b: string): boolean {
@@ -250,4 +409,27 @@ function writeAuthFile(dataDir: string, file: AuthFile): void {
   const path = join(dataDir, 'auth.json');
   writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
   renameSync(`${path}.tmp`, path);
+}
+
+const RANK: Record<Scope, number> = { read: 0, control: 1, admin: 2 };
+
+/**
+ * The scope a request needs: `read` to look (GET/HEAD), `admin` for delete-all, reboot, exit
+ * and "log out everywhere", `control` for every other change. Pure.
+ */
+export function scopeNeeded(method: string, path: string): Scope {
+  if (/\/(delete-all(\/confirm|\/cancel)?|reboot|exit|logout-all)$/.test(path)) return 'admin';
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'read';
+  return 'control';
+}
+
+/** Refuses (403 `AUTH_SCOPE`) a request whose identity lacks the scope it needs. */
+export function requireScope() {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const identity = res.locals.identity as Identity | undefined;
+    if (!identity) return next(); // the login route: nothing else passes the guard without an identity
+    const needed = scopeNeeded(req.method, req.path);
+    if (RANK[identity.scope] >= RANK[needed]) return next();
+    next(new HttpError(403, 'AUTH_SCOPE', `this token has the "${identity.scope}" scope; this needs "${needed}"`));
+  };
 }

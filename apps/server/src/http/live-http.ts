@@ -107,8 +107,12 @@ export function attachWebSocket(
     runtimes: readonly Runtime[];
     auth: Auth;
     logger: Logger;
+    /** Same origin and an allowed `Host`. */
     sameOrigin: (req: IncomingMessage) => boolean;
+    /** The upgrade carried a valid session: its socket leaves the unauthenticated caps. */
+    onAuthenticated?: (socket: unknown) => void;
     status: (runtime: Runtime) => unknown;
+    /** New recordings, announced once: pushed to every open page. */
     announcer?: Pick<Announcer, 'subscribe'>;
   },
 ): { close(): void } {
@@ -126,6 +130,7 @@ export function attachWebSocket(
       socket.destroy();
       return;
     }
+    options.onAuthenticated?.(socket);
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
@@ -139,7 +144,16 @@ export function attachWebSocket(
   const sendJson = (ws: WebSocket, value: unknown): void => {
     if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(JSON.stringify(value));
   };
+  let statusFailures = 0;
   const broadcastStatus = (): void => {
+    try {
+      broadcastStatusNow();
+    } catch (error) {
+      // E.g. EMFILE while reading the process's memory use: skip this tick, never crash.
+      if (statusFailures++ % 120 === 0) logger.warn({ err: (error as Error).message, code: (error as { code?: string }).code, failures: statusFailures }, 'cannot build the status');
+    }
+  };
+  const broadcastStatusNow = (): void => {
     const messages = new Map(runtimes.map((r) => [r, JSON.stringify({ type: 'status', status: options.status(r), scores: scores.get(r) })] as const));
     for (const r of runtimes) scores.set(r, []);
     for (const [ws, state] of clients) {
@@ -176,7 +190,11 @@ export function attachWebSocket(
   wss.on('connection', (ws) => {
     const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null };
     clients.set(ws, state);
-    sendJson(ws, { type: 'status', status: options.status(state.runtime), scores: [] });
+    try {
+      sendJson(ws, { type: 'status', status: options.status(state.runtime), scores: [] });
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, 'cannot build the status for a new client');
+    }
     ws.on('message', (data, isBinary) => {
       let message: ClientMessage;
       try {

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
@@ -12,9 +13,11 @@ import type { Runtime } from '../runtime/runtime';
 import type { Alerts } from '../alerts';
 import { alertsMetrics, createAlertsApi, createAlertsPublic } from './alerts';
 import { createApi } from './api';
-import { openAuth, type Auth } from './auth';
-import { errorHandler, HttpError } from './errors';
+import { openAuth, requireScope, type Auth } from './auth';
+import { hostAllowed } from './host';
+import { bodyDeadline, effectiveMaxConnections, fdSoftLimit, guardConnections, rateLimitedLogger } from './limits';
 import type { Announcer } from '../announcer';
+import { errorHandler, HttpError } from './errors';
 import { attachWebSocket, mjpegHandler, mp4Handler } from './live-http';
 import { prometheusMetrics } from './metrics';
 
@@ -69,7 +72,16 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const runtime = runtimes[0];
   const exposed = !isLoopback(config.server.host);
   const tls = config.server.tls ? readTls(config.server.tls) : null;
-  const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: tls !== null, logger });
+  const limits = config.server.limits;
+  const auth = await openAuth({ dataDir: config.server.dataDir, exposed, envPassword: options.password, secureCookies: tls !== null, logger, limits });
+  // Names this server may be reached by; anything else in `Host` is a rebinding attempt.
+  const allowedHosts = [...config.server.allowedHosts, hostname(), `${hostname()}.local`, config.server.host];
+  const hostOk = (req: IncomingMessage): boolean => hostAllowed(req.headers.host, allowedHosts);
+  const server: Server = tls
+    ? createTlsServer({ ...tls, ...serverTimeouts(limits) }, undefined)
+    : createServer(serverTimeouts(limits));
+  const maxConnections = effectiveMaxConnections(limits.maxConnections, fdSoftLimit());
+  const connections = guardConnections(server, { ...limits, maxConnections, maxUnauthenticated: Math.min(limits.maxUnauthenticated, maxConnections) }, logger);
   const root = webRoot();
   const actions = { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit };
   const byId = new Map(runtimes.map((r) => [r.status().camera, r] as const));
@@ -87,8 +99,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.set('trust proxy', false);
   app.set('etag', false);
   app.use(securityHeaders);
+  if (tls) app.use(hsts);
+  app.use((req, _res, next) => next(hostOk(req) ? undefined : new HttpError(421, 'HTTP_BAD_HOST', 'this server is not reachable by that host name (server.allowedHosts)')));
   app.use(sameOriginForChanges);
-  app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
 
   app.get('/healthz', (_req, res) => {
     const states = runtimes.map((r) => r.status());
@@ -100,7 +113,11 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     app.get(`/${file}`, (_req, res) => res.sendFile(file, { root, dotfiles: 'deny' }));
   }
   if (options.alerts) app.use(createAlertsPublic(options.alerts));
-  app.use(auth.guard());
+  app.use(auth.guard((req) => connections.markAuthenticated(req.socket)));
+  app.use(requireScope());
+  // Bodies are read only after the guard: without a login, only /api/login's can be sent.
+  app.use(bodyDeadline(limits.bodyTimeoutMs));
+  app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   if (options.alerts) app.use('/api', createAlertsApi({ alerts: options.alerts, runtimes }));
   const apiFor = (r: Runtime) =>
     createApi({
@@ -150,10 +167,21 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.use((req, _res, next) => next(new HttpError(404, 'HTTP_NOT_FOUND', `nothing at ${req.path}`)));
   app.use(errorHandler(logger));
 
-  const server: Server = tls ? createTlsServer(tls, app) : createServer(app);
-  server.requestTimeout = 0; // the MJPEG stream is one endless response
-  server.headersTimeout = 20_000;
-  const ws = attachWebSocket(server, { runtimes, auth, logger: logger.child({ component: 'ws' }), sameOrigin, status: (r) => statusOf(r)(), announcer: options.announcer });
+  server.on('request', app);
+  // Bounds what a client that sends slowly can hold (receiving only: the live streams are
+  // endless responses and are not limited by these).
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.timeout = limits.idleTimeoutMs;
+  const logServerError = rateLimitedLogger(logger, 60_000, 5);
+  const ws = attachWebSocket(server, {
+    runtimes,
+    auth,
+    logger: logger.child({ component: 'ws' }),
+    sameOrigin: (req) => hostOk(req) && sameOrigin(req),
+    onAuthenticated: (socket) => connections.markAuthenticated(socket as Socket),
+    status: (r) => statusOf(r)(),
+    announcer: options.announcer,
+  });
 
   return {
     auth,
@@ -161,9 +189,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       return new Promise((resolvePort, reject) => {
         server.once('error', reject);
         server.listen(config.server.port, config.server.host, () => {
+          server.off('error', reject);
+          // Out of descriptors (EMFILE/ENFILE at accept): Node drops the connection; say so and go on recording.
+          server.on('error', (error: NodeJS.ErrnoException) => logServerError('error', { code: error.code, syscall: error.syscall, connections: connections.stats() }, 'web server: cannot accept a connection'));
           const port = (server.address() as AddressInfo).port;
           const scheme = tls ? 'https' : 'http';
-          logger.info({ host: config.server.host, port, tls: tls !== null, passwordRequired: auth.required }, `web interface on ${scheme}://${config.server.host}:${port}/`);
+          logger.info({ host: config.server.host, port, tls: tls !== null, passwordRequired: auth.required, maxConnections }, `web interface on ${scheme}://${config.server.host}:${port}/`);
           resolvePort(port);
         });
       });
@@ -202,6 +233,19 @@ const CSP = [
   "frame-ancestors 'none'",
   "form-action 'self'",
 ].join('; ');
+
+/** Options of the HTTP(S) server that bound slow clients (`server.limits`). */
+function serverTimeouts(limits: Config['server']['limits']): { headersTimeout: number; requestTimeout: number; connectionsCheckingInterval: number } {
+  // Node checks these deadlines on a timer; once a second keeps the overshoot small. It refuses
+  // a headers deadline beyond the request deadline: the headers are part of the request.
+  return { headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs), requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: 1000 };
+}
+
+/** Under TLS, browsers are told to use HTTPS only (180 days). */
+function hsts(_req: Request, res: Response, next: NextFunction): void {
+  res.setHeader('Strict-Transport-Security', 'max-age=15552000');
+  next();
+}
 
 function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
   res.setHeader('Content-Security-Policy', CSP);
