@@ -33,7 +33,8 @@ describe('alerts in the page (real browser)', () => {
   test('enable notifications: the server receives the subscription; mode switch; send a test', async () => {
     const server = await startTestServer({
       camera: { source: 'demo', width: 320, height: 180, fps: 10 },
-      integrations: { notify: { ntfy: { serverUrl: http.url, topic: 'page-test' }, webpush: { subject: 'mailto:admin@example.com' } } },
+      // Only manual recordings alert here, so the demo's motion event (at about 10 s) cannot add a message to the count.
+      integrations: { notify: { ntfy: { serverUrl: http.url, topic: 'page-test', kinds: ['manual'] }, webpush: { subject: 'mailto:admin@example.com', kinds: ['manual'] } } },
     });
     const context = await browser.newContext();
     try {
