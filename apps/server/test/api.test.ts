@@ -1,7 +1,7 @@
 import { delimiter, resolve } from 'node:path';
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { request, startTestServer, waitFor } from './server-helpers';
+import { request, startTestServer, tempDataDir, waitFor } from './server-helpers';
 
 const FAKE_BIN = resolve(__dirname, '../../../test-fixtures/bin');
 
@@ -38,7 +38,35 @@ describe('HTTP API on a real server (fake Pi camera)', () => {
     const down = (await request(`${server.url}/api/trigger-level`, 'PUT', { step: -1 })).body.triggerLevel;
     expect(down).toBeLessThan(up);
     const saved = JSON.parse(require('node:fs').readFileSync(`${server.runtime.store().dataDir}/settings.json`, 'utf8'));
-    expect(saved.triggerLevel).toBe(down);
+    expect(saved).toMatchObject({ scoreScale: 2, triggerMode: 'manual', triggerLevel: down });
+  });
+
+  test('trigger mode: auto with the offset and manual levels both survive a restart; levels of the old score scale are not used', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const dataDir = tempDataDir();
+    // A level saved by a version with the old score (no scale) means something else: not used.
+    writeFileSync(`${dataDir}/settings.json`, JSON.stringify({ triggerLevel: 40, motionEnabled: true }));
+    const config = { server: { dataDir }, camera: { source: 'rpicam:320x240@15' } };
+    let other = await startTestServer(config);
+    try {
+      const status = (await request(`${other.url}/api/status`, 'GET')).body;
+      expect(status.trigger.mode).toBe('auto');
+      expect(status.triggerLevel).toBeLessThan(40);
+      const auto = (await request(`${other.url}/api/trigger-level`, 'PUT', { mode: 'auto' })).body.triggerLevel;
+      const stepped = (await request(`${other.url}/api/trigger-level`, 'PUT', { step: 1 })).body.triggerLevel;
+      expect(stepped).toBeGreaterThan(auto);
+      expect((await request(`${other.url}/api/status`, 'GET')).body.trigger).toMatchObject({ mode: 'auto', offset: 1 });
+      await other.stop();
+      other = await startTestServer(config);
+      expect((await request(`${other.url}/api/status`, 'GET')).body.trigger).toMatchObject({ mode: 'auto', offset: 1 });
+      expect((await request(`${other.url}/api/trigger-level`, 'PUT', { value: 7 })).body).toEqual({ triggerLevel: 7 });
+      await other.stop();
+      other = await startTestServer(config);
+      expect((await request(`${other.url}/api/status`, 'GET')).body).toMatchObject({ triggerLevel: 7, trigger: { mode: 'manual' } });
+      expect((await request(`${other.url}/api/trigger-level`, 'PUT', { mode: 'sideways' })).status).toBe(400);
+    } finally {
+      await other.stop();
+    }
   });
 
   test('bad bodies get a 400 with a stable code naming the field', async () => {

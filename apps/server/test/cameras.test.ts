@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
+import { DEFAULT_DETECTOR_CONFIG } from '@preroll/detector';
 import { parseConfig } from '../src/config';
 import { request, startTestServer, tempDataDir, waitFor } from './server-helpers';
 
@@ -39,7 +40,7 @@ describe('several cameras in one server', () => {
 
       // Detection settings may differ per camera; the rest is shared.
       expect((await request(`${server.url}/api/cameras/door/status`, 'GET')).body.triggerLevel).toBe(30);
-      expect((await request(`${server.url}/api/cameras/yard/status`, 'GET')).body.triggerLevel).toBe(8);
+      expect((await request(`${server.url}/api/cameras/yard/status`, 'GET')).body.triggerLevel).toBe(DEFAULT_DETECTOR_CONFIG.triggerLevel);
 
       // Controls act on one camera only, and are kept per camera.
       expect((await request(`${server.url}/api/cameras/door/trigger-level`, 'PUT', { value: 20 })).body).toEqual({ triggerLevel: 20 });

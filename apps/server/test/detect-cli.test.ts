@@ -73,7 +73,8 @@ test('--json: the crossing is one event, the light switch none, and the summary 
   const summary = firstLines[firstLines.length - 1];
   expect(summary).toMatchObject({ type: 'summary', frames: 120, events: 0, triggerLevel: 1000 });
   expect(summary.durationS).toBeCloseTo(12, 1);
-  expect(summary.noiseFloor).toBeGreaterThan(0);
+  // The score counts only change that stands out of the measured noise: a still stretch scores 0.
+  expect(summary.noiseFloor).toBeGreaterThanOrEqual(0);
   expect(summary.suggestedTriggerLevel).toBeGreaterThan(summary.noiseFloor);
 
   const second = await cli(['detect', clip, '--json', '--trigger-level', String(summary.suggestedTriggerLevel)]);

@@ -113,9 +113,9 @@ describe('one recording, one announcement', () => {
       const photo = (await api(`${server.url}/api/snapshot`, 'POST')).body;
       expect(photo.id).toMatch(/_photo$/);
       // The demo scene moves from 10 s after start, for 4 s: one motion clip.
-      const motion = await waitFor(async () => (await api(`${server.url}/api/events?kind=motion`, 'GET')).body.items[0], { timeoutMs: 45_000, intervalMs: 500, what: 'a motion clip' });
+      const motion = await waitFor(async () => (await api(`${server.url}/api/events?kind=motion`, 'GET')).body.items[0], { timeoutMs: 90_000, intervalMs: 500, what: 'a motion clip' });
       expect((await api(`${server.url}/api/memories`, 'POST', { seconds: 6 })).status).toBe(202);
-      await waitFor(async () => (await api(`${server.url}/api/events?kind=memory`, 'GET')).body.items[0], { timeoutMs: 30_000, intervalMs: 500, what: 'a memory' });
+      await waitFor(async () => (await api(`${server.url}/api/events?kind=memory`, 'GET')).body.items[0], { timeoutMs: 90_000, intervalMs: 500, what: 'a memory' });
       // Edits that are not new recordings.
       expect((await api(`${server.url}/api/events/${motion.id}`, 'PATCH', { favorite: true })).status).toBe(200);
       expect((await api(`${server.url}/api/events/${motion.id}`, 'PATCH', { favorite: false })).status).toBe(200);
@@ -194,5 +194,5 @@ describe('one recording, one announcement', () => {
     expect([...hooksById.keys()].sort()).toEqual(ids);
     expect([...mqttById.keys()].sort()).toEqual(ids);
     expect(copies).toHaveLength(ids.length);
-  }, 240_000);
+  }, 420_000);
 });

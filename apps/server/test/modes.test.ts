@@ -131,7 +131,7 @@ describe('continuous recording and memories on a real server (demo camera)', () 
     const config = {
       server: { dataDir, host: '127.0.0.1', port: 0 },
       camera: CAMERA,
-      recording: { continuous: { enabled: true, segmentS: 2 }, lookback: { maxBytes: 0 }, memory: { windowS: 1 } },
+      recording: { continuous: { enabled: true, segmentS: 2 }, lookback: { maxBytes: 0 }, memory: { windowS: 5 } },
     };
     let server = await startTestServer(config);
     try {
@@ -170,7 +170,7 @@ describe('continuous recording and memories on a real server (demo camera)', () 
       expect(first.body.lookbackS).toBe(2);
       const second = await request(`${server.url}/api/memories`, 'POST', { seconds: 2 });
       expect(second.body).toMatchObject({ lookbackS: 4, since: first.body.since });
-      const memory = (await waitFor(async () => (await events(server.url, 'memory'))[0], 40_000, 'the memory'));
+      const memory = (await waitFor(async () => (await events(server.url, 'memory'))[0], 90_000, 'the memory'));
       expect(memory.favorite).toBe(true);
       const sidecar = await sidecarOf(server.url, memory);
       expect(sidecar.files.clip).toMatch(/\/\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}-MEMORY\.mp4$/);
@@ -207,7 +207,7 @@ describe('continuous recording and memories on a real server (demo camera)', () 
     } finally {
       await server.stop();
     }
-  }, 60_000);
+  }, 240_000);
 
   test('the hidden look-back stays under its cap; a memory from it; a photo at full resolution with a thumbnail', async () => {
     const dataDir = tempDataDir();
@@ -330,10 +330,10 @@ describe('web page (Chromium)', () => {
       expect(await page.isDisabled('#memory')).toBe(true);
       await page.click('#continuous-toggle');
       await page.waitForFunction(() => document.getElementById('continuous-toggle')!.textContent === 'Continuous: on', null, { timeout: 5000 });
-      await waitFor(async () => (await events(server.url, 'segment')).length >= 2, 15_000, 'two segments');
+      await waitFor(async () => (await events(server.url, 'segment')).length >= 2, 60_000, 'two segments');
       expect(await page.textContent('#memory')).toBe('Save the last 3 s');
       await page.click('#memory');
-      await waitFor(async () => (await events(server.url, 'memory')).length > 0, 40_000, 'the memory');
+      await waitFor(async () => (await events(server.url, 'memory')).length > 0, 90_000, 'the memory');
       await page.waitForFunction(() => /Memory saved/.test(document.getElementById('memory-status')!.textContent ?? ''), null, { timeout: 5000 });
 
       await page.click('#tab-gallery');
@@ -353,5 +353,5 @@ describe('web page (Chromium)', () => {
       await page.close();
       await server.stop();
     }
-  }, 60_000);
+  }, 240_000);
 });

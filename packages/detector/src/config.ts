@@ -1,5 +1,5 @@
 import { DetectorError } from './errors';
-import type { DetectorConfig, DetectorMask, LightingConfig, MaskRect } from './types';
+import type { ActivityConfig, AutoLevelSettings, DetectorConfig, DetectorMask, LightingConfig, MaskRect, NightConfig, NoiseConfig, RegionsConfig } from './types';
 
 /**
  * Defaults, chosen by measurement over labeled synthetic clips with several seeds and scenes
@@ -7,10 +7,18 @@ import type { DetectorConfig, DetectorMask, LightingConfig, MaskRect } from './t
  */
 export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   analysisWidth: 160,
-  triggerLevel: 8,
+  triggerLevel: 1,
   minTriggerLevel: 0.1,
   maxTriggerLevel: 65025,
-  confirmFrames: 3,
+  triggerMode: 'auto',
+  confirmFrames: 1,
+  confirmS: 0.2,
+  referenceS: 0.5,
+  noise: Object.freeze({ thresholdSigma: 4, minDeltaLuma: 2.5, riseS: 0.5, fallS: 3 }) as NoiseConfig,
+  regions: Object.freeze({ minAreaFraction: 0.001 }) as RegionsConfig,
+  activity: Object.freeze({ weight: 8, riseS: 3, fallS: 60, clipFactor: 8 }) as ActivityConfig,
+  night: Object.freeze({ enterLuma: 40, exitLuma: 55, thresholdSigma: 4, minAreaFraction: 0.001, levelFactor: 0.5 }) as NightConfig,
+  auto: Object.freeze({ margin: 2, windowS: 30, holdS: 30 }) as AutoLevelSettings,
   gapS: 2,
   maxEventS: 300,
   warmupS: 2,
@@ -23,8 +31,11 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   calibrationWindowS: 5,
 });
 
-/** Options of `createDetector`: any subset of the config; `lighting` may be partial too. */
-export type DetectorOptions = Partial<Omit<DetectorConfig, 'lighting'>> & { lighting?: Partial<LightingConfig> };
+/** The config's nested groups: each may be given in part. */
+type Groups = 'lighting' | 'noise' | 'regions' | 'activity' | 'night' | 'auto';
+
+/** Options of `createDetector`: any subset of the config; each nested group may be partial too. */
+export type DetectorOptions = Partial<Omit<DetectorConfig, Groups>> & { [G in Groups]?: Partial<DetectorConfig[G]> };
 
 /**
  * Merges options over the defaults and checks every bound; throws `DETECTOR_BAD_CONFIG` with
@@ -35,12 +46,39 @@ export function resolveDetectorConfig(options: DetectorOptions = {}): DetectorCo
     ...DEFAULT_DETECTOR_CONFIG,
     ...stripUndefined(options),
     lighting: { ...DEFAULT_DETECTOR_CONFIG.lighting, ...stripUndefined(options.lighting ?? {}) },
+    noise: { ...DEFAULT_DETECTOR_CONFIG.noise, ...stripUndefined(options.noise ?? {}) },
+    regions: { ...DEFAULT_DETECTOR_CONFIG.regions, ...stripUndefined(options.regions ?? {}) },
+    activity: { ...DEFAULT_DETECTOR_CONFIG.activity, ...stripUndefined(options.activity ?? {}) },
+    night: { ...DEFAULT_DETECTOR_CONFIG.night, ...stripUndefined(options.night ?? {}) },
+    auto: { ...DEFAULT_DETECTOR_CONFIG.auto, ...stripUndefined(options.auto ?? {}) },
   };
   checkInt('analysisWidth', merged.analysisWidth, 8, 1920);
   checkNumber('minTriggerLevel', merged.minTriggerLevel, 0, 65025);
   checkNumber('maxTriggerLevel', merged.maxTriggerLevel, merged.minTriggerLevel, 65025);
   checkNumber('triggerLevel', merged.triggerLevel, merged.minTriggerLevel, merged.maxTriggerLevel);
   checkInt('confirmFrames', merged.confirmFrames, 1, 1000);
+  if (merged.triggerMode !== 'auto' && merged.triggerMode !== 'manual') {
+    throw new DetectorError('DETECTOR_BAD_CONFIG', 'triggerMode must be auto or manual', { key: 'triggerMode', value: merged.triggerMode });
+  }
+  checkNumber('confirmS', merged.confirmS, 0, 60);
+  checkNumber('referenceS', merged.referenceS, 0, 5);
+  checkNumber('noise.thresholdSigma', merged.noise.thresholdSigma, 0.5, 50);
+  checkNumber('noise.minDeltaLuma', merged.noise.minDeltaLuma, 0, 255);
+  checkNumber('noise.riseS', merged.noise.riseS, 0.01, 600);
+  checkNumber('noise.fallS', merged.noise.fallS, 0.01, 600);
+  checkNumber('regions.minAreaFraction', merged.regions.minAreaFraction, 0, 0.5);
+  checkNumber('activity.weight', merged.activity.weight, 0, 100);
+  checkNumber('activity.riseS', merged.activity.riseS, 0.1, 3600);
+  checkNumber('activity.fallS', merged.activity.fallS, 0.1, 3600);
+  checkNumber('activity.clipFactor', merged.activity.clipFactor, 1, 1000);
+  checkNumber('night.enterLuma', merged.night.enterLuma, 0, 255);
+  checkNumber('night.exitLuma', merged.night.exitLuma, merged.night.enterLuma, 255);
+  checkNumber('night.thresholdSigma', merged.night.thresholdSigma, 0.5, 50);
+  checkNumber('night.minAreaFraction', merged.night.minAreaFraction, 0, 0.5);
+  checkNumber('night.levelFactor', merged.night.levelFactor, 0.01, 1);
+  checkNumber('auto.margin', merged.auto.margin, 1, 100);
+  checkNumber('auto.windowS', merged.auto.windowS, 1, 600);
+  checkNumber('auto.holdS', merged.auto.holdS, 0, 3600);
   checkNumber('gapS', merged.gapS, 0, 3600);
   checkNumber('maxEventS', merged.maxEventS, 1, 86_400);
   checkNumber('warmupS', merged.warmupS, 0, 3600);
@@ -53,7 +91,15 @@ export function resolveDetectorConfig(options: DetectorOptions = {}): DetectorCo
   checkNumber('lighting.switchFraction', lighting.switchFraction, 0.05, 1);
   checkNumber('lighting.holdS', lighting.holdS, 0, 60);
   if (merged.mask) checkMask(merged.mask);
-  return Object.freeze({ ...merged, lighting: Object.freeze(lighting) });
+  return Object.freeze({
+    ...merged,
+    lighting: Object.freeze(lighting),
+    noise: Object.freeze(merged.noise),
+    regions: Object.freeze(merged.regions),
+    activity: Object.freeze(merged.activity),
+    night: Object.freeze(merged.night),
+    auto: Object.freeze(merged.auto),
+  });
 }
 
 function checkMask(mask: DetectorMask): void {

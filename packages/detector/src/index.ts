@@ -24,7 +24,21 @@ export {
 export type { ScoreCalibration } from './calibrate';
 export { parsePgm, loadMaskImage, buildAnalysisMask, watchedIndices } from './mask';
 export { heatmapRgba, renderHeatmapPng } from './heatmap';
+export { createNoiseState, followNoise, filledVariances, robustSigma, robustSigmaFromHistogram, noiseBand, noiseBin, NOISE_BANDS, NOISE_BINS } from './noise';
+export type { NoiseFollow, NoiseState } from './noise';
+export { findBlobs } from './blobs';
+export type { Blob, BlobScratch } from './blobs';
+export { updateActivity } from './activity';
+export type { ActivityLearning } from './activity';
+export { analyseChange, boxMean3, createChangeBuffers } from './change';
+export type { ChangeBuffers, ChangeParams, ChangeResult } from './change';
+export { createReferenceRing, addReference, pickReference, clearReferences, REFERENCE_RING_MAX } from './reference';
+export type { ReferenceRing } from './reference';
+export { wantedAutoLevel, nextAutoLevel, offsetLevel } from './auto';
+export type { AutoLevelConfig, AutoLevelState } from './auto';
 export type {
+  ActivityConfig,
+  AutoLevelSettings,
   Calibration,
   Detector,
   DetectorConfig,
@@ -37,7 +51,11 @@ export type {
   LightingConfig,
   MaskImage,
   MaskRect,
+  MotionBox,
   MotionSample,
+  NightConfig,
+  NoiseConfig,
+  RegionsConfig,
   PushResult,
   ScoreSample,
 } from './types';

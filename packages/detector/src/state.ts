@@ -7,6 +7,12 @@ export interface StateSample {
   readonly score: number;
   readonly above: boolean;
   readonly ignored: null | 'warmup' | 'lighting' | 'disabled';
+  /**
+   * How long this frame stands for: the time since the previous frame, in µs (0 when
+   * unknown). A run of frames above the level lasts from its first frame's timestamp to the
+   * last one's plus this, so confirmation by duration works at any frame rate.
+   */
+  readonly durationUs?: number;
 }
 
 /** Peak of a run or event: the judged frame with the highest score. */
@@ -65,13 +71,15 @@ export interface EndTransition {
 export type EventTransition = StartTransition | EndTransition;
 
 /** The config keys the state machine reads. */
-export type EventStateConfig = Pick<DetectorConfig, 'confirmFrames' | 'gapS' | 'maxEventS'>;
+export type EventStateConfig = Pick<DetectorConfig, 'confirmFrames' | 'gapS' | 'maxEventS'> & { readonly confirmS?: number };
 
 /**
  * The event state machine, pure: given the state and one sample, the next state and what
  * happened. Rules:
- * - an event starts on the `confirmFrames`-th consecutive frame above the level (ignored frames
- *   break the run), and its start is the first frame of that run;
+ * - an event starts on the frame that makes a run of consecutive frames above the level both
+ *   `confirmFrames` frames long and `confirmS` seconds long (each frame lasting its
+ *   `durationUs`; ignored frames break the run), and its start is the first frame of that run —
+ *   by duration, so the same movement confirms after the same time at 2 or at 30 frames/s;
  * - it keeps going while frames above the level come at most `gapS` apart; the first frame
  *   `gapS` or more after the last motion ends it (`gap`), and its end is that last motion frame;
  * - a frame above the level `maxEventS` or more after the start splits it: the running event
@@ -86,7 +94,9 @@ export function nextEventState(state: EventState, sample: StateSample, config: E
     const run = state.run + 1;
     const runStartPtsUs = state.runStartPtsUs ?? sample.ptsUs;
     const runPeak = higher(state.runPeak, sample);
-    if (run < config.confirmFrames) {
+    const runUs = sample.ptsUs - runStartPtsUs + (sample.durationUs ?? 0);
+    // 1 ms of slack: timestamps rounded to µs make six frames at 30 frames/s last 199 998 µs.
+    if (run < config.confirmFrames || runUs + 1000 < (config.confirmS ?? 0) * 1e6) {
       return { state: { phase: 'idle', run, runStartPtsUs, runPeak }, transitions: [] };
     }
     return {

@@ -69,7 +69,9 @@ describe('createDetector over a labeled scene', () => {
     expect(end.startPtsUs / 1e6).toBeGreaterThanOrEqual(truth.startS - 0.1);
     expect(end.startPtsUs / 1e6).toBeLessThan(truth.startS + 1);
     expect(end.endPtsUs / 1e6).toBeGreaterThan(truth.endS - 1);
-    expect(end.endPtsUs / 1e6).toBeLessThanOrEqual(truth.endS + 0.2);
+    // Frames are compared with one about referenceS (0.5 s) older, so motion is seen until the
+    // reference no longer holds the object: the end can trail the truth by that much.
+    expect(end.endPtsUs / 1e6).toBeLessThanOrEqual(truth.endS + 0.5 + 0.2);
     expect(end.reason).toBe('gap');
     // The score series runs from the confirmed run's first frame and holds the peak.
     expect(end.scores[0].ptsUs).toBe(end.startPtsUs);
@@ -112,11 +114,13 @@ describe('createDetector over a labeled scene', () => {
     expect(run.events).toEqual([]);
   });
 
-  test('a very sensitive level with lighting rejection off fires on the light switch; with it on it does not', () => {
-    // confirmFrames 1: a one-frame light switch would otherwise be rejected by confirmation alone.
-    const off = runOver(createDetector({ warmupS: 1, triggerLevel: 4, confirmFrames: 1, lighting: { compensation: 'none', switchFraction: 1 } }), FRAMES.slice(90));
+  test('with brightness compensation and switch detection off, the light switch fires at a sensitive level; with them on it does not', () => {
+    // Even uncompensated, a frame-wide step mostly reads as this frame's own noise (its robust
+    // σ is the step), so it scores low (about 0.9 here); at a sensitive level the parts that
+    // stand out are enough.
+    const off = runOver(createDetector({ warmupS: 1, triggerLevel: 0.3, lighting: { compensation: 'none', switchFraction: 1 } }), FRAMES.slice(90));
     expect(starts(off).some((s) => s.triggerPtsUs >= 10e6 && s.triggerPtsUs < 10.5e6)).toBe(true);
-    const on = runOver(createDetector({ warmupS: 1, triggerLevel: 4, confirmFrames: 1 }), FRAMES.slice(90));
+    const on = runOver(createDetector({ warmupS: 1, triggerLevel: 0.3 }), FRAMES.slice(90));
     expect(on.events).toEqual([]);
   });
 

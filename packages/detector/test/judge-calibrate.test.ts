@@ -58,6 +58,7 @@ describe('calibration', () => {
   });
 
   test('never below the minimum, never above the bounds', () => {
+    // Never below the default level: a still scene scores 0.
     expect(calibrateFromScores([], bounds).suggestedTriggerLevel).toBe(1);
     expect(calibrateFromScores([0, 0, 0], bounds).suggestedTriggerLevel).toBe(1);
     expect(calibrateFromScores([1e6], bounds).suggestedTriggerLevel).toBe(65025);

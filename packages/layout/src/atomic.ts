@@ -9,12 +9,15 @@ export const TEMP_MARKER = '.tmp-';
 /**
  * Writes a file so that readers only ever see the old or the new complete file: write a
  * temporary file beside it (named with {@link TEMP_MARKER}), optionally fsync it, rename it over
- * `filePath`, and with `fsync` also fsync the directory so the rename survives a power cut.
+ * `filePath`, and with `fsync` also fsync the directory so the rename survives a power cut
+ * (`syncDir: false` leaves that to a later write in the same folder).
  * Creates the directory when missing. Throws `LAYOUT_WRITE_FAILED` (cause has the errno, e.g.
  * `ENOSPC`); the temporary file is removed in that case.
  */
-export async function writeFileAtomic(filePath: string, data: string | Uint8Array, options: { fsync?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(filePath: string, data: string | Uint8Array, options: { fsync?: boolean; syncDir?: boolean } = {}): Promise<void> {
   const fsync = options.fsync ?? true;
+  // Files written just before a sidecar in the same folder can leave the folder's fsync to it.
+  const syncDir = options.syncDir ?? fsync;
   const dir = path.dirname(filePath);
   const temp = `${filePath}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
@@ -31,7 +34,7 @@ export async function writeFileAtomic(filePath: string, data: string | Uint8Arra
     await fsp.rm(temp, { force: true }).catch(() => undefined);
     throw new LayoutError('LAYOUT_WRITE_FAILED', `cannot write ${filePath}: ${(error as Error).message}`, filePath, { cause: error });
   }
-  if (fsync) await syncDirectory(dir);
+  if (syncDir) await syncDirectory(dir);
 }
 
 async function syncDirectory(dir: string): Promise<void> {

@@ -85,13 +85,14 @@ export async function finishRecording(input: FinishInput): Promise<FinishedRecor
 
   const writeImages = async (image: I420Image, quality?: number): Promise<Buffer> => {
     const { jpeg, thumbnail } = await encodeSnapshot(image, { quality, thumbWidth: input.thumbnailWidth });
-    await writeFileAtomic(abs(rel.snapshot), jpeg, { fsync });
-    await writeFileAtomic(abs(rel.thumbnail), thumbnail, { fsync });
+    // The sidecar, written last in the same folder, fsyncs the folder for all of them.
+    await writeFileAtomic(abs(rel.snapshot), jpeg, { fsync, syncDir: false });
+    await writeFileAtomic(abs(rel.thumbnail), thumbnail, { fsync, syncDir: false });
     files.snapshot = rel.snapshot;
     files.thumbnail = rel.thumbnail;
     if (input.heatmap) {
       try {
-        await writeFileAtomic(abs(rel.heatmap), await input.heatmap.render(image.width, image.height), { fsync });
+        await writeFileAtomic(abs(rel.heatmap), await input.heatmap.render(image.width, image.height), { fsync, syncDir: false });
         files.heatmap = rel.heatmap;
       } catch (error) {
         log?.warn({ err: error, id }, 'recorder: heat-map failed');

@@ -184,7 +184,7 @@ describe('continuous segments (real encoder, ffprobe)', () => {
     } finally {
       cleanup();
     }
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('crash recovery of segments and memories', () => {
@@ -237,7 +237,7 @@ describe('crash recovery of segments and memories', () => {
       cleanup();
       crashed.cleanup();
     }
-  }, 30_000);
+  }, 120_000);
 });
 
 describe('look-back and memories (real encoder, ffprobe)', () => {
@@ -272,7 +272,7 @@ describe('look-back and memories (real encoder, ffprobe)', () => {
     } finally {
       cleanup();
     }
-  }, 30_000);
+  }, 120_000);
 
   test('a protected span survives the cap (newer segments go instead) until it is released', async () => {
     const { dir, cleanup } = tempDir();
@@ -304,7 +304,7 @@ describe('look-back and memories (real encoder, ffprobe)', () => {
     } finally {
       cleanup();
     }
-  }, 30_000);
+  }, 120_000);
 
   test('a memory joins look-back segments with exact timestamps, starts at a keyframe and lasts what was asked within one GOP', async () => {
     const { dir, cleanup } = tempDir();
@@ -356,7 +356,7 @@ describe('look-back and memories (real encoder, ffprobe)', () => {
     } finally {
       cleanup();
     }
-  }, 40_000);
+  }, 120_000);
 
   test('a memory can be joined from continuous segments (faststart MP4s) too, across a cut asked for mid-segment', async () => {
     const { dir, cleanup } = tempDir();
@@ -384,5 +384,5 @@ describe('look-back and memories (real encoder, ffprobe)', () => {
     } finally {
       cleanup();
     }
-  }, 30_000);
+  }, 120_000);
 });

@@ -17,15 +17,17 @@ const USAGE = `Usage: preroll detect <video> [--trigger-level N] [--json] [--mas
 Runs the motion detector over a video file as fast as it decodes and lists the events.
 
   --trigger-level N   score above which a frame counts as motion (0.1..65025,
-                      default ${DEFAULT_DETECTOR_CONFIG.triggerLevel}); the score is the mean squared luma
-                      difference per pixel of the ~160-wide analysis image (0..65025)
+                      default ${DEFAULT_DETECTOR_CONFIG.triggerLevel}, auto); the score is the mean squared luma
+                      residual per pixel of the ~160-wide analysis image, counting only change
+                      that stands out of the measured noise in connected regions (0..65025)
   --json              one JSON object per line: {"type":"event","startS","endS","peakScore"}
                       per event (seconds from the first frame), then
                       {"type":"summary","frames","durationS","events","noiseFloor",
                       "suggestedTriggerLevel","triggerLevel"}
   --mask FILE         PNG or PGM the size of the frame (or of the analysis image):
                       black areas never count
-  --confirm-frames N  consecutive frames above the level that start an event (default ${DEFAULT_DETECTOR_CONFIG.confirmFrames})
+  --confirm-frames N  consecutive frames above the level that start an event (default ${DEFAULT_DETECTOR_CONFIG.confirmFrames};
+                      the run must also last ${DEFAULT_DETECTOR_CONFIG.confirmS} s)
   --gap-s S           seconds without motion that end an event (default ${DEFAULT_DETECTOR_CONFIG.gapS})`;
 
 /** One detected event, in seconds from the first frame of the video. */

@@ -59,8 +59,59 @@ const mask = z
 const detector = z
   .strictObject({
     analysisWidth: z.int().min(8).max(1920).default(D.analysisWidth).describe('Width of the downscaled luma image the motion score is computed on, pixels.'),
-    triggerLevel: z.number().min(0.1).max(65025).default(D.triggerLevel).describe('Motion score (mean squared difference of luma, 0..65025) above which a frame counts as motion. Adjustable live.'),
-    confirmFrames: z.int().min(1).max(1000).default(D.confirmFrames).describe('Consecutive frames above the trigger level that start an event.'),
+    triggerLevel: z
+      .number()
+      .min(0.1)
+      .max(65025)
+      .default(D.triggerLevel)
+      .describe('Motion score (mean squared luma residual of the change that stands out of the noise, in connected regions, 0..65025) above which a frame counts as motion; in auto mode the lowest level. Adjustable live.'),
+    triggerMode: z.enum(['auto', 'manual']).default(D.triggerMode).describe('auto: the level follows the noise floor of the score (never below triggerLevel) and the +/- buttons move an offset; manual: the level is what was set.'),
+    confirmFrames: z.int().min(1).max(1000).default(D.confirmFrames).describe('Consecutive frames above the trigger level that start an event (a floor; confirmS decides).'),
+    confirmS: z.number().min(0).max(60).default(D.confirmS).describe('Seconds a run of frames above the level must last to start an event.'),
+    referenceS: z.number().min(0).max(5).default(D.referenceS).describe('Age of the reference image each frame is compared with, seconds.'),
+    noise: z
+      .strictObject({
+        thresholdSigma: z.number().min(0.5).max(50).default(D.noise.thresholdSigma).describe('A pixel changed when its smoothed residual exceeds this many measured noise σ.'),
+        minDeltaLuma: z.number().min(0).max(255).default(D.noise.minDeltaLuma).describe('...and at least this many luma levels.'),
+        riseS: z.number().min(0.01).max(600).default(D.noise.riseS).describe('Time constant of the noise estimate when the noise rises, seconds.'),
+        fallS: z.number().min(0.01).max(600).default(D.noise.fallS).describe('Time constant when it falls, seconds.'),
+      })
+      .prefault({})
+      .describe('The sensor-noise model.'),
+    regions: z
+      .strictObject({
+        minAreaFraction: z.number().min(0).max(0.5).default(D.regions.minAreaFraction).describe('Smallest connected region of changed pixels that counts, as a fraction of the picture.'),
+      })
+      .prefault({})
+      .describe('Spatial coherence.'),
+    activity: z
+      .strictObject({
+        weight: z.number().min(0).max(100).default(D.activity.weight).describe('Weight of the learned activity in the threshold; 0 turns the map off.'),
+        riseS: z.number().min(0.1).max(3600).default(D.activity.riseS).describe('Time constant while a place keeps moving, seconds.'),
+        fallS: z.number().min(0.1).max(3600).default(D.activity.fallS).describe('Time constant while it calms down, seconds.'),
+        clipFactor: z.number().min(1).max(1000).default(D.activity.clipFactor).describe('What one frame can teach a pixel, in squared base thresholds.'),
+      })
+      .prefault({})
+      .describe('The activity map that weighs down persistent local motion (leaves, water, flags).'),
+    night: z
+      .strictObject({
+        enterLuma: z.number().min(0).max(255).default(D.night.enterLuma).describe('Mean luma below which the night profile starts.'),
+        exitLuma: z.number().min(0).max(255).default(D.night.exitLuma).describe('Mean luma above which the day profile returns (above enterLuma).'),
+        thresholdSigma: z.number().min(0.5).max(50).default(D.night.thresholdSigma).describe('noise.thresholdSigma at night.'),
+        minAreaFraction: z.number().min(0).max(0.5).default(D.night.minAreaFraction).describe('regions.minAreaFraction at night.'),
+        levelFactor: z.number().min(0.01).max(1).default(D.night.levelFactor).describe('In auto mode, the night level is the day level times this.'),
+      })
+      .prefault({})
+      .refine((n) => n.exitLuma >= n.enterLuma, { message: 'night.exitLuma must not be below night.enterLuma' })
+      .describe('The night profile, switched to by scene brightness with hysteresis.'),
+    auto: z
+      .strictObject({
+        margin: z.number().min(1).max(100).default(D.auto.margin).describe('The auto level sits this many times above the median of recent quiet scores.'),
+        windowS: z.number().min(1).max(600).default(D.auto.windowS).describe('Seconds of recent quiet scores the auto level follows.'),
+        holdS: z.number().min(0).max(3600).default(D.auto.holdS).describe('The auto level comes down one step at most every this many seconds.'),
+      })
+      .prefault({})
+      .describe('The continuous auto trigger level.'),
     gapS: z.number().min(0).max(3600).default(D.gapS).describe('Quiet seconds that end an event.'),
     maxEventS: z.number().min(1).max(86_400).default(D.maxEventS).describe('Longest event, seconds; longer motion is split into several clips.'),
     warmupS: z.number().min(0).max(3600).default(D.warmupS).describe('Seconds ignored after start (auto-exposure settling).'),

@@ -26,7 +26,11 @@ export interface ApiOptions {
 }
 
 const ID = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/);
-const triggerBody = z.union([z.strictObject({ value: z.number().finite().min(0).max(65025) }), z.strictObject({ step: z.union([z.literal(1), z.literal(-1)]) })]);
+const triggerBody = z.union([
+  z.strictObject({ value: z.number().finite().min(0).max(65025) }),
+  z.strictObject({ step: z.union([z.literal(1), z.literal(-1)]) }),
+  z.strictObject({ mode: z.enum(['auto', 'manual']) }),
+]);
 const onOffBody = z.strictObject({ enabled: z.boolean() });
 const favoriteBody = z.strictObject({ favorite: z.boolean() });
 const confirmBody = z.strictObject({ token: z.string().min(1).max(100) });
@@ -102,7 +106,7 @@ export function createApi(options: ApiOptions): Router {
 
   api.put('/trigger-level', (req, res) => {
     const body = parse(triggerBody, req.body, 'trigger level');
-    const level = 'value' in body ? runtime.setTriggerLevel(body.value) : runtime.stepTriggerLevel(body.step);
+    const level = 'value' in body ? runtime.setTriggerLevel(body.value) : 'step' in body ? runtime.stepTriggerLevel(body.step) : runtime.setTriggerMode(body.mode);
     res.json({ triggerLevel: level });
   });
 

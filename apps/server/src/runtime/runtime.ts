@@ -2,7 +2,7 @@ import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
 import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
-import { loadMaskImage, type Calibration, type MotionSample } from '@preroll/detector';
+import { loadMaskImage, type Calibration, type MotionBox, type MotionSample } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import type { Config } from '../config';
@@ -12,7 +12,7 @@ import { createPipeline, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
 import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
 import type { PendingMemory } from './memory-button';
-import { openSettings, type SettingsFile } from './settings';
+import { openSettings, SCORE_SCALE, type RuntimeSettings, type SettingsFile } from './settings';
 import { memoryFigures, readSystemInfo, type SystemInfo } from './system';
 
 /** Everything `GET /api/status` reports. */
@@ -30,6 +30,8 @@ export interface Status {
   readonly droppedFrames: number;
   readonly score: number;
   readonly triggerLevel: number;
+  /** The detector's level mode, its auto level (null in manual mode) and the user's offset in ladder rungs. */
+  readonly trigger: { mode: 'auto' | 'manual'; autoLevel: number | null; offset: number; profile: 'day' | 'night'; noiseSigma: number; boxes: readonly MotionBox[] };
   readonly motionEnabled: boolean;
   readonly motion: boolean;
   readonly recording: boolean;
@@ -114,8 +116,12 @@ export interface Runtime {
   onEventStart(listener: (event: EventStart) => void): () => void;
   /** A JPEG of the newest frame at the live view's width, or null before the first frame. */
   snapshotJpeg(): Promise<Buffer | null>;
+  /** Sets a manual level (detection leaves auto mode). */
   setTriggerLevel(value: number): number;
+  /** In auto mode moves the offset over the auto level, in manual mode the level. */
   stepTriggerLevel(direction: 1 | -1): number;
+  /** Switches between the auto level (offset 0) and a manual one (the current level); returns the level now. */
+  setTriggerMode(mode: 'auto' | 'manual'): number;
   setMotionEnabled(on: boolean): boolean;
   startManualRecording(): boolean;
   stopManualRecording(): void;
@@ -210,6 +216,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     system = await readSystemInfo();
   };
 
+  /** Keeps the trigger as the detector has it now (mode, manual level, offset) for the next start. */
+  const saveTrigger = (): void => {
+    const detector = requirePipeline().detector;
+    const mode = detector.triggerMode();
+    settings?.update({ scoreScale: SCORE_SCALE, triggerMode: mode, triggerLevel: mode === 'manual' ? detector.triggerLevel() : undefined, triggerOffset: mode === 'auto' ? detector.autoLevel().offset : undefined });
+  };
+
   const requirePipeline = (): Pipeline => {
     if (!pipeline) throw Object.assign(new Error('the recorder is not running'), { code: 'RUNTIME_NOT_RUNNING' });
     return pipeline;
@@ -254,7 +267,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         dataDir,
         detector: {
           ...detectorConfig,
-          triggerLevel: saved.triggerLevel ?? config.detector.triggerLevel,
+          triggerLevel: config.detector.triggerLevel,
           mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
         },
         encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
@@ -273,6 +286,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         logger: logger.child({ component: 'pipeline' }),
       });
       if (saved.motionEnabled === false) pipeline.detector.setEnabled(false);
+      restoreTrigger(pipeline, saved);
       source.onFrame((frame) => {
         lastFrame = frame;
         live.offer(frame);
@@ -354,6 +368,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         droppedFrames: (stats?.droppedFrames ?? 0) + encoderDropped,
         score: round(lastSample?.score ?? 0),
         triggerLevel: pipeline?.detector.triggerLevel() ?? config.detector.triggerLevel,
+        trigger: {
+          mode: pipeline?.detector.triggerMode() ?? config.detector.triggerMode,
+          autoLevel: lastSample?.autoLevel ?? null,
+          // From the detector itself: a step shows at once, before the next frame's sample.
+          offset: pipeline && pipeline.detector.triggerMode() === 'auto' ? pipeline.detector.autoLevel().offset : 0,
+          profile: lastSample?.profile ?? 'day',
+          noiseSigma: lastSample?.noiseSigma ?? 0,
+          boxes: lastSample?.boxes ?? [],
+        },
         motionEnabled: pipeline?.detector.enabled() ?? true,
         motion: pipeline?.detector.active() ?? false,
         recording: recordingSince !== null,
@@ -383,15 +406,21 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     onChange: changes.on,
     setTriggerLevel(value) {
       const level = requirePipeline().detector.setTriggerLevel(value);
-      settings?.update({ triggerLevel: level });
+      saveTrigger();
       changed();
       return level;
     },
     stepTriggerLevel(direction) {
       const level = requirePipeline().detector.stepTriggerLevel(direction);
-      settings?.update({ triggerLevel: level });
+      saveTrigger();
       changed();
       return level;
+    },
+    setTriggerMode(mode) {
+      requirePipeline().detector.setTriggerMode(mode);
+      saveTrigger();
+      changed();
+      return requirePipeline().detector.triggerLevel();
     },
     setMotionEnabled(on) {
       requirePipeline().detector.setEnabled(on);
@@ -433,7 +462,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     calibrate(apply) {
       const result = requirePipeline().detector.calibrate({ apply });
       if (result.applied) {
-        settings?.update({ triggerLevel: result.suggestedTriggerLevel });
+        saveTrigger();
         changed();
       }
       return result;
@@ -479,4 +508,17 @@ export async function openConfiguredStore(config: Readonly<Config>, logger: Logg
 
 function round(value: number): number {
   return Math.round(value * 100) / 100;
+}
+
+/** Puts back the trigger the user left: a manual level, or auto with their offset. */
+function restoreTrigger(pipeline: Pipeline, saved: RuntimeSettings): void {
+  const detector = pipeline.detector;
+  if (saved.triggerMode === 'manual' && saved.triggerLevel !== undefined) {
+    detector.setTriggerLevel(saved.triggerLevel);
+    return;
+  }
+  if (saved.triggerMode === 'auto' && saved.triggerOffset) {
+    const direction = saved.triggerOffset > 0 ? 1 : -1;
+    for (let i = 0; i < Math.abs(saved.triggerOffset); i++) detector.stepTriggerLevel(direction);
+  }
 }

@@ -4,7 +4,17 @@ import type { Logger } from 'pino';
 
 /** What the user changes from the web page and expects to find again after a restart. */
 export interface RuntimeSettings {
+  /**
+   * The scale of the motion score the saved trigger level is on. Levels saved before the
+   * noise-adaptive score (no scale) mean something else and are not used.
+   */
+  readonly scoreScale?: number;
+  /** `auto` (the level follows the noise floor, `triggerOffset` rungs above) or `manual` (`triggerLevel`). */
+  readonly triggerMode?: 'auto' | 'manual';
+  /** The manual level. */
   readonly triggerLevel?: number;
+  /** The user's offset over the auto level, in rungs of the +/- ladder. */
+  readonly triggerOffset?: number;
   readonly motionEnabled?: boolean;
   /** Continuous recording (dashcam mode) switched on or off from the page or the API. */
   readonly continuousEnabled?: boolean;
@@ -16,6 +26,9 @@ export interface SettingsFile {
   update(patch: RuntimeSettings): RuntimeSettings;
 }
 
+/** The score scale of this version (the noise-adaptive score in connected regions). */
+export const SCORE_SCALE = 2;
+
 /** Opens the settings file (a missing or unreadable file means "no saved settings", logged). */
 export function openSettings(dataDir: string, logger?: Logger, fileName = 'settings.json'): SettingsFile {
   const path = join(dataDir, fileName);
@@ -23,6 +36,10 @@ export function openSettings(dataDir: string, logger?: Logger, fileName = 'setti
   try {
     const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
     current = sanitize(parsed);
+    const old = (parsed as { triggerLevel?: unknown; scoreScale?: unknown } | null) ?? {};
+    if (old.triggerLevel !== undefined && old.scoreScale !== SCORE_SCALE) {
+      logger?.warn({ path, savedTriggerLevel: old.triggerLevel }, 'the motion score changed in this version: the saved trigger level is not used (detection starts in auto mode)');
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') logger?.warn({ err: error, path }, 'settings.json unreadable; starting from the configuration');
   }
@@ -42,8 +59,13 @@ export function openSettings(dataDir: string, logger?: Logger, fileName = 'setti
 function sanitize(value: unknown): RuntimeSettings {
   if (typeof value !== 'object' || value === null) return {};
   const record = value as Record<string, unknown>;
-  const out: { triggerLevel?: number; motionEnabled?: boolean; continuousEnabled?: boolean } = {};
-  if (typeof record.triggerLevel === 'number' && Number.isFinite(record.triggerLevel) && record.triggerLevel > 0) out.triggerLevel = record.triggerLevel;
+  const out: { scoreScale?: number; triggerMode?: 'auto' | 'manual'; triggerLevel?: number; triggerOffset?: number; motionEnabled?: boolean; continuousEnabled?: boolean } = {};
+  if (record.scoreScale === SCORE_SCALE) {
+    out.scoreScale = SCORE_SCALE;
+    if (record.triggerMode === 'auto' || record.triggerMode === 'manual') out.triggerMode = record.triggerMode;
+    if (typeof record.triggerLevel === 'number' && Number.isFinite(record.triggerLevel) && record.triggerLevel > 0) out.triggerLevel = record.triggerLevel;
+    if (Number.isSafeInteger(record.triggerOffset) && Math.abs(record.triggerOffset as number) <= 100) out.triggerOffset = record.triggerOffset as number;
+  }
   if (typeof record.motionEnabled === 'boolean') out.motionEnabled = record.motionEnabled;
   if (typeof record.continuousEnabled === 'boolean') out.continuousEnabled = record.continuousEnabled;
   return out;

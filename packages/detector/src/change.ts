@@ -1,0 +1,158 @@
+import { findBlobs, type Blob, type BlobScratch } from './blobs';
+import { NOISE_BANDS, NOISE_BIN_SCALE, NOISE_BINS, robustSigmaFromHistogram } from './noise';
+
+/** The parameters of one change analysis (a day or a night profile). */
+export interface ChangeParams {
+  /** A pixel changed when its smoothed residual exceeds this many noise σ. */
+  readonly thresholdSigma: number;
+  /** ...and at least this many luma levels (a floor for very clean or flat images). */
+  readonly minDeltaLuma: number;
+  /** Weight of the activity map in the squared threshold (0 turns it off). */
+  readonly activityWeight: number;
+  /** Smallest region that counts, in analysis pixels. */
+  readonly minBlobArea: number;
+}
+
+/** Working buffers of one analysis size, reused from frame to frame. */
+export interface ChangeBuffers {
+  readonly width: number;
+  readonly height: number;
+  /** Residual cur − expected[ref] per pixel (0 where masked). */
+  readonly residual: Float32Array;
+  /** The residual after a 3×3 box mean: the denoised analysis image the decision is made on. */
+  readonly smoothed: Float32Array;
+  readonly rowPass: Float32Array;
+  /** Squared residual of each changed pixel (the score's weights). */
+  readonly weights: Float32Array;
+  readonly changed: Uint8Array;
+  readonly histogram: Uint32Array;
+  readonly blobScratch: BlobScratch;
+}
+
+/** Allocates the buffers for a `width`×`height` analysis image. */
+export function createChangeBuffers(width: number, height: number): ChangeBuffers {
+  const n = width * height;
+  return {
+    width,
+    height,
+    residual: new Float32Array(n),
+    smoothed: new Float32Array(n),
+    rowPass: new Float32Array(n),
+    weights: new Float32Array(n),
+    changed: new Uint8Array(n),
+    histogram: new Uint32Array(NOISE_BANDS * NOISE_BINS),
+    blobScratch: {},
+  };
+}
+
+/** What one change analysis found. */
+export interface ChangeResult {
+  /** Σ squared residual over the pixels of the accepted regions / watched pixels (0..65025). */
+  readonly score: number;
+  /** Accepted regions, largest first. */
+  readonly blobs: Blob[];
+  /** Pixels above the threshold before the area filter. */
+  readonly changedPixels: number;
+  /** This frame's robust σ of the smoothed residual per band (NaN where too few pixels). */
+  readonly sigmaByBand: Float64Array;
+  /** The squared threshold each band was judged by (before the activity term). */
+  readonly thresholdSqByBand: Float64Array;
+}
+
+/**
+ * Finds the change between a reference and the current analysis image that stands out of the
+ * noise, in connected regions. Steps: residual after the global brightness fit
+ * (`expected[ref]`); a 3×3 box mean of it (independent noise drops by 3, a compact object
+ * keeps its level); per band of the reference luma, this frame's robust σ of that smoothed
+ * residual (for the noise follower); a pixel changed when `s² > max(minDelta², k²·σ²_band) +
+ * w·activity`; 8-connected regions of at least `minBlobArea`; the score is the mean squared
+ * residual those regions hold, over all watched pixels — an MSE, of coherent change only.
+ * `varianceByBand` is the followed noise (σ² per band) the thresholds come from.
+ */
+export function analyseChange(
+  ref: Uint8Array,
+  cur: Uint8Array,
+  expected: Float64Array,
+  watched: Uint8Array | null,
+  watchedCount: number,
+  varianceByBand: Float64Array,
+  activity: Float32Array,
+  params: ChangeParams,
+  buffers: ChangeBuffers,
+): ChangeResult {
+  const { width, height, residual, smoothed, rowPass, weights, changed, histogram } = buffers;
+  const n = width * height;
+  if (watched) {
+    for (let i = 0; i < n; i++) residual[i] = watched[i] ? cur[i] - expected[ref[i]] : 0;
+  } else {
+    for (let i = 0; i < n; i++) residual[i] = cur[i] - expected[ref[i]];
+  }
+  boxMean3(residual, rowPass, smoothed, width, height);
+  // Pass 1: this frame's own noise per band, from the histogram of the smoothed residual.
+  histogram.fill(0);
+  const top = NOISE_BINS - 1;
+  for (let i = 0; i < n; i++) {
+    if (watched && !watched[i]) continue;
+    const s = smoothed[i];
+    const a = s < 0 ? -s : s;
+    // noiseBin inlined: quarter levels, rounded, capped.
+    const bin = (a * NOISE_BIN_SCALE + 0.5) | 0;
+    histogram[((ref[i] >>> 5) << 8) + (bin > top ? top : bin)]++;
+  }
+  const sigmaByBand = new Float64Array(NOISE_BANDS);
+  for (let b = 0; b < NOISE_BANDS; b++) sigmaByBand[b] = robustSigmaFromHistogram(histogram, b * NOISE_BINS);
+  // Pass 2: judge each pixel against the larger of the followed noise and this frame's own, so
+  // a frame-wide burst (an H.264 keyframe, a gain step) raises the bar for exactly that frame.
+  const k2 = params.thresholdSigma * params.thresholdSigma;
+  const floor2 = params.minDeltaLuma * params.minDeltaLuma;
+  const bandThreshold = new Float64Array(NOISE_BANDS);
+  for (let b = 0; b < NOISE_BANDS; b++) {
+    const own = sigmaByBand[b];
+    const v = Number.isFinite(own) ? Math.max(varianceByBand[b], own * own) : varianceByBand[b];
+    bandThreshold[b] = Math.max(floor2, k2 * v);
+  }
+  const w = params.activityWeight;
+  let changedPixels = 0;
+  changed.fill(0);
+  for (let i = 0; i < n; i++) {
+    if (watched && !watched[i]) continue;
+    const s = smoothed[i];
+    if (s * s > bandThreshold[ref[i] >>> 5] + w * activity[i]) {
+      changed[i] = 1;
+      changedPixels++;
+      weights[i] = residual[i] * residual[i];
+    }
+  }
+  const blobs = changedPixels >= params.minBlobArea ? findBlobs(changed, width, height, params.minBlobArea, weights, buffers.blobScratch) : [];
+  let sum = 0;
+  for (const blob of blobs) sum += blob.weight;
+  const score = watchedCount ? Math.min(65025, sum / watchedCount) : 0;
+  return { score, blobs, changedPixels, sigmaByBand, thresholdSqByBand: bandThreshold };
+}
+
+/** 3×3 box mean with the window clipped at the borders (separable: rows, then columns). */
+export function boxMean3(input: Float32Array, rowPass: Float32Array, out: Float32Array, width: number, height: number): void {
+  for (let y = 0; y < height; y++) {
+    const o = y * width;
+    if (width === 1) {
+      rowPass[o] = input[o];
+      continue;
+    }
+    rowPass[o] = (input[o] + input[o + 1]) / 2;
+    for (let x = 1; x < width - 1; x++) rowPass[o + x] = (input[o + x - 1] + input[o + x] + input[o + x + 1]) / 3;
+    rowPass[o + width - 1] = (input[o + width - 2] + input[o + width - 1]) / 2;
+  }
+  for (let y = 0; y < height; y++) {
+    const o = y * width;
+    if (y > 0 && y < height - 1) {
+      const up = o - width;
+      const down = o + width;
+      for (let x = 0; x < width; x++) out[o + x] = (rowPass[up + x] + rowPass[o + x] + rowPass[down + x]) / 3;
+    } else if (height === 1) {
+      for (let x = 0; x < width; x++) out[x] = rowPass[x];
+    } else {
+      const other = y === 0 ? o + width : o - width;
+      for (let x = 0; x < width; x++) out[o + x] = (rowPass[o + x] + rowPass[other + x]) / 2;
+    }
+  }
+}
