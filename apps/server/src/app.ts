@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
 import type { Store } from '@preroll/store';
+import { attachAlerts, createAlerts, type Alerts } from './alerts';
 import { createAnnouncer } from './announcer';
 import { perCamera, type Config } from './config';
 import { createHttpServer, type HttpServer } from './http/server';
@@ -16,6 +17,8 @@ export interface Preroll {
   /** Every camera's runtime, in configuration order. */
   readonly runtimes: readonly Runtime[];
   readonly http: HttpServer;
+  /** Alert channels and arming (shared by the cameras). */
+  readonly alerts: Alerts;
   /** The port the web server listens on. */
   readonly port: number;
   /** Stops: web server, cameras (their last recordings are announced), integrations, store. Idempotent. */
@@ -48,6 +51,9 @@ export async function startPreroll(options: {
   const integrations: NonNullable<Awaited<ReturnType<typeof startIntegrations>>>[] = [];
   const integrationsOf: (Awaited<ReturnType<typeof startIntegrations>>)[] = [];
   let http: HttpServer | null = null;
+  // Alert channels and arming are the server's, shared by its cameras.
+  const alerts = createAlerts({ config, logger: logger.child({ component: 'alerts' }) });
+  const alertDetachers: (() => void)[] = [];
   const undo = async (): Promise<void> => {
     await http?.close();
     // The cameras before the integrations: the clips and segments they close while stopping are
@@ -58,6 +64,8 @@ export async function startPreroll(options: {
       one.detach();
       await one.stop();
     }
+    for (const detach of alertDetachers.splice(0)) detach();
+    await alerts.stop();
     await sharedStore?.close();
   };
   // A camera that is still connecting must not hold a stop request up: stopping it ends its start.
@@ -93,9 +101,13 @@ export async function startPreroll(options: {
       }
       checkAborted();
     }
+    await alerts.start();
+    for (const [index, runtime] of started.entries()) {
+      alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: cameras[index], logger: logger.child({ component: 'alerts' }) }));
+    }
     // MQTT / webhooks / upload per camera: its own topics, Home Assistant device and recordings.
     for (const [index, runtime] of started.entries()) {
-      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version() });
+      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts });
       integrationsOf.push(one);
       if (one) integrations.push(one);
     }
@@ -103,6 +115,7 @@ export async function startPreroll(options: {
       config,
       runtimes: started,
       integrations: integrationsOf,
+      alerts,
       announcer,
       logger: logger.child({ component: 'http' }),
       password: options.password,
@@ -119,6 +132,7 @@ export async function startPreroll(options: {
       runtime: started[0],
       runtimes: started,
       http,
+      alerts,
       port,
       stop() {
         stopping ??= undo();

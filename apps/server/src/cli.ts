@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Command> = {
   config: () => require('./commands/config').configCommand,
   passwd: () => require('./commands/passwd').passwdCommand,
   token: () => require('./commands/token').tokenCommand,
+  notify: () => require('./commands/notify').notifyCommand,
 };
 
 /** Runs the CLI with the given arguments (without `node cli.js`) and returns the exit code. */

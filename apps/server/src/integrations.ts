@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createIntegrations, type Integrations } from '@preroll/integrations';
 import type { EventRecord } from '@preroll/store';
+import type { Alerts } from './alerts';
 import type { Announcer } from './announcer';
 import type { Config } from './config';
 import type { Runtime } from './runtime/runtime';
@@ -14,7 +15,15 @@ import type { Runtime } from './runtime/runtime';
  * Returns null when no integration is configured. Never blocks the frame path: the
  * integrations queue and throttle on their side.
  */
-export async function startIntegrations(options: { runtime: Runtime; announcer: Announcer; config: Readonly<Config>; logger: Logger; version: string }): Promise<(Integrations & { detach(): void }) | null> {
+export async function startIntegrations(options: {
+  runtime: Runtime;
+  announcer: Announcer;
+  config: Readonly<Config>;
+  logger: Logger;
+  version: string;
+  /** With alert channels configured, MQTT also shows and switches the arming mode. */
+  alerts?: Alerts;
+}): Promise<(Integrations & { detach(): void }) | null> {
   const { runtime, config, logger } = options;
   const section = config.integrations;
   if (!section || (!section.mqtt && !section.webhooks && !section.upload)) return null;
@@ -31,6 +40,13 @@ export async function startIntegrations(options: { runtime: Runtime; announcer: 
       setMotionEnabled: (on) => runtime.setMotionEnabled(on),
       startManualRecording: () => runtime.startManualRecording(),
       stopManualRecording: () => runtime.stopManualRecording(),
+      ...(options.alerts?.notifier
+        ? {
+            setArmingMode: (mode: 'home' | 'away' | 'off') => {
+              options.alerts?.arming.setMode(mode, 'mqtt').catch((error: unknown) => logger.warn({ err: error }, 'arming mode from MQTT not saved'));
+            },
+          }
+        : {}),
     },
     uploads: {
       setUploadState: (id, state) => store.setUploadState(id, state),
@@ -59,7 +75,15 @@ export async function startIntegrations(options: { runtime: Runtime; announcer: 
     }
   };
   pushState();
+  const arming = options.alerts?.notifier ? options.alerts.arming : null;
+  const pushArming = (): void => {
+    if (!arming) return;
+    const status = arming.status();
+    integrations.arming(status.effective, status.reason);
+  };
+  pushArming();
   const detachers = [
+    arming?.onChange(pushArming) ?? (() => undefined),
     runtime.onChange(pushState),
     runtime.onMotion((active, atMs) => integrations.motion(active, new Date(atMs))),
     runtime.onSample((sample) => integrations.score(sample.score, sample.triggerLevel)),

@@ -4,6 +4,8 @@
 // API answers, streams or the WebSocket: those are always live. Web Push will live here too.
 
 const ASSETS = '%ASSETS%';
+// Web Push (alerts): shows the notification with the snapshot and opens the event when tapped.
+importScripts(`${ASSETS}/push-sw.js`);
 const CACHE = `preroll-shell-${ASSETS.split('/').pop()}`;
 const SHELL = ['/', `${ASSETS}/style.css`, `${ASSETS}/app/main.js`, `${ASSETS}/vendor/htm-preact-standalone-3.1.1.js`, `${ASSETS}/icons/icon-192.png`];
 

@@ -8,6 +8,7 @@
 import type { RecordingKind } from '@preroll/layout';
 import { RECORDING_KINDS } from '@preroll/layout';
 import { IntegrationsError } from './errors';
+import { notifyConfigSchema, type NotifyConfig, type ResolvedNotifyConfig } from './notify-config';
 
 /** Home Assistant MQTT discovery. */
 export interface DiscoveryConfig {
@@ -158,6 +159,8 @@ export interface IntegrationsConfig {
   readonly mqtt?: MqttConfig;
   readonly webhooks?: WebhooksConfig;
   readonly upload?: UploadConfig;
+  /** Alerts on the phone: ntfy, Telegram, e-mail, Web Push (see notify-config.ts). */
+  readonly notify?: NotifyConfig;
 }
 
 /** {@link DiscoveryConfig} with every default filled in. */
@@ -181,6 +184,8 @@ export interface ResolvedIntegrationsConfig {
   readonly mqtt: ResolvedMqttConfig | null;
   readonly webhooks: ResolvedWebhooksConfig | null;
   readonly upload: ResolvedUploadConfig | null;
+  /** Null when absent or when no channel is configured. */
+  readonly notify: ResolvedNotifyConfig | null;
 }
 
 /** Placeholders allowed in {@link UploadConfig.pathTemplate}. */
@@ -197,11 +202,12 @@ const CAMERA_ID = /^[A-Za-z0-9_-]{1,100}$/;
  */
 export function resolveIntegrationsConfig(config: IntegrationsConfig | undefined, cameraId: string): ResolvedIntegrationsConfig {
   if (!CAMERA_ID.test(cameraId)) fail('cameraId', cameraId, 'must match /^[A-Za-z0-9_-]{1,100}$/');
-  const root = objectAt(config ?? {}, 'integrations', ['mqtt', 'webhooks', 'upload']);
+  const root = objectAt(config ?? {}, 'integrations', ['mqtt', 'webhooks', 'upload', 'notify']);
   return Object.freeze({
     mqtt: root.mqtt === undefined ? null : resolveMqtt(root.mqtt, cameraId),
     webhooks: root.webhooks === undefined ? null : resolveWebhooks(root.webhooks),
     upload: root.upload === undefined ? null : resolveUpload(root.upload),
+    notify: root.notify === undefined ? null : resolveNotify(root.notify),
   });
 }
 
@@ -368,8 +374,23 @@ function checkPathTemplate(template: string): void {
   }
 }
 
+/** Parses `notify` with its zod schema; the first issue becomes `INTEGRATIONS_BAD_CONFIG` naming the key. */
+export function resolveNotify(value: unknown): ResolvedNotifyConfig | null {
+  const result = notifyConfigSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0]] : issue.path;
+    const key = ['notify', ...path.map(String)].join('.');
+    const why = issue.code === 'unrecognized_keys' ? 'is not a known key' : issue.message;
+    fail(key, undefined, why);
+  }
+  const channels = result.data;
+  if (!channels.ntfy?.enabled && !channels.telegram?.enabled && !channels.email?.enabled && !channels.webpush?.enabled) return null;
+  return Object.freeze(channels);
+}
+
 function fail(key: string, value: unknown, why: string, cause?: unknown): never {
-  const shown = key.endsWith('password') || key.endsWith('secret') ? '***' : value;
+  const shown = /(password|secret|token|botToken)$/i.test(key) ? '***' : value;
   throw new IntegrationsError('INTEGRATIONS_BAD_CONFIG', `integrations config: ${key} ${why}`, { key, value: shown }, cause === undefined ? undefined : { cause });
 }
 

@@ -39,7 +39,35 @@ export type IntegrationsErrorCode =
   /** `uploads.setUploadState` failed (e.g. the recording was deleted meanwhile); `value` is `{ id, state }`. */
   | 'UPLOAD_STATE_FAILED'
   /** The `deleteLocal` callback failed after a successful upload; `value` is the recording id. */
-  | 'UPLOAD_DELETE_LOCAL_FAILED';
+  | 'UPLOAD_DELETE_LOCAL_FAILED'
+  /** An alert channel's server name did not resolve (DNS); `value` is the host. Retried. */
+  | 'NOTIFY_DNS'
+  /** The TLS handshake with an alert channel's server failed (certificate, host name, protocol). Not retried. */
+  | 'NOTIFY_TLS'
+  /** The connection to an alert channel's server failed (refused, reset, unreachable). Retried. */
+  | 'NOTIFY_NETWORK'
+  /** An alert delivery attempt timed out. Retried. */
+  | 'NOTIFY_TIMEOUT'
+  /** The server refused the credentials (HTTP 401/403, SMTP 535, Telegram "Unauthorized"). Not retried. */
+  | 'NOTIFY_UNAUTHORIZED'
+  /** The server answered with another error status; `value` is `{ status, body }`. 429 and 5xx are retried. */
+  | 'NOTIFY_HTTP_STATUS'
+  /** The SMTP server rejected the message or a recipient; `value` is the SMTP response code. */
+  | 'NOTIFY_SMTP_REJECTED'
+  /** Web Push has no device to send to (nobody pressed "Enable notifications on this device"). */
+  | 'NOTIFY_NO_SUBSCRIBERS'
+  /** An alert was dropped: the channel's queue was full or the alert grew older than `maxAgeS`; `value` is the channel. */
+  | 'NOTIFY_DROPPED'
+  /** An alert gave up after its last attempt or on an error that is not retried; `value` is the channel. */
+  | 'NOTIFY_GAVE_UP'
+  /** No such channel is configured (e.g. `preroll notify test NAME`); `value` is the name. */
+  | 'NOTIFY_UNKNOWN_CHANNEL'
+  /** The alert outbox on disk could not be read or written; `value` is the path. */
+  | 'NOTIFY_OUTBOX_FAILED'
+  /** A push subscription sent by a page is not valid; `value` names the field. */
+  | 'NOTIFY_BAD_SUBSCRIPTION'
+  /** The arming state file could not be read or written; `value` is the path. */
+  | 'ARMING_STATE_FAILED';
 
 /** An error of the integrations package, with a stable code, the offending value and the cause. */
 export class IntegrationsError extends Error {

@@ -1,10 +1,11 @@
 /**
  * @preroll/integrations: MQTT with Home Assistant discovery, signed webhooks and rclone upload
- * of recordings, behind one object per camera. See docs/integrations.md.
+ * of recordings, behind one object per camera; alerts on the phone (ntfy, Telegram, e-mail,
+ * Web Push) and arming (modes, schedules, presence) for the whole server. See docs/integrations.md.
  */
 export { createIntegrations } from './integrations';
 export type { FinishedRecording, Integrations, IntegrationsOptions, IntegrationsStats } from './integrations';
-export { PATH_PLACEHOLDERS, UPLOAD_EXTRA_FILES, resolveIntegrationsConfig } from './config';
+export { PATH_PLACEHOLDERS, UPLOAD_EXTRA_FILES, resolveIntegrationsConfig, resolveNotify } from './config';
 export type {
   DiscoveryConfig,
   IntegrationsConfig,
@@ -22,6 +23,7 @@ export { IntegrationsError } from './errors';
 export type { IntegrationsErrorCode } from './errors';
 export type { IntegrationsControl, MqttStats } from './mqtt';
 export {
+  ARMING_DISCOVERY_OBJECTS,
   DISCOVERY_OBJECTS,
   MAX_COMMAND_BYTES,
   TRIGGER_LEVEL_RANGE,
@@ -46,3 +48,17 @@ export type { WebhookEndpointStats, WebhookStats } from './webhooks';
 export { rcloneCopyArgs, rcloneDestination, redactRcloneArgs, renderPathTemplate, uploadPlan } from './rclone';
 export type { UploadFile } from './rclone';
 export type { UploadCallbacks, UploadStats } from './uploader';
+export { ALERT_KINDS, ARMING_MODES, CHANNEL_NAMES, armingConfigSchema, notifyConfigSchema, weeklyRangeSchema } from './notify-config';
+export type { AlertKind, ArmingConfig, ArmingMode, ChannelName, NotifyConfig, ResolvedArmingConfig, ResolvedNotifyConfig, WeeklyRange } from './notify-config';
+export { alertText, decideAlert, durationText, inDailyRange, inWeeklyRanges, localClock } from './alert-rules';
+export type { AlertDecision, AlertFacts, AlertInput, AlertText, ArmingGate, CameraVisit, SkipReason } from './alert-rules';
+export { classifyConnectionError, classifySmtpError, classifyStatus } from './alert-channels';
+export type { PushPayload } from './alert-channels';
+export { createNotifier } from './notifier';
+export type { ChannelStats, EventStartNotice, Notifier, NotifierOptions, NotifyStats, TestResult } from './notifier';
+export { createArming } from './arming';
+export type { Arming, ArmingOptions, ArmingStatus, ModeSource } from './arming';
+export { createPresence, parseNeighbours, probeHost, seenInNeighbours } from './presence';
+export type { DeviceState, Neighbour, Presence } from './presence';
+export { parseSubscription } from './webpush-store';
+export type { PushSubscriptionRecord, VapidKeys, WebPushStore } from './webpush-store';

@@ -63,6 +63,8 @@ export interface Integrations {
   recording(active: boolean): void;
   /** The trigger level or detection switch changed (from any side: page, API, MQTT). */
   settings(s: { readonly triggerLevel: number; readonly motionEnabled: boolean }): void;
+  /** The arming mode in force and why (MQTT state topics and the Home Assistant select entity). */
+  arming(mode: string, reason: string): void;
   /** A recording is closed and indexed: event summary on MQTT (with its snapshot), webhooks, automatic upload. */
   recordingFinished(event: FinishedRecording): void;
   /**
@@ -181,6 +183,9 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     },
     settings(s) {
       guard('settings', () => mqtt?.settings(s));
+    },
+    arming(mode, reason) {
+      guard('arming', () => mqtt?.arming(mode, reason));
     },
     recordingFinished(event) {
       publishFinished(event).catch((error: unknown) => logger?.error({ err: error, id: event.record.id }, 'integrations: recordingFinished failed'));

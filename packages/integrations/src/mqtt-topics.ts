@@ -29,6 +29,12 @@ export interface MqttTopics {
   readonly setMotion: string;
   /** Command: `ON` starts a manual recording, `OFF` stops it. */
   readonly setRecord: string;
+  /** Arming mode in force: `home`, `away` or `off`. */
+  readonly arming: string;
+  /** Why, in words: `away since 08:12: set from the page; no phone seen for 10 min`. */
+  readonly armingReason: string;
+  /** Command: `home`, `away` or `off` chooses the arming mode (of the whole server). */
+  readonly setArming: string;
 }
 
 /** The topics under `prefix`. */
@@ -45,6 +51,9 @@ export function mqttTopics(prefix: string): MqttTopics {
     setTriggerLevel: `${prefix}/set/trigger_level`,
     setMotion: `${prefix}/set/motion`,
     setRecord: `${prefix}/set/record`,
+    arming: `${prefix}/arming`,
+    armingReason: `${prefix}/arming_reason`,
+    setArming: `${prefix}/set/arming`,
   };
 }
 
@@ -64,12 +73,18 @@ export const DISCOVERY_OBJECTS = [
   ['image', 'snapshot'],
 ] as const;
 
+/** The arming entities, announced when the server has arming (alerts configured). */
+export const ARMING_DISCOVERY_OBJECTS = [
+  ['select', 'arming'],
+  ['sensor', 'arming_reason'],
+] as const;
+
 /**
  * The discovery documents of one camera (Home Assistant's MQTT discovery, one config topic per
  * entity: `<discoveryPrefix>/<component>/<nodeId>/<objectId>/config`). All share the device
  * block and the availability topic; unique_ids are `<nodeId>_<objectId>`.
  */
-export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, softwareVersion: string): DiscoveryMessage[] {
+export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, softwareVersion: string, withArming = false): DiscoveryMessage[] {
   const d = config.discovery;
   const t = mqttTopics(config.topicPrefix);
   const device = {
@@ -141,8 +156,18 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
       retain: false,
     },
     snapshot: { ...common('image', 'snapshot', 'Last snapshot'), image_topic: t.snapshot, content_type: 'image/jpeg' },
+    arming: {
+      ...common('select', 'arming', 'Arming mode'),
+      state_topic: t.arming,
+      command_topic: t.setArming,
+      options: ['home', 'away', 'off'],
+      icon: 'mdi:shield-home',
+      qos,
+      retain: false,
+    },
+    arming_reason: { ...common('sensor', 'arming_reason', 'Arming reason'), state_topic: t.armingReason, icon: 'mdi:shield-search', qos },
   };
-  return DISCOVERY_OBJECTS.map(([component, objectId]) => ({
+  return [...DISCOVERY_OBJECTS, ...(withArming ? ARMING_DISCOVERY_OBJECTS : [])].map(([component, objectId]) => ({
     topic: discoveryTopic(d.prefix, component, d.nodeId, objectId),
     config: configs[objectId],
   }));
@@ -157,7 +182,8 @@ export function discoveryTopic(prefix: string, component: string, nodeId: string
 export type MqttCommand =
   | { readonly type: 'triggerLevel'; readonly value: number }
   | { readonly type: 'motion'; readonly on: boolean }
-  | { readonly type: 'record'; readonly on: boolean };
+  | { readonly type: 'record'; readonly on: boolean }
+  | { readonly type: 'arming'; readonly mode: 'home' | 'away' | 'off' };
 
 /** The result of {@link parseCommand}: a command, or why the payload was refused. */
 export type ParsedCommand = { readonly ok: true; readonly command: MqttCommand } | { readonly ok: false; readonly reason: string };
@@ -175,9 +201,14 @@ export const TRIGGER_LEVEL_RANGE = { min: 0.1, max: 65025 } as const;
  * that is not a command topic. Pure.
  */
 export function parseCommand(topics: MqttTopics, topic: string, payload: Buffer): ParsedCommand | null {
-  if (topic !== topics.setTriggerLevel && topic !== topics.setMotion && topic !== topics.setRecord) return null;
+  if (topic !== topics.setTriggerLevel && topic !== topics.setMotion && topic !== topics.setRecord && topic !== topics.setArming) return null;
   if (payload.length > MAX_COMMAND_BYTES) return { ok: false, reason: `payload longer than ${MAX_COMMAND_BYTES} bytes` };
   const text = payload.toString('utf8').trim();
+  if (topic === topics.setArming) {
+    const mode = text.toLowerCase();
+    if (mode !== 'home' && mode !== 'away' && mode !== 'off') return { ok: false, reason: 'arming mode must be home, away or off' };
+    return { ok: true, command: { type: 'arming', mode } };
+  }
   if (topic === topics.setTriggerLevel) {
     let value: number = Number.NaN;
     if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) value = Number(text);

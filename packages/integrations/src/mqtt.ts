@@ -33,6 +33,8 @@ export interface IntegrationsControl {
   startManualRecording(): boolean;
   /** Stops a manual recording (no-op when none runs). */
   stopManualRecording(): void;
+  /** Chooses the arming mode; absent when the server has no arming (then no select entity is announced). */
+  setArmingMode?(mode: 'home' | 'away' | 'off'): void;
 }
 
 /** Counters of the MQTT connection. */
@@ -82,6 +84,8 @@ export interface MqttBridge {
   event(summary: EventSummary): void;
   /** Publishes the JPEG bytes of the last snapshot (the Home Assistant image entity). */
   snapshot(jpeg: Buffer): void;
+  /** Publishes the arming mode in force and why (retained state topics). */
+  arming(mode: string, reason: string): void;
   stats(): MqttStats;
 }
 
@@ -191,7 +195,7 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
     });
     // Discovery first, then availability, then the states: Home Assistant creates the
     // entities before their values arrive. These few messages bypass the outbox bounds.
-    for (const message of discoveryMessages(config, options.cameraId, options.softwareVersion)) {
+    for (const message of discoveryMessages(config, options.cameraId, options.softwareVersion, control.setArmingMode !== undefined)) {
       send({ topic: message.topic, payload: config.discovery.enabled ? JSON.stringify(message.config) : '', retain: true });
     }
     send({ topic: topics.availability, payload: 'online', retain: true });
@@ -284,6 +288,11 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
         if (!command.on) control.stopManualRecording();
         else if (!control.startManualRecording()) logger?.info('mqtt: manual recording did not start (already recording?)');
         break;
+      case 'arming':
+        // The state topics follow through arming(), called by the server when the mode changed.
+        if (!control.setArmingMode) throw new Error('arming is not configured on this server');
+        control.setArmingMode(command.mode);
+        break;
     }
   };
 
@@ -340,6 +349,10 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
     event(summary) {
       if (!config.eventKinds.includes(summary.kind)) return;
       enqueue({ topic: topics.event, payload: JSON.stringify(summary), retain: false });
+    },
+    arming(mode, reason) {
+      setState(topics.arming, mode);
+      setState(topics.armingReason, reason.slice(0, 250));
     },
     snapshot(jpeg) {
       // Only the newest snapshot is worth waiting for: it replaces an older one still queued.

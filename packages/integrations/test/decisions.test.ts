@@ -38,7 +38,7 @@ describe('config validation', () => {
     expect(c.webhooks).toMatchObject({ timeoutMs: 10_000, maxAttempts: 5, retryInitialMs: 2000, queueMax: 100, eventKinds: ['motion', 'manual', 'memory', 'photo'] });
     expect(c.upload).toMatchObject({ pathTemplate: 'preroll/{camera}/{day}', kinds: ['motion', 'manual', 'memory'], files: ['snapshot', 'sidecar'], deleteLocalAfterUpload: false, rcloneCommand: 'rclone' });
     expect(Object.isFrozen(c)).toBe(true);
-    expect(resolveIntegrationsConfig(undefined, 'cam')).toEqual({ mqtt: null, webhooks: null, upload: null });
+    expect(resolveIntegrationsConfig(undefined, 'cam')).toEqual({ mqtt: null, webhooks: null, upload: null, notify: null });
     expect(resolveIntegrationsConfig({ mqtt: { enabled: false, url: 'mqtt://b' } }, 'cam').mqtt).toBeNull();
   });
 

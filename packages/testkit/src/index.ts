@@ -76,3 +76,6 @@ export function createCleanupStack(): CleanupStack {
     },
   };
 }
+
+export { makePushClient, parseForm, startSmtp, startStandIn, verifyVapid } from './alert-stand-ins';
+export type { PushClient, Received, SmtpStandIn, StandIn } from './alert-stand-ins';

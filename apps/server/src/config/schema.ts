@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_DETECTOR_CONFIG } from '@preroll/detector';
-import { resolveIntegrationsConfig, type IntegrationsConfig } from '@preroll/integrations';
+import { armingConfigSchema, notifyConfigSchema, resolveIntegrationsConfig, type IntegrationsConfig } from '@preroll/integrations';
 
 /** The detector's own defaults (chosen by measurement, see docs/detector.md): one source of truth. */
 const D = DEFAULT_DETECTOR_CONFIG;
@@ -256,11 +256,18 @@ const actions = z
   .describe('Buttons that affect the machine, off unless enabled.');
 
 /**
- * MQTT / Home Assistant, webhooks and rclone upload. Validated by the integrations package
- * itself (one set of bounds, documented in docs/integrations.md), with its message naming the key.
+ * MQTT / Home Assistant, webhooks, rclone upload and alerts. The first three are validated by
+ * the integrations package itself (one set of bounds, documented in docs/integrations.md), with
+ * its message naming the key; `notify` is a zod schema of that package, so its keys are listed
+ * in docs/configuration.md too.
  */
 const integrations = z
-  .unknown()
+  .strictObject({
+    mqtt: z.unknown().optional().describe('MQTT with Home Assistant discovery; keys in docs/integrations.md.'),
+    webhooks: z.unknown().optional().describe('Signed webhooks; keys in docs/integrations.md.'),
+    upload: z.unknown().optional().describe('rclone upload; keys in docs/integrations.md.'),
+    notify: notifyConfigSchema.optional(),
+  })
   .optional()
   .superRefine((value, ctx) => {
     if (value === undefined) return;
@@ -271,7 +278,7 @@ const integrations = z
     }
   })
   .transform((value) => value as IntegrationsConfig | undefined)
-  .describe('MQTT with Home Assistant discovery (`mqtt`), signed webhooks (`webhooks`) and rclone upload (`upload`); every key is in docs/integrations.md.');
+  .describe('MQTT with Home Assistant discovery (`mqtt`), signed webhooks (`webhooks`), rclone upload (`upload`) and alerts on the phone (`notify`); every key is in docs/integrations.md.');
 
 /** The configuration file's schema. */
 export const configSchema = z
@@ -305,6 +312,7 @@ export const configSchema = z
     server,
     actions,
     integrations,
+    arming: armingConfigSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     const cameras = config.cameras ?? [];

@@ -10,6 +10,8 @@ import { spawnChild } from '@preroll/process';
 import type { Integrations } from '@preroll/integrations';
 import type { Config } from '../config';
 import type { Runtime } from '../runtime/runtime';
+import type { Alerts } from '../alerts';
+import { alertsMetrics, createAlertsApi, createAlertsPublic } from './alerts';
 import { createApi } from './api';
 import { openAuth, requireScope, type Auth } from './auth';
 import { hostAllowed } from './host';
@@ -29,6 +31,8 @@ export interface HttpServerOptions {
   readonly runtimes: readonly Runtime[];
   /** MQTT, webhooks and upload of each camera (same order as `runtimes`; null where not configured). */
   readonly integrations: readonly (Integrations | null)[];
+  /** Alert channels and arming (optional: tests of the web layer alone). */
+  readonly alerts?: Alerts;
   /** New recordings, announced once: pushed to the open pages. Optional (tests of the web layer alone). */
   readonly announcer?: Pick<Announcer, 'subscribe'>;
   readonly logger: Logger;
@@ -90,6 +94,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     actions,
     authRequired: auth.required,
     integrations: options.integrations[runtimes.indexOf(r)]?.stats() ?? null,
+    alerts: options.alerts?.status() ?? null,
     cameras: cameras(),
   });
   const app = express();
@@ -108,11 +113,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
   // The login page, the hashed assets, manifest and service worker are reachable without a session.
   app.use(web.publicRoutes());
+  if (options.alerts) app.use(createAlertsPublic(options.alerts));
   app.use(auth.guard((req) => connections.markAuthenticated(req.socket)));
   app.use(requireScope());
   // Bodies are read only after the guard: without a login, only /api/login's can be sent.
   app.use(bodyDeadline(limits.bodyTimeoutMs));
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
+  if (options.alerts) app.use('/api', createAlertsApi({ alerts: options.alerts, runtimes }));
   const apiFor = (r: Runtime) =>
     createApi({
       runtime: r,
@@ -157,7 +164,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
   app.get('/stream.mp4', mp4Handler(runtime, logger));
   app.get('/metrics', (_req, res) => {
-    res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes));
+    res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes) + alertsMetrics(options.alerts));
   });
   app.use(web.shellRoutes());
   app.use((req, _res, next) => next(new HttpError(404, 'HTTP_NOT_FOUND', `nothing at ${req.path}`)));

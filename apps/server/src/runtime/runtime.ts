@@ -1,11 +1,12 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, type CaptureState, type FrameSource } from '@preroll/capture';
+import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import type { Config } from '../config';
+import { frameJpeg } from '../live/frame-jpeg';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
@@ -48,6 +49,22 @@ export interface Status {
   readonly memory: MemoryStatus;
   /** The GPIO memory button. */
   readonly gpio: GpioStatus;
+}
+
+/**
+ * "An event started": a motion event at its trigger frame, or a manual recording at its start,
+ * with the JPEG of that moment (what alerts send). Events continued after `maxEventS` are the
+ * same event and are not announced again.
+ */
+export interface EventStart {
+  readonly camera: string;
+  readonly kind: 'motion' | 'manual';
+  /** Wall time of the trigger frame. */
+  readonly atMs: number;
+  /** Score of the trigger frame (null for a manual recording). */
+  readonly score: number | null;
+  /** JPEG of the trigger frame at the live view's width, or null when it could not be made. */
+  readonly snapshot: Buffer | null;
 }
 
 /** Options of {@link createRuntime}. */
@@ -95,6 +112,10 @@ export interface Runtime {
   onChange(listener: () => void): () => void;
   /** Motion events started (`true`) or ended, with the wall time of the frame. */
   onMotion(listener: (active: boolean, atMs: number) => void): () => void;
+  /** An event started, with the snapshot of the trigger moment (encoded off the frame path). */
+  onEventStart(listener: (event: EventStart) => void): () => void;
+  /** A JPEG of the newest frame at the live view's width, or null before the first frame. */
+  snapshotJpeg(): Promise<Buffer | null>;
   /** Sets a manual level (detection leaves auto mode). */
   setTriggerLevel(value: number): number;
   /** In auto mode moves the offset over the auto level, in manual mode the level. */
@@ -127,6 +148,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const units = createEmitter<[AccessUnit]>('runtime units', logger);
   const motions = createEmitter<[boolean, number]>('runtime motion', logger);
   const changes = createEmitter<[]>('runtime changes', logger);
+  const eventStarts = createEmitter<[EventStart]>('runtime event starts', logger);
+  let lastFrame: Frame | null = null;
+  let manualOn = false;
+  // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
+  const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null): void => {
+    const camera = config.camera.id;
+    const jpeg = frame ? frameJpeg(frame, config.live.width, config.live.jpegQuality) : Promise.resolve(null);
+    jpeg
+      .catch((error: unknown) => {
+        logger.warn({ err: error }, 'trigger snapshot failed; the event is announced without it');
+        return null;
+      })
+      .then((snapshot) => eventStarts.emit({ camera, kind, atMs, score, snapshot }));
+  };
   const startedAt = Date.now();
   let settings: SettingsFile | null = null;
   let source: FrameSource | null = null;
@@ -252,7 +287,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       });
       if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
       restoreTrigger(pipeline, saved);
-      source.onFrame((frame) => live.offer(frame));
+      source.onFrame((frame) => {
+        lastFrame = frame;
+        live.offer(frame);
+      });
       source.onState((state, error) => {
         // A camera outage must not leave a clip open until it comes back (it may never).
         if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
@@ -261,6 +299,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       pipeline.onDetectorEvent((event, frame) => {
         const atMs = frame?.wallMs ?? Date.now();
         motions.emit(event.type === 'start', atMs);
+        if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame);
       });
       pipeline.onUnit((unit) => units.emit(unit));
       pipeline.onSample((sample) => {
@@ -268,6 +307,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         samples.emit(sample);
       });
       pipeline.onRecordingState((state) => {
+        if (state.manual && !manualOn) announceStart('manual', Date.now(), null, lastFrame);
+        manualOn = state.manual;
         if (!state.recording) recordingSince = null;
         else recordingSince ??= Date.now();
         changed();
@@ -306,6 +347,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const draining = memories.stop();
       if (pipeline) await pipeline.stop();
       await draining;
+      lastFrame = null;
       if (realStore && !options.store) await realStore.close();
     },
     status() {
@@ -357,6 +399,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     onSample: samples.on,
     onUnit: units.on,
     onMotion: motions.on,
+    onEventStart: eventStarts.on,
+    async snapshotJpeg() {
+      return lastFrame ? frameJpeg(lastFrame, config.live.width, config.live.jpegQuality) : null;
+    },
     onChange: changes.on,
     setTriggerLevel(value) {
       const level = requirePipeline().detector.setTriggerLevel(value);

@@ -1,6 +1,6 @@
 // The system view: the recorder's health, the stream link for VLC, and the rare, dangerous
 // actions (delete all, reboot, exit, log out), away from the everyday buttons.
-import { html, useEffect, useState } from '../lib.js';
+import { html, useEffect, useRef, useState } from '../lib.js';
 import { api, goToLogin } from '../api.js';
 import { formatDuration } from '../format.js';
 
@@ -25,6 +25,26 @@ function rows(status) {
 }
 
 /** The system view. */
+/** The alerts card (arming mode, channels, notifications on this device, a test): its own module. */
+function AlertsCard() {
+  const ref = useRef(null);
+  useEffect(() => {
+    let stop = null;
+    let gone = false;
+    import('../../alerts.js').then(
+      (module) => {
+        if (!gone && ref.current) stop = module.mountAlerts(ref.current);
+      },
+      (error) => console.warn('alerts card not loaded', error.message),
+    );
+    return () => {
+      gone = true;
+      if (stop) stop();
+    };
+  }, []);
+  return html`<div id="alerts-card" class="card" ref=${ref}></div>`;
+}
+
 export function SystemView({ state, store, gallery, act }) {
   const { status, camera } = state;
   const online = state.connection.state === 'open' && status !== null;
@@ -79,6 +99,7 @@ export function SystemView({ state, store, gallery, act }) {
         ${status ? rows(status).map(([name, value]) => html`<dt key=${`t${name}`}>${name}</dt><dd key=${`d${name}`}>${value}</dd>`) : html`<dt>Status</dt><dd>waiting for the recorder…</dd>`}
       </dl>
     </div>
+    <${AlertsCard} />
     <div class="card">
       <h2>Stream for VLC</h2>
       <p class="small muted">MJPEG that VLC and browsers open; ${streamToken ? 'the link carries a token, so a player that cannot log in may open it.' : 'no password is set.'}</p>

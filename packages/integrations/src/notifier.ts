@@ -1,0 +1,460 @@
+/**
+ * The alert notifier: the configured channels, each with one worker and one bounded queue kept
+ * on disk, fed by the runtime's "event started" notices. Per channel it applies the rules
+ * (alert-rules.ts) and the arming gate, so one motion event gives one alert per channel (plus
+ * rate-limited "still moving" updates). Every method the runtime calls returns at once: a slow
+ * or dead channel never blocks capture or recording.
+ */
+
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Logger } from 'pino';
+import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type CameraVisit, type SkipReason } from './alert-rules';
+import { openAlertOutbox, outboxDir, type AlertOutbox, type QueuedAlert } from './alert-outbox';
+import {
+  createEmailChannel,
+  createNtfyChannel,
+  createTelegramChannel,
+  createWebPushChannel,
+  isRetryable,
+  type AlertChannel,
+} from './alert-channels';
+import { IntegrationsError } from './errors';
+import { CHANNEL_NAMES, type AlertKind, type ChannelName, type ChannelRules, type ResolvedNotifyConfig } from './notify-config';
+import { retryDelayMs } from './retry';
+import { createWebPushStore, type WebPushStore } from './webpush-store';
+
+/** "An event started" — from the runtime at the trigger (motion, manual) or when a memory is saved. */
+export interface EventStartNotice {
+  readonly camera: string;
+  readonly kind: AlertKind;
+  /** Wall time of the trigger frame. */
+  readonly atMs: number;
+  /** Score of the trigger frame (null for kinds without one). */
+  readonly score: number | null;
+  /** The JPEG of the trigger moment, or null. */
+  readonly snapshot: Buffer | null;
+  /** A memory (or other one-shot kind) has no progress and ends at once. Default false. */
+  readonly oneShot?: boolean;
+}
+
+/** Counters and health of one channel (the page's System panel, `/api/status`, `/metrics`). */
+export interface ChannelStats {
+  readonly name: ChannelName;
+  /** Alerts (first message of an event) delivered. */
+  readonly alerts: number;
+  /** "Still moving" updates delivered. */
+  readonly updates: number;
+  /** Messages given up (last attempt failed, or an error that is not retried). */
+  readonly failed: number;
+  /** Attempts that failed and were retried. */
+  readonly retries: number;
+  /** Messages dropped: queue full, or older than `maxAgeS`. */
+  readonly dropped: number;
+  /** Messages waiting or in progress. */
+  readonly queued: number;
+  /** Events not sent, by reason. */
+  readonly skipped: Readonly<Record<SkipReason, number>>;
+  readonly lastError: { readonly code: string; readonly message: string; readonly at: string } | null;
+  readonly lastSentAt: string | null;
+  /** Failed attempts since the last success. */
+  readonly consecutiveFailures: number;
+  /** The channel keeps failing: 3 failed attempts in a row, or the last message was given up. */
+  readonly failing: boolean;
+}
+
+/** What {@link Notifier.stats} returns. */
+export interface NotifyStats {
+  readonly channels: readonly ChannelStats[];
+  /** Devices subscribed to Web Push (0 without that channel). */
+  readonly pushSubscriptions: number;
+}
+
+/** The outcome of one test message. */
+export interface TestResult {
+  readonly channel: ChannelName;
+  readonly ok: boolean;
+  readonly ms: number;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+/** Options of {@link createNotifier}. */
+export interface NotifierOptions {
+  readonly config: ResolvedNotifyConfig;
+  readonly dataDir: string;
+  /** Whether (and why not) a camera may alert now. */
+  readonly arming: (camera: string, atMs: number) => ArmingGate;
+  readonly logger?: Logger;
+  /** Wall clock (tests inject one). Default `Date.now`. */
+  readonly now?: () => number;
+  /** Send what the outbox holds from the last run. Default true; false for a one-off test from the command line. */
+  readonly resumeOutbox?: boolean;
+}
+
+/** The alert channels of one server (all cameras). */
+export interface Notifier {
+  readonly channels: readonly ChannelName[];
+  /** Opens the Web Push keys and subscriptions and resumes what the outbox holds. */
+  start(): Promise<void>;
+  /** Stops the workers: what is still queued stays on disk for the next start. Idempotent. */
+  stop(): Promise<void>;
+  /** An event started. Returns at once. */
+  eventStarted(notice: EventStartNotice): void;
+  /** The camera's event goes on with this peak so far; `snapshot` is asked for only if an update is due. Cheap to call every frame. */
+  eventProgress(camera: string, atMs: number, peakScore: number, snapshot: () => Promise<Buffer | null>): void;
+  /** The camera's event ended. */
+  eventEnded(camera: string, atMs: number): void;
+  /** Sends a test message now on one channel or every channel, bypassing rules and queue; reports each outcome. Throws `NOTIFY_UNKNOWN_CHANNEL`. */
+  test(channel: string | undefined, camera: string, snapshot: Buffer | null): Promise<TestResult[]>;
+  /** The Web Push subscriptions and VAPID keys, or null without that channel. */
+  readonly webpush: WebPushStore | null;
+  /** A recent alert's snapshot for the capability URL in Web Push notifications, or null. */
+  snapshot(id: string, key: string): Buffer | null;
+  /** Resolves when every queue is empty (tests, benchmarks). */
+  idle(): Promise<void>;
+  stats(): NotifyStats;
+}
+
+interface OpenEvent {
+  readonly camera: string;
+  readonly kind: AlertKind;
+  readonly startedAtMs: number;
+  peakScore: number | null;
+  /** Channels on which this event has sent its alert. */
+  readonly alerted: Set<ChannelName>;
+  /** The trigger snapshot (a late alert shows it too). */
+  readonly snapshot: Buffer | null;
+}
+
+interface Worker {
+  readonly channel: AlertChannel;
+  readonly rules: ChannelRules;
+  readonly outbox: AlertOutbox;
+  readonly queue: QueuedAlert[];
+  readonly visits: Map<string, CameraVisit>;
+  running: Promise<void> | null;
+  alerts: number;
+  updates: number;
+  failed: number;
+  retries: number;
+  dropped: number;
+  skipped: Record<SkipReason, number>;
+  lastError: ChannelStats['lastError'];
+  lastSentAtMs: number | null;
+  consecutiveFailures: number;
+  gaveUpLast: boolean;
+}
+
+const SKIPS: readonly SkipReason[] = ['kind', 'camera', 'mode', 'schedule', 'presence', 'quiet-hours', 'cooldown', 'score'];
+/** Snapshots kept for Web Push's capability URLs. */
+const SNAPSHOTS_KEPT = 50;
+const SNAPSHOT_TTL_MS = 24 * 3600_000;
+
+/** Creates the notifier (no I/O until `start()`). */
+export function createNotifier(options: NotifierOptions): Notifier {
+  const { config, logger } = options;
+  const now = options.now ?? Date.now;
+  const webpushStore = config.webpush?.enabled ? createWebPushStore(options.dataDir, config.webpush.maxSubscriptions) : null;
+  const workers = new Map<ChannelName, Worker>();
+  for (const name of CHANNEL_NAMES) {
+    const c = config[name];
+    if (!c?.enabled) continue;
+    const channel =
+      name === 'ntfy' ? createNtfyChannel(config.ntfy!) : name === 'telegram' ? createTelegramChannel(config.telegram!) : name === 'email' ? createEmailChannel(config.email!) : createWebPushChannel(config.webpush!, webpushStore!);
+    workers.set(name, {
+      channel,
+      rules: c,
+      outbox: openAlertOutbox(outboxDir(options.dataDir, name)),
+      queue: [],
+      visits: new Map(),
+      running: null,
+      alerts: 0,
+      updates: 0,
+      failed: 0,
+      retries: 0,
+      dropped: 0,
+      skipped: Object.fromEntries(SKIPS.map((s) => [s, 0])) as Record<SkipReason, number>,
+      lastError: null,
+      lastSentAtMs: null,
+      consecutiveFailures: 0,
+      gaveUpLast: false,
+    });
+  }
+  const events = new Map<string, OpenEvent>();
+  const snapshots = new Map<string, { jpeg: Buffer; key: string; expiresMs: number }>();
+  const stopController = new AbortController();
+  let started = false;
+  const idleWaiters: (() => void)[] = [];
+  // Messages waiting for their snapshot to be encoded (not queued yet, but not idle either).
+  let pendingSnapshots = 0;
+
+  const keepSnapshot = (jpeg: Buffer | null): { id: string; key: string } | null => {
+    if (!jpeg || !config.publicUrl) return null;
+    const id = randomUUID().replace(/-/g, '');
+    const key = randomBytes(16).toString('base64url');
+    snapshots.set(id, { jpeg, key, expiresMs: now() + SNAPSHOT_TTL_MS });
+    while (snapshots.size > SNAPSHOTS_KEPT) snapshots.delete(snapshots.keys().next().value as string);
+    return { id, key };
+  };
+
+  const linkOf = (camera: string, startedAtMs: number): string | null =>
+    config.publicUrl ? `${config.publicUrl.replace(/\/+$/, '')}/api/alerts/open?camera=${encodeURIComponent(camera)}&at=${startedAtMs}` : null;
+
+  const snapshotUrlOf = (alert: QueuedAlert): string | null => {
+    const ref = (alert as QueuedAlert & { snapshotRef?: { id: string; key: string } }).snapshotRef;
+    return ref && config.publicUrl ? `${config.publicUrl.replace(/\/+$/, '')}/alerts/snapshot/${ref.id}?k=${ref.key}` : null;
+  };
+
+  const checkIdle = (): void => {
+    if (pendingSnapshots === 0 && [...workers.values()].every((w) => w.queue.length === 0 && w.running === null)) {
+      for (const resolve of idleWaiters.splice(0)) resolve();
+    }
+  };
+
+  const enqueue = (worker: Worker, facts: AlertFacts, snapshot: Buffer | null, snapshotRef: { id: string; key: string } | null): void => {
+    const alert: QueuedAlert & { snapshotRef?: { id: string; key: string } } = {
+      id: `${randomUUID().replace(/-/g, '')}`,
+      createdAtMs: now(),
+      facts,
+      link: linkOf(facts.camera, facts.startedAtMs),
+      snapshot: snapshot && snapshot.length <= config.snapshotMaxBytes ? snapshot : null,
+      pendingSubscriptions: null,
+      ...(snapshotRef ? { snapshotRef } : {}),
+    };
+    worker.queue.push(alert);
+    while (worker.queue.length > worker.rules.queueMax) {
+      const oldest = worker.queue.shift() as QueuedAlert;
+      worker.dropped++;
+      void worker.outbox.remove(oldest);
+      logger?.warn({ code: 'NOTIFY_DROPPED', channel: worker.channel.name, alert: oldest.id }, `${worker.channel.name}: queue full; dropped the oldest alert`);
+    }
+    worker.running ??= run(worker);
+  };
+
+  const run = async (worker: Worker): Promise<void> => {
+    while (!stopController.signal.aborted && worker.queue.length > 0) {
+      const alert = worker.queue[0];
+      try {
+        await worker.outbox.put(alert);
+      } catch (error) {
+        // The alert still goes out; only a restart would lose it.
+        logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', channel: worker.channel.name, err: (error as Error).message }, 'alert outbox not written');
+      }
+      const done = await deliver(worker, alert);
+      if (!done) break; // stopped: the file stays for the next start
+      worker.queue.shift();
+      await worker.outbox.remove(alert);
+    }
+    worker.running = null;
+    checkIdle();
+  };
+
+  /** Attempts until delivered or given up; false when stopped meanwhile. */
+  const deliver = async (worker: Worker, alert: QueuedAlert): Promise<boolean> => {
+    const name = worker.channel.name;
+    let attempts = 0;
+    for (;;) {
+      if (now() - alert.createdAtMs > worker.rules.maxAgeS * 1000) {
+        worker.dropped++;
+        logger?.warn({ code: 'NOTIFY_DROPPED', channel: name, alert: alert.id }, `${name}: alert older than maxAgeS, dropped`);
+        return true;
+      }
+      attempts++;
+      try {
+        await worker.channel.send({ alert, text: alertText(alert.facts), snapshotUrl: snapshotUrlOf(alert) }, stopController.signal);
+        if (alert.facts.type === 'update') worker.updates++;
+        else worker.alerts++;
+        worker.lastSentAtMs = now();
+        worker.consecutiveFailures = 0;
+        worker.gaveUpLast = false;
+        logger?.info({ channel: name, type: alert.facts.type, camera: alert.facts.camera, attempts, ms: now() - alert.facts.atMs }, `${name}: ${alert.facts.type} sent`);
+        return true;
+      } catch (error) {
+        if (stopController.signal.aborted) return false;
+        const e = error instanceof IntegrationsError ? error : new IntegrationsError('NOTIFY_NETWORK', `${name}: ${(error as Error).message}`, { channel: name, retryable: true }, { cause: error });
+        worker.consecutiveFailures++;
+        worker.lastError = { code: e.code, message: e.message, at: new Date(now()).toISOString() };
+        const delayMs = attempts < worker.rules.maxAttempts && isRetryable(e) ? retryDelayMs(attempts, worker.rules) : null;
+        if (delayMs === null) {
+          worker.failed++;
+          worker.gaveUpLast = true;
+          logger?.warn({ code: 'NOTIFY_GAVE_UP', cause: e.code, channel: name, attempts }, `${name}: gave up after ${attempts} attempt(s): ${e.message}`);
+          return true;
+        }
+        worker.retries++;
+        logger?.info({ code: e.code, channel: name, attempts, delayMs }, `${name}: ${e.message}; retry in ${delayMs} ms`);
+        await sleep(delayMs, stopController.signal);
+        if (stopController.signal.aborted) return false;
+      }
+    }
+  };
+
+  /** Runs the rules of every channel for one event at one moment. */
+  const consider = (event: OpenEvent, phase: 'start' | 'progress', atMs: number, snapshot: Buffer | null | ((alerting: boolean) => Promise<Buffer | null>)): void => {
+    const gate = options.arming(event.camera, atMs);
+    const localMinutes = localClock(atMs).minutes;
+    const sendTo: { worker: Worker; type: 'alert' | 'update' }[] = [];
+    for (const worker of workers.values()) {
+      const visit = worker.visits.get(event.camera) ?? null;
+      const decision = decideAlert(worker.rules, {
+        phase,
+        camera: event.camera,
+        kind: event.kind,
+        atMs,
+        peakScore: event.peakScore,
+        eventAlerted: event.alerted.has(worker.channel.name),
+        visit,
+        arming: gate,
+        localMinutes,
+      });
+      if (decision.send === null) {
+        if (decision.skip !== 'not-due' && phase === 'start') worker.skipped[decision.skip]++;
+        // Motion seen during a visit keeps it going (cooldown counts from the last motion).
+        if (visit && (decision.skip === 'cooldown' || decision.skip === 'not-due')) worker.visits.set(event.camera, { ...visit, lastActivityMs: atMs });
+        continue;
+      }
+      event.alerted.add(worker.channel.name);
+      worker.visits.set(event.camera, { lastSentMs: atMs, lastActivityMs: atMs });
+      sendTo.push({ worker, type: decision.send });
+    }
+    if (sendTo.length === 0) return;
+    // The facts of this moment (the event keeps changing while the snapshot is encoded).
+    const peakScore = event.peakScore;
+    const post = (jpeg: Buffer | null): void => {
+      if (stopController.signal.aborted) return;
+      const ref = keepSnapshot(jpeg);
+      for (const { worker, type } of sendTo) {
+        enqueue(worker, { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore }, jpeg, ref);
+      }
+    };
+    if (typeof snapshot === 'function') {
+      pendingSnapshots++;
+      snapshot(sendTo.some((s) => s.type === 'alert'))
+        .then(post, (error: unknown) => {
+          logger?.warn({ err: (error as Error).message }, 'alert snapshot failed; sending without it');
+          post(null);
+        })
+        .finally(() => {
+          pendingSnapshots--;
+          checkIdle();
+        });
+    } else post(snapshot);
+  };
+
+  return {
+    channels: [...workers.keys()],
+    webpush: webpushStore,
+    async start() {
+      if (started) return;
+      started = true;
+      await webpushStore?.open();
+      for (const worker of options.resumeOutbox === false ? [] : workers.values()) {
+        const left = await worker.outbox.load((file, error) => logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', file, err: (error as Error).message }, 'unreadable alert in the outbox removed'));
+        worker.queue.push(...left);
+        if (left.length) {
+          logger?.info({ channel: worker.channel.name, alerts: left.length }, `${worker.channel.name}: resuming alerts queued before the restart`);
+          worker.running ??= run(worker);
+        }
+      }
+      logger?.info({ channels: [...workers.keys()] }, 'alerts: started');
+    },
+    async stop() {
+      if (stopController.signal.aborted) return;
+      stopController.abort();
+      await Promise.all([...workers.values()].map((w) => w.running));
+      for (const worker of workers.values()) worker.channel.close();
+      for (const resolve of idleWaiters.splice(0)) resolve();
+    },
+    eventStarted(notice) {
+      if (!started || stopController.signal.aborted) return;
+      const event: OpenEvent = { camera: notice.camera, kind: notice.kind, startedAtMs: notice.atMs, peakScore: notice.score, alerted: new Set(), snapshot: notice.snapshot };
+      if (!notice.oneShot) events.set(notice.camera, event);
+      consider(event, 'start', notice.atMs, notice.snapshot);
+    },
+    eventProgress(camera, atMs, peakScore, snapshot) {
+      const event = events.get(camera);
+      if (!event || stopController.signal.aborted) return;
+      if (event.peakScore === null || peakScore > event.peakScore) event.peakScore = peakScore;
+      // A late alert (the peak reached minPeakScore only now) shows the trigger; an update shows the scene now.
+      const trigger = event.snapshot;
+      consider(event, 'progress', atMs, async (alerting) => (alerting && trigger ? trigger : snapshot()));
+    },
+    eventEnded(camera) {
+      events.delete(camera);
+    },
+    async test(channelName, camera, snapshot) {
+      if (channelName !== undefined && !workers.has(channelName as ChannelName)) {
+        throw new IntegrationsError('NOTIFY_UNKNOWN_CHANNEL', `no alert channel "${channelName}" is configured (configured: ${[...workers.keys()].join(', ') || 'none'})`, channelName);
+      }
+      const chosen = channelName === undefined ? [...workers.values()] : [workers.get(channelName as ChannelName) as Worker];
+      const atMs = now();
+      const ref = keepSnapshot(snapshot);
+      return Promise.all(
+        chosen.map(async (worker): Promise<TestResult> => {
+          const alert: QueuedAlert & { snapshotRef?: { id: string; key: string } } = {
+            id: `test${randomUUID().replace(/-/g, '')}`,
+            createdAtMs: atMs,
+            facts: { type: 'test', camera, kind: 'motion', startedAtMs: atMs, atMs, peakScore: null },
+            link: linkOf(camera, atMs),
+            snapshot,
+            pendingSubscriptions: null,
+            ...(ref ? { snapshotRef: ref } : {}),
+          };
+          const t0 = performance.now();
+          try {
+            await worker.channel.send({ alert, text: alertText(alert.facts), snapshotUrl: snapshotUrlOf(alert) }, stopController.signal);
+            return { channel: worker.channel.name, ok: true, ms: Math.round(performance.now() - t0) };
+          } catch (error) {
+            const e = error as IntegrationsError;
+            return { channel: worker.channel.name, ok: false, ms: Math.round(performance.now() - t0), code: e.code ?? 'NOTIFY_NETWORK', message: e.message };
+          }
+        }),
+      );
+    },
+    snapshot(id, key) {
+      const entry = snapshots.get(id);
+      if (!entry || entry.expiresMs < now()) return null;
+      const a = Buffer.from(entry.key);
+      const b = Buffer.from(key);
+      return a.length === b.length && timingSafeEqual(a, b) ? entry.jpeg : null;
+    },
+    idle() {
+      return new Promise((resolve) => {
+        idleWaiters.push(resolve);
+        checkIdle();
+      });
+    },
+    stats() {
+      return {
+        pushSubscriptions: webpushStore?.list().length ?? 0,
+        channels: [...workers.values()].map((w) => ({
+          name: w.channel.name,
+          alerts: w.alerts,
+          updates: w.updates,
+          failed: w.failed,
+          retries: w.retries,
+          dropped: w.dropped,
+          queued: w.queue.length,
+          skipped: { ...w.skipped },
+          lastError: w.lastError,
+          lastSentAt: w.lastSentAtMs === null ? null : new Date(w.lastSentAtMs).toISOString(),
+          consecutiveFailures: w.consecutiveFailures,
+          failing: w.consecutiveFailures >= 3 || w.gaveUpLast,
+        })),
+      };
+    },
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
