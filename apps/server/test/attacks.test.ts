@@ -7,7 +7,22 @@ import WebSocket from 'ws';
 import { startPreroll, type Preroll } from '../src/app';
 import { parseConfig, type ConfigInput } from '../src/config';
 import { createLogger } from '../src/logger';
-import { request, tempDataDir, waitFor } from './server-helpers';
+import { request as requestOnce, tempDataDir, waitFor } from './server-helpers';
+
+/**
+ * `request`, again once on a reset connection: the server closes kept-alive connections idle for
+ * 5 s, and a pooled one picked up in that instant (the test just waited seconds for a CLI) is
+ * reset — a client race, not the server failing. The retry opens a new connection.
+ */
+async function request(...args: Parameters<typeof requestOnce>): ReturnType<typeof requestOnce> {
+  try {
+    return await requestOnce(...args);
+  } catch (error) {
+    const code = ((error as Error & { cause?: { code?: string } }).cause ?? {}).code;
+    if (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET') throw error;
+    return requestOnce(...args);
+  }
+}
 
 const CLI = resolve(__dirname, '../dist/src/cli.js');
 const PASSWORD = 'correct horse battery';
