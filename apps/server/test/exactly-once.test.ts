@@ -130,7 +130,7 @@ describe('one recording, one announcement', () => {
       await waitFor(async () => {
         const status = (await api(`${server.url}/api/status`, 'GET')).body;
         return status.integrations.upload.queued === 0 && status.integrations.webhooks.queued === 0 && !status.recording;
-      }, { timeoutMs: 60_000, intervalMs: 500, what: 'uploads and deliveries to settle' });
+      }, { timeoutMs: 180_000, intervalMs: 500, what: 'uploads and deliveries to settle' });
       await sleep(6000);
       const indexed = (await api(`${server.url}/api/events?limit=500&kind=motion,manual,segment,memory,photo`, 'GET')).body.items.map((e: { id: string }) => e.id).sort();
       expect([...tally(pushed).entries()].sort()).toEqual(indexed.map((id: string) => [id, 1]));
@@ -166,7 +166,7 @@ describe('one recording, one announcement', () => {
       await waitFor(async () => {
         const status = (await api(`${server.url}/api/status`, 'GET')).body;
         return status.integrations.upload.queued === 0 && status.integrations.webhooks.queued === 0;
-      }, { timeoutMs: 60_000, intervalMs: 500, what: 'uploads and deliveries to settle after the restart' });
+      }, { timeoutMs: 180_000, intervalMs: 500, what: 'uploads and deliveries to settle after the restart' });
       await sleep(6000);
     } finally {
       await server.stop();
@@ -194,5 +194,5 @@ describe('one recording, one announcement', () => {
     expect([...hooksById.keys()].sort()).toEqual(ids);
     expect([...mqttById.keys()].sort()).toEqual(ids);
     expect(copies).toHaveLength(ids.length);
-  }, 420_000);
+  }, 600_000);
 });

@@ -152,10 +152,6 @@ async function refresh() {
 }
 
 // An alert's link lands on /#event=<id>: open that event once the page's own script is ready.
-function openLinkedEvent() {
-  const match = /^#event=([A-Za-z0-9_-]{1,100})$/.exec(location.hash);
-  if (match && typeof window.openEventById === 'function') window.openEventById(match[1]);
-}
 
 /** Renders the alerts card into `element` and keeps it fresh; returns the function that stops it. */
 export function mountAlerts(element) {
@@ -169,4 +165,3 @@ export function mountAlerts(element) {
   };
 }
 
-openLinkedEvent();

@@ -10,6 +10,10 @@ const gallery = createGallery(store);
 const connection = createConnection({ store, onRecording: (event) => gallery.arrived(event) });
 
 render(html`<${App} store=${store} connection=${connection} gallery=${gallery} />`, document.getElementById('app'));
+// A notification (or any link) to `/#event=<id>` opens that event in the player.
+window.openEventById = (id) => gallery.openById(id).catch((error) => console.warn('cannot open event', id, error.message));
+const linked = /^#event=([A-Za-z0-9_-]{1,100})$/.exec(location.hash);
+if (linked) window.openEventById(linked[1]);
 connection.start();
 gallery.refreshCounts();
 // A delete still inside its undo window is sent when the page goes away.
