@@ -20,7 +20,7 @@ import {
 } from './alert-channels';
 import { IntegrationsError } from './errors';
 import { CHANNEL_NAMES, type AlertKind, type ChannelName, type ChannelRules, type ResolvedNotifyConfig } from './notify-config';
-import { retryDelayMs } from './retry';
+import { retryDelayMs, sleepUnlessAborted } from './retry';
 import { createWebPushStore, type WebPushStore } from './webpush-store';
 
 /** "An event started" — from the runtime at the trigger (motion, manual) or when a memory is saved. */
@@ -283,7 +283,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
         }
         worker.retries++;
         logger?.info({ code: e.code, channel: name, attempts, delayMs }, `${name}: ${e.message}; retry in ${delayMs} ms`);
-        await sleep(delayMs, stopController.signal);
+        await sleepUnlessAborted(delayMs, stopController.signal);
         if (stopController.signal.aborted) return false;
       }
     }
@@ -444,17 +444,4 @@ export function createNotifier(options: NotifierOptions): Notifier {
       };
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -51,3 +51,17 @@ export function parseRetryAfterS(header: string | undefined, nowMs: number): num
   const at = Date.parse(text);
   return Number.isFinite(at) ? Math.max(0, (at - nowMs) / 1000) : null;
 }
+
+/** Waits `ms`, or less when `signal` aborts (a stop must not wait out a retry delay). */
+export function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -9,7 +9,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
 import type { ResolvedWebhooksConfig } from './config';
-import { parseRetryAfterS, webhookRetryDelayMs, type WebhookOutcome } from './retry';
+import { parseRetryAfterS, sleepUnlessAborted, webhookRetryDelayMs, type WebhookOutcome } from './retry';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './signature';
 import type { EventSummary } from './summary';
 
@@ -142,7 +142,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       }
       endpoint.retries++;
       logger?.info({ code: 'WEBHOOK_ATTEMPT_FAILED', delayMs, ...fields }, `webhook: ${endpoint.shown} ${endpoint.lastError}; retry in ${delayMs} ms`);
-      await sleep(delayMs, stopController.signal);
+      await sleepUnlessAborted(delayMs, stopController.signal);
       if (stopController.signal.aborted) {
         endpoint.dropped++;
         return;
@@ -267,17 +267,4 @@ function attempt(url: string, delivery: Delivery, version: string, timeoutMs: nu
 function header(res: IncomingMessage, name: string): string | undefined {
   const value = res.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
