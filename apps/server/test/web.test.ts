@@ -78,11 +78,18 @@ describe('web assets, reviewing and the live helpers on a real server (demo sour
   });
 
   test('reviewed: per event and all at once, counted, filtered, written to the sidecar', async () => {
-    const photos = [];
-    for (let i = 0; i < 3; i++) photos.push((await request(`${server.url}/api/photo`, 'POST')).body);
+    // Only the photos below count: detection off (no motion event joins in) and everything before marked reviewed.
+    expect((await request(`${server.url}/api/motion`, 'POST', { enabled: false })).status).toBe(200);
+    await request(`${server.url}/api/events/reviewed`, 'POST');
+    const photos: Array<{ id: string; reviewed: boolean }> = [];
+    // Three photos of three different frames (the same frame photographed twice is one photo).
+    await waitFor(async () => {
+      const photo = (await request(`${server.url}/api/photo`, 'POST')).body;
+      if (!photos.some((p) => p.id === photo.id)) photos.push(photo);
+      return photos.length === 3;
+    }, 20_000, 'three photos of different frames');
     expect(photos.map((p) => p.reviewed)).toEqual([false, false, false]);
-    // Each photo is indexed once it is written: wait until all three are in.
-    await waitFor(async () => (await request(`${server.url}/api/review`, 'GET')).body.unreviewed === 3, 10_000, 'three unreviewed photos');
+    await waitFor(async () => (await request(`${server.url}/api/review`, 'GET')).body.unreviewed === 3, 20_000, 'three unreviewed photos');
     const marked = await request(`${server.url}/api/events/${photos[0].id}/reviewed`, 'PUT', { reviewed: true });
     expect(marked.status).toBe(200);
     expect(marked.body.reviewed).toBe(true);
@@ -96,6 +103,7 @@ describe('web assets, reviewing and the live helpers on a real server (demo sour
     expect((await request(`${server.url}/api/events/reviewed`, 'POST')).body).toEqual({ marked: 2, unreviewed: 0 });
     expect((await request(`${server.url}/api/events/${photos[1].id}/reviewed`, 'PUT', { reviewed: false })).body.reviewed).toBe(false);
     expect((await request(`${server.url}/api/review`, 'GET')).body).toEqual({ unreviewed: 1 });
+    expect((await request(`${server.url}/api/motion`, 'POST', { enabled: true })).status).toBe(200);
   });
 
   test('/api/scores gives the last minute of scores on the WebSocket time base', async () => {
