@@ -1,10 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { createRestartSupervisor, type BackoffOptions, DEFAULT_BACKOFF, type RestartSupervisor } from '@preroll/process';
-import { alignStride } from './assembler';
+import { alignStride, allocatingBuffers, type FrameBuffers } from './assembler';
 import { DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT, type FrameFormat } from './args';
 import { CaptureError } from './errors';
-import { createFrame, type Frame } from './frame';
+import { createFrame, i420Bytes, type Frame } from './frame';
+import { createFramePool, releaseFrame, type FramePool } from './pool';
 import { detectBoard, type BoardInfo } from './pi';
 import { monotonicUs, startFfmpegRun, startRpicamRun, type RunEvents, type SourceRun } from './run';
 import type { CaptureState, CaptureStats, FrameListener, FrameSource } from './source';
@@ -46,6 +47,16 @@ export interface SourceOptions {
   readonly backoff?: BackoffOptions;
   /** How long a frame may wait for its timestamp line (default 1000 ms). */
   readonly ptsWaitMs?: number;
+  /**
+   * Frame buffers come from a bounded pool (`true`: {@link DEFAULT_POOL_FRAMES} buffers,
+   * allocated as needed): no frame-sized allocation per frame, but a listener that keeps a frame
+   * beyond its call must take a reference with `retainFrame` and release it. `false` (the
+   * default, for callers that keep frames freely) allocates a buffer per frame that the
+   * listeners own; it is the baseline of `pnpm bench loop`. A live source drops a frame (counted in
+   * `droppedFrames` and `stats().pool.exhausted`) when consumers hold every buffer; a pausable
+   * file never drops and allocates past the pool instead (counted as `overflow`).
+   */
+  readonly framePool?: boolean | { readonly frames: number };
   readonly logger?: Logger;
   /** The board, for the stride default; read from /proc/device-tree/model when absent. */
   readonly board?: BoardInfo;
@@ -65,6 +76,16 @@ export function createSource(specText: string | SourceSpec, options: SourceOptio
 
 const FPS_WINDOW = 30;
 
+/**
+ * Buffers in a source's frame pool by default: the capture's own, the newest frame kept for
+ * photos, the live view's pending frame, and the encoder's pipe writes and start-up hold
+ * (6 each by default), with room to spare. Allocated only as they are needed.
+ */
+export const DEFAULT_POOL_FRAMES = 16;
+
+/** Least time between two log lines about frames dropped for want of a pool buffer. */
+const POOL_LOG_GAP_MS = 10_000;
+
 class SupervisedSource implements FrameSource {
   readonly description: string;
   readonly pausable: boolean;
@@ -82,6 +103,10 @@ class SupervisedSource implements FrameSource {
   private runFrames = 0;
   private seq = 0;
   private dropped = 0;
+  private pool: FramePool | null = null;
+  private poolOverflow = 0;
+  private poolDrops = 0;
+  private poolLoggedAtMs = -Infinity;
   private lastError: CaptureError | null = null;
   private lastTail: readonly string[] = [];
   private lastOutPtsUs: number | null = null;
@@ -128,6 +153,7 @@ class SupervisedSource implements FrameSource {
       fps: this.measuredFps(),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
       stderrTail: this.run ? this.run.child.stderrTail() : [...this.lastTail],
+      pool: this.pool ? { ...this.pool.stats(), dropped: this.poolDrops, overflow: this.poolOverflow } : null,
     };
   }
 
@@ -248,6 +274,7 @@ class SupervisedSource implements FrameSource {
         if (fps) this.fps = fps;
       },
       onFrame: (packed, rawPtsUs) => this.deliver(packed, rawPtsUs),
+      frameBuffers: () => this.frameBuffers(),
       onFallback: (reason) => this.logger?.warn({ source: this.description, reason }, 'stream timestamps unusable; using arrival time'),
     };
     let run: SourceRun;
@@ -315,7 +342,32 @@ class SupervisedSource implements FrameSource {
     );
   }
 
-  private deliver(packed: Buffer, rawPtsUs: number): void {
+  /** Buffers for frames of the current size: the pool (made again when the size changed), or plain allocation. */
+  private frameBuffers(): FrameBuffers {
+    const bytes = i420Bytes(this.width, this.height);
+    const setting = this.options.framePool ?? false;
+    if (setting === false) return allocatingBuffers(bytes);
+    if (!this.pool || this.pool.frameBytes !== bytes) {
+      // Buffers of an older pool still held by consumers go back to it and are then collected.
+      this.pool = createFramePool({ frameBytes: bytes, capacity: setting === true ? DEFAULT_POOL_FRAMES : setting.frames });
+    }
+    const pool = this.pool;
+    if (!this.pausable) return pool;
+    return {
+      acquire: () => {
+        const buffer = pool.acquire();
+        if (buffer) return buffer;
+        // A paused file loses nothing: past the pool, a frame gets a buffer of its own.
+        this.poolOverflow++;
+        return Buffer.allocUnsafe(bytes);
+      },
+      discard: (buffer) => {
+        if (pool.owns(buffer)) pool.discard(buffer);
+      },
+    };
+  }
+
+  private deliver(packed: Buffer | null, rawPtsUs: number): void {
     const nowUs = monotonicUs();
     const nominalUs = this.fps > 0 ? 1e6 / this.fps : 33_333;
     if (this.runOffsetUs === null) {
@@ -337,12 +389,20 @@ class SupervisedSource implements FrameSource {
     this.lastFrameAtMs = Date.now();
     this.recentPts.push(ptsUs);
     if (this.recentPts.length > FPS_WINDOW) this.recentPts.shift();
+    if (packed === null) {
+      this.dropPooled();
+      return;
+    }
 
+    const meta = { seq: this.seq, ptsUs, wallMs: this.startWallMs + ptsUs / 1000, width: this.width, height: this.height };
+    const pool = this.pool;
+    const pooled = pool !== null && isPoolBuffer(pool, packed);
     let frame: Frame;
     try {
-      frame = createFrame({ seq: this.seq, ptsUs, wallMs: this.startWallMs + ptsUs / 1000, width: this.width, height: this.height, data: packed });
+      frame = pooled ? pool.frame(packed, meta) : createFrame({ ...meta, data: packed });
     } catch (error) {
       this.logger?.error({ err: error }, 'frame of unexpected size dropped');
+      if (pooled) pool.discard(packed);
       this.dropped++;
       return;
     }
@@ -360,6 +420,22 @@ class SupervisedSource implements FrameSource {
         // A failing consumer must not stop the camera read loop.
         this.logger?.error({ err: error }, 'frame listener threw');
       }
+    }
+    // The capture's own reference ends here; consumers that keep the frame have retained it.
+    if (pooled) releaseFrame(frame);
+  }
+
+  /** Every pool buffer is held by a consumer (a stalled encoder pipe, a slow viewer): the frame is dropped, counted and logged. */
+  private dropPooled(): void {
+    this.dropped++;
+    this.poolDrops++;
+    const now = Date.now();
+    if (now - this.poolLoggedAtMs >= POOL_LOG_GAP_MS) {
+      this.poolLoggedAtMs = now;
+      this.logger?.warn(
+        { source: this.description, reason: 'frame-pool-exhausted', poolDrops: this.poolDrops, pool: this.pool?.stats() },
+        'frame dropped: every frame buffer is held by a consumer that has not released it',
+      );
     }
   }
 
@@ -424,4 +500,9 @@ class SupervisedSource implements FrameSource {
     this.currentState = state;
     for (const listener of this.stateListeners) listener(state, error);
   }
+}
+
+/** True when the buffer is one of the pool's (an overflow buffer of a paused file is not). */
+function isPoolBuffer(pool: FramePool, buffer: Buffer): boolean {
+  return pool.owns(buffer);
 }

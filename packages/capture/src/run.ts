@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeExit, spawnChild, spawnFfmpeg, ProcessError, type ChildHandle, type ExitInfo } from '@preroll/process';
-import { FrameAssembler, type RawLayout } from './assembler';
+import { FrameAssembler, type FrameBuffers, type RawLayout } from './assembler';
 import { ffmpegDecodeArgs, parseOutputStream, parseShowinfoPts, parseShowinfoTimeBase, rpicamArgs, type FrameFormat } from './args';
 import { CaptureError } from './errors';
 import { PtsPairer } from './pts';
@@ -21,8 +21,14 @@ export function monotonicUs(): number {
 export interface RunEvents {
   /** The frame size is known (immediately for rpicam, from ffmpeg's output line otherwise). */
   onFormat(width: number, height: number, fps: number | null): void;
-  /** A packed frame with its run-relative timestamp (stream pts, or arrival time when `fromStream` is false). */
-  onFrame(packed: Buffer, ptsUs: number, fromStream: boolean): void;
+  /**
+   * A packed frame with its run-relative timestamp (stream pts, or arrival time when `fromStream`
+   * is false); null for a frame dropped for want of a free buffer (its timestamp still counts).
+   * A buffer comes with the reference of its {@link FrameBuffers}: the receiver owns it.
+   */
+  onFrame(packed: Buffer | null, ptsUs: number, fromStream: boolean): void;
+  /** The buffers for frames of the size just given to `onFormat` (called right after it). */
+  frameBuffers(): FrameBuffers;
   /** The stream timestamps could not be used; arrival time from now on. */
   onFallback(reason: string): void;
 }
@@ -73,12 +79,14 @@ export function startRpicamRun(
     throw translateSpawnError(error, 'rpicam-vid', 'install rpicam-apps (sudo apt install rpicam-apps), or use --source demo');
   }
   events.onFormat(format.width, format.height, format.fps);
-  const pairer = new PtsPairer<Buffer>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
+  const buffers = events.frameBuffers();
+  const pairer = new PtsPairer<Buffer | null>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
     waitMs: options.ptsWaitMs,
     useStream: fifo !== null,
     onFallback: events.onFallback,
+    discard: (packed) => packed && buffers.discard(packed),
   });
-  const assembler = new FrameAssembler(layout);
+  const assembler = new FrameAssembler(layout, buffers);
   child.stdout?.on('data', (chunk: Buffer) => assembler.push(chunk, (packed) => pairer.pushFrame(packed, monotonicUs())));
   if (fifo) {
     readLines(fifo.stream, (line) => {
@@ -89,7 +97,7 @@ export function startRpicamRun(
     });
     void child.exited.then(() => setTimeout(() => fifo.close(), 100));
   }
-  return wrapRun(child, pairer, classifyRpicamExit);
+  return wrapRun(child, pairer, classifyRpicamExit, () => assembler.close());
 }
 
 /** A named pipe for rpicam-vid's timestamps, or null (arrival time then) when one cannot be made. */
@@ -129,13 +137,15 @@ export function startFfmpegRun(
   let timeBase: [number, number] | null = null;
   let afterOutputHeader = false;
   let assembler: FrameAssembler | null = null;
+  let buffers: FrameBuffers | null = null;
   const early: Buffer[] = [];
-  const pairer = new PtsPairer<Buffer>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
+  const pairer = new PtsPairer<Buffer | null>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
     waitMs: options.ptsWaitMs,
     useStream: options.streamTimestamps,
     onFallback: events.onFallback,
+    discard: (packed) => packed && buffers?.discard(packed),
   });
-  const onFrame = (packed: Buffer): void => pairer.pushFrame(packed, monotonicUs());
+  const onFrame = (packed: Buffer | null): void => pairer.pushFrame(packed, monotonicUs());
   try {
     child = spawnFfmpeg({
       name: `source(${spec.kind})`,
@@ -155,7 +165,8 @@ export function startFfmpegRun(
           const stream = parseOutputStream(line);
           if (stream) {
             events.onFormat(stream.width, stream.height, stream.fps);
-            assembler = new FrameAssembler({ width: stream.width, height: stream.height, strideY: stream.width });
+            buffers = events.frameBuffers();
+            assembler = new FrameAssembler({ width: stream.width, height: stream.height, strideY: stream.width }, buffers);
             for (const chunk of early.splice(0)) assembler.push(chunk, onFrame);
           }
         }
@@ -169,10 +180,10 @@ export function startFfmpegRun(
     if (assembler) assembler.push(chunk, onFrame);
     else early.push(chunk);
   });
-  return wrapRun(child, pairer, (exit) => classifyFfmpegExit(spec, exit));
+  return wrapRun(child, pairer, (exit) => classifyFfmpegExit(spec, exit), () => assembler?.close());
 }
 
-function wrapRun(child: ChildHandle, pairer: PtsPairer<Buffer>, classify: (exit: ExitInfo) => CaptureError | null): SourceRun {
+function wrapRun(child: ChildHandle, pairer: PtsPairer<Buffer | null>, classify: (exit: ExitInfo) => CaptureError | null, closeAssembler: () => void): SourceRun {
   let stopping = false;
   const stdoutDone = new Promise<void>((resolve) => {
     if (!child.stdout) return resolve();
@@ -185,6 +196,7 @@ function wrapRun(child: ChildHandle, pairer: PtsPairer<Buffer>, classify: (exit:
     await stdoutDone;
     pairer.drain();
     pairer.close();
+    closeAssembler();
     return { exit, error: stopping ? null : classify(exit) };
   })();
   return {

@@ -32,7 +32,7 @@ describe('FrameAssembler', () => {
     const layout = { width: 100, height: 20, strideY: alignStride(100, 64) };
     expect(layout.strideY).toBe(128);
     const frames: Buffer[] = [];
-    new FrameAssembler(layout).push(rawFrame(layout, 3), (f) => frames.push(f));
+    new FrameAssembler(layout).push(rawFrame(layout, 3), (f) => frames.push(f!));
     expect(frames).toHaveLength(1);
     expect(frames[0].equals(expectedPacked(100, 20, 3))).toBe(true);
     expect(frames[0].includes(PAD)).toBe(false);
@@ -55,7 +55,7 @@ describe('FrameAssembler', () => {
           let k = 0;
           while (offset < stream.length) {
             const size = cuts[k++ % cuts.length];
-            assembler.push(stream.subarray(offset, offset + size), (f) => frames.push(f));
+            assembler.push(stream.subarray(offset, offset + size), (f) => frames.push(f!));
             offset += size;
           }
           expect(frames).toHaveLength(count);
@@ -71,7 +71,7 @@ describe('FrameAssembler', () => {
     const layout = { width: 64, height: 4, strideY: 64 };
     const assembler = new FrameAssembler(layout);
     const frames: Buffer[] = [];
-    assembler.push(Buffer.concat([rawFrame(layout, 0), rawFrame(layout, 1)]), (f) => frames.push(f));
+    assembler.push(Buffer.concat([rawFrame(layout, 0), rawFrame(layout, 1)]), (f) => frames.push(f!));
     expect(frames[0].equals(expectedPacked(64, 4, 0))).toBe(true);
     expect(frames[1].equals(expectedPacked(64, 4, 1))).toBe(true);
   });
