@@ -1,7 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
+import { chooseDefaultSource, createSource, retainFrame, type CaptureState, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
@@ -149,7 +149,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const motions = createEmitter<[boolean, number]>('runtime motion', logger);
   const changes = createEmitter<[]>('runtime changes', logger);
   const eventStarts = createEmitter<[EventStart]>('runtime event starts', logger);
+  // The newest frame (snapshots, the manual start's picture), held by reference: the source's
+  // pool would otherwise refill its buffer with a later frame while it is read.
   let lastFrame: Frame | null = null;
+  let releaseLast: FrameRelease | null = null;
+  const keepLast = (frame: Frame | null): void => {
+    const release = frame ? retainFrame(frame) : null;
+    releaseLast?.();
+    lastFrame = frame;
+    releaseLast = release;
+  };
   let manualOn = false;
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
   const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null): void => {
@@ -255,6 +264,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         stallTimeoutMs: config.camera.stallTimeoutMs,
         loop: config.camera.loop,
         keepTrying: true,
+        // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
+        framePool: true,
         logger: logger.child({ component: 'capture' }),
       });
       const saved = settings.read();
@@ -288,7 +299,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
       restoreTrigger(pipeline, saved);
       source.onFrame((frame) => {
-        lastFrame = frame;
+        keepLast(frame);
         live.offer(frame);
       });
       source.onState((state, error) => {
@@ -347,7 +358,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const draining = memories.stop();
       if (pipeline) await pipeline.stop();
       await draining;
-      lastFrame = null;
+      keepLast(null);
       if (realStore && !options.store) await realStore.close();
     },
     status() {
