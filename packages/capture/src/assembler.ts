@@ -18,6 +18,9 @@ export function alignStride(width: number, align: number): number {
   return Math.ceil(width / align) * align;
 }
 
+/** Reads land here when they cannot go straight into a frame (the size of a pipe's buffer). */
+const SCRATCH_BYTES = 64 * 1024;
+
 /**
  * Where an assembler gets the buffers it fills: a {@link FramePool} (no allocation per frame)
  * or plain allocation. `acquire()` may return null (the pool is exhausted): the frame's bytes
@@ -50,6 +53,7 @@ export class FrameAssembler {
   private current: Buffer | null = null;
   private skipping = false;
   private filled = 0;
+  private scratch: Buffer | null = null;
 
   constructor(
     readonly layout: RawLayout,
@@ -100,12 +104,49 @@ export class FrameAssembler {
     this.skipping = false;
   }
 
+  /**
+   * Where the next read from the camera pipe should land, for readers that choose their buffer
+   * (a socket with `onread`): with no stride padding, straight into the frame being filled (no
+   * copy, no allocation); with padding, or while a frame is skipped, a reusable scratch buffer.
+   * Follow each read with {@link commitRead}.
+   */
+  readTarget(): Buffer {
+    if (this.filled === 0 && this.current === null && !this.skipping) {
+      this.current = this.buffers.acquire();
+      this.skipping = this.current === null;
+    }
+    if (this.padded) return this.scratchBuffer();
+    if (this.skipping) return this.scratchBuffer().subarray(0, Math.min(SCRATCH_BYTES, this.rawBytes - this.filled));
+    return this.current!.subarray(this.filled, this.rawBytes);
+  }
+
+  /** `bytes` were read into the buffer {@link readTarget} returned; completes frames like {@link push}. */
+  commitRead(bytes: number, onFrame: (packed: Buffer | null) => void): void {
+    if (this.padded) {
+      this.push(this.scratchBuffer().subarray(0, bytes), onFrame);
+      return;
+    }
+    this.filled += bytes;
+    if (this.filled === this.rawBytes) {
+      const done = this.current;
+      this.current = null;
+      this.skipping = false;
+      this.filled = 0;
+      onFrame(done);
+    }
+  }
+
   /** Gives the buffer of a partial frame back (the run ended). The assembler can still be used. */
   close(): void {
     const held = this.current;
     this.current = null;
     this.reset();
     if (held) this.buffers.discard(held);
+  }
+
+  private scratchBuffer(): Buffer {
+    this.scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES);
+    return this.scratch;
   }
 
   /** No buffer for this frame: its bytes are consumed and dropped. */

@@ -67,6 +67,37 @@ describe('FrameAssembler', () => {
     );
   });
 
+  test('reads into the target it names (straight into the frame when unpadded) yield the same frames, whatever the read sizes (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1, 64),
+        fc.integer({ min: 16, max: 60 }).map((n) => n * 2),
+        fc.integer({ min: 1, max: 8 }).map((n) => n * 2),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.integer({ min: 1, max: 5000 }), { minLength: 1, maxLength: 30 }),
+        (align, width, height, count, reads) => {
+          const layout = { width, height, strideY: alignStride(width, align) };
+          const stream = Buffer.concat(Array.from({ length: count }, (_, n) => rawFrame(layout, n)));
+          const assembler = new FrameAssembler(layout);
+          const frames: Buffer[] = [];
+          let offset = 0;
+          let k = 0;
+          while (offset < stream.length) {
+            // A read fills at most the target and at most what the "pipe" holds.
+            const target = assembler.readTarget();
+            const bytes = stream.copy(target, 0, offset, Math.min(stream.length, offset + reads[k++ % reads.length]));
+            offset += bytes;
+            assembler.commitRead(bytes, (f) => frames.push(f!));
+          }
+          expect(frames).toHaveLength(count);
+          frames.forEach((f, n) => expect(f.equals(expectedPacked(width, height, n))).toBe(true));
+          expect(new Set(frames).size).toBe(count);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
   test('an unpadded layout hands frames over without copying and never reuses their memory', () => {
     const layout = { width: 64, height: 4, strideY: 64 };
     const assembler = new FrameAssembler(layout);

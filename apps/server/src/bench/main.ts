@@ -8,7 +8,13 @@ const SUITES: Record<string, () => BenchSuite> = {
   store: () => require('./store').storeBench,
   server: () => require('./server').serverBench,
   modes: () => require('./modes').modesBench,
+  loop: () => require('./loop').loopBench,
+  peer: () => require('./peer').peerBench,
+  budget: () => require('./budget').budgetBench,
 };
+
+/** Suites left out of a plain `pnpm bench`: they install packages, need root or run for minutes. */
+const ON_REQUEST = new Set(['peer', 'budget']);
 
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');
@@ -23,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
   };
   log(`# pnpm bench ${argv.join(' ')}`.trimEnd());
   log(`node ${process.version}, ${require('node:os').cpus().length} cores, ${new Date().toISOString()}`);
-  for (const name of names.length ? names : Object.keys(SUITES)) {
+  for (const name of names.length ? names : Object.keys(SUITES).filter((n) => !ON_REQUEST.has(n))) {
     const suite = SUITES[name]();
     log(`\n## ${suite.name}: ${suite.summary}`);
     await suite.run({ quick, log });
