@@ -57,6 +57,12 @@ export interface SourceOptions {
    * file never drops and allocates past the pool instead (counted as `overflow`).
    */
   readonly framePool?: boolean | { readonly frames: number };
+  /**
+   * Read the source's stdout through a FIFO straight into the frame buffers (default true): no
+   * 64 KiB Buffer per pipe read, no copy for unpadded rows. `false` reads an ordinary pipe and
+   * copies each chunk (the baseline of `pnpm bench loop`).
+   */
+  readonly directReads?: boolean;
   readonly logger?: Logger;
   /** The board, for the stride default; read from /proc/device-tree/model when absent. */
   readonly board?: BoardInfo;
@@ -318,7 +324,7 @@ class SupervisedSource implements FrameSource {
     return startRpicamRun(
       format,
       { width: format.width, height: format.height, strideY },
-      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, camera: spec.camera, extraArgs: this.options.rpicamArgs },
+      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, directReads: this.options.directReads, camera: spec.camera, extraArgs: this.options.rpicamArgs },
       events,
     );
   }
@@ -332,6 +338,7 @@ class SupervisedSource implements FrameSource {
       {
         logger: this.logger,
         ptsWaitMs: this.options.ptsWaitMs ?? 2000,
+        directReads: this.options.directReads,
         realtime: this.options.realtime ?? true,
         loop: this.options.loop ?? false,
         durationS: this.options.durationS,

@@ -48,6 +48,8 @@ export interface RunOptions {
   readonly logger?: Logger;
   /** How long a frame may wait for its side-channel timestamp before falling back to arrival time. */
   readonly ptsWaitMs: number;
+  /** Read stdout through a FIFO straight into the frame buffers (default true); false reads an ordinary pipe and copies. */
+  readonly directReads?: boolean;
 }
 
 /**
@@ -65,7 +67,7 @@ export function startRpicamRun(
   events: RunEvents,
 ): SourceRun {
   const fifo = openPtsFifo(options.logger);
-  const pipe = openFramePipe(options.logger);
+  const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   let child: ChildHandle;
   try {
     child = spawnChild({
@@ -149,7 +151,7 @@ export function startFfmpegRun(
     discard: (packed) => packed && buffers?.discard(packed),
   });
   const onFrame = (packed: Buffer | null): void => pairer.pushFrame(packed, monotonicUs());
-  const pipe = openFramePipe(options.logger);
+  const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   try {
     child = spawnFfmpeg({
       name: `source(${spec.kind})`,
