@@ -18,7 +18,8 @@ const ON_REQUEST = new Set(['peer', 'budget']);
 
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');
-  const names = argv.filter((a) => !a.startsWith('--'));
+  // Suite names are the bare words that are not the value of an option (`--seconds 60`).
+  const names = argv.filter((a, i) => !a.startsWith('--') && !(i > 0 && argv[i - 1].startsWith('--') && /^[0-9.]+$/.test(a)));
   const unknown = names.filter((n) => !SUITES[n]);
   if (unknown.length) {
     process.stderr.write(`unknown suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}\n`);
@@ -32,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   for (const name of names.length ? names : Object.keys(SUITES).filter((n) => !ON_REQUEST.has(n))) {
     const suite = SUITES[name]();
     log(`\n## ${suite.name}: ${suite.summary}`);
-    await suite.run({ quick, log });
+    await suite.run({ quick, log, argv });
   }
   return 0;
 }
