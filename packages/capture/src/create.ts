@@ -279,7 +279,7 @@ class SupervisedSource implements FrameSource {
         this.height = height;
         if (fps) this.fps = fps;
       },
-      onFrame: (packed, rawPtsUs) => this.deliver(packed, rawPtsUs),
+      onFrame: (packed, rawPtsUs, fromStream) => this.deliver(packed, rawPtsUs, fromStream),
       frameBuffers: () => this.frameBuffers(),
       onFallback: (reason) => this.logger?.warn({ source: this.description, reason }, 'stream timestamps unusable; using arrival time'),
     };
@@ -374,7 +374,7 @@ class SupervisedSource implements FrameSource {
     };
   }
 
-  private deliver(packed: Buffer | null, rawPtsUs: number): void {
+  private deliver(packed: Buffer | null, rawPtsUs: number, fromStream = true): void {
     const nowUs = monotonicUs();
     const nominalUs = this.fps > 0 ? 1e6 / this.fps : 33_333;
     if (this.runOffsetUs === null) {
@@ -388,7 +388,11 @@ class SupervisedSource implements FrameSource {
     this.lastRawPtsUs = rawPtsUs;
     const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
     if (this.lastOutPtsUs !== null && this.isLive() && this.fps > 0) {
-      const missing = Math.round((ptsUs - this.lastOutPtsUs) / nominalUs) - 1;
+      // Arrival times carry no sensor clock, and the nominal rate of a network stream is often
+      // ffmpeg's guess (25 fps for MJPEG over HTTP): gaps are measured against the rate seen.
+      const measured = fromStream ? 0 : this.measuredFps();
+      const expectedUs = measured > 0 ? 1e6 / measured : nominalUs;
+      const missing = Math.round((ptsUs - this.lastOutPtsUs) / expectedUs) - 1;
       if (missing > 0) this.dropped += missing;
     }
     this.lastOutPtsUs = ptsUs;
