@@ -81,6 +81,7 @@ export function createSource(specText: string | SourceSpec, options: SourceOptio
 }
 
 const FPS_WINDOW = 30;
+const WATCHDOG_MS = 250;
 
 /**
  * Buffers in a source's frame pool by default: the capture's own, the newest frame kept for
@@ -123,6 +124,7 @@ class SupervisedSource implements FrameSource {
   private lastFrameAtMs = 0;
   private runStartedAtMs = 0;
   private paused = false;
+  private lastCheckAtMs = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private readonly recentPts: number[] = [];
   private firstFrame: { resolve: () => void; reject: (error: Error) => void } | null = null;
@@ -181,7 +183,8 @@ class SupervisedSource implements FrameSource {
     this.setState('starting');
     this.launch();
     if (this.options.stallTimeoutMs !== 0) {
-      this.watchdog = setInterval(() => this.checkStall(), 250);
+      this.lastCheckAtMs = Date.now();
+      this.watchdog = setInterval(() => this.checkStall(), WATCHDOG_MS);
       this.watchdog.unref();
     }
     if (!this.options.keepTrying) return first;
@@ -462,6 +465,12 @@ class SupervisedSource implements FrameSource {
   }
 
   private checkStall(): void {
+    const now = Date.now();
+    // Time this process could not run (its event loop blocked by other work, or the whole
+    // machine starved) is not silence of the camera: its frames wait in the pipe meanwhile.
+    const lateMs = now - this.lastCheckAtMs - WATCHDOG_MS;
+    this.lastCheckAtMs = now;
+    if (lateMs > WATCHDOG_MS) this.lastFrameAtMs += lateMs;
     if (!this.run || this.paused || this.currentState === 'stopped') return;
     const limitMs = this.runFrames === 0 ? (this.options.firstFrameTimeoutMs ?? 20_000) : (this.options.stallTimeoutMs ?? 5000);
     const silentMs = Date.now() - this.lastFrameAtMs;

@@ -25,6 +25,13 @@ function collect(source: ReturnType<typeof createSource>, count: number, timeout
   });
 }
 
+/** Starts the source and waits for `count` frames. */
+async function collectAfterStart(source: ReturnType<typeof createSource>, count: number): Promise<Frame[]> {
+  const got = collect(source, count);
+  await source.start();
+  return got;
+}
+
 describe('rpicam source (fake rpicam-vid on PATH)', () => {
   let restore: () => void = () => undefined;
   afterEach(() => restore());
@@ -98,6 +105,18 @@ describe('rpicam source (fake rpicam-vid on PATH)', () => {
       expect(frames[i].seq).toBe(frames[i - 1].seq + 1);
       expect(frames[i].ptsUs).toBeGreaterThan(frames[i - 1].ptsUs);
     }
+  });
+
+  test('a blocked event loop is not a stalled camera: its frames wait in the pipe, no restart', async () => {
+    restore = useFakeCamera();
+    const source = track(createSource('rpicam:64x32@30', { strideAlign: 64, stallTimeoutMs: 400, backoff: quickBackoff }));
+    await collectAfterStart(source, 3);
+    // Synchronous work (a big compression, a starved machine) holds this process for 4x the stall limit.
+    const until = Date.now() + 1600;
+    while (Date.now() < until);
+    await collect(source, 5);
+    expect(source.stats().restarts).toBe(0);
+    expect(source.state()).toBe('running');
   });
 
   test('a camera that stops sending frames is restarted by the stall watchdog', async () => {
