@@ -77,6 +77,8 @@ interface PhaseResult {
   readonly causes: { camera: number; pool: number; encoder: number };
   readonly cpu: Map<string, number>;
   readonly latenciesMs: number[];
+  /** Mean of the capture's measured frame rate over the window (from the status). */
+  readonly fps: number;
   readonly failedRequests: number;
   readonly throttledPct: number;
 }
@@ -97,7 +99,7 @@ async function phase(server: ChildServer, group: CpuGroup, seconds: number): Pro
     }
   };
   keepEncoderOut();
-  type Drops = { droppedFrames: number; pipeline: { captureDroppedFrames: number; framePoolDroppedFrames: number; encoderDroppedFrames: number } };
+  type Drops = { fps: number; droppedFrames: number; pipeline: { captureDroppedFrames: number; framePoolDroppedFrames: number; encoderDroppedFrames: number } };
   const status = async (): Promise<(Drops & { ms: number }) | null> => {
     const t0 = performance.now();
     try {
@@ -113,6 +115,7 @@ async function phase(server: ChildServer, group: CpuGroup, seconds: number): Pro
   const before = sampleTree(pid);
   const stat0 = group.stat();
   const latencies: number[] = [];
+  const rates: number[] = [];
   let failed = 0;
   let last = first;
   const end = Date.now() + seconds * 1000;
@@ -122,6 +125,7 @@ async function phase(server: ChildServer, group: CpuGroup, seconds: number): Pro
     const s = await status();
     if (s) {
       latencies.push(s.ms);
+      rates.push(s.fps);
       last = s;
     } else failed++;
   }
@@ -138,6 +142,7 @@ async function phase(server: ChildServer, group: CpuGroup, seconds: number): Pro
     // The encoder is outside the group but still reported, for the whole picture.
     cpu: treeCpuBetween(before, after, (p) => label(p, pid)),
     latenciesMs: latencies,
+    fps: rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : 0,
     failedRequests: failed,
     throttledPct: stat1.periods > stat0.periods ? (100 * (stat1.throttled - stat0.throttled)) / (stat1.periods - stat0.periods) : 0,
   };
@@ -175,16 +180,20 @@ export const budgetBench: BenchSuite = {
       group.setQuota(QUOTA_US);
       await new Promise((r) => setTimeout(r, 3000));
       const limited = await phase(server, group, seconds);
-      log(`\n| phase | seconds | dropped frames | of which camera / pool / encoder | Node CPU % of a core | camera (fake rpicam-vid) % | encoder (outside) % | group throttled periods % | /api/status p50 ms | p99 ms | max ms | failed |`);
-      log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+      log(`\n| phase | seconds | capture fps (mean) | dropped frames | of which camera / pool / encoder | Node CPU % of a core | camera (fake rpicam-vid) % | encoder (outside) % | group throttled periods % | /api/status p50 ms | p99 ms | max ms | failed |`);
+      log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const [name, r] of [['no quota (baseline)', free], ['quota 15 % of one core', limited]] as const) {
         const pct = (key: string): string => fmt((100 * (r.cpu.get(key) ?? 0)) / r.seconds, 1);
         log(
-          `| ${name} | ${r.seconds} | ${r.dropped} | ${r.causes.camera} / ${r.causes.pool} / ${r.causes.encoder} | ${pct('node')} | ${pct('camera')} | ${pct('encoder')} | ${fmt(r.throttledPct, 1)} | ${fmt(percentile(r.latenciesMs, 50), 1)} | ${fmt(percentile(r.latenciesMs, 99), 1)} | ${fmt(Math.max(...r.latenciesMs), 1)} | ${r.failedRequests} |`,
+          `| ${name} | ${r.seconds} | ${fmt(r.fps, 1)} | ${r.dropped} | ${r.causes.camera} / ${r.causes.pool} / ${r.causes.encoder} | ${pct('node')} | ${pct('camera')} | ${pct('encoder')} | ${fmt(r.throttledPct, 1)} | ${fmt(percentile(r.latenciesMs, 50), 1)} | ${fmt(percentile(r.latenciesMs, 99), 1)} | ${fmt(Math.max(...r.latenciesMs), 1)} | ${r.failedRequests} |`,
         );
       }
       const inGroup = (r: PhaseResult): number => totalCpu(r.cpu, ['encoder']) / r.seconds;
       log(`\nin the group without a quota: ${fmt(100 * inGroup(free), 1)} % of one core (the quota is 15 %: ${fmt((100 * inGroup(free)) / 15, 2)}x of it); with the quota: ${fmt(100 * inGroup(limited), 1)} %`);
+      const perFrameMs = (r: PhaseResult): number => (1000 * inGroup(r)) / Math.max(r.fps, 1e-9);
+      log(
+        `in-group CPU per delivered frame: ${fmt(perFrameMs(free), 2)} ms without the quota, ${fmt(perFrameMs(limited), 2)} ms with it; 30 fps at that cost needs ${fmt((perFrameMs(free) * 30) / 10, 1)} % of one core against the 15 % quota`,
+      );
       log(`dropped frames under the quota: ${limited.dropped} in ${limited.seconds} s (${fmt((100 * limited.dropped) / (limited.seconds * 30), 2)} % of 30 fps)`);
       log(`load average at the end ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
     } finally {
