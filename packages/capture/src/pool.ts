@@ -71,9 +71,11 @@ export type FrameRelease = () => void;
 
 interface Slot {
   readonly data: Buffer;
-  readonly y: Buffer;
-  readonly u: Buffer;
-  readonly v: Buffer;
+  y: Buffer;
+  u: Buffer;
+  v: Buffer;
+  /** Width the plane views were cut for (0: not yet). */
+  viewsWidth: number;
   refs: number;
   /** Bumped every time the slot returns to the pool: a frame of an older generation is dead. */
   generation: number;
@@ -123,7 +125,7 @@ class PoolImpl implements FramePool {
         return null;
       }
       const data = Buffer.alloc(this.frameBytes);
-      slot = { data, y: data, u: data, v: data, refs: 0, generation: 0, pool: this };
+      slot = { data, y: data, u: data, v: data, viewsWidth: 0, refs: 0, generation: 0, pool: this };
       this.byBuffer.set(data, slot);
       this.allocated++;
     }
@@ -139,14 +141,14 @@ class PoolImpl implements FramePool {
     const ySize = meta.width * meta.height;
     const cSize = (meta.width / 2) * (meta.height / 2);
     if (ySize + 2 * cSize !== this.frameBytes) throw new RangeError(`I420 ${meta.width}x${meta.height} does not fit a pool of ${this.frameBytes}-byte buffers`);
-    // Plane views are made once per buffer: a frame costs one small object, not four.
-    let { y, u, v } = slot;
-    if (y === data) {
-      y = data.subarray(0, ySize);
-      u = data.subarray(ySize, ySize + cSize);
-      v = data.subarray(ySize + cSize, ySize + 2 * cSize);
-      Object.assign(slot, { y, u, v });
+    // Plane views are made once per buffer and frame width: a frame costs one small object, not four.
+    if (slot.viewsWidth !== meta.width) {
+      slot.y = data.subarray(0, ySize);
+      slot.u = data.subarray(ySize, ySize + cSize);
+      slot.v = data.subarray(ySize + cSize, ySize + 2 * cSize);
+      slot.viewsWidth = meta.width;
     }
+    const { y, u, v } = slot;
     const frame: PooledFrame = { ...meta, data, y, u, v, [OWNER]: { slot, generation: slot.generation } };
     return frame;
   }

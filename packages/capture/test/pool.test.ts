@@ -81,6 +81,17 @@ describe('frame pool', () => {
     );
   });
 
+  test('plane views follow the frame size when a buffer is reused for another shape of the same bytes', () => {
+    const pool = createFramePool({ frameBytes: BYTES, capacity: 1 });
+    const wide = pool.frame(pool.acquire()!, { seq: 0, ptsUs: 0, wallMs: 0, width: W, height: H });
+    expect([wide.y.length, wide.u.byteOffset - wide.data.byteOffset]).toEqual([W * H, W * H]);
+    releaseFrame(wide);
+    const tall = pool.frame(pool.acquire()!, { seq: 1, ptsUs: 0, wallMs: 0, width: H, height: W });
+    expect(tall.data).toBe(wide.data);
+    expect([tall.y.length, tall.u.length, tall.v.length]).toEqual([H * W, (H / 2) * (W / 2), (H / 2) * (W / 2)]);
+    releaseFrame(tall);
+  });
+
   test('a frame that was never pooled needs no release, and retaining it is harmless', () => {
     const frame = { seq: 0, ptsUs: 0, wallMs: 0, width: 2, height: 2, data: Buffer.alloc(6), y: Buffer.alloc(4), u: Buffer.alloc(1), v: Buffer.alloc(1) };
     const release = retainFrame(frame);
