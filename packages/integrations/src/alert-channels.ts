@@ -7,11 +7,11 @@
  * says whether it is worth retrying. Secrets never appear in messages.
  */
 
-import { readFileSync } from 'node:fs';
-import nodemailer, { type Transporter } from 'nodemailer';
+import { promises as fsp, readFileSync } from 'node:fs';
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import webpush from 'web-push';
-import type { AlertText } from './alert-rules';
-import type { QueuedAlert } from './alert-outbox';
+import { alertText, type AlertText } from './alert-rules';
+import type { ClipFollowUp, QueuedAlert } from './alert-outbox';
 import { IntegrationsError, type IntegrationsErrorCode } from './errors';
 import type { ChannelName, EmailConfig, NtfyConfig, TelegramConfig, WebPushConfig } from './notify-config';
 import type { PushSubscriptionRecord, WebPushStore } from './webpush-store';
@@ -29,6 +29,8 @@ export interface AlertChannel {
   readonly name: ChannelName;
   /** One attempt; throws an {@link IntegrationsError} (`value.retryable`). For Web Push, updates `alert.pendingSubscriptions`. */
   send(delivery: AlertDelivery, signal: AbortSignal): Promise<void>;
+  /** The channel sends a follow-up with the clip once an alerted event's recording is finished (e-mail). */
+  readonly clipFollowUps?: boolean;
   /** Frees sockets (SMTP). */
   close(): void;
 }
@@ -192,30 +194,79 @@ export function createEmailChannel(config: EmailConfig): AlertChannel {
     });
     return transport;
   };
+  const sendMail = async (mail: SendMailOptions): Promise<void> => {
+    try {
+      await transportOf().sendMail({ from: config.from, to: config.to, ...mail });
+    } catch (error) {
+      throw classifySmtpError(error, config.host);
+    }
+  };
   return {
     name: 'email',
+    clipFollowUps: true,
     async send({ alert, text }, signal) {
       if (signal.aborted) throw channelError('email', 'NOTIFY_NETWORK', 'stopped', true);
+      if (alert.followUp) return sendMail(await clipMail(config, alert, alert.followUp));
       const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
       const image = alert.snapshot ? '<p><img src="cid:snapshot@preroll" alt="snapshot at the trigger" style="max-width:100%"></p>' : '';
-      try {
-        await transportOf().sendMail({
-          from: config.from,
-          to: config.to,
-          subject: text.title,
-          text: `${text.body}${alert.link ? `\n${alert.link}` : ''}`,
-          html: `<p>${escapeHtml(text.body)}</p>${image}${link}`,
-          attachments: alert.snapshot ? [{ filename: 'snapshot.jpg', content: alert.snapshot, contentType: 'image/jpeg', cid: 'snapshot@preroll' }] : [],
-        });
-      } catch (error) {
-        throw classifySmtpError(error, config.host);
-      }
+      await sendMail({
+        ...(alert.messageId ? { messageId: alert.messageId } : {}),
+        subject: text.title,
+        text: `${text.body}${alert.link ? `\n${alert.link}` : ''}`,
+        html: `<p>${escapeHtml(text.body)}</p>${image}${link}`,
+        attachments: alert.snapshot ? [{ filename: 'snapshot.jpg', content: alert.snapshot, contentType: 'image/jpeg', cid: 'snapshot@preroll' }] : [],
+      });
     },
     close() {
       transport?.close();
       transport = null;
     },
   };
+}
+
+/**
+ * The follow-up mail of an alert: in the alert's thread (`In-Reply-To`/`References`, subject
+ * `Re: …`), with the MP4 attached when it is at most `clipMaxBytes`, else the link. The size is
+ * read now, so a clip deleted while the mail waited is linked, not attached.
+ */
+async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipFollowUp): Promise<SendMailOptions> {
+  let bytes: number | null = null;
+  if (followUp.clipPath) {
+    // Gone (retention, deleted in the page) or unreadable: the mail says so instead of failing.
+    bytes = await fsp.stat(followUp.clipPath).then(
+      (st) => st.size,
+      () => null,
+    );
+  }
+  const attach = bytes !== null && config.clipMaxBytes > 0 && bytes <= config.clipMaxBytes;
+  const size = bytes === null ? '' : `, ${(bytes / 1_000_000).toFixed(1)} MB`;
+  const what = `The clip (${followUp.durationS.toFixed(1)} s${size})`;
+  const where = alert.link ? ` ${alert.link}` : '';
+  const line =
+    bytes === null
+      ? `The clip is no longer on the camera.${alert.link ? ` The event:${where}` : ''}`
+      : attach
+        ? `${what} is attached.`
+        : `${what} is larger than ${(config.clipMaxBytes / 1_000_000).toFixed(1)} MB, the limit for mail${alert.link ? `; open it here:${where}` : '; open it in the page'}.`;
+  const body = `${alertText(alert.facts).body}\n${line}`;
+  const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
+  return {
+    subject: `Re: ${followUp.subject}`,
+    inReplyTo: followUp.inReplyTo,
+    references: [followUp.inReplyTo],
+    text: body,
+    html: body
+      .split('\n')
+      .map((p) => `<p>${escapeHtml(p)}</p>`)
+      .join('') + link,
+    attachments: attach && followUp.clipPath ? [{ filename: `${followUp.recordingId}.mp4`, path: followUp.clipPath, contentType: 'video/mp4' }] : [],
+  };
+}
+
+/** The `Message-ID` of an alert mail: unique, on the sender's domain (some spam filters frown on others). Pure. */
+export function alertMessageId(from: string, id: string): string {
+  const domain = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from)?.[1] ?? 'preroll.invalid';
+  return `<${id}@${domain}>`;
 }
 
 /** Names the cause of a nodemailer failure: auth (535), a rejected message, DNS, TLS, timeout. Pure. */
