@@ -239,7 +239,7 @@ async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipF
     );
   }
   const attach = bytes !== null && config.clipMaxBytes > 0 && bytes <= config.clipMaxBytes;
-  const size = bytes === null ? '' : `, ${(bytes / 1_000_000).toFixed(1)} MB`;
+  const size = bytes === null ? '' : `, ${sizeText(bytes)}`;
   const what = `The clip (${followUp.durationS.toFixed(1)} s${size})`;
   const where = alert.link ? ` ${alert.link}` : '';
   const line =
@@ -247,7 +247,7 @@ async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipF
       ? `The clip is no longer on the camera.${alert.link ? ` The event:${where}` : ''}`
       : attach
         ? `${what} is attached.`
-        : `${what} is larger than ${(config.clipMaxBytes / 1_000_000).toFixed(1)} MB, the limit for mail${alert.link ? `; open it here:${where}` : '; open it in the page'}.`;
+        : `${what} is larger than ${sizeText(config.clipMaxBytes)}, the limit for mail${alert.link ? `; open it here:${where}` : '; open it in the page'}.`;
   const body = `${alertText(alert.facts).body}\n${line}`;
   const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
   return {
@@ -261,6 +261,11 @@ async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipF
       .join('') + link,
     attachments: attach && followUp.clipPath ? [{ filename: `${followUp.recordingId}.mp4`, path: followUp.clipPath, contentType: 'video/mp4' }] : [],
   };
+}
+
+/** `3.2 MB`, `640 kB`. Pure. */
+function sizeText(bytes: number): string {
+  return bytes >= 1_000_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : `${Math.ceil(bytes / 1000)} kB`;
 }
 
 /** The `Message-ID` of an alert mail: unique, on the sender's domain (some spam filters frown on others). Pure. */

@@ -300,6 +300,10 @@ export function createNotifier(options: NotifierOptions): Notifier {
     }
   };
 
+  // Strictly increasing: the outbox files sort by it, so messages queued in the same millisecond (an alert and its follow-up) resume in order.
+  let lastCreatedMs = 0;
+  const createdAt = (): number => (lastCreatedMs = Math.max(now(), lastCreatedMs + 1));
+
   const enqueue = (
     worker: Worker,
     facts: AlertFacts,
@@ -309,7 +313,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
   ): void => {
     const alert: QueuedAlert & { snapshotRef?: { id: string; key: string } } = {
       id: extra.id ?? randomUUID().replace(/-/g, ''),
-      createdAtMs: now(),
+      createdAtMs: createdAt(),
       facts,
       link: extra.link !== undefined ? extra.link : linkOf(facts.camera, facts.startedAtMs),
       snapshot: snapshot && snapshot.length <= config.snapshotMaxBytes ? snapshot : null,
