@@ -55,6 +55,8 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       expect(added.status).toBe(201);
       // The demo's object crosses from second 10 to 14; the event ends after the gap and its recording is announced.
       await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 0, 45_000, 'a motion recording');
+      // The e-mail follow-up leaves once the recording is announced (just after it is indexed).
+      await waitFor(async () => smtp.mails.length >= 2, 30_000, 'the e-mail follow-up with the clip');
       await server.alerts.notifier?.idle();
       expect(triggers).toHaveLength(1);
 
@@ -65,8 +67,19 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       expect(ntfy).toHaveLength(1);
       expect(telegram).toHaveLength(1);
       expect(pushes).toHaveLength(1);
-      expect(smtp.mails).toHaveLength(1);
+      // The alert at the trigger, then one follow-up in its thread with the finished clip.
+      expect(smtp.mails).toHaveLength(2);
       expect(http.received).toHaveLength(3);
+      const [alertMail, followUp] = smtp.mails.map((m) => m.mail);
+      expect(alertMail.subject).toBe('Motion: cam');
+      expect(followUp.subject).toBe('Re: Motion: cam');
+      expect(followUp.inReplyTo).toBe(alertMail.messageId);
+      const motionEvent = (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items[0];
+      const served = Buffer.from(await (await fetch(`${server.url}/api/events/${motionEvent.id}/clip`)).arrayBuffer());
+      const attached = followUp.attachments.filter((a) => a.contentType === 'video/mp4');
+      expect(attached).toHaveLength(1);
+      expect(attached[0].content.equals(served)).toBe(true);
+      expect(followUp.html).toContain(`https://cam.example:8443/#event=${motionEvent.id}`);
       // The snapshot is a JPEG of the trigger moment at the live width.
       expect(ntfy[0].body.subarray(0, 2).toString('hex')).toBe('ffd8');
       const inline = smtp.mails[0].mail.attachments.find((a) => a.cid === 'snapshot@preroll');
@@ -92,11 +105,11 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
 
       // Status and metrics count the same.
       const status = (await request(`${server.url}/api/status`, 'GET')).body;
-      expect(status.alerts.notify.channels.map((c: { name: string; alerts: number }) => [c.name, c.alerts])).toEqual([
-        ['ntfy', 1],
-        ['telegram', 1],
-        ['email', 1],
-        ['webpush', 1],
+      expect(status.alerts.notify.channels.map((c: { name: string; alerts: number; clips: number }) => [c.name, c.alerts, c.clips])).toEqual([
+        ['ntfy', 1, 0],
+        ['telegram', 1, 0],
+        ['email', 1, 1],
+        ['webpush', 1, 0],
       ]);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       expect(metrics).toContain('preroll_alerts_sent_total{channel="telegram"} 1');
@@ -139,6 +152,79 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       expect(refused.body.results[0].code).toBe('NOTIFY_UNAUTHORIZED');
       expect(refused.body.results[0].message).toContain('401');
       expect(http.received).toHaveLength(2);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a restart of the server during a visit sends no new first alert (the visit is kept in the data directory)', async () => {
+    const dataDir = tempDataDir();
+    const config = {
+      server: { dataDir },
+      camera: { source: 'demo', width: 480, height: 270, fps: 15 },
+      integrations: { notify: { ntfy: { ...notify().ntfy, cooldownS: 3600, updateIntervalS: 0 } } },
+      arming: { mode: 'away' as const },
+    };
+    let server = await startTestServer(config);
+    try {
+      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 0, 45_000, 'a motion recording');
+      await server.alerts.notifier?.idle();
+      expect(http.received).toHaveLength(1);
+    } finally {
+      await server.stop();
+    }
+    // The same scene moves again 10 s after the next start: the same visit (within cooldownS).
+    server = await startTestServer(config);
+    try {
+      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 1, 45_000, 'a motion recording after the restart');
+      await server.alerts.notifier?.idle();
+      expect(http.received).toHaveLength(1);
+      expect(server.alerts.notifier?.stats().channels[0].skipped.cooldown).toBe(1);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a saved memory alerts once on the channels whose kinds include memory, and e-mail follows with its clip; other kinds send nothing', async () => {
+    const server = await startTestServer({
+      camera: { source: 'demo', width: 480, height: 270, fps: 15 },
+      recording: { lookback: { enabled: true, segmentS: 1 }, memory: { windowS: 0.5 } },
+      integrations: {
+        notify: {
+          publicUrl: 'https://cam.example:8443',
+          ntfy: { ...notify().ntfy, kinds: ['memory'] },
+          telegram: { ...notify().telegram, kinds: ['manual'] },
+          email: { ...notify().email, kinds: ['memory'] },
+        },
+      },
+      arming: { mode: 'away' },
+    });
+    try {
+      // No motion alerts on these channels: detection off keeps the scene's motion out of the count anyway.
+      expect((await request(`${server.url}/api/motion`, 'POST', { enabled: false })).status).toBe(200);
+      await waitFor(async () => ((await request(`${server.url}/api/status`, 'GET')).body.memory.lookback.availableS >= 3 ? true : null), 30_000, 'three seconds of look-back');
+      expect((await request(`${server.url}/api/memories`, 'POST', { seconds: 3 })).status).toBe(202);
+      const memory = await waitFor(async () => (await request(`${server.url}/api/events?kind=memory`, 'GET')).body.items[0], 60_000, 'the memory');
+      await waitFor(async () => smtp.mails.length >= 2, 30_000, 'the memory mail and its follow-up');
+      await server.alerts.notifier?.idle();
+      const ntfy = http.received.filter((r) => r.url === '/preroll-e2e');
+      expect(ntfy).toHaveLength(1);
+      expect(ntfy[0].headers['x-title']).toBe('Memory saved: cam');
+      expect(http.received.filter((r) => r.url.startsWith('/tg/'))).toHaveLength(0);
+      expect(smtp.mails).toHaveLength(2);
+      const [alertMail, followUp] = smtp.mails.map((m) => m.mail);
+      expect(alertMail.subject).toBe('Memory saved: cam');
+      expect(followUp.inReplyTo).toBe(alertMail.messageId);
+      const served = Buffer.from(await (await fetch(`${server.url}/api/events/${memory.id}/clip`)).arrayBuffer());
+      const attached = followUp.attachments.filter((a) => a.contentType === 'video/mp4');
+      expect(attached).toHaveLength(1);
+      expect(attached[0].content.equals(served)).toBe(true);
+      const stats = server.alerts.notifier?.stats().channels.map((c) => [c.name, c.alerts, c.clips, c.skipped.kind]);
+      expect(stats).toEqual([
+        ['ntfy', 1, 0, 0],
+        ['telegram', 0, 0, 1],
+        ['email', 1, 1, 0],
+      ]);
     } finally {
       await server.stop();
     }
