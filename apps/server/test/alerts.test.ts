@@ -95,6 +95,7 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       const latencies = [...arrivals((r) => r.url === '/preroll-e2e'), ...arrivals((r) => r.url.startsWith('/tg/')), ...arrivals((r) => r.url === '/push/e2e'), smtp.mails[0].arrivedMs].map((t) => t - triggers[0]);
       process.stdout.write(`trigger-to-alert latency ms (ntfy, telegram, webpush, email): ${latencies.join(', ')}; detector reported it after ${seen[0] - triggers[0]} ms, the event-start notice (with the JPEG) after ${noticed[0] - triggers[0]} ms\n`);
       for (const ms of latencies) expect(ms).toBeLessThan(3000);
+      process.stdout.write(`clip follow-up: ${(attached[0].content.length / 1e6).toFixed(2)} MB attached, arrived ${smtp.mails[1].arrivedMs - Date.parse(motionEvent.endedAt)} ms after the clip's last frame\n`);
 
       // The link opens the event in the page.
       const link = new URL(payload.url);
