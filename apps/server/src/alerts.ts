@@ -87,7 +87,7 @@ export function attachAlerts(options: { alerts: Alerts; runtime: Runtime; announ
           kind: record.kind,
           startedAtMs: Date.parse(record.startedAt),
           endedAtMs: Date.parse(record.endedAt),
-          clipPath: record.offloaded ? null : join(config.server.dataDir, record.files.clip),
+          clip: record.offloaded ? null : record.files.clip,
           clipBytes: recording.sidecar.bytes,
           durationS: record.durationS,
           peakScore: record.peakScore,

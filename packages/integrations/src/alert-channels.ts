@@ -22,6 +22,8 @@ export interface AlertDelivery {
   readonly text: AlertText;
   /** A URL of the snapshot the device can fetch without a session (Web Push notifications show it), or null. */
   readonly snapshotUrl: string | null;
+  /** A follow-up's MP4 as an absolute path inside the data directory, or null. */
+  readonly clipFile?: string | null;
 }
 
 /** One channel: one attempt at a time. */
@@ -204,9 +206,9 @@ export function createEmailChannel(config: EmailConfig): AlertChannel {
   return {
     name: 'email',
     clipFollowUps: true,
-    async send({ alert, text }, signal) {
+    async send({ alert, text, clipFile }, signal) {
       if (signal.aborted) throw channelError('email', 'NOTIFY_NETWORK', 'stopped', true);
-      if (alert.followUp) return sendMail(await clipMail(config, alert, alert.followUp));
+      if (alert.followUp) return sendMail(await clipMail(config, alert, alert.followUp, clipFile ?? null));
       const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
       const image = alert.snapshot ? '<p><img src="cid:snapshot@preroll" alt="snapshot at the trigger" style="max-width:100%"></p>' : '';
       await sendMail({
@@ -229,11 +231,11 @@ export function createEmailChannel(config: EmailConfig): AlertChannel {
  * `Re: …`), with the MP4 attached when it is at most `clipMaxBytes`, else the link. The size is
  * read now, so a clip deleted while the mail waited is linked, not attached.
  */
-async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipFollowUp): Promise<SendMailOptions> {
+async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipFollowUp, clipFile: string | null): Promise<SendMailOptions> {
   let bytes: number | null = null;
-  if (followUp.clipPath) {
+  if (clipFile) {
     // Gone (retention, deleted in the page) or unreadable: the mail says so instead of failing.
-    bytes = await fsp.stat(followUp.clipPath).then(
+    bytes = await fsp.stat(clipFile).then(
       (st) => st.size,
       () => null,
     );
@@ -259,7 +261,7 @@ async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipF
       .split('\n')
       .map((p) => `<p>${escapeHtml(p)}</p>`)
       .join('') + link,
-    attachments: attach && followUp.clipPath ? [{ filename: `${followUp.recordingId}.mp4`, path: followUp.clipPath, contentType: 'video/mp4' }] : [],
+    attachments: attach && clipFile ? [{ filename: `${followUp.recordingId}.mp4`, path: clipFile, contentType: 'video/mp4' }] : [],
   };
 }
 

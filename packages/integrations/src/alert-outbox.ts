@@ -36,8 +36,8 @@ export interface ClipFollowUp {
   readonly subject: string;
   /** The recording's id (the link opens it). */
   readonly recordingId: string;
-  /** Absolute path of the MP4 (read when the mail is sent: a clip deleted meanwhile is linked, not attached), or null when it has no clip on this device. */
-  readonly clipPath: string | null;
+  /** The MP4, relative to the data directory (read when the mail is sent: a clip deleted meanwhile is linked, not attached), or null when it has no clip on this device. */
+  readonly clip: string | null;
   readonly clipBytes: number;
   readonly durationS: number;
 }

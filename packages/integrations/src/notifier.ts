@@ -7,10 +7,11 @@
  */
 
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { isAbsolute, relative as relativePath, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type CameraVisit, type SkipReason } from './alert-rules';
 import { openAlertOutbox, outboxDir, type AlertOutbox, type ClipFollowUp, type QueuedAlert } from './alert-outbox';
-import { boundState, openNotifyState, type NotifyState, type PendingThread } from './alert-state';
+import { boundState, openNotifyState, STATE_MAX_THREADS, type NotifyState, type PendingThread } from './alert-state';
 import {
   alertMessageId,
   createEmailChannel,
@@ -49,8 +50,8 @@ export interface RecordingNotice {
   /** Wall times of the first and last frame. */
   readonly startedAtMs: number;
   readonly endedAtMs: number;
-  /** Absolute path of the MP4, or null when it has none on this device. */
-  readonly clipPath: string | null;
+  /** The MP4 relative to the data directory (as the store holds it), or null when it has none on this device. */
+  readonly clip: string | null;
   readonly clipBytes: number;
   readonly durationS: number;
   readonly peakScore: number | null;
@@ -264,7 +265,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       const live = [...worker.visits].filter(([, v]) => t - v.lastActivityMs < worker.rules.cooldownS * 1000);
       if (live.length > 0) visits[name] = Object.fromEntries(live);
     }
-    threads = threads.filter((th) => t - th.startedAtMs < THREAD_TTL_MS);
+    threads = threads.filter((th) => t - th.startedAtMs < THREAD_TTL_MS).slice(-STATE_MAX_THREADS);
     return boundState({ visits, threads });
   };
 
@@ -290,6 +291,23 @@ export function createNotifier(options: NotifierOptions): Notifier {
     if (saveTimer) clearTimeout(saveTimer);
     saveDueMs = dueMs;
     saveTimer = setTimeout(() => void saveState(), delayMs);
+  };
+
+  /**
+   * The follow-up's MP4 inside the data directory. The outbox file names it; one that points
+   * elsewhere (edited by hand) is linked, never attached, so no file outside recordings is mailed.
+   */
+  const clipFileOf = (alert: QueuedAlert): string | null => {
+    const clip = alert.followUp?.clip;
+    if (!clip) return null;
+    const root = resolvePath(options.dataDir);
+    const file = resolvePath(root, clip);
+    const inside = relativePath(root, file);
+    if (!clip.endsWith('.mp4') || inside.startsWith('..') || isAbsolute(inside)) {
+      logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', alert: alert.id }, 'a queued follow-up names a clip outside the recordings; it is sent with the link only');
+      return null;
+    }
+    return file;
   };
 
   const eventLinkOf = (recordingId: string): string | null => (config.publicUrl ? `${config.publicUrl.replace(/\/+$/, '')}/#event=${encodeURIComponent(recordingId)}` : null);
@@ -374,7 +392,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       }
       attempts++;
       try {
-        await worker.channel.send({ alert, text: alertText(alert.facts), snapshotUrl: snapshotUrlOf(alert) }, stopController.signal);
+        await worker.channel.send({ alert, text: alertText(alert.facts), snapshotUrl: snapshotUrlOf(alert), clipFile: clipFileOf(alert) }, stopController.signal);
         if (alert.facts.type === 'update') worker.updates++;
         else if (alert.facts.type === 'clip') worker.clips++;
         else worker.alerts++;
@@ -537,7 +555,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
           inReplyTo: thread.messageId,
           subject: thread.subject,
           recordingId: recording.id,
-          clipPath: recording.clipPath,
+          clip: recording.clip,
           clipBytes: recording.clipBytes,
           durationS: recording.durationS,
         };

@@ -90,18 +90,24 @@ describe('alert follow-ups and remembered state', () => {
     arming = null;
   };
 
-  const recordingOf = async (overrides: Partial<RecordingNotice> = {}): Promise<RecordingNotice> => ({
-    id: 'garden-20260106-015955',
-    camera: 'garden',
-    kind: 'motion',
-    startedAtMs: AT_0200 - 5000,
-    endedAtMs: AT_0200 + 9000,
-    clipPath: clip,
-    clipBytes: (await fsp.stat(clip)).size,
-    durationS: 14,
-    peakScore: 61.5,
-    ...overrides,
-  });
+  /** A finished recording whose clip (the fixture MP4) is in the data directory, as the store names it. */
+  const recordingOf = async (overrides: Partial<RecordingNotice> = {}): Promise<RecordingNotice> => {
+    const rel = 'events/2026-01-06/garden-20260106-015955.mp4';
+    await fsp.mkdir(path.join(dir, 'events/2026-01-06'), { recursive: true });
+    await fsp.copyFile(clip, path.join(dir, rel));
+    return {
+      id: 'garden-20260106-015955',
+      camera: 'garden',
+      kind: 'motion',
+      startedAtMs: AT_0200 - 5000,
+      endedAtMs: AT_0200 + 9000,
+      clip: rel,
+      clipBytes: (await fsp.stat(clip)).size,
+      durationS: 14,
+      peakScore: 61.5,
+      ...overrides,
+    };
+  };
 
   test('the finished clip follows the alert once, in its thread, attached under the limit; ntfy gets no second message', async () => {
     const n = await start({ publicUrl: 'https://cam.example:8443', email: emailOf(), ntfy: { serverUrl: http.url, topic: 'followups' } });
@@ -127,6 +133,7 @@ describe('alert follow-ups and remembered state', () => {
     expect(mp4).toHaveLength(1);
     expect(mp4[0].filename).toBe('garden-20260106-015955.mp4');
     expect(mp4[0].content.equals(await fsp.readFile(clip))).toBe(true);
+    expect(mp4[0].content.subarray(4, 8).toString()).toBe('ftyp');
     expect(followUp.text).toContain('The clip (14.0 s, ');
     expect(followUp.text).toContain('is attached.');
     expect(followUp.html).toContain('https://cam.example:8443/#event=garden-20260106-015955');
@@ -140,18 +147,26 @@ describe('alert follow-ups and remembered state', () => {
     expect(await fsp.readdir(path.join(dir, 'notify-outbox', 'email'))).toHaveLength(0);
   });
 
-  test('over the size limit the follow-up links the event; a clip deleted meanwhile is said to be gone', async () => {
-    const n = await start({ publicUrl: 'https://cam.example:8443', email: emailOf({ clipMaxBytes: 1000 }) });
+  test('over the size limit the follow-up links the event; a clip deleted meanwhile is said to be gone; no file outside the data directory is attached', async () => {
+    let n = await start({ publicUrl: 'https://cam.example:8443', email: emailOf({ clipMaxBytes: 1000 }) });
     n.eventStarted({ camera: 'garden', kind: 'motion', atMs: AT_0200, score: 42.5, snapshot: jpeg });
     n.recordingFinished(await recordingOf());
     clock = AT_0200 + 3600_000;
     n.eventStarted({ camera: 'garden', kind: 'motion', atMs: clock, score: 30, snapshot: jpeg });
-    n.recordingFinished(await recordingOf({ id: 'garden-gone', startedAtMs: clock - 5000, endedAtMs: clock + 5000, clipPath: path.join(clipDir, 'deleted.mp4') }));
+    n.recordingFinished(await recordingOf({ id: 'garden-gone', startedAtMs: clock - 5000, endedAtMs: clock + 5000, clip: 'events/2026-01-06/deleted.mp4' }));
     await n.idle();
-    expect(smtp.mails).toHaveLength(4);
+    await stop();
+    // A clip named outside the data directory (an outbox file edited by hand) is never read, whatever the limit.
+    n = await start({ publicUrl: 'https://cam.example:8443', email: emailOf() });
+    clock = AT_0200 + 7200_000;
+    n.eventStarted({ camera: 'garden', kind: 'motion', atMs: clock, score: 30, snapshot: jpeg });
+    n.recordingFinished(await recordingOf({ id: 'garden-outside', startedAtMs: clock - 5000, endedAtMs: clock + 5000, clip: path.relative(dir, clip) }));
+    await n.idle();
+    expect(smtp.mails).toHaveLength(6);
     const followUps = smtp.mails.map((m) => m.mail).filter((m) => m.subject?.startsWith('Re: '));
-    expect(followUps).toHaveLength(2);
+    expect(followUps).toHaveLength(3);
     for (const mail of followUps) expect(mail.attachments).toHaveLength(0);
+    expect(followUps[2].text).toContain('The clip is no longer on the camera. The event: https://cam.example:8443/#event=garden-outside');
     expect(followUps[0].text).toMatch(/The clip \(14\.0 s, \d+ kB\) is larger than 1 kB, the limit for mail; open it here: https:\/\/cam\.example:8443\/#event=garden-20260106-015955\./);
     expect(followUps[1].text).toContain('The clip is no longer on the camera. The event: https://cam.example:8443/#event=garden-gone');
   });
