@@ -2,8 +2,12 @@
  * The alert notifier: the configured channels, each with one worker and one bounded queue kept
  * on disk, fed by the runtime's "event started" notices. Per channel it applies the rules
  * (alert-rules.ts) and the arming gate, so one motion event gives one alert per channel (plus
- * rate-limited "still moving" updates). Every method the runtime calls returns at once: a slow
- * or dead channel never blocks capture or recording.
+ * rate-limited "still moving" updates). When an alerted event's recording is finished, a
+ * channel with clip follow-ups (e-mail) gets exactly one more message in the alert's thread.
+ * The visits and the alerts waiting for their clip are kept in `notify-state.json`
+ * (alert-state.ts), so a restart neither repeats a first alert nor loses a follow-up. Every
+ * method the runtime calls returns at once: a slow or dead channel never blocks capture or
+ * recording.
  */
 
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
