@@ -211,9 +211,12 @@ export function createEmailChannel(config: EmailConfig): AlertChannel {
       if (alert.followUp) return sendMail(await clipMail(config, alert, alert.followUp, clipFile ?? null));
       const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
       const image = alert.snapshot ? '<p><img src="cid:snapshot@preroll" alt="snapshot at the trigger" style="max-width:100%"></p>' : '';
+      // A "still moving" update goes into the visit's thread (same subject, In-Reply-To the alert).
+      const thread = alert.replyTo ? { inReplyTo: alert.replyTo.messageId, references: [alert.replyTo.messageId] } : {};
       await sendMail({
         ...(alert.messageId ? { messageId: alert.messageId } : {}),
-        subject: text.title,
+        ...thread,
+        subject: alert.replyTo ? `Re: ${alert.replyTo.subject}` : text.title,
         text: `${text.body}${alert.link ? `\n${alert.link}` : ''}`,
         html: `<p>${escapeHtml(text.body)}</p>${image}${link}`,
         attachments: alert.snapshot ? [{ filename: 'snapshot.jpg', content: alert.snapshot, contentType: 'image/jpeg', cid: 'snapshot@preroll' }] : [],

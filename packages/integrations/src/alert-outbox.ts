@@ -24,6 +24,8 @@ export interface QueuedAlert {
   pendingSubscriptions: string[] | null;
   /** E-mail: the `Message-ID` this alert is sent with (a follow-up replies to it). */
   readonly messageId?: string;
+  /** E-mail: the mail that began the visit; an update replies to it (same thread). */
+  readonly replyTo?: { readonly messageId: string; readonly subject: string };
   /** E-mail: what a `clip` follow-up is about (facts.type `clip`). */
   readonly followUp?: ClipFollowUp;
 }

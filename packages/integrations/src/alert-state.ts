@@ -29,9 +29,14 @@ export interface PendingThread {
   readonly subject: string;
 }
 
+/** A channel's visit of a camera, with the mail that began it (e-mail updates reply to it). */
+export interface StoredVisit extends CameraVisit {
+  readonly mail?: { readonly messageId: string; readonly subject: string };
+}
+
 /** The remembered state: visits by channel and camera, and the threads waiting for a recording. */
 export interface NotifyState {
-  readonly visits: Readonly<Partial<Record<ChannelName, Readonly<Record<string, CameraVisit>>>>>;
+  readonly visits: Readonly<Partial<Record<ChannelName, Readonly<Record<string, StoredVisit>>>>>;
   readonly threads: readonly PendingThread[];
 }
 
@@ -53,7 +58,9 @@ export const STATE_MAX_BYTES = 262_144;
 
 const CAMERA = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
 const MS = z.number().int().min(0).max(8.64e15);
-const visitSchema = z.strictObject({ lastSentMs: MS, lastActivityMs: MS });
+const MESSAGE_ID = z.string().min(3).max(300);
+const SUBJECT = z.string().max(1000);
+const visitSchema = z.strictObject({ lastSentMs: MS, lastActivityMs: MS, mail: z.strictObject({ messageId: MESSAGE_ID, subject: SUBJECT }).optional() });
 const stateSchema = z.strictObject({
   version: z.literal(1),
   visits: z.partialRecord(z.enum(CHANNEL_NAMES), z.record(CAMERA, visitSchema)),
@@ -65,8 +72,8 @@ const stateSchema = z.strictObject({
         kind: z.enum(ALERT_KINDS),
         startedAtMs: MS,
         recordingId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/).nullable(),
-        messageId: z.string().min(3).max(300),
-        subject: z.string().max(1000),
+        messageId: MESSAGE_ID,
+        subject: SUBJECT,
       }),
     )
     .max(STATE_MAX_THREADS),
@@ -77,7 +84,7 @@ export const EMPTY_STATE: NotifyState = { visits: {}, threads: [] };
 
 /** Keeps the newest entries within the bounds. Pure. */
 export function boundState(state: NotifyState): NotifyState {
-  const visits: Partial<Record<ChannelName, Record<string, CameraVisit>>> = {};
+  const visits: Partial<Record<ChannelName, Record<string, StoredVisit>>> = {};
   for (const name of CHANNEL_NAMES) {
     const of = state.visits[name];
     if (!of) continue;

@@ -13,9 +13,9 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isAbsolute, relative as relativePath, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
-import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type CameraVisit, type SkipReason } from './alert-rules';
+import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type SkipReason } from './alert-rules';
 import { openAlertOutbox, outboxDir, type AlertOutbox, type ClipFollowUp, type QueuedAlert } from './alert-outbox';
-import { boundState, openNotifyState, STATE_MAX_THREADS, type NotifyState, type PendingThread } from './alert-state';
+import { boundState, openNotifyState, STATE_MAX_THREADS, type NotifyState, type PendingThread, type StoredVisit } from './alert-state';
 import {
   alertMessageId,
   createEmailChannel,
@@ -168,7 +168,7 @@ interface Worker {
   readonly rules: ChannelRules;
   readonly outbox: AlertOutbox;
   readonly queue: QueuedAlert[];
-  readonly visits: Map<string, CameraVisit>;
+  readonly visits: Map<string, StoredVisit>;
   running: Promise<void> | null;
   alerts: number;
   updates: number;
@@ -263,7 +263,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
 
   const currentState = (): NotifyState => {
     const t = now();
-    const visits: Partial<Record<ChannelName, Record<string, CameraVisit>>> = {};
+    const visits: Partial<Record<ChannelName, Record<string, StoredVisit>>> = {};
     for (const [name, worker] of workers) {
       // A visit quiet for longer than the cooldown changes no decision any more: forgotten.
       const live = [...worker.visits].filter(([, v]) => t - v.lastActivityMs < worker.rules.cooldownS * 1000);
@@ -331,7 +331,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
     facts: AlertFacts,
     snapshot: Buffer | null,
     snapshotRef: { id: string; key: string } | null,
-    extra: { id?: string; messageId?: string; followUp?: ClipFollowUp; link?: string | null } = {},
+    extra: { id?: string; messageId?: string; replyTo?: StoredVisit['mail']; followUp?: ClipFollowUp; link?: string | null } = {},
   ): void => {
     const alert: QueuedAlert & { snapshotRef?: { id: string; key: string } } = {
       id: extra.id ?? randomUUID().replace(/-/g, ''),
@@ -342,6 +342,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       pendingSubscriptions: null,
       ...(snapshotRef ? { snapshotRef } : {}),
       ...(extra.messageId ? { messageId: extra.messageId } : {}),
+      ...(extra.replyTo ? { replyTo: extra.replyTo } : {}),
       ...(extra.followUp ? { followUp: extra.followUp } : {}),
     };
     // On disk at once (not only when it reaches the head of the queue): what waits behind a
@@ -453,7 +454,9 @@ export function createNotifier(options: NotifierOptions): Notifier {
         continue;
       }
       event.alerted.add(worker.channel.name);
-      worker.visits.set(event.camera, { lastSentMs: atMs, lastActivityMs: atMs });
+      // An update stays in the visit (and its mail thread); an alert begins a new one.
+      const mail = decision.send === 'update' ? visit?.mail : undefined;
+      worker.visits.set(event.camera, { lastSentMs: atMs, lastActivityMs: atMs, ...(mail ? { mail } : {}) });
       sendTo.push({ worker, type: decision.send });
     }
     if (sendTo.length === 0) return;
@@ -465,16 +468,22 @@ export function createNotifier(options: NotifierOptions): Notifier {
       const ref = keepSnapshot(jpeg);
       for (const { worker, type } of sendTo) {
         const facts: AlertFacts = { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore };
-        if (type !== 'alert' || !worker.channel.clipFollowUps || !config.email) {
+        if (!worker.channel.clipFollowUps || !config.email) {
           enqueue(worker, facts, jpeg, ref);
           continue;
         }
-        // The alert's recording will be followed up in its thread once it is finished.
+        const visit = worker.visits.get(event.camera);
+        if (type === 'update') {
+          enqueue(worker, facts, jpeg, ref, visit?.mail ? { replyTo: visit.mail } : {});
+          continue;
+        }
+        // The alert's recording will be followed up in its thread once it is finished; the visit's updates reply to it too.
         const id = randomUUID().replace(/-/g, '');
-        const messageId = alertMessageId(config.email.from, id);
-        threads.push({ channel: worker.channel.name, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, recordingId: event.recordingId, messageId, subject: alertText(facts).title });
+        const mail = { messageId: alertMessageId(config.email.from, id), subject: alertText(facts).title };
+        threads.push({ channel: worker.channel.name, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, recordingId: event.recordingId, ...mail });
+        if (visit) worker.visits.set(event.camera, { ...visit, mail });
         stateChanged(true);
-        enqueue(worker, facts, jpeg, ref, { id, messageId });
+        enqueue(worker, facts, jpeg, ref, { id, messageId: mail.messageId });
       }
     };
     if (typeof snapshot === 'function') {

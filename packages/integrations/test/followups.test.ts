@@ -228,6 +228,35 @@ describe('alert follow-ups and remembered state', () => {
     expect(JSON.parse(await fsp.readFile(path.join(dir, 'notify-state.json'), 'utf8')).threads).toHaveLength(0);
   });
 
+  test('e-mail updates of a visit reply to its alert, also after a restart; the clip follows in the same thread', async () => {
+    const config: NotifyConfig = { email: emailOf({ cooldownS: 300, updateIntervalS: 60 }) };
+    let n = await start(config);
+    n.eventStarted({ camera: 'garden', kind: 'motion', atMs: AT_0200, score: 42.5, snapshot: jpeg });
+    for (let s = 1; s <= 70; s++) n.eventProgress('garden', AT_0200 + s * 1000, 50, async () => jpeg);
+    n.eventEnded('garden', AT_0200 + 70_000);
+    await n.idle();
+    await stop();
+    // After the restart: a later event of the same visit, going on for 40 s.
+    n = await start(config);
+    clock = AT_0200 + 100_000;
+    n.eventStarted({ camera: 'garden', kind: 'motion', atMs: clock, score: 30, snapshot: jpeg });
+    for (let s = 1; s <= 40; s++) n.eventProgress('garden', clock + s * 1000, 35, async () => jpeg);
+    n.recordingFinished(await recordingOf({ endedAtMs: AT_0200 + 72_000 }));
+    await n.idle();
+    expect(smtp.mails).toHaveLength(4);
+    const [alert, ...replies] = smtp.mails.map((m) => m.mail);
+    expect(alert.subject).toBe('Motion: garden');
+    expect(alert.inReplyTo).toBeUndefined();
+    expect(replies.map((m) => [m.subject, m.inReplyTo])).toEqual([
+      ['Re: Motion: garden', alert.messageId],
+      ['Re: Motion: garden', alert.messageId],
+      ['Re: Motion: garden', alert.messageId],
+    ]);
+    expect(replies.filter((m) => m.text?.startsWith('Motion on garden since'))).toHaveLength(2);
+    expect(replies.filter((m) => m.attachments.some((a) => a.contentType === 'video/mp4'))).toHaveLength(1);
+    expect(n.stats().channels[0].updates).toBe(1);
+  });
+
   test('a restart during a long visit sends no new first alert; after a quiet cooldown the next visit alerts', async () => {
     const config: NotifyConfig = { ntfy: { serverUrl: http.url, topic: 'visits', cooldownS: 300, updateIntervalS: 0 } };
     let n = await start(config);
