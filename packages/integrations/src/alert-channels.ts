@@ -231,18 +231,18 @@ export function createEmailChannel(config: EmailConfig): AlertChannel {
 
 /**
  * The follow-up mail of an alert: in the alert's thread (`In-Reply-To`/`References`, subject
- * `Re: …`), with the MP4 attached when it is at most `clipMaxBytes`, else the link. The size is
- * read now, so a clip deleted while the mail waited is linked, not attached.
+ * `Re: …`), with the MP4 attached when it is at most `clipMaxBytes`, else the link. A clip
+ * deleted while the mail waited is linked, not attached.
  */
 async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipFollowUp, clipFile: string | null): Promise<SendMailOptions> {
-  let bytes: number | null = null;
-  if (clipFile) {
-    // Gone (retention, deleted in the page) or unreadable: the mail says so instead of failing.
-    bytes = await fsp.stat(clipFile).then(
-      (st) => st.size,
-      () => null,
-    );
-  }
+  // The size is the finisher's; only whether the clip is still there is asked of the disk (the
+  // mail may have waited for hours): gone (retention, deleted in the page) or unreadable, the
+  // mail says so instead of failing.
+  const present = clipFile !== null && (await fsp.access(clipFile).then(
+    () => true,
+    () => false,
+  ));
+  const bytes = present ? followUp.clipBytes : null;
   const attach = bytes !== null && config.clipMaxBytes > 0 && bytes <= config.clipMaxBytes;
   const size = bytes === null ? '' : `, ${sizeText(bytes)}`;
   const what = `The clip (${followUp.durationS.toFixed(1)} s${size})`;
