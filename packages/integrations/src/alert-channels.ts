@@ -238,10 +238,7 @@ async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipF
   // The size is the finisher's; only whether the clip is still there is asked of the disk (the
   // mail may have waited for hours): gone (retention, deleted in the page) or unreadable, the
   // mail says so instead of failing.
-  const present = clipFile !== null && (await fsp.access(clipFile).then(
-    () => true,
-    () => false,
-  ));
+  const present = clipFile !== null && (await fsp.access(clipFile).then(() => true, () => false));
   const bytes = present ? followUp.clipBytes : null;
   const attach = bytes !== null && config.clipMaxBytes > 0 && bytes <= config.clipMaxBytes;
   const size = bytes === null ? '' : `, ${sizeText(bytes)}`;
