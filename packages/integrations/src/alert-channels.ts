@@ -249,7 +249,7 @@ async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipF
       ? `The clip is no longer on the camera.${alert.link ? ` The event:${where}` : ''}`
       : attach
         ? `${what} is attached.`
-        : `${what} is larger than ${sizeText(config.clipMaxBytes)}, the limit for mail${alert.link ? `; open it here:${where}` : '; open it in the page'}.`;
+        : `${what} ${config.clipMaxBytes > 0 ? `is larger than ${sizeText(config.clipMaxBytes)}, the limit for mail` : 'is not sent by mail'}${alert.link ? `; open it here:${where}` : '; open it in the page'}.`;
   const body = `${alertText(alert.facts).body}\n${line}`;
   const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
   return {
