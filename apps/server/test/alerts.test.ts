@@ -114,6 +114,8 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       ]);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       expect(metrics).toContain('preroll_alerts_sent_total{channel="telegram"} 1');
+      expect(metrics).toContain('preroll_alerts_clips_total{channel="email"} 1');
+      expect(metrics).toContain('preroll_alerts_failing{channel="email"} 0');
       expect(metrics).toContain('preroll_arming_mode{mode="away"} 1');
     } finally {
       detach();
