@@ -250,7 +250,7 @@ async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipF
       : attach
         ? `${what} is attached.`
         : `${what} ${config.clipMaxBytes > 0 ? `is larger than ${sizeText(config.clipMaxBytes)}, the limit for mail` : 'is not sent by mail'}${alert.link ? `; open it here:${where}` : '; open it in the page'}.`;
-  const body = `${alertText(alert.facts).body}\n${line}`;
+  const body = `${alertText(alert.facts).body}\n${line}${attach && alert.link ? `\nThe event: ${alert.link}` : ''}`;
   const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
   return {
     subject: `Re: ${followUp.subject}`,
