@@ -52,7 +52,7 @@ export { ALERT_KINDS, ARMING_MODES, CHANNEL_NAMES, armingConfigSchema, notifyCon
 export type { AlertKind, ArmingConfig, ArmingMode, ChannelName, NotifyConfig, ResolvedArmingConfig, ResolvedNotifyConfig, WeeklyRange } from './notify-config';
 export { alertText, decideAlert, durationText, inDailyRange, inWeeklyRanges, localClock } from './alert-rules';
 export type { AlertDecision, AlertFacts, AlertInput, AlertText, ArmingGate, CameraVisit, SkipReason } from './alert-rules';
-export { alertMessageId, classifyConnectionError, classifySmtpError, classifyStatus } from './alert-channels';
+export { classifyConnectionError, classifySmtpError, classifyStatus } from './alert-channels';
 export type { PushPayload } from './alert-channels';
 export { createNotifier } from './notifier';
 export type { ChannelStats, EventStartNotice, Notifier, NotifierOptions, NotifyStats, RecordingNotice, TestResult } from './notifier';
