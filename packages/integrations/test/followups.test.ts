@@ -5,7 +5,7 @@
  * again on the same data directory). Counts are exact.
  */
 
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { runTool } from '@preroll/process';
 import { createArming, createNotifier, resolveNotify, STATE_MAX_VISITS, type Arming, type Notifier, type NotifyConfig, type RecordingNotice } from '../src';
@@ -282,6 +282,28 @@ describe('alert follow-ups and remembered state', () => {
     await n.idle();
     expect(http.received).toHaveLength(2);
     expect(http.received.map((r) => r.headers['x-title'])).toEqual(['Motion: drive', 'Motion: drive']);
+  });
+
+  test('the visit is on disk as soon as the alert is decided: a crash (no clean stop) does not repeat the first alert', async () => {
+    const config: NotifyConfig = { ntfy: { serverUrl: http.url, topic: 'crash', cooldownS: 300, updateIntervalS: 0 } };
+    const crashed = await start(config);
+    const crashedArming = arming;
+    try {
+      crashed.eventStarted({ camera: 'drive', kind: 'motion', atMs: clock, score: 20, snapshot: jpeg });
+      await waitFor(() => http.received.length === 1, 'the alert');
+      const file = path.join(dir, 'notify-state.json');
+      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('"drive"'), 'the visit on disk');
+      // A second process on the same data directory, as after a crash (the first never stopped).
+      clock = AT_0200 + 60_000;
+      const next = await start(config);
+      next.eventStarted({ camera: 'drive', kind: 'motion', atMs: clock, score: 20, snapshot: jpeg });
+      await next.idle();
+      expect(http.received).toHaveLength(1);
+      expect(next.stats().channels[0].skipped.cooldown).toBe(1);
+    } finally {
+      await crashed.stop();
+      await crashedArming?.stop();
+    }
   });
 
   test('a corrupt state file is set aside with a logged code and the alerts go on; the file stays bounded', async () => {
