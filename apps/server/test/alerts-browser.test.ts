@@ -40,7 +40,7 @@ describe('alerts in the page (real browser)', () => {
     const context = await browser.newContext();
     try {
       // The demo's motion event alerts; the server refuses the token (not retried): the channel is failing.
-      await waitFor(async () => (server.alerts.notifier?.stats().channels[0].failing ? true : null), 45_000, 'the alert given up');
+      await waitFor(async () => (server.alerts.notifier?.stats().channels[0].failing ? true : null), 90_000, 'the alert given up');
       expect(http.received.filter((r) => r.url === '/failing')).toHaveLength(1);
       const metrics = await (await fetch(`${server.url}/metrics`)).text();
       expect(metrics).toContain('preroll_alerts_failing{channel="ntfy"} 1');
@@ -62,7 +62,7 @@ describe('alerts in the page (real browser)', () => {
       await context.close();
       await server.stop();
     }
-  });
+  }, 180_000);
 
   test('enable notifications: the server receives the subscription; mode switch; send a test', async () => {
     const server = await startTestServer({

@@ -41,8 +41,9 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       if (active) triggers.push(atMs);
     });
     const seen: number[] = [];
+    const endSeen: number[] = [];
     const detachSeen = server.runtime.onMotion((active) => {
-      if (active) seen.push(Date.now());
+      (active ? seen : endSeen).push(Date.now());
     });
     const detachStart = server.runtime.onEventStart(() => noticed.push(Date.now()));
     const detach = (): void => {
@@ -55,9 +56,9 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       const added = await request(`${server.url}/api/push/subscriptions`, 'POST', { subscription: push.subscription, label: 'e2e' });
       expect(added.status).toBe(201);
       // The demo's object crosses from second 10 to 14; the event ends after the gap and its recording is announced.
-      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 0, 45_000, 'a motion recording');
+      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 0, 90_000, 'a motion recording');
       // The e-mail follow-up leaves once the recording is announced (just after it is indexed).
-      await waitFor(async () => smtp.mails.length >= 2, 30_000, 'the e-mail follow-up with the clip');
+      await waitFor(async () => smtp.mails.length >= 2, 60_000, 'the e-mail follow-up with the clip');
       await server.alerts.notifier?.idle();
       expect(triggers).toHaveLength(1);
 
@@ -96,9 +97,10 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       const latencies = [...arrivals((r) => r.url === '/preroll-e2e'), ...arrivals((r) => r.url.startsWith('/tg/')), ...arrivals((r) => r.url === '/push/e2e'), smtp.mails[0].arrivedMs].map((t) => t - triggers[0]);
       process.stdout.write(`trigger-to-alert latency ms (ntfy, telegram, webpush, email): ${latencies.join(', ')}; detector reported it after ${seen[0] - triggers[0]} ms, the event-start notice (with the JPEG) after ${noticed[0] - triggers[0]} ms\n`);
       // The figure is measured here and recorded in docs/benchmarks.md, not asserted (a loaded
-      // machine stretches it). What is asserted is the design: every alert left at the trigger,
-      // before the recording was finished, not after it.
-      for (const t of [...arrivals(() => true), smtp.mails[0].arrivedMs]) expect(t).toBeLessThan(Date.parse(motionEvent.endedAt));
+      // machine stretches it). What is asserted is the design: every alert arrived while the
+      // event was still going on (before the detector saw it end), not when the recording was done.
+      expect(endSeen).toHaveLength(1);
+      for (const t of [...arrivals(() => true), smtp.mails[0].arrivedMs]) expect(t).toBeLessThan(endSeen[0]);
       process.stdout.write(`clip follow-up: ${(attached[0].content.length / 1e6).toFixed(2)} MB attached, arrived ${smtp.mails[1].arrivedMs - Date.parse(motionEvent.endedAt)} ms after the clip's last frame\n`);
 
       // The link opens the event in the page.
@@ -125,7 +127,7 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       detach();
       await server.stop();
     }
-  });
+  }, 240_000);
 
   test('the same event with a listed phone present (answering on loopback) sends nothing; arming and "Send a test" from the API', async () => {
     const server = await startTestServer({
@@ -174,7 +176,7 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
     };
     let server = await startTestServer(config);
     try {
-      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 0, 45_000, 'a motion recording');
+      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 0, 90_000, 'a motion recording');
       await server.alerts.notifier?.idle();
       expect(http.received).toHaveLength(1);
     } finally {
@@ -183,14 +185,14 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
     // The same scene moves again 10 s after the next start: the same visit (within cooldownS).
     server = await startTestServer(config);
     try {
-      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 1, 45_000, 'a motion recording after the restart');
+      await waitFor(async () => (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items.length > 1, 90_000, 'a motion recording after the restart');
       await server.alerts.notifier?.idle();
       expect(http.received).toHaveLength(1);
       expect(server.alerts.notifier?.stats().channels[0].skipped.cooldown).toBe(1);
     } finally {
       await server.stop();
     }
-  });
+  }, 300_000);
 
   test('a saved memory alerts once on the channels whose kinds include memory, and e-mail follows with its clip; other kinds send nothing', async () => {
     const server = await startTestServer({
@@ -211,8 +213,8 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
       expect((await request(`${server.url}/api/motion`, 'POST', { enabled: false })).status).toBe(200);
       await waitFor(async () => ((await request(`${server.url}/api/status`, 'GET')).body.memory.lookback.availableS >= 3 ? true : null), 30_000, 'three seconds of look-back');
       expect((await request(`${server.url}/api/memories`, 'POST', { seconds: 3 })).status).toBe(202);
-      const memory = await waitFor(async () => (await request(`${server.url}/api/events?kind=memory`, 'GET')).body.items[0], 60_000, 'the memory');
-      await waitFor(async () => smtp.mails.length >= 2, 30_000, 'the memory mail and its follow-up');
+      const memory = await waitFor(async () => (await request(`${server.url}/api/events?kind=memory`, 'GET')).body.items[0], 90_000, 'the memory');
+      await waitFor(async () => smtp.mails.length >= 2, 60_000, 'the memory mail and its follow-up');
       await server.alerts.notifier?.idle();
       const ntfy = http.received.filter((r) => r.url === '/preroll-e2e');
       expect(ntfy).toHaveLength(1);
@@ -235,7 +237,7 @@ describe('alerts on the phone (demo camera, local stand-ins)', () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 240_000);
 
   test('preroll notify test [CHANNEL] reports ok or the exact error', async () => {
     const dataDir = tempDataDir();

@@ -193,9 +193,9 @@ describe('alert follow-ups and remembered state', () => {
     let n = await start(down);
     n.eventStarted({ camera: 'garden', kind: 'motion', atMs: AT_0200, score: 42.5, snapshot: jpeg });
     n.recordingFinished(await recordingOf());
-    await waitFor(() => n.stats().channels[0].retries === 1, 'the alert waits for a retry');
+    await waitFor(() => n.stats().channels[0].retries === 1, 'the alert waits for a retry', 30_000);
     expect(n.stats().channels[0].lastError?.code).toBe('NOTIFY_NETWORK');
-    await waitFor(() => n.stats().channels[0].queued === 2, 'the follow-up queued behind it');
+    await waitFor(() => n.stats().channels[0].queued === 2, 'the follow-up queued behind it', 30_000);
     await stop();
     expect(await fsp.readdir(path.join(dir, 'notify-outbox', 'email'))).toHaveLength(2);
 
@@ -290,9 +290,9 @@ describe('alert follow-ups and remembered state', () => {
     const crashedArming = arming;
     try {
       crashed.eventStarted({ camera: 'drive', kind: 'motion', atMs: clock, score: 20, snapshot: jpeg });
-      await waitFor(() => http.received.length === 1, 'the alert');
+      await waitFor(() => http.received.length === 1, 'the alert', 30_000);
       const file = path.join(dir, 'notify-state.json');
-      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('"drive"'), 'the visit on disk');
+      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8', 30_000).includes('"drive"'), 'the visit on disk');
       // A second process on the same data directory, as after a crash (the first never stopped).
       clock = AT_0200 + 60_000;
       const next = await start(config);
