@@ -292,7 +292,7 @@ describe('alert follow-ups and remembered state', () => {
       crashed.eventStarted({ camera: 'drive', kind: 'motion', atMs: clock, score: 20, snapshot: jpeg });
       await waitFor(() => http.received.length === 1, 'the alert', 30_000);
       const file = path.join(dir, 'notify-state.json');
-      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8', 30_000).includes('"drive"'), 'the visit on disk');
+      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes('"drive"'), 'the visit on disk', 30_000);
       // A second process on the same data directory, as after a crash (the first never stopped).
       clock = AT_0200 + 60_000;
       const next = await start(config);
