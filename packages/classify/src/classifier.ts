@@ -115,9 +115,12 @@ export function createClassifier(options: ClassifierOptions = {}): Classifier {
     if (closed) return Promise.reject(new ClassifyError('CLASSIFY_CLOSED', 'the classifier is closed'));
     if (queued >= maxQueued) return Promise.reject(new ClassifyError('CLASSIFY_BUSY', `${queued} classifications are already waiting`, queued));
     queued++;
-    const run = tail.then(job).finally(() => {
-      queued--;
-    });
+    // Work still waiting when close() is called is refused rather than run: closing waits only for the one running.
+    const run = tail
+      .then(() => (closed ? Promise.reject(new ClassifyError('CLASSIFY_CLOSED', 'the classifier was closed before this classification started')) : job()))
+      .finally(() => {
+        queued--;
+      });
     tail = run.catch((error: unknown) => error);
     return run;
   };
