@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ClassifyError } from './errors';
 
 /** The detector's square input side in pixels (MB3-CenterNet, 512×512 RGB). */
@@ -12,7 +13,7 @@ export type RawDetections = ReadonlyArray<readonly [number, number, number, numb
 export interface LoadedModel {
   /** Runs the detector on `rgb` (`MODEL_INPUT`² × 3 bytes, row-major RGB). */
   detect(rgb: Uint8Array): Promise<RawDetections>;
-  /** Frees the weights. */
+  /** Frees the weights (ends the detector's thread). */
   dispose(): void;
   /** Which TensorFlow.js backend runs it (`wasm`). */
   readonly backend: string;
@@ -35,59 +36,126 @@ export function defaultModelDir(): string {
 }
 
 /**
- * Loads MB3-CenterNet from `modelDir` with the TensorFlow.js WebAssembly backend (its .wasm
- * files ship inside the npm package: nothing is downloaded). The TensorFlow.js engine is
- * process-wide; this is the only module that touches it. Throws `CLASSIFY_MODEL_MISSING` or
+ * The worker's program. Plain JavaScript in a string so it runs the same from the compiled
+ * package and under ts-jest; the runtime's modules are resolved by the caller (they live in
+ * this package's node_modules, not next to the worker).
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const tf = require(workerData.core);
+require(workerData.wasm);
+const converter = require(workerData.converter);
+let model = null;
+const ready = (async () => {
+  await tf.setBackend('wasm');
+  await tf.ready();
+  const json = JSON.parse(fs.readFileSync(workerData.json, 'utf8'));
+  const bin = fs.readFileSync(workerData.bin);
+  const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
+  const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength);
+  model = await converter.loadGraphModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));
+})();
+ready.then(
+  () => parentPort.postMessage({ id: 0, backend: tf.getBackend() }),
+  (error) => parentPort.postMessage({ id: 0, error: String((error && error.stack) || error) }),
+);
+parentPort.on('message', async (message) => {
+  try {
+    await ready;
+    const size = workerData.size;
+    const out = tf.tidy(() => model.execute(tf.tensor4d(Float32Array.from(message.rgb), [1, size, size, 3], 'float32'), ['tower_0/detections']));
+    const rows = await out.array();
+    out.dispose();
+    parentPort.postMessage({ id: message.id, rows: rows[0] });
+  } catch (error) {
+    parentPort.postMessage({ id: message.id, error: String((error && error.stack) || error) });
+  }
+});
+`;
+
+/**
+ * Loads MB3-CenterNet from `modelDir` in a worker thread with the TensorFlow.js WebAssembly
+ * backend (its .wasm files ship inside the npm package: nothing is downloaded). One inference
+ * takes most of a second of CPU; in the main thread it would stall frame reading and the web
+ * server, so the runtime lives in its own thread with its own heap (capped) and the main
+ * thread only sends 512×512 RGB and receives rows. Throws `CLASSIFY_MODEL_MISSING` or
  * `CLASSIFY_MODEL_LOAD_FAILED`.
  */
 export async function loadModel(modelDir: string): Promise<LoadedModel> {
-  const jsonPath = path.join(modelDir, 'centernet.json');
-  const binPath = path.join(modelDir, 'centernet.bin');
-  let json: { modelTopology: unknown; weightsManifest: Array<{ weights: unknown[] }> };
-  let bin: Buffer;
+  const json = path.join(modelDir, 'centernet.json');
+  const bin = path.join(modelDir, 'centernet.bin');
   try {
-    json = JSON.parse(await fsp.readFile(jsonPath, 'utf8')) as typeof json;
-    bin = await fsp.readFile(binPath);
+    await fsp.access(json);
+    await fsp.access(bin);
   } catch (error) {
-    const code = (error as { code?: unknown }).code === 'ENOENT' ? 'CLASSIFY_MODEL_MISSING' : 'CLASSIFY_MODEL_LOAD_FAILED';
-    throw new ClassifyError(code, `cannot read the detector model in ${modelDir}: ${(error as Error).message}`, modelDir, { cause: error });
+    throw new ClassifyError('CLASSIFY_MODEL_MISSING', `the detector model is not in ${modelDir}: ${(error as Error).message}`, modelDir, { cause: error });
   }
+  let workerData: Record<string, unknown>;
   try {
-    // Loaded on first use only: the runtime and its WebAssembly module cost memory that a
-    // server with labels off should never pay.
-    const tf = await import('@tensorflow/tfjs-core');
-    await import('@tensorflow/tfjs-backend-wasm');
-    const converter = await import('@tensorflow/tfjs-converter');
-    if (tf.getBackend() !== 'wasm') {
-      await tf.setBackend('wasm');
-      await tf.ready();
-    }
-    const weightSpecs = json.weightsManifest.flatMap((group) => group.weights) as Parameters<typeof tf.io.fromMemory>[1];
-    const weightData = bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer;
-    const model = await converter.loadGraphModel(tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs, weightData }));
-    return {
-      backend: tf.getBackend(),
-      async detect(rgb) {
-        if (rgb.length !== MODEL_INPUT * MODEL_INPUT * 3) {
-          throw new ClassifyError('CLASSIFY_BAD_IMAGE', `the detector takes ${MODEL_INPUT}x${MODEL_INPUT} RGB, got ${rgb.length} bytes`, rgb.length);
-        }
-        const out = tf.tidy(() => {
-          const input = tf.tensor4d(Float32Array.from(rgb), [1, MODEL_INPUT, MODEL_INPUT, 3], 'float32');
-          return model.execute(input, ['tower_0/detections']) as InstanceType<typeof tf.Tensor>;
-        });
-        try {
-          const rows = (await out.array()) as number[][][];
-          return rows[0].map((r) => [r[0], r[1], r[2], r[3], r[4], r[5]] as const);
-        } finally {
-          out.dispose();
-        }
-      },
-      dispose() {
-        model.dispose();
-      },
+    workerData = {
+      core: require.resolve('@tensorflow/tfjs-core'),
+      wasm: require.resolve('@tensorflow/tfjs-backend-wasm'),
+      converter: require.resolve('@tensorflow/tfjs-converter'),
+      json,
+      bin,
+      size: MODEL_INPUT,
     };
   } catch (error) {
-    if (error instanceof ClassifyError) throw error;
-    throw new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `cannot load the detector model from ${modelDir}: ${(error as Error).message}`, modelDir, { cause: error });
+    throw new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `the TensorFlow.js runtime is not installed: ${(error as Error).message}`, modelDir, { cause: error });
   }
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxOldGenerationSizeMb: 256 } });
+  // The classifier's close() ends it; a forgotten one must not keep the process alive.
+  worker.unref();
+  const waiting = new Map<number, { resolve: (rows: number[][]) => void; reject: (error: Error) => void }>();
+  let nextId = 1;
+  let dead: Error | null = null;
+  let backend = 'wasm';
+  const failAll = (error: Error): void => {
+    dead ??= error;
+    for (const w of waiting.values()) w.reject(error);
+    waiting.clear();
+  };
+  const loaded = new Promise<void>((resolve, reject) => {
+    waiting.set(0, {
+      resolve: () => resolve(),
+      reject,
+    });
+  });
+  worker.on('message', (message: { id: number; rows?: number[][]; backend?: string; error?: string }) => {
+    const w = waiting.get(message.id);
+    if (!w) return;
+    waiting.delete(message.id);
+    if (message.backend) backend = message.backend;
+    if (message.error !== undefined) w.reject(new ClassifyError(message.id === 0 ? 'CLASSIFY_MODEL_LOAD_FAILED' : 'CLASSIFY_BAD_IMAGE', `detector: ${message.error.split('\n')[0]}`, modelDir));
+    else w.resolve(message.rows ?? []);
+  });
+  worker.on('error', (error) => failAll(new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `the detector thread failed: ${error.message}`, modelDir, { cause: error })));
+  worker.on('exit', (code) => failAll(new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `the detector thread exited (code ${code})`, modelDir)));
+  try {
+    await loaded;
+  } catch (error) {
+    await worker.terminate();
+    throw error instanceof ClassifyError ? error : new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `cannot load the detector model from ${modelDir}: ${(error as Error).message}`, modelDir, { cause: error });
+  }
+  return {
+    get backend() {
+      return backend;
+    },
+    detect(rgb) {
+      if (rgb.length !== MODEL_INPUT * MODEL_INPUT * 3) {
+        return Promise.reject(new ClassifyError('CLASSIFY_BAD_IMAGE', `the detector takes ${MODEL_INPUT}x${MODEL_INPUT} RGB, got ${rgb.length} bytes`, rgb.length));
+      }
+      if (dead) return Promise.reject(dead);
+      const id = nextId++;
+      return new Promise<RawDetections>((resolve, reject) => {
+        waiting.set(id, { resolve: (rows) => resolve(rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[5]] as const)), reject });
+        worker.postMessage({ id, rgb });
+      });
+    },
+    dispose() {
+      dead ??= new ClassifyError('CLASSIFY_CLOSED', 'the detector was disposed');
+      void worker.terminate();
+    },
+  };
 }

@@ -129,6 +129,16 @@ withModel('real inference on photographs', () => {
   });
 });
 
+test('a model folder without the model is CLASSIFY_MODEL_MISSING', async () => {
+  const classifier = createClassifier({ modelDir: FIXTURES });
+  try {
+    await expect(classifier.classifyEvent({ images: [fixture('grass.jpg')] })).rejects.toMatchObject({ code: 'CLASSIFY_MODEL_MISSING' });
+    expect(classifier.stats().loaded).toBe(false);
+  } finally {
+    await classifier.close();
+  }
+});
+
 test('a closed classifier refuses work with CLASSIFY_CLOSED and never loaded the model', async () => {
   const classifier = createClassifier();
   await classifier.close();
