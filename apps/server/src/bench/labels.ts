@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { createClassifier, modelInput, type Detection } from '@preroll/classify';
@@ -41,6 +42,9 @@ export const labelsBench: BenchSuite = {
       const stats0 = classifier.stats();
       const rssLoaded = process.memoryUsage().rss;
 
+      // The detector runs in its own thread: the main thread (frames, HTTP) must stay responsive.
+      const lag = monitorEventLoopDelay({ resolution: 10 });
+      lag.enable();
       const decodeMs: number[] = [];
       const classifyMs: number[] = [];
       const found = new Map<string, Detection[]>();
@@ -53,6 +57,7 @@ export const labelsBench: BenchSuite = {
         found.set(image.file, await classifier.detect(file));
         classifyMs.push(performance.now() - c0);
       }
+      lag.disable();
       const rssAfter = process.memoryUsage().rss;
       const meta = await sharp(first).metadata();
 
@@ -62,6 +67,7 @@ export const labelsBench: BenchSuite = {
       const md = median(decodeMs);
       const mc = median(classifyMs);
       log(`ms per classification (one 512x512 pass, median): ${fmt(mc, 0)} ms = ${fmt(mc / md, 1)}x a sharp decode+resize of the same JPEG (${fmt(md, 1)} ms, ${meta.width}x${meta.height} and smaller)`);
+      log(`main thread while classifying: event-loop delay p99 ${fmt(lag.percentile(99) / 1e6, 0)} ms, max ${fmt(lag.max / 1e6, 0)} ms (an inference in the main thread would block it for the whole ${fmt(mc, 0)} ms)`);
       log('');
       log('| threshold | label | precision | recall | TP | FP | FN |');
       log('| --- | --- | --- | --- | --- | --- | --- |');
