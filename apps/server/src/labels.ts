@@ -16,7 +16,7 @@ export interface LabelsStatus extends ClassifierStats {
 /** The labelling hook: classifies each motion event once it has been announced. */
 export interface Labels {
   status(): LabelsStatus;
-  /** Waits for the classification under way (if any), stops listening and frees the model. */
+  /** Stops listening and ends the classification under way (its event keeps no labels), then frees the model. */
   stop(): Promise<void>;
 }
 

@@ -67,7 +67,7 @@ export interface Classifier {
   /** The labels of an event: each image whole and, when the motion was small, cropped around it. */
   classifyEvent(input: EventImages): Promise<EventClassification>;
   stats(): ClassifierStats;
-  /** Waits for the running classification, then frees the model. Idempotent. */
+  /** Ends the detector's thread at once (a classification under way fails with `CLASSIFY_CLOSED`) and frees the model. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -94,11 +94,12 @@ export function createClassifier(options: ClassifierOptions = {}): Classifier {
   let eventMsTotal = 0;
   let inferenceMsTotal = 0;
   let lastEventMs: number | null = null;
+  const closing = new AbortController();
 
   const getModel = (): Promise<LoadedModel> => {
     if (!model) {
       const started = performance.now();
-      model = loadModel(options.modelDir ?? defaultModelDir()).then((m) => {
+      model = loadModel(options.modelDir ?? defaultModelDir(), closing.signal).then((m) => {
         loaded = m;
         loadMs = Math.round(performance.now() - started);
         return m;
@@ -200,6 +201,7 @@ export function createClassifier(options: ClassifierOptions = {}): Classifier {
     async close() {
       if (closed) return;
       closed = true;
+      closing.abort();
       await tail;
       loaded?.dispose();
       loaded = null;

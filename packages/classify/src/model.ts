@@ -79,10 +79,11 @@ parentPort.on('message', async (message) => {
  * backend (its .wasm files ship inside the npm package: nothing is downloaded). One inference
  * takes most of a second of CPU; in the main thread it would stall frame reading and the web
  * server, so the runtime lives in its own thread with its own heap (capped) and the main
- * thread only sends 512×512 RGB and receives rows. Throws `CLASSIFY_MODEL_MISSING` or
- * `CLASSIFY_MODEL_LOAD_FAILED`.
+ * thread only sends 512×512 RGB and receives rows. Aborting `signal` ends the thread at once
+ * (during the load or an inference: a stopping server does not wait seconds for it). Throws
+ * `CLASSIFY_MODEL_MISSING`, `CLASSIFY_MODEL_LOAD_FAILED` or `CLASSIFY_CLOSED`.
  */
-export async function loadModel(modelDir: string): Promise<LoadedModel> {
+export async function loadModel(modelDir: string, signal?: AbortSignal): Promise<LoadedModel> {
   const json = path.join(modelDir, 'centernet.json');
   const bin = path.join(modelDir, 'centernet.bin');
   try {
@@ -104,6 +105,7 @@ export async function loadModel(modelDir: string): Promise<LoadedModel> {
   } catch (error) {
     throw new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `the TensorFlow.js runtime is not installed: ${(error as Error).message}`, modelDir, { cause: error });
   }
+  if (signal?.aborted) throw new ClassifyError('CLASSIFY_CLOSED', 'the classifier was closed before the model loaded');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxOldGenerationSizeMb: 256 } });
   // The classifier's close() ends it; a forgotten one must not keep the process alive.
   worker.unref();
@@ -131,7 +133,8 @@ export async function loadModel(modelDir: string): Promise<LoadedModel> {
     else w.resolve(message.rows ?? []);
   });
   worker.on('error', (error) => failAll(new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `the detector thread failed: ${error.message}`, modelDir, { cause: error })));
-  worker.on('exit', (code) => failAll(new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `the detector thread exited (code ${code})`, modelDir)));
+  worker.on('exit', (code) => failAll(signal?.aborted ? new ClassifyError('CLASSIFY_CLOSED', 'the classifier was closed') : new ClassifyError('CLASSIFY_MODEL_LOAD_FAILED', `the detector thread exited (code ${code})`, modelDir)));
+  signal?.addEventListener('abort', () => void worker.terminate(), { once: true });
   try {
     await loaded;
   } catch (error) {

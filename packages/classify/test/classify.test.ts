@@ -139,6 +139,19 @@ test('a model folder without the model is CLASSIFY_MODEL_MISSING', async () => {
   }
 });
 
+test('closing during the model load ends it: the waiting classification fails with CLASSIFY_CLOSED', async () => {
+  if (!modelInstalled()) return;
+  const classifier = createClassifier();
+  const pending = classifier.classifyEvent({ images: [fixture('astronaut.jpg')] });
+  const settled = pending.then(
+    () => 'classified',
+    (error: ClassifyError) => error.code,
+  );
+  await classifier.close();
+  expect(await settled).toBe('CLASSIFY_CLOSED');
+  expect(classifier.stats()).toMatchObject({ loaded: false, events: 0 });
+});
+
 test('a closed classifier refuses work with CLASSIFY_CLOSED and never loaded the model', async () => {
   const classifier = createClassifier();
   await classifier.close();
