@@ -168,3 +168,29 @@ describe('GET /api/events?label=', () => {
     }
   });
 });
+
+describe('the composition root', () => {
+  test('a live motion event of the demo camera is labelled after its announcement, and the status shows the cost', async () => {
+    const server = await startTestServer({ camera: { source: 'demo', width: 320, height: 180, fps: 15 } });
+    try {
+      // The demo scene moves from 10 s after start, for 4 s: one motion clip, then its labels.
+      const event = await waitFor(
+        async () => {
+          const items = (await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items as Array<{ id: string; labels: unknown }>;
+          return items.find((e) => e.labels !== null) ?? null;
+        },
+        180_000,
+        'a labelled motion event',
+      );
+      // The demo's moving shapes are no COCO object: classified, nothing found.
+      expect(event.labels).toEqual([]);
+      expect((await request(`${server.url}/api/events?label=none`, 'GET')).body.items.map((e: { id: string }) => e.id)).toContain(event.id);
+      const status = (await request(`${server.url}/api/status`, 'GET')).body;
+      expect(status.labels).toMatchObject({ enabled: true, loaded: true, backend: 'wasm', failures: 0 });
+      expect(status.labels.events).toBeGreaterThanOrEqual(1);
+      expect(status.labels.lastEventMs).toBeGreaterThan(0);
+    } finally {
+      await server.stop();
+    }
+  });
+});
