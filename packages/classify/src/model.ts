@@ -107,8 +107,12 @@ export async function loadModel(modelDir: string, signal?: AbortSignal): Promise
   }
   if (signal?.aborted) throw new ClassifyError('CLASSIFY_CLOSED', 'the classifier was closed before the model loaded');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxOldGenerationSizeMb: 256 } });
-  // The classifier's close() ends it; a forgotten one must not keep the process alive.
-  worker.unref();
+  // Referenced only while it owes an answer: a forgotten, idle classifier must not keep the
+  // process alive, and a pending one must not let it exit with the answer lost.
+  const settleRef = (): void => {
+    if (waiting.size === 0) worker.unref();
+    else worker.ref();
+  };
   const waiting = new Map<number, { resolve: (rows: number[][]) => void; reject: (error: Error) => void }>();
   let nextId = 1;
   let dead: Error | null = null;
@@ -117,6 +121,7 @@ export async function loadModel(modelDir: string, signal?: AbortSignal): Promise
     dead ??= error;
     for (const w of waiting.values()) w.reject(error);
     waiting.clear();
+    worker.unref();
   };
   const loaded = new Promise<void>((resolve, reject) => {
     waiting.set(0, {
@@ -124,10 +129,12 @@ export async function loadModel(modelDir: string, signal?: AbortSignal): Promise
       reject,
     });
   });
+  settleRef();
   worker.on('message', (message: { id: number; rows?: number[][]; backend?: string; error?: string }) => {
     const w = waiting.get(message.id);
     if (!w) return;
     waiting.delete(message.id);
+    settleRef();
     if (message.backend) backend = message.backend;
     if (message.error !== undefined) w.reject(new ClassifyError(message.id === 0 ? 'CLASSIFY_MODEL_LOAD_FAILED' : 'CLASSIFY_BAD_IMAGE', `detector: ${message.error.split('\n')[0]}`, modelDir));
     else w.resolve(message.rows ?? []);
@@ -153,6 +160,7 @@ export async function loadModel(modelDir: string, signal?: AbortSignal): Promise
       const id = nextId++;
       return new Promise<RawDetections>((resolve, reject) => {
         waiting.set(id, { resolve: (rows) => resolve(rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[5]] as const)), reject });
+        settleRef();
         worker.postMessage({ id, rgb });
       });
     },
