@@ -60,7 +60,7 @@ export async function startPreroll(options: {
   const undo = async (): Promise<void> => {
     await http?.close();
     // Before the cameras: a camera closes its store when it stops. An event that ends during
-    // the stop is announced but keeps no labels (its sidecar has none: "not classified").
+    // the stop is announced unclassified; the next start catches up with it (labels.catchUp).
     await labels.stop();
     // The cameras before the integrations: the clips and segments they close while stopping are
     // indexed and announced like any other, and the integrations still send them out.
@@ -134,6 +134,8 @@ export async function startPreroll(options: {
     signal?.removeEventListener('abort', onAbort);
     // Every subscriber is attached: what was finished while starting (recovered clips) goes out now.
     announcer.open();
+    // Events a stop left unclassified: in the background, one at a time.
+    void labels.catchUp().catch((error: unknown) => logger.warn({ err: error }, 'labels: catching up failed'));
     let stopping: Promise<void> | null = null;
     return {
       runtime: started[0],

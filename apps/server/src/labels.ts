@@ -13,9 +13,20 @@ export interface LabelsStatus extends ClassifierStats {
   readonly skipped: number;
 }
 
+/** Unclassified motion events younger than this are classified at start (those a stop interrupted). */
+export const CATCH_UP_WINDOW_MS = 24 * 3_600_000;
+/** Most events classified at start, so a long period with labels off does not cost hours of CPU. */
+export const CATCH_UP_MAX = 10;
+
 /** The labelling hook: classifies each motion event once it has been announced. */
 export interface Labels {
   status(): LabelsStatus;
+  /**
+   * Classifies, one at a time in the background, the newest unclassified motion events of the
+   * last 24 hours (at most {@link CATCH_UP_MAX}): events that ended while the server stopped,
+   * or while labels were off. Resolves when they are done.
+   */
+  catchUp(now?: number): Promise<number>;
   /** Stops listening and ends the classification under way (its event keeps no labels), then frees the model. */
   stop(): Promise<void>;
 }
@@ -32,6 +43,7 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
   const settings = config.labels;
   const classifier: Classifier | null = settings.enabled ? createClassifier({ minConfidence: settings.minConfidence }) : null;
   let skipped = 0;
+  let stopped = false;
   const pending = new Set<Promise<void>>();
 
   const label = async (id: string): Promise<void> => {
@@ -69,6 +81,28 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
     : () => undefined;
 
   return {
+    async catchUp(now = Date.now()) {
+      if (!classifier || stopped) return 0;
+      const recent = options
+        .store()
+        .list({ kind: 'motion', limit: 200 })
+        .items.filter((r) => r.labels === null && r.files.snapshot !== null && Date.parse(r.startedAt) >= now - CATCH_UP_WINDOW_MS)
+        .slice(0, CATCH_UP_MAX)
+        .reverse();
+      let done = 0;
+      for (const record of recent) {
+        if (stopped) break;
+        try {
+          await label(record.id);
+          done++;
+        } catch (error) {
+          if (stopped) break;
+          logger.warn({ err: error, id: record.id }, 'labels: event not classified at start');
+        }
+      }
+      if (recent.length) logger.info({ classified: done, found: recent.length }, 'labels: caught up with unclassified events');
+      return done;
+    },
     status() {
       const stats: ClassifierStats = classifier?.stats() ?? {
         loaded: false,
@@ -85,6 +119,7 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
       return { ...stats, enabled: settings.enabled, minConfidence: settings.minConfidence, skipped };
     },
     async stop() {
+      stopped = true;
       unsubscribe();
       await classifier?.close();
       await Promise.all([...pending]);

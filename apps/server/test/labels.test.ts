@@ -120,6 +120,25 @@ describe('labels after the announcement', () => {
     expect(status.meanEventMs).toBeGreaterThan(0);
   });
 
+  test('at start, the unclassified motion events of the last 24 hours are classified; older ones and labelled ones are left', async () => {
+    const now = Date.now();
+    const recent = await writeRecording(dir, now - 3_600_000, 'astronaut.jpg');
+    const old = await writeRecording(dir, now - 2 * 86_400_000, 'astronaut.jpg');
+    const done = await writeRecording(dir, now - 7_200_000, 'grass.jpg', { labels: [] });
+    for (const s of [recent, old, done]) await store.indexRecording(recordingPaths(s.id).sidecar);
+    const changes: StoreChange[] = [];
+    store.onChange((c) => changes.push(c));
+    const announcer = createAnnouncer({ store: () => store, logger: silent });
+    labels = attachLabels({ announcer, store: () => store, config: parseConfig({ server: { dataDir: dir } }), logger: silent });
+    expect(await labels.catchUp(now)).toBe(1);
+    expect(store.get(recent.id)?.labels?.[0]).toMatchObject({ label: 'person' });
+    expect(store.get(old.id)?.labels).toBeNull();
+    expect(store.get(done.id)?.labels).toEqual([]);
+    expect(changes.map((c) => (c.type === 'updated' ? `${c.record.id}:${c.what}` : c.type))).toEqual([`${recent.id}:labels`]);
+    // Nothing left to do the second time.
+    expect(await labels.catchUp(now)).toBe(0);
+  });
+
   test('with labels.enabled false nothing is classified and the model is never loaded', async () => {
     const announcer = createAnnouncer({ store: () => store, logger: silent });
     labels = attachLabels({ announcer, store: () => store, config: parseConfig({ server: { dataDir: dir }, labels: { enabled: false } }), logger: silent });
