@@ -20,7 +20,7 @@ export interface ClassifierOptions {
   readonly minConfidence?: number;
   /** Folder with `centernet.json` and `centernet.bin`; default: the one the npm package ships. */
   readonly modelDir?: string;
-  /** Most classifications waiting at once (each holds at most one decoded 512×512 input). Default 8. */
+  /** Most classifications waiting at once (a waiting one holds only its paths or buffers; one is decoded at a time). Default 8. */
   readonly maxQueued?: number;
   /** Margin around the motion region, percent of its size on each side. Default 25. */
   readonly marginPct?: number;
