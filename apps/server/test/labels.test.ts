@@ -190,7 +190,7 @@ describe('GET /api/events?label=', () => {
 
 describe('the composition root', () => {
   test('a live motion event of the demo camera is labelled after its announcement, and the status shows the cost', async () => {
-    const server = await startTestServer({ camera: { source: 'demo', width: 320, height: 180, fps: 15 } });
+    const server = await startTestServer({ camera: { source: 'demo', width: 320, height: 180, fps: 15 }, labels: { enabled: true } });
     try {
       // The demo scene moves from 10 s after start, for 4 s: one motion clip, then its labels.
       const event = await waitFor(
