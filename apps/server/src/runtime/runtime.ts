@@ -137,6 +137,8 @@ export interface Runtime {
   /** A day's segments and events, oldest first; of one camera when `camera` is given. */
   timeline(day: string, camera?: string): Timeline;
   calibrate(apply: boolean): Calibration;
+  /** What the page left in settings.json (trigger, switches), for the backup. */
+  savedSettings(): RuntimeSettings;
   /**
    * Applies a new configuration of this camera live; `keys` are the dotted keys that changed.
    * The live view and retention change in place; detector keys replace the detector (its open
@@ -478,6 +480,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     timeline(day, camera) {
       return store().timeline(day, camera);
     },
+    savedSettings: () => settings?.read() ?? {},
     async reconfigure(next, keys) {
       const previous = config;
       config = next;
