@@ -538,8 +538,10 @@ const ADMIN_PATHS = /^\/api\/(config|users|tokens)(\/|$)/;
 export function scopeNeeded(method: string, path: string): Need {
   if (ADMIN_PATHS.test(path)) return 'admin';
   if (/\/(delete-all(\/confirm|\/cancel)?|reboot|exit|logout-all)$/.test(path)) return 'admin';
-  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'read';
-  if (method !== 'DELETE' && REVIEW.test(path)) return 'review';
+  // Logging in again (as someone else) changes nothing the current identity holds.
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || path === '/api/login') return 'read';
+  // Deleting a recording is not reviewing it.
+  if (REVIEW.test(path) && !(method === 'DELETE' && /\/events\/[^/]+$/.test(path))) return 'review';
   return 'control';
 }
 
