@@ -5,25 +5,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { startPreroll, type Preroll } from '../src/app';
-import { loadConfig, type ConfigInput } from '../src/config';
+import { loadConfig } from '../src/config';
+import { startFromFile } from './config-helpers';
 import { request, tempDataDir, waitFor } from './server-helpers';
 
 const SECRET = 'webhook-signing-secret-0123456789';
-
-/** Starts Preroll from a real configuration file, with flags and an environment, as `preroll serve` does. */
-async function startFromFile(doc: ConfigInput, env: NodeJS.ProcessEnv = {}): Promise<Preroll & { url: string; file: string; dataDir: string }> {
-  const dataDir = tempDataDir();
-  const file = join(dataDir, 'config.json');
-  writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
-  const { config, layers } = loadConfig({
-    file,
-    env,
-    overrides: { 'server.host': '127.0.0.1', 'server.port': 0, 'server.dataDir': dataDir, 'camera.source': 'demo' },
-  });
-  const logger = pino({ level: process.env.PREROLL_TEST_LOG ?? 'silent' });
-  const preroll = await startPreroll({ config, logger, password: null, onExit: () => undefined, configFile: file, layers });
-  return Object.assign(preroll, { url: `http://127.0.0.1:${preroll.port}`, file, dataDir });
-}
 
 async function getConfig(url: string): Promise<any> {
   const answer = await request(`${url}/api/config`, 'GET');

@@ -152,7 +152,7 @@ export function SettingsView({ state, store, act }) {
       } catch (error) {
         if (error.key) {
           // The server names the key: the message goes next to its field (or the nearest one above it).
-          const field = pending.find((k) => k === error.key || error.key.startsWith(`${k}.`)) || error.key;
+          const field = pending.find((k) => k === error.key || error.key.startsWith(`${k}.`)) || pending.find((k) => k.startsWith(`${error.key}.`)) || error.key;
           setErrors((e) => ({ ...e, [field]: error.message }));
           setReviewing(false);
           say(`Not saved: ${error.key}: ${error.message}`, true);
