@@ -50,7 +50,7 @@ describe('settings page in a real browser', () => {
       // A key from a flag is marked and cannot be edited.
       await a.click('#group-system summary');
       expect(await a.isDisabled('#setting-server-port')).toBe(true);
-      expect(await a.textContent('[data-key="server.port"] .apply')).toContain('command-line flag');
+      expect(await a.textContent('[data-key="server.port"] .apply')).toContain('Set by a command-line flag');
       // Units and descriptions come from the schema.
       expect(await a.textContent('[data-key="detector.gapS"]')).toContain('(s)');
       expect(await a.textContent('[data-key="detector.gapS"] .setting-help')).toContain('Quiet seconds that end an event');

@@ -154,8 +154,8 @@ function Input({ field, value, readOnly, onChange, onInvalid }) {
     }}>${text}</textarea>`;
 }
 
-const ORIGIN_NOTE = { env: 'set by the environment (read-only here)', flag: 'set by a command-line flag (read-only here)' };
-const APPLY_NOTE = { live: 'applies at once', camera: 'restarts the camera', restart: 'needs a restart of Preroll' };
+const ORIGIN_NOTE = { env: 'Set by the environment (read-only here).', flag: 'Set by a command-line flag (read-only here).' };
+const APPLY_NOTE = { live: 'Applies at once.', camera: 'Restarts the camera (the clip being written is finished first).', restart: 'Needs a restart of Preroll.' };
 
 /** One field: label, input (or the registered editor), unit, description, where it comes from, its error, reset. */
 export function Field({ field, value, original, origin, error, edited, onChange, onInvalid }) {
