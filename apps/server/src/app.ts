@@ -138,8 +138,19 @@ export async function startPreroll(options: {
           sharedStore.setRetention({ maxDiskPct: next.retention.maxDiskPct, maxTotalBytes: next.retention.maxTotalBytes || null, maxAgeDays: next.retention.maxAgeDays || null });
           for (const key of retention) applied.add(key);
         }
+        const alertKeys = keys.filter((k) => /^(integrations\.notify|arming)(\.|$)/.test(k));
+        if (alertKeys.length) {
+          // Channels and arming restart; the cameras' feeds attach to the new ones.
+          for (const detach of alertDetachers.splice(0)) detach();
+          await alerts.reconfigure(next);
+          for (const [index, runtime] of started.entries()) {
+            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }) }));
+          }
+          for (const key of alertKeys) applied.add(key);
+        }
+        // MQTT shows the arming mode: it restarts with the alerts too.
         const integrationKeys = keys.filter((k) => /^integrations\.(mqtt|webhooks|upload)(\.|$)/.test(k));
-        if (integrationKeys.length) {
+        if (integrationKeys.length || alertKeys.length) {
           // Each camera's MQTT, webhooks and upload stop (their queues flush) and start anew.
           for (const [index, runtime] of started.entries()) {
             const old = integrationsOf[index];

@@ -169,6 +169,20 @@ describe('GET/PATCH /api/config', () => {
     expect(deliveries.filter((d) => JSON.stringify(d).includes(photo.id))).toHaveLength(1);
   }, 60_000);
 
+  test('alert channels restart in place: an ntfy channel added is there at once', async () => {
+    expect((await request(`${server.url}/api/alerts`, 'GET')).body.channels).toEqual([]);
+    const current = await getConfig(server.url);
+    const answer = await patch(server.url, { integrations: { notify: { ntfy: { serverUrl: 'http://127.0.0.1:9/', topic: 'preroll-test', token: 'tk_secret_of_the_test' } } } }, current.version);
+    expect(answer.status).toBe(200);
+    expect(answer.body.restartRequired).toEqual([]);
+    expect(answer.body.applied).toContain('integrations.notify.ntfy.topic');
+    expect(JSON.stringify(answer.body)).not.toContain('tk_secret_of_the_test');
+    expect((await request(`${server.url}/api/alerts`, 'GET')).body.channels).toEqual(['ntfy']);
+    const removed = await patch(server.url, { integrations: { notify: null } }, answer.body.version);
+    expect(removed.body.restartRequired).toEqual([]);
+    expect((await request(`${server.url}/api/alerts`, 'GET')).body.channels).toEqual([]);
+  }, 60_000);
+
   test('a camera change restarts the source after finishing the clip being written', async () => {
     // No motion event around the manual recording: its clip is then of kind `manual`.
     await request(`${server.url}/api/motion`, 'POST', { enabled: false });
@@ -199,7 +213,9 @@ describe('GET/PATCH /api/config', () => {
     }, 15_000, 'the error');
     expect(broken.error).toMatchObject({ code: 'CONFIG_INVALID', key: 'detector.triggerLevel' });
     expect(broken.config.detector.triggerLevel).toBe(good.config.detector.triggerLevel);
-    expect((await request(`${server.url}/api/status`, 'GET')).body.triggerLevel).toBe(good.config.detector.triggerLevel);
+    const status = (await request(`${server.url}/api/status`, 'GET')).body;
+    expect(status.triggerLevel).toBe(good.config.detector.triggerLevel);
+    expect(status.configError).toMatchObject({ code: 'CONFIG_INVALID', key: 'detector.triggerLevel' });
     // The page can fix it: a change against the broken file's version.
     const fixed = await patch(server.url, { detector: { triggerLevel: 44 } }, broken.version);
     expect(fixed.status).toBe(200);

@@ -103,7 +103,7 @@ export function configVersion(text: string): string {
 
 /**
  * How a change of a key takes effect:
- * - `live`: the part restarts in place (detector, retention, live view, integrations, alerts);
+ * - `live`: the part restarts in place (detector, retention, live view, integrations, alerts and arming);
  * - `camera`: the camera's source and encoder restart after the clip being written is finished;
  * - `restart`: only at the next start of Preroll (the web server, the data directory, camera ids).
  */
@@ -112,15 +112,15 @@ export type ApplyMode = 'live' | 'camera' | 'restart';
 /** Pure: how a change of the dotted key is applied. */
 export function applyModeOf(key: string): ApplyMode {
   if (key === 'camera.id' || /^cameras\.\d+\.id$/.test(key) || key === 'cameras') return 'restart';
-  // The memory button's rules and the GPIO line are set up once; alert channels and arming are
-  // shared by every camera and the web layer.
-  if (key === 'retention.intervalS' || /^recording\.(memory|gpio)(\.|$)/.test(key) || /^integrations\.notify(\.|$)/.test(key)) return 'restart';
+  // The memory button's rules, the GPIO line and the retention timer are set up once.
+  if (key === 'retention.intervalS' || /^recording\.(memory|gpio)(\.|$)/.test(key)) return 'restart';
   const section = key.split('.')[0];
   switch (section) {
     case 'detector':
     case 'retention':
     case 'live':
     case 'integrations':
+    case 'arming':
       return 'live';
     case 'camera':
     case 'cameras':

@@ -100,6 +100,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     integrations: options.integrations[runtimes.indexOf(r)]?.stats() ?? null,
     alerts: options.alerts?.status() ?? null,
     cameras: cameras(),
+    // A configuration file edited by hand into something invalid (the last good one is in force).
+    configError: options.configService?.state().error ?? null,
   });
   const app = express();
   app.disable('x-powered-by');
