@@ -183,7 +183,7 @@ describe('GET/PATCH /api/config', () => {
     expect((await request(`${server.url}/api/alerts`, 'GET')).body.channels).toEqual([]);
   }, 60_000);
 
-  test('a camera change restarts the source after finishing the clip being written', async () => {
+  test('a camera change restarts the source after finishing the clip being written; a manual recording goes on in a new clip', async () => {
     // No motion event around the manual recording: its clip is then of kind `manual`.
     await request(`${server.url}/api/motion`, 'POST', { enabled: false });
     await waitFor(async () => !(await request(`${server.url}/api/status`, 'GET')).body.recording, 30_000, 'no recording');
@@ -192,14 +192,16 @@ describe('GET/PATCH /api/config', () => {
     const current = await getConfig(server.url);
     const answer = await patch(server.url, { camera: { fps: 8 } }, current.version);
     expect(answer.body).toMatchObject({ changed: ['camera.fps'], applied: ['camera.fps'], restartRequired: [] });
-    // The manual clip was finished, not lost; frames flow again at the new rate.
+    // The manual clip was finished, not lost; frames flow again at the new rate, the manual recording goes on.
     const clip = await waitFor(async () => (await request(`${server.url}/api/events?kind=manual`, 'GET')).body.items[0], 20_000, 'the finished clip');
     expect(clip.durationS).toBeGreaterThan(0);
     expect((await request(`${server.url}/api/events?kind=manual`, 'GET')).body.items).toHaveLength(1);
     await waitFor(async () => {
       const status = (await request(`${server.url}/api/status`, 'GET')).body;
-      return status.captureState === 'running' && status.fps > 5 && status.fps < 11;
-    }, 30_000, 'frames at 8 fps');
+      return status.captureState === 'running' && status.fps > 5 && status.fps < 11 && status.manualRecording;
+    }, 30_000, 'frames at 8 fps, still recording');
+    await request(`${server.url}/api/record/stop`, 'POST');
+    await waitFor(async () => (await request(`${server.url}/api/events?kind=manual`, 'GET')).body.items.length === 2, 20_000, 'the second clip');
     await request(`${server.url}/api/motion`, 'POST', { enabled: true });
   }, 120_000);
 

@@ -504,12 +504,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (restartKeys.length) {
         logger.info({ keys: restartKeys }, 'configuration changed: restarting the camera');
         const old = pipeline;
+        const manual = old.recorder.state().manual;
         // The clip being written ends here, marked as cut by the change; nothing recorded is lost.
         old.interrupt(`configuration changed: ${restartKeys.join(', ')}`);
         await old.stop();
         try {
           await buildPipeline(false);
           await requirePipeline().start();
+          // A manual recording goes on in a new clip, as after a camera outage.
+          if (manual) requirePipeline().manualStart();
         } catch (error) {
           logger.error({ err: error }, 'the camera did not restart with the new configuration; back to the previous one');
           config = previous;
