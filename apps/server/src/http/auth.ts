@@ -36,6 +36,7 @@ type StoredHash = { salt: string; hash: string; N: number; r: number; p: number 
 
 /** What a person logged in may do: `admin` everything; `viewer` watch live, review, favourite and download. */
 export type Role = 'admin' | 'viewer';
+/** Every role, for validating input. */
 export const ROLES: readonly Role[] = ['admin', 'viewer'];
 /** The name of the first admin, whose password is the one `preroll passwd` and PREROLL_PASSWORD set. */
 export const ADMIN_USER = 'admin';
