@@ -131,7 +131,7 @@ describe('users and roles', () => {
     expect(Object.keys(TABLE).filter((route) => !defined.includes(route))).toEqual([]);
   });
 
-  test('a viewer added with "preroll user add" is refused every admin and control route, and allowed the rest', async () => {
+  test('a viewer added with "preroll user add" is refused every admin and control route, and allowed the rest; passwd and remove end their sessions', async () => {
     const server = await startTestServer({ password: ADMIN_PASSWORD });
     const dataDir = server.runtime.store().dataDir;
     try {
@@ -172,8 +172,15 @@ describe('users and roles', () => {
       expect((await request(`${server.url}/api/events/none`, 'PATCH', { favorite: true }, { Authorization: read })).body.code).toBe('AUTH_SCOPE');
       expect((await request(`${server.url}/api/events/none`, 'PATCH', { favorite: true }, { Authorization: control })).status).toBe(404);
 
+      // A new password ends the user's sessions; the new one logs in, the old one no longer.
+      const before = await login(server.url, { user: 'vera', password: VIEWER_PASSWORD });
+      execFileSync(process.execPath, [CLI, 'user', 'passwd', 'vera', '--data', dataDir], { input: 'another viewer password\n' });
+      await new Promise((r) => setTimeout(r, 1100));
+      expect((await request(`${server.url}/api/status`, 'GET', undefined, { Cookie: before })).status).toBe(401);
+      expect((await request(`${server.url}/api/login`, 'POST', { user: 'vera', password: VIEWER_PASSWORD })).status).toBe(401);
+
       // Removing the user ends their sessions at once.
-      const again = await login(server.url, { user: 'vera', password: VIEWER_PASSWORD });
+      const again = await login(server.url, { user: 'vera', password: 'another viewer password' });
       expect((await request(`${server.url}/api/status`, 'GET', undefined, { Cookie: again })).status).toBe(200);
       execFileSync(process.execPath, [CLI, 'user', 'remove', 'vera', '--data', dataDir]);
       await new Promise((r) => setTimeout(r, 1100));
