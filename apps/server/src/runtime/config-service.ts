@@ -134,10 +134,11 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     return null;
   };
 
-  const resolveDoc = (doc: unknown, origin: string): { next: Readonly<Config>; applied: readonly string[] } => {
+  /** Validates a file document under the same environment and flags; `profileKeys` are the keys its board profile fills. */
+  const resolveDoc = (doc: unknown, origin: string): { next: Readonly<Config>; profileKeys: readonly string[] } => {
     try {
       const { config: next, profile } = layers.resolve(doc, origin);
-      return { next, applied: profile.applied };
+      return { next, profileKeys: profile.applied };
     } catch (cause) {
       if (cause instanceof ConfigError) throw new ConfigUpdateError(400, cause.code === 'CONFIG_BAD_JSON' ? 'CONFIG_BAD_JSON' : 'CONFIG_INVALID', cause.message, cause.key, undefined, { cause });
       throw cause;
@@ -180,7 +181,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
   };
 
   const write = async (doc: Record<string, unknown>, who: string): Promise<ConfigChange> => {
-    const { next, applied } = resolveDoc(doc, 'configuration');
+    const { next, profileKeys: filled } = resolveDoc(doc, 'configuration');
     try {
       await writeConfigAtomic(file as string, doc);
     } catch (cause) {
@@ -188,7 +189,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     }
     const written = await readFile(file as string, 'utf8');
     lastStat = await statKey(file as string);
-    return adopt(doc, next, applied, written, who);
+    return adopt(doc, next, filled, written, who);
   };
 
   /** The base a change is made on: the file on disk when it is a JSON object, else the last good one. */
@@ -221,8 +222,8 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     }
     try {
       if (!isObject(doc)) throw new ConfigUpdateError(400, 'CONFIG_INVALID', `${file}: the configuration must be a JSON object`);
-      const { next, applied } = resolveDoc(doc, file);
-      await adopt(doc, next, applied, newText, 'file');
+      const { next, profileKeys: filled } = resolveDoc(doc, file);
+      await adopt(doc, next, filled, newText, 'file');
     } catch (cause) {
       if (!(cause instanceof ConfigUpdateError)) throw cause;
       fail(newText, cause.code, cause.message, cause.key ?? null);
