@@ -145,6 +145,7 @@ export function groupOf(key: string): ConfigGroup {
     case 'cameras':
       return 'Camera';
     case 'detector':
+    case 'labels':
       return 'Detection';
     case 'recorder':
     case 'recording':
