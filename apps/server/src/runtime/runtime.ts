@@ -505,8 +505,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         logger.info({ keys: restartKeys }, 'configuration changed: restarting the camera');
         const old = pipeline;
         const manual = old.recorder.state().manual;
-        // The clip being written ends here, marked as cut by the change; nothing recorded is lost.
-        old.interrupt(`configuration changed: ${restartKeys.join(', ')}`);
+        // Stopping finishes the clip being written with every frame it got (nothing recorded is
+        // lost); it ends at the change, which the log above marks. An interrupt would start a
+        // second, tiny clip in the old pipeline before it stops.
         await old.stop();
         try {
           await buildPipeline(false);
