@@ -134,13 +134,19 @@ export interface Pipeline {
   /** Finished continuous segments, after the store hook ran. */
   onSegment(listener: (segment: SegmentRecord) => void): () => void;
   stats(): PipelineStats;
+  /**
+   * Replaces the detector with one made from new options (a configuration applied live): the
+   * old detector's open event ends first, as if the motion had stopped, so its clip is finished
+   * normally; the new detector starts from its warm-up.
+   */
+  replaceDetector(options: DetectorOptions): void;
 }
 
 /** Wires a source into detector, encoder, ring and recorder. Spawns nothing until `start()`. */
 export function createPipeline(options: PipelineOptions): Pipeline {
   const log = options.logger;
   const { source } = options;
-  const detector = createDetector(options.detector ?? {}, log);
+  let detector = createDetector(options.detector ?? {}, log);
   const recorder = createRecorder({
     ...options.recorder,
     fps: options.recorder?.fps ?? (source.fps || undefined),
@@ -298,7 +304,18 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   };
 
   return {
-    detector,
+    get detector() {
+      return detector;
+    },
+    replaceDetector(next) {
+      for (const event of detector.flush(lastFrame?.ptsUs)) {
+        toRecorder(event, lastFrame);
+        emitEvent(event, lastFrame);
+      }
+      const enabled = detector.enabled();
+      detector = createDetector(next, log);
+      if (!enabled) detector.setEnabled(false);
+    },
     recorder,
     segmenter,
     encoder: () => encoder,

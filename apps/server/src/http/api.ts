@@ -78,13 +78,13 @@ export function createApi(options: ApiOptions): Router {
 
   api.post('/login', async (req, res) => {
     const ip = req.socket.remoteAddress ?? 'unknown';
-    const body = parse(z.strictObject({ password: z.string().max(1024) }), req.body, 'login');
+    const body = parse(z.strictObject({ password: z.string().max(1024), user: z.string().max(64).optional() }), req.body, 'login');
     // Counted before the check: guesses sent at once share one budget.
     const done = auth.beginLogin(ip);
-    const ok = await auth.verifyPassword(body.password);
-    done(ok);
-    if (!ok) throw new HttpError(401, 'AUTH_BAD_PASSWORD', 'wrong password');
-    res.setHeader('Set-Cookie', auth.sessionCookie());
+    const who = await auth.verifyLogin(body.user, body.password);
+    done(who !== null);
+    if (!who) throw new HttpError(401, 'AUTH_BAD_PASSWORD', body.user === undefined ? 'wrong password' : 'wrong user name or password');
+    res.setHeader('Set-Cookie', auth.sessionCookie(who.user));
     res.status(204).end();
   });
 

@@ -40,6 +40,8 @@ export interface LiveView {
   stats(): LiveStats;
   /** Stops encoding and drops every viewer. */
   close(): void;
+  /** Changes the size, rate and quality (a configuration applied live); the next JPEG uses them. */
+  configure(next: Pick<LiveViewOptions, 'width' | 'maxFps' | 'jpegQuality'>): void;
 }
 
 /** Options of {@link createLiveView}. */
@@ -51,9 +53,10 @@ export interface LiveViewOptions {
 }
 
 /** Creates the live view (starts nothing; encoding begins with the first viewer). */
-export function createLiveView(options: LiveViewOptions): LiveView {
+export function createLiveView(initial: LiveViewOptions): LiveView {
+  let options = initial;
   const viewers = new Set<(frame: LiveFrame) => void>();
-  const minGapUs = 1e6 / options.maxFps;
+  let minGapUs = 1e6 / options.maxFps;
   // The frame waiting for the encoder, with a reference on its buffer (a pooled source would
   // otherwise reuse it); the frame being encoded needs none: it is scaled into a buffer of its
   // own before the first await.
@@ -143,6 +146,10 @@ export function createLiveView(options: LiveViewOptions): LiveView {
       closed = true;
       viewers.clear();
       setPending(null);
+    },
+    configure(next) {
+      options = { ...options, ...next };
+      minGapUs = 1e6 / options.maxFps;
     },
   };
 }

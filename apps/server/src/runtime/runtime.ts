@@ -2,10 +2,10 @@ import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
 import { chooseDefaultSource, createSource, retainFrame, type CaptureState, type CaptureStats, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
-import { loadMaskImage, type Calibration, type MotionBox, type MotionSample } from '@preroll/detector';
+import { loadMaskImage, type Calibration, type DetectorOptions, type MotionBox, type MotionSample } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
-import type { Config } from '../config';
+import { applyModeOf, type Config } from '../config';
 import { frameJpeg } from '../live/frame-jpeg';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
@@ -156,11 +156,23 @@ export interface Runtime {
   /** A day's segments and events, oldest first; of one camera when `camera` is given. */
   timeline(day: string, camera?: string): Timeline;
   calibrate(apply: boolean): Calibration;
+  /** What the page left in settings.json (trigger, switches), for the backup. */
+  savedSettings(): RuntimeSettings;
+  /**
+   * Applies a new configuration of this camera live; `keys` are the dotted keys that changed.
+   * The live view and retention change in place; detector keys replace the detector (its open
+   * event ends first); camera, encoder and recording keys restart the source and pipeline after
+   * the clip being written is finished and marked as cut by the change. Resolves with the keys
+   * applied; keys only a restart of Preroll applies are left out.
+   */
+  reconfigure(next: Readonly<Config>, keys: readonly string[]): Promise<string[]>;
 }
 
 /** Creates the runtime (no I/O until `start()`). */
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const { config, logger } = options;
+  const { logger } = options;
+  // Replaced as a whole by `reconfigure()`; everything reads the current one.
+  let config = options.config;
   const dataDir = config.server.dataDir;
   const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
   const samples = createEmitter<[MotionSample]>('runtime samples', logger);
@@ -205,14 +217,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let realStore: Store | null = null;
   let gpio: GpioButton | null = null;
   let lookbackMaxBytes = 0;
-  const rec = config.recording;
   const memories: MemoryService = createMemoryService({
     rules: {
-      defaultMs: rec.memory.defaultMinutes * 60_000,
-      stepMs: rec.memory.stepMinutes * 60_000,
-      holdStepMs: rec.memory.holdStepS * 1000,
-      windowMs: rec.memory.windowS * 1000,
-      maxMs: rec.memory.maxMinutes * 60_000,
+      defaultMs: config.recording.memory.defaultMinutes * 60_000,
+      stepMs: config.recording.memory.stepMinutes * 60_000,
+      holdStepMs: config.recording.memory.holdStepS * 1000,
+      windowMs: config.recording.memory.windowS * 1000,
+      maxMs: config.recording.memory.maxMinutes * 60_000,
     },
     segmenter: () => pipeline?.segmenter ?? null,
     report: (recording) => requirePipeline().report(recording),
@@ -251,6 +262,95 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     settings?.update({ scoreScale: SCORE_SCALE, triggerMode: mode, triggerLevel: mode === 'manual' ? detector.triggerLevel() : undefined, triggerOffset: mode === 'auto' ? detector.autoLevel().offset : undefined });
   };
 
+  /** The detector's options from the configuration; a bad mask file throws DETECTOR_BAD_MASK naming the file. */
+  const detectorOptions = async (): Promise<DetectorOptions> => {
+    const { mask: maskConfig, ...detectorConfig } = config.detector;
+    const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
+    return {
+      ...detectorConfig,
+      triggerLevel: config.detector.triggerLevel,
+      mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
+    };
+  };
+
+  /** Chooses the source and wires a new pipeline to it (at the start, and when the configuration changes). */
+  const buildPipeline = async (recover: boolean): Promise<void> => {
+    if (config.camera.source === 'auto') {
+      const choice = await chooseDefaultSource();
+      sourceSpec = choice.spec;
+      sourceReason = choice.reason;
+    } else {
+      sourceSpec = config.camera.source;
+      sourceReason = 'configured';
+    }
+    logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
+    source = createSource(sourceSpec, {
+      width: config.camera.width,
+      height: config.camera.height,
+      fps: config.camera.fps,
+      strideAlign: config.camera.strideAlign,
+      rpicamArgs: config.camera.rpicamArgs,
+      stallTimeoutMs: config.camera.stallTimeoutMs,
+      loop: config.camera.loop,
+      keepTrying: true,
+      // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
+      framePool: true,
+      logger: logger.child({ component: 'capture' }),
+    });
+    const saved = (settings as SettingsFile).read();
+    const detector = await detectorOptions();
+    lookbackMaxBytes = config.recording.lookback.enabled ? await lookbackCap(dataDir, config.recording.lookback.maxBytes, logger) : 0;
+    pipeline = createPipeline({
+      source,
+      dataDir,
+      detector,
+      encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
+      recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
+      segments: {
+        continuous: saved.continuousEnabled ?? config.recording.continuous.enabled,
+        segmentS: config.recording.continuous.segmentS,
+        lookbackMaxBytes,
+        lookbackSegmentS: config.recording.lookback.segmentS,
+        // The list of segments a memory can use reaches back as far as the longest memory.
+        keepListS: config.recording.memory.maxMinutes * 60 + 2 * config.recording.continuous.segmentS,
+      },
+      // Partial recordings are recovered once, by the first camera (they may be any camera's).
+      recover,
+      onRecording: options.onRecording,
+      logger: logger.child({ component: 'pipeline' }),
+    });
+    if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
+    restoreTrigger(pipeline, saved);
+    source.onFrame((frame) => {
+      keepLast(frame);
+      live.offer(frame);
+    });
+    source.onState((state, error) => {
+      // A camera outage must not leave a clip open until it comes back (it may never).
+      if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
+      changed();
+    });
+    pipeline.onDetectorEvent((event, frame) => {
+      const atMs = frame?.wallMs ?? Date.now();
+      motions.emit(event.type === 'start', atMs);
+      if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame);
+    });
+    pipeline.onUnit((unit) => units.emit(unit));
+    pipeline.onSample((sample) => {
+      lastSample = sample;
+      samples.emit(sample);
+    });
+    pipeline.onRecordingState((state) => {
+      if (state.manual && !manualOn) announceStart('manual', Date.now(), null, lastFrame);
+      manualOn = state.manual;
+      if (!state.recording) recordingSince = null;
+      else recordingSince ??= Date.now();
+      changed();
+    });
+    pipeline.onClip(() => changed());
+    pipeline.onSegment(() => changed());
+  };
+
   const requirePipeline = (): Pipeline => {
     if (!pipeline) throw Object.assign(new Error('the recorder is not running'), { code: 'RUNTIME_NOT_RUNNING' });
     return pipeline;
@@ -265,97 +365,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       settings = openSettings(dataDir, logger, primary ? 'settings.json' : `settings-${config.camera.id}.json`);
       realStore = options.store ?? (await openConfiguredStore(config, logger));
 
-      if (config.camera.source === 'auto') {
-        const choice = await chooseDefaultSource();
-        sourceSpec = choice.spec;
-        sourceReason = choice.reason;
-      } else {
-        sourceSpec = config.camera.source;
-        sourceReason = 'configured';
-      }
-      logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
-      source = createSource(sourceSpec, {
-        width: config.camera.width,
-        height: config.camera.height,
-        fps: config.camera.fps,
-        strideAlign: config.camera.strideAlign,
-        rpicamArgs: config.camera.rpicamArgs,
-        stallTimeoutMs: config.camera.stallTimeoutMs,
-        loop: config.camera.loop,
-        keepTrying: true,
-        // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
-        framePool: true,
-        logger: logger.child({ component: 'capture' }),
-      });
-      const saved = settings.read();
-      const { mask: maskConfig, ...detectorConfig } = config.detector;
-      // A bad mask file stops the start with DETECTOR_BAD_MASK naming the file.
-      const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
-      lookbackMaxBytes = rec.lookback.enabled ? await lookbackCap(dataDir, rec.lookback.maxBytes, logger) : 0;
-      pipeline = createPipeline({
-        source,
-        dataDir,
-        detector: {
-          ...detectorConfig,
-          triggerLevel: config.detector.triggerLevel,
-          mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
-        },
-        encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
-        recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
-        segments: {
-          continuous: saved.continuousEnabled ?? rec.continuous.enabled,
-          segmentS: rec.continuous.segmentS,
-          lookbackMaxBytes,
-          lookbackSegmentS: rec.lookback.segmentS,
-          // The list of segments a memory can use reaches back as far as the longest memory.
-          keepListS: rec.memory.maxMinutes * 60 + 2 * rec.continuous.segmentS,
-        },
-        // Partial recordings are recovered once, by the first camera (they may be any camera's).
-        recover: options.primary ?? true,
-        onRecording: options.onRecording,
-        logger: logger.child({ component: 'pipeline' }),
-      });
-      if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
-      restoreTrigger(pipeline, saved);
-      source.onFrame((frame) => {
-        keepLast(frame);
-        live.offer(frame);
-      });
-      source.onState((state, error) => {
-        // A camera outage must not leave a clip open until it comes back (it may never).
-        if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
-        changed();
-      });
-      pipeline.onDetectorEvent((event, frame) => {
-        const atMs = frame?.wallMs ?? Date.now();
-        motions.emit(event.type === 'start', atMs);
-        if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame);
-      });
-      pipeline.onUnit((unit) => units.emit(unit));
-      pipeline.onSample((sample) => {
-        lastSample = sample;
-        samples.emit(sample);
-      });
-      pipeline.onRecordingState((state) => {
-        if (state.manual && !manualOn) announceStart('manual', Date.now(), null, lastFrame);
-        manualOn = state.manual;
-        if (!state.recording) recordingSince = null;
-        else recordingSince ??= Date.now();
-        changed();
-      });
-      pipeline.onClip(() => changed());
-      pipeline.onSegment(() => changed());
+      await buildPipeline(primary);
       await refreshDisk();
       diskTimer = setInterval(() => void refreshDisk(), 15_000);
       diskTimer.unref();
-      const recovered = await pipeline.start();
+      const recovered = await requirePipeline().start();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
       // The button belongs to one camera: the one it names, else the first.
-      const buttonHere = rec.gpio.camera === null ? (options.primary ?? true) : rec.gpio.camera === config.camera.id;
-      if (rec.gpio.pin !== null && buttonHere) {
+      const buttonHere = config.recording.gpio.camera === null ? (options.primary ?? true) : config.recording.gpio.camera === config.camera.id;
+      if (config.recording.gpio.pin !== null && buttonHere) {
         gpio = createGpioButton({
-          ...rec.gpio,
-          pin: rec.gpio.pin,
+          ...config.recording.gpio,
+          pin: config.recording.gpio.pin,
           logger: logger.child({ component: 'gpio' }),
           onPress: () => {
             try {
@@ -419,12 +440,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         pipeline: pipelineStatus(stats, pipeline),
         system: system ? { ...system, ...memoryFigures() } : null,
         continuous: {
-          enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? rec.continuous.enabled,
-          segmentS: rec.continuous.segmentS,
+          enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? config.recording.continuous.enabled,
+          segmentS: config.recording.continuous.segmentS,
           segmentsWritten: pipeline?.segmenter.stats().segmentsWritten ?? 0,
         },
         memory: memories.status(),
-        gpio: gpio?.status() ?? { state: 'off', pin: rec.gpio.pin, presses: 0, lastError: null },
+        gpio: gpio?.status() ?? { state: 'off', pin: config.recording.gpio.pin, presses: 0, lastError: null },
       };
     },
     onSample: samples.on,
@@ -489,6 +510,55 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     timeline(day, camera) {
       return store().timeline(day, camera);
+    },
+    savedSettings: () => settings?.read() ?? {},
+    async reconfigure(next, keys) {
+      const previous = config;
+      config = next;
+      const applied: string[] = [];
+      const take = (match: (key: string) => boolean): string[] => {
+        const found = keys.filter(match);
+        applied.push(...found);
+        return found;
+      };
+      if (take((k) => k.startsWith('live.')).length) live.configure(next.live);
+      // A shared store is the composition root's to change.
+      if (take((k) => k.startsWith('retention.')).length && realStore && !options.store) {
+        realStore.setRetention({ maxDiskPct: next.retention.maxDiskPct, maxTotalBytes: next.retention.maxTotalBytes || null, maxAgeDays: next.retention.maxAgeDays || null });
+      }
+      const restartKeys = take((k) => applyModeOf(k) === 'camera' && !k.startsWith('retention.') && !k.startsWith('live.'));
+      const detectorKeys = take((k) => k.startsWith('detector.'));
+      const triggerKeys = detectorKeys.filter((k) => k === 'detector.triggerLevel' || k === 'detector.triggerMode');
+      // A trigger set in the configuration wins over the one the page left in settings.json.
+      if (triggerKeys.length) settings?.update({ triggerMode: undefined, triggerLevel: undefined, triggerOffset: undefined });
+      if (!pipeline) return applied;
+      if (restartKeys.length) {
+        logger.info({ keys: restartKeys }, 'configuration changed: restarting the camera');
+        const old = pipeline;
+        const manual = old.recorder.state().manual;
+        // Stopping finishes the clip being written with every frame it got (nothing recorded is
+        // lost); it ends at the change, which the log above marks. An interrupt would start a
+        // second, tiny clip in the old pipeline before it stops.
+        await old.stop();
+        try {
+          await buildPipeline(false);
+          await requirePipeline().start();
+          // A manual recording goes on in a new clip, as after a camera outage.
+          if (manual) requirePipeline().manualStart();
+        } catch (error) {
+          logger.error({ err: error }, 'the camera did not restart with the new configuration; back to the previous one');
+          config = previous;
+          await buildPipeline(false);
+          await requirePipeline().start();
+          throw error;
+        }
+      } else if (detectorKeys.length) {
+        logger.info({ keys: detectorKeys }, 'configuration changed: new detector');
+        pipeline.replaceDetector(await detectorOptions());
+        if (!triggerKeys.length) restoreTrigger(pipeline, settings?.read() ?? {});
+      }
+      changed();
+      return applied;
     },
     calibrate(apply) {
       const result = requirePipeline().detector.calibrate({ apply });
