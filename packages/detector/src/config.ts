@@ -11,7 +11,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   minTriggerLevel: 0.1,
   maxTriggerLevel: 65025,
   triggerMode: 'auto',
-  confirmFrames: 1,
+  confirmFrames: 2,
   confirmS: 0.2,
   referenceS: 0.5,
   noise: Object.freeze({ thresholdSigma: 4, minDeltaLuma: 2.5, riseS: 0.5, fallS: 3 }) as NoiseConfig,

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { updateActivity } from './activity';
 import { nextAutoLevel, offsetLevel, wantedAutoLevel, type AutoLevelConfig, type AutoLevelState } from './auto';
 import { calibrateFromScores } from './calibrate';
-import { analyseChange, createChangeBuffers, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
+import { analyseChange, createChangeBuffers, repeatsPrevious, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
 import { resolveDetectorConfig, type DetectorOptions } from './config';
 import { analysisGeometry, boxDownscale, type AnalysisGeometry } from './downscale';
 import { DetectorError } from './errors';
@@ -210,6 +210,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     lastPtsUs = frame.ptsUs;
     boxDownscale(frame.y, a.geometry, a.cur, scratch);
     const slot = pickReference(a.ring, frame.ptsUs, config.referenceS * 1e6);
+    const previous = a.ring.order.length ? a.ring.images[a.ring.order[a.ring.order.length - 1]] : null;
     const ref = slot >= 0 ? a.ring.images[slot] : null;
     let scored: FrameScore | null = null;
     let change: ChangeResult | null = null;
@@ -219,7 +220,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       const stats = frameStats(ref, a.cur, a.watchedIdx, config.lighting.pixelDelta);
       scored = scoreFrame(stats, config.lighting.compensation);
       filledVariances(noise, UNKNOWN_NOISE_VARIANCE, variances);
-      change = analyseChange(ref, a.cur, scored.fit.expected, a.watched, a.watchedCount, variances, a.activity, p, a.buffers);
+      change = analyseChange(ref, a.cur, scored.fit.expected, a.watched, a.watchedCount, variances, a.activity, p, a.buffers, previous);
       judged = { ...scored, score: round3(change.score) };
       if (stats.pixels) followProfile(stats.sumCur / stats.pixels, frame.ptsUs);
     }
@@ -256,7 +257,8 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       referenceAgeMs: ref ? Math.round((frame.ptsUs - a.ring.ptsUs[slot]) / 1000) : 0,
     };
     const wasActive = state.phase === 'active';
-    const step = nextEventState(state, { ...sample, durationUs: dtUs }, config);
+    const fresh = !change || !repeatsPrevious(change.changedPixels, change.freshPixels);
+    const step = nextEventState(state, { ...sample, durationUs: dtUs, fresh }, config);
     state = step.state;
     const point: ScoreSample = { ptsUs: sample.ptsUs, score: sample.score };
     if (wasActive) eventScores.push(point);
