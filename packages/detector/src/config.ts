@@ -17,7 +17,7 @@ export const DEFAULT_DETECTOR_CONFIG: DetectorConfig = Object.freeze({
   noise: Object.freeze({ thresholdSigma: 4, minDeltaLuma: 2.5, riseS: 0.5, fallS: 3 }) as NoiseConfig,
   regions: Object.freeze({ minAreaFraction: 0.001 }) as RegionsConfig,
   activity: Object.freeze({ weight: 8, riseS: 3, fallS: 60, clipFactor: 8 }) as ActivityConfig,
-  night: Object.freeze({ enterLuma: 40, exitLuma: 55, thresholdSigma: 4, minAreaFraction: 0.001, levelFactor: 0.5 }) as NightConfig,
+  night: Object.freeze({ enterLuma: 40, exitLuma: 55, thresholdSigma: 4, minAreaFraction: 0.001, levelFactor: 0.1 }) as NightConfig,
   auto: Object.freeze({ margin: 2, windowS: 30, holdS: 30 }) as AutoLevelSettings,
   gapS: 2,
   maxEventS: 300,
