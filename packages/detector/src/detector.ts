@@ -9,9 +9,9 @@ import { analysisGeometry, boxDownscale, type AnalysisGeometry } from './downsca
 import { DetectorError } from './errors';
 import { judgeFrame } from './judge';
 import { buildAnalysisMask, watchedIndices } from './mask';
-import { createNoiseState, filledVariances, followNoise, NOISE_BANDS, noiseBand, type NoiseState } from './noise';
+import { createNoiseState, filledVariances, followNoise, NOISE_BANDS, type NoiseState } from './noise';
 import { addReference, clearReferences, createReferenceRing, pickReference, type ReferenceRing } from './reference';
-import { diffMagnitudes, frameStats, scoreFrame, type FrameScore } from './score';
+import { diffMagnitudes, frameStats, scoreFrame, TONE_BINS, type FrameScore, type FrameStats } from './score';
 import { endEvent, INITIAL_EVENT_STATE, nextEventState, type EndTransition, type EventState, type EventTransition } from './state';
 import { clampTriggerLevel, stepTriggerLevel } from './trigger';
 import type { Calibration, Detector, DetectorConfig, DetectorEvent, MotionBox, MotionSample, PushResult, ScoreSample } from './types';
@@ -215,9 +215,10 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     let scored: FrameScore | null = null;
     let change: ChangeResult | null = null;
     let judged: FrameScore | null = null;
+    let stats: FrameStats | null = null;
     const p = params();
     if (ref) {
-      const stats = frameStats(ref, a.cur, a.watchedIdx, config.lighting.pixelDelta);
+      stats = frameStats(ref, a.cur, a.watchedIdx, config.lighting.pixelDelta);
       scored = scoreFrame(stats, config.lighting.compensation);
       filledVariances(noise, UNKNOWN_NOISE_VARIANCE, variances);
       change = analyseChange(ref, a.cur, scored.fit.expected, a.watched, a.watchedCount, variances, a.activity, p, a.buffers, previous);
@@ -249,7 +250,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       changedFraction: scored?.changedFraction ?? 0,
       frameScore: scored?.score ?? 0,
       boxes,
-      noiseSigma: round3(Math.sqrt(dominantVariance(a, ref))),
+      noiseSigma: round3(Math.sqrt(dominantVariance(stats))),
       autoLevel: mode === 'auto' ? auto.level : null,
       triggerOffset: offset,
       triggerMode: mode,
@@ -276,13 +277,23 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     return { sample, events };
   }
 
-  function dominantVariance(a: Analysis, ref: Uint8Array | null): number {
-    if (!ref) return 0;
-    const counts = new Uint32Array(NOISE_BANDS);
-    // A sparse sample of the reference is enough to find the band most of the picture is in.
-    for (let i = 0; i < ref.length; i += 7) counts[noiseBand(ref[i])]++;
+  /**
+   * The followed variance of the band most of the reference is in, for the live view. The
+   * band's pixel counts come free from the brightness fit's sums (4 tone bins per noise band).
+   */
+  function dominantVariance(stats: FrameStats | null): number {
+    if (!stats) return 0;
+    const binsPerBand = TONE_BINS / NOISE_BANDS;
     let best = 0;
-    for (let b = 1; b < NOISE_BANDS; b++) if (counts[b] > counts[best]) best = b;
+    let bestCount = -1;
+    for (let b = 0; b < NOISE_BANDS; b++) {
+      let count = 0;
+      for (let k = 0; k < binsPerBand; k++) count += stats.binCount[b * binsPerBand + k];
+      if (count > bestCount) {
+        bestCount = count;
+        best = b;
+      }
+    }
     return Number.isFinite(noise.varianceByBand[best]) ? noise.varianceByBand[best] : 0;
   }
 
