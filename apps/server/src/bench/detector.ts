@@ -267,10 +267,10 @@ async function accuracy(quick: boolean, log: (line: string) => void): Promise<vo
   log('');
   classTable(evaluate(clips, {}), log);
   // A focused grid around the defaults (the earlier full grid settled the area at 0.1 % and
-  // ruled out 3 σ): the level, the night factor and the σ multiple; then one step of area and
-  // of confirmation at the defaults' other values.
+  // the threshold at 4 σ): the level and the night factor; then one step of σ, of area and of
+  // confirmation at the defaults' other values.
   const levels = quick ? [0.5, 1] : [0.5, 1, 2];
-  const sigmas = quick ? [4] : [3.5, 4];
+  const sigmas = [d.noise.thresholdSigma];
   const areas = [d.regions.minAreaFraction];
   const factors = quick ? [0.1] : [0.1, 0.2, 0.5];
   const rows: { key: DetectorOptions; label: string; score: ReturnType<typeof overall>; strictness: number; byClass: Map<string, ClassTotals> }[] = [];
@@ -285,10 +285,12 @@ async function accuracy(quick: boolean, log: (line: string) => void): Promise<vo
       byClass,
     });
   };
-  // The grid at confirm 0.2 s, then twice the area and 0.3 s at the defaults' other values: on
-  // this set each step of confirmation adds its duration to the start delay, which the rule bounds.
+  // The grid at confirm 0.2 s, then 0.5 σ less, twice the area and 0.3 s at the defaults' other
+  // values: on this set each step of confirmation adds its duration to the start delay, which
+  // the rule bounds.
   for (const level of levels) for (const sigma of sigmas) for (const area of areas) for (const levelFactor of factors) add(level, sigma, area, levelFactor, 0.2);
   if (!quick) {
+    add(d.triggerLevel, d.noise.thresholdSigma - 0.5, d.regions.minAreaFraction, d.night.levelFactor, d.confirmS);
     add(d.triggerLevel, d.noise.thresholdSigma, d.regions.minAreaFraction * 2, d.night.levelFactor, d.confirmS);
     add(d.triggerLevel, d.noise.thresholdSigma, d.regions.minAreaFraction, d.night.levelFactor, 0.3);
   }
