@@ -276,6 +276,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         triggerLevel: event.triggerLevel,
         score: event.score,
         continued: event.continued,
+        cues: [event.cue ?? VIDEO_CUE],
       });
     } else {
       recorder.motionEnd({ endPtsUs: event.endPtsUs, peakScore: event.peakScore });
@@ -326,11 +327,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
           triggerLevel: detector.triggerLevel(),
           score: video?.score,
           continued: out.continued,
+          cues: out.cues,
         });
         triggerEvents.emit({ type: 'start', ptsUs: out.ptsUs, triggerPtsUs: gateNowUs, score: video ? video.score : null, continued: out.continued, cues: out.cues }, frame);
       } else {
         log?.info({ endPtsUs: out.endPtsUs, reason: out.reason, cues: out.cues }, 'trigger: event end');
-        recorder.motionEnd({ endPtsUs: out.endPtsUs, peakScore: gatePeak ?? undefined });
+        recorder.motionEnd({ endPtsUs: out.endPtsUs, peakScore: gatePeak ?? undefined, cues: out.cues });
         triggerEvents.emit({ type: 'end', endPtsUs: out.endPtsUs, peakScore: gatePeak, cues: out.cues }, frame);
       }
     }

@@ -19,6 +19,8 @@ export interface EventRecord {
   readonly triggerLevel: number | null;
   readonly peakScore: number | null;
   readonly favorite: boolean;
+  /** What started the event: `video` and/or sensor names, first first; empty when nothing did (manual, segments). */
+  readonly cues: readonly string[];
   /** Someone has looked at it (the gallery's unreviewed count leaves it out). */
   readonly reviewed: boolean;
   readonly uploadState: UploadState;
@@ -67,6 +69,7 @@ export interface RecordingRow {
   offloaded_at_ms: number | null;
   offloaded_to: string | null;
   reviewed: 0 | 1;
+  cues: string | null;
 }
 
 /** `YYYY-MM-DD` of an instant in the process's local time zone (the day folders use local time too). */
@@ -106,6 +109,7 @@ export function sidecarToRow(sidecar: EventSidecar, sidecarPath: string, totalBy
     offloaded_at_ms: sidecar.offloaded ? Date.parse(sidecar.offloaded.at) : null,
     offloaded_to: sidecar.offloaded ? sidecar.offloaded.remote : null,
     reviewed: sidecar.reviewed ? 1 : 0,
+    cues: sidecar.cues?.length ? sidecar.cues.join(',') : null,
   };
 }
 
@@ -127,6 +131,7 @@ export function rowToRecord(row: RecordingRow): EventRecord {
     triggerLevel: row.trigger_level,
     peakScore: row.peak_score,
     favorite: row.favorite === 1,
+    cues: row.cues ? row.cues.split(',') : [],
     reviewed: row.reviewed === 1,
     uploadState: row.upload_state,
     offloaded: row.offloaded_at_ms === null ? null : { at: new Date(row.offloaded_at_ms).toISOString(), remote: row.offloaded_to ?? '' },
