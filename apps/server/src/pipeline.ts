@@ -185,6 +185,8 @@ export interface Pipeline {
    * while motion detection is off. Returns false when it was ignored.
    */
   sensor(name: string, on: boolean, holdUs: number): boolean;
+  /** True while an event runs as recorded: the gate's (or in `video` mode the detector's). */
+  triggerActive(): boolean;
   /** Finished clips, after the store hook ran. */
   onClip(listener: (clip: RecordedClip) => void): () => void;
   /** Finished continuous segments, after the store hook ran. */
@@ -476,6 +478,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     onUnit: units.on,
     onDetectorEvent: detectorEvents.on,
     onTrigger: triggerEvents.on,
+    triggerActive: () => (gated ? gate.event !== null : detector.active()),
     onClip: clips.on,
     onSegment: segments.on,
     stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),

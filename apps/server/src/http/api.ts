@@ -351,6 +351,7 @@ export function toApiEvent(event: EventRecord): Record<string, unknown> {
     triggerLevel: event.triggerLevel,
     peakScore: event.peakScore,
     favorite: event.favorite,
+    cues: event.cues,
     reviewed: event.reviewed,
     uploadState: event.uploadState,
     offloaded: event.offloaded,

@@ -50,6 +50,11 @@ export interface Status {
   readonly memory: MemoryStatus;
   /** The GPIO memory button. */
   readonly gpio: GpioStatus;
+  /**
+   * The pre-roll ring: video held in RAM now (`spanMs`, `bytes`) against what an event needs
+   * (`recorder.preRollMs`); the ring keeps up to the pre-roll plus the trigger lag plus one GOP.
+   */
+  readonly preRoll: { readonly spanMs: number; readonly bytes: number; readonly wantedMs: number };
   /** What starts an event (`camera.triggers.mode`) and each sensor's last state and cue. */
   readonly triggers: { readonly mode: string; readonly withinS: number; readonly sensors: readonly SensorStatus[] };
 }
@@ -403,7 +408,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           boxes: lastSample?.boxes ?? [],
         },
         motionEnabled: pipeline?.detector.enabled() ?? true,
-        motion: pipeline?.detector.active() ?? false,
+        motion: pipeline?.triggerActive() ?? false,
         recording: recordingSince !== null,
         recordingSince: recordingSince === null ? null : new Date(recordingSince).toISOString(),
         manualRecording: pipeline?.recorder.state().manual ?? false,
@@ -419,6 +424,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         },
         memory: memories.status(),
         gpio: gpio?.status() ?? { state: 'off', pin: rec.gpio.pin, presses: 0, lastError: null, lastErrorCode: null, restarts: 0 },
+        preRoll: { spanMs: pipeline?.recorder.ring.stats().spanMs ?? 0, bytes: pipeline?.recorder.ring.stats().bytes ?? 0, wantedMs: config.recorder.preRollMs },
         triggers: { mode: triggers.mode, withinS: triggers.withinS, sensors: sensors.status() },
       };
     },
