@@ -181,8 +181,8 @@ export interface Pipeline {
   onTrigger(listener: (event: TriggerEvent, frame: Frame | null) => void): () => void;
   /**
    * A sensor edge, now: `on` is a cue; `off` starts its hold of `holdUs`; a sensor without "off"
-   * sends both at once. Ignored before the first frame (there is no clock and no video yet) and
-   * while motion detection is off. Returns false when it was ignored.
+   * sends both at once. Ignored before the first frame (there is no clock and no video yet); a
+   * cue is ignored while motion detection is off. Returns false when it was ignored.
    */
   sensor(name: string, on: boolean, holdUs: number): boolean;
   /** True while an event runs as recorded: the gate's (or in `video` mode the detector's). */
@@ -447,7 +447,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       if (!on) closeGate();
     },
     sensor(name, on, holdUs) {
-      if (stopping || !lastFrame || !detector.enabled()) return false;
+      if (stopping || !lastFrame) return false;
+      // Switched off, a cue starts nothing; an "off" still counts, or a sensor that went quiet
+      // meanwhile would hold the next event open after detection is switched on again.
+      if (on && !detector.enabled()) return false;
       if (!gated) return true;
       const atUs = lastFrame.ptsUs + Math.max(0, Date.now() - lastFrameAtMs) * 1000;
       feedGate({ type: 'sensor', name, on, holdUs, atUs }, lastFrame);

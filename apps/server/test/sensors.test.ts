@@ -141,10 +141,11 @@ describe('sensor triggers on a real server (demo camera)', () => {
       expect((await request(`${url}/api/sensors/bell`, 'POST')).status).toBe(401);
       expect((await request(`${url}/api/sensors/nope`, 'POST', undefined, auth)).body).toMatchObject({ code: 'SENSOR_UNKNOWN' });
 
+      // As a doorbell (or curl) calls it: a bare POST, no body, no Origin.
       const cueWallMs = Date.now();
-      const fired = await request(`${url}/api/sensors/bell`, 'POST', undefined, auth);
+      const fired = await fetch(`${url}/api/sensors/bell`, { method: 'POST', headers: auth });
       expect(fired.status).toBe(202);
-      expect(fired.body).toEqual({ sensor: 'bell', state: 'pulse', taken: true });
+      expect(await fired.json()).toEqual({ sensor: 'bell', state: 'pulse', taken: true });
       const again = await request(`${url}/api/sensors/bell`, 'POST', {}, auth);
       expect(again.status).toBe(429);
       expect(again.body.code).toBe('SENSOR_RATE_LIMITED');
