@@ -289,9 +289,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   /** A detector event: straight to the recorder in `video` mode, else into the gate. */
   const onDetectorEvent = (event: DetectorEvent, frame: Frame | null): void => {
-    emitEvent(event, frame);
     if (!gated) {
       toRecorder(event, frame);
+      emitEvent(event, frame);
       triggerEvents.emit(
         event.type === 'start'
           ? { type: 'start', ptsUs: event.ptsUs, triggerPtsUs: event.triggerPtsUs, score: event.score, continued: event.continued, cues: [event.cue ?? VIDEO_CUE] }
@@ -300,6 +300,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       );
       return;
     }
+    emitEvent(event, frame);
     const atUs = frame?.ptsUs ?? gateNowUs;
     if (event.type === 'start') {
       lastVideoStart = event;
