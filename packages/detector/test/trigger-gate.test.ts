@@ -184,13 +184,18 @@ describe('trigger gate (properties)', () => {
     );
   });
 
-  test('single-source modes start at a cue of their own source only', () => {
+  test('single-source modes start at a cue of their own source only (never before the previous end)', () => {
     fc.assert(
       fc.property(streamArb(), (inputs) => {
         const videoCues = inputs.flatMap((i) => (i.type === 'video-start' ? [i.ptsUs] : []));
         const sensorCues = inputs.flatMap((i) => (i.type === 'sensor' && i.on ? [i.atUs] : []));
-        for (const o of run(inputs, cfg('video', 3, 1000))) if (o.type === 'start') expect(videoCues).toContain(o.ptsUs);
-        for (const o of run(inputs, cfg('sensor', 3, 1000))) if (o.type === 'start') expect(sensorCues).toContain(o.ptsUs);
+        // A start is a cue's time, or the previous event's end when the cue lay before it.
+        const starts = (out: TriggerGateOutput[], cues: number[]): void => {
+          const ends = out.flatMap((o) => (o.type === 'end' ? [o.endPtsUs] : []));
+          for (const o of out) if (o.type === 'start') expect([...cues, ...ends]).toContain(o.ptsUs);
+        };
+        starts(run(inputs, cfg('video', 3, 1000)), videoCues);
+        starts(run(inputs, cfg('sensor', 3, 1000)), sensorCues);
       }),
       { numRuns: 200 },
     );
