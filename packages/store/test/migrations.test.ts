@@ -106,7 +106,9 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 2));
       const s = makeSidecar(T0);
-      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, cues: _cues, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, labels_json: _labels, cues: _cues, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      void _labels;
+      void _cues;
       void _at;
       void _to;
       void _reviewed;
@@ -127,8 +129,9 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 3));
       const s = makeSidecar(T0);
-      const { reviewed: _reviewed, cues: _cues, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { reviewed: _reviewed, labels_json: _labels, cues: _cues, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _reviewed;
+      void _labels;
       void _cues;
       db.prepare(`INSERT INTO recordings (${Object.keys(v3row).join(', ')}) VALUES (${Object.keys(v3row).map((k) => `@${k}`).join(', ')})`).run(v3row);
       expect(migrate(db)).toEqual({ from: 3, to: SCHEMA_VERSION });
@@ -142,15 +145,15 @@ describe('schema migrations', () => {
     }
   });
 
-  test('version 5 adds the cues; rows of a version 4 database read as having none', () => {
-    const db = new BetterSqlite3(path.join(dir, 'v4.db'));
+  test('version 6 adds the cues; rows of a version 5 database read as having none', () => {
+    const db = new BetterSqlite3(path.join(dir, 'v5.db'));
     try {
-      migrate(db, MIGRATIONS.slice(0, 4));
+      migrate(db, MIGRATIONS.slice(0, 5));
       const s = makeSidecar(T0);
-      const { cues: _cues, ...v4row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { cues: _cues, ...v5row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _cues;
-      db.prepare(`INSERT INTO recordings (${Object.keys(v4row).join(', ')}) VALUES (${Object.keys(v4row).map((k) => `@${k}`).join(', ')})`).run(v4row);
-      expect(migrate(db)).toEqual({ from: 4, to: SCHEMA_VERSION });
+      db.prepare(`INSERT INTO recordings (${Object.keys(v5row).join(', ')}) VALUES (${Object.keys(v5row).map((k) => `@${k}`).join(', ')})`).run(v5row);
+      expect(migrate(db)).toEqual({ from: 5, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT cues FROM recordings').get()).toEqual({ cues: null });
       const cued = sidecarToRow({ ...s, id: `${s.id}c`, files: { clip: 'events/c.mp4' }, cues: ['video', 'pir'] }, `${s.id}c.json`, 10, 0);
       createWrites(db).upsert(cued);
