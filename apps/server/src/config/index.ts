@@ -1,5 +1,5 @@
 export { configSchema, perCamera } from './schema';
-export type { CameraConfig, Config, ConfigInput } from './schema';
+export type { CameraConfig, Config, ConfigInput, SensorConfig, TriggersConfig } from './schema';
 export { loadConfig, parseConfig, envOverrides, ConfigError } from './load';
 export type { LoadOptions, LoadedConfig } from './load';
 export { configurationMarkdown } from './docs';

@@ -11,6 +11,7 @@ import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
 import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
+import { createSensors, type Sensors, type SensorStatus } from './sensors';
 import type { PendingMemory } from './memory-button';
 import { openSettings, SCORE_SCALE, type RuntimeSettings, type SettingsFile } from './settings';
 import { memoryFigures, readSystemInfo, type SystemInfo } from './system';
@@ -23,8 +24,8 @@ export interface PipelineStatus {
   readonly framePoolDroppedFrames: number;
   /** Frames the encoder dropped because ffmpeg was behind or restarting. */
   readonly encoderDroppedFrames: number;
-  /** The pre-roll ring: H.264 access units in RAM, their bytes and the time they span. */
-  readonly preRoll: { readonly units: number; readonly bytes: number; readonly spanMs: number };
+  /** The pre-roll ring: H.264 access units in RAM, their bytes and the time they span, against what an event needs (`wantedMs`: `recorder.preRollMs`); the ring keeps up to the pre-roll plus the trigger lag plus one GOP. */
+  readonly preRoll: { readonly units: number; readonly bytes: number; readonly spanMs: number; readonly wantedMs: number };
   /** The frame pool: buffers allocated, held now, and their bytes (null while no frame came). */
   readonly framePool: { readonly frames: number; readonly inUse: number; readonly peakInUse: number; readonly bytes: number } | null;
 }
@@ -68,6 +69,8 @@ export interface Status {
   readonly memory: MemoryStatus;
   /** The GPIO memory button. */
   readonly gpio: GpioStatus;
+  /** What starts an event (`camera.triggers.mode`) and each sensor's last state and cue. */
+  readonly triggers: { readonly mode: string; readonly withinS: number; readonly sensors: readonly SensorStatus[] };
 }
 
 /**
@@ -80,8 +83,10 @@ export interface EventStart {
   readonly kind: 'motion' | 'manual';
   /** Wall time of the trigger frame. */
   readonly atMs: number;
-  /** Score of the trigger frame (null for a manual recording). */
+  /** Score of the trigger frame (null for a manual recording or an event a sensor started). */
   readonly score: number | null;
+  /** What started it: `video` and/or sensor names (empty for a manual recording). */
+  readonly cues: readonly string[];
   /** JPEG of the trigger frame at the live view's width, or null when it could not be made. */
   readonly snapshot: Buffer | null;
 }
@@ -129,8 +134,18 @@ export interface Runtime {
   onUnit(listener: (unit: AccessUnit) => void): () => void;
   /** Anything the page shows changed (trigger level, switches, recording state, capture state). */
   onChange(listener: () => void): () => void;
-  /** Motion events started (`true`) or ended, with the wall time of the frame. */
+  /** Events (motion or sensor, as `camera.triggers.mode` combines them) started (`true`) or ended, with the wall time of the frame. */
   onMotion(listener: (active: boolean, atMs: number) => void): () => void;
+  /**
+   * An `http` sensor was called (`POST /api/sensors/:name`): `pulse`, `on` or `off`. Throws
+   * `SENSOR_UNKNOWN` or `SENSOR_RATE_LIMITED`; returns whether the trigger took it (false before
+   * the first frame or while detection is off).
+   */
+  fireSensor(name: string, what: 'pulse' | 'on' | 'off'): boolean;
+  /** Topics of this camera's MQTT sensors. */
+  sensorTopics(): string[];
+  /** A message on one of {@link sensorTopics} (from the integrations' MQTT connection). */
+  sensorMessage(topic: string, payload: Buffer, retained: boolean): void;
   /** An event started, with the snapshot of the trigger moment (encoded off the frame path). */
   onEventStart(listener: (event: EventStart) => void): () => void;
   /** A JPEG of the newest frame at the live view's width, or null before the first frame. */
@@ -192,7 +207,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
   let manualOn = false;
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
-  const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null): void => {
+  const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null, cues: readonly string[] = []): void => {
     const camera = config.camera.id;
     const jpeg = frame ? frameJpeg(frame, config.live.width, config.live.jpegQuality) : Promise.resolve(null);
     jpeg
@@ -200,7 +215,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         logger.warn({ err: error }, 'trigger snapshot failed; the event is announced without it');
         return null;
       })
-      .then((snapshot) => eventStarts.emit({ camera, kind, atMs, score, snapshot }));
+      .then((snapshot) => eventStarts.emit({ camera, kind, atMs, score, snapshot, cues }));
   };
   const startedAt = Date.now();
   let settings: SettingsFile | null = null;
@@ -216,6 +231,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let diskTimer: NodeJS.Timeout | null = null;
   let realStore: Store | null = null;
   let gpio: GpioButton | null = null;
+  const triggers = config.camera.triggers;
+  const sensors: Sensors = createSensors({
+    sensors: triggers.sensors,
+    edge: (name, on, holdUs) => pipeline?.sensor(name, on, holdUs) ?? false,
+    logger: logger.child({ component: 'sensors' }),
+  });
   let lookbackMaxBytes = 0;
   const memories: MemoryService = createMemoryService({
     rules: {
@@ -317,6 +338,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       // Partial recordings are recovered once, by the first camera (they may be any camera's).
       recover,
       onRecording: options.onRecording,
+      triggers: { mode: config.camera.triggers.mode, withinS: config.camera.triggers.withinS },
       logger: logger.child({ component: 'pipeline' }),
     });
     if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
@@ -330,10 +352,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
       changed();
     });
-    pipeline.onDetectorEvent((event, frame) => {
+    pipeline.onTrigger((event, frame) => {
       const atMs = frame?.wallMs ?? Date.now();
       motions.emit(event.type === 'start', atMs);
-      if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame);
+      if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame, event.cues);
+      changed();
     });
     pipeline.onUnit((unit) => units.emit(unit));
     pipeline.onSample((sample) => {
@@ -371,6 +394,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       diskTimer.unref();
       const recovered = await requirePipeline().start();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
+      await sensors.start();
       // The button belongs to one camera: the one it names, else the first.
       const buttonHere = config.recording.gpio.camera === null ? (options.primary ?? true) : config.recording.gpio.camera === config.camera.id;
       if (config.recording.gpio.pin !== null && buttonHere) {
@@ -393,6 +417,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     async stop() {
       if (diskTimer) clearInterval(diskTimer);
       if (gpio) await gpio.stop();
+      await sensors.stop();
       live.close();
       // Saves under way finish: stopping the pipeline closes the segment they wait for.
       const draining = memories.stop();
@@ -429,7 +454,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           boxes: lastSample?.boxes ?? [],
         },
         motionEnabled: pipeline?.detector.enabled() ?? true,
-        motion: pipeline?.detector.active() ?? false,
+        motion: pipeline?.triggerActive() ?? false,
         recording: recordingSince !== null,
         recordingSince: recordingSince === null ? null : new Date(recordingSince).toISOString(),
         manualRecording: pipeline?.recorder.state().manual ?? false,
@@ -437,7 +462,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
         live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
-        pipeline: pipelineStatus(stats, pipeline),
+        pipeline: pipelineStatus(stats, pipeline, config.recorder.preRollMs),
         system: system ? { ...system, ...memoryFigures() } : null,
         continuous: {
           enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? config.recording.continuous.enabled,
@@ -445,12 +470,24 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           segmentsWritten: pipeline?.segmenter.stats().segmentsWritten ?? 0,
         },
         memory: memories.status(),
-        gpio: gpio?.status() ?? { state: 'off', pin: config.recording.gpio.pin, presses: 0, lastError: null },
+        gpio: gpio?.status() ?? { state: 'off', pin: config.recording.gpio.pin, presses: 0, lastError: null, lastErrorCode: null, restarts: 0 },
+        triggers: { mode: config.camera.triggers.mode, withinS: config.camera.triggers.withinS, sensors: sensors.status() },
       };
     },
     onSample: samples.on,
     onUnit: units.on,
     onMotion: motions.on,
+    fireSensor(name, what) {
+      requirePipeline();
+      const taken = sensors.fire(name, what);
+      changed();
+      return taken;
+    },
+    sensorTopics: () => sensors.mqttTopics(),
+    sensorMessage(topic, payload, retained) {
+      sensors.mqttMessage(topic, payload, retained);
+      changed();
+    },
     onEventStart: eventStarts.on,
     async snapshotJpeg() {
       return lastFrame ? frameJpeg(lastFrame, config.live.width, config.live.jpegQuality) : null;
@@ -624,14 +661,14 @@ function restoreTrigger(pipeline: Pipeline, saved: RuntimeSettings): void {
   }
 }
 
-function pipelineStatus(capture: CaptureStats | undefined, pipeline: Pipeline | null): PipelineStatus {
+function pipelineStatus(capture: CaptureStats | undefined, pipeline: Pipeline | null, wantedMs: number): PipelineStatus {
   const ring = pipeline?.recorder.stats().ring;
   const pool = capture?.pool;
   return {
     captureDroppedFrames: capture?.droppedFrames ?? 0,
     framePoolDroppedFrames: pool?.dropped ?? 0,
     encoderDroppedFrames: pipeline?.encoder()?.stats().droppedFrames ?? 0,
-    preRoll: { units: ring?.units ?? 0, bytes: ring?.bytes ?? 0, spanMs: ring?.spanMs ?? 0 },
+    preRoll: { units: ring?.units ?? 0, bytes: ring?.bytes ?? 0, spanMs: ring?.spanMs ?? 0, wantedMs },
     framePool: pool ? { frames: pool.allocated, inUse: pool.inUse, peakInUse: pool.peakInUse, bytes: pool.bytes } : null,
   };
 }
