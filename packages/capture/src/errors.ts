@@ -11,7 +11,11 @@ export type CaptureErrorCode =
   | 'CAPTURE_SOURCE_EXITED'
   | 'CAPTURE_STALLED'
   | 'CAPTURE_NO_FRAMES'
-  | 'CAPTURE_STOPPED';
+  | 'CAPTURE_STOPPED'
+  | 'CAPTURE_BAD_CONTROL'
+  | 'CAPTURE_NOT_RECONFIGURABLE'
+  | 'CAPTURE_RECONFIGURE_FAILED'
+  | 'CAPTURE_V4L2_CTL';
 
 /** An error of a frame source, with a stable code, the offending value and the cause. */
 export class CaptureError extends Error {
@@ -37,4 +41,5 @@ const FATAL = new Set<CaptureErrorCode>([
   'CAPTURE_UNSUPPORTED_URL',
   'CAPTURE_FILE_NOT_FOUND',
   'CAPTURE_BINARY_NOT_FOUND',
+  'CAPTURE_BAD_CONTROL',
 ]);
