@@ -32,6 +32,8 @@ export interface Preroll {
  */
 export async function startPreroll(options: {
   config: Readonly<Config>;
+  /** The configuration file, where the page's settings (camera controls, masks) are saved; null: none. */
+  configFile?: string | null;
   logger: Logger;
   password: string | null;
   onExit?: () => void;
@@ -113,6 +115,7 @@ export async function startPreroll(options: {
     }
     http = await createHttpServer({
       config,
+      configFile: options.configFile ?? null,
       runtimes: started,
       integrations: integrationsOf,
       alerts,

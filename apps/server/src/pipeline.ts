@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Frame, FrameSource } from '@preroll/capture';
 import { createEmitter } from '@preroll/process';
-import { createDetector, renderHeatmapPng, type Detector, type DetectorEvent, type DetectorOptions, type MotionSample } from '@preroll/detector';
+import { createMaskableDetector, renderHeatmapPng, type DetectorEvent, type MaskableDetector, type MaskableDetectorOptions, type MotionSample, type PolygonMask } from '@preroll/detector';
 import {
   createEncoder,
   createRecorder,
@@ -58,7 +58,7 @@ export interface PipelineEncoderOptions {
 export interface PipelineOptions {
   readonly source: FrameSource;
   readonly dataDir: string;
-  readonly detector?: DetectorOptions;
+  readonly detector?: MaskableDetectorOptions;
   readonly encoder?: PipelineEncoderOptions;
   readonly recorder?: Omit<RecorderOptions, 'dataDir' | 'logger'>;
   /** Continuous segments and the look-back (see `createSegmenter`); off unless given. */
@@ -88,7 +88,7 @@ export interface PipelineStats {
 
 /** The wired pipeline. */
 export interface Pipeline {
-  readonly detector: Detector;
+  readonly detector: MaskableDetector;
   readonly recorder: Recorder;
   /** Continuous segments and the look-back, fed the same access units as the recorder. */
   readonly segmenter: Segmenter;
@@ -109,6 +109,11 @@ export interface Pipeline {
    * runs on for the post-roll and is finished), as if the motion had stopped.
    */
   setMotionEnabled(on: boolean): void;
+  /**
+   * Replaces the detector's mask live (polygons, rectangles, bitmap); a running motion event
+   * ends there. Throws `DETECTOR_BAD_MASK` and keeps the old mask when the new one is invalid.
+   */
+  setMask(mask: PolygonMask | undefined): void;
   /** Starts a manual recording (with pre-roll). */
   manualStart(): boolean;
   /** Saves the newest frame as a photo and reports it; throws `RUNTIME_NO_FRAME` before the first frame. */
@@ -140,7 +145,7 @@ export interface Pipeline {
 export function createPipeline(options: PipelineOptions): Pipeline {
   const log = options.logger;
   const { source } = options;
-  const detector = createDetector(options.detector ?? {}, log);
+  const detector = createMaskableDetector(options.detector ?? {}, log);
   const recorder = createRecorder({
     ...options.recorder,
     fps: options.recorder?.fps ?? (source.fps || undefined),
@@ -314,6 +319,12 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     finished: () => finished,
     setMotionEnabled(on) {
       for (const event of detector.setEnabled(on)) {
+        toRecorder(event, lastFrame);
+        emitEvent(event, lastFrame);
+      }
+    },
+    setMask(mask) {
+      for (const event of detector.setMask(mask)) {
         toRecorder(event, lastFrame);
         emitEvent(event, lastFrame);
       }

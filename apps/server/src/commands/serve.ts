@@ -65,7 +65,7 @@ export const serveCommand: Command = {
     });
     let preroll;
     try {
-      preroll = await startPreroll({ config, logger, password, signal: controller.signal });
+      preroll = await startPreroll({ config, configFile: file, logger, password, signal: controller.signal });
     } catch (error) {
       if ((error as { code?: string }).code !== 'PREROLL_START_ABORTED') throw error;
       logger.info('stopped');

@@ -1,4 +1,7 @@
-export { configSchema, perCamera } from './schema';
+export { configSchema, perCamera, cameraControlsSchema, v4l2ControlsSchema, polygonSchema } from './schema';
+export { writeConfigAtomic } from './write';
+export { createConfigEditor } from './edit';
+export type { ConfigEditor } from './edit';
 export type { CameraConfig, Config, ConfigInput } from './schema';
 export { loadConfig, parseConfig, envOverrides, ConfigError } from './load';
 export type { LoadOptions, LoadedConfig } from './load';

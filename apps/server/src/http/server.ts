@@ -8,11 +8,12 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { spawnChild } from '@preroll/process';
 import type { Integrations } from '@preroll/integrations';
-import type { Config } from '../config';
+import { createConfigEditor, perCamera, type Config } from '../config';
 import type { Runtime } from '../runtime/runtime';
 import type { Alerts } from '../alerts';
 import { alertsMetrics, createAlertsApi, createAlertsPublic } from './alerts';
 import { createApi } from './api';
+import { createCameraSettingsApi } from './camera-settings';
 import { openAuth, requireScope, type Auth } from './auth';
 import { hostAllowed } from './host';
 import { bodyDeadline, effectiveMaxConnections, fdSoftLimit, guardConnections, rateLimitedLogger } from './limits';
@@ -27,6 +28,8 @@ import { loadWebAssets } from './static';
 /** Options of {@link createHttpServer}. */
 export interface HttpServerOptions {
   readonly config: Readonly<Config>;
+  /** The configuration file the settings routes save to (null or absent: saving is refused). */
+  readonly configFile?: string | null;
   /** One runtime per camera; the first is the one the plain paths (`/api/status`, `/stream.mjpg`) act on. */
   readonly runtimes: readonly Runtime[];
   /** MQTT, webhooks and upload of each camera (same order as `runtimes`; null where not configured). */
@@ -138,8 +141,12 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
         setTimeout(options.onExit, 100);
       },
     });
+  // Camera controls and masks of each camera, saved to the one configuration file.
+  const editor = createConfigEditor(options.configFile ?? null);
+  const configs = perCamera(config);
+  const settingsApis = runtimes.map((r, i) => createCameraSettingsApi({ runtime: r, config: configs[i] ?? config, editor, logger: logger.child({ component: 'camera-settings' }) }));
   // Each camera's controls under /api/cameras/<id>/…; the plain /api/… paths are the first camera's.
-  const cameraApis = new Map(runtimes.map((r) => [r.status().camera, apiFor(r)] as const));
+  const cameraApis = new Map(runtimes.map((r, i) => [r.status().camera, express.Router().use(apiFor(r), settingsApis[i].router)] as const));
   app.get('/api/cameras', (_req, res) => {
     res.json({ cameras: cameras() });
   });
@@ -150,7 +157,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
   const scores = createScoreHistory(runtimes);
   app.use('/api', createReviewApi(runtime), scores.routes());
-  app.use('/api', cameraApis.get(runtime.status().camera) as ReturnType<typeof apiFor>);
+  app.use('/api', cameraApis.get(runtime.status().camera) as express.Router);
   app.get('/cameras/:camera/stream.mjpg', (req, res, next) => {
     const r = byId.get(String(req.params.camera));
     if (!r) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
@@ -205,6 +212,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     close() {
       ws.close();
       scores.close();
+      for (const settings of settingsApis) settings.close();
       return new Promise((resolveClose) => {
         server.close(() => resolveClose());
         server.closeAllConnections();

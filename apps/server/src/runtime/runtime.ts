@@ -1,8 +1,8 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
-import { loadMaskImage, type Calibration, type MotionBox, type MotionSample } from '@preroll/detector';
+import { chooseDefaultSource, createSource, parseSourceSpec, setV4l2Controls, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
+import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import type { Config } from '../config';
@@ -137,6 +137,14 @@ export interface Runtime {
   /** A day's segments and events, oldest first; of one camera when `camera` is given. */
   timeline(day: string, camera?: string): Timeline;
   calibrate(apply: boolean): Calibration;
+  /** The capture source (after `start()`), for the camera controls; null before. */
+  cameraSource(): FrameSource | null;
+  /** The source spec in use (`camera.source`, or what `auto` chose), after `start()`. */
+  sourceSpec(): string;
+  /** Replaces the detector's mask live, without saving it (see `Pipeline.setMask`). */
+  setDetectorMask(mask: PolygonMask | undefined): void;
+  /** The detector's mask in force. */
+  detectorMask(): PolygonMask | undefined;
 }
 
 /** Creates the runtime (no I/O until `start()`). */
@@ -223,6 +231,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     settings?.update({ scoreScale: SCORE_SCALE, triggerMode: mode, triggerLevel: mode === 'manual' ? detector.triggerLevel() : undefined, triggerOffset: mode === 'auto' ? detector.autoLevel().offset : undefined });
   };
 
+  /** A USB camera's configured controls, set once it runs; a refusal is logged, capture goes on. */
+  const applyV4l2Controls = async (): Promise<void> => {
+    const values = config.camera.v4l2Controls;
+    if (!Object.keys(values).length) return;
+    let spec;
+    try {
+      spec = parseSourceSpec(sourceSpec);
+    } catch (error) {
+      logger.warn({ err: error }, 'camera: v4l2 controls not applied');
+      return;
+    }
+    if (spec.kind !== 'v4l2') return;
+    try {
+      await setV4l2Controls(spec.device, values);
+      logger.info({ device: spec.device, controls: Object.keys(values) }, 'camera: v4l2 controls set');
+    } catch (error) {
+      logger.error({ err: error, device: spec.device }, 'camera: v4l2 controls not applied');
+    }
+  };
+
   const requirePipeline = (): Pipeline => {
     if (!pipeline) throw Object.assign(new Error('the recorder is not running'), { code: 'RUNTIME_NOT_RUNNING' });
     return pipeline;
@@ -252,6 +280,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         fps: config.camera.fps,
         strideAlign: config.camera.strideAlign,
         rpicamArgs: config.camera.rpicamArgs,
+        controls: config.camera.controls,
         stallTimeoutMs: config.camera.stallTimeoutMs,
         loop: config.camera.loop,
         keepTrying: true,
@@ -268,7 +297,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         detector: {
           ...detectorConfig,
           triggerLevel: config.detector.triggerLevel,
-          mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
+          mask: maskConfig.rects.length || maskImage || maskConfig.polygons.length ? { rects: maskConfig.rects, image: maskImage, polygons: maskConfig.polygons } : undefined,
         },
         encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
         recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
@@ -319,6 +348,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       diskTimer = setInterval(() => void refreshDisk(), 15_000);
       diskTimer.unref();
       const recovered = await pipeline.start();
+      await applyV4l2Controls();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
       // The button belongs to one camera: the one it names, else the first.
       const buttonHere = rec.gpio.camera === null ? (options.primary ?? true) : rec.gpio.camera === config.camera.id;
@@ -459,6 +489,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     timeline(day, camera) {
       return store().timeline(day, camera);
     },
+    cameraSource: () => source,
+    sourceSpec: () => sourceSpec,
+    setDetectorMask(mask) {
+      requirePipeline().setMask(mask);
+      changed();
+    },
+    detectorMask: () => pipeline?.detector.mask(),
     calibrate(apply) {
       const result = requirePipeline().detector.calibrate({ apply });
       if (result.applied) {
