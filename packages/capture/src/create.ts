@@ -92,6 +92,8 @@ class SupervisedSource implements FrameSource {
   private lastOutArrivalUs = 0;
   private runOffsetUs: number | null = null;
   private lastRawPtsUs: number | null = null;
+  /** Whether the current run's last frame had a stream timestamp (else its arrival time). */
+  private runFromStream = true;
   private startWallMs = 0;
   private lastFrameAtMs = 0;
   private runStartedAtMs = 0;
@@ -348,7 +350,7 @@ class SupervisedSource implements FrameSource {
         this.height = height;
         if (fps) this.fps = fps;
       },
-      onFrame: (packed, rawPtsUs) => this.deliver(packed, rawPtsUs),
+      onFrame: (packed, rawPtsUs, fromStream) => this.deliver(packed, rawPtsUs, fromStream),
       onFallback: (reason) => this.logger?.warn({ source: this.description, reason }, 'stream timestamps unusable; using arrival time'),
     };
     let run: SourceRun;
@@ -420,9 +422,16 @@ class SupervisedSource implements FrameSource {
     );
   }
 
-  private deliver(packed: Buffer, rawPtsUs: number): void {
+  private deliver(packed: Buffer, rawPtsUs: number, fromStream = true): void {
     const nowUs = monotonicUs();
     const nominalUs = this.fps > 0 ? 1e6 / this.fps : 33_333;
+    if (this.runOffsetUs !== null && this.runFromStream !== fromStream) {
+      // The run changed clocks (its last frames drained at a stop, or the pts channel gave up):
+      // arrival times continue from the last frame's arrival, not from the stream's origin.
+      this.runOffsetUs = (this.lastOutPtsUs ?? 0) + Math.max(nominalUs, (fromStream ? nowUs : rawPtsUs) - this.lastOutArrivalUs) - rawPtsUs;
+      this.lastRawPtsUs = null;
+    }
+    this.runFromStream = fromStream;
     if (this.runOffsetUs === null) {
       // First frame of a run: continue the timeline across restarts by the time that passed.
       const target = this.lastOutPtsUs === null ? 0 : this.lastOutPtsUs + Math.max(nominalUs, nowUs - this.lastOutArrivalUs);

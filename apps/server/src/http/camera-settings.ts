@@ -116,6 +116,13 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
   const maskPath = (): (string | number)[] => (index >= 0 ? ['cameras', index, 'detector', 'mask'] : ['detector', 'mask']);
   // What is saved: the baseline every preview reverts to.
   let savedMask: PolygonMask | undefined;
+  let savedMaskKnown = false;
+  /** The saved mask, read from the detector the first time (before any preview changes it). */
+  const baseline = (): void => {
+    if (savedMaskKnown) return;
+    savedMask = runtime.detectorMask();
+    savedMaskKnown = true;
+  };
   let savedRpicam: { controls: RpicamControls; fps?: number } = { controls: { ...config.camera.controls }, fps: config.camera.fps };
   let savedV4l2: Record<string, number> = { ...config.camera.v4l2Controls };
   let maskPreview: { timer: NodeJS.Timeout; startedAt: number; expiresAt: number } | null = null;
@@ -182,7 +189,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
   router.get(
     '/mask',
     wrap((_req, res) => {
-      savedMask ??= runtime.detectorMask();
+      baseline();
       const current = runtime.detectorMask();
       res.json({
         polygons: current?.polygons ?? [],
@@ -199,7 +206,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
     wrap((req, res) => {
       const body = parse(maskPreviewBody, req.body, 'mask preview');
       const now = Date.now();
-      savedMask ??= runtime.detectorMask();
+      baseline();
       const startedAt = maskPreview?.startedAt ?? now;
       if (now - startedAt >= maxPreviewMs) {
         endMaskPreview(true);
@@ -228,14 +235,14 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
     wrap(async (req, res) => {
       requireAdmin(res);
       const body = parse(maskBody, req.body, 'mask');
-      savedMask ??= runtime.detectorMask();
+      baseline();
       const next: PolygonMask = { ...savedMask, polygons: body.polygons as MaskPolygon[] };
       // Applied first: a mask the detector refuses (e.g. one hiding everything) is never saved.
       runtime.setDetectorMask(next);
       const own = index >= 0 ? config.cameras?.[index]?.detector?.mask : undefined;
       const base = own ?? config.detector.mask;
       try {
-        await editor.set(maskPath(), { rects: base.rects, ...(base.imagePath !== undefined ? { imagePath: base.imagePath } : {}), polygons: body.polygons });
+        await editor.set([[maskPath(), { rects: base.rects, ...(base.imagePath !== undefined ? { imagePath: base.imagePath } : {}), polygons: body.polygons }]]);
       } catch (error) {
         runtime.setDetectorMask(maskPreview ? runtime.detectorMask() : savedMask);
         throw error;
@@ -325,7 +332,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
         const body = parse(v4l2Body, req.body, 'camera controls');
         await setV4l2Controls(device, body.values);
         const values = { ...savedV4l2, ...body.values };
-        await editor.set(cameraPath('v4l2Controls'), values);
+        await editor.set([[cameraPath('v4l2Controls'), values]]);
         savedV4l2 = values;
         await endCameraPreview(false);
         res.json({ applied: body.values, saved: true, restartRequired: [] });
@@ -335,15 +342,15 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
       const source = rpicamSource();
       const fps = body.fps ?? source.cameraControls().fps;
       const result = await source.reconfigure({ controls: body.controls, fps });
-      await editor.set(cameraPath('controls'), body.controls);
-      if (body.fps !== undefined) await editor.set(cameraPath('fps'), body.fps);
+      const changes: [(string | number)[], unknown][] = [[cameraPath('controls'), body.controls]];
+      if (body.fps !== undefined) changes.push([cameraPath('fps'), body.fps]);
       // The encoder is sized at the first frame: a new size takes a restart of Preroll.
       const restartRequired: string[] = [];
       if (body.width !== undefined && body.height !== undefined && (body.width !== source.width || body.height !== source.height)) {
-        await editor.set(cameraPath('width'), body.width);
-        await editor.set(cameraPath('height'), body.height);
-        restartRequired.push(`${cameraPath('width').join('.')}`, `${cameraPath('height').join('.')}`);
+        changes.push([cameraPath('width'), body.width], [cameraPath('height'), body.height]);
+        restartRequired.push(cameraPath('width').join('.'), cameraPath('height').join('.'));
       }
+      await editor.set(changes);
       savedRpicam = { controls: body.controls, fps };
       await endCameraPreview(false);
       logger.info({ camera: id, args: result.args, restartRequired }, 'camera controls saved');

@@ -146,7 +146,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const configs = perCamera(config);
   const settingsApis = runtimes.map((r, i) => createCameraSettingsApi({ runtime: r, config: configs[i] ?? config, editor, logger: logger.child({ component: 'camera-settings' }) }));
   // Each camera's controls under /api/cameras/<id>/…; the plain /api/… paths are the first camera's.
-  const cameraApis = new Map(runtimes.map((r, i) => [r.status().camera, express.Router().use(apiFor(r), settingsApis[i].router)] as const));
+  const cameraApis = new Map(runtimes.map((r, i) => [r.status().camera, express.Router().use(settingsApis[i].router, apiFor(r))] as const));
   app.get('/api/cameras', (_req, res) => {
     res.json({ cameras: cameras() });
   });
