@@ -6,6 +6,7 @@ import { LiveView, useAct } from './views/live.js';
 import { GalleryView } from './views/gallery.js';
 import { SystemView } from './views/system.js';
 import { CamerasView } from './views/cameras.js';
+import { CameraSettingsView } from './views/camera-settings.js';
 import { EventPlayer } from './views/event-player.js';
 
 const TOAST_MS = 5000;
@@ -72,6 +73,7 @@ export function App({ store, connection, gallery }) {
       ${view === 'cameras' ? html`<${CamerasView} state=${state} onChoose=${chooseCamera} />` : null}
       ${view === 'gallery' ? html`<${GalleryView} state=${state} gallery=${gallery} act=${act} />` : null}
       ${view === 'system' ? html`<${SystemView} state=${state} store=${store} gallery=${gallery} act=${act} />` : null}
+      ${view === 'camera-settings' ? html`<${CameraSettingsView} state=${state} store=${store} />` : null}
     </main>
     <${EventPlayer} state=${state} store=${store} gallery=${gallery} act=${act} />
     <${Toast} toast=${state.toast} store=${store} gallery=${gallery} />
