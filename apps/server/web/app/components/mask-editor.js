@@ -1,6 +1,6 @@
 // The mask and zone editor: polygons drawn over the live picture with pointer events (mouse,
 // touch and pen alike). Points are fractions of the picture (0..1), as the configuration keeps
-// them. Tap or click to add points; tap the first point (or "Finish") to close the polygon;
+// them (points within 2 % of the border snap onto it). Tap or click to add points; tap the first point (or "Finish") to close the polygon;
 // drag a polygon to move it, a corner to reshape it; "Delete" removes the selected one.
 import { html, useRef, useState } from '../lib.js';
 
@@ -8,13 +8,17 @@ const CLOSE_DISTANCE = 0.04;
 const MAX_POLYGONS = 32;
 const MAX_POINTS = 64;
 
+const SNAP = 0.02;
 const clamp = (v) => Math.min(1, Math.max(0, v));
+// A point near the border goes onto it: a finger cannot hit the picture's last pixel, and a
+// mask that stops short of the edge lets motion entering the picture through.
+const snap = (v) => (v < SNAP ? 0 : v > 1 - SNAP ? 1 : v);
 const round = (v) => Math.round(v * 10000) / 10000;
 
 /** Where a pointer event falls on the picture, in fractions. */
 function pointOf(svg, event) {
   const box = svg.getBoundingClientRect();
-  return [round(clamp((event.clientX - box.left) / box.width)), round(clamp((event.clientY - box.top) / box.height))];
+  return [round(snap(clamp((event.clientX - box.left) / box.width))), round(snap(clamp((event.clientY - box.top) / box.height)))];
 }
 
 /**
