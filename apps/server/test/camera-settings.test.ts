@@ -125,6 +125,48 @@ describe('camera controls (fake rpicam-vid)', () => {
   }, 120_000);
 });
 
+describe('v4l2 controls through the API (a fake v4l2-ctl on PATH records its argv)', () => {
+  const savedEnv = { ...process.env };
+  afterEach(() => {
+    for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+    Object.assign(process.env, savedEnv);
+  });
+
+  test('lists the device controls, previews and cancels live, saves to camera.v4l2Controls', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'preroll-v4l2-api-'));
+    const argvFile = join(dir, 'argv.jsonl');
+    const list = 'User Controls\n\n                     brightness 0x00980900 (int)    : min=-64 max=64 step=1 default=0 value=10\n';
+    writeFileSync(
+      join(dir, 'v4l2-ctl'),
+      `#!/usr/bin/env node\nconst args = process.argv.slice(2);\nrequire('node:fs').appendFileSync(${JSON.stringify(argvFile)}, JSON.stringify(args) + '\\n');\nif (args.includes('--list-ctrls-menus')) process.stdout.write(${JSON.stringify(list)});\n`,
+      { mode: 0o755 },
+    );
+    process.env.PATH = `${dir}${delimiter}${savedEnv.PATH}`;
+    // No USB camera here: /dev/null exists, so the server starts and keeps retrying the capture.
+    const server = await startFromFile({ camera: { source: 'v4l2:/dev/null' } });
+    try {
+      const info = (await request(`${server.url}/api/camera/controls`, 'GET')).body;
+      expect(info).toMatchObject({ kind: 'v4l2', device: '/dev/null', controls: [{ name: 'brightness', type: 'int', min: -64, max: 64, value: 10 }] });
+      expect((await request(`${server.url}/api/camera/controls/preview`, 'POST', { values: { brightness: -5 } })).status).toBe(200);
+      expect((await request(`${server.url}/api/camera/controls/cancel`, 'POST')).status).toBe(200);
+      const bad = await request(`${server.url}/api/camera/controls/preview`, 'POST', { values: { brightness: 100 } });
+      expect(bad.status).toBe(400);
+      expect(bad.body.code).toBe('CAPTURE_BAD_CONTROL');
+      expect((await request(`${server.url}/api/camera/controls`, 'PUT', { values: { brightness: 20 } })).status).toBe(200);
+      expect(JSON.parse(readFileSync(server.file, 'utf8')).camera.v4l2Controls).toEqual({ brightness: 20 });
+      const sets = readFileSync(argvFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as string[]).filter((argv) => argv.some((a) => a.startsWith('--set-ctrl')));
+      // Preview, the cancel putting back the value read before it, the save.
+      expect(sets).toEqual([
+        ['-d', '/dev/null', '--set-ctrl=brightness=-5'],
+        ['-d', '/dev/null', '--set-ctrl=brightness=10'],
+        ['-d', '/dev/null', '--set-ctrl=brightness=20'],
+      ]);
+    } finally {
+      await server.stop();
+    }
+  }, 90_000);
+});
+
 describe('mask editor routes (demo source)', () => {
   const exclude = { kind: 'exclude', points: [[0, 0.3], [1, 0.3], [1, 0.9], [0, 0.9]] };
 
