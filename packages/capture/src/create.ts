@@ -179,12 +179,14 @@ class SupervisedSource implements FrameSource {
     try {
       await this.relaunch();
     } catch (error) {
+      if ((this.currentState as CaptureState) === 'stopped') throw error;
       this.logger?.warn({ err: (error as Error).message }, 'camera: new settings brought no frame; going back to the previous ones');
       this.controls = before.controls;
       this.fpsOverride = before.fps;
       try {
         await this.relaunch();
       } catch (again) {
+        if ((this.currentState as CaptureState) === 'stopped') throw again;
         // The old settings fail too: leave it to the supervisor's restarts, as after a crash.
         this.logger?.error({ err: (again as Error).message }, 'camera: the previous settings bring no frame either');
         if (this.run) {
@@ -218,6 +220,7 @@ class SupervisedSource implements FrameSource {
     let timer: NodeJS.Timeout | null = null;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new CaptureError('CAPTURE_NO_FRAMES', `no frame within ${timeoutMs} ms`, timeoutMs)), timeoutMs);
+      timer.unref();
     });
     this.launch();
     try {
@@ -288,6 +291,7 @@ class SupervisedSource implements FrameSource {
       this.lastTail = run.child.stderrTail();
     }
     this.firstFrame?.reject(new CaptureError('CAPTURE_STOPPED', 'the source was stopped before its first frame'));
+    this.reconfigureWait?.reject(new CaptureError('CAPTURE_STOPPED', 'the source was stopped while it restarted with new settings'));
     this.firstFrame = null;
     if (!wasEnded) this.resolveEnded();
   }

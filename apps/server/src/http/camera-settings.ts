@@ -237,6 +237,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
       const body = parse(maskBody, req.body, 'mask');
       baseline();
       const next: PolygonMask = { ...savedMask, polygons: body.polygons as MaskPolygon[] };
+      const before = runtime.detectorMask();
       // Applied first: a mask the detector refuses (e.g. one hiding everything) is never saved.
       runtime.setDetectorMask(next);
       const own = index >= 0 ? config.cameras?.[index]?.detector?.mask : undefined;
@@ -244,7 +245,8 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
       try {
         await editor.set([[maskPath(), { rects: base.rects, ...(base.imagePath !== undefined ? { imagePath: base.imagePath } : {}), polygons: body.polygons }]]);
       } catch (error) {
-        runtime.setDetectorMask(maskPreview ? runtime.detectorMask() : savedMask);
+        // Not saved: what was in force before (the saved mask, or the preview) comes back.
+        runtime.setDetectorMask(before);
         throw error;
       }
       savedMask = next;
