@@ -75,7 +75,21 @@ describe('parseSidecar', () => {
     ['offloaded not an object', { ...good, offloaded: 'yes' }, 'LAYOUT_SIDECAR_INVALID', 'offloaded'],
     ['offloaded without a time', { ...good, offloaded: { remote: 'r:x.mp4' } }, 'LAYOUT_SIDECAR_INVALID', 'offloaded.at'],
     ['offloaded with an empty remote', { ...good, offloaded: { at: '2026-01-01T00:00:00Z', remote: '' } }, 'LAYOUT_SIDECAR_INVALID', 'offloaded.remote'],
+    ['labels not an array', { ...good, labels: 'person' }, 'LAYOUT_SIDECAR_INVALID', 'labels'],
+    ['unknown label', { ...good, labels: [{ label: 'ghost', subLabel: 'ghost', confidence: 0.5, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].label'],
+    ['label confidence above 1', { ...good, labels: [{ label: 'person', subLabel: 'person', confidence: 2, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].confidence'],
+    ['label sub-label with markup', { ...good, labels: [{ label: 'animal', subLabel: '<b>cat</b>', confidence: 0.5, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].subLabel'],
+    ['label box of three numbers', { ...good, labels: [{ label: 'animal', subLabel: 'cat', confidence: 0.5, box: [0, 0, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].box'],
   ];
+  test('reads a sidecar written before labels existed, and one with labels or an empty list', () => {
+    const old = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
+    expect('labels' in old).toBe(false);
+    expect(parseSidecar(old).labels).toBeUndefined();
+    const labels = [{ label: 'animal', subLabel: 'cat', confidence: 0.47, box: [10, 20, 100, 80] }];
+    expect(parseSidecar({ ...old, labels }).labels).toEqual(labels);
+    expect(parseSidecar({ ...old, labels: [] }).labels).toHaveLength(0);
+  });
+
   test.each(cases)('rejects %s', (_name, value, code, field) => {
     expect(codeOf(() => parseSidecar(value))).toBe(code);
     if (field) {
