@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Frame, FrameSource } from '@preroll/capture';
+import { retainFrame, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
 import { createEmitter } from '@preroll/process';
 import { createMaskableDetector, renderHeatmapPng, type DetectorEvent, type MaskableDetector, type MaskableDetectorOptions, type MotionSample, type PolygonMask } from '@preroll/detector';
 import {
@@ -168,7 +168,16 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   let encoder: Encoder | null = null;
   let codec: EncoderCodec | undefined = options.encoder?.codec === 'auto' ? undefined : options.encoder?.codec;
   let encoderStart: Promise<void> | null = null;
+  // The newest frame, for photos and manual recordings: kept with a reference on its buffer
+  // (a pooled source reuses buffers nobody holds), released when the next frame replaces it.
   let lastFrame: Frame | null = null;
+  let releaseLast: FrameRelease | null = null;
+  const keepLast = (frame: Frame | null): void => {
+    const release = frame ? retainFrame(frame) : null;
+    releaseLast?.();
+    lastFrame = frame;
+    releaseLast = release;
+  };
   let frames = 0;
   let pauses = 0;
   let paused = false;
@@ -254,7 +263,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const onFrame = (frame: Frame): void => {
     if (stopping) return;
     frames++;
-    lastFrame = frame;
+    keepLast(frame);
     const { sample, events } = detector.push(frame);
     recorder.sample(sample.ptsUs, sample.score);
     samples.emit(sample);
@@ -286,6 +295,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       }
       await recorder.stop();
       await segmenter.stop();
+      // The newest frame stays held: photos of it remain possible after the stop.
       await hookChain;
       resolveFinished();
     })();
@@ -334,7 +344,14 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     async takePhoto() {
       const frame = lastFrame;
       if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
-      const photo = await recorder.takePhoto(frame);
+      // The recorder reads the frame after an await: hold its buffer until the photo is taken.
+      const release = retainFrame(frame);
+      let photo: FinishedRecording;
+      try {
+        photo = await recorder.takePhoto(frame);
+      } finally {
+        release();
+      }
       await notify(photo);
       return photo;
     },

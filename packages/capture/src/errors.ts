@@ -15,7 +15,9 @@ export type CaptureErrorCode =
   | 'CAPTURE_BAD_CONTROL'
   | 'CAPTURE_NOT_RECONFIGURABLE'
   | 'CAPTURE_RECONFIGURE_FAILED'
-  | 'CAPTURE_V4L2_CTL';
+  | 'CAPTURE_V4L2_CTL'
+  | 'CAPTURE_FRAME_RELEASED'
+  | 'CAPTURE_FRAME_DOUBLE_RELEASE';
 
 /** An error of a frame source, with a stable code, the offending value and the cause. */
 export class CaptureError extends Error {

@@ -1,5 +1,6 @@
 import type { RpicamControls } from './controls';
 import type { Frame } from './frame';
+import type { FramePoolStats } from './pool';
 
 /** Where a source is in its life; shown in the UI and in `/api/status`. */
 export type CaptureState = 'idle' | 'starting' | 'running' | 'restarting' | 'ended' | 'failed' | 'stopped';
@@ -18,6 +19,12 @@ export interface CaptureStats {
   readonly lastError: { code: string; message: string } | null;
   /** Last lines the source process wrote to stderr (its "black box"). */
   readonly stderrTail: readonly string[];
+  /**
+   * The frame pool (null while no frame size is known or with the pool off): its counters, the
+   * frames dropped because every buffer was held (`dropped`, also in `droppedFrames`), and the
+   * buffers a paused file allocated past it (`overflow`).
+   */
+  readonly pool?: (FramePoolStats & { readonly dropped: number; readonly overflow: number }) | null;
   /** Planned restarts with new camera settings (`reconfigure`). */
   readonly reconfigures?: number;
   /** The gap in frames of the last planned restart, milliseconds (frames lost in it count in `droppedFrames`). */

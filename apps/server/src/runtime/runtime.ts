@@ -1,7 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, parseSourceSpec, setV4l2Controls, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
+import { chooseDefaultSource, createSource, parseSourceSpec, retainFrame, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
@@ -14,6 +14,20 @@ import { createMemoryService, type MemoryService, type MemoryStatus } from './me
 import type { PendingMemory } from './memory-button';
 import { openSettings, SCORE_SCALE, type RuntimeSettings, type SettingsFile } from './settings';
 import { memoryFigures, readSystemInfo, type SystemInfo } from './system';
+
+/** The `pipeline` block of the status. */
+export interface PipelineStatus {
+  /** Frames lost before Node had them (timestamp gaps), or dropped for want of a free frame buffer. */
+  readonly captureDroppedFrames: number;
+  /** Of those, frames dropped because every frame buffer was held. */
+  readonly framePoolDroppedFrames: number;
+  /** Frames the encoder dropped because ffmpeg was behind or restarting. */
+  readonly encoderDroppedFrames: number;
+  /** The pre-roll ring: H.264 access units in RAM, their bytes and the time they span. */
+  readonly preRoll: { readonly units: number; readonly bytes: number; readonly spanMs: number };
+  /** The frame pool: buffers allocated, held now, and their bytes (null while no frame came). */
+  readonly framePool: { readonly frames: number; readonly inUse: number; readonly peakInUse: number; readonly bytes: number } | null;
+}
 
 /** Everything `GET /api/status` reports. */
 export interface Status {
@@ -42,6 +56,11 @@ export interface Status {
   readonly disk: { usedPct: number; freeBytes: number; totalBytes: number } | null;
   readonly events: { count: number; bytes: number };
   readonly live: { viewers: number; encodes: number };
+  /**
+   * Where frames went and what the pipeline holds in RAM: drops by cause (the camera or its
+   * reader, the frame pool, the encoder), the H.264 pre-roll ring, and the frame pool.
+   */
+  readonly pipeline: PipelineStatus;
   readonly system: SystemInfo | null;
   /** Continuous recording (dashcam mode). */
   readonly continuous: { readonly enabled: boolean; readonly segmentS: number; readonly segmentsWritten: number };
@@ -157,7 +176,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const motions = createEmitter<[boolean, number]>('runtime motion', logger);
   const changes = createEmitter<[]>('runtime changes', logger);
   const eventStarts = createEmitter<[EventStart]>('runtime event starts', logger);
+  // The newest frame (snapshots, the manual start's picture), held by reference: the source's
+  // pool would otherwise refill its buffer with a later frame while it is read.
   let lastFrame: Frame | null = null;
+  let releaseLast: FrameRelease | null = null;
+  const keepLast = (frame: Frame | null): void => {
+    const release = frame ? retainFrame(frame) : null;
+    releaseLast?.();
+    lastFrame = frame;
+    releaseLast = release;
+  };
   let manualOn = false;
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
   const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null): void => {
@@ -284,6 +312,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         stallTimeoutMs: config.camera.stallTimeoutMs,
         loop: config.camera.loop,
         keepTrying: true,
+        // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
+        framePool: true,
         logger: logger.child({ component: 'capture' }),
       });
       const saved = settings.read();
@@ -317,7 +347,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
       restoreTrigger(pipeline, saved);
       source.onFrame((frame) => {
-        lastFrame = frame;
+        keepLast(frame);
         live.offer(frame);
       });
       source.onState((state, error) => {
@@ -377,7 +407,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const draining = memories.stop();
       if (pipeline) await pipeline.stop();
       await draining;
-      lastFrame = null;
+      keepLast(null);
       if (realStore && !options.store) await realStore.close();
     },
     status() {
@@ -416,6 +446,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
         live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
+        pipeline: pipelineStatus(stats, pipeline),
         system: system ? { ...system, ...memoryFigures() } : null,
         continuous: {
           enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? rec.continuous.enabled,
@@ -558,4 +589,16 @@ function restoreTrigger(pipeline: Pipeline, saved: RuntimeSettings): void {
     const direction = saved.triggerOffset > 0 ? 1 : -1;
     for (let i = 0; i < Math.abs(saved.triggerOffset); i++) detector.stepTriggerLevel(direction);
   }
+}
+
+function pipelineStatus(capture: CaptureStats | undefined, pipeline: Pipeline | null): PipelineStatus {
+  const ring = pipeline?.recorder.stats().ring;
+  const pool = capture?.pool;
+  return {
+    captureDroppedFrames: capture?.droppedFrames ?? 0,
+    framePoolDroppedFrames: pool?.dropped ?? 0,
+    encoderDroppedFrames: pipeline?.encoder()?.stats().droppedFrames ?? 0,
+    preRoll: { units: ring?.units ?? 0, bytes: ring?.bytes ?? 0, spanMs: ring?.spanMs ?? 0 },
+    framePool: pool ? { frames: pool.allocated, inUse: pool.inUse, peakInUse: pool.peakInUse, bytes: pool.bytes } : null,
+  };
 }
