@@ -2,17 +2,18 @@ import type { Logger } from 'pino';
 import { retainFrame, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
 import { createEmitter } from '@preroll/process';
 import {
-  createDetector,
+  createMaskableDetector,
   gateTriggerLagMs,
   INITIAL_TRIGGER_GATE_STATE,
   nextTriggerGateState,
   renderHeatmapPng,
   VIDEO_CUE,
-  type Detector,
   type DetectorEvent,
-  type DetectorOptions,
   type DetectorStartEvent,
+  type MaskableDetector,
+  type MaskableDetectorOptions,
   type MotionSample,
+  type PolygonMask,
   type TriggerGateInput,
   type TriggerGateMode,
   type TriggerGateState,
@@ -73,7 +74,7 @@ export interface PipelineEncoderOptions {
 export interface PipelineOptions {
   readonly source: FrameSource;
   readonly dataDir: string;
-  readonly detector?: DetectorOptions;
+  readonly detector?: MaskableDetectorOptions;
   readonly encoder?: PipelineEncoderOptions;
   readonly recorder?: Omit<RecorderOptions, 'dataDir' | 'logger'>;
   /** Continuous segments and the look-back (see `createSegmenter`); off unless given. */
@@ -133,7 +134,7 @@ export interface PipelineStats {
 
 /** The wired pipeline. */
 export interface Pipeline {
-  readonly detector: Detector;
+  readonly detector: MaskableDetector;
   readonly recorder: Recorder;
   /** Continuous segments and the look-back, fed the same access units as the recorder. */
   readonly segmenter: Segmenter;
@@ -154,6 +155,11 @@ export interface Pipeline {
    * runs on for the post-roll and is finished), as if the motion had stopped.
    */
   setMotionEnabled(on: boolean): void;
+  /**
+   * Replaces the detector's mask live (polygons, rectangles, bitmap); a running motion event
+   * ends there. Throws `DETECTOR_BAD_MASK` and keeps the old mask when the new one is invalid.
+   */
+  setMask(mask: PolygonMask | undefined): void;
   /** Starts a manual recording (with pre-roll). */
   manualStart(): boolean;
   /** Saves the newest frame as a photo and reports it; throws `RUNTIME_NO_FRAME` before the first frame. */
@@ -197,14 +203,14 @@ export interface Pipeline {
    * old detector's open event ends first, as if the motion had stopped, so its clip is finished
    * normally; the new detector starts from its warm-up.
    */
-  replaceDetector(options: DetectorOptions): void;
+  replaceDetector(options: MaskableDetectorOptions): void;
 }
 
 /** Wires a source into detector, encoder, ring and recorder. Spawns nothing until `start()`. */
 export function createPipeline(options: PipelineOptions): Pipeline {
   const log = options.logger;
   const { source } = options;
-  let detector = createDetector(options.detector ?? {}, log);
+  let detector = createMaskableDetector(options.detector ?? {}, log);
   const triggers = options.triggers ?? { mode: 'video' as const, withinS: 0 };
   const gated = triggers.mode !== 'video';
   // In video-and-sensor mode the second cue may come withinS after the first, and the clip
@@ -441,7 +447,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     replaceDetector(next) {
       for (const event of detector.flush(lastFrame?.ptsUs)) onDetectorEvent(event, lastFrame);
       const enabled = detector.enabled();
-      detector = createDetector(next, log);
+      detector = createMaskableDetector(next, log);
       if (!enabled) detector.setEnabled(false);
     },
     recorder,
@@ -480,6 +486,9 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const atUs = lastFrame.ptsUs + Math.max(0, Date.now() - lastFrameAtMs) * 1000;
       feedGate({ type: 'sensor', name, on, holdUs, atUs }, lastFrame);
       return true;
+    },
+    setMask(mask) {
+      for (const event of detector.setMask(mask)) onDetectorEvent(event, lastFrame);
     },
     manualStart: () => recorder.manualStart({ frame: lastFrame ?? undefined }),
     manualStop: () => recorder.manualStop(lastFrame?.ptsUs),

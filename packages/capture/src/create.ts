@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createRestartSupervisor, type BackoffOptions, DEFAULT_BACKOFF, type RestartSupervisor } from '@preroll/process';
+import { createRestartSupervisor, describeExit, type BackoffOptions, DEFAULT_BACKOFF, type RestartSupervisor } from '@preroll/process';
 import { alignStride, allocatingBuffers, type FrameBuffers } from './assembler';
 import { DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT, type FrameFormat } from './args';
 import { CaptureError } from './errors';
@@ -8,8 +8,9 @@ import { createFrame, i420Bytes, type Frame } from './frame';
 import { createFramePool, releaseFrame, type FramePool } from './pool';
 import { detectBoard, type BoardInfo } from './pi';
 import { monotonicUs, startFfmpegRun, startRpicamRun, type RunEvents, type SourceRun } from './run';
-import type { CaptureState, CaptureStats, FrameListener, FrameSource } from './source';
+import type { CaptureState, CaptureStats, FrameListener, FrameSource, ReconfigureResult } from './source';
 import { checkFps, checkSize, describeSpec, parseSourceSpec, type SourceSpec } from './spec';
+import { checkRpicamControls, rpicamControlArgs, tuningDirectory, type RpicamControls } from './controls';
 
 /** Options of {@link createSource}. Every field is optional; defaults suit a live camera. */
 export interface SourceOptions {
@@ -29,6 +30,8 @@ export interface SourceOptions {
   readonly stride?: number;
   /** rpicam: extra arguments (e.g. `--denoise cdn_fast`, `--hflip`). */
   readonly rpicamArgs?: readonly string[];
+  /** rpicam: image controls (focus, exposure, white balance...), passed after `rpicamArgs`; changed live with `reconfigure()`. */
+  readonly controls?: RpicamControls;
   /** Restart the source when no frame came for this long (default 5000 ms; 0 disables). */
   readonly stallTimeoutMs?: number;
   /** Give up waiting for the first frame of a run after this long (default 20000 ms). */
@@ -77,6 +80,7 @@ export function createSource(specText: string | SourceSpec, options: SourceOptio
   const spec = typeof specText === 'string' ? parseSourceSpec(specText) : specText;
   if (options.width !== undefined || options.height !== undefined) checkSize(options.width ?? NaN, options.height ?? NaN);
   if (options.fps !== undefined) checkFps(options.fps);
+  if (options.controls) checkRpicamControls(options.controls);
   return new SupervisedSource(spec, options);
 }
 
@@ -120,6 +124,8 @@ class SupervisedSource implements FrameSource {
   private lastOutArrivalUs = 0;
   private runOffsetUs: number | null = null;
   private lastRawPtsUs: number | null = null;
+  /** Whether the current run's last frame had a stream timestamp (else its arrival time). */
+  private runFromStream = true;
   private startWallMs = 0;
   private lastFrameAtMs = 0;
   private runStartedAtMs = 0;
@@ -127,6 +133,13 @@ class SupervisedSource implements FrameSource {
   private lastCheckAtMs = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private readonly recentPts: number[] = [];
+  private controls: RpicamControls;
+  private fpsOverride: number | undefined;
+  private reconfigures = 0;
+  private lastGapMs: number | null = null;
+  /** While `reconfigure()` waits for the new run's first frame. */
+  private reconfigureWait: { resolve: () => void; reject: (error: CaptureError) => void } | null = null;
+  private reconfiguring: Promise<ReconfigureResult> | null = null;
   private firstFrame: { resolve: () => void; reject: (error: Error) => void } | null = null;
   /** With keepTrying: ends the wait of `start()` at the first retry. */
   private startSettled: (() => void) | null = null;
@@ -143,6 +156,7 @@ class SupervisedSource implements FrameSource {
     this.supervisor = createRestartSupervisor({ backoff: options.backoff ?? DEFAULT_BACKOFF });
     this.restartEnabled = options.restart ?? !(spec.kind === 'file' && !options.loop);
     this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
+    this.controls = options.controls ?? {};
     const format = this.requestedFormat();
     this.width = format.width ?? 0;
     this.height = format.height ?? 0;
@@ -161,8 +175,100 @@ class SupervisedSource implements FrameSource {
       fps: this.measuredFps(),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
       stderrTail: this.run ? this.run.child.stderrTail() : [...this.lastTail],
+      reconfigures: this.reconfigures,
+      lastGapMs: this.lastGapMs,
       pool: this.pool ? { ...this.pool.stats(), dropped: this.poolDrops, overflow: this.poolOverflow } : null,
     };
+  }
+
+  cameraControls(): { controls: RpicamControls; fps: number } | null {
+    return this.spec.kind === 'rpicam' ? { controls: this.controls, fps: this.fps } : null;
+  }
+
+  reconfigure(change: { controls?: RpicamControls; fps?: number }): Promise<ReconfigureResult> {
+    if (this.spec.kind !== 'rpicam') {
+      return Promise.reject(new CaptureError('CAPTURE_NOT_RECONFIGURABLE', `${this.description} has no rpicam controls`, this.description));
+    }
+    if (change.controls) checkRpicamControls(change.controls);
+    if (change.fps !== undefined) checkFps(change.fps);
+    // One change at a time: the next waits for the one running.
+    const previous = this.reconfiguring ?? Promise.resolve(null);
+    const next = previous.catch(() => null).then(() => this.restartWith(change));
+    this.reconfiguring = next;
+    void next.finally(() => {
+      if (this.reconfiguring === next) this.reconfiguring = null;
+    }).catch(() => undefined);
+    return next;
+  }
+
+  /** Stops rpicam-vid and starts it with the new arguments; reverts to the old ones if it brings no frame. */
+  private async restartWith(change: { controls?: RpicamControls; fps?: number }): Promise<ReconfigureResult> {
+    if (this.currentState !== 'running' || !this.run) {
+      throw new CaptureError('CAPTURE_NOT_RECONFIGURABLE', `the camera is ${this.currentState}; try again when it runs`, this.currentState);
+    }
+    const before = { controls: this.controls, fps: this.fpsOverride };
+    const lastFrameMs = this.lastFrameAtMs;
+    this.controls = change.controls ?? this.controls;
+    if (change.fps !== undefined) this.fpsOverride = change.fps;
+    try {
+      await this.relaunch();
+    } catch (error) {
+      if ((this.currentState as CaptureState) === 'stopped') throw error;
+      this.logger?.warn({ err: (error as Error).message }, 'camera: new settings brought no frame; going back to the previous ones');
+      this.controls = before.controls;
+      this.fpsOverride = before.fps;
+      try {
+        await this.relaunch();
+      } catch (again) {
+        if ((this.currentState as CaptureState) === 'stopped') throw again;
+        // The old settings fail too: leave it to the supervisor's restarts, as after a crash.
+        this.logger?.error({ err: (again as Error).message }, 'camera: the previous settings bring no frame either');
+        if (this.run) {
+          const run = this.run;
+          this.run = null;
+          void run.stop();
+        }
+        this.onRunFailed(again instanceof CaptureError ? again : new CaptureError('CAPTURE_RECONFIGURE_FAILED', String(again)), 0);
+      }
+      throw new CaptureError('CAPTURE_RECONFIGURE_FAILED', `the camera did not take the new settings: ${(error as Error).message}`, change, { cause: error });
+    }
+    this.reconfigures++;
+    this.lastGapMs = this.lastFrameAtMs - lastFrameMs;
+    this.logger?.info({ gapMs: this.lastGapMs, args: this.cameraArgs() }, 'camera: restarted with new settings');
+    return { gapMs: this.lastGapMs, args: this.cameraArgs() };
+  }
+
+  /** One planned restart: the old run ends, a new one starts, resolved at its first frame. */
+  private async relaunch(): Promise<void> {
+    const old = this.run;
+    this.run = null;
+    if (old) {
+      await old.stop();
+      // Its last frames are delivered before the new run starts, so they keep the old run's clock.
+      await old.finished;
+      this.lastTail = old.child.stderrTail();
+    }
+    if (this.currentState === 'stopped') throw new CaptureError('CAPTURE_STOPPED', 'the source was stopped');
+    const first = new Promise<void>((resolve, reject) => (this.reconfigureWait = { resolve, reject }));
+    const timeoutMs = Math.min(this.options.firstFrameTimeoutMs ?? 20_000, 10_000);
+    let timer: NodeJS.Timeout | null = null;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CaptureError('CAPTURE_NO_FRAMES', `no frame within ${timeoutMs} ms`, timeoutMs)), timeoutMs);
+      timer.unref();
+    });
+    this.launch();
+    try {
+      await Promise.race([first, timeout]);
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.reconfigureWait = null;
+    }
+  }
+
+  /** The rpicam-vid arguments the current settings add (extra arguments, then controls). */
+  private cameraArgs(): string[] {
+    const align = this.options.strideAlign ?? (this.options.board ?? detectBoard()).strideAlign;
+    return [...(this.options.rpicamArgs ?? []), ...rpicamControlArgs(this.controls, { tuningDir: tuningDirectory(align === 128 ? 128 : 64) })];
   }
 
   onFrame(listener: FrameListener): () => void {
@@ -220,6 +326,7 @@ class SupervisedSource implements FrameSource {
       this.lastTail = run.child.stderrTail();
     }
     this.firstFrame?.reject(new CaptureError('CAPTURE_STOPPED', 'the source was stopped before its first frame'));
+    this.reconfigureWait?.reject(new CaptureError('CAPTURE_STOPPED', 'the source was stopped while it restarted with new settings'));
     this.firstFrame = null;
     if (!wasEnded) this.resolveEnded();
   }
@@ -246,7 +353,7 @@ class SupervisedSource implements FrameSource {
       return {
         width: this.spec.width ?? this.options.width ?? DEFAULT_CAMERA_FORMAT.width,
         height: this.spec.height ?? this.options.height ?? DEFAULT_CAMERA_FORMAT.height,
-        fps: this.spec.fps ?? this.options.fps ?? DEFAULT_CAMERA_FORMAT.fps,
+        fps: this.fpsOverride ?? this.spec.fps ?? this.options.fps ?? DEFAULT_CAMERA_FORMAT.fps,
       };
     }
     if (this.spec.kind === 'demo') {
@@ -299,6 +406,10 @@ class SupervisedSource implements FrameSource {
       if (this.run !== run) return; // stopped or replaced
       this.run = null;
       this.lastTail = exit.stderrTail;
+      if (this.reconfigureWait && this.runFrames === 0) {
+        this.reconfigureWait.reject(error ?? new CaptureError('CAPTURE_NO_FRAMES', 'rpicam-vid ended before its first frame', describeExit(exit)));
+        return;
+      }
       if (!error) {
         this.logger?.info({ source: this.description, frames: this.seq }, 'source ended');
         if (this.firstFrame) this.fail(new CaptureError('CAPTURE_NO_FRAMES', `${this.description} delivered no frames`, this.description));
@@ -327,7 +438,7 @@ class SupervisedSource implements FrameSource {
     return startRpicamRun(
       format,
       { width: format.width, height: format.height, strideY },
-      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, directReads: this.options.directReads, camera: spec.camera, extraArgs: this.options.rpicamArgs },
+      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, directReads: this.options.directReads, camera: spec.camera, extraArgs: this.cameraArgs() },
       events,
     );
   }
@@ -380,6 +491,13 @@ class SupervisedSource implements FrameSource {
   private deliver(packed: Buffer | null, rawPtsUs: number, fromStream = true): void {
     const nowUs = monotonicUs();
     const nominalUs = this.fps > 0 ? 1e6 / this.fps : 33_333;
+    if (this.runOffsetUs !== null && this.runFromStream !== fromStream) {
+      // The run changed clocks (its last frames drained at a stop, or the pts channel gave up):
+      // arrival times continue from the last frame's arrival, not from the stream's origin.
+      this.runOffsetUs = (this.lastOutPtsUs ?? 0) + Math.max(nominalUs, (fromStream ? nowUs : rawPtsUs) - this.lastOutArrivalUs) - rawPtsUs;
+      this.lastRawPtsUs = null;
+    }
+    this.runFromStream = fromStream;
     if (this.runOffsetUs === null) {
       // First frame of a run: continue the timeline across restarts by the time that passed.
       const target = this.lastOutPtsUs === null ? 0 : this.lastOutPtsUs + Math.max(nominalUs, nowUs - this.lastOutArrivalUs);
@@ -426,6 +544,7 @@ class SupervisedSource implements FrameSource {
       if (this.currentState !== 'running') this.setState('running');
       this.firstFrame?.resolve();
       this.firstFrame = null;
+      this.reconfigureWait?.resolve();
     }
     for (const listener of this.frameListeners) {
       try {

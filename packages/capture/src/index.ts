@@ -1,6 +1,10 @@
 export { createFrame, i420Bytes } from './frame';
 export type { Frame } from './frame';
-export type { CaptureState, CaptureStats, FrameListener, FrameSource } from './source';
+export type { CaptureState, CaptureStats, FrameListener, FrameSource, ReconfigureResult } from './source';
+export { AUTOFOCUS_MODES, AWB_MODES, DENOISE_MODES, HDR_MODES, RPICAM_CONTROL_LIMITS, TUNING_FILE_NAME, checkRpicamControls, rpicamControlArgs, tuningDirectory } from './controls';
+export type { RpicamControls } from './controls';
+export { listV4l2Controls, parseV4l2Controls, setV4l2Controls } from './v4l2';
+export type { V4l2Control } from './v4l2';
 export { createSource, DEFAULT_POOL_FRAMES } from './create';
 export type { SourceOptions } from './create';
 export { parseSourceSpec, describeSpec, checkSize, checkFps, URL_SCHEMES } from './spec';

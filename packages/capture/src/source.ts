@@ -1,3 +1,4 @@
+import type { RpicamControls } from './controls';
 import type { Frame } from './frame';
 import type { FramePoolStats } from './pool';
 
@@ -24,6 +25,18 @@ export interface CaptureStats {
    * buffers a paused file allocated past it (`overflow`).
    */
   readonly pool?: (FramePoolStats & { readonly dropped: number; readonly overflow: number }) | null;
+  /** Planned restarts with new camera settings (`reconfigure`). */
+  readonly reconfigures?: number;
+  /** The gap in frames of the last planned restart, milliseconds (frames lost in it count in `droppedFrames`). */
+  readonly lastGapMs?: number | null;
+}
+
+/** What a planned restart did. */
+export interface ReconfigureResult {
+  /** Time from the last frame of the old run to the first of the new one, milliseconds. */
+  readonly gapMs: number;
+  /** The camera arguments in force now (besides size, rate and output). */
+  readonly args: readonly string[];
 }
 
 /** Listener for frames; called synchronously on the read path, so it must not block. */
@@ -60,4 +73,14 @@ export interface FrameSource {
   ended(): Promise<void>;
   pause(): void;
   resume(): void;
+  /** rpicam: the image controls and frame rate in force; null for other sources. */
+  cameraControls?(): { controls: RpicamControls; fps: number } | null;
+  /**
+   * rpicam: restarts `rpicam-vid` with new controls and/or frame rate. The state stays
+   * `running` (listeners see a gap in the frames' timestamps, not an outage), so consumers keep
+   * their pre-roll and an open clip spans the gap. Resolves at the first frame with the new
+   * settings; when they bring no frame the old ones are restored and it rejects with
+   * `CAPTURE_RECONFIGURE_FAILED`. Other sources reject with `CAPTURE_NOT_RECONFIGURABLE`.
+   */
+  reconfigure?(change: { controls?: RpicamControls; fps?: number }): Promise<ReconfigureResult>;
 }

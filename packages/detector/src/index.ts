@@ -23,6 +23,10 @@ export {
 } from './calibrate';
 export type { ScoreCalibration } from './calibrate';
 export { parsePgm, loadMaskImage, buildAnalysisMask, watchedIndices } from './mask';
+export { checkPolygons, fillPolygon, pointInPolygon, rasterisePolygons, resolvePolygonMask, POLYGON_LIMITS } from './masks-polygon';
+export type { MaskPoint, MaskPolygon, PolygonMask } from './masks-polygon';
+export { createMaskableDetector } from './masked-detector';
+export type { MaskableDetector, MaskableDetectorOptions } from './masked-detector';
 export { heatmapRgba, renderHeatmapPng } from './heatmap';
 export { createNoiseState, followNoise, filledVariances, robustSigma, robustSigmaFromHistogram, noiseBand, noiseBin, NOISE_BANDS, NOISE_BINS } from './noise';
 export type { NoiseFollow, NoiseState } from './noise';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { DEFAULT_DETECTOR_CONFIG } from '@preroll/detector';
+import { DEFAULT_DETECTOR_CONFIG, POLYGON_LIMITS } from '@preroll/detector';
+import { AUTOFOCUS_MODES, AWB_MODES, DENOISE_MODES, HDR_MODES, RPICAM_CONTROL_LIMITS as L, TUNING_FILE_NAME } from '@preroll/capture';
 import { armingConfigSchema, notifyConfigSchema, resolveIntegrationsConfig, type IntegrationsConfig } from '@preroll/integrations';
 
 /** The detector's own defaults (chosen by measurement, see docs/detector.md): one source of truth. */
@@ -86,6 +87,40 @@ const triggers = z
   .refine((t) => new Set(t.sensors.map((s) => s.name)).size === t.sensors.length, { message: 'sensor names must differ' })
   .refine((t) => t.mode === 'video' || t.sensors.length > 0, { message: 'a trigger mode other than "video" needs at least one sensor' })
   .describe('Sensor triggers (a PIR on a GPIO line, an MQTT topic, an HTTP call) and how they combine with the motion detector; see docs/detector.md, "Sensor triggers".');
+/** The Pi camera's image controls: each an `rpicam-vid` option; the bounds are the capture package's. */
+export const cameraControlsSchema = z
+  .strictObject({
+    autofocusMode: z.enum(AUTOFOCUS_MODES).optional().describe('`--autofocus-mode` (Camera Module 3): `default` (continuous unless a lens position is set), `manual`, `auto` (one sweep at start: the page\'s "focus now" button restarts the camera with it), `continuous`.'),
+    lensPosition: z.number().min(L.lensPosition[0]).max(L.lensPosition[1]).optional().describe('`--lens-position`, dioptres (1 / distance in metres; 0 is infinity). Implies manual focus.'),
+    shutterUs: z.int().min(L.shutterUs[0]).max(L.shutterUs[1]).optional().describe('`--shutter`, exposure time in microseconds; 0: automatic.'),
+    gain: z.number().min(L.gain[0]).max(L.gain[1]).optional().describe('`--gain`, combined analogue and digital gain; 0: automatic.'),
+    ev: z.number().min(L.ev[0]).max(L.ev[1]).optional().describe('`--ev`, exposure compensation in stops.'),
+    awb: z.enum(AWB_MODES).optional().describe('`--awb`, the white balance mode.'),
+    brightness: z.number().min(L.brightness[0]).max(L.brightness[1]).optional().describe('`--brightness`, -1 (black) to 1 (white); 0 is normal.'),
+    contrast: z.number().min(L.contrast[0]).max(L.contrast[1]).optional().describe('`--contrast`; 1 is normal.'),
+    saturation: z.number().min(L.saturation[0]).max(L.saturation[1]).optional().describe('`--saturation`; 0 is greyscale, 1 normal.'),
+    sharpness: z.number().min(L.sharpness[0]).max(L.sharpness[1]).optional().describe('`--sharpness`; 0 none, 1 normal.'),
+    denoise: z.enum(DENOISE_MODES).optional().describe('`--denoise` mode (`cdn_hq` lowers the frame rate a lot).'),
+    hdr: z.enum(HDR_MODES).optional().describe('`--hdr` (Camera Module 3 has a sensor HDR mode; the Pi 5 also `single-exp`).'),
+    hflip: z.boolean().optional().describe('`--hflip`: mirror the picture.'),
+    vflip: z.boolean().optional().describe('`--vflip`: turn the picture upside down (with hflip: rotate 180°).'),
+    tuningFile: z.string().regex(TUNING_FILE_NAME).optional().describe('`--tuning-file` by name, from libcamera\'s tuning folder of the board (e.g. `imx708_noir` for a Camera Module 3 NoIR, `imx219_noir` for a v2 NoIR).'),
+  })
+  .describe('Image controls of the Pi camera (`rpicam`), set from the page (camera settings) or here; changed live by restarting `rpicam-vid` (a gap of about a second, the pre-roll and an open clip survive it).');
+
+/** The "name": value map of V4L2 controls a USB camera reports (`v4l2-ctl --list-ctrls-menus`). */
+export const v4l2ControlsSchema = z
+  .record(z.string().regex(/^[A-Za-z0-9_]{1,64}$/), z.int().min(-2_147_483_648).max(2_147_483_647))
+  .refine((value) => Object.keys(value).length <= 64, { message: 'at most 64 controls' })
+  .describe('Controls of a `v4l2:` camera set at start, as `{"name": value}` from `v4l2-ctl --list-ctrls-menus` (e.g. `{"brightness": 10, "power_line_frequency": 1}`); the page sets them live.');
+
+const point = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
+
+/** A polygon mask or zone, in fractions of the frame. */
+export const polygonSchema = z.strictObject({
+  kind: z.enum(['exclude', 'include']),
+  points: z.array(point).min(POLYGON_LIMITS.minPoints).max(POLYGON_LIMITS.maxPoints),
+});
 
 const camera = z
   .strictObject({
@@ -104,7 +139,9 @@ const camera = z
     height: evenSide.optional().describe('Frame height asked of the camera, pixels (even).'),
     fps: z.number().min(0.1).max(120).optional().describe('Frame rate asked of the camera. Default: the profile of the Pi model, else 15 for the Pi camera and the demo, native otherwise.'),
     strideAlign: z.union([z.literal(64), z.literal(128)]).optional().describe('Row alignment of `rpicam-vid` YUV output, bytes. Default: 128 on a Pi 5, 64 on earlier models.'),
-    rpicamArgs: z.array(z.string().max(200)).max(50).default([]).describe('Extra arguments for `rpicam-vid`, e.g. `["--hflip", "--denoise", "cdn_fast"]`.'),
+    rpicamArgs: z.array(z.string().max(200)).max(50).default([]).describe('Extra arguments for `rpicam-vid`, e.g. `["--metering", "spot"]` (image controls have their own keys in `controls`).'),
+    controls: cameraControlsSchema.prefault({}),
+    v4l2Controls: v4l2ControlsSchema.default({}),
     stallTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Restart the camera when no frame arrived for this long, milliseconds.'),
     loop: z.boolean().default(true).describe('For a `file:` source: start again at the end.'),
     triggers,
@@ -126,6 +163,11 @@ const mask = z
       .default([])
       .describe('Rectangles ignored by the detector, as fractions of the frame (0..1).'),
     imagePath: z.string().max(4096).optional().describe('A PNG or PGM mask (black = ignored), the size of the frame or of the analysis image.'),
+    polygons: z
+      .array(polygonSchema)
+      .max(POLYGON_LIMITS.maxPolygons)
+      .default([])
+      .describe('Polygons drawn on the picture (the page\'s mask editor), each `{"kind": "exclude" | "include", "points": [[x, y], ...]}` with 3 to 64 points as fractions of the frame (0..1). `exclude`: motion inside never counts; `include`: an "only here" zone: when there is any, motion counts only inside the zones (and outside every exclusion and rectangle).'),
   })
   .prefault({})
   .describe('Parts of the picture that never count as motion.');

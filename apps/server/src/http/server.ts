@@ -8,13 +8,14 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import { spawnChild } from '@preroll/process';
 import type { Integrations } from '@preroll/integrations';
-import type { Config } from '../config';
+import { configEditorOf, perCamera, type Config, type ConfigEditor } from '../config';
 import type { Runtime } from '../runtime/runtime';
 import type { Alerts } from '../alerts';
 import { alertsMetrics, createAlertsApi, createAlertsPublic } from './alerts';
 import { createApi } from './api';
 import { createConfigApi } from './config';
-import type { ConfigService } from '../runtime/config-service';
+import { ConfigUpdateError, type ConfigService } from '../runtime/config-service';
+import { createCameraSettingsApi } from './camera-settings';
 import { openAuth, requireScope, type Auth } from './auth';
 import { hostAllowed } from './host';
 import { bodyDeadline, effectiveMaxConnections, fdSoftLimit, guardConnections, rateLimitedLogger } from './limits';
@@ -155,8 +156,14 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
         setTimeout(options.onExit, 100);
       },
     });
+  // Camera controls and masks of each camera, saved to the one configuration file.
+  const editor: ConfigEditor = options.configService
+    ? configEditorOf(options.configService, 'camera settings')
+    : { file: null, set: () => Promise.reject(new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'this server has no configuration service: there is nowhere to save settings')) };
+  const configs = perCamera(config);
+  const settingsApis = runtimes.map((r, i) => createCameraSettingsApi({ runtime: r, config: configs[i] ?? config, editor, logger: logger.child({ component: 'camera-settings' }) }));
   // Each camera's controls under /api/cameras/<id>/…; the plain /api/… paths are the first camera's.
-  const cameraApis = new Map(runtimes.map((r) => [r.status().camera, apiFor(r)] as const));
+  const cameraApis = new Map(runtimes.map((r, i) => [r.status().camera, express.Router().use(settingsApis[i].router, apiFor(r))] as const));
   app.get('/api/cameras', (_req, res) => {
     res.json({ cameras: cameras() });
   });
@@ -167,7 +174,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   });
   const scores = createScoreHistory(runtimes);
   app.use('/api', createReviewApi(runtime), scores.routes());
-  app.use('/api', cameraApis.get(runtime.status().camera) as ReturnType<typeof apiFor>);
+  app.use('/api', cameraApis.get(runtime.status().camera) as express.Router);
   app.get('/cameras/:camera/stream.mjpg', (req, res, next) => {
     const r = byId.get(String(req.params.camera));
     if (!r) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
@@ -223,6 +230,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     close() {
       ws.close();
       scores.close();
+      for (const settings of settingsApis) settings.close();
       return new Promise((resolveClose) => {
         server.close(() => resolveClose());
         server.closeAllConnections();

@@ -88,6 +88,13 @@ export interface ConfigService {
    * applies the change live.
    */
   patch(patch: unknown, options: { ifMatch: string | undefined; who: string }): Promise<ConfigChange>;
+  /**
+   * Saves values that their own route has already put in force (camera controls, masks: each
+   * `[path, value]` sets one key of the file): validated, written and published like a patch,
+   * but not applied a second time. No `If-Match`: the route sets its own keys on the file as it
+   * is now, so nothing else is overwritten.
+   */
+  saveInForce(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], who: string): Promise<ConfigChange>;
   /** Replaces the whole file document (a restored backup), with the same checks. */
   replace(doc: unknown, options: { ifMatch: string | undefined; who: string }): Promise<ConfigChange>;
   /** Changes, and a hand-edited file found invalid (`error`). */
@@ -146,7 +153,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
   };
 
   /** Puts a validated document in force; `newText` is the file's text now. */
-  const adopt = async (doc: Record<string, unknown>, next: Readonly<Config>, nextProfileKeys: readonly string[], newText: string, who: string): Promise<ConfigChange> => {
+  const adopt = async (doc: Record<string, unknown>, next: Readonly<Config>, nextProfileKeys: readonly string[], newText: string, who: string, inForce = false): Promise<ConfigChange> => {
     const keys = changedKeys(config, next);
     fileDoc = doc;
     profileKeys = nextProfileKeys;
@@ -157,7 +164,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     config = next;
     let applied: readonly string[] = [];
     try {
-      applied = keys.length ? await options.apply(next, keys) : [];
+      applied = !keys.length ? [] : inForce ? keys : await options.apply(next, keys);
     } catch (cause) {
       // Written but not in force: the file wins at the next start; say so rather than pretend.
       logger.error({ err: cause, keys, who }, 'configuration saved, but applying it failed; it takes effect at the next start');
@@ -180,7 +187,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     if (wanted !== version) throw new ConfigUpdateError(409, 'CONFIG_VERSION_CONFLICT', 'the configuration was changed meanwhile (another page, or by hand): reload it and apply your change again', undefined, version);
   };
 
-  const write = async (doc: Record<string, unknown>, who: string): Promise<ConfigChange> => {
+  const write = async (doc: Record<string, unknown>, who: string, inForce = false): Promise<ConfigChange> => {
     const { next, profileKeys: filled } = resolveDoc(doc, 'configuration');
     try {
       await writeConfigAtomic(file as string, doc);
@@ -189,7 +196,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     }
     const written = await readFile(file as string, 'utf8');
     lastStat = await statKey(file as string);
-    return adopt(doc, next, filled, written, who);
+    return adopt(doc, next, filled, written, who, inForce);
   };
 
   /** The base a change is made on: the file on disk when it is a JSON object, else the last good one. */
@@ -257,6 +264,21 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
           if (origin) throw new ConfigUpdateError(409, 'CONFIG_READ_ONLY', `${key} is set by ${origin === 'env' ? 'the environment' : 'a command-line flag'} and cannot be changed here`, key);
         }
         return write(mergePatch(base(), patch) as Record<string, unknown>, who);
+      });
+    },
+    saveInForce(pairs, who) {
+      return serial(async () => {
+        if (!file) throw new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'Preroll was started without a configuration file (--config FILE or PREROLL_CONFIG): there is nowhere to save settings');
+        const doc = base();
+        for (const [path, value] of pairs) {
+          let node = doc as Record<string | number, unknown>;
+          for (const key of path.slice(0, -1)) {
+            if (!isObject(node[key])) node[key] = {};
+            node = node[key] as Record<string | number, unknown>;
+          }
+          node[path[path.length - 1]] = value;
+        }
+        return write(doc, who, true);
       });
     },
     replace(doc, { ifMatch, who }) {

@@ -1,8 +1,9 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, retainFrame, type CaptureState, type CaptureStats, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
-import { loadMaskImage, type Calibration, type DetectorOptions, type MotionBox, type MotionSample } from '@preroll/detector';
+import { chooseDefaultSource, createSource, parseSourceSpec, retainFrame, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
+import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
+import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import { applyModeOf, type Config } from '../config';
@@ -181,6 +182,14 @@ export interface Runtime {
    * applied; keys only a restart of Preroll applies are left out.
    */
   reconfigure(next: Readonly<Config>, keys: readonly string[]): Promise<string[]>;
+  /** The capture source (after `start()`), for the camera controls; null before. */
+  cameraSource(): FrameSource | null;
+  /** The source spec in use (`camera.source`, or what `auto` chose), after `start()`. */
+  sourceSpec(): string;
+  /** Replaces the detector's mask live, without saving it (see `Pipeline.setMask`). */
+  setDetectorMask(mask: PolygonMask | undefined): void;
+  /** The detector's mask in force. */
+  detectorMask(): PolygonMask | undefined;
 }
 
 /** Creates the runtime (no I/O until `start()`). */
@@ -283,14 +292,34 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     settings?.update({ scoreScale: SCORE_SCALE, triggerMode: mode, triggerLevel: mode === 'manual' ? detector.triggerLevel() : undefined, triggerOffset: mode === 'auto' ? detector.autoLevel().offset : undefined });
   };
 
+  /** A USB camera's configured controls, set once it runs; a refusal is logged, capture goes on. */
+  const applyV4l2Controls = async (): Promise<void> => {
+    const values = config.camera.v4l2Controls;
+    if (!Object.keys(values).length) return;
+    let spec;
+    try {
+      spec = parseSourceSpec(sourceSpec);
+    } catch (error) {
+      logger.warn({ err: error }, 'camera: v4l2 controls not applied');
+      return;
+    }
+    if (spec.kind !== 'v4l2') return;
+    try {
+      await setV4l2Controls(spec.device, values);
+      logger.info({ device: spec.device, controls: Object.keys(values) }, 'camera: v4l2 controls set');
+    } catch (error) {
+      logger.error({ err: error, device: spec.device }, 'camera: v4l2 controls not applied');
+    }
+  };
+
   /** The detector's options from the configuration; a bad mask file throws DETECTOR_BAD_MASK naming the file. */
-  const detectorOptions = async (): Promise<DetectorOptions> => {
+  const detectorOptions = async (): Promise<MaskableDetectorOptions> => {
     const { mask: maskConfig, ...detectorConfig } = config.detector;
     const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
     return {
       ...detectorConfig,
       triggerLevel: config.detector.triggerLevel,
-      mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
+      mask: maskConfig.rects.length || maskImage || maskConfig.polygons.length ? { rects: maskConfig.rects, image: maskImage, polygons: maskConfig.polygons } : undefined,
     };
   };
 
@@ -311,6 +340,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       fps: config.camera.fps,
       strideAlign: config.camera.strideAlign,
       rpicamArgs: config.camera.rpicamArgs,
+      controls: config.camera.controls,
       stallTimeoutMs: config.camera.stallTimeoutMs,
       loop: config.camera.loop,
       keepTrying: true,
@@ -393,6 +423,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       diskTimer = setInterval(() => void refreshDisk(), 15_000);
       diskTimer.unref();
       const recovered = await requirePipeline().start();
+      await applyV4l2Controls();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
       await sensors.start();
       // The button belongs to one camera: the one it names, else the first.
@@ -580,6 +611,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         try {
           await buildPipeline(false);
           await requirePipeline().start();
+          await applyV4l2Controls();
           // A manual recording goes on in a new clip, as after a camera outage.
           if (manual) requirePipeline().manualStart();
         } catch (error) {
@@ -597,6 +629,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       changed();
       return applied;
     },
+    cameraSource: () => source,
+    sourceSpec: () => sourceSpec,
+    setDetectorMask(mask) {
+      requirePipeline().setMask(mask);
+      changed();
+    },
+    detectorMask: () => pipeline?.detector.mask(),
     calibrate(apply) {
       const result = requirePipeline().detector.calibrate({ apply });
       if (result.applied) {

@@ -8,6 +8,7 @@ import { SystemView } from './views/system.js';
 import { CamerasView } from './views/cameras.js';
 import { SettingsView } from './views/settings.js';
 import { api } from './api.js';
+import { CameraSettingsView } from './views/camera-settings.js';
 import { EventPlayer } from './views/event-player.js';
 
 const TOAST_MS = 5000;
@@ -81,6 +82,7 @@ export function App({ store, connection, gallery }) {
       ${view === 'gallery' ? html`<${GalleryView} state=${state} gallery=${gallery} act=${act} />` : null}
       ${view === 'settings' && admin ? html`<${SettingsView} state=${state} store=${store} act=${act} />` : null}
       ${view === 'system' ? html`<${SystemView} state=${state} store=${store} gallery=${gallery} act=${act} />` : null}
+      ${view === 'camera-settings' && admin ? html`<${CameraSettingsView} state=${state} store=${store} />` : null}
     </main>
     <${EventPlayer} state=${state} store=${store} gallery=${gallery} act=${act} />
     <${Toast} toast=${state.toast} store=${store} gallery=${gallery} />

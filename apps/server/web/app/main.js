@@ -14,6 +14,8 @@ render(html`<${App} store=${store} connection=${connection} gallery=${gallery} /
 window.openEventById = (id) => gallery.openById(id).catch((error) => console.warn('cannot open event', id, error.message));
 const linked = /^#event=([A-Za-z0-9_-]{1,100})$/.exec(location.hash);
 if (linked) window.openEventById(linked[1]);
+// `/#camera-settings` opens the camera settings (masks, zones, camera controls).
+if (location.hash === '#camera-settings') store.set({ view: 'camera-settings' });
 connection.start();
 gallery.refreshCounts();
 // A delete still inside its undo window is sent when the page goes away.
