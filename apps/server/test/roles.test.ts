@@ -20,7 +20,7 @@ function definedRoutes(): string[] {
   const routes = new Set<string>();
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
     const text = readFileSync(join(dir, name), 'utf8');
-    for (const match of text.matchAll(/\b(?:api|router|app)\.(get|post|put|patch|delete)\((\[[^\]]*\]|'[^']*'|`[^`]*`)/g)) {
+    for (const match of text.matchAll(/\b(?:api|router|app)\.(get|post|put|patch|delete)\(\s*(\[[^\]]*\]|'[^']*'|`[^`]*`)/g)) {
       const written = match[2];
       const paths = written.startsWith('[') ? [...written.matchAll(/'([^']*)'/g)].map((m) => m[1]) : (DYNAMIC[written] ?? [written.slice(1, -1)]);
       for (const path of paths) routes.add(`${match[1].toUpperCase()} ${path}`);
@@ -100,6 +100,16 @@ const TABLE: Record<string, { viewer: 'allow' | 'deny'; path: string; body?: unk
   'GET /config/backup': { viewer: 'deny', path: '/api/config/backup' },
   'POST /config/backup': { viewer: 'deny', path: '/api/config/backup', body: { includeSecrets: true, confirm: 'include secrets' } },
   'POST /config/restore': { viewer: 'deny', path: '/api/config/restore', body: {} },
+  'POST /sensors/:name': { viewer: 'deny', path: '/api/sensors/none' },
+  'GET /mask': { viewer: 'allow', path: '/api/mask' },
+  'POST /mask/preview': { viewer: 'deny', path: '/api/mask/preview', body: { polygons: [] } },
+  'DELETE /mask/preview': { viewer: 'deny', path: '/api/mask/preview' },
+  'PUT /mask': { viewer: 'deny', path: '/api/mask', body: { polygons: [] } },
+  'GET /camera/controls': { viewer: 'allow', path: '/api/camera/controls' },
+  'POST /camera/controls/preview': { viewer: 'deny', path: '/api/camera/controls/preview', body: {} },
+  'POST /camera/controls/cancel': { viewer: 'deny', path: '/api/camera/controls/cancel' },
+  'POST /camera/focus': { viewer: 'deny', path: '/api/camera/focus' },
+  'PUT /camera/controls': { viewer: 'deny', path: '/api/camera/controls', body: {} },
 };
 
 /** Status of a request, without reading an endless stream's body. */
