@@ -203,6 +203,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         heatmap: heatmap ? { render: (width, height) => renderHeatmapPng(heatmap, width, height) } : null,
         triggerLevel: event.triggerLevel,
         score: event.score,
+        boxes: event.boxes,
         continued: event.continued,
       });
     } else {
@@ -251,7 +252,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     frames++;
     lastFrame = frame;
     const { sample, events } = detector.push(frame);
-    recorder.sample(sample.ptsUs, sample.score);
+    recorder.sample(sample.ptsUs, sample.score, frame, sample.boxes);
     samples.emit(sample);
     for (const event of events) {
       toRecorder(event, frame);
