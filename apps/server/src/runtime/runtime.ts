@@ -10,6 +10,7 @@ import { frameJpeg } from '../live/frame-jpeg';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
+import { createExportService, type ExportJob, type ExportService, type TimeSpan } from './exports';
 import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
 import type { PendingMemory } from './memory-button';
 import { openSettings, SCORE_SCALE, type RuntimeSettings, type SettingsFile } from './settings';
@@ -133,6 +134,10 @@ export interface Runtime {
   pressMemory(options?: { addMs?: number; hold?: boolean }): PendingMemory;
   /** The physical memory button went up. */
   releaseMemory(): void;
+  /** Starts joining the continuous recordings of a range into one MP4 (see runtime/exports.ts). Throws `ExportError`. */
+  exportRange(range: TimeSpan): ExportJob;
+  /** An export job by id. */
+  exportJob(id: string): ExportJob | undefined;
   /** The recordings of one day for the timeline strip. */
   /** A day's segments and events, oldest first; of one camera when `camera` is given. */
   timeline(day: string, camera?: string): Timeline;
@@ -195,6 +200,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     lookbackMaxBytes: () => lookbackMaxBytes,
     logger: logger.child({ component: 'memory' }),
     onChange: () => changed(),
+  });
+
+  const exports: ExportService = createExportService({
+    store: () => store(),
+    camera: config.camera.id,
+    dataDir,
+    fsync: config.recorder.fsync,
+    fps: () => (source && source.fps > 0 ? source.fps : undefined),
+    maxMs: rec.memory.maxMinutes * 60_000,
+    report: (recording) => requirePipeline().report(recording),
+    logger: logger.child({ component: 'export' }),
   });
 
   const store = (): Store => {
@@ -344,7 +360,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (gpio) await gpio.stop();
       live.close();
       // Saves under way finish: stopping the pipeline closes the segment they wait for.
-      const draining = memories.stop();
+      const draining = Promise.all([memories.stop(), exports.stop()]);
       if (pipeline) await pipeline.stop();
       await draining;
       lastFrame = null;
@@ -455,6 +471,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     releaseMemory() {
       memories.release();
+    },
+    exportRange(range) {
+      requirePipeline();
+      return exports.start(range);
+    },
+    exportJob(id) {
+      return exports.get(id);
     },
     timeline(day, camera) {
       return store().timeline(day, camera);
