@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { chromium } from 'playwright-core';
 import { ffprobeJson } from '@preroll/process';
 import { missingSpans } from '../src/runtime/exports';
 import { request, startTestServer, tempDataDir, waitFor } from './server-helpers';
@@ -84,5 +85,71 @@ describe('export a time range of continuous recordings (real server, demo camera
     } finally {
       await server.stop();
     }
-  }, 180_000);
+  }, 300_000);
+});
+
+describe('export from the day timeline (Chromium)', () => {
+  test('zoom to the hour, drag a range, export it, open it and play it', async () => {
+    const server = await startTestServer({
+      server: { dataDir: tempDataDir(), host: '127.0.0.1', port: 0 },
+      camera: { source: 'demo', width: 320, height: 240, fps: 10 },
+      recording: { continuous: { enabled: true, segmentS: 2 }, lookback: { maxBytes: 0 } },
+    });
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required'] });
+    const errors: string[] = [];
+    try {
+      const segments = await waitFor(async () => {
+        const items = (await request(`${server.url}/api/events?kind=segment&limit=500`, 'GET')).body.items;
+        return items.length >= 4 ? items : null;
+      }, 30_000, 'four continuous segments');
+      const ordered = [...segments].sort((a: any, b: any) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+      const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(server.url);
+      await page.click('#tab-gallery');
+      await page.selectOption('#filter-kind', '');
+      await page.waitForSelector('.timeline .tl-seg', { timeout: 15_000 });
+      // Zoom to the hour of the recordings.
+      const first = new Date(ordered[0].startedAt);
+      const strip = (await page.locator('.timeline').first().boundingBox())!;
+      const minutes = first.getHours() * 60 + first.getMinutes();
+      await page.mouse.click(strip.x + ((Math.floor(minutes / 60) + 0.5) / 24) * strip.width, strip.y + 3);
+      await page.waitForSelector('#export-from', { timeout: 5000 });
+      // A drag over the zoomed strip fills both times.
+      await page.mouse.move(strip.x + strip.width * 0.2, strip.y + 14);
+      await page.mouse.down();
+      await page.mouse.move(strip.x + strip.width * 0.3, strip.y + 14, { steps: 5 });
+      await page.mouse.up();
+      expect(await page.inputValue('#export-from')).toMatch(/^\d{2}:\d{2}:\d{2}$/);
+      expect(await page.inputValue('#export-to')).toMatch(/^\d{2}:\d{2}:\d{2}$/);
+      expect(await page.locator('.tl-sel').count()).toBe(1);
+      // Whole seconds inside the second and fourth segment.
+      const clock = (ms: number): string => new Date(ms).toTimeString().slice(0, 8);
+      const fromMs = Math.ceil((Date.parse(ordered[1].startedAt) + 1) / 1000) * 1000;
+      const toMs = Math.floor((Date.parse(ordered[3].endedAt) - 1) / 1000) * 1000;
+      await page.fill('#export-from', clock(fromMs));
+      await page.fill('#export-to', clock(toMs));
+      await page.click('#export-start');
+      await page.waitForSelector('#export-open', { timeout: 60_000 });
+      expect(await page.evaluate(() => (document.getElementById('export-progress') as HTMLProgressElement).value)).toBe(1);
+      await page.click('#export-open');
+      await page.waitForFunction(() => (document.getElementById('event-video') as HTMLVideoElement | null)?.readyState === 4, null, { timeout: 20_000 });
+      const duration = await page.evaluate(() => (document.getElementById('event-video') as HTMLVideoElement).duration);
+      expect(duration).toBeGreaterThanOrEqual((toMs - fromMs) / 1000 - 0.1);
+      expect(duration).toBeLessThanOrEqual((toMs - fromMs) / 1000 + 1.1);
+      await page.evaluate(() => {
+        const video = document.getElementById('event-video') as HTMLVideoElement;
+        video.muted = true;
+        video.currentTime = 0;
+        return video.play();
+      });
+      await page.waitForFunction(() => (document.getElementById('event-video') as HTMLVideoElement).currentTime > 0.5, null, { timeout: 15_000 });
+      const memories = (await request(`${server.url}/api/events?kind=memory&limit=500`, 'GET')).body.items;
+      expect(memories).toHaveLength(1);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
+  }, 300_000);
 });
