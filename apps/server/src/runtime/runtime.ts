@@ -7,6 +7,7 @@ import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import type { Config } from '../config';
 import { frameJpeg } from '../live/frame-jpeg';
+import { createRateMeter, createSizeMeter } from '../live/rates';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
@@ -42,7 +43,12 @@ export interface Status {
   readonly uptimeS: number;
   readonly disk: { usedPct: number; freeBytes: number; totalBytes: number } | null;
   readonly events: { count: number; bytes: number };
-  readonly live: { viewers: number; encodes: number };
+  /**
+   * Live viewers, JPEGs encoded, and what each live quality costs on this camera in bytes per
+   * second (running averages; null until measured): `video` the encoder's H.264 (`/stream.mp4`),
+   * `jpeg` the live JPEGs at the live frame rate, `saver` one JPEG a second.
+   */
+  readonly live: { viewers: number; encodes: number; bytesPerS: { video: number | null; jpeg: number | null; saver: number | null } };
   readonly system: SystemInfo | null;
   /** Continuous recording (dashcam mode). */
   readonly continuous: { readonly enabled: boolean; readonly segmentS: number; readonly segmentsWritten: number };
@@ -156,6 +162,24 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const eventStarts = createEmitter<[EventStart]>('runtime event starts', logger);
   let lastFrame: Frame | null = null;
   let manualOn = false;
+  // What live viewing costs here: the H.264 always flows; a JPEG is sampled when nobody watches JPEGs.
+  const videoBytes = createRateMeter();
+  const sampledJpeg = createSizeMeter();
+  let sampling = false;
+  const liveCost = (fps: number): Status['live']['bytesPerS'] => {
+    const jpegAvg = live.stats().jpegBytesAvg ?? sampledJpeg.mean();
+    if (jpegAvg === null && lastFrame && !sampling) {
+      sampling = true;
+      frameJpeg(lastFrame, config.live.width, config.live.jpegQuality)
+        .then((jpeg) => sampledJpeg.add(jpeg.length))
+        .catch((error: unknown) => logger.warn({ err: error }, 'live: cannot sample a JPEG for the cost estimate'))
+        .finally(() => {
+          sampling = false;
+        });
+    }
+    const round = (v: number | null): number | null => (v === null ? null : Math.round(v));
+    return { video: round(videoBytes.bytesPerS()), jpeg: round(jpegAvg === null || fps <= 0 ? null : jpegAvg * Math.min(config.live.maxFps, fps)), saver: round(jpegAvg) };
+  };
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
   const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null): void => {
     const camera = config.camera.id;
@@ -317,7 +341,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         motions.emit(event.type === 'start', atMs);
         if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame);
       });
-      pipeline.onUnit((unit) => units.emit(unit));
+      pipeline.onUnit((unit) => {
+        videoBytes.add(unit.data.length, unit.wallMs);
+        units.emit(unit);
+      });
       pipeline.onSample((sample) => {
         lastSample = sample;
         samples.emit(sample);
@@ -401,7 +428,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
-        live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
+        live: { viewers: liveStats.viewers, encodes: liveStats.encodes, bytesPerS: liveCost(stats?.fps ?? 0) },
         system: system ? { ...system, ...memoryFigures() } : null,
         continuous: {
           enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? rec.continuous.enabled,
