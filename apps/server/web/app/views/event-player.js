@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { formatLevel } from '../format.js';
 import { ScoreChart } from '../components/chart.js';
 import { usePinchZoom } from '../components/zoom.js';
+import { Toast } from '../components/toast.js';
 
 const UPLOAD_LABELS = { none: 'Upload', pending: 'Uploading…', uploaded: 'Uploaded ✓ (again)', failed: 'Upload failed — retry' };
 const SWIPE_PX = 70;
@@ -177,6 +178,7 @@ export function EventPlayer({ state, store, gallery, act }) {
             ${upload && event.urls.clip ? html`<button id="event-upload" type="button" onClick=${() => act(() => gallery.upload(event))}>${UPLOAD_LABELS[event.uploadState] || 'Upload'}</button>` : null}
             <button id="event-delete" type="button" class="danger" onClick=${remove}>Delete</button>
           </div>
+          <${Toast} toast=${state.toast} store=${store} gallery=${gallery} />
         </div>`
       : null}
   </dialog>`;
