@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { writeMemory, type FinishedRecording, type MemorySource } from '@preroll/recorder';
-import type { Store } from '@preroll/store';
+import { localDay, type Store } from '@preroll/store';
 
 /**
  * "Export this time range": the continuous segments covering a range of wall time joined into
@@ -210,8 +210,3 @@ export function createExportService(options: ExportServiceOptions): ExportServic
   };
 }
 
-/** `YYYY-MM-DD` in local time: the store's day of a recording. */
-function localDay(ms: number): string {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
