@@ -125,8 +125,8 @@ export function createExportService(options: ExportServiceOptions): ExportServic
   const segmentsFor = (range: TimeSpan): Array<TimeSpan & { id: string }> => {
     const store = options.store();
     const days = new Set<string>();
-    // A segment overlapping the start may have begun the day before (segments are at most an hour).
-    for (let t = range.fromMs - 3_600_000; t < range.toMs + 86_400_000; t += 86_400_000) days.add(localDay(Math.min(t, range.toMs)));
+    // A segment overlapping the start may have begun the day before (segments are at most an hour and a keyframe).
+    for (let t = range.fromMs - 7_200_000; t < range.toMs + 86_400_000; t += 86_400_000) days.add(localDay(Math.min(t, range.toMs)));
     const out: Array<TimeSpan & { id: string }> = [];
     for (const day of days) {
       for (const s of store.timeline(day, options.camera).segments) {
