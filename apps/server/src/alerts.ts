@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { createArming, createNotifier, resolveNotify, type Arming, type ArmingStatus, type Notifier, type NotifyStats } from '@preroll/integrations';
+import { createArming, createNotifier, resolveNotify, type Arming, type ArmingStatus, type Notifier, type NotifyStats, type RecordingNotice } from '@preroll/integrations';
 import type { Announcer } from './announcer';
 import type { Config } from './config';
 import type { Runtime } from './runtime/runtime';
@@ -49,7 +49,8 @@ const SCHEDULE_EVERY_MS = 20_000;
 /**
  * Feeds one camera's events to the alerts: "event started" notices (motion at the trigger,
  * manual recordings) with their snapshot, the event's progress for "still moving" updates,
- * saved memories from the announcer (once each), and applies the detection schedule and a
+ * saved memories and every finished recording from the announcer (once each; the e-mail
+ * follow-up with the clip), and applies the detection schedule and a
  * presence that pauses detection. Returns the function that detaches it all.
  */
 export function attachAlerts(options: { alerts: Alerts; runtime: Runtime; announcer: Announcer; config: Readonly<Config>; logger: Logger }): () => void {
@@ -78,13 +79,30 @@ export function attachAlerts(options: { alerts: Alerts; runtime: Runtime; announ
         lastProgressMs = now;
         notifier.eventProgress(camera, now, peak, () => runtime.snapshotJpeg());
       }),
-      options.announcer.subscribe(({ record }) => {
-        // A memory alerts when it is saved (it has no trigger); other kinds alerted at their start.
-        if (record.camera !== camera || record.kind !== 'memory') return;
+      options.announcer.subscribe(({ record, recording }) => {
+        if (record.camera !== camera || (record.kind !== 'motion' && record.kind !== 'manual' && record.kind !== 'memory')) return;
+        const finished: RecordingNotice = {
+          id: record.id,
+          camera,
+          kind: record.kind,
+          startedAtMs: Date.parse(record.startedAt),
+          endedAtMs: Date.parse(record.endedAt),
+          clip: record.offloaded ? null : record.files.clip,
+          clipBytes: recording.sidecar.bytes,
+          durationS: record.durationS,
+          peakScore: record.peakScore,
+        };
+        // Motion and manual recordings alerted at their start: the finished clip follows up those alerts.
+        if (record.kind !== 'memory') {
+          notifier.recordingFinished(finished);
+          return;
+        }
+        // A memory alerts when it is saved (it has no trigger), and its clip follows at once.
         const path = record.files.snapshot ? join(config.server.dataDir, record.files.snapshot) : null;
-        void (path ? fsp.readFile(path).catch(() => null) : Promise.resolve(null)).then((snapshot) =>
-          notifier.eventStarted({ camera, kind: 'memory', atMs: Date.now(), score: null, snapshot, oneShot: true }),
-        );
+        void (path ? fsp.readFile(path).catch(() => null) : Promise.resolve(null)).then((snapshot) => {
+          notifier.eventStarted({ camera, kind: 'memory', atMs: Date.now(), score: null, snapshot, oneShot: true, recordingId: record.id });
+          notifier.recordingFinished(finished);
+        });
       }),
     );
   }

@@ -7,6 +7,7 @@ import { createAnnouncer } from './announcer';
 import { perCamera, type Config } from './config';
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
+import { attachLabels } from './labels';
 import { createRuntime, openConfiguredStore, type Runtime } from './runtime/runtime';
 import { version } from './version';
 
@@ -54,8 +55,13 @@ export async function startPreroll(options: {
   // Alert channels and arming are the server's, shared by its cameras.
   const alerts = createAlerts({ config, logger: logger.child({ component: 'alerts' }) });
   const alertDetachers: (() => void)[] = [];
+  // Object labels for motion events, added after each announcement as a sidecar update.
+  const labels = attachLabels({ announcer, store: () => sharedStore ?? started[0].store(), config, logger: logger.child({ component: 'labels' }) });
   const undo = async (): Promise<void> => {
     await http?.close();
+    // Before the cameras: a camera closes its store when it stops. An event that ends during
+    // the stop is announced unclassified; the next start catches up with it (labels.catchUp).
+    await labels.stop();
     // The cameras before the integrations: the clips and segments they close while stopping are
     // indexed and announced like any other, and the integrations still send them out.
     announcer.open();
@@ -117,6 +123,7 @@ export async function startPreroll(options: {
       integrations: integrationsOf,
       alerts,
       announcer,
+      labels,
       logger: logger.child({ component: 'http' }),
       password: options.password,
       onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')),
@@ -127,6 +134,8 @@ export async function startPreroll(options: {
     signal?.removeEventListener('abort', onAbort);
     // Every subscriber is attached: what was finished while starting (recovered clips) goes out now.
     announcer.open();
+    // Events a stop left unclassified: in the background, one at a time.
+    void labels.catchUp().catch((error: unknown) => logger.warn({ err: error }, 'labels: catching up failed'));
     let stopping: Promise<void> | null = null;
     return {
       runtime: started[0],

@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { makePushClient, startStandIn, type StandIn } from '@preroll/testkit';
-import { startTestServer } from './server-helpers';
+import { request, startTestServer, waitFor } from './server-helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -29,6 +29,40 @@ describe('alerts in the page (real browser)', () => {
     await browser?.close();
     await http?.close();
   });
+
+  test('a channel that keeps failing shows in the System panel and in /metrics, without its secret', async () => {
+    http.reply = (req) => (req.url === '/failing' ? { status: 401, body: '{"error":"unauthorized"}' } : { status: 200, body: '{"ok":true}' });
+    const server = await startTestServer({
+      camera: { source: 'demo', width: 320, height: 180, fps: 10 },
+      integrations: { notify: { ntfy: { serverUrl: http.url, topic: 'failing', token: 'tk_wrong_token' } } },
+      arming: { mode: 'away' },
+    });
+    const context = await browser.newContext();
+    try {
+      // The demo's motion event alerts; the server refuses the token (not retried): the channel is failing.
+      await waitFor(async () => (server.alerts.notifier?.stats().channels[0].failing ? true : null), 90_000, 'the alert given up');
+      expect(http.received.filter((r) => r.url === '/failing')).toHaveLength(1);
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics).toContain('preroll_alerts_failing{channel="ntfy"} 1');
+      expect(metrics).toContain('preroll_alerts_failed_total{channel="ntfy"} 1');
+      expect(metrics).toContain('preroll_alerts_sent_total{channel="ntfy"} 0');
+      const status = (await request(`${server.url}/api/status`, 'GET')).body;
+      expect(status.alerts.notify.channels[0]).toMatchObject({ name: 'ntfy', failing: true, failed: 1, lastError: { code: 'NOTIFY_UNAUTHORIZED' } });
+
+      const page = await context.newPage();
+      await page.goto(server.url);
+      await page.click('#tab-system');
+      await page.waitForFunction(() => [...document.querySelectorAll('dd.error')].some((d) => /NOTIFY_UNAUTHORIZED/.test(d.textContent ?? '')), null, { timeout: 20_000 });
+      const shown = await page.evaluate(() => [...document.querySelectorAll('dd.error')].map((d) => d.textContent ?? ''));
+      expect(shown).toHaveLength(1);
+      expect(shown[0]).toMatch(/^failing: NOTIFY_UNAUTHORIZED: ntfy: 127\.0\.0\.1:\d+ answered 401/);
+      expect(shown[0]).not.toContain('tk_wrong_token');
+    } finally {
+      http.reply = () => ({ status: 200, body: '{"ok":true}' });
+      await context.close();
+      await server.stop();
+    }
+  }, 180_000);
 
   test('enable notifications: the server receives the subscription; mode switch; send a test', async () => {
     const server = await startTestServer({

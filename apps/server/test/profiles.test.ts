@@ -58,6 +58,11 @@ describe('Raspberry Pi profiles', () => {
     // `auto` resolves to h264_v4l2m2m on a Pi 4 (encoder device present), libx264 if it is missing.
     expect(PROFILES['pi-4']).toMatchObject({ camera: { width: 1280, height: 720, fps: 30 }, recorder: { encoder: 'auto' } });
     expect(PROFILES['pi-5']).toMatchObject({ camera: { width: 1280, height: 720, fps: 30 }, recorder: { encoder: 'libx264' } });
+    // Object labels: off on the A53 boards, left at the schema's default (on) on a Pi 4 and 5.
+    expect(PROFILES['pi-zero-2-w'].labels).toEqual({ enabled: false });
+    expect(PROFILES['pi-3'].labels).toEqual({ enabled: false });
+    expect(PROFILES['pi-4'].labels).toBeUndefined();
+    expect(PROFILES['pi-5'].labels).toBeUndefined();
   });
 
   test.each([
@@ -77,20 +82,22 @@ describe('Raspberry Pi profiles', () => {
 
   test.each([
     // [raw config, keys the Zero 2 W profile fills]
-    [{}, ['camera.width', 'camera.height', 'camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps']],
-    [{ camera: { source: 'auto' } }, ['camera.width', 'camera.height', 'camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps']],
+    [{}, ['camera.width', 'camera.height', 'camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps', 'labels.enabled']],
+    [{ camera: { source: 'auto' } }, ['camera.width', 'camera.height', 'camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps', 'labels.enabled']],
     // A lone explicit width does not get the profile's height (it would distort the picture).
-    [{ camera: { width: 1280 } }, ['camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps']],
-    [{ camera: { fps: 10 }, live: { maxFps: 2 } }, ['camera.width', 'camera.height', 'recorder.encoder', 'live.width']],
+    [{ camera: { width: 1280 } }, ['camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps', 'labels.enabled']],
+    [{ camera: { fps: 10 }, live: { maxFps: 2 } }, ['camera.width', 'camera.height', 'recorder.encoder', 'live.width', 'labels.enabled']],
     // A size or rate in the rpicam spec is explicit.
-    [{ camera: { source: 'rpicam:640x480@10' } }, ['recorder.encoder', 'live.width', 'live.maxFps']],
-    [{ camera: { source: 'rpicam:640x480' } }, ['camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps']],
+    [{ camera: { source: 'rpicam:640x480@10' } }, ['recorder.encoder', 'live.width', 'live.maxFps', 'labels.enabled']],
+    [{ camera: { source: 'rpicam:640x480' } }, ['camera.fps', 'recorder.encoder', 'live.width', 'live.maxFps', 'labels.enabled']],
     // USB and network cameras keep their own size; the encoder and live view still follow the board.
-    [{ camera: { source: 'v4l2:/dev/video0' } }, ['recorder.encoder', 'live.width', 'live.maxFps']],
-    [{ camera: { source: 'url:rtsp://cam.local/stream' } }, ['recorder.encoder', 'live.width', 'live.maxFps']],
-    [{ camera: { source: 'demo' }, recorder: { encoder: 'h264_v4l2m2m' } }, ['live.width', 'live.maxFps']],
+    [{ camera: { source: 'v4l2:/dev/video0' } }, ['recorder.encoder', 'live.width', 'live.maxFps', 'labels.enabled']],
+    [{ camera: { source: 'url:rtsp://cam.local/stream' } }, ['recorder.encoder', 'live.width', 'live.maxFps', 'labels.enabled']],
+    [{ camera: { source: 'demo' }, recorder: { encoder: 'h264_v4l2m2m' } }, ['live.width', 'live.maxFps', 'labels.enabled']],
     // Not objects: left alone for the schema to reject.
-    [{ camera: 5, live: [] }, ['recorder.encoder']],
+    [{ camera: 5, live: [] }, ['recorder.encoder', 'labels.enabled']],
+    // An explicit labels switch wins over the board's.
+    [{ camera: { source: 'demo' }, recorder: { encoder: 'libx264' }, labels: { enabled: true } }, ['live.width', 'live.maxFps']],
   ])('applyProfile(%j) fills only %j', (raw, keys) => {
     const before = structuredClone(raw);
     const { config, applied } = applyProfile(raw as Record<string, unknown>, PROFILES['pi-zero-2-w']);

@@ -18,6 +18,9 @@ export async function startTestServer(input: ConfigInput & { password?: string |
     ...rest,
     server: { host: '127.0.0.1', port: 0, dataDir: tempDataDir(), ...rest.server },
     camera: { source: 'demo', ...rest.camera },
+    // Labelling loads a 170 MB model and spends about a second per event: only the tests of
+    // labels turn it on.
+    labels: { enabled: false, ...rest.labels },
   });
   const logger = pino({ level: process.env.PREROLL_TEST_LOG ?? 'silent' });
   const preroll = await startPreroll({ config, logger, password, onExit: () => undefined });

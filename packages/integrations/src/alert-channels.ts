@@ -7,11 +7,11 @@
  * says whether it is worth retrying. Secrets never appear in messages.
  */
 
-import { readFileSync } from 'node:fs';
-import nodemailer, { type Transporter } from 'nodemailer';
+import { promises as fsp, readFileSync } from 'node:fs';
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import webpush from 'web-push';
-import type { AlertText } from './alert-rules';
-import type { QueuedAlert } from './alert-outbox';
+import { alertText, type AlertText } from './alert-rules';
+import type { ClipFollowUp, QueuedAlert } from './alert-outbox';
 import { IntegrationsError, type IntegrationsErrorCode } from './errors';
 import type { ChannelName, EmailConfig, NtfyConfig, TelegramConfig, WebPushConfig } from './notify-config';
 import type { PushSubscriptionRecord, WebPushStore } from './webpush-store';
@@ -22,6 +22,8 @@ export interface AlertDelivery {
   readonly text: AlertText;
   /** A URL of the snapshot the device can fetch without a session (Web Push notifications show it), or null. */
   readonly snapshotUrl: string | null;
+  /** A follow-up's MP4 as an absolute path inside the data directory, or null. */
+  readonly clipFile?: string | null;
 }
 
 /** One channel: one attempt at a time. */
@@ -29,6 +31,8 @@ export interface AlertChannel {
   readonly name: ChannelName;
   /** One attempt; throws an {@link IntegrationsError} (`value.retryable`). For Web Push, updates `alert.pendingSubscriptions`. */
   send(delivery: AlertDelivery, signal: AbortSignal): Promise<void>;
+  /** The channel sends a follow-up with the clip once an alerted event's recording is finished (e-mail). */
+  readonly clipFollowUps?: boolean;
   /** Frees sockets (SMTP). */
   close(): void;
 }
@@ -192,30 +196,84 @@ export function createEmailChannel(config: EmailConfig): AlertChannel {
     });
     return transport;
   };
+  const sendMail = async (mail: SendMailOptions): Promise<void> => {
+    try {
+      await transportOf().sendMail({ from: config.from, to: config.to, ...mail });
+    } catch (error) {
+      throw classifySmtpError(error, config.host);
+    }
+  };
   return {
     name: 'email',
-    async send({ alert, text }, signal) {
+    clipFollowUps: true,
+    async send({ alert, text, clipFile }, signal) {
       if (signal.aborted) throw channelError('email', 'NOTIFY_NETWORK', 'stopped', true);
+      if (alert.followUp) return sendMail(await clipMail(config, alert, alert.followUp, clipFile ?? null));
       const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
       const image = alert.snapshot ? '<p><img src="cid:snapshot@preroll" alt="snapshot at the trigger" style="max-width:100%"></p>' : '';
-      try {
-        await transportOf().sendMail({
-          from: config.from,
-          to: config.to,
-          subject: text.title,
-          text: `${text.body}${alert.link ? `\n${alert.link}` : ''}`,
-          html: `<p>${escapeHtml(text.body)}</p>${image}${link}`,
-          attachments: alert.snapshot ? [{ filename: 'snapshot.jpg', content: alert.snapshot, contentType: 'image/jpeg', cid: 'snapshot@preroll' }] : [],
-        });
-      } catch (error) {
-        throw classifySmtpError(error, config.host);
-      }
+      // A "still moving" update goes into the visit's thread (same subject, In-Reply-To the alert).
+      const thread = alert.replyTo ? { inReplyTo: alert.replyTo.messageId, references: [alert.replyTo.messageId] } : {};
+      await sendMail({
+        ...(alert.messageId ? { messageId: alert.messageId } : {}),
+        ...thread,
+        subject: alert.replyTo ? `Re: ${alert.replyTo.subject}` : text.title,
+        text: `${text.body}${alert.link ? `\n${alert.link}` : ''}`,
+        html: `<p>${escapeHtml(text.body)}</p>${image}${link}`,
+        attachments: alert.snapshot ? [{ filename: 'snapshot.jpg', content: alert.snapshot, contentType: 'image/jpeg', cid: 'snapshot@preroll' }] : [],
+      });
     },
     close() {
       transport?.close();
       transport = null;
     },
   };
+}
+
+/**
+ * The follow-up mail of an alert: in the alert's thread (`In-Reply-To`/`References`, subject
+ * `Re: …`), with the MP4 attached when it is at most `clipMaxBytes`, else the link. A clip
+ * deleted while the mail waited is linked, not attached.
+ */
+async function clipMail(config: EmailConfig, alert: QueuedAlert, followUp: ClipFollowUp, clipFile: string | null): Promise<SendMailOptions> {
+  // The size is the finisher's; only whether the clip is still there is asked of the disk (the
+  // mail may have waited for hours): gone (retention, deleted in the page) or unreadable, the
+  // mail says so instead of failing.
+  const present = clipFile !== null && (await fsp.access(clipFile).then(() => true, () => false));
+  const bytes = present ? followUp.clipBytes : null;
+  const attach = bytes !== null && config.clipMaxBytes > 0 && bytes <= config.clipMaxBytes;
+  const size = bytes === null ? '' : `, ${sizeText(bytes)}`;
+  const what = `The clip (${followUp.durationS.toFixed(1)} s${size})`;
+  const where = alert.link ? ` ${alert.link}` : '';
+  const line =
+    bytes === null
+      ? `The clip is no longer on the camera.${alert.link ? ` The event:${where}` : ''}`
+      : attach
+        ? `${what} is attached.`
+        : `${what} ${config.clipMaxBytes > 0 ? `is larger than ${sizeText(config.clipMaxBytes)}, the limit for mail` : 'is not sent by mail'}${alert.link ? `; open it here:${where}` : '; open it in the page'}.`;
+  const body = `${alertText(alert.facts).body}\n${line}${attach && alert.link ? `\nThe event: ${alert.link}` : ''}`;
+  const link = alert.link ? `<p><a href="${escapeHtml(alert.link)}">Open the event</a></p>` : '';
+  return {
+    subject: `Re: ${followUp.subject}`,
+    inReplyTo: followUp.inReplyTo,
+    references: [followUp.inReplyTo],
+    text: body,
+    html: body
+      .split('\n')
+      .map((p) => `<p>${escapeHtml(p)}</p>`)
+      .join('') + link,
+    attachments: attach && clipFile ? [{ filename: `${followUp.recordingId}.mp4`, path: clipFile, contentType: 'video/mp4' }] : [],
+  };
+}
+
+/** `3.2 MB`, `640 kB`. Pure. */
+function sizeText(bytes: number): string {
+  return bytes >= 1_000_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : `${Math.ceil(bytes / 1000)} kB`;
+}
+
+/** The `Message-ID` of an alert mail: unique, on the sender's domain (some spam filters frown on others). Pure. */
+export function alertMessageId(from: string, id: string): string {
+  const domain = /@([A-Za-z0-9.-]+)>?\s*$/.exec(from)?.[1] ?? 'preroll.invalid';
+  return `<${id}@${domain}>`;
 }
 
 /** Names the cause of a nodemailer failure: auth (535), a rejected message, DNS, TLS, timeout. Pure. */

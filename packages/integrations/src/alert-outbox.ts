@@ -22,6 +22,26 @@ export interface QueuedAlert {
   readonly snapshot: Buffer | null;
   /** Web Push: the subscriptions still to reach (null: every subscription, decided at the first attempt). */
   pendingSubscriptions: string[] | null;
+  /** E-mail: the `Message-ID` this alert is sent with (a follow-up replies to it). */
+  readonly messageId?: string;
+  /** E-mail: the mail that began the visit; an update replies to it (same thread). */
+  readonly replyTo?: { readonly messageId: string; readonly subject: string };
+  /** E-mail: what a `clip` follow-up is about (facts.type `clip`). */
+  readonly followUp?: ClipFollowUp;
+}
+
+/** The finished recording a follow-up mail carries (or links to), and the alert it answers. */
+export interface ClipFollowUp {
+  /** `Message-ID` of the alert this follow-up answers (`In-Reply-To`, `References`). */
+  readonly inReplyTo: string;
+  /** Subject of that alert (the follow-up's is `Re: <subject>`). */
+  readonly subject: string;
+  /** The recording's id (the link opens it). */
+  readonly recordingId: string;
+  /** The MP4, relative to the data directory (read when the mail is sent: a clip deleted meanwhile is linked, not attached), or null when it has no clip on this device. */
+  readonly clip: string | null;
+  readonly clipBytes: number;
+  readonly durationS: number;
 }
 
 /** The directory of one channel's outbox. */

@@ -119,7 +119,8 @@ export interface AlertText {
 
 /** What a message is about. */
 export interface AlertFacts {
-  readonly type: 'alert' | 'update' | 'test';
+  /** `clip`: the follow-up of an alert once its recording is finished (e-mail only). */
+  readonly type: 'alert' | 'update' | 'test' | 'clip';
   readonly camera: string;
   readonly kind: AlertKind;
   /** Wall time the event started (the trigger). */
@@ -136,6 +137,8 @@ export function alertText(facts: AlertFacts): AlertText {
   if (facts.type === 'test') return { title: `Preroll test (${facts.camera})`, body: `Test alert from camera ${facts.camera} at ${time}. This channel works.` };
   const durationS = Math.max(0, Math.round((facts.atMs - facts.startedAtMs) / 1000));
   const peak = facts.peakScore === null ? '' : `, peak score ${formatScore(facts.peakScore)}`;
+  // The follow-up keeps the alert's subject behind "Re:" so every mail program threads it with the alert.
+  if (facts.type === 'clip') return { title: `Re: ${what}: ${facts.camera}`, body: `The recording of this event on ${facts.camera} (${time}) is finished${peak}.` };
   if (facts.type === 'update') return { title: `Still moving: ${facts.camera}`, body: `${what} on ${facts.camera} since ${time}, ${durationText(durationS)} so far${peak}.` };
   return { title: `${what}: ${facts.camera}`, body: `${what} on ${facts.camera} at ${time}${durationS > 0 ? `, ${durationText(durationS)} so far` : ''}${peak}.` };
 }

@@ -64,6 +64,8 @@ export type IntegrationsErrorCode =
   | 'NOTIFY_UNKNOWN_CHANNEL'
   /** The alert outbox on disk could not be read or written; `value` is the path. */
   | 'NOTIFY_OUTBOX_FAILED'
+  /** The notifier's remembered visits and pending follow-ups (`notify-state.json`) could not be read or written; a corrupt file is set aside and the alerts go on afresh. `value` is the path. */
+  | 'NOTIFY_STATE_FAILED'
   /** A push subscription sent by a page is not valid; `value` names the field. */
   | 'NOTIFY_BAD_SUBSCRIPTION'
   /** The arming state file could not be read or written; `value` is the path. */

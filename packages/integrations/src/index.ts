@@ -55,7 +55,8 @@ export type { AlertDecision, AlertFacts, AlertInput, AlertText, ArmingGate, Came
 export { classifyConnectionError, classifySmtpError, classifyStatus } from './alert-channels';
 export type { PushPayload } from './alert-channels';
 export { createNotifier } from './notifier';
-export type { ChannelStats, EventStartNotice, Notifier, NotifierOptions, NotifyStats, TestResult } from './notifier';
+export type { ChannelStats, EventStartNotice, Notifier, NotifierOptions, NotifyStats, RecordingNotice, TestResult } from './notifier';
+export { STATE_MAX_THREADS, STATE_MAX_VISITS } from './alert-state';
 export { createArming } from './arming';
 export type { Arming, ArmingOptions, ArmingStatus, ModeSource } from './arming';
 export { createPresence, parseNeighbours, probeHost, seenInNeighbours } from './presence';

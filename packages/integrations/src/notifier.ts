@@ -2,15 +2,22 @@
  * The alert notifier: the configured channels, each with one worker and one bounded queue kept
  * on disk, fed by the runtime's "event started" notices. Per channel it applies the rules
  * (alert-rules.ts) and the arming gate, so one motion event gives one alert per channel (plus
- * rate-limited "still moving" updates). Every method the runtime calls returns at once: a slow
- * or dead channel never blocks capture or recording.
+ * rate-limited "still moving" updates). When an alerted event's recording is finished, a
+ * channel with clip follow-ups (e-mail) gets exactly one more message in the alert's thread.
+ * The visits and the alerts waiting for their clip are kept in `notify-state.json`
+ * (alert-state.ts), so a restart neither repeats a first alert nor loses a follow-up. Every
+ * method the runtime calls returns at once: a slow or dead channel never blocks capture or
+ * recording.
  */
 
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { isAbsolute, relative as relativePath, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
-import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type CameraVisit, type SkipReason } from './alert-rules';
-import { openAlertOutbox, outboxDir, type AlertOutbox, type QueuedAlert } from './alert-outbox';
+import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type SkipReason } from './alert-rules';
+import { openAlertOutbox, outboxDir, type AlertOutbox, type ClipFollowUp, type QueuedAlert } from './alert-outbox';
+import { boundState, openNotifyState, STATE_MAX_THREADS, type NotifyState, type PendingThread, type StoredVisit } from './alert-state';
 import {
+  alertMessageId,
   createEmailChannel,
   createNtfyChannel,
   createTelegramChannel,
@@ -35,6 +42,23 @@ export interface EventStartNotice {
   readonly snapshot: Buffer | null;
   /** A memory (or other one-shot kind) has no progress and ends at once. Default false. */
   readonly oneShot?: boolean;
+  /** The recording, when it exists already (a memory): its follow-up is matched by id rather than by time. */
+  readonly recordingId?: string;
+}
+
+/** A recording is finished (indexed and announced): alerted events get their follow-up with the clip. */
+export interface RecordingNotice {
+  readonly id: string;
+  readonly camera: string;
+  readonly kind: AlertKind;
+  /** Wall times of the first and last frame. */
+  readonly startedAtMs: number;
+  readonly endedAtMs: number;
+  /** The MP4 relative to the data directory (as the store holds it), or null when it has none on this device. */
+  readonly clip: string | null;
+  readonly clipBytes: number;
+  readonly durationS: number;
+  readonly peakScore: number | null;
 }
 
 /** Counters and health of one channel (the page's System panel, `/api/status`, `/metrics`). */
@@ -44,6 +68,8 @@ export interface ChannelStats {
   readonly alerts: number;
   /** "Still moving" updates delivered. */
   readonly updates: number;
+  /** Follow-ups with the finished clip (or its link) delivered (e-mail). */
+  readonly clips: number;
   /** Messages given up (last attempt failed, or an error that is not retried). */
   readonly failed: number;
   /** Attempts that failed and were retried. */
@@ -87,7 +113,11 @@ export interface NotifierOptions {
   readonly logger?: Logger;
   /** Wall clock (tests inject one). Default `Date.now`. */
   readonly now?: () => number;
-  /** Send what the outbox holds from the last run. Default true; false for a one-off test from the command line. */
+  /**
+   * Send what the outbox holds from the last run, and remember visits and pending follow-ups in
+   * `<dataDir>/notify-state.json`. Default true; false for a one-off test from the command line
+   * (which must not touch a running server's files).
+   */
   readonly resumeOutbox?: boolean;
 }
 
@@ -104,6 +134,12 @@ export interface Notifier {
   eventProgress(camera: string, atMs: number, peakScore: number, snapshot: () => Promise<Buffer | null>): void;
   /** The camera's event ended. */
   eventEnded(camera: string, atMs: number): void;
+  /**
+   * A recording is finished (from the one announcement path, once per recording). An event
+   * that alerted on a channel with clip follow-ups (e-mail) gets exactly one, in the alert's
+   * thread; other recordings are ignored. Returns at once.
+   */
+  recordingFinished(recording: RecordingNotice): void;
   /** Sends a test message now on one channel or every channel, bypassing rules and queue; reports each outcome. Throws `NOTIFY_UNKNOWN_CHANNEL`. */
   test(channel: string | undefined, camera: string, snapshot: Buffer | null): Promise<TestResult[]>;
   /** The Web Push subscriptions and VAPID keys, or null without that channel. */
@@ -124,6 +160,7 @@ interface OpenEvent {
   readonly alerted: Set<ChannelName>;
   /** The trigger snapshot (a late alert shows it too). */
   readonly snapshot: Buffer | null;
+  readonly recordingId: string | null;
 }
 
 interface Worker {
@@ -131,10 +168,11 @@ interface Worker {
   readonly rules: ChannelRules;
   readonly outbox: AlertOutbox;
   readonly queue: QueuedAlert[];
-  readonly visits: Map<string, CameraVisit>;
+  readonly visits: Map<string, StoredVisit>;
   running: Promise<void> | null;
   alerts: number;
   updates: number;
+  clips: number;
   failed: number;
   retries: number;
   dropped: number;
@@ -149,6 +187,12 @@ const SKIPS: readonly SkipReason[] = ['kind', 'camera', 'mode', 'schedule', 'pre
 /** Snapshots kept for Web Push's capability URLs. */
 const SNAPSHOTS_KEPT = 50;
 const SNAPSHOT_TTL_MS = 24 * 3600_000;
+/** Motion alone (no message) is saved to the state file at most this often: a crash loses at most this much of a visit's activity. */
+const STATE_SAVE_DELAY_MS = 5000;
+/** An alert whose recording never came (a crash that lost it) stops waiting for it after this long. */
+const THREAD_TTL_MS = 24 * 3600_000;
+/** A recording matches an alert whose trigger is within its frames, give or take this (wall clocks of frame and notice differ slightly). */
+const MATCH_SLACK_MS = 1000;
 
 /** Creates the notifier (no I/O until `start()`). */
 export function createNotifier(options: NotifierOptions): Notifier {
@@ -170,6 +214,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       running: null,
       alerts: 0,
       updates: 0,
+      clips: 0,
       failed: 0,
       retries: 0,
       dropped: 0,
@@ -181,6 +226,17 @@ export function createNotifier(options: NotifierOptions): Notifier {
     });
   }
   const events = new Map<string, OpenEvent>();
+  const persistent = options.resumeOutbox !== false;
+  const stateFile = openNotifyState(options.dataDir);
+  // Alerts (on channels with clip follow-ups) waiting for their recording, oldest first.
+  let threads: PendingThread[] = [];
+  let saveTimer: NodeJS.Timeout | null = null;
+  let saveDueMs = Infinity;
+  let saveChain: Promise<void> = Promise.resolve();
+  // Outbox files being written, by alert id: delivery (and removal) waits for the file.
+  const writes = new Map<string, Promise<void>>();
+  // True between the end of start() (state loaded) and stop().
+  let open = false;
   const snapshots = new Map<string, { jpeg: Buffer; key: string; expiresMs: number }>();
   const stopController = new AbortController();
   let started = false;
@@ -205,45 +261,125 @@ export function createNotifier(options: NotifierOptions): Notifier {
     return ref && config.publicUrl ? `${config.publicUrl.replace(/\/+$/, '')}/alerts/snapshot/${ref.id}?k=${ref.key}` : null;
   };
 
+  const currentState = (): NotifyState => {
+    const t = now();
+    const visits: Partial<Record<ChannelName, Record<string, StoredVisit>>> = {};
+    for (const [name, worker] of workers) {
+      // A visit quiet for longer than the cooldown changes no decision any more: forgotten.
+      const live = [...worker.visits].filter(([, v]) => t - v.lastActivityMs < worker.rules.cooldownS * 1000);
+      if (live.length > 0) visits[name] = Object.fromEntries(live);
+    }
+    threads = threads.filter((th) => t - th.startedAtMs < THREAD_TTL_MS).slice(-STATE_MAX_THREADS);
+    return boundState({ visits, threads });
+  };
+
+  const saveState = (): Promise<void> => {
+    if (saveTimer) clearTimeout(saveTimer);
+    saveTimer = null;
+    saveDueMs = Infinity;
+    const state = currentState();
+    saveChain = saveChain
+      .then(() => stateFile.save(state))
+      .catch((error: unknown) => {
+        logger?.error({ code: 'NOTIFY_STATE_FAILED', err: (error as Error).message }, 'alerts: visits and follow-ups not saved; a restart may repeat a first alert');
+      });
+    return saveChain;
+  };
+
+  /** Saves soon: on the next tick after a message was decided, within STATE_SAVE_DELAY_MS after motion alone. */
+  const stateChanged = (urgent: boolean): void => {
+    if (!persistent || !open) return;
+    const delayMs = urgent ? 0 : STATE_SAVE_DELAY_MS;
+    const dueMs = performance.now() + delayMs;
+    if (saveTimer && saveDueMs <= dueMs) return;
+    if (saveTimer) clearTimeout(saveTimer);
+    saveDueMs = dueMs;
+    saveTimer = setTimeout(() => void saveState(), delayMs);
+  };
+
+  /**
+   * The follow-up's MP4 inside the data directory. The outbox file names it; one that points
+   * elsewhere (edited by hand) is linked, never attached, so no file outside recordings is mailed.
+   */
+  const clipFileOf = (alert: QueuedAlert): string | null => {
+    const clip = alert.followUp?.clip;
+    if (!clip) return null;
+    const root = resolvePath(options.dataDir);
+    const file = resolvePath(root, clip);
+    const inside = relativePath(root, file);
+    if (!clip.endsWith('.mp4') || inside.startsWith('..') || isAbsolute(inside)) {
+      logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', alert: alert.id }, 'a queued follow-up names a clip outside the recordings; it is sent with the link only');
+      return null;
+    }
+    return file;
+  };
+
+  const eventLinkOf = (recordingId: string): string | null => (config.publicUrl ? `${config.publicUrl.replace(/\/+$/, '')}/#event=${encodeURIComponent(recordingId)}` : null);
+
   const checkIdle = (): void => {
     if (pendingSnapshots === 0 && [...workers.values()].every((w) => w.queue.length === 0 && w.running === null)) {
       for (const resolve of idleWaiters.splice(0)) resolve();
     }
   };
 
-  const enqueue = (worker: Worker, facts: AlertFacts, snapshot: Buffer | null, snapshotRef: { id: string; key: string } | null): void => {
+  // Strictly increasing: the outbox files sort by it, so messages queued in the same millisecond (an alert and its follow-up) resume in order.
+  let lastCreatedMs = 0;
+  const createdAt = (): number => (lastCreatedMs = Math.max(now(), lastCreatedMs + 1));
+
+  const enqueue = (
+    worker: Worker,
+    facts: AlertFacts,
+    snapshot: Buffer | null,
+    snapshotRef: { id: string; key: string } | null,
+    extra: { id?: string; messageId?: string; replyTo?: StoredVisit['mail']; followUp?: ClipFollowUp; link?: string | null } = {},
+  ): void => {
     const alert: QueuedAlert & { snapshotRef?: { id: string; key: string } } = {
-      id: `${randomUUID().replace(/-/g, '')}`,
-      createdAtMs: now(),
+      id: extra.id ?? randomUUID().replace(/-/g, ''),
+      createdAtMs: createdAt(),
       facts,
-      link: linkOf(facts.camera, facts.startedAtMs),
+      link: extra.link !== undefined ? extra.link : linkOf(facts.camera, facts.startedAtMs),
       snapshot: snapshot && snapshot.length <= config.snapshotMaxBytes ? snapshot : null,
       pendingSubscriptions: null,
       ...(snapshotRef ? { snapshotRef } : {}),
+      ...(extra.messageId ? { messageId: extra.messageId } : {}),
+      ...(extra.replyTo ? { replyTo: extra.replyTo } : {}),
+      ...(extra.followUp ? { followUp: extra.followUp } : {}),
     };
+    // On disk at once (not only when it reaches the head of the queue): what waits behind a
+    // retried message survives a restart too.
+    writes.set(
+      alert.id,
+      worker.outbox.put(alert).catch((error: unknown) => {
+        // The alert still goes out; only a restart would lose it.
+        logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', channel: worker.channel.name, err: (error as Error).message }, 'alert outbox not written');
+      }),
+    );
     worker.queue.push(alert);
     while (worker.queue.length > worker.rules.queueMax) {
       const oldest = worker.queue.shift() as QueuedAlert;
       worker.dropped++;
-      void worker.outbox.remove(oldest);
+      void removeFile(worker, oldest);
       logger?.warn({ code: 'NOTIFY_DROPPED', channel: worker.channel.name, alert: oldest.id }, `${worker.channel.name}: queue full; dropped the oldest alert`);
     }
     worker.running ??= run(worker);
   };
 
+  /** Deletes an alert's file once it has been written. */
+  const removeFile = async (worker: Worker, alert: QueuedAlert): Promise<void> => {
+    await writes.get(alert.id);
+    writes.delete(alert.id);
+    await worker.outbox.remove(alert);
+  };
+
   const run = async (worker: Worker): Promise<void> => {
     while (!stopController.signal.aborted && worker.queue.length > 0) {
       const alert = worker.queue[0];
-      try {
-        await worker.outbox.put(alert);
-      } catch (error) {
-        // The alert still goes out; only a restart would lose it.
-        logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', channel: worker.channel.name, err: (error as Error).message }, 'alert outbox not written');
-      }
+      // Written before it is sent: a crash after sending at worst repeats it, never loses it.
+      await writes.get(alert.id);
       const done = await deliver(worker, alert);
       if (!done) break; // stopped: the file stays for the next start
       worker.queue.shift();
-      await worker.outbox.remove(alert);
+      await removeFile(worker, alert);
     }
     worker.running = null;
     checkIdle();
@@ -261,8 +397,9 @@ export function createNotifier(options: NotifierOptions): Notifier {
       }
       attempts++;
       try {
-        await worker.channel.send({ alert, text: alertText(alert.facts), snapshotUrl: snapshotUrlOf(alert) }, stopController.signal);
+        await worker.channel.send({ alert, text: alertText(alert.facts), snapshotUrl: snapshotUrlOf(alert), clipFile: clipFileOf(alert) }, stopController.signal);
         if (alert.facts.type === 'update') worker.updates++;
+        else if (alert.facts.type === 'clip') worker.clips++;
         else worker.alerts++;
         worker.lastSentAtMs = now();
         worker.consecutiveFailures = 0;
@@ -310,21 +447,43 @@ export function createNotifier(options: NotifierOptions): Notifier {
       if (decision.send === null) {
         if (decision.skip !== 'not-due' && phase === 'start') worker.skipped[decision.skip]++;
         // Motion seen during a visit keeps it going (cooldown counts from the last motion).
-        if (visit && (decision.skip === 'cooldown' || decision.skip === 'not-due')) worker.visits.set(event.camera, { ...visit, lastActivityMs: atMs });
+        if (visit && (decision.skip === 'cooldown' || decision.skip === 'not-due')) {
+          worker.visits.set(event.camera, { ...visit, lastActivityMs: atMs });
+          stateChanged(false);
+        }
         continue;
       }
       event.alerted.add(worker.channel.name);
-      worker.visits.set(event.camera, { lastSentMs: atMs, lastActivityMs: atMs });
+      // An update stays in the visit (and its mail thread); an alert begins a new one.
+      const mail = decision.send === 'update' ? visit?.mail : undefined;
+      worker.visits.set(event.camera, { lastSentMs: atMs, lastActivityMs: atMs, ...(mail ? { mail } : {}) });
       sendTo.push({ worker, type: decision.send });
     }
     if (sendTo.length === 0) return;
+    stateChanged(true);
     // The facts of this moment (the event keeps changing while the snapshot is encoded).
     const peakScore = event.peakScore;
     const post = (jpeg: Buffer | null): void => {
       if (stopController.signal.aborted) return;
       const ref = keepSnapshot(jpeg);
       for (const { worker, type } of sendTo) {
-        enqueue(worker, { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore }, jpeg, ref);
+        const facts: AlertFacts = { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore };
+        if (!worker.channel.clipFollowUps || !config.email) {
+          enqueue(worker, facts, jpeg, ref);
+          continue;
+        }
+        const visit = worker.visits.get(event.camera);
+        if (type === 'update') {
+          enqueue(worker, facts, jpeg, ref, visit?.mail ? { replyTo: visit.mail } : {});
+          continue;
+        }
+        // The alert's recording will be followed up in its thread once it is finished; the visit's updates reply to it too.
+        const id = randomUUID().replace(/-/g, '');
+        const mail = { messageId: alertMessageId(config.email.from, id), subject: alertText(facts).title };
+        threads.push({ channel: worker.channel.name, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, recordingId: event.recordingId, ...mail });
+        if (visit) worker.visits.set(event.camera, { ...visit, mail });
+        stateChanged(true);
+        enqueue(worker, facts, jpeg, ref, { id, messageId: mail.messageId });
       }
     };
     if (typeof snapshot === 'function') {
@@ -348,6 +507,15 @@ export function createNotifier(options: NotifierOptions): Notifier {
       if (started) return;
       started = true;
       await webpushStore?.open();
+      if (persistent) {
+        const { state, error } = await stateFile.load();
+        if (error) logger?.error({ code: error.code, file: stateFile.path, err: error.message }, 'alerts: the remembered visits could not be read; starting afresh');
+        for (const [name, worker] of workers) {
+          for (const [camera, visit] of Object.entries(state.visits[name] ?? {})) worker.visits.set(camera, visit);
+        }
+        threads = state.threads.filter((t) => workers.get(t.channel)?.channel.clipFollowUps === true);
+      }
+      open = true;
       for (const worker of options.resumeOutbox === false ? [] : workers.values()) {
         const left = await worker.outbox.load((file, error) => logger?.warn({ code: 'NOTIFY_OUTBOX_FAILED', file, err: (error as Error).message }, 'unreadable alert in the outbox removed'));
         worker.queue.push(...left);
@@ -362,12 +530,15 @@ export function createNotifier(options: NotifierOptions): Notifier {
       if (stopController.signal.aborted) return;
       stopController.abort();
       await Promise.all([...workers.values()].map((w) => w.running));
+      await Promise.all(writes.values());
+      if (open && persistent) await saveState();
+      open = false;
       for (const worker of workers.values()) worker.channel.close();
       for (const resolve of idleWaiters.splice(0)) resolve();
     },
     eventStarted(notice) {
-      if (!started || stopController.signal.aborted) return;
-      const event: OpenEvent = { camera: notice.camera, kind: notice.kind, startedAtMs: notice.atMs, peakScore: notice.score, alerted: new Set(), snapshot: notice.snapshot };
+      if (!open || stopController.signal.aborted) return;
+      const event: OpenEvent = { camera: notice.camera, kind: notice.kind, startedAtMs: notice.atMs, peakScore: notice.score, alerted: new Set(), snapshot: notice.snapshot, recordingId: notice.recordingId ?? null };
       if (!notice.oneShot) events.set(notice.camera, event);
       consider(event, 'start', notice.atMs, notice.snapshot);
     },
@@ -381,6 +552,30 @@ export function createNotifier(options: NotifierOptions): Notifier {
     },
     eventEnded(camera) {
       events.delete(camera);
+    },
+    recordingFinished(recording) {
+      if (!open || stopController.signal.aborted) return;
+      const covers = (t: PendingThread): boolean =>
+        t.recordingId !== null ? t.recordingId === recording.id : t.startedAtMs >= recording.startedAtMs - MATCH_SLACK_MS && t.startedAtMs <= recording.endedAtMs + MATCH_SLACK_MS;
+      const matched = threads.filter((t) => t.camera === recording.camera && t.kind === recording.kind && covers(t));
+      if (matched.length === 0) return;
+      // Taken out before anything is queued: a recording announced twice still gives one follow-up.
+      threads = threads.filter((t) => !matched.includes(t));
+      for (const thread of matched) {
+        const worker = workers.get(thread.channel);
+        if (!worker) continue;
+        const followUp: ClipFollowUp = {
+          inReplyTo: thread.messageId,
+          subject: thread.subject,
+          recordingId: recording.id,
+          clip: recording.clip,
+          clipBytes: recording.clipBytes,
+          durationS: recording.durationS,
+        };
+        const facts: AlertFacts = { type: 'clip', camera: recording.camera, kind: recording.kind, startedAtMs: thread.startedAtMs, atMs: recording.endedAtMs, peakScore: recording.peakScore };
+        enqueue(worker, facts, null, null, { followUp, link: eventLinkOf(recording.id) });
+      }
+      stateChanged(true);
     },
     async test(channelName, camera, snapshot) {
       if (channelName !== undefined && !workers.has(channelName as ChannelName)) {
@@ -418,11 +613,13 @@ export function createNotifier(options: NotifierOptions): Notifier {
       const b = Buffer.from(key);
       return a.length === b.length && timingSafeEqual(a, b) ? entry.jpeg : null;
     },
-    idle() {
-      return new Promise((resolve) => {
+    async idle() {
+      await new Promise<void>((resolve) => {
         idleWaiters.push(resolve);
         checkIdle();
       });
+      if (saveTimer) await saveState();
+      await saveChain;
     },
     stats() {
       return {
@@ -431,6 +628,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
           name: w.channel.name,
           alerts: w.alerts,
           updates: w.updates,
+          clips: w.clips,
           failed: w.failed,
           retries: w.retries,
           dropped: w.dropped,

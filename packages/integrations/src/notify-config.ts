@@ -82,8 +82,16 @@ const email = z
     to: z.array(z.email()).min(1).max(20).describe('Recipients. Required.'),
     rejectUnauthorized: z.boolean().default(true).describe('Check the server\'s certificate and host name; false only for a server with a self-signed certificate on a network you trust.'),
     caPath: z.string().min(1).max(4096).optional().describe('A PEM CA file to trust for the SMTP server (e.g. a home server\'s own CA).'),
+    clipMaxBytes: z
+      .int()
+      .min(0)
+      .max(26_214_400)
+      .default(7_000_000)
+      .describe(
+        'When the recording of an alerted event is finished, a follow-up mail in the same thread carries the MP4 if it is at most this big, else a link to the event, bytes (0: always the link). The default keeps the mail under the 10 MB that many providers and relays accept (attachments grow by a third in a mail).',
+      ),
   })
-  .describe('E-mail over SMTP (nodemailer): the snapshot inline in an HTML mail.');
+  .describe('E-mail over SMTP (nodemailer): the snapshot inline in an HTML mail at the trigger, then the clip (or its link) in a follow-up mail in the same thread.');
 
 const webpush = z
   .strictObject({

@@ -273,6 +273,7 @@ export function makeRecord(overrides: Partial<EventRecord> = {}): EventRecord {
     files: { clip: `events/2024-05-01/${id}.mp4`, snapshot: `events/2024-05-01/${id}.jpg`, thumbnail: null, heatmap: null, sidecar: `events/2024-05-01/${id}.json` },
     clipBytes: 1000,
     totalBytes: 1200,
+    labels: null,
     ...overrides,
   };
 }

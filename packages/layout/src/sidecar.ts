@@ -63,6 +63,32 @@ export interface EventSidecar {
    * the index (images and this sidecar are kept) and the clip lives at `remote` only.
    */
   readonly offloaded?: Offloaded;
+  /**
+   * What the object detector saw in the event's best frames, strongest first. Absent: not
+   * classified (labels off, not yet done, or a recording from before labels); `[]`: classified
+   * and nothing was found ("motion only").
+   */
+  readonly labels?: readonly EventLabel[];
+}
+
+/** The coarse classes an event is labelled with. */
+export type LabelName = 'person' | 'animal' | 'vehicle' | 'other';
+
+/** Every label name, in the order the gallery shows them. */
+export const LABEL_NAMES: readonly LabelName[] = ['person', 'animal', 'vehicle', 'other'];
+
+/** Most labels one sidecar may hold (one per sub-label is kept; COCO has 80 classes). */
+export const MAX_LABELS = 80;
+
+/** One object found in an event. */
+export interface EventLabel {
+  readonly label: LabelName;
+  /** The detector's own class, lower case (a COCO class such as `bird`, `cat`, `car`). */
+  readonly subLabel: string;
+  /** 0..1, the detector's score of the best sighting. */
+  readonly confidence: number;
+  /** Where it was, in frame pixels: `[x, y, width, height]`. */
+  readonly box: readonly [number, number, number, number];
 }
 
 /**
@@ -159,7 +185,26 @@ export function parseSidecar(value: unknown, source = 'sidecar'): EventSidecar {
     if (isoMs(off?.at) === null) bad('offloaded.at', 'must be an ISO-8601 date-time');
     if (typeof off?.remote !== 'string' || off.remote.length === 0 || off.remote.length > 2000) bad('offloaded.remote', 'must be a non-empty string');
   }
+  if (o.labels !== undefined) checkLabels(o.labels, bad);
   return value as EventSidecar;
+}
+
+const SUB_LABEL_PATTERN = /^[a-z][a-z ]{0,39}$/;
+
+function checkLabels(value: unknown, bad: (field: string, why: string) => never): void {
+  if (!Array.isArray(value) || value.length > MAX_LABELS) bad('labels', `must be an array of at most ${MAX_LABELS} labels`);
+  (value as unknown[]).forEach((item, i) => {
+    const l = item as Record<string, unknown> | null;
+    if (typeof l !== 'object' || l === null || Array.isArray(l)) bad(`labels[${i}]`, 'must be an object');
+    const one = l as Record<string, unknown>;
+    if (!LABEL_NAMES.includes(one.label as LabelName)) bad(`labels[${i}].label`, `must be one of ${LABEL_NAMES.join(', ')}`);
+    if (typeof one.subLabel !== 'string' || !SUB_LABEL_PATTERN.test(one.subLabel)) bad(`labels[${i}].subLabel`, 'must be 1-40 lower-case letters or spaces');
+    if (!isFiniteNumber(one.confidence) || one.confidence < 0 || one.confidence > 1) bad(`labels[${i}].confidence`, 'must be a number 0..1');
+    const box = one.box as unknown[];
+    if (!Array.isArray(box) || box.length !== 4 || !box.every((v) => isNonNegative(v) && (v as number) <= 65536)) {
+      bad(`labels[${i}].box`, 'must be [x, y, width, height] in pixels');
+    }
+  });
 }
 
 /**

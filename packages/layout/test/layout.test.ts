@@ -77,6 +77,11 @@ describe('parseSidecar', () => {
     ['thumbnailFrom without a time', { ...good, thumbnailFrom: { crop: { x: 0, y: 0, width: 2, height: 2 } } }, 'LAYOUT_SIDECAR_INVALID', 'thumbnailFrom'],
     ['thumbnailFrom with a fractional crop', { ...good, thumbnailFrom: { tMs: 5, crop: { x: 0.5, y: 0, width: 2, height: 2 } } }, 'LAYOUT_SIDECAR_INVALID', 'thumbnailFrom.crop'],
     ['offloaded with an empty remote', { ...good, offloaded: { at: '2026-01-01T00:00:00Z', remote: '' } }, 'LAYOUT_SIDECAR_INVALID', 'offloaded.remote'],
+    ['labels not an array', { ...good, labels: 'person' }, 'LAYOUT_SIDECAR_INVALID', 'labels'],
+    ['unknown label', { ...good, labels: [{ label: 'ghost', subLabel: 'ghost', confidence: 0.5, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].label'],
+    ['label confidence above 1', { ...good, labels: [{ label: 'person', subLabel: 'person', confidence: 2, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].confidence'],
+    ['label sub-label with markup', { ...good, labels: [{ label: 'animal', subLabel: '<b>cat</b>', confidence: 0.5, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].subLabel'],
+    ['label box of three numbers', { ...good, labels: [{ label: 'animal', subLabel: 'cat', confidence: 0.5, box: [0, 0, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].box'],
   ];
   test('reads a sidecar written before thumbnails followed the peak, and one with the thumbnail source', () => {
     const old = JSON.parse(JSON.stringify(good));
@@ -87,6 +92,15 @@ describe('parseSidecar', () => {
     expect(parseSidecar(JSON.parse(JSON.stringify(built))).thumbnailFrom).toEqual(from);
     // Without a thumbnail file there is nothing to describe.
     expect(buildSidecar(facts(T0, { thumbnailFrom: from, files: { clip: recordingPaths(good.id).clip } })).thumbnailFrom).toBeUndefined();
+  });
+
+  test('reads a sidecar written before labels existed, and one with labels or an empty list', () => {
+    const old = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
+    expect('labels' in old).toBe(false);
+    expect(parseSidecar(old).labels).toBeUndefined();
+    const labels = [{ label: 'animal', subLabel: 'cat', confidence: 0.47, box: [10, 20, 100, 80] }];
+    expect(parseSidecar({ ...old, labels }).labels).toEqual(labels);
+    expect(parseSidecar({ ...old, labels: [] }).labels).toHaveLength(0);
   });
 
   test.each(cases)('rejects %s', (_name, value, code, field) => {

@@ -6,7 +6,7 @@ export { StoreError, isErrnoCode } from './errors';
 export type { RecordingErrorCode, StoreErrorCode } from './errors';
 export type { EventRecord } from './record';
 export { localDay } from './record';
-export { decodeCursor, encodeCursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from './query';
+export { decodeCursor, encodeCursor, DEFAULT_PAGE_SIZE, LABEL_FILTER_PATTERN, MAX_PAGE_SIZE } from './query';
 export type { CountQuery, CursorPosition, DayCount, EventPage, ListQuery, Timeline } from './query';
 export { DEFAULT_RETENTION, planRetention, statfsDiskUsage } from './retention';
 export type { DiskUsage, DiskUsageReader, RetentionCandidate, RetentionDecision, RetentionInput, RetentionLimits, RetentionPlan, RetentionReason } from './retention';

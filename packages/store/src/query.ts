@@ -20,7 +20,17 @@ export interface ListQuery {
   readonly camera?: string;
   /** true: reviewed only; false: not yet reviewed only (list only: the day counts do not split by it). */
   readonly reviewed?: boolean;
+  /**
+   * Only recordings with this label (`person`, `animal`, `vehicle`, `other`) or sub-label (a
+   * COCO class such as `cat`); `none`: only those classified with nothing found. List only.
+   */
+  readonly label?: string;
+  /** Leave out recordings classified with nothing found ("motion only"). List only. */
+  readonly hideUnlabelled?: boolean;
 }
+
+/** What a label filter may be: lower-case words (a label, a COCO class, or `none`). */
+export const LABEL_FILTER_PATTERN = /^[a-z][a-z ]{0,39}$/;
 
 /** One page, newest first. `nextCursor` is null on the last page. */
 export interface EventPage {
@@ -36,7 +46,7 @@ export interface DayCount {
 }
 
 /** Filters of {@link EventQueries.countByDay}. */
-export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'day' | 'reviewed'>;
+export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'day' | 'reviewed' | 'label' | 'hideUnlabelled'>;
 
 /** Page size when the query gives none. */
 export const DEFAULT_PAGE_SIZE = 50;
@@ -162,6 +172,26 @@ export function createQueries(db: Database): EventQueries {
         f.where.push('reviewed = ?');
         f.params.push(query.reviewed ? 1 : 0);
         f.key += 'r';
+      }
+      if (query.label !== undefined) {
+        if (typeof query.label !== 'string' || !LABEL_FILTER_PATTERN.test(query.label)) {
+          throw new StoreError('STORE_BAD_QUERY', 'label must be a label (person, animal, vehicle, other), a detector class such as cat, or none', query.label);
+        }
+        if (query.label === 'none') {
+          f.where.push("labels_json = '[]'");
+          f.key += 'n';
+        } else {
+          f.where.push('id IN (SELECT recording_id FROM recording_labels WHERE label = ?)');
+          f.params.push(query.label);
+          f.key += 'l';
+        }
+      }
+      if (query.hideUnlabelled !== undefined) {
+        if (typeof query.hideUnlabelled !== 'boolean') throw new StoreError('STORE_BAD_QUERY', 'hideUnlabelled must be a boolean', query.hideUnlabelled);
+        if (query.hideUnlabelled) {
+          f.where.push("(labels_json IS NULL OR labels_json <> '[]')");
+          f.key += 'h';
+        }
       }
       if (query.cursor) {
         const position = decodeCursor(query.cursor);

@@ -1,4 +1,4 @@
-import type { EventSidecar, Offloaded, RecordingKind, UploadState } from '@preroll/layout';
+import type { EventLabel, EventSidecar, Offloaded, RecordingKind, UploadState } from '@preroll/layout';
 
 /** One recording as the index holds it (the shape the API serves, plus file paths). */
 export interface EventRecord {
@@ -36,6 +36,8 @@ export interface EventRecord {
   readonly clipBytes: number;
   /** Size of all the recording's files (clip, images, sidecar) when it was indexed: what deleting it frees. */
   readonly totalBytes: number;
+  /** Objects the detector found, strongest first; `[]`: none found ("motion only"); null: not classified. */
+  readonly labels: readonly EventLabel[] | null;
 }
 
 /** The database row, column for column. */
@@ -67,6 +69,8 @@ export interface RecordingRow {
   offloaded_at_ms: number | null;
   offloaded_to: string | null;
   reviewed: 0 | 1;
+  /** The sidecar's `labels` as JSON, or null when it has none. */
+  labels_json: string | null;
 }
 
 /** `YYYY-MM-DD` of an instant in the process's local time zone (the day folders use local time too). */
@@ -106,6 +110,7 @@ export function sidecarToRow(sidecar: EventSidecar, sidecarPath: string, totalBy
     offloaded_at_ms: sidecar.offloaded ? Date.parse(sidecar.offloaded.at) : null,
     offloaded_to: sidecar.offloaded ? sidecar.offloaded.remote : null,
     reviewed: sidecar.reviewed ? 1 : 0,
+    labels_json: sidecar.labels === undefined ? null : JSON.stringify(sidecar.labels),
   };
 }
 
@@ -139,6 +144,7 @@ export function rowToRecord(row: RecordingRow): EventRecord {
     },
     clipBytes: row.clip_bytes,
     totalBytes: row.total_bytes,
+    labels: row.labels_json === null ? null : (JSON.parse(row.labels_json) as EventLabel[]),
   };
 }
 

@@ -110,6 +110,38 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 5,
+    description: 'object labels per recording (JSON as in the sidecar) and a label index the gallery filters by',
+    up(db) {
+      // labels_json NULL: never classified; '[]': classified, nothing found. recording_labels
+      // holds one row per label and sub-label of a recording, kept by triggers, so a filter by
+      // label is an index lookup. Rows that exist already have no labels: nothing to copy.
+      const fill = `INSERT OR IGNORE INTO recording_labels (label, recording_id)
+            SELECT json_extract(value, '$.label'), NEW.id FROM json_each(NEW.labels_json) WHERE NEW.labels_json IS NOT NULL
+            UNION SELECT json_extract(value, '$.subLabel'), NEW.id FROM json_each(NEW.labels_json) WHERE NEW.labels_json IS NOT NULL;`;
+      db.exec(`
+        ALTER TABLE recordings ADD COLUMN labels_json TEXT;
+        CREATE TABLE recording_labels (
+          label        TEXT NOT NULL,
+          recording_id TEXT NOT NULL,
+          PRIMARY KEY (label, recording_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX recording_labels_by_recording ON recording_labels (recording_id);
+        CREATE INDEX recordings_unlabelled ON recordings (started_at_ms, id) WHERE labels_json = '[]';
+        CREATE TRIGGER recordings_labels_insert AFTER INSERT ON recordings WHEN NEW.labels_json IS NOT NULL BEGIN
+          ${fill}
+        END;
+        CREATE TRIGGER recordings_labels_update AFTER UPDATE OF labels_json ON recordings BEGIN
+          DELETE FROM recording_labels WHERE recording_id = OLD.id;
+          ${fill}
+        END;
+        CREATE TRIGGER recordings_labels_delete AFTER DELETE ON recordings BEGIN
+          DELETE FROM recording_labels WHERE recording_id = OLD.id;
+        END;
+      `);
+    },
+  },
 ];
 
 /** The schema version this build writes. */

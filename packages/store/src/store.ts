@@ -14,7 +14,7 @@ import type { DiskUsage, DiskUsageReader, RetentionDecision, RetentionLimits } f
 import { DEFAULT_RETENTION, planRetention, statfsDiskUsage, validateRetentionLimits } from './retention';
 import type { Orphan, SkippedSidecar } from './scan';
 import { isSidecarPath, listEventFiles, measureRecording, scanDataDir } from './scan';
-import type { EventSidecar, UploadState } from '@preroll/layout';
+import type { EventLabel, EventSidecar, UploadState } from '@preroll/layout';
 import { EVENTS_DIR, isSafeRelativePath, readSidecar, UPLOAD_STATES, writeSidecarAtomic } from '@preroll/layout';
 import type { EventsWatcher, WatchBatch } from './watcher';
 import { watchEvents } from './watcher';
@@ -76,13 +76,13 @@ export type StoreChange =
    * a share, restored from a backup). Never emitted twice for one id while the row exists.
    */
   | { readonly type: 'created'; readonly record: EventRecord; readonly source: 'app' | 'disk' }
-  /** A known recording changed: starred, its upload state, its clip offloaded, or its sidecar edited on disk. */
+  /** A known recording changed: starred, its upload state, its clip offloaded, labelled, or its sidecar edited on disk. */
   | { readonly type: 'updated'; readonly record: EventRecord; readonly what: UpdateKind }
   /** A recording left the index (its files are gone). */
   | { readonly type: 'deleted'; readonly id: string; readonly reason: DeleteReason };
 
 /** What changed in an `updated` {@link StoreChange}. */
-export type UpdateKind = 'favorite' | 'reviewed' | 'upload' | 'offload' | 'sidecar';
+export type UpdateKind = 'favorite' | 'reviewed' | 'upload' | 'offload' | 'labels' | 'sidecar';
 
 /** Why a row went away. */
 export type DeleteReason = 'api' | 'delete-all' | 'retention' | 'external';
@@ -176,6 +176,12 @@ export interface Store {
   unreviewedCount(camera?: string): number;
   /** Sets the upload state in the sidecar, then in the row. */
   setUploadState(id: string, state: UploadState): Promise<EventRecord>;
+  /**
+   * Records what the object detector found (`[]`: nothing): written to the sidecar first (a
+   * rebuilt index keeps it), then to the row and its label index; reported once as `updated`
+   * with `what: 'labels'`. Throws `STORE_NOT_FOUND` for an unknown id.
+   */
+  setLabels(id: string, labels: readonly EventLabel[]): Promise<EventRecord>;
   /**
    * Removes the clip of an uploaded recording from this device but keeps the recording: the
    * sidecar (rewritten first, with `offloaded`), the images and the row stay, and reconcile,
@@ -416,7 +422,7 @@ function createStore(parts: StoreParts): Store {
    * Changes a sidecar field on disk first (a rebuild must keep it), then re-indexes the row from
    * the rewritten file, which also refreshes its measured size.
    */
-  const rewriteSidecar = async (id: string, patch: Pick<EventSidecar, 'favorite'> | Pick<EventSidecar, 'reviewed'> | Pick<EventSidecar, 'uploadState'>, what: UpdateKind): Promise<EventRecord> => {
+  const rewriteSidecar = async (id: string, patch: Pick<EventSidecar, 'favorite'> | Pick<EventSidecar, 'reviewed'> | Pick<EventSidecar, 'uploadState'> | Pick<EventSidecar, 'labels'>, what: UpdateKind): Promise<EventRecord> => {
     const row = requireRow(id);
     const file = abs(row.sidecar_path);
     const sidecar = await readSidecar(file);
@@ -652,6 +658,9 @@ function createStore(parts: StoreParts): Store {
     unreviewedCount(camera) {
       assertOpen();
       return queries.unreviewedCount(camera);
+    },
+    async setLabels(id, labels) {
+      return rewriteSidecar(id, { labels: [...labels] }, 'labels');
     },
     async setUploadState(id, state) {
       if (!UPLOAD_STATES.includes(state)) throw new StoreError('STORE_BAD_QUERY', `upload state must be one of ${UPLOAD_STATES.join(', ')}`, state);

@@ -106,7 +106,8 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 2));
       const s = makeSidecar(T0);
-      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, labels_json: _labels, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      void _labels;
       void _at;
       void _to;
       void _reviewed;
@@ -126,8 +127,9 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 3));
       const s = makeSidecar(T0);
-      const { reviewed: _reviewed, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { reviewed: _reviewed, labels_json: _labels, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _reviewed;
+      void _labels;
       db.prepare(`INSERT INTO recordings (${Object.keys(v3row).join(', ')}) VALUES (${Object.keys(v3row).map((k) => `@${k}`).join(', ')})`).run(v3row);
       expect(migrate(db)).toEqual({ from: 3, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT reviewed FROM recordings').get()).toEqual({ reviewed: 0 });

@@ -60,6 +60,7 @@ describe('queries', () => {
       files: { clip: sidecar.files.clip, snapshot: sidecar.files.snapshot, thumbnail: sidecar.files.thumbnail, heatmap: null, sidecar: sidecar.files.clip.replace('.mp4', '.json') },
       clipBytes: 1000,
       totalBytes: 4321,
+      labels: null,
     });
     expect(store.get('nope')).toBeUndefined();
   });

@@ -8,6 +8,7 @@ const SUITES: Record<string, () => BenchSuite> = {
   store: () => require('./store').storeBench,
   server: () => require('./server').serverBench,
   modes: () => require('./modes').modesBench,
+  labels: () => require('./labels').labelsBench,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -25,6 +25,8 @@ export interface Profile {
   readonly camera: { readonly width: number; readonly height: number; readonly fps: number };
   readonly recorder: { readonly encoder: 'libx264' | 'h264_v4l2m2m' | 'auto' };
   readonly live?: { readonly width: number; readonly maxFps: number };
+  /** Object labels per event: off where a classification would compete with the encoder for the only spare core (docs/labels.md). */
+  readonly labels?: { readonly enabled: boolean };
 }
 
 // Widths are multiples of 128 so rpicam-vid's rows carry no padding on any model (stride
@@ -38,6 +40,8 @@ const SMALL: Omit<Profile, 'name'> = {
   recorder: { encoder: 'libx264' },
   // Every live JPEG costs a sharp resize + encode on the same small cores.
   live: { width: 480, maxFps: 5 },
+  // One detector pass is several seconds of an A53 core that libx264 already needs (docs/labels.md).
+  labels: { enabled: false },
 };
 
 /** The profiles' values, table-tested and documented in docs/install-raspberry-pi.md. */
@@ -136,6 +140,7 @@ export function applyProfile(raw: Readonly<Record<string, unknown>>, profile: Pr
   }
   fill('recorder', { ...profile.recorder });
   if (profile.live) fill('live', { ...profile.live });
+  if (profile.labels) fill('labels', { ...profile.labels });
   return { config, applied };
 }
 

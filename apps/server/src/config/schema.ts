@@ -195,6 +195,23 @@ const recording = z
   .prefault({})
   .describe('Recording modes besides motion events: continuous segments, "save the last N minutes", the GPIO button.');
 
+const labels = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Label each motion event with what moved (person, animal, vehicle, other) by running an object detector on its snapshot once the event ends. The board profile turns it off on a Pi Zero 2 W and a Pi 3 (see docs/labels.md for the measured cost and the rule); elsewhere it is on.',
+      ),
+    minConfidence: z.number().min(0.05).max(0.99).default(0.4).describe('Lowest detector confidence (0..1) that labels an event; see docs/benchmarks.md for precision and recall at each threshold.'),
+    hideUnlabelled: z
+      .boolean()
+      .default(false)
+      .describe('Leave motion events whose classification found nothing ("motion only") out of the gallery list (`GET /api/events` without `label=`). They are kept, counted and deleted by retention like any other; `label=none` lists them.'),
+  })
+  .prefault({})
+  .describe('Object labels on events; see docs/labels.md.');
+
 const live = z
   .strictObject({
     width: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Width of the live view JPEGs, pixels.'),
@@ -308,6 +325,7 @@ export const configSchema = z
     recorder,
     recording,
     retention,
+    labels,
     live,
     server,
     actions,

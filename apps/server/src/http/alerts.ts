@@ -114,6 +114,7 @@ export function alertsMetrics(alerts: Alerts | undefined): string {
     };
     metric('sent_total', 'counter', 'Alerts delivered (first message of an event).', (c) => c.alerts);
     metric('updates_total', 'counter', '"Still moving" updates delivered.', (c) => c.updates);
+    metric('clips_total', 'counter', 'Follow-ups with the finished clip (or its link) delivered (e-mail).', (c) => c.clips);
     metric('failed_total', 'counter', 'Messages given up after their last attempt.', (c) => c.failed);
     metric('retries_total', 'counter', 'Delivery attempts that failed and were retried.', (c) => c.retries);
     metric('dropped_total', 'counter', 'Messages dropped (queue full or too old).', (c) => c.dropped);

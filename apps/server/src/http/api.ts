@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { lstat, realpath } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { RECORDING_KINDS } from '@preroll/layout';
-import type { EventRecord } from '@preroll/store';
+import { LABEL_FILTER_PATTERN, type EventRecord } from '@preroll/store';
 import type { Integrations } from '@preroll/integrations';
 import { ExportError } from '../runtime/exports';
 import type { Runtime } from '../runtime/runtime';
@@ -24,6 +24,8 @@ export interface ApiOptions {
   readonly status: () => unknown;
   /** MQTT, webhooks and upload, when configured (for the gallery's upload button). */
   readonly integrations: Integrations | null;
+  /** `labels.hideUnlabelled`: the plain event list leaves out events classified with nothing found. Default false. */
+  readonly hideUnlabelled?: boolean;
 }
 
 const ID = z.string().regex(/^[A-Za-z0-9_-]{1,100}$/);
@@ -59,6 +61,8 @@ const listQuery = z.strictObject({
   favorite: z.enum(['true', 'false']).optional(),
   reviewed: z.enum(['true', 'false']).optional(),
   camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).optional(),
+  // A label (person, animal, vehicle, other), a detector class (cat, car, ...) or `none`.
+  label: z.string().regex(LABEL_FILTER_PATTERN, 'a label is lower-case words: person, animal, vehicle, other, a class such as cat, or none').optional(),
 });
 
 /** Parses a body or query with a schema; a failure is a 400 naming the field. */
@@ -237,6 +241,9 @@ export function createApi(options: ApiOptions): Router {
       favorite: query.favorite === undefined ? undefined : query.favorite === 'true',
       reviewed: query.reviewed === undefined ? undefined : query.reviewed === 'true',
       camera: query.camera,
+      label: query.label,
+      // "Motion only" events are hidden from the plain list when configured; a label filter shows what it asks for.
+      hideUnlabelled: query.label === undefined && options.hideUnlabelled ? true : undefined,
     });
     res.json({ items: page.items.map(toApiEvent), nextCursor: page.nextCursor });
   });
@@ -357,6 +364,7 @@ export function toApiEvent(event: EventRecord): Record<string, unknown> {
     reviewed: event.reviewed,
     uploadState: event.uploadState,
     offloaded: event.offloaded,
+    labels: event.labels,
     bytes: event.totalBytes,
     urls: {
       clip: event.kind === 'photo' || event.offloaded ? null : `${base}/clip`,

@@ -35,6 +35,8 @@ export interface HttpServerOptions {
   readonly alerts?: Alerts;
   /** New recordings, announced once: pushed to the open pages. Optional (tests of the web layer alone). */
   readonly announcer?: Pick<Announcer, 'subscribe'>;
+  /** Object labels: their cost and counts go into the status document (optional: tests of the web layer alone). */
+  readonly labels?: { status(): unknown };
   readonly logger: Logger;
   /** PREROLL_PASSWORD, if set. */
   readonly password: string | null;
@@ -95,6 +97,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     authRequired: auth.required,
     integrations: options.integrations[runtimes.indexOf(r)]?.stats() ?? null,
     alerts: options.alerts?.status() ?? null,
+    labels: options.labels?.status() ?? null,
     cameras: cameras(),
   });
   const app = express();
@@ -127,6 +130,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       actions,
       status: statusOf(r),
       integrations: options.integrations[runtimes.indexOf(r)] ?? null,
+      hideUnlabelled: config.labels.hideUnlabelled,
       reboot: async () => {
         const [command, ...args] = config.actions.rebootCommand;
         logger.warn({ command: config.actions.rebootCommand }, 'reboot requested from the web page');

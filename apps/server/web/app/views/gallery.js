@@ -121,12 +121,18 @@ function Timeline({ day, camera, version, onOpen }) {
 
 const UPLOAD_BADGES = { pending: ' ⇡', uploaded: ' ☁', failed: ' ⚠' };
 
+/** At most this many label chips on a card (strongest first, as the server sorts them). */
+const MAX_CHIPS = 3;
+
 function EventCard({ event, onOpen }) {
-  return html`<button type="button" class=${`event${event.reviewed ? '' : ' unreviewed'}`} data-id=${event.id} onClick=${() => onOpen(event)} aria-label=${`${event.kind} at ${new Date(event.startedAt).toLocaleString()}${event.reviewed ? '' : ', not reviewed'}`}>
+  const labels = (event.labels || []).slice(0, MAX_CHIPS);
+  const said = labels.length ? `, ${labels.map((l) => l.subLabel).join(', ')}` : '';
+  return html`<button type="button" class=${`event${event.reviewed ? '' : ' unreviewed'}`} data-id=${event.id} onClick=${() => onOpen(event)} aria-label=${`${event.kind} at ${new Date(event.startedAt).toLocaleString()}${said}${event.reviewed ? '' : ', not reviewed'}`}>
     <img loading="lazy" alt="" width="160" height="90" src=${event.urls.thumbnail || undefined} />
     <span class="event-meta">
       <strong>${new Date(event.startedAt).toLocaleTimeString()}</strong>
       <span>${event.kind}${event.kind === 'photo' ? '' : ` · ${event.durationS.toFixed(1)} s`}${event.peakScore !== null ? ` · peak ${event.peakScore.toFixed(1)}` : ''}</span>
+      ${labels.length ? html`<span class="chips">${labels.map((l) => html`<span key=${l.subLabel} class=${`chip chip-${l.label}`} title=${`${l.label}, ${Math.round(l.confidence * 100)} %`}>${l.subLabel}</span>`)}</span>` : null}
       <span class="star" title=${event.offloaded ? 'uploaded; the clip is no longer on this device' : ''}>${event.favorite ? '★' : ''}${UPLOAD_BADGES[event.uploadState] || ''}</span>
     </span>
     ${event.reviewed ? null : html`<i class="new-dot" aria-hidden="true"></i>`}
