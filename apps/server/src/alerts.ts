@@ -15,20 +15,40 @@ export interface Alerts {
   stop(): Promise<void>;
   /** What `/api/status` shows under `alerts`. */
   status(): { readonly arming: ArmingStatus; readonly notify: NotifyStats | null };
+  /**
+   * Stops the channels and arming, and starts them anew from a new configuration (applied
+   * live). Whoever attached to them (attachAlerts, the integrations) attaches again after.
+   */
+  reconfigure(config: Readonly<Config>): Promise<void>;
 }
 
 /** Creates the notifier (when channels are configured) and the arming state; nothing starts until `start()`. */
 export function createAlerts(options: { config: Readonly<Config>; logger: Logger }): Alerts {
-  const { config, logger } = options;
-  const dataDir = config.server.dataDir;
-  const arming = createArming({ config: config.arming, dataDir, logger: logger.child({ component: 'arming' }) });
-  const notifyConfig = config.integrations?.notify === undefined ? null : resolveNotify(config.integrations.notify);
-  const notifier = notifyConfig
-    ? createNotifier({ config: notifyConfig, dataDir, arming: (camera, atMs) => arming.gate(camera, atMs), logger: logger.child({ component: 'alerts' }) })
-    : null;
+  const { logger } = options;
+  const dataDir = options.config.server.dataDir;
+  const build = (config: Readonly<Config>): { arming: Arming; notifier: Notifier | null } => {
+    const arming = createArming({ config: config.arming, dataDir, logger: logger.child({ component: 'arming' }) });
+    const notifyConfig = config.integrations?.notify === undefined ? null : resolveNotify(config.integrations.notify);
+    const notifier = notifyConfig
+      ? createNotifier({ config: notifyConfig, dataDir, arming: (camera, atMs) => arming.gate(camera, atMs), logger: logger.child({ component: 'alerts' }) })
+      : null;
+    return { arming, notifier };
+  };
+  let { arming, notifier } = build(options.config);
   return {
-    notifier,
-    arming,
+    get notifier() {
+      return notifier;
+    },
+    get arming() {
+      return arming;
+    },
+    async reconfigure(config) {
+      await notifier?.stop();
+      await arming.stop();
+      ({ arming, notifier } = build(config));
+      await arming.start();
+      await notifier?.start();
+    },
     async start() {
       await arming.start();
       await notifier?.start();

@@ -4,7 +4,8 @@ import sharp from 'sharp';
 import type { Store } from '@preroll/store';
 import { attachAlerts, createAlerts, type Alerts } from './alerts';
 import { createAnnouncer } from './announcer';
-import { perCamera, type Config } from './config';
+import { parseConfig, perCamera, type Config, type ConfigLayers } from './config';
+import { createConfigService, type ConfigService } from './runtime/config-service';
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
 import { attachLabels } from './labels';
@@ -22,6 +23,8 @@ export interface Preroll {
   readonly alerts: Alerts;
   /** The port the web server listens on. */
   readonly port: number;
+  /** The configuration as the settings page changes it. */
+  readonly configService: ConfigService;
   /** Stops: web server, cameras (their last recordings are announced), integrations, store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -38,6 +41,12 @@ export async function startPreroll(options: {
   onExit?: () => void;
   /** Aborting it (SIGTERM during the start) stops the cameras at once; the start then rejects with `PREROLL_START_ABORTED`. */
   signal?: AbortSignal;
+  /**
+   * The configuration file and the layers over it (from `loadConfig`): with them the settings
+   * page can save. Without them the configuration is shown but cannot be changed.
+   */
+  configFile?: string | null;
+  layers?: ConfigLayers;
 }): Promise<Preroll> {
   const { config, logger, signal } = options;
   // Every image sharp sees here is new (live frames, snapshots): its operation cache only holds
@@ -55,9 +64,11 @@ export async function startPreroll(options: {
   // Alert channels and arming are the server's, shared by its cameras.
   const alerts = createAlerts({ config, logger: logger.child({ component: 'alerts' }) });
   const alertDetachers: (() => void)[] = [];
+  let configService: ConfigService | null = null;
   // Object labels for motion events, added after each announcement as a sidecar update.
   const labels = attachLabels({ announcer, store: () => sharedStore ?? started[0].store(), config, logger: logger.child({ component: 'labels' }) });
   const undo = async (): Promise<void> => {
+    await configService?.stop();
     await http?.close();
     // Before the cameras: a camera closes its store when it stops. An event that ends during
     // the stop is announced unclassified; the next start catches up with it (labels.catchUp).
@@ -117,6 +128,52 @@ export async function startPreroll(options: {
       integrationsOf.push(one);
       if (one) integrations.push(one);
     }
+    configService = await createConfigService({
+      file: options.layers ? (options.configFile ?? null) : null,
+      layers: options.layers ?? fixedLayers(config),
+      config,
+      logger: logger.child({ component: 'config' }),
+      apply: async (next, keys) => {
+        const applied = new Set<string>();
+        const nextCameras = perCamera(next);
+        // Cameras added, removed or renamed need a restart (keys under `cameras` say so).
+        if (nextCameras.length !== started.length) return [];
+        for (const [index, runtime] of started.entries()) for (const key of await runtime.reconfigure(nextCameras[index], keys)) applied.add(key);
+        const retention = keys.filter((k) => k.startsWith('retention.'));
+        if (sharedStore && retention.length) {
+          sharedStore.setRetention({ maxDiskPct: next.retention.maxDiskPct, maxTotalBytes: next.retention.maxTotalBytes || null, maxAgeDays: next.retention.maxAgeDays || null });
+          for (const key of retention) applied.add(key);
+        }
+        const alertKeys = keys.filter((k) => /^(integrations\.notify|arming)(\.|$)/.test(k));
+        if (alertKeys.length) {
+          // Channels and arming restart; the cameras' feeds attach to the new ones.
+          for (const detach of alertDetachers.splice(0)) detach();
+          await alerts.reconfigure(next);
+          for (const [index, runtime] of started.entries()) {
+            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }) }));
+          }
+          for (const key of alertKeys) applied.add(key);
+        }
+        // MQTT shows the arming mode: it restarts with the alerts too.
+        const integrationKeys = keys.filter((k) => /^integrations\.(mqtt|webhooks|upload)(\.|$)/.test(k));
+        if (integrationKeys.length || alertKeys.length) {
+          // Each camera's MQTT, webhooks and upload stop (their queues flush) and start anew.
+          for (const [index, runtime] of started.entries()) {
+            const old = integrationsOf[index];
+            if (old) {
+              old.detach();
+              await old.stop();
+              integrations.splice(integrations.indexOf(old), 1);
+            }
+            const one = await startIntegrations({ runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts });
+            integrationsOf[index] = one;
+            if (one) integrations.push(one);
+          }
+          for (const key of integrationKeys) applied.add(key);
+        }
+        return [...applied];
+      },
+    });
     http = await createHttpServer({
       config,
       runtimes: started,
@@ -127,6 +184,7 @@ export async function startPreroll(options: {
       logger: logger.child({ component: 'http' }),
       password: options.password,
       onExit: options.onExit ?? (() => process.kill(process.pid, 'SIGTERM')),
+      configService,
     });
     // A port in use must stop everything, not leave a camera recording with no web server.
     const port = await http.listen();
@@ -134,6 +192,7 @@ export async function startPreroll(options: {
     signal?.removeEventListener('abort', onAbort);
     // Every subscriber is attached: what was finished while starting (recovered clips) goes out now.
     announcer.open();
+    configService.start();
     // Events a stop left unclassified: in the background, one at a time.
     void labels.catchUp().catch((error: unknown) => logger.warn({ err: error }, 'labels: catching up failed'));
     let stopping: Promise<void> | null = null;
@@ -143,6 +202,7 @@ export async function startPreroll(options: {
       http,
       alerts,
       port,
+      configService,
       stop() {
         stopping ??= undo();
         return stopping;
@@ -154,4 +214,15 @@ export async function startPreroll(options: {
     await undo().catch((stopError: unknown) => logger.error({ err: stopError }, 'cleanup after a failed start failed'));
     throw error;
   }
+}
+
+/** Layers for a configuration given whole (no file): shown by the settings page, not changeable. */
+function fixedLayers(config: Readonly<Config>): ConfigLayers {
+  return {
+    fileDoc: {},
+    envKeys: [],
+    flagKeys: [],
+    profileKeys: [],
+    resolve: (doc, origin) => ({ config: parseConfig(doc, origin), profile: { name: 'none', model: null, reason: 'no file', applied: [] } }),
+  };
 }

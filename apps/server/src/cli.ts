@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Command> = {
   config: () => require('./commands/config').configCommand,
   passwd: () => require('./commands/passwd').passwdCommand,
   token: () => require('./commands/token').tokenCommand,
+  user: () => require('./commands/user').userCommand,
   notify: () => require('./commands/notify').notifyCommand,
 };
 

@@ -48,6 +48,8 @@ export async function startIntegrations(options: {
           }
         : {}),
     },
+    // The camera's MQTT sensors are read over the same connection (retained messages included: the sensors ignore them).
+    mqttSubscriptions: { topics: runtime.sensorTopics(), onMessage: (topic, payload, retained) => runtime.sensorMessage(topic, payload, retained) },
     uploads: {
       setUploadState: (id, state) => store.setUploadState(id, state),
       // delete-local-after-upload: the clip goes, the recording stays in the gallery. Starred

@@ -1,7 +1,22 @@
 import type { Logger } from 'pino';
-import type { Frame, FrameSource } from '@preroll/capture';
+import { retainFrame, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
 import { createEmitter } from '@preroll/process';
-import { createDetector, renderHeatmapPng, type Detector, type DetectorEvent, type DetectorOptions, type MotionSample } from '@preroll/detector';
+import {
+  createDetector,
+  gateTriggerLagMs,
+  INITIAL_TRIGGER_GATE_STATE,
+  nextTriggerGateState,
+  renderHeatmapPng,
+  VIDEO_CUE,
+  type Detector,
+  type DetectorEvent,
+  type DetectorOptions,
+  type DetectorStartEvent,
+  type MotionSample,
+  type TriggerGateInput,
+  type TriggerGateMode,
+  type TriggerGateState,
+} from '@preroll/detector';
 import {
   createEncoder,
   createRecorder,
@@ -73,8 +88,38 @@ export interface PipelineOptions {
    * recording stays on disk for the next reindex.
    */
   readonly onRecording?: (recording: FinishedRecording) => void | Promise<void>;
+  /**
+   * What starts an event (see `nextTriggerGateState`): `video` (default) is the detector alone;
+   * the other modes take sensor cues given to {@link Pipeline.sensor}.
+   */
+  readonly triggers?: { readonly mode: TriggerGateMode; readonly withinS: number };
   readonly logger?: Logger;
 }
+
+/** An event as recorded: from the trigger gate (or, in `video` mode, the detector), with the cues that took part. */
+export type TriggerEvent =
+  | {
+      readonly type: 'start';
+      /** The first cue: the clip's pre-roll counts back from here. */
+      readonly ptsUs: number;
+      /** When the event was decided (the newest frame then). */
+      readonly triggerPtsUs: number;
+      /** The video score at the start, null when no video cue started it. */
+      readonly score: number | null;
+      readonly continued: boolean;
+      /** The cues that started it (`video` and/or sensor names), in time order. */
+      readonly cues: readonly string[];
+    }
+  | {
+      readonly type: 'end';
+      readonly endPtsUs: number;
+      readonly peakScore: number | null;
+      /** Every cue that took part. */
+      readonly cues: readonly string[];
+    };
+
+/** How far behind the newest frame the detector's start may lie (its confirmation), milliseconds. */
+const DETECTOR_TRIGGER_LAG_MS = 2000;
 
 /** Counters of the whole pipeline. */
 export interface PipelineStats {
@@ -129,20 +174,46 @@ export interface Pipeline {
   onUnit(listener: (unit: AccessUnit) => void): () => void;
   /** Detector events with the frame they happened on. */
   onDetectorEvent(listener: (event: DetectorEvent, frame: Frame | null) => void): () => void;
+  /**
+   * Events as recorded: what the trigger gate made of the detector's events and the sensor
+   * cues (in `video` mode the detector's events), with the frame that was newest then.
+   */
+  onTrigger(listener: (event: TriggerEvent, frame: Frame | null) => void): () => void;
+  /**
+   * A sensor edge, now: `on` is a cue; `off` starts its hold of `holdUs`; a sensor without "off"
+   * sends both at once. Ignored before the first frame (there is no clock and no video yet); a
+   * cue is ignored while motion detection is off. Returns false when it was ignored.
+   */
+  sensor(name: string, on: boolean, holdUs: number): boolean;
+  /** True while an event runs as recorded: the gate's (or in `video` mode the detector's). */
+  triggerActive(): boolean;
   /** Finished clips, after the store hook ran. */
   onClip(listener: (clip: RecordedClip) => void): () => void;
   /** Finished continuous segments, after the store hook ran. */
   onSegment(listener: (segment: SegmentRecord) => void): () => void;
   stats(): PipelineStats;
+  /**
+   * Replaces the detector with one made from new options (a configuration applied live): the
+   * old detector's open event ends first, as if the motion had stopped, so its clip is finished
+   * normally; the new detector starts from its warm-up.
+   */
+  replaceDetector(options: DetectorOptions): void;
 }
 
 /** Wires a source into detector, encoder, ring and recorder. Spawns nothing until `start()`. */
 export function createPipeline(options: PipelineOptions): Pipeline {
   const log = options.logger;
   const { source } = options;
-  const detector = createDetector(options.detector ?? {}, log);
+  let detector = createDetector(options.detector ?? {}, log);
+  const triggers = options.triggers ?? { mode: 'video' as const, withinS: 0 };
+  const gated = triggers.mode !== 'video';
+  // In video-and-sensor mode the second cue may come withinS after the first, and the clip
+  // still starts the pre-roll before the first: the ring keeps that much more.
+  const maxTriggerLagMs = options.recorder?.maxTriggerLagMs ?? gateTriggerLagMs(triggers, DETECTOR_TRIGGER_LAG_MS);
+  log?.info({ mode: triggers.mode, withinS: triggers.withinS, preRollMs: options.recorder?.preRollMs ?? 5000, maxTriggerLagMs }, 'pipeline: trigger mode and pre-roll ring window (pre-roll + trigger lag + one GOP)');
   const recorder = createRecorder({
     ...options.recorder,
+    maxTriggerLagMs,
     fps: options.recorder?.fps ?? (source.fps || undefined),
     dataDir: options.dataDir,
     logger: log?.child({ component: 'recorder' }),
@@ -160,10 +231,28 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const units = createEmitter<[AccessUnit]>('pipeline units', log);
   const detectorEvents = createEmitter<[DetectorEvent, Frame | null]>('pipeline detector events', log);
   const clips = createEmitter<[RecordedClip]>('pipeline clips', log);
+  const triggerEvents = createEmitter<[TriggerEvent, Frame | null]>('pipeline triggers', log);
+  const gateConfig = { mode: triggers.mode, withinS: triggers.withinS, maxEventS: detector.config().maxEventS };
+  let gate: TriggerGateState = INITIAL_TRIGGER_GATE_STATE;
+  // The gate's clock: frame timestamps, and sensor edges placed on it by the wall time since the newest frame.
+  let gateNowUs = Number.NEGATIVE_INFINITY;
+  let lastFrameAtMs = 0;
+  // The newest video start (its heat-map and score go with an event a video cue started).
+  let lastVideoStart: DetectorStartEvent | null = null;
+  let gatePeak: number | null = null;
   let encoder: Encoder | null = null;
   let codec: EncoderCodec | undefined = options.encoder?.codec === 'auto' ? undefined : options.encoder?.codec;
   let encoderStart: Promise<void> | null = null;
+  // The newest frame, for photos and manual recordings: kept with a reference on its buffer
+  // (a pooled source reuses buffers nobody holds), released when the next frame replaces it.
   let lastFrame: Frame | null = null;
+  let releaseLast: FrameRelease | null = null;
+  const keepLast = (frame: Frame | null): void => {
+    const release = frame ? retainFrame(frame) : null;
+    releaseLast?.();
+    lastFrame = frame;
+    releaseLast = release;
+  };
   let frames = 0;
   let pauses = 0;
   let paused = false;
@@ -205,6 +294,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         score: event.score,
         boxes: event.boxes,
         continued: event.continued,
+        cues: [event.cue ?? VIDEO_CUE],
       });
     } else {
       recorder.motionEnd({ endPtsUs: event.endPtsUs, peakScore: event.peakScore });
@@ -212,6 +302,65 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   };
 
   const emitEvent = (event: DetectorEvent, frame: Frame | null): void => detectorEvents.emit(event, frame);
+
+  /** A detector event: straight to the recorder in `video` mode, else into the gate. */
+  const onDetectorEvent = (event: DetectorEvent, frame: Frame | null): void => {
+    if (!gated) {
+      toRecorder(event, frame);
+      emitEvent(event, frame);
+      triggerEvents.emit(
+        event.type === 'start'
+          ? { type: 'start', ptsUs: event.ptsUs, triggerPtsUs: event.triggerPtsUs, score: event.score, continued: event.continued, cues: [event.cue ?? VIDEO_CUE] }
+          : { type: 'end', endPtsUs: event.endPtsUs, peakScore: event.peakScore, cues: [VIDEO_CUE] },
+        frame,
+      );
+      return;
+    }
+    emitEvent(event, frame);
+    const atUs = frame?.ptsUs ?? gateNowUs;
+    if (event.type === 'start') {
+      lastVideoStart = event;
+      feedGate({ type: 'video-start', ptsUs: event.ptsUs, atUs, continued: event.continued }, frame);
+    } else {
+      gatePeak = Math.max(gatePeak ?? 0, event.peakScore);
+      feedGate({ type: 'video-end', endPtsUs: event.endPtsUs, atUs, split: event.reason === 'max-length' }, frame);
+    }
+  };
+
+  /** One input into the gate; what it decides goes to the recorder and the trigger listeners. */
+  const feedGate = (input: TriggerGateInput, frame: Frame | null): void => {
+    // Inputs must come in time order; a sensor edge placed a little past the next frame waits for it.
+    gateNowUs = Math.max(gateNowUs, input.atUs);
+    const step = nextTriggerGateState(gate, { ...input, atUs: gateNowUs }, gateConfig);
+    gate = step.state;
+    for (const out of step.outputs) {
+      if (out.type === 'start') {
+        const video = out.cues.includes(VIDEO_CUE) ? lastVideoStart : null;
+        if (!out.continued) gatePeak = video ? video.score : null;
+        const heatmap = video?.heatmap;
+        log?.info({ ptsUs: out.ptsUs, cues: out.cues, continued: out.continued, lagMs: Math.round((gateNowUs - out.ptsUs) / 1000) }, 'trigger: event start');
+        recorder.motionStart({
+          ptsUs: out.ptsUs,
+          frame: frame ?? undefined,
+          heatmap: heatmap ? { render: (width, height) => renderHeatmapPng(heatmap, width, height) } : null,
+          triggerLevel: detector.triggerLevel(),
+          score: video?.score,
+          continued: out.continued,
+          cues: out.cues,
+        });
+        triggerEvents.emit({ type: 'start', ptsUs: out.ptsUs, triggerPtsUs: gateNowUs, score: video ? video.score : null, continued: out.continued, cues: out.cues }, frame);
+      } else {
+        log?.info({ endPtsUs: out.endPtsUs, reason: out.reason, cues: out.cues }, 'trigger: event end');
+        recorder.motionEnd({ endPtsUs: out.endPtsUs, peakScore: gatePeak ?? undefined, cues: out.cues });
+        triggerEvents.emit({ type: 'end', endPtsUs: out.endPtsUs, peakScore: gatePeak, cues: out.cues }, frame);
+      }
+    }
+  };
+
+  /** Detection switched off, the camera stopped or the pipeline stops: the gate's event ends at the newest frame. */
+  const closeGate = (): void => {
+    if (gated) feedGate({ type: 'disable', atUs: lastFrame?.ptsUs ?? gateNowUs }, lastFrame);
+  };
 
   const startEncoder = (frame: Frame): Encoder => {
     const fps = source.fps > 0 ? source.fps : 30;
@@ -250,14 +399,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const onFrame = (frame: Frame): void => {
     if (stopping) return;
     frames++;
-    lastFrame = frame;
+    keepLast(frame);
+    lastFrameAtMs = Date.now();
     const { sample, events } = detector.push(frame);
     recorder.sample(sample.ptsUs, sample.score, frame, sample.boxes);
     samples.emit(sample);
-    for (const event of events) {
-      toRecorder(event, frame);
-      emitEvent(event, frame);
-    }
+    for (const event of events) onDetectorEvent(event, frame);
+    if (gated) feedGate({ type: 'tick', atUs: frame.ptsUs }, frame);
     encoder ??= startEncoder(frame);
     encoder.encode(frame);
     if (source.pausable && !paused && encoder.busy()) {
@@ -276,12 +424,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       await source.stop();
       if (encoderStart) await encoderStart;
       if (encoder) await encoder.stop();
-      for (const event of detector.flush(lastFrame?.ptsUs)) {
-        toRecorder(event, lastFrame);
-        emitEvent(event, lastFrame);
-      }
+      for (const event of detector.flush(lastFrame?.ptsUs)) onDetectorEvent(event, lastFrame);
+      closeGate();
       await recorder.stop();
       await segmenter.stop();
+      // The newest frame stays held: photos of it remain possible after the stop.
       await hookChain;
       resolveFinished();
     })();
@@ -289,7 +436,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   };
 
   return {
-    detector,
+    get detector() {
+      return detector;
+    },
+    replaceDetector(next) {
+      for (const event of detector.flush(lastFrame?.ptsUs)) onDetectorEvent(event, lastFrame);
+      const enabled = detector.enabled();
+      detector = createDetector(next, log);
+      if (!enabled) detector.setEnabled(false);
+    },
     recorder,
     segmenter,
     encoder: () => encoder,
@@ -314,17 +469,32 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     stop,
     finished: () => finished,
     setMotionEnabled(on) {
-      for (const event of detector.setEnabled(on)) {
-        toRecorder(event, lastFrame);
-        emitEvent(event, lastFrame);
-      }
+      for (const event of detector.setEnabled(on)) onDetectorEvent(event, lastFrame);
+      if (!on) closeGate();
+    },
+    sensor(name, on, holdUs) {
+      if (stopping || !lastFrame) return false;
+      // Switched off, a cue starts nothing; an "off" still counts, or a sensor that went quiet
+      // meanwhile would hold the next event open after detection is switched on again.
+      if (on && !detector.enabled()) return false;
+      if (!gated) return true;
+      const atUs = lastFrame.ptsUs + Math.max(0, Date.now() - lastFrameAtMs) * 1000;
+      feedGate({ type: 'sensor', name, on, holdUs, atUs }, lastFrame);
+      return true;
     },
     manualStart: () => recorder.manualStart({ frame: lastFrame ?? undefined }),
     manualStop: () => recorder.manualStop(lastFrame?.ptsUs),
     async takePhoto() {
       const frame = lastFrame;
       if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
-      const photo = await recorder.takePhoto(frame);
+      // The recorder reads the frame after an await: hold its buffer until the photo is taken.
+      const release = retainFrame(frame);
+      let photo: FinishedRecording;
+      try {
+        photo = await recorder.takePhoto(frame);
+      } finally {
+        release();
+      }
       await notify(photo);
       return photo;
     },
@@ -332,10 +502,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     onRecordingState: (listener) => recorder.onState(listener),
     interrupt(reason) {
       if (stopping) return;
-      for (const event of detector.flush(lastFrame?.ptsUs)) {
-        toRecorder(event, lastFrame);
-        emitEvent(event, lastFrame);
-      }
+      for (const event of detector.flush(lastFrame?.ptsUs)) onDetectorEvent(event, lastFrame);
+      closeGate();
       if (recorder.recording()) {
         log?.warn({ reason }, 'pipeline: closing the open clip: the camera stopped');
         recorder.discontinuity(reason);
@@ -345,6 +513,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     onSample: samples.on,
     onUnit: units.on,
     onDetectorEvent: detectorEvents.on,
+    onTrigger: triggerEvents.on,
+    triggerActive: () => (gated ? gate.event !== null : detector.active()),
     onClip: clips.on,
     onSegment: segments.on,
     stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),

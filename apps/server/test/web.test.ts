@@ -46,13 +46,20 @@ describe('web assets, reviewing and the live helpers on a real server (demo sour
     expect(plain.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
     expect(plain.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(plain.headers.get('content-encoding')).toBeNull();
-    const br = await raw(asset, { 'Accept-Encoding': 'gzip, br' });
+    // The compressed forms are made in the background after the start; until then the file is sent as it is.
+    const br = await waitFor(async () => {
+      const answer = await raw(asset, { 'Accept-Encoding': 'gzip, br' });
+      return answer.headers.get('content-encoding') === 'br' ? answer : null;
+    }, 30_000, 'the brotli form of main.js');
     expect(br.headers.get('content-encoding')).toBe('br');
     expect(brotliDecompressSync(br.body).equals(plain.body)).toBe(true);
     const gz = await raw(asset, { 'Accept-Encoding': 'gzip' });
     expect(gz.headers.get('content-encoding')).toBe('gzip');
     expect(gunzipSync(gz.body).equals(plain.body)).toBe(true);
-    const style = await raw(`${server.url}/assets/${prefix![1]}/style.css`, { 'Accept-Encoding': 'br' });
+    const style = await waitFor(async () => {
+      const answer = await raw(`${server.url}/assets/${prefix![1]}/style.css`, { 'Accept-Encoding': 'br' });
+      return answer.headers.get('content-encoding') === 'br' ? answer : null;
+    }, 30_000, 'the brotli form of style.css');
     expect(style.body.length).toBeLessThan(Number((await raw(`${server.url}/assets/${prefix![1]}/style.css`)).headers.get('content-length')) / 2);
     expect((await raw(asset, { 'If-None-Match': plain.headers.get('etag') as string })).status).toBe(304);
     const stale = await request(`${server.url}/assets/000000000000/app/main.js`, 'GET');

@@ -1,5 +1,11 @@
 'use strict';
-// The login page: posts the password, then opens the app.
+// The login page: posts the user name (empty: the admin) and password, then opens the app.
+function credentials() {
+  const user = document.getElementById('user').value.trim();
+  const password = document.getElementById('password').value;
+  return user ? { user, password } : { password };
+}
+
 document.getElementById('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const error = document.getElementById('login-error');
@@ -9,7 +15,7 @@ document.getElementById('login-form').addEventListener('submit', async (event) =
     response = await fetch('/api/login', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ password: document.getElementById('password').value }),
+      body: JSON.stringify(credentials()),
     });
   } catch (failure) {
     error.textContent = `no connection to the recorder (${failure.message})`;

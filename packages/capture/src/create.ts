@@ -1,10 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { createRestartSupervisor, type BackoffOptions, DEFAULT_BACKOFF, type RestartSupervisor } from '@preroll/process';
-import { alignStride } from './assembler';
+import { alignStride, allocatingBuffers, type FrameBuffers } from './assembler';
 import { DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT, type FrameFormat } from './args';
 import { CaptureError } from './errors';
-import { createFrame, type Frame } from './frame';
+import { createFrame, i420Bytes, type Frame } from './frame';
+import { createFramePool, releaseFrame, type FramePool } from './pool';
 import { detectBoard, type BoardInfo } from './pi';
 import { monotonicUs, startFfmpegRun, startRpicamRun, type RunEvents, type SourceRun } from './run';
 import type { CaptureState, CaptureStats, FrameListener, FrameSource } from './source';
@@ -46,6 +47,22 @@ export interface SourceOptions {
   readonly backoff?: BackoffOptions;
   /** How long a frame may wait for its timestamp line (default 1000 ms). */
   readonly ptsWaitMs?: number;
+  /**
+   * Frame buffers come from a bounded pool (`true`: {@link DEFAULT_POOL_FRAMES} buffers,
+   * allocated as needed): no frame-sized allocation per frame, but a listener that keeps a frame
+   * beyond its call must take a reference with `retainFrame` and release it. `false` (the
+   * default, for callers that keep frames freely) allocates a buffer per frame that the
+   * listeners own; it is the baseline of `pnpm bench loop`. A live source drops a frame (counted in
+   * `droppedFrames` and `stats().pool.exhausted`) when consumers hold every buffer; a pausable
+   * file never drops and allocates past the pool instead (counted as `overflow`).
+   */
+  readonly framePool?: boolean | { readonly frames: number };
+  /**
+   * Read the source's stdout through a FIFO straight into the frame buffers (default true): no
+   * 64 KiB Buffer per pipe read, no copy for unpadded rows. `false` reads an ordinary pipe and
+   * copies each chunk (the baseline of `pnpm bench loop`).
+   */
+  readonly directReads?: boolean;
   readonly logger?: Logger;
   /** The board, for the stride default; read from /proc/device-tree/model when absent. */
   readonly board?: BoardInfo;
@@ -64,6 +81,17 @@ export function createSource(specText: string | SourceSpec, options: SourceOptio
 }
 
 const FPS_WINDOW = 30;
+const WATCHDOG_MS = 250;
+
+/**
+ * Buffers in a source's frame pool by default: the capture's own, the newest frame kept for
+ * photos, the live view's pending frame, and the encoder's pipe writes and start-up hold
+ * (6 each by default), with room to spare. Allocated only as they are needed.
+ */
+export const DEFAULT_POOL_FRAMES = 16;
+
+/** Least time between two log lines about frames dropped for want of a pool buffer. */
+const POOL_LOG_GAP_MS = 10_000;
 
 class SupervisedSource implements FrameSource {
   readonly description: string;
@@ -82,6 +110,10 @@ class SupervisedSource implements FrameSource {
   private runFrames = 0;
   private seq = 0;
   private dropped = 0;
+  private pool: FramePool | null = null;
+  private poolOverflow = 0;
+  private poolDrops = 0;
+  private poolLoggedAtMs = -Infinity;
   private lastError: CaptureError | null = null;
   private lastTail: readonly string[] = [];
   private lastOutPtsUs: number | null = null;
@@ -92,6 +124,7 @@ class SupervisedSource implements FrameSource {
   private lastFrameAtMs = 0;
   private runStartedAtMs = 0;
   private paused = false;
+  private lastCheckAtMs = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private readonly recentPts: number[] = [];
   private firstFrame: { resolve: () => void; reject: (error: Error) => void } | null = null;
@@ -128,6 +161,7 @@ class SupervisedSource implements FrameSource {
       fps: this.measuredFps(),
       lastError: this.lastError ? { code: this.lastError.code, message: this.lastError.message } : null,
       stderrTail: this.run ? this.run.child.stderrTail() : [...this.lastTail],
+      pool: this.pool ? { ...this.pool.stats(), dropped: this.poolDrops, overflow: this.poolOverflow } : null,
     };
   }
 
@@ -149,7 +183,8 @@ class SupervisedSource implements FrameSource {
     this.setState('starting');
     this.launch();
     if (this.options.stallTimeoutMs !== 0) {
-      this.watchdog = setInterval(() => this.checkStall(), 250);
+      this.lastCheckAtMs = Date.now();
+      this.watchdog = setInterval(() => this.checkStall(), WATCHDOG_MS);
       this.watchdog.unref();
     }
     if (!this.options.keepTrying) return first;
@@ -247,7 +282,8 @@ class SupervisedSource implements FrameSource {
         this.height = height;
         if (fps) this.fps = fps;
       },
-      onFrame: (packed, rawPtsUs) => this.deliver(packed, rawPtsUs),
+      onFrame: (packed, rawPtsUs, fromStream) => this.deliver(packed, rawPtsUs, fromStream),
+      frameBuffers: () => this.frameBuffers(),
       onFallback: (reason) => this.logger?.warn({ source: this.description, reason }, 'stream timestamps unusable; using arrival time'),
     };
     let run: SourceRun;
@@ -291,7 +327,7 @@ class SupervisedSource implements FrameSource {
     return startRpicamRun(
       format,
       { width: format.width, height: format.height, strideY },
-      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, camera: spec.camera, extraArgs: this.options.rpicamArgs },
+      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, directReads: this.options.directReads, camera: spec.camera, extraArgs: this.options.rpicamArgs },
       events,
     );
   }
@@ -305,6 +341,7 @@ class SupervisedSource implements FrameSource {
       {
         logger: this.logger,
         ptsWaitMs: this.options.ptsWaitMs ?? 2000,
+        directReads: this.options.directReads,
         realtime: this.options.realtime ?? true,
         loop: this.options.loop ?? false,
         durationS: this.options.durationS,
@@ -315,7 +352,32 @@ class SupervisedSource implements FrameSource {
     );
   }
 
-  private deliver(packed: Buffer, rawPtsUs: number): void {
+  /** Buffers for frames of the current size: the pool (made again when the size changed), or plain allocation. */
+  private frameBuffers(): FrameBuffers {
+    const bytes = i420Bytes(this.width, this.height);
+    const setting = this.options.framePool ?? false;
+    if (setting === false) return allocatingBuffers(bytes);
+    if (!this.pool || this.pool.frameBytes !== bytes) {
+      // Buffers of an older pool still held by consumers go back to it and are then collected.
+      this.pool = createFramePool({ frameBytes: bytes, capacity: setting === true ? DEFAULT_POOL_FRAMES : setting.frames });
+    }
+    const pool = this.pool;
+    if (!this.pausable) return pool;
+    return {
+      acquire: () => {
+        const buffer = pool.acquire();
+        if (buffer) return buffer;
+        // A paused file loses nothing: past the pool, a frame gets a buffer of its own.
+        this.poolOverflow++;
+        return Buffer.allocUnsafe(bytes);
+      },
+      discard: (buffer) => {
+        if (pool.owns(buffer)) pool.discard(buffer);
+      },
+    };
+  }
+
+  private deliver(packed: Buffer | null, rawPtsUs: number, fromStream = true): void {
     const nowUs = monotonicUs();
     const nominalUs = this.fps > 0 ? 1e6 / this.fps : 33_333;
     if (this.runOffsetUs === null) {
@@ -329,7 +391,11 @@ class SupervisedSource implements FrameSource {
     this.lastRawPtsUs = rawPtsUs;
     const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
     if (this.lastOutPtsUs !== null && this.isLive() && this.fps > 0) {
-      const missing = Math.round((ptsUs - this.lastOutPtsUs) / nominalUs) - 1;
+      // Arrival times carry no sensor clock, and the nominal rate of a network stream is often
+      // ffmpeg's guess (25 fps for MJPEG over HTTP): gaps are measured against the rate seen.
+      const measured = fromStream ? 0 : this.measuredFps();
+      const expectedUs = measured > 0 ? 1e6 / measured : nominalUs;
+      const missing = Math.round((ptsUs - this.lastOutPtsUs) / expectedUs) - 1;
       if (missing > 0) this.dropped += missing;
     }
     this.lastOutPtsUs = ptsUs;
@@ -337,12 +403,20 @@ class SupervisedSource implements FrameSource {
     this.lastFrameAtMs = Date.now();
     this.recentPts.push(ptsUs);
     if (this.recentPts.length > FPS_WINDOW) this.recentPts.shift();
+    if (packed === null) {
+      this.dropPooled();
+      return;
+    }
 
+    const meta = { seq: this.seq, ptsUs, wallMs: this.startWallMs + ptsUs / 1000, width: this.width, height: this.height };
+    const pool = this.pool;
+    const pooled = pool !== null && isPoolBuffer(pool, packed);
     let frame: Frame;
     try {
-      frame = createFrame({ seq: this.seq, ptsUs, wallMs: this.startWallMs + ptsUs / 1000, width: this.width, height: this.height, data: packed });
+      frame = pooled ? pool.frame(packed, meta) : createFrame({ ...meta, data: packed });
     } catch (error) {
       this.logger?.error({ err: error }, 'frame of unexpected size dropped');
+      if (pooled) pool.discard(packed);
       this.dropped++;
       return;
     }
@@ -361,6 +435,22 @@ class SupervisedSource implements FrameSource {
         this.logger?.error({ err: error }, 'frame listener threw');
       }
     }
+    // The capture's own reference ends here; consumers that keep the frame have retained it.
+    if (pooled) releaseFrame(frame);
+  }
+
+  /** Every pool buffer is held by a consumer (a stalled encoder pipe, a slow viewer): the frame is dropped, counted and logged. */
+  private dropPooled(): void {
+    this.dropped++;
+    this.poolDrops++;
+    const now = Date.now();
+    if (now - this.poolLoggedAtMs >= POOL_LOG_GAP_MS) {
+      this.poolLoggedAtMs = now;
+      this.logger?.warn(
+        { source: this.description, reason: 'frame-pool-exhausted', poolDrops: this.poolDrops, pool: this.pool?.stats() },
+        'frame dropped: every frame buffer is held by a consumer that has not released it',
+      );
+    }
   }
 
   private isLive(): boolean {
@@ -375,6 +465,12 @@ class SupervisedSource implements FrameSource {
   }
 
   private checkStall(): void {
+    const now = Date.now();
+    // Time this process could not run (its event loop blocked by other work, or the whole
+    // machine starved) is not silence of the camera: its frames wait in the pipe meanwhile.
+    const lateMs = now - this.lastCheckAtMs - WATCHDOG_MS;
+    this.lastCheckAtMs = now;
+    if (lateMs > WATCHDOG_MS) this.lastFrameAtMs += lateMs;
     if (!this.run || this.paused || this.currentState === 'stopped') return;
     const limitMs = this.runFrames === 0 ? (this.options.firstFrameTimeoutMs ?? 20_000) : (this.options.stallTimeoutMs ?? 5000);
     const silentMs = Date.now() - this.lastFrameAtMs;
@@ -424,4 +520,9 @@ class SupervisedSource implements FrameSource {
     this.currentState = state;
     for (const listener of this.stateListeners) listener(state, error);
   }
+}
+
+/** True when the buffer is one of the pool's (an overflow buffer of a paused file is not). */
+function isPoolBuffer(pool: FramePool, buffer: Buffer): boolean {
+  return pool.owns(buffer);
 }

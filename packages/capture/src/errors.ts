@@ -11,7 +11,9 @@ export type CaptureErrorCode =
   | 'CAPTURE_SOURCE_EXITED'
   | 'CAPTURE_STALLED'
   | 'CAPTURE_NO_FRAMES'
-  | 'CAPTURE_STOPPED';
+  | 'CAPTURE_STOPPED'
+  | 'CAPTURE_FRAME_RELEASED'
+  | 'CAPTURE_FRAME_DOUBLE_RELEASE';
 
 /** An error of a frame source, with a stable code, the offending value and the cause. */
 export class CaptureError extends Error {

@@ -14,7 +14,7 @@ export class PtsPairer<T> {
 
   constructor(
     private readonly emit: (item: T, ptsUs: number, fromStream: boolean) => void,
-    private readonly options: { waitMs: number; useStream: boolean; onFallback?: (reason: string) => void },
+    private readonly options: { waitMs: number; useStream: boolean; onFallback?: (reason: string) => void; discard?: (item: T) => void },
   ) {
     this.mode = options.useStream ? 'paired' : 'arrival';
   }
@@ -55,11 +55,11 @@ export class PtsPairer<T> {
     this.emit(waiting.item, ptsUs, true);
   }
 
-  /** Stops the timer and forgets everything waiting (the run ended). */
+  /** Stops the timer and forgets everything waiting (the run ended), handing each item to `discard`. */
   close(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.frames.length = 0;
+    for (const waiting of this.frames.splice(0)) this.options.discard?.(waiting.item);
     this.stamps.length = 0;
   }
 

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { constants, mkdtempSync, openSync, rmSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeExit, spawnChild, spawnFfmpeg, ProcessError, type ChildHandle, type ExitInfo } from '@preroll/process';
-import { FrameAssembler, type RawLayout } from './assembler';
+import { FrameAssembler, type FrameBuffers, type RawLayout } from './assembler';
 import { ffmpegDecodeArgs, parseOutputStream, parseShowinfoPts, parseShowinfoTimeBase, rpicamArgs, type FrameFormat } from './args';
 import { CaptureError } from './errors';
 import { PtsPairer } from './pts';
@@ -21,8 +21,14 @@ export function monotonicUs(): number {
 export interface RunEvents {
   /** The frame size is known (immediately for rpicam, from ffmpeg's output line otherwise). */
   onFormat(width: number, height: number, fps: number | null): void;
-  /** A packed frame with its run-relative timestamp (stream pts, or arrival time when `fromStream` is false). */
-  onFrame(packed: Buffer, ptsUs: number, fromStream: boolean): void;
+  /**
+   * A packed frame with its run-relative timestamp (stream pts, or arrival time when `fromStream`
+   * is false); null for a frame dropped for want of a free buffer (its timestamp still counts).
+   * A buffer comes with the reference of its {@link FrameBuffers}: the receiver owns it.
+   */
+  onFrame(packed: Buffer | null, ptsUs: number, fromStream: boolean): void;
+  /** The buffers for frames of the size just given to `onFormat` (called right after it). */
+  frameBuffers(): FrameBuffers;
   /** The stream timestamps could not be used; arrival time from now on. */
   onFallback(reason: string): void;
 }
@@ -42,6 +48,8 @@ export interface RunOptions {
   readonly logger?: Logger;
   /** How long a frame may wait for its side-channel timestamp before falling back to arrival time. */
   readonly ptsWaitMs: number;
+  /** Read stdout through a FIFO straight into the frame buffers (default true); false reads an ordinary pipe and copies. */
+  readonly directReads?: boolean;
 }
 
 /**
@@ -59,27 +67,32 @@ export function startRpicamRun(
   events: RunEvents,
 ): SourceRun {
   const fifo = openPtsFifo(options.logger);
+  const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   let child: ChildHandle;
   try {
     child = spawnChild({
       name: 'camera',
       command: 'rpicam-vid',
       args: rpicamArgs(format, { ...options, ptsPath: fifo?.path ?? null }),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', pipe.stdout, 'pipe'],
       logger: options.logger,
     });
   } catch (error) {
     fifo?.close();
+    pipe.close();
     throw translateSpawnError(error, 'rpicam-vid', 'install rpicam-apps (sudo apt install rpicam-apps), or use --source demo');
   }
   events.onFormat(format.width, format.height, format.fps);
-  const pairer = new PtsPairer<Buffer>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
+  const buffers = events.frameBuffers();
+  const pairer = new PtsPairer<Buffer | null>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
     waitMs: options.ptsWaitMs,
     useStream: fifo !== null,
     onFallback: events.onFallback,
+    discard: (packed) => packed && buffers.discard(packed),
   });
-  const assembler = new FrameAssembler(layout);
-  child.stdout?.on('data', (chunk: Buffer) => assembler.push(chunk, (packed) => pairer.pushFrame(packed, monotonicUs())));
+  const assembler = new FrameAssembler(layout, buffers);
+  const onFrame = (packed: Buffer | null): void => pairer.pushFrame(packed, monotonicUs());
+  pipe.attach(child, { target: () => assembler.readTarget(), commit: (bytes) => assembler.commitRead(bytes, onFrame) });
   if (fifo) {
     readLines(fifo.stream, (line) => {
       // `# timecode format v2`, then one line per frame in milliseconds (e.g. `33.333`).
@@ -89,7 +102,7 @@ export function startRpicamRun(
     });
     void child.exited.then(() => setTimeout(() => fifo.close(), 100));
   }
-  return wrapRun(child, pairer, classifyRpicamExit);
+  return wrapRun(child, pipe, pairer, classifyRpicamExit, () => assembler.close());
 }
 
 /** A named pipe for rpicam-vid's timestamps, or null (arrival time then) when one cannot be made. */
@@ -129,18 +142,21 @@ export function startFfmpegRun(
   let timeBase: [number, number] | null = null;
   let afterOutputHeader = false;
   let assembler: FrameAssembler | null = null;
+  let buffers: FrameBuffers | null = null;
   const early: Buffer[] = [];
-  const pairer = new PtsPairer<Buffer>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
+  const pairer = new PtsPairer<Buffer | null>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
     waitMs: options.ptsWaitMs,
     useStream: options.streamTimestamps,
     onFallback: events.onFallback,
+    discard: (packed) => packed && buffers?.discard(packed),
   });
-  const onFrame = (packed: Buffer): void => pairer.pushFrame(packed, monotonicUs());
+  const onFrame = (packed: Buffer | null): void => pairer.pushFrame(packed, monotonicUs());
+  const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   try {
     child = spawnFfmpeg({
       name: `source(${spec.kind})`,
       args: ffmpegDecodeArgs(spec, format, options),
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', pipe.stdout, 'pipe'],
       logger: options.logger,
       keepInTail: (line) => !line.includes('showinfo') && !line.startsWith('[Parsed_'),
       onStderrLine: (line) => {
@@ -155,46 +171,181 @@ export function startFfmpegRun(
           const stream = parseOutputStream(line);
           if (stream) {
             events.onFormat(stream.width, stream.height, stream.fps);
-            assembler = new FrameAssembler({ width: stream.width, height: stream.height, strideY: stream.width });
+            buffers = events.frameBuffers();
+            assembler = new FrameAssembler({ width: stream.width, height: stream.height, strideY: stream.width }, buffers);
             for (const chunk of early.splice(0)) assembler.push(chunk, onFrame);
           }
         }
       },
     });
   } catch (error) {
+    pipe.close();
     throw translateSpawnError(error, 'ffmpeg', 'install ffmpeg (sudo apt install ffmpeg)');
   }
-  child.stdout?.on('data', (chunk: Buffer) => {
-    // Frames can arrive before the size line has been parsed from stderr: hold them until then.
-    if (assembler) assembler.push(chunk, onFrame);
-    else early.push(chunk);
+  // Frames can arrive before the size line has been parsed from stderr: until then reads land
+  // in a scratch buffer and are kept as copies.
+  // The size line may be parsed between a read's target and its commit: remember where it went.
+  const scratch = Buffer.allocUnsafe(64 * 1024);
+  let intoScratch = false;
+  pipe.attach(child, {
+    target: () => {
+      intoScratch = assembler === null;
+      return assembler ? assembler.readTarget() : scratch;
+    },
+    commit: (bytes) => {
+      if (!intoScratch) return assembler!.commitRead(bytes, onFrame);
+      const copy = Buffer.from(scratch.subarray(0, bytes));
+      if (assembler) assembler.push(copy, onFrame);
+      else early.push(copy);
+    },
   });
-  return wrapRun(child, pairer, (exit) => classifyFfmpegExit(spec, exit));
+  return wrapRun(child, pipe, pairer, (exit) => classifyFfmpegExit(spec, exit), () => assembler?.close());
 }
 
-function wrapRun(child: ChildHandle, pairer: PtsPairer<Buffer>, classify: (exit: ExitInfo) => CaptureError | null): SourceRun {
+/** Takes the bytes of each read from the camera pipe: `target()` says where the read goes, `commit(n)` that n bytes arrived there. */
+interface ReadSink {
+  target(): Buffer;
+  commit(bytes: number): void;
+}
+
+/**
+ * The source process's stdout, read into buffers the reader chooses. Node's pipe reads
+ * allocate a fresh 64 KiB Buffer per read (21 of them for a 720p frame, 30 times a second:
+ * most of the garbage the capture made); a socket with `onread` reads into the buffer given by
+ * `target()` instead, straight into the frame's place in the pool.
+ *
+ * The child's stdout is the write end of a FIFO (Node cannot make an anonymous pipe): we open
+ * the read end non-blocking, then the write end (blocking: the child must see a normal pipe),
+ * hand the write end to the child and close our copy, so the reader sees end-of-file exactly
+ * when the child (and anything it spawned) closed it. Where no FIFO can be made, an ordinary
+ * stdout pipe is read and its chunks are copied (the old way).
+ */
+interface FramePipe {
+  /** The child's stdout: the FIFO's write end, or 'pipe'. */
+  readonly stdout: number | 'pipe';
+  /** Starts reading once the child is spawned. */
+  attach(child: ChildHandle, sink: ReadSink): void;
+  pause(): void;
+  resume(): void;
+  /** Resolves when every byte the child wrote was read (end of file) or reading failed. */
+  readonly done: Promise<void>;
+  /** Closes whatever is still open (after a failed spawn, or at the end). */
+  close(): void;
+}
+
+function openFramePipe(logger?: Logger): FramePipe {
+  let readFd = -1;
+  let writeFd = -1;
+  let dir: string | null = null;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'preroll-frames-'));
+    const path = join(dir, 'frames');
+    execFileSync('mkfifo', ['-m', '600', path]);
+    readFd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    writeFd = openSync(path, constants.O_WRONLY);
+  } catch (error) {
+    logger?.debug({ err: error }, 'cannot make a FIFO for the frames; reading an ordinary pipe');
+    if (readFd >= 0) closeSync(readFd);
+    if (writeFd >= 0) closeSync(writeFd);
+    return stdoutPipe();
+  } finally {
+    // The open ends keep the FIFO alive; its name is not needed any more.
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+  let socket: Socket | null = null;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  const closeWriteEnd = (): void => {
+    if (writeFd < 0) return;
+    closeSync(writeFd);
+    writeFd = -1;
+  };
+  return {
+    stdout: writeFd,
+    attach(_child, sink) {
+      closeWriteEnd();
+      // `onread` is honoured by the Socket constructor (Node >= 12.2) though the types list it on connect() only.
+      const socketOptions: SocketConstructorOpts & { onread: OnReadOpts } = {
+        fd: readFd,
+        readable: true,
+        writable: false,
+        onread: {
+          buffer: () => sink.target(),
+          callback: (bytes: number) => {
+            sink.commit(bytes);
+            return true; // keep reading (false would pause the socket)
+          },
+        },
+      };
+      socket = new Socket(socketOptions);
+      socket.once('end', resolveDone);
+      socket.once('close', resolveDone);
+      socket.on('error', (error) => {
+        logger?.debug({ err: error }, 'camera: frame pipe error');
+        resolveDone();
+      });
+    },
+    pause: () => socket?.pause(),
+    resume: () => socket?.resume(),
+    done,
+    close() {
+      closeWriteEnd();
+      if (socket) socket.destroy();
+      else if (readFd >= 0) closeSync(readFd);
+      readFd = -1;
+      resolveDone();
+    },
+  };
+}
+
+/** The fallback: the child's ordinary stdout pipe, its chunks copied into the sink's targets. */
+function stdoutPipe(): FramePipe {
+  let stdout: Readable | null = null;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  return {
+    stdout: 'pipe',
+    attach(child, sink) {
+      stdout = child.stdout;
+      if (!stdout) return resolveDone();
+      stdout.on('data', (chunk: Buffer) => {
+        let offset = 0;
+        while (offset < chunk.length) {
+          const bytes = chunk.copy(sink.target(), 0, offset);
+          offset += bytes;
+          sink.commit(bytes);
+        }
+      });
+      stdout.once('close', resolveDone);
+      stdout.once('error', () => resolveDone());
+    },
+    pause: () => stdout?.pause(),
+    resume: () => stdout?.resume(),
+    done,
+    close: () => resolveDone(),
+  };
+}
+
+function wrapRun(child: ChildHandle, pipe: FramePipe, pairer: PtsPairer<Buffer | null>, classify: (exit: ExitInfo) => CaptureError | null, closeAssembler: () => void): SourceRun {
   let stopping = false;
-  const stdoutDone = new Promise<void>((resolve) => {
-    if (!child.stdout) return resolve();
-    child.stdout.once('close', resolve);
-    child.stdout.once('error', () => resolve());
-  });
   const finished = (async () => {
     const exit = await child.exited;
     // Deliver every byte the process wrote before it died, then the frames still waiting for a pts.
-    await stdoutDone;
+    await pipe.done;
+    pipe.close();
     pairer.drain();
     pairer.close();
+    closeAssembler();
     return { exit, error: stopping ? null : classify(exit) };
   })();
   return {
     child,
     finished,
-    pause: () => child.stdout?.pause(),
-    resume: () => child.stdout?.resume(),
+    pause: () => pipe.pause(),
+    resume: () => pipe.resume(),
     async stop() {
       stopping = true;
-      child.stdout?.resume();
+      pipe.resume();
       await child.stop({ quitInput: child.stdin ? 'q' : undefined, graceMs: 1500, termMs: 1500 });
     },
   };

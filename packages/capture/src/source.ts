@@ -1,4 +1,5 @@
 import type { Frame } from './frame';
+import type { FramePoolStats } from './pool';
 
 /** Where a source is in its life; shown in the UI and in `/api/status`. */
 export type CaptureState = 'idle' | 'starting' | 'running' | 'restarting' | 'ended' | 'failed' | 'stopped';
@@ -17,6 +18,12 @@ export interface CaptureStats {
   readonly lastError: { code: string; message: string } | null;
   /** Last lines the source process wrote to stderr (its "black box"). */
   readonly stderrTail: readonly string[];
+  /**
+   * The frame pool (null while no frame size is known or with the pool off): its counters, the
+   * frames dropped because every buffer was held (`dropped`, also in `droppedFrames`), and the
+   * buffers a paused file allocated past it (`overflow`).
+   */
+  readonly pool?: (FramePoolStats & { readonly dropped: number; readonly overflow: number }) | null;
 }
 
 /** Listener for frames; called synchronously on the read path, so it must not block. */

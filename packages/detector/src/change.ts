@@ -57,6 +57,27 @@ export interface ChangeResult {
   readonly sigmaByBand: Float64Array;
   /** The squared threshold each band was judged by (before the activity term). */
   readonly thresholdSqByBand: Float64Array;
+  /**
+   * Changed pixels (before the area filter) whose value differs from the previous analysis
+   * image: 0 when the change is only the reference still showing what an earlier frame
+   * brought, as on a frame the encoder repeated. Equal to `changedPixels` without a previous image.
+   */
+  readonly freshPixels: number;
+}
+
+/** Below this share of fresh pixels among the changed ones, a frame {@link repeatsPrevious}. */
+export const REPEAT_MAX_FRESH_FRACTION = 0.02;
+
+/**
+ * True when a frame's change brings nothing new: (almost) none of its changed pixels differ
+ * from the previous frame. Heavily compressed video repeats whole frames between keyframes
+ * and re-quantises at each keyframe, so a block-shaped step appears in one frame and then
+ * holds unchanged while the reference still shows the old picture; a moving object changes
+ * its pixels from frame to frame. Real sensor noise never repeats a pixel exactly over a
+ * changed region, so the guard only acts on repeated frames. Pure.
+ */
+export function repeatsPrevious(changedPixels: number, freshPixels: number): boolean {
+  return changedPixels > 0 && freshPixels < REPEAT_MAX_FRESH_FRACTION * changedPixels;
 }
 
 /**
@@ -67,7 +88,8 @@ export interface ChangeResult {
  * residual (for the noise follower); a pixel changed when `s² > max(minDelta², k²·σ²_band) +
  * w·activity`; 8-connected regions of at least `minBlobArea`; the score is the mean squared
  * residual those regions hold, over all watched pixels — an MSE, of coherent change only.
- * `varianceByBand` is the followed noise (σ² per band) the thresholds come from.
+ * `varianceByBand` is the followed noise (σ² per band) the thresholds come from. `prev` (the
+ * previous analysis image, null when unknown) only tells which changed pixels are fresh.
  */
 export function analyseChange(
   ref: Uint8Array,
@@ -79,6 +101,7 @@ export function analyseChange(
   activity: Float32Array,
   params: ChangeParams,
   buffers: ChangeBuffers,
+  prev: Uint8Array | null = null,
 ): ChangeResult {
   const { width, height, residual, smoothed, rowPass, weights, changed, histogram } = buffers;
   const n = width * height;
@@ -113,6 +136,8 @@ export function analyseChange(
   }
   const w = params.activityWeight;
   let changedPixels = 0;
+  let freshPixels = 0;
+  const last = prev ?? cur;
   changed.fill(0);
   for (let i = 0; i < n; i++) {
     if (watched && !watched[i]) continue;
@@ -120,14 +145,16 @@ export function analyseChange(
     if (s * s > bandThreshold[ref[i] >>> 5] + w * activity[i]) {
       changed[i] = 1;
       changedPixels++;
+      if (cur[i] !== last[i]) freshPixels++;
       weights[i] = residual[i] * residual[i];
     }
   }
+  if (!prev) freshPixels = changedPixels;
   const blobs = changedPixels >= params.minBlobArea ? findBlobs(changed, width, height, params.minBlobArea, weights, buffers.blobScratch) : [];
   let sum = 0;
   for (const blob of blobs) sum += blob.weight;
   const score = watchedCount ? Math.min(65025, sum / watchedCount) : 0;
-  return { score, blobs, changedPixels, sigmaByBand, thresholdSqByBand: bandThreshold };
+  return { score, blobs, changedPixels, sigmaByBand, thresholdSqByBand: bandThreshold, freshPixels };
 }
 
 /** 3×3 box mean with the window clipped at the borders (separable: rows, then columns). */

@@ -3,15 +3,15 @@ import type { Logger } from 'pino';
 import { updateActivity } from './activity';
 import { nextAutoLevel, offsetLevel, wantedAutoLevel, type AutoLevelConfig, type AutoLevelState } from './auto';
 import { calibrateFromScores } from './calibrate';
-import { analyseChange, createChangeBuffers, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
+import { analyseChange, createChangeBuffers, repeatsPrevious, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
 import { resolveDetectorConfig, type DetectorOptions } from './config';
 import { analysisGeometry, boxDownscale, type AnalysisGeometry } from './downscale';
 import { DetectorError } from './errors';
 import { judgeFrame } from './judge';
 import { buildAnalysisMask, watchedIndices } from './mask';
-import { createNoiseState, filledVariances, followNoise, NOISE_BANDS, noiseBand, type NoiseState } from './noise';
+import { createNoiseState, filledVariances, followNoise, NOISE_BANDS, type NoiseState } from './noise';
 import { addReference, clearReferences, createReferenceRing, pickReference, type ReferenceRing } from './reference';
-import { diffMagnitudes, frameStats, scoreFrame, type FrameScore } from './score';
+import { diffMagnitudes, frameStats, scoreFrame, TONE_BINS, type FrameScore, type FrameStats } from './score';
 import { endEvent, INITIAL_EVENT_STATE, nextEventState, type EndTransition, type EventState, type EventTransition } from './state';
 import { clampTriggerLevel, stepTriggerLevel } from './trigger';
 import type { Calibration, Detector, DetectorConfig, DetectorEvent, MotionBox, MotionSample, PushResult, ScoreSample } from './types';
@@ -210,16 +210,18 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     lastPtsUs = frame.ptsUs;
     boxDownscale(frame.y, a.geometry, a.cur, scratch);
     const slot = pickReference(a.ring, frame.ptsUs, config.referenceS * 1e6);
+    const previous = a.ring.order.length ? a.ring.images[a.ring.order[a.ring.order.length - 1]] : null;
     const ref = slot >= 0 ? a.ring.images[slot] : null;
     let scored: FrameScore | null = null;
     let change: ChangeResult | null = null;
     let judged: FrameScore | null = null;
+    let stats: FrameStats | null = null;
     const p = params();
     if (ref) {
-      const stats = frameStats(ref, a.cur, a.watchedIdx, config.lighting.pixelDelta);
+      stats = frameStats(ref, a.cur, a.watchedIdx, config.lighting.pixelDelta);
       scored = scoreFrame(stats, config.lighting.compensation);
       filledVariances(noise, UNKNOWN_NOISE_VARIANCE, variances);
-      change = analyseChange(ref, a.cur, scored.fit.expected, a.watched, a.watchedCount, variances, a.activity, p, a.buffers);
+      change = analyseChange(ref, a.cur, scored.fit.expected, a.watched, a.watchedCount, variances, a.activity, p, a.buffers, previous);
       judged = { ...scored, score: round3(change.score) };
       if (stats.pixels) followProfile(stats.sumCur / stats.pixels, frame.ptsUs);
     }
@@ -248,7 +250,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       changedFraction: scored?.changedFraction ?? 0,
       frameScore: scored?.score ?? 0,
       boxes,
-      noiseSigma: round3(Math.sqrt(dominantVariance(a, ref))),
+      noiseSigma: round3(Math.sqrt(dominantVariance(stats))),
       autoLevel: mode === 'auto' ? auto.level : null,
       triggerOffset: offset,
       triggerMode: mode,
@@ -256,7 +258,8 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       referenceAgeMs: ref ? Math.round((frame.ptsUs - a.ring.ptsUs[slot]) / 1000) : 0,
     };
     const wasActive = state.phase === 'active';
-    const step = nextEventState(state, { ...sample, durationUs: dtUs }, config);
+    const fresh = !change || !repeatsPrevious(change.changedPixels, change.freshPixels);
+    const step = nextEventState(state, { ...sample, durationUs: dtUs, fresh }, config);
     state = step.state;
     const point: ScoreSample = { ptsUs: sample.ptsUs, score: sample.score };
     if (wasActive) eventScores.push(point);
@@ -274,13 +277,23 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     return { sample, events };
   }
 
-  function dominantVariance(a: Analysis, ref: Uint8Array | null): number {
-    if (!ref) return 0;
-    const counts = new Uint32Array(NOISE_BANDS);
-    // A sparse sample of the reference is enough to find the band most of the picture is in.
-    for (let i = 0; i < ref.length; i += 7) counts[noiseBand(ref[i])]++;
+  /**
+   * The followed variance of the band most of the reference is in, for the live view. The
+   * band's pixel counts come free from the brightness fit's sums (4 tone bins per noise band).
+   */
+  function dominantVariance(stats: FrameStats | null): number {
+    if (!stats) return 0;
+    const binsPerBand = TONE_BINS / NOISE_BANDS;
     let best = 0;
-    for (let b = 1; b < NOISE_BANDS; b++) if (counts[b] > counts[best]) best = b;
+    let bestCount = -1;
+    for (let b = 0; b < NOISE_BANDS; b++) {
+      let count = 0;
+      for (let k = 0; k < binsPerBand; k++) count += stats.binCount[b * binsPerBand + k];
+      if (count > bestCount) {
+        bestCount = count;
+        best = b;
+      }
+    }
     return Number.isFinite(noise.varianceByBand[best]) ? noise.varianceByBand[best] : 0;
   }
 

@@ -61,3 +61,5 @@ export type {
 } from './types';
 export { createRandom, randomSceneSpec, createSceneRenderer, sceneTruth, matchEvents, pathProgress } from './synthetic';
 export type { EventMatch, SceneBrightnessStep, SceneGlitch, SceneObject, SceneRenderer, SceneSpec } from './synthetic';
+export { nextTriggerGateState, quietSinceUs, gateTriggerLagMs, videoCounts, sensorsCount, INITIAL_TRIGGER_GATE_STATE, TRIGGER_GATE_MODES, VIDEO_CUE } from './trigger-gate';
+export type { GateSensorState, PendingCue, TriggerGateConfig, TriggerGateInput, TriggerGateMode, TriggerGateOutput, TriggerGateState } from './trigger-gate';

@@ -34,40 +34,64 @@ export interface FrameStats {
  * indices of the pixels that count (the mask), or is null when every pixel counts.
  */
 export function frameStats(prev: Uint8Array, cur: Uint8Array, watched: Uint32Array | null, pixelDelta: number): FrameStats {
-  let sp = 0;
-  let sc = 0;
+  // Per-pixel work is the hot spot of the analysis: only Σp² and Σp·d are summed over pixels,
+  // the rest comes from the per-bin sums (exact integers, int32 arithmetic throughout).
   let spp = 0;
-  let scc = 0;
-  let spc = 0;
-  let sdd = 0;
+  let spd = 0;
   let brighter = 0;
   let darker = 0;
-  const binCount = new Float64Array(TONE_BINS);
-  const binSumPrev = new Float64Array(TONE_BINS);
-  const binSumDiff = new Float64Array(TONE_BINS);
-  const binSumDiffSq = new Float64Array(TONE_BINS);
+  const count = new Int32Array(TONE_BINS);
+  const sumPrev = new Int32Array(TONE_BINS);
+  const sumDiff = new Int32Array(TONE_BINS);
+  const sumDiffSq = new Float64Array(TONE_BINS);
+  // d is an integer, so d > pixelDelta ⟺ d > ⌊pixelDelta⌋ (and likewise for darker).
+  const delta = Math.floor(pixelDelta);
   const n = watched ? watched.length : Math.min(prev.length, cur.length);
   for (let k = 0; k < n; k++) {
     const i = watched ? watched[k] : k;
     const p = prev[i];
-    const c = cur[i];
-    const d = c - p;
-    const dd = d * d;
+    const d = cur[i] - p;
     const bin = p >>> 3;
-    sp += p;
-    sc += c;
     spp += p * p;
-    scc += c * c;
-    spc += p * c;
-    sdd += dd;
-    binCount[bin]++;
-    binSumPrev[bin] += p;
-    binSumDiff[bin] += d;
-    binSumDiffSq[bin] += dd;
-    if (d > pixelDelta) brighter++;
-    else if (d < -pixelDelta) darker++;
+    spd += p * d;
+    count[bin]++;
+    sumPrev[bin] += p;
+    sumDiff[bin] += d;
+    sumDiffSq[bin] += d * d;
+    // Branch-free counts: (delta − d) is negative exactly when d > delta.
+    brighter += (delta - d) >>> 31;
+    darker += (d + delta) >>> 31;
   }
-  return { pixels: n, sumPrev: sp, sumCur: sc, sumPrevSq: spp, sumCurSq: scc, sumPrevCur: spc, sumDiffSq: sdd, brighter, darker, binCount, binSumPrev, binSumDiff, binSumDiffSq };
+  const binCount = new Float64Array(TONE_BINS);
+  const binSumPrev = new Float64Array(TONE_BINS);
+  const binSumDiff = new Float64Array(TONE_BINS);
+  let sp = 0;
+  let sd = 0;
+  let sdd = 0;
+  for (let b = 0; b < TONE_BINS; b++) {
+    binCount[b] = count[b];
+    binSumPrev[b] = sumPrev[b];
+    binSumDiff[b] = sumDiff[b];
+    sp += sumPrev[b];
+    sd += sumDiff[b];
+    sdd += sumDiffSq[b];
+  }
+  // Σc = Σp + Σd; Σp·c = Σp² + Σp·d; Σc² = Σp² + 2Σp·d + Σd².
+  return {
+    pixels: n,
+    sumPrev: sp,
+    sumCur: sp + sd,
+    sumPrevSq: spp,
+    sumCurSq: spp + 2 * spd + sdd,
+    sumPrevCur: spp + spd,
+    sumDiffSq: sdd,
+    brighter,
+    darker,
+    binCount,
+    binSumPrev,
+    binSumDiff,
+    binSumDiffSq: sumDiffSq,
+  };
 }
 
 /**

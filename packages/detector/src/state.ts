@@ -13,6 +13,12 @@ export interface StateSample {
    * last one's plus this, so confirmation by duration works at any frame rate.
    */
   readonly durationUs?: number;
+  /**
+   * False when the frame repeats the previous one where it changed (an encoder's repeated
+   * frame): it carries no new evidence, so it neither extends nor breaks a confirmation run
+   * (and cannot start one). Absent means fresh.
+   */
+  readonly fresh?: boolean;
 }
 
 /** Peak of a run or event: the judged frame with the highest score. */
@@ -80,6 +86,7 @@ export type EventStateConfig = Pick<DetectorConfig, 'confirmFrames' | 'gapS' | '
  *   `confirmFrames` frames long and `confirmS` seconds long (each frame lasting its
  *   `durationUs`; ignored frames break the run), and its start is the first frame of that run —
  *   by duration, so the same movement confirms after the same time at 2 or at 30 frames/s;
+ *   a frame that is not `fresh` (a repeat of the previous one) leaves the run as it is;
  * - it keeps going while frames above the level come at most `gapS` apart; the first frame
  *   `gapS` or more after the last motion ends it (`gap`), and its end is that last motion frame;
  * - a frame above the level `maxEventS` or more after the start splits it: the running event
@@ -91,6 +98,7 @@ export function nextEventState(state: EventState, sample: StateSample, config: E
     if (!sample.above) {
       return { state: state.run === 0 ? state : INITIAL_EVENT_STATE, transitions: [] };
     }
+    if (sample.fresh === false) return { state, transitions: [] };
     const run = state.run + 1;
     const runStartPtsUs = state.runStartPtsUs ?? sample.ptsUs;
     const runPeak = higher(state.runPeak, sample);

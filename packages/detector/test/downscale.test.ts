@@ -1,14 +1,20 @@
 import { analysisGeometry, boxDownscale, type AnalysisGeometry } from '../src/downscale';
 import { createRandom } from '../src/synthetic';
 
-/** The obvious implementation, to check the fast paths against. */
+/** The obvious implementation (the mean of every `rowStep`-th row of each block), to check the fast paths against. */
 function reference(plane: Uint8Array, g: AnalysisGeometry): Uint8Array {
   const out = new Uint8Array(g.width * g.height);
   for (let oy = 0; oy < g.height; oy++) {
     for (let ox = 0; ox < g.width; ox++) {
       let sum = 0;
-      for (let y = 0; y < g.box; y++) for (let x = 0; x < g.box; x++) sum += plane[(oy * g.box + y) * g.frameWidth + ox * g.box + x];
-      out[oy * g.width + ox] = Math.floor(sum / (g.box * g.box) + 0.5);
+      let count = 0;
+      for (let y = 0; y < g.box; y += g.rowStep) {
+        for (let x = 0; x < g.box; x++) {
+          sum += plane[(oy * g.box + y) * g.frameWidth + ox * g.box + x];
+          count++;
+        }
+      }
+      out[oy * g.width + ox] = Math.floor(sum / count + 0.5);
     }
   }
   return out;
@@ -23,13 +29,13 @@ function randomPlane(width: number, height: number, seed: number): Uint8Array {
 
 describe('analysisGeometry', () => {
   test.each([
-    [1920, 1080, 160, { box: 12, width: 160, height: 90 }],
-    [1280, 720, 160, { box: 8, width: 160, height: 90 }],
-    [640, 480, 160, { box: 4, width: 160, height: 120 }],
-    [2028, 1520, 160, { box: 13, width: 156, height: 116 }],
-    [320, 180, 160, { box: 2, width: 160, height: 90 }],
-    [100, 60, 160, { box: 1, width: 100, height: 60 }],
-    [1296, 972, 160, { box: 8, width: 162, height: 121 }],
+    [1920, 1080, 160, { box: 12, width: 160, height: 90, rowStep: 2 }],
+    [1280, 720, 160, { box: 8, width: 160, height: 90, rowStep: 2 }],
+    [640, 480, 160, { box: 4, width: 160, height: 120, rowStep: 1 }],
+    [2028, 1520, 160, { box: 13, width: 156, height: 116, rowStep: 2 }],
+    [320, 180, 160, { box: 2, width: 160, height: 90, rowStep: 1 }],
+    [100, 60, 160, { box: 1, width: 100, height: 60, rowStep: 1 }],
+    [1296, 972, 160, { box: 8, width: 162, height: 121, rowStep: 2 }],
   ])('%ix%i at %i wide', (w, h, aw, expected) => {
     expect(analysisGeometry(w, h, aw)).toEqual({ frameWidth: w, frameHeight: h, ...expected });
   });
@@ -71,6 +77,29 @@ describe('boxDownscale', () => {
     const scratch: { aligned?: Uint8Array } = {};
     expect(boxDownscale(unaligned, g, new Uint8Array(g.width * g.height), scratch)).toEqual(reference(plane, g));
     expect(scratch.aligned?.length).toBe(plane.length);
+  });
+
+  test('from box 8 up only every other row is read: the rows in between change nothing', () => {
+    const g = analysisGeometry(1920, 1080, 160);
+    const plane = randomPlane(1920, 1080, 11);
+    const before = boxDownscale(plane, g, new Uint8Array(g.width * g.height));
+    for (let y = 1; y < 1080; y += 2) plane.fill(255, y * 1920, (y + 1) * 1920);
+    expect(boxDownscale(plane, g, new Uint8Array(g.width * g.height))).toEqual(before);
+  });
+
+  test('from box 8 up the analysis pixel still averages sensor noise over at least 32 pixels', () => {
+    for (const [w, h] of [[1280, 720], [1920, 1080]]) {
+      const g = analysisGeometry(w, h, 160);
+      const random = createRandom(w);
+      // Uniform noise of σ 20 levels around 128: the mean of n pixels has σ 20/√n.
+      const spread = 20 * Math.sqrt(12);
+      const plane = new Uint8Array(w * h);
+      for (let i = 0; i < plane.length; i++) plane[i] = Math.round(128 + (random() - 0.5) * spread);
+      const out = boxDownscale(plane, g, new Uint8Array(g.width * g.height));
+      const mean = out.reduce((s, v) => s + v, 0) / out.length;
+      const sigma = Math.sqrt(out.reduce((s, v) => s + (v - mean) ** 2, 0) / out.length);
+      expect(sigma).toBeLessThan((20 / Math.sqrt(32)) * 1.1);
+    }
   });
 
   test('extremes: all white stays 255, all black 0, no overflow in the lanes', () => {

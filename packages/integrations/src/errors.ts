@@ -16,6 +16,10 @@ export type IntegrationsErrorCode =
   | 'MQTT_RETAINED_COMMAND'
   /** A control callback threw while executing an MQTT command; `value` is the topic. */
   | 'MQTT_COMMAND_FAILED'
+  /** The broker refused the subscription to the sensor topics; `value` is the topics. */
+  | 'MQTT_SUBSCRIBE_FAILED'
+  /** The reader of a sensor topic threw on a message; `value` is the topic. */
+  | 'MQTT_SUBSCRIBER_FAILED'
   /** The snapshot of a finished recording could not be read or is too large to publish; `value` is its path. */
   | 'MQTT_SNAPSHOT_SKIPPED'
   /** A webhook delivery attempt failed (HTTP status outside 2xx, timeout, network error); `value` is `{ url, status? }`. */

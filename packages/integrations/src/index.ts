@@ -21,7 +21,7 @@ export type {
 } from './config';
 export { IntegrationsError } from './errors';
 export type { IntegrationsErrorCode } from './errors';
-export type { IntegrationsControl, MqttStats } from './mqtt';
+export type { IntegrationsControl, MqttStats, MqttSubscriptions } from './mqtt';
 export {
   ARMING_DISCOVERY_OBJECTS,
   DISCOVERY_OBJECTS,

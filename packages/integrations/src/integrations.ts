@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { EventRecord } from '@preroll/store';
 import { resolveIntegrationsConfig, type IntegrationsConfig, type ResolvedIntegrationsConfig } from './config';
 import { IntegrationsError } from './errors';
-import { createMqttBridge, type IntegrationsControl, type MqttBridge, type MqttStats } from './mqtt';
+import { createMqttBridge, type IntegrationsControl, type MqttBridge, type MqttStats, type MqttSubscriptions } from './mqtt';
 import { eventSummary } from './summary';
 import { createUploader, type UploadCallbacks, type Uploader, type UploadStats } from './uploader';
 import { createWebhookSender, type WebhookSender, type WebhookStats } from './webhooks';
@@ -29,6 +29,8 @@ export interface IntegrationsOptions {
   readonly uploads?: UploadCallbacks;
   /** Shown in Home Assistant's device info and the webhook User-Agent. Default `0.0.0`. */
   readonly softwareVersion?: string;
+  /** MQTT topics read for the camera's sensors (see {@link MqttSubscriptions}). */
+  readonly mqttSubscriptions?: MqttSubscriptions;
 }
 
 /** A finished recording, as handed to {@link Integrations.recordingFinished}. */
@@ -99,6 +101,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
         cameraId: options.cameraId,
         softwareVersion,
         control: options.control,
+        subscriptions: options.mqttSubscriptions,
         logger: logger?.child({ component: 'mqtt' }),
       })
     : null;

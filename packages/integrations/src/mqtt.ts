@@ -59,8 +59,19 @@ export interface MqttStats {
   readonly lastError: string | null;
 }
 
+/**
+ * Topics read besides the commands (sensors that trigger recordings): the bridge subscribes
+ * to them on every connect and hands each message on, retained or not (the reader decides).
+ */
+export interface MqttSubscriptions {
+  readonly topics: readonly string[];
+  onMessage(topic: string, payload: Buffer, retained: boolean): void;
+}
+
 /** Options of {@link createMqttBridge}. */
 export interface MqttBridgeOptions {
+  /** Further topics to read (sensors); none unless given. */
+  readonly subscriptions?: MqttSubscriptions;
   readonly config: ResolvedMqttConfig;
   readonly cameraId: string;
   readonly softwareVersion: string;
@@ -193,6 +204,12 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
     client?.subscribe(`${config.topicPrefix}/set/+`, { qos: config.qos }, (error) => {
       if (error) warn('MQTT_CONNECT_FAILED', { err: error.message }, `cannot subscribe to commands: ${error.message}`);
     });
+    const extra = options.subscriptions?.topics ?? [];
+    if (extra.length) {
+      client?.subscribe([...extra], { qos: config.qos }, (error) => {
+        if (error) warn('MQTT_SUBSCRIBE_FAILED', { err: error.message, topics: extra }, `cannot subscribe to ${extra.join(', ')}: ${error.message}`);
+      });
+    }
     // Discovery first, then availability, then the states: Home Assistant creates the
     // entities before their values arrive. These few messages bypass the outbox bounds.
     for (const message of discoveryMessages(config, options.cameraId, options.softwareVersion, control.setArmingMode !== undefined)) {
@@ -253,6 +270,15 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
   };
 
   const onMessage = (topic: string, payload: Buffer, retained: boolean): void => {
+    const subscriptions = options.subscriptions;
+    if (subscriptions?.topics.includes(topic)) {
+      try {
+        subscriptions.onMessage(topic, payload, retained);
+      } catch (error) {
+        warn('MQTT_SUBSCRIBER_FAILED', { topic, err: (error as Error).message }, `message on ${topic} not handled: ${(error as Error).message}`);
+      }
+      return;
+    }
     const parsed = parseCommand(topics, topic, payload);
     if (parsed === null) return;
     const shown = payload.subarray(0, 64).toString('utf8');

@@ -26,6 +26,8 @@ export interface EventSummary {
   readonly triggerLevel: number | null;
   readonly peakScore: number | null;
   readonly favorite: boolean;
+  /** What started the event: `video` and/or sensor names, first first; empty for manual recordings and segments. */
+  readonly cues: readonly string[];
   readonly clipBytes: number;
   readonly files: { readonly clip: string; readonly snapshot: string | null; readonly thumbnail: string | null };
   /** API paths of the recording on the server that recorded it. */
@@ -53,6 +55,7 @@ export function eventSummary(record: EventRecord): EventSummary {
     triggerLevel: record.triggerLevel,
     peakScore: record.peakScore,
     favorite: record.favorite,
+    cues: record.cues,
     clipBytes: record.clipBytes,
     files: { clip: record.files.clip, snapshot: record.files.snapshot, thumbnail: record.files.thumbnail },
     links: { event: base, clip: `${base}/clip`, snapshot: record.files.snapshot === null ? null : `${base}/snapshot` },

@@ -267,6 +267,7 @@ export function makeRecord(overrides: Partial<EventRecord> = {}): EventRecord {
     triggerLevel: 6,
     peakScore: 42.5,
     favorite: false,
+    cues: ['video'],
     reviewed: false,
     uploadState: 'none',
     offloaded: null,

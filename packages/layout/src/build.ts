@@ -36,6 +36,8 @@ export interface RecordingFacts {
   readonly favorite?: boolean;
   /** Already reviewed (e.g. a photo someone just took); a new recording is unreviewed by default. */
   readonly reviewed?: boolean;
+  /** What started the event (`video`, sensor names), in the order they fired. */
+  readonly cues?: readonly string[];
 }
 
 /**
@@ -80,6 +82,7 @@ export function buildSidecar(facts: RecordingFacts): EventSidecar {
     bytes: facts.bytes,
     ...(facts.thumbnailFrom && facts.files.thumbnail ? { thumbnailFrom: facts.thumbnailFrom } : {}),
     ...(favorite ? { favorite: true } : {}),
+    ...(facts.cues?.length ? { cues: [...facts.cues] } : {}),
     ...(facts.reviewed ? { reviewed: true } : {}),
   };
 }

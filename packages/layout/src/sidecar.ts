@@ -54,6 +54,11 @@ export interface EventSidecar {
   /** The frame and crop the thumbnail was cut from; absent in sidecars written before thumbnails followed the peak. */
   readonly thumbnailFrom?: ThumbnailSource;
   readonly favorite?: boolean;
+  /**
+   * What started the event: `video` (the motion detector) and/or the names of sensors, in the
+   * order they fired; absent for recordings without a cue (manual, segments, older files).
+   */
+  readonly cues?: readonly string[];
   /** Someone looked at it in the gallery; absent means not yet (kept here so a rebuilt index keeps it). */
   readonly reviewed?: boolean;
   /** Where the recording is in its upload to remote storage; absent means `none`. */
@@ -116,6 +121,11 @@ export type UploadState = 'none' | 'pending' | 'uploaded' | 'failed';
 /** Every upload state. */
 export const UPLOAD_STATES: readonly UploadState[] = ['none', 'pending', 'uploaded', 'failed'];
 
+/** A cue's name: `video` or a sensor name. */
+const CUE_NAME = /^[a-z0-9_-]{1,40}$/;
+/** Most cues one recording lists (the video cue and every sensor of a camera, with room). */
+const MAX_CUES = 16;
+
 /** The sidecar format version this build reads and writes. */
 export const SIDECAR_VERSION = 1;
 
@@ -175,6 +185,9 @@ export function parseSidecar(value: unknown, source = 'sidecar'): EventSidecar {
     }
   }
   if (o.favorite !== undefined && typeof o.favorite !== 'boolean') bad('favorite', 'must be a boolean');
+  if (o.cues !== undefined && !(Array.isArray(o.cues) && o.cues.length <= MAX_CUES && o.cues.every((c) => typeof c === 'string' && CUE_NAME.test(c)))) {
+    bad('cues', `must be an array of at most ${MAX_CUES} names matching ${CUE_NAME}`);
+  }
   if (o.reviewed !== undefined && typeof o.reviewed !== 'boolean') bad('reviewed', 'must be a boolean');
   if (o.uploadState !== undefined && !UPLOAD_STATES.includes(o.uploadState as UploadState)) {
     bad('uploadState', `must be one of ${UPLOAD_STATES.join(', ')}`);

@@ -71,6 +71,9 @@ describe('parseSidecar', () => {
     ['escaping clip path', { ...good, files: { clip: 'events/../../x.mp4' } }, 'LAYOUT_SIDECAR_INVALID', 'files.clip'],
     ['bad thumbnail path', { ...good, files: { ...good.files, thumbnail: 'a\\b.jpg' } }, 'LAYOUT_SIDECAR_INVALID', 'files.thumbnail'],
     ['non-boolean favorite', { ...good, favorite: 1 }, 'LAYOUT_SIDECAR_INVALID', 'favorite'],
+    ['cues not an array', { ...good, cues: 'video' }, 'LAYOUT_SIDECAR_INVALID', 'cues'],
+    ['a cue name with a comma', { ...good, cues: ['video,pir'] }, 'LAYOUT_SIDECAR_INVALID', 'cues'],
+    ['too many cues', { ...good, cues: Array.from({ length: 17 }, (_, i) => `s${i}`) }, 'LAYOUT_SIDECAR_INVALID', 'cues'],
     ['unknown upload state', { ...good, uploadState: 'maybe' }, 'LAYOUT_SIDECAR_INVALID', 'uploadState'],
     ['offloaded not an object', { ...good, offloaded: 'yes' }, 'LAYOUT_SIDECAR_INVALID', 'offloaded'],
     ['offloaded without a time', { ...good, offloaded: { remote: 'r:x.mp4' } }, 'LAYOUT_SIDECAR_INVALID', 'offloaded.at'],
@@ -217,6 +220,7 @@ describe('buildSidecar', () => {
     ['the series peak wins when higher', { peakScore: 10, scores: [{ tMs: 5, score: 55 }] }, { peakScore: 55 }],
     ['no detector peak and no series: null', { peakScore: null, scores: [] }, { peakScore: null }],
     ['a memory is a favourite', { kind: 'memory', id: memoryId(T0) }, { favorite: true }],
+    ['the cues that started it are kept, in order', { cues: ['pir', 'video'] }, { cues: ['pir', 'video'] }],
     ['a photo lasts 0 s', { kind: 'photo', durationUs: 0, frames: 1, preRollUs: 0, triggerWallMs: T0, scores: [], peakScore: null, triggerLevel: null }, { startedAt: '2026-03-14T09:26:53.589Z', endedAt: '2026-03-14T09:26:53.589Z', triggeredAt: '2026-03-14T09:26:53.589Z', durationS: 0 }],
   ];
   test.each(cases)('%s', (_name, overrides, expected) => {

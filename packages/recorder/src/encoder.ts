@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Frame } from '@preroll/capture';
+import { retainFrame, type Frame, type FrameRelease } from '@preroll/capture';
 import { createEmitter, createRestartSupervisor, DEFAULT_BACKOFF, describeExit, ffmpegVersion, hasEncoder, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo, type RestartSupervisor } from '@preroll/process';
 import { codecStringFromSps, createAccessUnitSplitter, describeAccessUnit, withParameterSets, type AccessUnitSplitter } from './annexb';
 import { RecorderError } from './errors';
@@ -167,6 +167,12 @@ export async function resolveEncoderCodec(preference: EncoderCodec | 'auto' = 'l
   return codec;
 }
 
+/** A frame the encoder keeps until it can write it, with its reference on the frame's buffer. */
+interface HeldFrame {
+  readonly frame: Frame;
+  readonly release: FrameRelease;
+}
+
 interface PendingFrame {
   readonly seq: number;
   readonly ptsUs: number;
@@ -200,7 +206,8 @@ class FfmpegEncoder implements Encoder {
   private splitter: AccessUnitSplitter = createAccessUnitSplitter();
   private readonly fifo: PendingFrame[] = [];
   // Frames held while ffmpeg starts (both policies, bounded) or restarts (policy `wait` only; bounded by the paused source).
-  private readonly held: Frame[] = [];
+  // Each keeps a reference on its (possibly pooled) buffer until it is written or dropped.
+  private readonly held: HeldFrame[] = [];
   private sps: Buffer | null = null;
   private pps: Buffer | null = null;
   private codecString = 'avc1.42e01e';
@@ -249,7 +256,7 @@ class FfmpegEncoder implements Encoder {
         return false;
       }
       if (!running) {
-        this.held.push(frame);
+        this.hold(frame);
         return true;
       }
       this.write(frame);
@@ -257,7 +264,7 @@ class FfmpegEncoder implements Encoder {
     }
     if (!running && this.currentState === 'starting' && this.held.length < this.options.maxInFlightFrames) {
       // The first frames arrive while ffmpeg is still starting: hold a few instead of dropping them.
-      this.held.push(frame);
+      this.hold(frame);
       return true;
     }
     if (!running || this.fifo.length >= this.options.maxInFlightFrames) {
@@ -308,7 +315,7 @@ class FfmpegEncoder implements Encoder {
     }
     this.counters.lostFrames += this.fifo.length + this.held.length;
     this.fifo.length = 0;
-    this.held.length = 0;
+    this.releaseHeld();
     this.setState('stopped');
     this.wakeDrainWaiters();
   }
@@ -358,8 +365,19 @@ class FfmpegEncoder implements Encoder {
     const startedAt = Date.now();
     void child.exited.then((exit) => this.onExit(child, exit, Date.now() - startedAt));
     this.setState('running');
-    for (const frame of this.held.splice(0)) this.write(frame);
+    for (const { frame, release } of this.held.splice(0)) {
+      this.write(frame);
+      release();
+    }
     this.wakeDrainWaiters();
+  }
+
+  private hold(frame: Frame): void {
+    this.held.push({ frame, release: retainFrame(frame) });
+  }
+
+  private releaseHeld(): void {
+    for (const { release } of this.held.splice(0)) release();
   }
 
   private write(frame: Frame): void {
@@ -367,13 +385,17 @@ class FfmpegEncoder implements Encoder {
     if (!stdin || stdin.destroyed || !stdin.writable) {
       // ffmpeg is dying and its exit not handled yet: with policy `wait` the frame goes to the
       // next ffmpeg instead; a live frame is dropped.
-      if (this.options.policy === 'wait') this.held.push(frame);
+      if (this.options.policy === 'wait') this.hold(frame);
       else this.counters.droppedFrames++;
       return;
     }
     this.fifo.push({ seq: frame.seq, ptsUs: frame.ptsUs, wallMs: frame.wallMs });
     this.counters.framesWritten++;
-    stdin.write(frame.data);
+    // The pipe keeps a reference to the buffer, not a copy, until the write completes: the
+    // frame's buffer must not go back to the pool before then (the callback also runs when the
+    // pipe is destroyed with the write pending).
+    const release = retainFrame(frame);
+    stdin.write(frame.data, () => release());
   }
 
   private deliver(raw: Buffer): void {
@@ -440,7 +462,7 @@ class FfmpegEncoder implements Encoder {
     if (delayMs === null) {
       const error = new RecorderError('RECORDER_ENCODER_FAILED', `encoder ffmpeg failed: ${describeExit(exit)}`, describeExit(exit));
       this.counters.lostFrames += this.held.length;
-      this.held.length = 0;
+      this.releaseHeld();
       this.setState('failed', error);
       this.wakeDrainWaiters();
       return;

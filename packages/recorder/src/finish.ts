@@ -73,6 +73,8 @@ export interface FinishInput {
   readonly peakScore?: number | null;
   readonly scores?: readonly ScorePoint[];
   readonly favorite?: boolean;
+  /** What started the event (`video`, sensor names). */
+  readonly cues?: readonly string[];
   readonly origin?: FinishedRecording['origin'];
   /** Thumbnail width in pixels (default 320). */
   readonly thumbnailWidth?: number;
@@ -173,6 +175,7 @@ export async function finishRecording(input: FinishInput): Promise<FinishedRecor
     files,
     thumbnailFrom,
     favorite: input.favorite,
+    cues: input.cues,
   });
   await writeSidecarAtomic(abs(rel.sidecar), sidecar);
   await fsp.rm(abs(rel.partClip), { force: true });

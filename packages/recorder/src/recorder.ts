@@ -86,6 +86,8 @@ export interface TriggerInput {
   readonly score?: number;
   /** Motion regions of the trigger frame (fractions of the frame). */
   readonly boxes?: readonly RegionBox[];
+  /** What started it: `video` and/or sensor names (kept in the sidecar's `cues`). */
+  readonly cues?: readonly string[];
 }
 
 /**
@@ -109,8 +111,8 @@ export interface Recorder {
   sample(ptsUs: number, score: number, frame?: Frame, boxes?: readonly RegionBox[]): void;
   /** Motion started (the detector's `start`). */
   motionStart(input: TriggerInput & { continued?: boolean }): void;
-  /** Motion ended at `endPtsUs` (the last frame with motion); the clip runs on for the post-roll. */
-  motionEnd(input: { endPtsUs: number; peakScore?: number }): void;
+  /** Motion ended at `endPtsUs` (the last frame with motion); the clip runs on for the post-roll. `cues` adds those that joined the event. */
+  motionEnd(input: { endPtsUs: number; peakScore?: number; cues?: readonly string[] }): void;
   /** Starts a manual recording (with pre-roll) or holds the open event. Returns false after `stop()`. */
   manualStart(input?: Partial<TriggerInput>): boolean;
   /** Ends the manual hold now (no post-roll for manual recordings). */
@@ -160,6 +162,8 @@ interface OpenEvent {
   peakScore: number | null;
   /** The frame of the highest score so far (its buffer is reused: one frame copy per event). */
   peak: PeakFrame | null;
+  /** Every cue that started or joined the event, first first. */
+  cues: string[];
   clip: OpenClip | null;
   /** The trigger of the next clip when the detector continued a long event. */
   nextTrigger: TriggerInput | null;
@@ -278,6 +282,7 @@ class EventRecorder implements Recorder {
     if (!event) return;
     this.setEventState(event, state as EventState);
     if (event.state.rollover) event.nextTrigger = input;
+    for (const cue of input.cues ?? []) if (!event.cues.includes(cue)) event.cues.push(cue);
     if (action === 'extend') {
       if (input.triggerLevel !== undefined) event.triggerLevel = input.triggerLevel;
       if (!event.snapshot && input.frame) event.snapshot = copyImage(input.frame);
@@ -285,9 +290,10 @@ class EventRecorder implements Recorder {
     }
   }
 
-  motionEnd(input: { endPtsUs: number; peakScore?: number }): void {
+  motionEnd(input: { endPtsUs: number; peakScore?: number; cues?: readonly string[] }): void {
     const event = this.event;
     if (!event) return;
+    for (const cue of input.cues ?? []) if (!event.cues.includes(cue)) event.cues.push(cue);
     if (event.state.motionHold && input.peakScore !== undefined) event.peakScore = Math.max(event.peakScore ?? 0, input.peakScore);
     this.apply(event, { type: 'motion-end', endPtsUs: input.endPtsUs, postRollUs: this.options.postRollMs * 1000, clipLastPtsUs: event.clip?.lastPtsUs ?? null });
   }
@@ -428,6 +434,7 @@ class EventRecorder implements Recorder {
       triggerLevel: input.triggerLevel ?? null,
       peakScore: input.score ?? null,
       peak: null,
+      cues: [...(input.cues ?? [])],
       clip: null,
       nextTrigger: null,
     };
@@ -492,6 +499,7 @@ class EventRecorder implements Recorder {
       heatmap: event.heatmap,
       triggerLevel: event.triggerLevel,
       peakScore: event.peakScore,
+      cues: [...event.cues],
     };
     const work = this.finishClip(clip, meta, snapshot, peak, interrupted).then(
       (recorded) => {
@@ -509,7 +517,7 @@ class EventRecorder implements Recorder {
 
   private async finishClip(
     clip: OpenClip,
-    meta: { kind: RecordingKind; triggerPtsUs: number; triggerWallMs: number; heatmap: HeatmapRenderer | null; triggerLevel: number | null; peakScore: number | null },
+    meta: { kind: RecordingKind; triggerPtsUs: number; triggerWallMs: number; heatmap: HeatmapRenderer | null; triggerLevel: number | null; peakScore: number | null; cues: readonly string[] },
     snapshot: I420Image | null,
     peak: PeakFrame | null,
     interrupted: boolean,
@@ -542,6 +550,7 @@ class EventRecorder implements Recorder {
       heatmap: meta.heatmap,
       triggerLevel: meta.triggerLevel,
       peakScore: meta.peakScore,
+      cues: meta.cues,
       scores: clip.scores,
       thumbnailWidth: this.options.thumbnailWidth,
       fsync: this.options.fsync,

@@ -27,7 +27,23 @@ describe('crash safety', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    // The child transpiles the packages it loads: on a loaded machine its start alone can take
+    // longer than the recording; the fragments' deadline counts from its "recording" line.
+    const recording = new Promise<void>((resolve) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('recording')) resolve();
+      });
+    });
     try {
+      let timer: NodeJS.Timeout | undefined;
+      const started = await Promise.race([
+        recording.then(() => true),
+        exited.then(() => false),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 40_000))),
+      ]).finally(() => clearTimeout(timer));
+      if (!started) throw new Error(`the recorder child never started recording; child stderr: ${stderr}`);
       // Wait for a few fragments of the event to be on disk, then pull the plug.
       let part: string | null = null;
       // The child transpiles the sources on start: on a loaded machine that alone can take 15 s.

@@ -19,6 +19,8 @@ export interface EventRecord {
   readonly triggerLevel: number | null;
   readonly peakScore: number | null;
   readonly favorite: boolean;
+  /** What started the event: `video` and/or sensor names, first first; empty when nothing did (manual, segments). */
+  readonly cues: readonly string[];
   /** Someone has looked at it (the gallery's unreviewed count leaves it out). */
   readonly reviewed: boolean;
   readonly uploadState: UploadState;
@@ -71,6 +73,8 @@ export interface RecordingRow {
   reviewed: 0 | 1;
   /** The sidecar's `labels` as JSON, or null when it has none. */
   labels_json: string | null;
+  /** The sidecar's `cues` joined by commas, or null when it has none. */
+  cues: string | null;
 }
 
 /** `YYYY-MM-DD` of an instant in the process's local time zone (the day folders use local time too). */
@@ -111,6 +115,7 @@ export function sidecarToRow(sidecar: EventSidecar, sidecarPath: string, totalBy
     offloaded_to: sidecar.offloaded ? sidecar.offloaded.remote : null,
     reviewed: sidecar.reviewed ? 1 : 0,
     labels_json: sidecar.labels === undefined ? null : JSON.stringify(sidecar.labels),
+    cues: sidecar.cues?.length ? sidecar.cues.join(',') : null,
   };
 }
 
@@ -132,6 +137,7 @@ export function rowToRecord(row: RecordingRow): EventRecord {
     triggerLevel: row.trigger_level,
     peakScore: row.peak_score,
     favorite: row.favorite === 1,
+    cues: row.cues ? row.cues.split(',') : [],
     reviewed: row.reviewed === 1,
     uploadState: row.upload_state,
     offloaded: row.offloaded_at_ms === null ? null : { at: new Date(row.offloaded_at_ms).toISOString(), remote: row.offloaded_to ?? '' },

@@ -142,6 +142,14 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 6,
+    description: 'what started each event (the video detector, sensors), from the sidecar',
+    up(db) {
+      // Comma-separated cue names ([a-z0-9_-], so no escaping); NULL for none.
+      db.exec('ALTER TABLE recordings ADD COLUMN cues TEXT');
+    },
+  },
 ];
 
 /** The schema version this build writes. */

@@ -194,6 +194,11 @@ export interface Store {
   deleteEvent(id: string): Promise<DeleteResult>;
   /** Deletes every recording except favourites (unless `includeFavorites`). The API asks for confirmation first. */
   deleteAll(options?: { includeFavorites?: boolean }): Promise<DeleteAllResult>;
+  /**
+   * Changes the retention limits of the open store (a configuration applied live) and runs
+   * retention with them. Throws `STORE_BAD_OPTIONS` for a limit out of range, keeping the old ones.
+   */
+  setRetention(limits: Partial<RetentionLimits>): RetentionLimits;
   /** Applies the retention limits now (runs are serialised; a call during a run queues one more). */
   runRetention(options?: RetentionRunOptions): Promise<RetentionResult>;
   /** After ENOSPC: deletes the oldest non-favourites until `bytes` are freed and the limits hold. */
@@ -285,7 +290,8 @@ interface StoreParts {
 }
 
 function createStore(parts: StoreParts): Store {
-  const { db, dataDir, logger, now, retention, diskUsage } = parts;
+  const { db, dataDir, logger, now, diskUsage } = parts;
+  let retention = parts.retention;
   const enospcFreeBytes = parts.options.enospcFreeBytes ?? 128 * 1024 * 1024;
   const queries = createQueries(db);
   const writes = createWrites(db);
@@ -588,7 +594,15 @@ function createStore(parts: StoreParts): Store {
     dataDir,
     dbPath: parts.dbPath,
     openReport: { state: parts.opened.state, movedAside: parts.opened.movedAside, problem: parts.opened.problem, rebuild: parts.rebuild },
-    retention,
+    get retention() {
+      return retention;
+    },
+    setRetention(limits) {
+      retention = validateRetentionLimits({ ...retention, ...limits });
+      logger?.info({ limits: retention }, 'store: retention limits changed');
+      scheduleRetention('limits changed');
+      return retention;
+    },
     get(id) {
       assertOpen();
       return queries.get(id);

@@ -106,11 +106,13 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 2));
       const s = makeSidecar(T0);
-      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, labels_json: _labels, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, labels_json: _labels, cues: _cues, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _labels;
+      void _cues;
       void _at;
       void _to;
       void _reviewed;
+      void _cues;
       db.prepare(`INSERT INTO recordings (${Object.keys(v2row).join(', ')}) VALUES (${Object.keys(v2row).map((k) => `@${k}`).join(', ')})`).run(v2row);
       expect(migrate(db)).toEqual({ from: 2, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT offloaded_at_ms, offloaded_to FROM recordings').get()).toEqual({ offloaded_at_ms: null, offloaded_to: null });
@@ -127,9 +129,10 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 3));
       const s = makeSidecar(T0);
-      const { reviewed: _reviewed, labels_json: _labels, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { reviewed: _reviewed, labels_json: _labels, cues: _cues, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _reviewed;
       void _labels;
+      void _cues;
       db.prepare(`INSERT INTO recordings (${Object.keys(v3row).join(', ')}) VALUES (${Object.keys(v3row).map((k) => `@${k}`).join(', ')})`).run(v3row);
       expect(migrate(db)).toEqual({ from: 3, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT reviewed FROM recordings').get()).toEqual({ reviewed: 0 });
@@ -137,6 +140,24 @@ describe('schema migrations', () => {
       createWrites(db).upsert(reviewed);
       expect(db.prepare('SELECT reviewed FROM recordings WHERE id = ?').get(reviewed.id)).toEqual({ reviewed: 1 });
       expect(() => db.prepare('UPDATE recordings SET reviewed = 2').run()).toThrow(/CHECK/);
+    } finally {
+      db.close();
+    }
+  });
+
+  test('version 6 adds the cues; rows of a version 5 database read as having none', () => {
+    const db = new BetterSqlite3(path.join(dir, 'v5.db'));
+    try {
+      migrate(db, MIGRATIONS.slice(0, 5));
+      const s = makeSidecar(T0);
+      const { cues: _cues, ...v5row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      void _cues;
+      db.prepare(`INSERT INTO recordings (${Object.keys(v5row).join(', ')}) VALUES (${Object.keys(v5row).map((k) => `@${k}`).join(', ')})`).run(v5row);
+      expect(migrate(db)).toEqual({ from: 5, to: SCHEMA_VERSION });
+      expect(db.prepare('SELECT cues FROM recordings').get()).toEqual({ cues: null });
+      const cued = sidecarToRow({ ...s, id: `${s.id}c`, files: { clip: 'events/c.mp4' }, cues: ['video', 'pir'] }, `${s.id}c.json`, 10, 0);
+      createWrites(db).upsert(cued);
+      expect(db.prepare('SELECT cues FROM recordings WHERE id = ?').get(cued.id)).toEqual({ cues: 'video,pir' });
     } finally {
       db.close();
     }

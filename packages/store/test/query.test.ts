@@ -54,6 +54,7 @@ describe('queries', () => {
       triggerLevel: 55,
       peakScore: 321,
       favorite: false,
+      cues: [],
       reviewed: false,
       uploadState: 'none',
       offloaded: null,
@@ -63,6 +64,12 @@ describe('queries', () => {
       labels: null,
     });
     expect(store.get('nope')).toBeUndefined();
+  });
+
+  test('the cues of a sidecar come back in order', () => {
+    const sidecar = { ...makeSidecar(BASE + 7000), cues: ['pir', 'video'] };
+    store.upsert([sidecar]);
+    expect(store.get(sidecar.id)?.cues).toEqual(['pir', 'video']);
   });
 
   test('upsert replaces the row of the same id', () => {

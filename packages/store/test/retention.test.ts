@@ -259,6 +259,18 @@ describe('retention in the store', () => {
     expect(logs.some((l) => l.msg === 'store: retention run' && l.trigger === 'timer')).toBe(true);
   });
 
+  test('limits changed on an open store apply at once; bad ones are refused and the old ones kept', async () => {
+    const ids = await populate();
+    const s = await open({ retention: NO_LIMITS });
+    expect(s.stats().count).toBe(10);
+    expect(() => s.setRetention({ maxDiskPct: 0 })).toThrow(expect.objectContaining({ code: 'STORE_BAD_OPTIONS' }));
+    expect(s.retention).toEqual(NO_LIMITS);
+    expect(s.setRetention({ maxAgeDays: 2.5 })).toEqual({ ...NO_LIMITS, maxAgeDays: 2.5 });
+    expect(await waitFor(() => s.stats().count === 2, 5000)).toBe(true);
+    expect(remaining(s)).toEqual([ids[8], ids[9]]);
+    expect(logs.some((l) => l.msg === 'store: retention run' && l.trigger === 'limits changed')).toBe(true);
+  });
+
   test('bad limits are refused with STORE_BAD_OPTIONS', async () => {
     await expect(openStore({ dataDir: dir, retention: { maxDiskPct: 0 } })).rejects.toMatchObject({ code: 'STORE_BAD_OPTIONS', value: 'maxDiskPct' });
     await expect(openStore({ dataDir: dir, retention: { maxAgeDays: -1 } })).rejects.toMatchObject({ code: 'STORE_BAD_OPTIONS', value: 'maxAgeDays' });

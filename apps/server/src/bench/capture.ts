@@ -1,14 +1,8 @@
 import { spawn } from 'node:child_process';
-import { delimiter, resolve } from 'node:path';
 import { alignStride, createSource, rawFrameBytes } from '@preroll/capture';
+import { useFakeCamera } from './camera';
 import { cpuMs, fmt, type BenchSuite } from './suite';
 
-/** The fake camera (test-fixtures/bin) unless PREROLL_BENCH_REAL_CAMERA=1 on a real Pi. */
-function useCamera(): void {
-  if (process.env.PREROLL_BENCH_REAL_CAMERA === '1') return;
-  const bin = resolve(__dirname, '../../../../../test-fixtures/bin');
-  process.env.PATH = `${bin}${delimiter}${process.env.PATH ?? ''}`;
-}
 
 interface Measure {
   frames: number;
@@ -70,7 +64,7 @@ export const captureBench: BenchSuite = {
   name: 'capture',
   summary: 'camera pipe → frames, against a bare read of the same bytes',
   async run({ quick, log }) {
-    useCamera();
+    useFakeCamera();
     const seconds = quick ? 2 : 30;
     log(`fake rpicam-vid, ${seconds} s per run; CPU is this Node process only (user+system)`);
     log('| size | fps | bare read ms/frame | capture ms/frame | ratio | frames | dropped (capture) | dropped (bare) |');

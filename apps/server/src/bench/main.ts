@@ -9,11 +9,18 @@ const SUITES: Record<string, () => BenchSuite> = {
   server: () => require('./server').serverBench,
   modes: () => require('./modes').modesBench,
   labels: () => require('./labels').labelsBench,
+  loop: () => require('./loop').loopBench,
+  peer: () => require('./peer').peerBench,
+  budget: () => require('./budget').budgetBench,
 };
+
+/** Suites left out of a plain `pnpm bench`: they install packages, need root or run for minutes. */
+const ON_REQUEST = new Set(['peer', 'budget']);
 
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');
-  const names = argv.filter((a) => !a.startsWith('--'));
+  // Suite names are the bare words that are not the value of an option (`--seconds 60`).
+  const names = argv.filter((a, i) => !a.startsWith('--') && !(i > 0 && argv[i - 1].startsWith('--') && /^[0-9.]+$/.test(a)));
   const unknown = names.filter((n) => !SUITES[n]);
   if (unknown.length) {
     process.stderr.write(`unknown suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}\n`);
@@ -24,10 +31,10 @@ async function main(argv: string[]): Promise<number> {
   };
   log(`# pnpm bench ${argv.join(' ')}`.trimEnd());
   log(`node ${process.version}, ${require('node:os').cpus().length} cores, ${new Date().toISOString()}`);
-  for (const name of names.length ? names : Object.keys(SUITES)) {
+  for (const name of names.length ? names : Object.keys(SUITES).filter((n) => !ON_REQUEST.has(n))) {
     const suite = SUITES[name]();
     log(`\n## ${suite.name}: ${suite.summary}`);
-    await suite.run({ quick, log });
+    await suite.run({ quick, log, argv });
   }
   return 0;
 }

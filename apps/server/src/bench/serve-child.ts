@@ -25,17 +25,34 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Options of {@link startChildServer}. */
+export interface ChildServerOptions {
+  /**
+   * A cgroup's `cgroup.procs` file: the server is started inside that group from its first
+   * instruction (a shell writes its own pid there, then becomes node), so everything it spawns
+   * starts there too.
+   */
+  readonly cgroupProcs?: string;
+  /** How long to wait for the first frames (default 30 s). */
+  readonly startTimeoutMs?: number;
+}
+
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
-export async function startChildServer(source: string): Promise<ChildServer> {
+export async function startChildServer(source: string, options: ChildServerOptions = {}): Promise<ChildServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-'));
-  const child = spawn(process.execPath, [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir], {
+  const args = [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir];
+  const [command, argv] = options.cgroupProcs
+    ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...args]]
+    : [process.execPath, args];
+  const child = spawn(command, argv, {
     // MALLOC_ARENA_MAX as `pnpm start`, the systemd unit and the Docker image set it.
     env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 150; i++) {
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  while (Date.now() < deadline && child.exitCode === null) {
     try {
       const status = await (await fetch(`${url}/api/status`)).json();
       if (status.fps > 0) break;

@@ -4,8 +4,8 @@ import { mjpegViewer, processFds, processRssBytes, startChildServer } from './se
 import { fmt } from './suite';
 
 /**
- * `pnpm soak --minutes N`: the server on the demo source (an event every 20 s) with 5 MJPEG
- * viewers, a WebSocket page and a `/stream.mp4` reader connected, sampled every 30 s: memory, open descriptors,
+ * `pnpm soak --minutes N [--source SPEC]`: the server on the demo source (an event every 20 s),
+ * or on SPEC (e.g. `rpicam:1280x720@30`, the fake camera), with 5 MJPEG viewers, a WebSocket page and a `/stream.mp4` reader connected, sampled every 30 s: memory, open descriptors,
  * dropped frames, events. Prints a table and a verdict line.
  */
 async function main(argv: string[]): Promise<number> {
@@ -15,7 +15,13 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('usage: pnpm soak --minutes N (0 < N <= 1440)\n');
     return 2;
   }
-  const server = await startChildServer('demo');
+  const sourceAt = argv.indexOf('--source');
+  const source = sourceAt >= 0 ? argv[sourceAt + 1] : 'demo';
+  if (!source || source.startsWith('--')) {
+    process.stderr.write('usage: pnpm soak --minutes N [--source SPEC]\n');
+    return 2;
+  }
+  const server = await startChildServer(source, { startTimeoutMs: 120_000 });
   const pid = server.child.pid!;
   const viewers = Array.from({ length: 5 }, () => mjpegViewer(server.url));
   // A central Preroll's view of this node: the H.264 stream.
@@ -26,10 +32,10 @@ async function main(argv: string[]): Promise<number> {
   ws.on('open', () => ws.send(JSON.stringify({ type: 'live', enabled: true })));
   ws.on('message', () => undefined);
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
-  log(`# pnpm soak --minutes ${minutes}`);
-  log(`demo source 640x360@15 (motion 10-14 s of every 20 s), 5 MJPEG viewers + 1 WebSocket page + 1 /stream.mp4 reader, sampled every 30 s`);
-  log('| minute | RSS MB | JS heap MB | external MB | open fds | dropped frames | events | live encodes | stream.mp4 MB |');
-  log('|---|---|---|---|---|---|---|---|---|');
+  log(`# pnpm soak --minutes ${minutes}${sourceAt >= 0 ? ` --source ${source}` : ''}`);
+  log(`${source === 'demo' ? 'demo source 640x360@15 (motion 10-14 s of every 20 s)' : `source ${source}`}, 5 MJPEG viewers + 1 WebSocket page + 1 /stream.mp4 reader, sampled every 30 s`);
+  log('| minute | RSS MB | JS heap MB | external MB | pre-roll MB | frame pool MB (buffers) | open fds | dropped frames | events | live encodes | stream.mp4 MB |');
+  log('|---|---|---|---|---|---|---|---|---|---|---|');
   const samples: { minute: number; rss: number; fds: number; dropped: number; events: number }[] = [];
   const started = Date.now();
   try {
@@ -38,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
       const status = await (await fetch(`${server.url}/api/status`)).json();
       const sample = { minute: (Date.now() - started) / 60_000, rss: processRssBytes(pid), fds: processFds(pid), dropped: status.droppedFrames, events: status.events.count };
       samples.push(sample);
-      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${fmt((status.system?.externalBytes ?? 0) / 1e6, 1)} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} | ${fmt(mp4Bytes / 1e6, 1)} |`);
+      const pool = status.pipeline?.framePool;
+      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${fmt((status.system?.externalBytes ?? 0) / 1e6, 1)} | ${fmt((status.pipeline?.preRoll.bytes ?? 0) / 1e6, 1)} | ${pool ? `${fmt(pool.bytes / 1e6, 1)} (${pool.frames})` : '-'} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} | ${fmt(mp4Bytes / 1e6, 1)} |`);
       if (sample.minute >= minutes) break;
     }
   } finally {

@@ -6,7 +6,7 @@ export interface BenchSuite {
   readonly name: string;
   readonly summary: string;
   /** `quick` shortens the run (used by the test suite to prove the bench works). */
-  run(options: { quick: boolean; log: (line: string) => void }): Promise<void>;
+  run(options: { quick: boolean; log: (line: string) => void; argv: readonly string[] }): Promise<void>;
 }
 
 /** Formats a number with a fixed number of decimals, for aligned tables. */

@@ -43,8 +43,8 @@ export const passwdCommand: Command = {
   },
 };
 
-/** Reads one line from stdin; with a prompt, the typed characters are not echoed. */
-function readLine(prompt: string | null, out: NodeJS.WritableStream): Promise<string> {
+/** Reads one line from stdin; with a prompt, the typed characters are not echoed (also used by `preroll user`). */
+export function readLine(prompt: string | null, out: NodeJS.WritableStream): Promise<string> {
   return new Promise((resolve) => {
     const rl = createInterface({ input: process.stdin, output: prompt ? (out as NodeJS.WritableStream) : undefined, terminal: Boolean(prompt) });
     if (prompt) {

@@ -35,7 +35,7 @@ export const serveCommand: Command = {
       throw new UsageError((error as Error).message);
     }
     if (values.port !== undefined && !/^\d+$/.test(values.port)) throw new UsageError(`--port must be a number, got "${values.port}"`);
-    const { config, password, file, profile } = loadConfig({
+    const { config, password, file, profile, layers } = loadConfig({
       file: values.config,
       overrides: {
         'camera.source': values.source,
@@ -65,7 +65,7 @@ export const serveCommand: Command = {
     });
     let preroll;
     try {
-      preroll = await startPreroll({ config, logger, password, signal: controller.signal });
+      preroll = await startPreroll({ config, logger, password, signal: controller.signal, configFile: file, layers });
     } catch (error) {
       if ((error as { code?: string }).code !== 'PREROLL_START_ABORTED') throw error;
       logger.info('stopped');

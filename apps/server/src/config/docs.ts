@@ -11,6 +11,7 @@ interface JsonSchema {
   enum?: unknown[];
   const?: unknown;
   anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
   properties?: Record<string, JsonSchema>;
   items?: JsonSchema;
   maxItems?: number;
@@ -37,6 +38,12 @@ export function configurationMarkdown(): string {
     'Command-line flags (`--port`, `--host`, `--data`, `--source`) win over both.',
     '`PREROLL_PASSWORD` sets the web password (it is never read from the file).',
     '',
+    'The Settings tab of the web page (admins) and `PATCH /api/config` change this file: validated',
+    'by this schema, written atomically with the previous file kept as `<file>.bak`, and applied',
+    'live where the key allows it (see docs/api.md, "Settings"); keys set by the environment or a',
+    'flag are read-only there. A file edited by hand is picked up within a second; if it is',
+    'invalid, Preroll keeps its last good configuration and shows the error.',
+    '',
     'The trigger level and the motion switch changed from the web page are kept in',
     '`<dataDir>/settings.json` and win over the file at the next start.',
     '',
@@ -55,12 +62,28 @@ export function configurationMarkdown(): string {
   return `${lines.join('\n')}\n`;
 }
 
-function rows(prefix: string, schema: JsonSchema, lines: string[]): void {
+function rows(prefix: string, schema: JsonSchema, lines: string[], shown = new Map<string, number>()): void {
   for (const [key, child] of Object.entries(schema.properties ?? {})) {
     const path = `${prefix}.${key}`;
+    // A key shared by several variants of a list item (a sensor's `name`) is listed once; a
+    // discriminating constant (`kind`) lists every variant's value.
+    const seen = shown.get(path);
+    if (seen !== undefined) {
+      if (child.const !== undefined) lines[seen] = lines[seen].replace(/ \| ([^|]*) \| ([^|]*) \|$/, (_m, allowedCell: string, meaning: string) => ` | ${allowedCell.trim()}, \`${String(child.const)}\` | ${meaning.trim()} |`);
+      continue;
+    }
+    shown.set(path, lines.length);
     if (child.properties) {
       lines.push(`| \`${path}\` | object | | | ${child.description ?? ''} |`);
       rows(path, child, lines);
+      continue;
+    }
+    const variants = child.type === 'array' ? (child.items?.oneOf ?? child.items?.anyOf ?? (child.items?.properties ? [child.items] : null)) : null;
+    if (variants) {
+      // A list of objects: its items' keys follow as `path[].key`, those of every variant.
+      lines.push(`| \`${path}\` | array of object | ${child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``} | ${allowed(child)} | ${child.description ?? ''} |`);
+      const itemShown = new Map<string, number>();
+      for (const variant of variants) rows(`${path}[]`, variant, lines, itemShown);
       continue;
     }
     lines.push(`| \`${path}\` | ${typeOf(child)} | ${child.default === undefined ? '' : `\`${JSON.stringify(child.default)}\``} | ${allowed(child)} | ${child.description ?? ''} |`);
@@ -68,12 +91,14 @@ function rows(prefix: string, schema: JsonSchema, lines: string[]): void {
 }
 
 function typeOf(schema: JsonSchema): string {
+  if (schema.const !== undefined) return typeof schema.const;
   if (schema.anyOf) return [...new Set(schema.anyOf.map(typeOf))].join(' or ');
   if (schema.type === 'array') return `array of ${schema.items ? typeOf(schema.items) : 'any'}`;
   return Array.isArray(schema.type) ? schema.type.join(' or ') : (schema.type ?? 'any');
 }
 
 function allowed(schema: JsonSchema): string {
+  if (schema.const !== undefined) return `\`${String(schema.const)}\``;
   if (schema.enum) return schema.enum.map((v) => `\`${String(v)}\``).join(', ');
   if (schema.anyOf) return schema.anyOf.map((s) => (s.const !== undefined ? `\`${String(s.const)}\`` : allowed(s))).filter(Boolean).join(', ');
   const parts: string[] = [];

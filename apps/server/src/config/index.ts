@@ -1,7 +1,13 @@
 export { configSchema, perCamera } from './schema';
-export type { CameraConfig, Config, ConfigInput } from './schema';
+export type { CameraConfig, Config, ConfigInput, SensorConfig, TriggersConfig } from './schema';
 export { loadConfig, parseConfig, envOverrides, ConfigError } from './load';
 export type { LoadOptions, LoadedConfig } from './load';
 export { configurationMarkdown } from './docs';
 export { PROFILES, PROFILE_NAMES, PROFILE_SETTINGS, profileForModel, chooseProfile, applyProfile } from './profiles';
 export type { Profile, ProfileName, ProfileSetting, ProfileChoice } from './profiles';
+export type { ConfigLayers, ConfigOrigin } from './load';
+export { writeConfigAtomic } from './write';
+export { configJsonSchema } from './json-schema';
+export type { ConfigJsonSchema } from './json-schema';
+export { REDACTED, applyModeOf, changedKeys, configVersion, groupOf, isSecretKey, leafKeys, mergePatch, originOf, origins, redactConfig, unitOf, valueAt, CONFIG_GROUPS } from './document';
+export type { ApplyMode, ConfigGroup } from './document';

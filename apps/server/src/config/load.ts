@@ -39,6 +39,28 @@ export interface LoadedConfig {
   readonly password: string | null;
   /** The Raspberry Pi profile used for defaults (`camera.profile`), for the composition root to log. */
   readonly profile: ProfileChoice;
+  /**
+   * What the configuration was made of, so it can be made again from an edited file with the
+   * same environment and flags (`PATCH /api/config`): the file's document and the resolver.
+   */
+  readonly layers: ConfigLayers;
+}
+
+/** Where each key of the effective configuration came from. */
+export type ConfigOrigin = 'file' | 'env' | 'flag' | 'profile' | 'default';
+
+/** The file's document and the fixed layers over it (environment, flags, board profile). */
+export interface ConfigLayers {
+  /** The file as read (`{}` without a file). */
+  readonly fileDoc: Readonly<Record<string, unknown>>;
+  /** Dotted keys set by the environment. */
+  readonly envKeys: readonly string[];
+  /** Dotted keys set by command-line flags. */
+  readonly flagKeys: readonly string[];
+  /** Dotted keys filled by the board profile. */
+  readonly profileKeys: readonly string[];
+  /** Validates another file document under the same environment, flags and board (throws ConfigError naming the key). */
+  resolve(fileDoc: unknown, origin?: string): { config: Readonly<Config>; profile: ProfileChoice };
 }
 
 /**
@@ -53,15 +75,29 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const file = options.file ?? env.PREROLL_CONFIG ?? null;
   let raw: unknown = {};
   if (file) raw = readConfigFile(file);
-  const merged = structuredClone(raw) as Record<string, unknown>;
-  if (typeof merged !== 'object' || merged === null || Array.isArray(merged)) {
-    throw new ConfigError('CONFIG_INVALID', `${file}: the configuration must be a JSON object`);
-  }
-  for (const [path, value] of envOverrides(env)) setPath(merged, path, value);
-  for (const [path, value] of Object.entries(options.overrides ?? {})) if (value !== undefined) setPath(merged, path.split('.'), value);
-  const { profiled, profile } = withProfile(merged, options.modelPath);
-  const config = parseConfig(profiled, file ?? 'configuration');
-  return { config, file: file ? resolve(file) : null, password: env.PREROLL_PASSWORD || null, profile };
+  const environment = envOverrides(env);
+  const flags = Object.entries(options.overrides ?? {}).filter(([, value]) => value !== undefined);
+  let profileKeys: readonly string[] = [];
+  const resolveDoc = (doc: unknown, origin = file ?? 'configuration'): { config: Readonly<Config>; profile: ProfileChoice } => {
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+      throw new ConfigError('CONFIG_INVALID', `${origin}: the configuration must be a JSON object`);
+    }
+    const merged = structuredClone(doc) as Record<string, unknown>;
+    for (const [path, value] of environment) setPath(merged, path, value);
+    for (const [path, value] of flags) setPath(merged, path.split('.'), value);
+    const { profiled, profile } = withProfile(merged, options.modelPath);
+    return { config: parseConfig(profiled, origin), profile };
+  };
+  const { config, profile } = resolveDoc(raw);
+  profileKeys = profile.applied;
+  const layers: ConfigLayers = {
+    fileDoc: deepFreeze(structuredClone(raw) as Record<string, unknown>),
+    envKeys: environment.map(([path]) => path.join('.')),
+    flagKeys: flags.map(([path]) => path),
+    profileKeys,
+    resolve: resolveDoc,
+  };
+  return { config, file: file ? resolve(file) : null, password: env.PREROLL_PASSWORD || null, profile, layers };
 }
 
 /** Fills in the Pi model's profile under the explicit keys (see profiles.ts). */

@@ -14,6 +14,79 @@ import { PROFILE_SETTINGS } from './profiles';
 
 const evenSide = z.int().min(32).max(4096).multipleOf(2);
 
+const sensorName = z
+  .string()
+  .regex(/^[a-z0-9_-]{1,40}$/)
+  .refine((name) => name !== 'video', { message: '"video" is the name of the video cue' })
+  .describe('Name of the sensor: shown in the status, recorded in the events it starts (`cues`), and the `:name` of `POST /api/sensors/:name` (lower-case letters, digits, `_`, `-`; not `video`).');
+const sensorKind = 'What the sensor is: `gpio`, a PIR or any sensor on a GPIO line read with libgpiod\'s `gpiomon` (Debian package `gpiod`), restarted with backoff when it dies; `mqtt`, a topic on the broker of `integrations.mqtt` (which must be configured; retained messages are ignored, so a stale "on" never starts an event at a reconnect); `http`, fired by `POST /api/sensors/:name` (or `/api/cameras/:id/sensors/:name`) with a token of scope `control`, e.g. a doorbell.';
+const holdS = z
+  .number()
+  .min(0)
+  .max(3600)
+  .default(10)
+  .describe('Seconds the sensor still counts as active after its "off" (or, for a sensor without "off", after each cue): an event lasts at least this long after the last cue.');
+
+const gpioSensor = z.strictObject({
+  name: sensorName,
+  kind: z.literal('gpio').describe(sensorKind),
+  chip: z.string().regex(/^[A-Za-z0-9_./-]{1,100}$/).default('gpiochip0').describe('GPIO chip of the line, as `gpiomon` names it.'),
+  line: z.int().min(0).max(511).describe('GPIO line (BCM number on a Raspberry Pi).'),
+  activeLow: z.boolean().default(false).describe('The sensor pulls the line low when it fires (most PIR modules drive it high: false).'),
+  bias: z.enum(['pull-up', 'pull-down', 'disable', 'as-is']).default('as-is').describe('Bias asked of the line: `as-is` for a sensor that drives the line, `pull-up` for a contact to GND.'),
+  debounceMs: z.int().min(0).max(10_000).default(100).describe('Edges closer than this to the previous accepted one are chatter and ignored, milliseconds.'),
+  holdS,
+});
+
+const mqttSensor = z.strictObject({
+  name: sensorName,
+  kind: z.literal('mqtt').describe(sensorKind),
+  topic: z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[^#+\u0000]+$/)
+    .describe('Topic to subscribe to (no wildcards), e.g. `zigbee2mqtt/hall_pir`.'),
+  jsonPath: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,7}$/)
+    .optional()
+    .describe('Read the state from this key of a JSON payload (dots go deeper), e.g. `occupancy`; `true` means on and `false` off, strings are compared with `onPayload`/`offPayload`. Without it the whole payload is compared.'),
+  onPayload: z.string().min(1).max(100).default('ON').describe('Payload (or JSON value) that means "on": a cue.'),
+  offPayload: z.string().min(1).max(100).nullable().default('OFF').describe('Payload that means "off"; null: the sensor has no "off" and holds for `holdS` after each cue.'),
+  holdS,
+});
+
+const httpSensor = z.strictObject({
+  name: sensorName,
+  kind: z.literal('http').describe(sensorKind),
+  minIntervalMs: z.int().min(0).max(3_600_000).default(1000).describe('Calls closer than this to the last accepted one are refused (429 `SENSOR_RATE_LIMITED`), milliseconds.'),
+  holdS,
+});
+
+const triggers = z
+  .strictObject({
+    mode: z
+      .enum(['video', 'sensor', 'video-or-sensor', 'video-and-sensor'])
+      .default('video')
+      .describe('What starts an event: `video` (the motion detector alone), `sensor` (the sensors alone), `video-or-sensor` (whichever comes first) or `video-and-sensor` (both, at most `withinS` apart). The clip always starts the pre-roll before the first cue.'),
+    withinS: z
+      .number()
+      .min(0)
+      .max(60)
+      .default(10)
+      .describe('`video-and-sensor`: the most seconds between the video cue and the sensor cue. The pre-roll ring keeps this much more video, since the clip starts the pre-roll before the first of the two.'),
+    sensors: z
+      .array(z.discriminatedUnion('kind', [gpioSensor, mqttSensor, httpSensor]))
+      .max(8)
+      .default([])
+      .describe('Sensors that can start or confirm events: each an object with a `name`, a `kind` (`gpio`, `mqtt` or `http`) and the keys of its kind below.'),
+  })
+  .prefault({})
+  .refine((t) => new Set(t.sensors.map((s) => s.name)).size === t.sensors.length, { message: 'sensor names must differ' })
+  .refine((t) => t.mode === 'video' || t.sensors.length > 0, { message: 'a trigger mode other than "video" needs at least one sensor' })
+  .describe('Sensor triggers (a PIR on a GPIO line, an MQTT topic, an HTTP call) and how they combine with the motion detector; see docs/detector.md, "Sensor triggers".');
+
 const camera = z
   .strictObject({
     id: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default('cam').describe('Camera id: names recordings and appears in the gallery (letters, digits, `_`, `-`).'),
@@ -34,6 +107,7 @@ const camera = z
     rpicamArgs: z.array(z.string().max(200)).max(50).default([]).describe('Extra arguments for `rpicam-vid`, e.g. `["--hflip", "--denoise", "cdn_fast"]`.'),
     stallTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Restart the camera when no frame arrived for this long, milliseconds.'),
     loop: z.boolean().default(true).describe('For a `file:` source: start again at the end.'),
+    triggers,
   })
   .describe('The camera (capture).');
 
@@ -42,10 +116,10 @@ const mask = z
     rects: z
       .array(
         z.strictObject({
-          x: z.number().min(0).max(1),
-          y: z.number().min(0).max(1),
-          width: z.number().min(0).max(1),
-          height: z.number().min(0).max(1),
+          x: z.number().min(0).max(1).describe('Left edge, fraction of the frame width.'),
+          y: z.number().min(0).max(1).describe('Top edge, fraction of the frame height.'),
+          width: z.number().min(0).max(1).describe('Width, fraction of the frame width.'),
+          height: z.number().min(0).max(1).describe('Height, fraction of the frame height.'),
         }),
       )
       .max(64)
@@ -344,6 +418,13 @@ export const configSchema = z
     if (gpioCamera !== null && !ids.includes(gpioCamera)) {
       ctx.addIssue({ code: 'custom', path: ['recording', 'gpio', 'camera'], message: `no camera "${gpioCamera}" (cameras: ${ids.join(', ')})` });
     }
+    const sections = cameras.length ? cameras.map((c, index) => ({ triggers: c.triggers, path: ['cameras', index, 'triggers'] })) : [{ triggers: config.camera.triggers, path: ['camera', 'triggers'] }];
+    for (const { triggers: t, path } of sections) {
+      const index = t.sensors.findIndex((sensor) => sensor.kind === 'mqtt');
+      if (index >= 0 && !(config.integrations as { mqtt?: unknown } | undefined)?.mqtt) {
+        ctx.addIssue({ code: 'custom', path: [...path, 'sensors', index, 'topic'], message: 'an MQTT sensor needs the broker of integrations.mqtt' });
+      }
+    }
     if (cameras.length > 1 && config.recording.lookback.enabled) {
       ctx.addIssue({ code: 'custom', path: ['recording', 'lookback', 'enabled'], message: 'the hidden look-back works with one camera only; use continuous recording for memories of several cameras' });
     }
@@ -367,3 +448,7 @@ export function perCamera(config: Readonly<Config>): Readonly<Config>[] {
 }
 /** What a configuration file may contain (everything optional). */
 export type ConfigInput = z.input<typeof configSchema>;
+/** One configured sensor (`camera.triggers.sensors[]`). */
+export type SensorConfig = Config['camera']['triggers']['sensors'][number];
+/** The trigger section of one camera. */
+export type TriggersConfig = Config['camera']['triggers'];

@@ -8,6 +8,7 @@ import { LABEL_FILTER_PATTERN, type EventRecord } from '@preroll/store';
 import type { Integrations } from '@preroll/integrations';
 import { ExportError } from '../runtime/exports';
 import type { Runtime } from '../runtime/runtime';
+import { SensorError } from '../runtime/sensors';
 import type { Auth } from './auth';
 import { HttpError } from './errors';
 
@@ -35,6 +36,9 @@ const triggerBody = z.union([
   z.strictObject({ mode: z.enum(['auto', 'manual']) }),
 ]);
 const onOffBody = z.strictObject({ enabled: z.boolean() });
+const sensorName = z.string().regex(/^[a-z0-9_-]{1,40}$/);
+// No body (a doorbell's bare POST) is a pulse: a cue, then the sensor's hold.
+const sensorBody = z.strictObject({ state: z.enum(['pulse', 'on', 'off']).default('pulse') });
 const favoriteBody = z.strictObject({ favorite: z.boolean() });
 const confirmBody = z.strictObject({ token: z.string().min(1).max(100) });
 const calibrateBody = z.strictObject({ apply: z.boolean().default(true) });
@@ -83,13 +87,13 @@ export function createApi(options: ApiOptions): Router {
 
   api.post('/login', async (req, res) => {
     const ip = req.socket.remoteAddress ?? 'unknown';
-    const body = parse(z.strictObject({ password: z.string().max(1024) }), req.body, 'login');
+    const body = parse(z.strictObject({ password: z.string().max(1024), user: z.string().max(64).optional() }), req.body, 'login');
     // Counted before the check: guesses sent at once share one budget.
     const done = auth.beginLogin(ip);
-    const ok = await auth.verifyPassword(body.password);
-    done(ok);
-    if (!ok) throw new HttpError(401, 'AUTH_BAD_PASSWORD', 'wrong password');
-    res.setHeader('Set-Cookie', auth.sessionCookie());
+    const who = await auth.verifyLogin(body.user, body.password);
+    done(who !== null);
+    if (!who) throw new HttpError(401, 'AUTH_BAD_PASSWORD', body.user === undefined ? 'wrong password' : 'wrong user name or password');
+    res.setHeader('Set-Cookie', auth.sessionCookie(who.user));
     res.status(204).end();
   });
 
@@ -123,6 +127,22 @@ export function createApi(options: ApiOptions): Router {
   api.post('/motion', (req, res) => {
     const body = parse(onOffBody, req.body, 'motion');
     res.json({ motionEnabled: runtime.setMotionEnabled(body.enabled) });
+  });
+
+  api.post('/sensors/:name', (req, res) => {
+    const name = parse(sensorName, req.params.name, 'sensor name');
+    const body = parse(sensorBody, req.body, 'sensor');
+    try {
+      const taken = runtime.fireSensor(name, body.state);
+      res.status(202).json({ sensor: name, state: body.state, taken });
+    } catch (error) {
+      if (!(error instanceof SensorError)) throw error;
+      if (error.code === 'SENSOR_RATE_LIMITED') {
+        res.setHeader('Retry-After', String(Math.max(1, Math.ceil((error.retryAfterMs ?? 1000) / 1000))));
+        throw new HttpError(429, error.code, error.message);
+      }
+      throw new HttpError(404, error.code, error.message);
+    }
   });
 
   api.post('/record/start', (_req, res) => {
@@ -361,6 +381,7 @@ export function toApiEvent(event: EventRecord): Record<string, unknown> {
     triggerLevel: event.triggerLevel,
     peakScore: event.peakScore,
     favorite: event.favorite,
+    cues: event.cues,
     reviewed: event.reviewed,
     uploadState: event.uploadState,
     offloaded: event.offloaded,

@@ -34,6 +34,27 @@ export interface ApiTokenInfo {
 
 type StoredHash = { salt: string; hash: string; N: number; r: number; p: number };
 
+/** What a person logged in may do: `admin` everything; `viewer` watch live, review, favourite and download. */
+export type Role = 'admin' | 'viewer';
+/** Every role, for validating input. */
+export const ROLES: readonly Role[] = ['admin', 'viewer'];
+/** The name of the first admin, whose password is the one `preroll passwd` and PREROLL_PASSWORD set. */
+export const ADMIN_USER = 'admin';
+
+/** A user as `preroll user list` shows it (never the hash). */
+export interface UserInfo {
+  readonly name: string;
+  readonly role: Role;
+  readonly createdAt: string | null;
+}
+
+interface StoredUser {
+  name: string;
+  role: Role;
+  createdAt: string;
+  password: StoredHash;
+}
+
 interface AuthFile {
   version: 1;
   /** HMAC key for session cookies and the stream token; rotated with the password and by "log out everywhere". */
@@ -43,8 +64,10 @@ interface AuthFile {
   envPassword?: StoredHash | null;
   /** API tokens (`Authorization: Bearer prt_...`); high-entropy, so a plain SHA-256 is enough. */
   tokens?: (Omit<ApiTokenInfo, 'scope'> & { scope?: Scope; sha256: string })[];
-  /** Open sessions: a cookie is valid only while its id is listed here. */
-  sessions?: { id: string; expires: number }[];
+  /** Further users besides `admin` (whose password is `password`). */
+  users?: StoredUser[];
+  /** Open sessions: a cookie is valid only while its id is listed here; `user` absent means `admin`. */
+  sessions?: { id: string; expires: number; user?: string }[];
 }
 
 /** Options of {@link openAuth}. */
@@ -64,6 +87,10 @@ export interface AuthOptions {
 export interface Identity {
   readonly via: 'open' | 'session' | 'token';
   readonly scope: Scope;
+  /** The role of a logged-in user (tokens and open access act as `admin` up to their scope). */
+  readonly role: Role;
+  /** The user's name for sessions, `token:<id>` for tokens, null when open. */
+  readonly user: string | null;
 }
 
 /** Password check, sessions, API tokens and the login budget. */
@@ -71,14 +98,16 @@ export interface Auth {
   /** True when requests must be authenticated. */
   readonly required: boolean;
   verifyPassword(password: string): Promise<boolean>;
+  /** Checks a user's password (no user name: the admin); resolves with the user's name and role, or null. */
+  verifyLogin(user: string | undefined, password: string): Promise<{ user: string; role: Role } | null>;
   /**
    * Starts a login attempt from `ip`: counts it against the per-address and global budgets
    * before the password is checked (so parallel guesses share the budget), or throws 429.
    * Call the returned function with the outcome; a success gives the attempt back.
    */
   beginLogin(ip: string): (ok: boolean) => void;
-  /** A `Set-Cookie` value for a new session (listed server-side). */
-  sessionCookie(): string;
+  /** A `Set-Cookie` value for a new session of a user (default the admin), listed server-side. */
+  sessionCookie(user?: string): string;
   clearCookie(): string;
   /** Ends the session the request carries (logout). */
   endSession(req: IncomingMessage): void;
@@ -114,7 +143,54 @@ export async function setPassword(dataDir: string, password: string): Promise<vo
   if (password.length < 8) throw new HttpError(400, 'AUTH_WEAK_PASSWORD', 'the password needs at least 8 characters');
   const stored = await hashPassword(password);
   const file = readAuthFile(dataDir);
-  writeAuthFile(dataDir, { version: 1, secret: randomBytes(32).toString('hex'), password: stored, envPassword: file?.envPassword ?? null, tokens: file?.tokens ?? [], sessions: [] });
+  writeAuthFile(dataDir, { version: 1, secret: randomBytes(32).toString('hex'), password: stored, envPassword: file?.envPassword ?? null, tokens: file?.tokens ?? [], users: file?.users ?? [], sessions: [] });
+}
+
+const USER_NAME = /^[a-z][a-z0-9_.-]{0,31}$/;
+
+/**
+ * Adds a user with a role (its password stored hashed with scrypt, as the admin's). Throws
+ * `AUTH_BAD_USER_NAME`, `AUTH_BAD_ROLE`, `AUTH_WEAK_PASSWORD` or `AUTH_USER_EXISTS`.
+ */
+export async function addUser(dataDir: string, name: string, role: Role, password: string): Promise<UserInfo> {
+  if (!USER_NAME.test(name)) throw new HttpError(400, 'AUTH_BAD_USER_NAME', 'a user name is 1-32 lower-case letters, digits, ".", "-" or "_", starting with a letter');
+  if (!ROLES.includes(role)) throw new HttpError(400, 'AUTH_BAD_ROLE', `a role is one of ${ROLES.join(', ')}`);
+  if (password.length < 8) throw new HttpError(400, 'AUTH_WEAK_PASSWORD', 'the password needs at least 8 characters');
+  const file = readAuthFile(dataDir) ?? { version: 1, secret: randomBytes(32).toString('hex'), password: null };
+  if (name === ADMIN_USER || (file.users ?? []).some((u) => u.name === name)) throw new HttpError(409, 'AUTH_USER_EXISTS', `there is already a user "${name}"`);
+  const user: StoredUser = { name, role, createdAt: new Date().toISOString(), password: await hashPassword(password) };
+  // Re-read: the hash took a while and a running server may have written sessions meanwhile.
+  const current = readAuthFile(dataDir) ?? file;
+  writeAuthFile(dataDir, { ...current, users: [...(current.users ?? []), user] });
+  return { name, role, createdAt: user.createdAt };
+}
+
+/** Removes a user; their sessions end at once. Returns false when there is none (the admin cannot be removed). */
+export function removeUser(dataDir: string, name: string): boolean {
+  const file = readAuthFile(dataDir);
+  if (!file || !(file.users ?? []).some((u) => u.name === name)) return false;
+  writeAuthFile(dataDir, { ...file, users: (file.users ?? []).filter((u) => u.name !== name), sessions: (file.sessions ?? []).filter((s) => s.user !== name) });
+  return true;
+}
+
+/** Sets a user's password (`admin`: the main password); that user's sessions end. Throws `AUTH_NO_SUCH_USER`. */
+export async function setUserPassword(dataDir: string, name: string, password: string): Promise<void> {
+  if (name === ADMIN_USER) return setPassword(dataDir, password);
+  if (password.length < 8) throw new HttpError(400, 'AUTH_WEAK_PASSWORD', 'the password needs at least 8 characters');
+  const hash = await hashPassword(password);
+  const file = readAuthFile(dataDir);
+  if (!file || !(file.users ?? []).some((u) => u.name === name)) throw new HttpError(404, 'AUTH_NO_SUCH_USER', `no user "${name}"`);
+  writeAuthFile(dataDir, {
+    ...file,
+    users: (file.users ?? []).map((u) => (u.name === name ? { ...u, password: hash } : u)),
+    sessions: (file.sessions ?? []).filter((s) => s.user !== name),
+  });
+}
+
+/** The users: `admin` first, then the others (never a hash). */
+export function listUsers(dataDir: string): UserInfo[] {
+  const file = readAuthFile(dataDir);
+  return [{ name: ADMIN_USER, role: 'admin' as Role, createdAt: null }, ...(file?.users ?? []).map((u) => ({ name: u.name, role: u.role, createdAt: u.createdAt }))];
 }
 
 /** Creates an API token with a scope; returns it (shown once) with its id. */
@@ -140,6 +216,13 @@ export function revokeApiToken(dataDir: string, id: string): boolean {
   if (!file || !tokens.some((t) => t.id === id)) return false;
   writeAuthFile(dataDir, { ...file, tokens: tokens.filter((t) => t.id !== id) });
   return true;
+}
+
+let dummy: Promise<StoredHash> | null = null;
+/** A hash of nothing anybody knows, made once: unknown user names are checked against it. */
+function dummyHash(): Promise<StoredHash> {
+  dummy ??= hashPassword(randomBytes(16).toString('hex'));
+  return dummy;
 }
 
 function sha256(text: string): string {
@@ -210,15 +293,17 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
   const authPath = join(options.dataDir, 'auth.json');
   let secret = Buffer.from(file.secret, 'hex');
   let stored = file.password;
-  let tokens = new Map((file.tokens ?? []).map((t) => [t.sha256, t.scope ?? 'admin'] as const));
-  let sessions = new Map((file.sessions ?? []).map((s) => [s.id, s.expires] as const));
+  let tokens = new Map((file.tokens ?? []).map((t) => [t.sha256, { id: t.id, scope: t.scope ?? 'admin' }] as const));
+  let sessions = new Map((file.sessions ?? []).map((s) => [s.id, { expires: s.expires, user: s.user ?? ADMIN_USER }] as const));
+  let users = new Map((file.users ?? []).map((u) => [u.name, u] as const));
   let checkedAt = 0;
   let mtimeMs = mtimeOf(authPath);
   const adopt = (next: AuthFile): void => {
     secret = Buffer.from(next.secret, 'hex');
     stored = next.password;
-    tokens = new Map((next.tokens ?? []).map((t) => [t.sha256, t.scope ?? 'admin'] as const));
-    sessions = new Map((next.sessions ?? []).map((s) => [s.id, s.expires] as const));
+    tokens = new Map((next.tokens ?? []).map((t) => [t.sha256, { id: t.id, scope: t.scope ?? 'admin' }] as const));
+    sessions = new Map((next.sessions ?? []).map((s) => [s.id, { expires: s.expires, user: s.user ?? ADMIN_USER }] as const));
+    users = new Map((next.users ?? []).map((u) => [u.name, u] as const));
   };
   const reload = (): void => {
     const now = Date.now();
@@ -250,7 +335,7 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
   const sign = (payload: string): string => createHmac('sha256', secret).update(payload).digest('base64url');
   const cookieAttrs = `Path=/; HttpOnly; SameSite=Strict${options.secureCookies ? '; Secure' : ''}`;
 
-  const sessionOf = (req: IncomingMessage): { id: string; expires: number } | null => {
+  const sessionOf = (req: IncomingMessage): { id: string; expires: number; user: string } | null => {
     const value = readCookie(req.headers.cookie, SESSION_COOKIE);
     if (!value) return null;
     const parts = value.split('.');
@@ -258,8 +343,11 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
     const [expires, id, signature] = parts;
     if (!/^\d+$/.test(expires) || Number(expires) < Date.now()) return null;
     if (!safeEqual(signature, sign(`${expires}.${id}`))) return null;
-    return sessions.get(id) === Number(expires) ? { id, expires: Number(expires) } : null;
+    const session = sessions.get(id);
+    return session && session.expires === Number(expires) ? { id, expires: Number(expires), user: session.user } : null;
   };
+  /** The role of a session's user now (a removed user has none: the session is void). */
+  const roleOf = (user: string): Role | null => (user === ADMIN_USER ? 'admin' : (users.get(user)?.role ?? null));
 
   const auth: Auth = {
     required,
@@ -273,6 +361,23 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
       checking++;
       try {
         return await matches(password, candidate);
+      } finally {
+        checking--;
+        queue.shift()?.();
+      }
+    },
+    async verifyLogin(user, password) {
+      if (user === undefined || user === ADMIN_USER) return (await auth.verifyPassword(password)) ? { user: ADMIN_USER, role: 'admin' } : null;
+      if (typeof password !== 'string' || password.length > 1024) return null;
+      reload();
+      const stored = users.get(user);
+      // A made-up hash for an unknown name: the answer takes as long as for a real one.
+      const candidate = stored?.password ?? (await dummyHash());
+      if (checking >= MAX_CONCURRENT_CHECKS) await new Promise<void>((resolve) => queue.push(resolve));
+      checking++;
+      try {
+        const ok = await matches(password, candidate);
+        return ok && stored ? { user: stored.name, role: stored.role } : null;
       } finally {
         checking--;
         queue.shift()?.();
@@ -300,13 +405,13 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
         log.warn({ ip, at: new Date(now).toISOString(), code: 'AUTH_BAD_PASSWORD' }, 'failed login');
       };
     },
-    sessionCookie() {
+    sessionCookie(user = ADMIN_USER) {
       const expires = Date.now() + sessionMs;
       const id = randomBytes(12).toString('base64url');
       update((current) => {
         const now = Date.now();
         const kept = (current.sessions ?? []).filter((s) => s.expires > now).slice(-(MAX_SESSIONS - 1));
-        return { ...current, sessions: [...kept, { id, expires }] };
+        return { ...current, sessions: [...kept, user === ADMIN_USER ? { id, expires } : { id, expires, user }] };
       });
       const payload = `${expires}.${id}`;
       return `${SESSION_COOKIE}=${payload}.${sign(payload)}; ${cookieAttrs}; Max-Age=${Math.floor(sessionMs / 1000)}`;
@@ -325,14 +430,18 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
       log.warn('every session ended and the stream token rotated (log out everywhere)');
     },
     identify(req) {
-      if (!required) return { via: 'open', scope: 'admin' };
+      if (!required) return { via: 'open', scope: 'admin', role: 'admin', user: null };
       reload();
       const bearer = /^Bearer (prt_[A-Za-z0-9_-]{20,100})$/.exec(req.headers.authorization ?? '');
       if (bearer) {
-        const scope = tokens.get(sha256(bearer[1]));
-        return scope ? { via: 'token', scope } : null;
+        const token = tokens.get(sha256(bearer[1]));
+        return token ? { via: 'token', scope: token.scope, role: 'admin', user: `token:${token.id}` } : null;
       }
-      return sessionOf(req) ? { via: 'session', scope: 'admin' } : null;
+      const session = sessionOf(req);
+      const role = session ? roleOf(session.user) : null;
+      if (!session || !role) return null;
+      // A viewer's session looks; what it may change besides is in scopeNeeded ('review').
+      return { via: 'session', scope: role === 'admin' ? 'admin' : 'read', role, user: session.user };
     },
     isAuthenticated(req) {
       return auth.identify(req) !== null;
@@ -353,7 +462,7 @@ export async function openAuth(options: AuthOptions): Promise<Auth> {
         if (req.path === '/api/login') return next();
         const stream = /^(\/cameras\/[^/]+)?\/stream\.(mjpg|mp4)$/.test(req.path);
         if (stream && typeof req.query.token === 'string' && auth.checkStreamToken(req.query.token)) {
-          res.locals.identity = { via: 'token', scope: 'read' } satisfies Identity;
+          res.locals.identity = { via: 'token', scope: 'read', role: 'admin', user: null } satisfies Identity;
           onAuthenticated?.(req);
           return next();
         }
@@ -411,25 +520,45 @@ function writeAuthFile(dataDir: string, file: AuthFile): void {
   renameSync(`${path}.tmp`, path);
 }
 
-const RANK: Record<Scope, number> = { read: 0, control: 1, admin: 2 };
+/** What a request needs: a token scope, or `review` (between read and control: what a viewer may change). */
+export type Need = Scope | 'review';
+const RANK: Record<Need, number> = { read: 0, review: 1, control: 2, admin: 3 };
+
+/** The API paths of one camera's controls start with this, or are plain `/api/...`. */
+const API = '^/api(?:/cameras/[^/]+)?';
+/** Changes a viewer may make: favourites, reviewed marks, their own logout and push subscription. */
+const REVIEW = new RegExp(`${API}/(events/[^/]+|events/[^/]+/reviewed|events/reviewed|logout|push/subscriptions)$`);
+/** Admin only, whatever the method: settings, backup, users and tokens. */
+const ADMIN_PATHS = /^\/api\/(config|users|tokens)(\/|$)/;
 
 /**
- * The scope a request needs: `read` to look (GET/HEAD), `admin` for delete-all, reboot, exit
- * and "log out everywhere", `control` for every other change. Pure.
+ * What a request needs: `read` to look (GET/HEAD), `admin` for the settings (`/api/config…`,
+ * also to read), users, tokens, delete-all, reboot, exit and "log out everywhere", `review`
+ * for favourites, reviewed marks and logging out, `control` for every other change. Pure.
  */
-export function scopeNeeded(method: string, path: string): Scope {
+export function scopeNeeded(method: string, path: string): Need {
+  if (ADMIN_PATHS.test(path)) return 'admin';
   if (/\/(delete-all(\/confirm|\/cancel)?|reboot|exit|logout-all)$/.test(path)) return 'admin';
-  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'read';
+  // Logging in again (as someone else) changes nothing the current identity holds.
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || path === '/api/login') return 'read';
+  // Deleting a recording is not reviewing it.
+  if (REVIEW.test(path) && !(method === 'DELETE' && /\/events\/[^/]+$/.test(path))) return 'review';
   return 'control';
 }
 
-/** Refuses (403 `AUTH_SCOPE`) a request whose identity lacks the scope it needs. */
+/** How much an identity may do: a viewer reviews, anyone else up to their scope. Pure. */
+export function rankOf(identity: Identity): number {
+  return identity.role === 'viewer' ? Math.min(RANK.review, RANK[identity.scope] + 1) : RANK[identity.scope];
+}
+
+/** Refuses (403 `AUTH_SCOPE`, or `AUTH_ROLE` for a viewer) a request whose identity may not do what it asks. */
 export function requireScope() {
   return (req: Request, res: Response, next: NextFunction): void => {
     const identity = res.locals.identity as Identity | undefined;
     if (!identity) return next(); // the login route: nothing else passes the guard without an identity
     const needed = scopeNeeded(req.method, req.path);
-    if (RANK[identity.scope] >= RANK[needed]) return next();
+    if (rankOf(identity) >= RANK[needed]) return next();
+    if (identity.via === 'session' && identity.role === 'viewer') return next(new HttpError(403, 'AUTH_ROLE', `the user "${identity.user}" is a viewer; this needs an admin`));
     next(new HttpError(403, 'AUTH_SCOPE', `this token has the "${identity.scope}" scope; this needs "${needed}"`));
   };
 }

@@ -114,6 +114,8 @@ export function attachWebSocket(
     status: (runtime: Runtime) => unknown;
     /** New recordings, announced once: pushed to every open page. */
     announcer?: Pick<Announcer, 'subscribe'>;
+    /** Configuration changes, announced to every open page (`{"type":"config"}`) so settings pages reload. */
+    configChanges?: { onChange(listener: (change: { version: string; keys: readonly string[] } | null) => void): () => void; state(): { version: string; error: unknown } };
   },
 ): { close(): void } {
   const { runtimes, auth, logger } = options;
@@ -176,6 +178,16 @@ export function attachWebSocket(
     detachers.push(
       options.announcer.subscribe(({ record }) => {
         const message = JSON.stringify({ type: 'recording', camera: record.camera, event: toApiEvent(record) });
+        for (const ws of clients.keys()) if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(message);
+      }),
+    );
+  }
+  if (options.configChanges) {
+    const source = options.configChanges;
+    detachers.push(
+      source.onChange((change) => {
+        const state = source.state();
+        const message = JSON.stringify({ type: 'config', version: state.version, keys: change?.keys ?? [], error: state.error !== null });
         for (const ws of clients.keys()) if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(message);
       }),
     );

@@ -23,5 +23,15 @@ export function prometheusMetrics(runtimes: readonly Runtime[]): string {
   metric('events_bytes', 'gauge', 'Bytes of all recordings.', (s) => s.events.bytes, false);
   metric('disk_used_percent', 'gauge', 'Used space of the data filesystem.', (s) => s.disk?.usedPct ?? 0, false);
   metric('uptime_seconds', 'counter', 'Seconds since start.', (s) => s.uptimeS, false);
+  // Per sensor: labelled by camera and sensor name (names are [a-z0-9_-], safe in a label).
+  const sensorMetric = (name: string, type: 'gauge' | 'counter', help: string, value: (sensor: (typeof statuses)[number]['triggers']['sensors'][number]) => number): void => {
+    lines.push(`# HELP preroll_${name} ${help}`, `# TYPE preroll_${name} ${type}`);
+    for (const s of statuses) for (const sensor of s.triggers.sensors) lines.push(`preroll_${name}{camera="${s.camera}",sensor="${sensor.name}"} ${value(sensor)}`);
+  };
+  sensorMetric('sensor_on', 'gauge', '1 while the sensor last said "on".', (sensor) => (sensor.state === 'on' ? 1 : 0));
+  sensorMetric('sensor_cues_total', 'counter', 'Cues ("on") the sensor gave since start.', (sensor) => sensor.cues);
+  sensorMetric('sensor_ignored_total', 'counter', 'Sensor messages or calls not taken (retained, unreadable, too soon, detection off).', (sensor) => sensor.ignored);
+  sensorMetric('sensor_last_cue_timestamp_seconds', 'gauge', 'Unix time of the last cue (0: none yet).', (sensor) => (sensor.lastCueAt ? Date.parse(sensor.lastCueAt) / 1000 : 0));
+  sensorMetric('sensor_reader_restarts_total', 'counter', 'Restarts of the gpiomon reading a GPIO sensor.', (sensor) => sensor.reader?.restarts ?? 0);
   return `${lines.join('\n')}\n`;
 }

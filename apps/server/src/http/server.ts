@@ -13,6 +13,8 @@ import type { Runtime } from '../runtime/runtime';
 import type { Alerts } from '../alerts';
 import { alertsMetrics, createAlertsApi, createAlertsPublic } from './alerts';
 import { createApi } from './api';
+import { createConfigApi } from './config';
+import type { ConfigService } from '../runtime/config-service';
 import { openAuth, requireScope, type Auth } from './auth';
 import { hostAllowed } from './host';
 import { bodyDeadline, effectiveMaxConnections, fdSoftLimit, guardConnections, rateLimitedLogger } from './limits';
@@ -42,6 +44,8 @@ export interface HttpServerOptions {
   readonly password: string | null;
   /** Called by the "exit" button. */
   readonly onExit: () => void;
+  /** The configuration as `/api/config` reads and changes it (optional: tests of the web layer alone). */
+  readonly configService?: ConfigService;
 }
 
 /** The web server: UI, JSON API, MJPEG stream and WebSocket on one port. */
@@ -99,6 +103,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     alerts: options.alerts?.status() ?? null,
     labels: options.labels?.status() ?? null,
     cameras: cameras(),
+    // A configuration file edited by hand into something invalid (the last good one is in force).
+    configError: options.configService?.state().error ?? null,
   });
   const app = express();
   app.disable('x-powered-by');
@@ -121,6 +127,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.use(requireScope());
   // Bodies are read only after the guard: without a login, only /api/login's can be sent.
   app.use(bodyDeadline(limits.bodyTimeoutMs));
+  if (options.configService) {
+    const settings = (): Record<string, ReturnType<Runtime['savedSettings']>> => Object.fromEntries(runtimes.map((r) => [r.status().camera, r.savedSettings()]));
+    app.use('/api', createConfigApi({ service: options.configService, dataDir: config.server.dataDir, settings, logger }));
+  }
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   if (options.alerts) app.use('/api', createAlertsApi({ alerts: options.alerts, runtimes }));
   const apiFor = (r: Runtime) =>
@@ -129,7 +139,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       auth,
       actions,
       status: statusOf(r),
-      integrations: options.integrations[runtimes.indexOf(r)] ?? null,
+      // Read at each request: the integrations restart when their configuration changes.
+      get integrations() {
+        return options.integrations[runtimes.indexOf(r)] ?? null;
+      },
       hideUnlabelled: config.labels.hideUnlabelled,
       reboot: async () => {
         const [command, ...args] = config.actions.rebootCommand;
@@ -188,6 +201,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     onAuthenticated: (socket) => connections.markAuthenticated(socket as Socket),
     status: (r) => statusOf(r)(),
     announcer: options.announcer,
+    configChanges: options.configService,
   });
 
   return {

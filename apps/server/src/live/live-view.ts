@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import sharp from 'sharp';
-import type { Frame } from '@preroll/capture';
+import { retainFrame, type Frame, type FrameRelease } from '@preroll/capture';
 import { i420ToRgb } from '@preroll/recorder';
 import { createSizeMeter } from './rates';
 import { downscaleI420, liveSize } from './scale';
@@ -43,6 +43,8 @@ export interface LiveView {
   stats(): LiveStats;
   /** Stops encoding and drops every viewer. */
   close(): void;
+  /** Changes the size, rate and quality (a configuration applied live); the next JPEG uses them. */
+  configure(next: Pick<LiveViewOptions, 'width' | 'maxFps' | 'jpegQuality'>): void;
 }
 
 /** Options of {@link createLiveView}. */
@@ -54,10 +56,29 @@ export interface LiveViewOptions {
 }
 
 /** Creates the live view (starts nothing; encoding begins with the first viewer). */
-export function createLiveView(options: LiveViewOptions): LiveView {
+export function createLiveView(initial: LiveViewOptions): LiveView {
+  let options = initial;
   const viewers = new Set<(frame: LiveFrame) => void>();
-  const minGapUs = 1e6 / options.maxFps;
+  let minGapUs = 1e6 / options.maxFps;
+  // The frame waiting for the encoder, with a reference on its buffer (a pooled source would
+  // otherwise reuse it); the frame being encoded needs none: it is scaled into a buffer of its
+  // own before the first await.
   let pending: Frame | null = null;
+  let releasePending: FrameRelease | null = null;
+  const setPending = (frame: Frame | null): void => {
+    const release = frame ? retainFrame(frame) : null;
+    releasePending?.();
+    pending = frame;
+    releasePending = release;
+  };
+  /** Takes the pending frame; the caller owns its reference. */
+  const takePending = (): { frame: Frame; release: FrameRelease } | null => {
+    if (!pending || !releasePending) return null;
+    const taken = { frame: pending, release: releasePending };
+    pending = null;
+    releasePending = null;
+    return taken;
+  };
   let busy = false;
   let closed = false;
   let lastPtsUs = -Infinity;
@@ -88,15 +109,17 @@ export function createLiveView(options: LiveViewOptions): LiveView {
       busy = false;
     }
     if (closed || viewers.size === 0) {
-      pending = null;
+      setPending(null);
       return;
     }
-    const next = pending;
-    pending = null;
-    if (next && next.ptsUs - lastPtsUs >= minGapUs * 0.9) {
-      lastPtsUs = next.ptsUs;
-      void encode(next);
+    const next = takePending();
+    if (!next) return;
+    if (next.frame.ptsUs - lastPtsUs >= minGapUs * 0.9) {
+      lastPtsUs = next.frame.ptsUs;
+      // encode() copies the frame before its first await: the reference can go when it returns.
+      void encode(next.frame);
     }
+    next.release();
   };
 
   return {
@@ -109,7 +132,7 @@ export function createLiveView(options: LiveViewOptions): LiveView {
       }
       if (busy) {
         if (pending) skipped++;
-        pending = frame;
+        setPending(frame);
         return;
       }
       lastPtsUs = frame.ptsUs;
@@ -127,7 +150,11 @@ export function createLiveView(options: LiveViewOptions): LiveView {
     close() {
       closed = true;
       viewers.clear();
-      pending = null;
+      setPending(null);
+    },
+    configure(next) {
+      options = { ...options, ...next };
+      minGapUs = 1e6 / options.maxFps;
     },
   };
 }

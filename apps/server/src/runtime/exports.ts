@@ -85,8 +85,8 @@ export interface ExportServiceOptions {
   readonly dataDir: string;
   readonly fsync: boolean;
   readonly fps: () => number | undefined;
-  /** The longest export, milliseconds. */
-  readonly maxMs: number;
+  /** The longest export, milliseconds (read at each export: the configuration can change live). */
+  readonly maxMs: () => number;
   /** Reports the finished recording (indexed, then announced, like every recording). */
   readonly report: (recording: FinishedRecording) => Promise<void>;
   readonly now?: () => number;
@@ -182,7 +182,7 @@ export function createExportService(options: ExportServiceOptions): ExportServic
       const { fromMs, toMs } = range;
       if (!Number.isFinite(fromMs) || !Number.isFinite(toMs) || toMs <= fromMs) throw new ExportError('EXPORT_BAD_RANGE', '"to" must be after "from"');
       if (fromMs > now()) throw new ExportError('EXPORT_BAD_RANGE', 'the range lies in the future');
-      if (toMs - fromMs > options.maxMs) throw new ExportError('EXPORT_TOO_LONG', `an export is at most ${options.maxMs / 60_000} minutes long (recording.memory.maxMinutes)`);
+      if (toMs - fromMs > options.maxMs()) throw new ExportError('EXPORT_TOO_LONG', `an export is at most ${options.maxMs() / 60_000} minutes long (recording.memory.maxMinutes)`);
       if (running) throw new ExportError('EXPORT_BUSY', 'an export is already running; wait for it to finish');
       const segments = segmentsFor(range);
       const missing = missingSpans(segments, range);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { createBackoff, describeExit, spawnChild, which, type ChildHandle } from '@preroll/process';
+import { createRestartSupervisor, describeExit, spawnChild, which, type ChildHandle } from '@preroll/process';
 
 /**
  * The optional push button on a GPIO line, read with libgpiod's `gpiomon` (Debian package
@@ -30,7 +30,17 @@ export interface GpioButtonOptions {
   readonly onPress: () => void;
   readonly onRelease: () => void;
   readonly now?: () => number;
+  /** What the line is for, in log and error messages (default `the memory button`). */
+  readonly purpose?: string;
+  /** First restart delay after `gpiomon` died, milliseconds (doubling up to a minute). Default 1000. */
+  readonly restartMinMs?: number;
 }
+
+/**
+ * Why the line cannot be read: `GPIO_NOT_FOUND` (no `gpiomon` on PATH), `GPIO_EXITED`
+ * (`gpiomon` died; it is restarted with backoff), `GPIO_FAILED` (it could not be started).
+ */
+export type GpioErrorCode = 'GPIO_NOT_FOUND' | 'GPIO_EXITED' | 'GPIO_FAILED';
 
 /** The major version of libgpiod's tools from `gpiomon --version` (`gpiomon (libgpiod) v1.6.3`); null if unknown. Pure. */
 export function parseGpiomonVersion(text: string): number | null {
@@ -81,6 +91,10 @@ export interface GpioStatus {
   readonly pin: number | null;
   readonly presses: number;
   readonly lastError: string | null;
+  /** Stable code of `lastError`. */
+  readonly lastErrorCode: GpioErrorCode | null;
+  /** Times `gpiomon` was restarted after it died. */
+  readonly restarts: number;
 }
 
 /** The button reader. */
@@ -96,13 +110,15 @@ export function createGpioButton(options: GpioButtonOptions): GpioButton {
   const log = options.logger;
   const command = options.command ?? 'gpiomon';
   const now = options.now ?? Date.now;
-  const backoff = createBackoff({ initialMs: 1000, maxMs: 60_000, factor: 2, resetAfterMs: 60_000 });
+  const purpose = options.purpose ?? 'the memory button';
+  // The one restart policy of everything Preroll keeps running; a run of a minute is healthy.
+  const supervisor = createRestartSupervisor({ backoff: { initialMs: options.restartMinMs ?? 1000, maxMs: 60_000, factor: 2, resetAfterMs: 60_000 }, unref: true });
   let child: ChildHandle | null = null;
   let state: GpioStatus['state'] = 'off';
   let stopped = false;
   let presses = 0;
   let lastError: string | null = null;
-  let restartTimer: NodeJS.Timeout | null = null;
+  let lastErrorCode: GpioErrorCode | null = null;
   let debounce: DebounceState = { pressed: false, lastEdgeMs: Number.NEGATIVE_INFINITY };
 
   const edge = (line: string): void => {
@@ -139,7 +155,7 @@ export function createGpioButton(options: GpioButtonOptions): GpioButton {
     const started = spawnChild({ name: 'gpiomon', command, args, logger: log, stdio: ['ignore', 'pipe', 'pipe'] });
     child = started;
     state = 'running';
-    log?.info({ pin: options.pin, chip: options.chip, libgpiod: major }, 'gpio: watching the memory button');
+    log?.info({ pin: options.pin, chip: options.chip, libgpiod: major }, `gpio: watching ${purpose}`);
     let partial = '';
     started.stdout?.setEncoding('utf8');
     started.stdout?.on('data', (chunk: string) => {
@@ -156,17 +172,17 @@ export function createGpioButton(options: GpioButtonOptions): GpioButton {
       options.onRelease();
     }
     lastError = `gpiomon exited (${describeExit(info)})${info.stderrTail.length ? `: ${info.stderrTail.slice(-2).join(' / ')}` : ''}`;
-    const delay = backoff.next(info.uptimeMs);
+    lastErrorCode = 'GPIO_EXITED';
+    const delay = supervisor.failed(info.uptimeMs, () => void launch().catch(fail));
     state = 'restarting';
-    log?.warn({ lastError, restartInMs: delay }, 'gpio: gpiomon stopped; restarting');
-    restartTimer = setTimeout(() => void launch().catch(fail), delay);
-    restartTimer.unref?.();
+    log?.warn({ code: lastErrorCode, lastError, restartInMs: delay, line: options.pin }, `gpio: gpiomon stopped reading ${purpose}; restarting`);
   };
 
   const fail = (error: unknown): void => {
     lastError = (error as Error).message;
+    lastErrorCode = 'GPIO_FAILED';
     state = 'unavailable';
-    log?.error({ err: error }, 'gpio: cannot read the memory button');
+    log?.error({ err: error, code: lastErrorCode }, `gpio: cannot read ${purpose}`);
   };
 
   return {
@@ -174,8 +190,9 @@ export function createGpioButton(options: GpioButtonOptions): GpioButton {
       stopped = false;
       if (!which(command)) {
         state = 'unavailable';
-        lastError = `${command} not found: install the Debian package "gpiod" for the memory button`;
-        log?.error({ pin: options.pin }, `gpio: ${lastError}`);
+        lastError = `${command} not found: install the Debian package "gpiod" for ${purpose}`;
+        lastErrorCode = 'GPIO_NOT_FOUND';
+        log?.error({ pin: options.pin, code: lastErrorCode }, `gpio: ${lastError}`);
         return;
       }
       state = 'starting';
@@ -183,12 +200,12 @@ export function createGpioButton(options: GpioButtonOptions): GpioButton {
     },
     async stop() {
       stopped = true;
-      if (restartTimer) clearTimeout(restartTimer);
+      supervisor.cancel();
       const running = child;
       child = null;
       if (running) await running.stop({ graceMs: 0, termMs: 1000 });
       state = 'off';
     },
-    status: () => ({ state, pin: options.pin, presses, lastError }),
+    status: () => ({ state, pin: options.pin, presses, lastError, lastErrorCode, restarts: supervisor.restarts }),
   };
 }

@@ -1,11 +1,11 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, type CaptureState, type Frame, type FrameSource } from '@preroll/capture';
-import { loadMaskImage, type Calibration, type MotionBox, type MotionSample } from '@preroll/detector';
+import { chooseDefaultSource, createSource, retainFrame, type CaptureState, type CaptureStats, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
+import { loadMaskImage, type Calibration, type DetectorOptions, type MotionBox, type MotionSample } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
-import type { Config } from '../config';
+import { applyModeOf, type Config } from '../config';
 import { frameJpeg } from '../live/frame-jpeg';
 import { createRateMeter, createSizeMeter } from '../live/rates';
 import { createLiveView, type LiveView } from '../live/live-view';
@@ -13,9 +13,24 @@ import { createPipeline, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
 import { createExportService, type ExportJob, type ExportService, type TimeSpan } from './exports';
 import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
+import { createSensors, type Sensors, type SensorStatus } from './sensors';
 import type { PendingMemory } from './memory-button';
 import { openSettings, SCORE_SCALE, type RuntimeSettings, type SettingsFile } from './settings';
 import { memoryFigures, readSystemInfo, type SystemInfo } from './system';
+
+/** The `pipeline` block of the status. */
+export interface PipelineStatus {
+  /** Frames lost before Node had them (timestamp gaps), or dropped for want of a free frame buffer. */
+  readonly captureDroppedFrames: number;
+  /** Of those, frames dropped because every frame buffer was held. */
+  readonly framePoolDroppedFrames: number;
+  /** Frames the encoder dropped because ffmpeg was behind or restarting. */
+  readonly encoderDroppedFrames: number;
+  /** The pre-roll ring: H.264 access units in RAM, their bytes and the time they span, against what an event needs (`wantedMs`: `recorder.preRollMs`); the ring keeps up to the pre-roll plus the trigger lag plus one GOP. */
+  readonly preRoll: { readonly units: number; readonly bytes: number; readonly spanMs: number; readonly wantedMs: number };
+  /** The frame pool: buffers allocated, held now, and their bytes (null while no frame came). */
+  readonly framePool: { readonly frames: number; readonly inUse: number; readonly peakInUse: number; readonly bytes: number } | null;
+}
 
 /** Everything `GET /api/status` reports. */
 export interface Status {
@@ -49,6 +64,11 @@ export interface Status {
    * `jpeg` the live JPEGs at the live frame rate, `saver` one JPEG a second.
    */
   readonly live: { viewers: number; encodes: number; bytesPerS: { video: number | null; jpeg: number | null; saver: number | null } };
+  /**
+   * Where frames went and what the pipeline holds in RAM: drops by cause (the camera or its
+   * reader, the frame pool, the encoder), the H.264 pre-roll ring, and the frame pool.
+   */
+  readonly pipeline: PipelineStatus;
   readonly system: SystemInfo | null;
   /** Continuous recording (dashcam mode). */
   readonly continuous: { readonly enabled: boolean; readonly segmentS: number; readonly segmentsWritten: number };
@@ -56,6 +76,8 @@ export interface Status {
   readonly memory: MemoryStatus;
   /** The GPIO memory button. */
   readonly gpio: GpioStatus;
+  /** What starts an event (`camera.triggers.mode`) and each sensor's last state and cue. */
+  readonly triggers: { readonly mode: string; readonly withinS: number; readonly sensors: readonly SensorStatus[] };
 }
 
 /**
@@ -68,8 +90,10 @@ export interface EventStart {
   readonly kind: 'motion' | 'manual';
   /** Wall time of the trigger frame. */
   readonly atMs: number;
-  /** Score of the trigger frame (null for a manual recording). */
+  /** Score of the trigger frame (null for a manual recording or an event a sensor started). */
   readonly score: number | null;
+  /** What started it: `video` and/or sensor names (empty for a manual recording). */
+  readonly cues: readonly string[];
   /** JPEG of the trigger frame at the live view's width, or null when it could not be made. */
   readonly snapshot: Buffer | null;
 }
@@ -117,8 +141,18 @@ export interface Runtime {
   onUnit(listener: (unit: AccessUnit) => void): () => void;
   /** Anything the page shows changed (trigger level, switches, recording state, capture state). */
   onChange(listener: () => void): () => void;
-  /** Motion events started (`true`) or ended, with the wall time of the frame. */
+  /** Events (motion or sensor, as `camera.triggers.mode` combines them) started (`true`) or ended, with the wall time of the frame. */
   onMotion(listener: (active: boolean, atMs: number) => void): () => void;
+  /**
+   * An `http` sensor was called (`POST /api/sensors/:name`): `pulse`, `on` or `off`. Throws
+   * `SENSOR_UNKNOWN` or `SENSOR_RATE_LIMITED`; returns whether the trigger took it (false before
+   * the first frame or while detection is off).
+   */
+  fireSensor(name: string, what: 'pulse' | 'on' | 'off'): boolean;
+  /** Topics of this camera's MQTT sensors. */
+  sensorTopics(): string[];
+  /** A message on one of {@link sensorTopics} (from the integrations' MQTT connection). */
+  sensorMessage(topic: string, payload: Buffer, retained: boolean): void;
   /** An event started, with the snapshot of the trigger moment (encoded off the frame path). */
   onEventStart(listener: (event: EventStart) => void): () => void;
   /** A JPEG of the newest frame at the live view's width, or null before the first frame. */
@@ -148,11 +182,23 @@ export interface Runtime {
   /** A day's segments and events, oldest first; of one camera when `camera` is given. */
   timeline(day: string, camera?: string): Timeline;
   calibrate(apply: boolean): Calibration;
+  /** What the page left in settings.json (trigger, switches), for the backup. */
+  savedSettings(): RuntimeSettings;
+  /**
+   * Applies a new configuration of this camera live; `keys` are the dotted keys that changed.
+   * The live view and retention change in place; detector keys replace the detector (its open
+   * event ends first); camera, encoder and recording keys restart the source and pipeline after
+   * the clip being written is finished and marked as cut by the change. Resolves with the keys
+   * applied; keys only a restart of Preroll applies are left out.
+   */
+  reconfigure(next: Readonly<Config>, keys: readonly string[]): Promise<string[]>;
 }
 
 /** Creates the runtime (no I/O until `start()`). */
 export function createRuntime(options: RuntimeOptions): Runtime {
-  const { config, logger } = options;
+  const { logger } = options;
+  // Replaced as a whole by `reconfigure()`; everything reads the current one.
+  let config = options.config;
   const dataDir = config.server.dataDir;
   const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
   const samples = createEmitter<[MotionSample]>('runtime samples', logger);
@@ -160,7 +206,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const motions = createEmitter<[boolean, number]>('runtime motion', logger);
   const changes = createEmitter<[]>('runtime changes', logger);
   const eventStarts = createEmitter<[EventStart]>('runtime event starts', logger);
+  // The newest frame (snapshots, the manual start's picture), held by reference: the source's
+  // pool would otherwise refill its buffer with a later frame while it is read.
   let lastFrame: Frame | null = null;
+  let releaseLast: FrameRelease | null = null;
+  const keepLast = (frame: Frame | null): void => {
+    const release = frame ? retainFrame(frame) : null;
+    releaseLast?.();
+    lastFrame = frame;
+    releaseLast = release;
+  };
   let manualOn = false;
   // What live viewing costs here: the H.264 always flows; a JPEG is sampled when nobody watches JPEGs.
   const videoBytes = createRateMeter();
@@ -181,7 +236,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return { video: round(videoBytes.bytesPerS()), jpeg: round(jpegAvg === null || fps <= 0 ? null : jpegAvg * Math.min(config.live.maxFps, fps)), saver: round(jpegAvg) };
   };
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
-  const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null): void => {
+  const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null, cues: readonly string[] = []): void => {
     const camera = config.camera.id;
     const jpeg = frame ? frameJpeg(frame, config.live.width, config.live.jpegQuality) : Promise.resolve(null);
     jpeg
@@ -189,7 +244,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         logger.warn({ err: error }, 'trigger snapshot failed; the event is announced without it');
         return null;
       })
-      .then((snapshot) => eventStarts.emit({ camera, kind, atMs, score, snapshot }));
+      .then((snapshot) => eventStarts.emit({ camera, kind, atMs, score, snapshot, cues }));
   };
   const startedAt = Date.now();
   let settings: SettingsFile | null = null;
@@ -205,15 +260,20 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let diskTimer: NodeJS.Timeout | null = null;
   let realStore: Store | null = null;
   let gpio: GpioButton | null = null;
+  const triggers = config.camera.triggers;
+  const sensors: Sensors = createSensors({
+    sensors: triggers.sensors,
+    edge: (name, on, holdUs) => pipeline?.sensor(name, on, holdUs) ?? false,
+    logger: logger.child({ component: 'sensors' }),
+  });
   let lookbackMaxBytes = 0;
-  const rec = config.recording;
   const memories: MemoryService = createMemoryService({
     rules: {
-      defaultMs: rec.memory.defaultMinutes * 60_000,
-      stepMs: rec.memory.stepMinutes * 60_000,
-      holdStepMs: rec.memory.holdStepS * 1000,
-      windowMs: rec.memory.windowS * 1000,
-      maxMs: rec.memory.maxMinutes * 60_000,
+      defaultMs: config.recording.memory.defaultMinutes * 60_000,
+      stepMs: config.recording.memory.stepMinutes * 60_000,
+      holdStepMs: config.recording.memory.holdStepS * 1000,
+      windowMs: config.recording.memory.windowS * 1000,
+      maxMs: config.recording.memory.maxMinutes * 60_000,
     },
     segmenter: () => pipeline?.segmenter ?? null,
     report: (recording) => requirePipeline().report(recording),
@@ -232,7 +292,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     dataDir,
     fsync: config.recorder.fsync,
     fps: () => (source && source.fps > 0 ? source.fps : undefined),
-    maxMs: rec.memory.maxMinutes * 60_000,
+    maxMs: () => config.recording.memory.maxMinutes * 60_000,
     report: (recording) => requirePipeline().report(recording),
     logger: logger.child({ component: 'export' }),
   });
@@ -263,6 +323,100 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     settings?.update({ scoreScale: SCORE_SCALE, triggerMode: mode, triggerLevel: mode === 'manual' ? detector.triggerLevel() : undefined, triggerOffset: mode === 'auto' ? detector.autoLevel().offset : undefined });
   };
 
+  /** The detector's options from the configuration; a bad mask file throws DETECTOR_BAD_MASK naming the file. */
+  const detectorOptions = async (): Promise<DetectorOptions> => {
+    const { mask: maskConfig, ...detectorConfig } = config.detector;
+    const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
+    return {
+      ...detectorConfig,
+      triggerLevel: config.detector.triggerLevel,
+      mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
+    };
+  };
+
+  /** Chooses the source and wires a new pipeline to it (at the start, and when the configuration changes). */
+  const buildPipeline = async (recover: boolean): Promise<void> => {
+    if (config.camera.source === 'auto') {
+      const choice = await chooseDefaultSource();
+      sourceSpec = choice.spec;
+      sourceReason = choice.reason;
+    } else {
+      sourceSpec = config.camera.source;
+      sourceReason = 'configured';
+    }
+    logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
+    source = createSource(sourceSpec, {
+      width: config.camera.width,
+      height: config.camera.height,
+      fps: config.camera.fps,
+      strideAlign: config.camera.strideAlign,
+      rpicamArgs: config.camera.rpicamArgs,
+      stallTimeoutMs: config.camera.stallTimeoutMs,
+      loop: config.camera.loop,
+      keepTrying: true,
+      // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
+      framePool: true,
+      logger: logger.child({ component: 'capture' }),
+    });
+    const saved = (settings as SettingsFile).read();
+    const detector = await detectorOptions();
+    lookbackMaxBytes = config.recording.lookback.enabled ? await lookbackCap(dataDir, config.recording.lookback.maxBytes, logger) : 0;
+    pipeline = createPipeline({
+      source,
+      dataDir,
+      detector,
+      encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
+      recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
+      segments: {
+        continuous: saved.continuousEnabled ?? config.recording.continuous.enabled,
+        segmentS: config.recording.continuous.segmentS,
+        lookbackMaxBytes,
+        lookbackSegmentS: config.recording.lookback.segmentS,
+        // The list of segments a memory can use reaches back as far as the longest memory.
+        keepListS: config.recording.memory.maxMinutes * 60 + 2 * config.recording.continuous.segmentS,
+      },
+      // Partial recordings are recovered once, by the first camera (they may be any camera's).
+      recover,
+      onRecording: options.onRecording,
+      triggers: { mode: config.camera.triggers.mode, withinS: config.camera.triggers.withinS },
+      logger: logger.child({ component: 'pipeline' }),
+    });
+    if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
+    restoreTrigger(pipeline, saved);
+    source.onFrame((frame) => {
+      keepLast(frame);
+      live.offer(frame);
+    });
+    source.onState((state, error) => {
+      // A camera outage must not leave a clip open until it comes back (it may never).
+      if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
+      changed();
+    });
+    pipeline.onTrigger((event, frame) => {
+      const atMs = frame?.wallMs ?? Date.now();
+      motions.emit(event.type === 'start', atMs);
+      if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame, event.cues);
+      changed();
+    });
+    pipeline.onUnit((unit) => {
+      videoBytes.add(unit.data.length, unit.wallMs);
+      units.emit(unit);
+    });
+    pipeline.onSample((sample) => {
+      lastSample = sample;
+      samples.emit(sample);
+    });
+    pipeline.onRecordingState((state) => {
+      if (state.manual && !manualOn) announceStart('manual', Date.now(), null, lastFrame);
+      manualOn = state.manual;
+      if (!state.recording) recordingSince = null;
+      else recordingSince ??= Date.now();
+      changed();
+    });
+    pipeline.onClip(() => changed());
+    pipeline.onSegment(() => changed());
+  };
+
   const requirePipeline = (): Pipeline => {
     if (!pipeline) throw Object.assign(new Error('the recorder is not running'), { code: 'RUNTIME_NOT_RUNNING' });
     return pipeline;
@@ -277,98 +431,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       settings = openSettings(dataDir, logger, primary ? 'settings.json' : `settings-${config.camera.id}.json`);
       realStore = options.store ?? (await openConfiguredStore(config, logger));
 
-      if (config.camera.source === 'auto') {
-        const choice = await chooseDefaultSource();
-        sourceSpec = choice.spec;
-        sourceReason = choice.reason;
-      } else {
-        sourceSpec = config.camera.source;
-        sourceReason = 'configured';
-      }
-      logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
-      source = createSource(sourceSpec, {
-        width: config.camera.width,
-        height: config.camera.height,
-        fps: config.camera.fps,
-        strideAlign: config.camera.strideAlign,
-        rpicamArgs: config.camera.rpicamArgs,
-        stallTimeoutMs: config.camera.stallTimeoutMs,
-        loop: config.camera.loop,
-        keepTrying: true,
-        logger: logger.child({ component: 'capture' }),
-      });
-      const saved = settings.read();
-      const { mask: maskConfig, ...detectorConfig } = config.detector;
-      // A bad mask file stops the start with DETECTOR_BAD_MASK naming the file.
-      const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
-      lookbackMaxBytes = rec.lookback.enabled ? await lookbackCap(dataDir, rec.lookback.maxBytes, logger) : 0;
-      pipeline = createPipeline({
-        source,
-        dataDir,
-        detector: {
-          ...detectorConfig,
-          triggerLevel: config.detector.triggerLevel,
-          mask: maskConfig.rects.length || maskImage ? { rects: maskConfig.rects, image: maskImage } : undefined,
-        },
-        encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
-        recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
-        segments: {
-          continuous: saved.continuousEnabled ?? rec.continuous.enabled,
-          segmentS: rec.continuous.segmentS,
-          lookbackMaxBytes,
-          lookbackSegmentS: rec.lookback.segmentS,
-          // The list of segments a memory can use reaches back as far as the longest memory.
-          keepListS: rec.memory.maxMinutes * 60 + 2 * rec.continuous.segmentS,
-        },
-        // Partial recordings are recovered once, by the first camera (they may be any camera's).
-        recover: options.primary ?? true,
-        onRecording: options.onRecording,
-        logger: logger.child({ component: 'pipeline' }),
-      });
-      if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
-      restoreTrigger(pipeline, saved);
-      source.onFrame((frame) => {
-        lastFrame = frame;
-        live.offer(frame);
-      });
-      source.onState((state, error) => {
-        // A camera outage must not leave a clip open until it comes back (it may never).
-        if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
-        changed();
-      });
-      pipeline.onDetectorEvent((event, frame) => {
-        const atMs = frame?.wallMs ?? Date.now();
-        motions.emit(event.type === 'start', atMs);
-        if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame);
-      });
-      pipeline.onUnit((unit) => {
-        videoBytes.add(unit.data.length, unit.wallMs);
-        units.emit(unit);
-      });
-      pipeline.onSample((sample) => {
-        lastSample = sample;
-        samples.emit(sample);
-      });
-      pipeline.onRecordingState((state) => {
-        if (state.manual && !manualOn) announceStart('manual', Date.now(), null, lastFrame);
-        manualOn = state.manual;
-        if (!state.recording) recordingSince = null;
-        else recordingSince ??= Date.now();
-        changed();
-      });
-      pipeline.onClip(() => changed());
-      pipeline.onSegment(() => changed());
+      await buildPipeline(primary);
       await refreshDisk();
       diskTimer = setInterval(() => void refreshDisk(), 15_000);
       diskTimer.unref();
-      const recovered = await pipeline.start();
+      const recovered = await requirePipeline().start();
       if (recovered.length) logger.info({ recovered: recovered.length }, 'recovered partial clips from the last run');
+      await sensors.start();
       // The button belongs to one camera: the one it names, else the first.
-      const buttonHere = rec.gpio.camera === null ? (options.primary ?? true) : rec.gpio.camera === config.camera.id;
-      if (rec.gpio.pin !== null && buttonHere) {
+      const buttonHere = config.recording.gpio.camera === null ? (options.primary ?? true) : config.recording.gpio.camera === config.camera.id;
+      if (config.recording.gpio.pin !== null && buttonHere) {
         gpio = createGpioButton({
-          ...rec.gpio,
-          pin: rec.gpio.pin,
+          ...config.recording.gpio,
+          pin: config.recording.gpio.pin,
           logger: logger.child({ component: 'gpio' }),
           onPress: () => {
             try {
@@ -385,12 +460,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     async stop() {
       if (diskTimer) clearInterval(diskTimer);
       if (gpio) await gpio.stop();
+      await sensors.stop();
       live.close();
       // Saves under way finish: stopping the pipeline closes the segment they wait for.
       const draining = Promise.all([memories.stop(), exports.stop()]);
       if (pipeline) await pipeline.stop();
       await draining;
-      lastFrame = null;
+      keepLast(null);
       if (realStore && !options.store) await realStore.close();
     },
     status() {
@@ -421,7 +497,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           boxes: lastSample?.boxes ?? [],
         },
         motionEnabled: pipeline?.detector.enabled() ?? true,
-        motion: pipeline?.detector.active() ?? false,
+        motion: pipeline?.triggerActive() ?? false,
         recording: recordingSince !== null,
         recordingSince: recordingSince === null ? null : new Date(recordingSince).toISOString(),
         manualRecording: pipeline?.recorder.state().manual ?? false,
@@ -429,19 +505,32 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
         live: { viewers: liveStats.viewers, encodes: liveStats.encodes, bytesPerS: liveCost(stats?.fps ?? 0) },
+        pipeline: pipelineStatus(stats, pipeline, config.recorder.preRollMs),
         system: system ? { ...system, ...memoryFigures() } : null,
         continuous: {
-          enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? rec.continuous.enabled,
-          segmentS: rec.continuous.segmentS,
+          enabled: pipeline?.segmenter.continuous() ?? settings?.read().continuousEnabled ?? config.recording.continuous.enabled,
+          segmentS: config.recording.continuous.segmentS,
           segmentsWritten: pipeline?.segmenter.stats().segmentsWritten ?? 0,
         },
         memory: memories.status(),
-        gpio: gpio?.status() ?? { state: 'off', pin: rec.gpio.pin, presses: 0, lastError: null },
+        gpio: gpio?.status() ?? { state: 'off', pin: config.recording.gpio.pin, presses: 0, lastError: null, lastErrorCode: null, restarts: 0 },
+        triggers: { mode: config.camera.triggers.mode, withinS: config.camera.triggers.withinS, sensors: sensors.status() },
       };
     },
     onSample: samples.on,
     onUnit: units.on,
     onMotion: motions.on,
+    fireSensor(name, what) {
+      requirePipeline();
+      const taken = sensors.fire(name, what);
+      changed();
+      return taken;
+    },
+    sensorTopics: () => sensors.mqttTopics(),
+    sensorMessage(topic, payload, retained) {
+      sensors.mqttMessage(topic, payload, retained);
+      changed();
+    },
     onEventStart: eventStarts.on,
     async snapshotJpeg() {
       return lastFrame ? frameJpeg(lastFrame, config.live.width, config.live.jpegQuality) : null;
@@ -509,6 +598,55 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     timeline(day, camera) {
       return store().timeline(day, camera);
     },
+    savedSettings: () => settings?.read() ?? {},
+    async reconfigure(next, keys) {
+      const previous = config;
+      config = next;
+      const applied: string[] = [];
+      const take = (match: (key: string) => boolean): string[] => {
+        const found = keys.filter(match);
+        applied.push(...found);
+        return found;
+      };
+      if (take((k) => k.startsWith('live.')).length) live.configure(next.live);
+      // A shared store is the composition root's to change.
+      if (take((k) => k.startsWith('retention.')).length && realStore && !options.store) {
+        realStore.setRetention({ maxDiskPct: next.retention.maxDiskPct, maxTotalBytes: next.retention.maxTotalBytes || null, maxAgeDays: next.retention.maxAgeDays || null });
+      }
+      const restartKeys = take((k) => applyModeOf(k) === 'camera' && !k.startsWith('retention.') && !k.startsWith('live.'));
+      const detectorKeys = take((k) => k.startsWith('detector.'));
+      const triggerKeys = detectorKeys.filter((k) => k === 'detector.triggerLevel' || k === 'detector.triggerMode');
+      // A trigger set in the configuration wins over the one the page left in settings.json.
+      if (triggerKeys.length) settings?.update({ triggerMode: undefined, triggerLevel: undefined, triggerOffset: undefined });
+      if (!pipeline) return applied;
+      if (restartKeys.length) {
+        logger.info({ keys: restartKeys }, 'configuration changed: restarting the camera');
+        const old = pipeline;
+        const manual = old.recorder.state().manual;
+        // Stopping finishes the clip being written with every frame it got (nothing recorded is
+        // lost); it ends at the change, which the log above marks. An interrupt would start a
+        // second, tiny clip in the old pipeline before it stops.
+        await old.stop();
+        try {
+          await buildPipeline(false);
+          await requirePipeline().start();
+          // A manual recording goes on in a new clip, as after a camera outage.
+          if (manual) requirePipeline().manualStart();
+        } catch (error) {
+          logger.error({ err: error }, 'the camera did not restart with the new configuration; back to the previous one');
+          config = previous;
+          await buildPipeline(false);
+          await requirePipeline().start();
+          throw error;
+        }
+      } else if (detectorKeys.length) {
+        logger.info({ keys: detectorKeys }, 'configuration changed: new detector');
+        pipeline.replaceDetector(await detectorOptions());
+        if (!triggerKeys.length) restoreTrigger(pipeline, settings?.read() ?? {});
+      }
+      changed();
+      return applied;
+    },
     calibrate(apply) {
       const result = requirePipeline().detector.calibrate({ apply });
       if (result.applied) {
@@ -571,4 +709,16 @@ function restoreTrigger(pipeline: Pipeline, saved: RuntimeSettings): void {
     const direction = saved.triggerOffset > 0 ? 1 : -1;
     for (let i = 0; i < Math.abs(saved.triggerOffset); i++) detector.stepTriggerLevel(direction);
   }
+}
+
+function pipelineStatus(capture: CaptureStats | undefined, pipeline: Pipeline | null, wantedMs: number): PipelineStatus {
+  const ring = pipeline?.recorder.stats().ring;
+  const pool = capture?.pool;
+  return {
+    captureDroppedFrames: capture?.droppedFrames ?? 0,
+    framePoolDroppedFrames: pool?.dropped ?? 0,
+    encoderDroppedFrames: pipeline?.encoder()?.stats().droppedFrames ?? 0,
+    preRoll: { units: ring?.units ?? 0, bytes: ring?.bytes ?? 0, spanMs: ring?.spanMs ?? 0, wantedMs },
+    framePool: pool ? { frames: pool.allocated, inUse: pool.inUse, peakInUse: pool.peakInUse, bytes: pool.bytes } : null,
+  };
 }

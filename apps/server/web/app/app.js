@@ -6,6 +6,8 @@ import { LiveView, useAct } from './views/live.js';
 import { GalleryView } from './views/gallery.js';
 import { SystemView } from './views/system.js';
 import { CamerasView } from './views/cameras.js';
+import { SettingsView } from './views/settings.js';
+import { api } from './api.js';
 import { EventPlayer } from './views/event-player.js';
 import { Toast } from './components/toast.js';
 
@@ -31,6 +33,11 @@ export function App({ store, connection, gallery }) {
     store.set({ camera: id, scores: [], view: 'live' });
     connection.reloadHistory();
   };
+  // Who is logged in: the settings are an admin's page.
+  useEffect(() => {
+    api('GET', '/api/me').then((me) => store.set({ me }), (error) => console.warn('who am I?', error.message));
+  }, []);
+  const admin = Boolean(state.me && state.me.scope === 'admin');
   useEffect(() => {
     document.title = state.unreviewed ? `(${state.unreviewed}) Preroll` : 'Preroll';
   }, [state.unreviewed]);
@@ -51,6 +58,7 @@ export function App({ store, connection, gallery }) {
         <${Tab} id="gallery" view="gallery" current=${view} onShow=${show}>
           Events<span id="unreviewed-badge" class="badge" aria-label=${state.unreviewed ? `${state.unreviewed} not reviewed` : undefined}>${state.unreviewed ? state.unreviewed : ''}</span>
         <//>
+        <${Tab} id="settings" view="settings" current=${view} onShow=${show} hidden=${!admin}>Settings<//>
         <${Tab} id="system" view="system" current=${view} onShow=${show}>System<//>
       </nav>
     </header>
@@ -58,6 +66,7 @@ export function App({ store, connection, gallery }) {
       ${view === 'live' ? html`<${LiveView} state=${state} store=${store} connection=${connection} />` : null}
       ${view === 'cameras' ? html`<${CamerasView} state=${state} onChoose=${chooseCamera} />` : null}
       ${view === 'gallery' ? html`<${GalleryView} state=${state} gallery=${gallery} act=${act} />` : null}
+      ${view === 'settings' && admin ? html`<${SettingsView} state=${state} store=${store} act=${act} />` : null}
       ${view === 'system' ? html`<${SystemView} state=${state} store=${store} gallery=${gallery} act=${act} />` : null}
     </main>
     <${EventPlayer} state=${state} store=${store} gallery=${gallery} act=${act} />

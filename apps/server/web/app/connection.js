@@ -113,6 +113,9 @@ export function createConnection({ store, onRecording }) {
         store.set((s) => ({ status: data.status, scores: appendScores(s.scores, data.scores) }));
       } else if (data.type === 'recording') {
         onRecording(data.event);
+      } else if (data.type === 'config') {
+        // Settings saved elsewhere: an open settings view reloads them.
+        store.set({ configVersion: data.version });
       } else if (data.type === 'error') {
         console.warn('recorder refused a message', data);
       }

@@ -18,6 +18,7 @@ function meta(event) {
     event.preRollMs ? `${(event.preRollMs / 1000).toFixed(1)} s before the trigger` : null,
     event.triggerLevel !== null ? `trigger level ${formatLevel(event.triggerLevel)}` : null,
     event.peakScore !== null ? `peak score ${event.peakScore.toFixed(1)}` : null,
+    event.cues && event.cues.length ? `started by ${event.cues.join(' + ')}` : null,
     `${(event.bytes / 1e6).toFixed(1)} MB`,
     event.offloaded ? `clip uploaded to ${event.offloaded.remote} and removed from this device ${new Date(event.offloaded.at).toLocaleString()}` : null,
   ]

@@ -108,7 +108,10 @@ export function SystemView({ state, store, gallery, act }) {
         ${navigator.clipboard ? html`<button id="stream-copy" type="button" onClick=${copyLink}>Copy the link</button>` : null}
       </div>
     </div>
-    <div class="card danger-zone">
+    ${state.me && state.me.role === 'viewer'
+      ? html`<div class="card"><p id="viewer-note" class="small">Logged in as ${state.me.user} (viewer): you can watch, review, mark favourites and download.</p>
+          <div class="buttons"><button id="logout" type="button" onClick=${logout}>Log out</button></div></div>`
+      : html`<div class="card danger-zone">
       <h2>Danger zone</h2>
       <div class="buttons">
         ${deleteToken
@@ -119,6 +122,6 @@ export function SystemView({ state, store, gallery, act }) {
         ${status && status.actions.allowExit ? html`<button id="exit" type="button" class="danger" disabled=${!online} onClick=${() => dangerous('exit')}>${armed.exit ? 'Press again to exit' : 'Exit…'}</button>` : null}
         ${status && status.authRequired ? html`<button id="logout" type="button" onClick=${logout}>Log out</button>` : null}
       </div>
-    </div>
+    </div>`}
   </section>`;
 }

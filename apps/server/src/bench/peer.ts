@@ -1,0 +1,237 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { treeCpuBetween, sampleTree, totalCpu, type ProcSample } from './proc-tree';
+import { startChildServer, type ChildServer } from './serve-child';
+import { fmt, type BenchSuite } from './suite';
+
+/** A real clip of people walking (Debian's opencv-doc), used when installed; else a synthetic scene. */
+const OPENCV_CLIP = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
+const WIDTH = 640;
+const HEIGHT = 480;
+const FPS = 15;
+
+/** True when `motion` runs here; installs Debian's package when missing and we are root. */
+function ensureMotion(log: (line: string) => void): boolean {
+  if (spawnSync('motion', ['-h'], { stdio: 'ignore' }).error === undefined) return true;
+  if (process.getuid?.() !== 0) {
+    log('motion is not installed and this is not root: install it with `sudo apt-get install -y motion`, then run `pnpm bench peer` again');
+    return false;
+  }
+  log('installing Debian\'s motion (apt-get update; apt-get install -y motion)…');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const update = spawnSync('apt-get', ['update'], { stdio: 'ignore', env, timeout: 300_000 });
+  const install = spawnSync('apt-get', ['install', '-y', 'motion'], { stdio: 'ignore', env, timeout: 600_000 });
+  if (update.status !== 0 || install.status !== 0) {
+    log(`apt-get failed (update ${update.status}, install ${install.status}): install motion by hand`);
+    return false;
+  }
+  return spawnSync('motion', ['-h'], { stdio: 'ignore' }).error === undefined;
+}
+
+/** Encodes the scene once as 640x480@15 JPEGs and cuts the MJPEG stream into single pictures. */
+export function encodeJpegs(dir: string, seconds: number): { frames: Buffer[]; scene: string } {
+  const out = join(dir, 'scene.mjpeg');
+  const real = existsSync(OPENCV_CLIP);
+  const input = real
+    ? ['-stream_loop', '-1', '-i', OPENCV_CLIP]
+    : ['-f', 'lavfi', '-i', `color=c=0x807060:size=${WIDTH}x${HEIGHT}:rate=${FPS}`];
+  const filter = real
+    ? `scale=${WIDTH}:${HEIGHT},fps=${FPS}`
+    : // A dark figure crosses the frame every 20 s (4 s in view), on a still background.
+      `drawbox=x='mod(t,20)*160-80':y=180:w=60:h=160:color=0x202020:t=fill:enable='lt(mod(t,20),4.5)'`;
+  const run = spawnSync('ffmpeg', ['-loglevel', 'error', '-y', ...input, '-t', String(seconds), '-vf', filter, '-q:v', '5', '-f', 'mjpeg', out], { timeout: 300_000 });
+  if (run.status !== 0) throw new Error(`ffmpeg could not make the MJPEG scene: ${run.stderr?.toString().slice(-400)}`);
+  const data = readFileSync(out);
+  const frames: Buffer[] = [];
+  let start = data.indexOf(Buffer.from([0xff, 0xd8, 0xff]));
+  while (start >= 0) {
+    const next = data.indexOf(Buffer.from([0xff, 0xd8, 0xff]), start + 3);
+    frames.push(data.subarray(start, next < 0 ? data.length : next));
+    start = next;
+  }
+  return { frames, scene: real ? `opencv-doc vtest.avi (people walking), looped` : 'synthetic: a figure crosses every 20 s' };
+}
+
+/**
+ * One MJPEG stream on loopback, paced in real time by one clock: every client gets the same
+ * picture at the same tick. `still(true)` repeats one picture (a scene with no motion).
+ */
+export function startMjpegServer(frames: readonly Buffer[]): Promise<{ url: string; still(on: boolean): void; skipped(): number; close(): Promise<void> }> {
+  const clients = new Set<ServerResponse>();
+  let still = false;
+  let tick = 0;
+  let skipped = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const started = performance.now();
+  const periodMs = 1000 / FPS;
+  const send = (): void => {
+    const jpeg = still ? frames[0] : frames[tick % frames.length];
+    const head = Buffer.from(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`);
+    for (const res of clients) {
+      // A reader that fell a second behind misses pictures instead of queueing them.
+      if (res.writableLength > 1 << 20) {
+        skipped++;
+        continue;
+      }
+      res.write(head);
+      res.write(jpeg);
+      res.write('\r\n');
+    }
+    tick++;
+    timer = setTimeout(send, Math.max(0, started + (tick + 1) * periodMs - performance.now()));
+  };
+  const server: Server = createServer((req, res) => {
+    if (req.url !== '/stream.mjpg') {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame', 'Cache-Control': 'no-cache', Connection: 'close' });
+    clients.add(res);
+    res.on('close', () => clients.delete(res));
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      timer = setTimeout(send, periodMs);
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/stream.mjpg`,
+        still: (on) => void (still = on),
+        skipped: () => skipped,
+        close: () =>
+          new Promise<void>((done) => {
+            if (timer) clearTimeout(timer);
+            for (const res of clients) res.destroy();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}
+
+/** Motion's configuration: the stream, detection with events (counted by a hook), movies on, no web control. */
+function motionConfig(dir: string, url: string): string {
+  const events = join(dir, 'events.log');
+  mkdirSync(join(dir, 'out'), { recursive: true });
+  const conf = join(dir, 'motion.conf');
+  writeFileSync(
+    conf,
+    [
+      'daemon off',
+      'setup_mode off',
+      'log_level 5',
+      `log_file ${join(dir, 'motion.log')}`,
+      `target_dir ${join(dir, 'out')}`,
+      `netcam_url ${url}`,
+      `width ${WIDTH}`,
+      `height ${HEIGHT}`,
+      `framerate ${FPS}`,
+      'threshold 1500',
+      'event_gap 10',
+      'pre_capture 3',
+      'post_capture 15',
+      'movie_output on',
+      'picture_output off',
+      'webcontrol_port 0',
+      'stream_port 0',
+      `on_event_start echo start >> ${events}`,
+      '',
+    ].join('\n'),
+  );
+  return conf;
+}
+
+function motionEvents(dir: string): number {
+  const file = join(dir, 'events.log');
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+}
+
+/** Ends a process: SIGTERM, then SIGKILL after `graceMs`. */
+async function kill(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+function prerollLabel(p: ProcSample, root: number): string {
+  if (p.pid === root) return 'node';
+  if (p.comm === 'ffmpeg') return p.cmdline.includes('-i pipe:0') ? 'encoder' : 'decoder';
+  return p.comm;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** `pnpm bench peer`: Preroll and Motion on the same MJPEG stream, CPU of both process trees and the events each found. */
+export const peerBench: BenchSuite = {
+  name: 'peer',
+  summary: 'Preroll against Debian\'s Motion on one MJPEG stream (640x480@15, loopback, real time): CPU of both process trees and events',
+  async run({ quick, log }) {
+    if (!ensureMotion(log)) return;
+    const sceneS = quick ? 10 : 60;
+    const idleS = quick ? 6 : 30;
+    const settleS = quick ? 8 : 15;
+    const dir = mkdtempSync(join(tmpdir(), 'preroll-bench-peer-'));
+    let stream: Awaited<ReturnType<typeof startMjpegServer>> | null = null;
+    let preroll: ChildServer | null = null;
+    let motion: ChildProcess | null = null;
+    try {
+      const { frames, scene } = encodeJpegs(dir, sceneS + 5);
+      stream = await startMjpegServer(frames);
+      log(`scene: ${scene}; ${frames.length} JPEGs of ${fmt(frames.reduce((s, f) => s + f.length, 0) / frames.length / 1024, 1)} KiB on average, served at ${FPS} fps to both`);
+      log(`load average at start ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared with other work: CPU seconds hold, wall-time figures do not)`);
+      stream.still(true);
+      motion = spawn('motion', ['-n', '-c', motionConfig(dir, stream.url)], { stdio: 'ignore' });
+      preroll = await startChildServer(`url:${stream.url}`);
+      const prerollPid = preroll.child.pid!;
+      const motionPid = motion.pid!;
+      // Both read the still picture for a few seconds: connections made, caches warm, no event.
+      await sleep(5000);
+      const measure = async (seconds: number): Promise<{ preroll: Map<string, number>; motion: number }> => {
+        const p0 = sampleTree(prerollPid);
+        const m0 = sampleTree(motionPid);
+        await sleep(seconds * 1000);
+        const p1 = sampleTree(prerollPid);
+        const m1 = sampleTree(motionPid);
+        return { preroll: treeCpuBetween(p0, p1, (p) => prerollLabel(p, prerollPid)), motion: totalCpu(treeCpuBetween(m0, m1, () => 'motion')) };
+      };
+      const events0 = { motion: motionEvents(dir), preroll: await prerollEvents(preroll.url) };
+      stream.still(false);
+      const active = await measure(sceneS);
+      stream.still(true);
+      await sleep(settleS * 1000);
+      const idle = await measure(idleS);
+      const events = { motion: motionEvents(dir) - events0.motion, preroll: (await prerollEvents(preroll.url)) - events0.preroll };
+      const status = (await (await fetch(`${preroll.url}/api/status`)).json()) as { droppedFrames: number; fps: number };
+
+      log(`\n| phase | seconds | Preroll tree CPU s | Node | decoder ffmpeg | encoder ffmpeg | Motion CPU s | Preroll ÷ Motion | Preroll without encoder ÷ Motion |`);
+      log('|---|---|---|---|---|---|---|---|---|');
+      for (const [name, m, s] of [['scene (motion)', active, sceneS], ['idle (still picture, no viewers)', idle, idleS]] as const) {
+        const all = totalCpu(m.preroll);
+        const noEnc = totalCpu(m.preroll, ['encoder']);
+        log(
+          `| ${name} | ${s} | ${fmt(all)} | ${fmt(m.preroll.get('node') ?? 0)} | ${fmt(m.preroll.get('decoder') ?? 0)} | ${fmt(m.preroll.get('encoder') ?? 0)} | ${fmt(m.motion)} | ${fmt(all / m.motion)}x | ${fmt(noEnc / m.motion)}x |`,
+        );
+      }
+      log(`\nevents found in the scene: Preroll ${events.preroll}, Motion ${events.motion} (Motion: event_gap 10 s; Preroll: defaults)`);
+      log(`Preroll's whole tree ÷ Motion's (scene): ${fmt(totalCpu(active.preroll) / active.motion)}x (target ≤ 1.0x)`);
+      log(`Preroll idle, encoder excluded ÷ Motion idle: ${fmt(totalCpu(idle.preroll, ['encoder']) / idle.motion)}x (target ≤ 0.5x)`);
+      log(`Preroll status at the end: ${status.fps} fps, ${status.droppedFrames} dropped frames; pictures the stream skipped for a slow reader: ${stream.skipped()}`);
+      log(`load average at the end ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
+    } finally {
+      if (motion) await kill(motion, 5000);
+      if (preroll) await Promise.race([preroll.stop(), sleep(15_000).then(() => preroll?.child.kill('SIGKILL'))]);
+      if (stream) await stream.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+async function prerollEvents(url: string): Promise<number> {
+  const body = (await (await fetch(`${url}/api/events?limit=100&kind=motion`)).json()) as { items?: unknown[] };
+  return body.items?.length ?? 0;
+}
