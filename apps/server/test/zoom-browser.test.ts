@@ -17,7 +17,8 @@ async function transformOf(page: Page, selector: string): Promise<{ scale: numbe
 function touchscreen(cdp: CDPSession) {
   let clockS = Date.now() / 1000;
   const send = (type: 'touchStart' | 'touchMove' | 'touchEnd', points: Array<[number, number]>, afterMs = 16) => {
-    clockS += afterMs / 1000;
+    // Never behind the real clock (Chromium drops stale touches), always `afterMs` after the last one.
+    clockS = Math.max(clockS + afterMs / 1000, Date.now() / 1000);
     return cdp.send('Input.dispatchTouchEvent', { type, timestamp: clockS, touchPoints: points.map(([x, y], id) => ({ x, y, id })) });
   };
   return {
@@ -118,6 +119,9 @@ describe('pinch-zoom and pan (Chromium, touch through CDP, phone 390x844)', () =
       await page.click(`.event[data-id="${clip.id}"]`);
       await page.waitForFunction(() => (document.getElementById('event-video') as HTMLVideoElement | null)?.readyState! >= 1, null, { timeout: 15_000 });
       const title = await page.textContent('#event-title');
+      // The dialog settled: its zoom is attached and the score chart (loaded after it) is laid out.
+      await page.waitForSelector('#event-zoom[data-zoom="1"]', { timeout: 10_000 });
+      await page.waitForSelector('#event-chart', { timeout: 15_000 });
       const v = (await page.locator('#event-zoom').boundingBox())!;
       const vx = v.x + v.width / 2;
       const vy = v.y + v.height / 2;
