@@ -298,6 +298,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         heatmap: heatmap ? { render: (width, height) => renderHeatmapPng(heatmap, width, height) } : null,
         triggerLevel: event.triggerLevel,
         score: event.score,
+        boxes: event.boxes,
         continued: event.continued,
         cues: [event.cue ?? VIDEO_CUE],
       });
@@ -407,7 +408,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     keepLast(frame);
     lastFrameAtMs = Date.now();
     const { sample, events } = detector.push(frame);
-    recorder.sample(sample.ptsUs, sample.score);
+    recorder.sample(sample.ptsUs, sample.score, frame, sample.boxes);
     samples.emit(sample);
     for (const event of events) onDetectorEvent(event, frame);
     if (gated) feedGate({ type: 'tick', atUs: frame.ptsUs }, frame);

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { ffprobeJson, runTool } from '@preroll/process';
 import { openStore } from '@preroll/store';
 import { readSidecar } from '@preroll/layout';
+import sharp from 'sharp';
 import { main } from '../src/cli';
 import { memoryIo } from './io';
 
@@ -116,6 +117,45 @@ describe('preroll record', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('cuts the thumbnail around the subject at the peak score; the snapshot stays the trigger frame', async () => {
+    // A dark scene; a bright box enters from the left at 6 s, crosses and stops on the right at 8.3 s.
+    const video = path.join(dir, 'enter.mp4');
+    await runTool('ffmpeg', [
+      '-v', 'error', '-y',
+      '-f', 'lavfi', '-i', 'color=c=0x202020:s=320x240:r=10:d=12',
+      '-f', 'lavfi', '-i', 'color=c=white:s=40x40:r=10:d=12',
+      '-filter_complex', "[0][1]overlay=x='min(-40+(t-6)*120\\,240)':y=100:enable='gte(t,6)',noise=alls=3:allf=t",
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p', video,
+    ]);
+    const data = path.join(dir, 'data');
+    const io = memoryIo();
+    expect(await main(['record', video, '--data', data, '--json', '--no-index', '--pre-roll-ms', '1000'], io)).toBe(0);
+    const events = io.jsonLines().filter((l) => l.type === 'event');
+    expect(events).toHaveLength(1);
+    const sidecar = await readSidecar(path.join(data, (events[0].clip as string).replace(/\.mp4$/, '.json')));
+    const from = sidecar.thumbnailFrom;
+    if (!from) throw new Error('the sidecar names no thumbnail source');
+    // Its time is the peak's: the first frame with the clip's highest score, after the trigger.
+    const peak = sidecar.scores.reduce((best, p) => (p.score > best.score ? p : best), sidecar.scores[0]);
+    expect(from.tMs).toBe(peak.tMs);
+    expect(from.tMs).toBeGreaterThan(sidecar.preRollMs);
+    // Every card has the same shape, and a crop of 160 px or more is never enlarged past 2x.
+    const thumbPath = path.join(data, sidecar.files.thumbnail as string);
+    expect(await sharp(thumbPath).metadata()).toMatchObject({ width: 320, height: 180 });
+    expect(from.crop.width / from.crop.height).toBeCloseTo(16 / 9, 1);
+    expect(from.crop.width).toBeGreaterThanOrEqual(160);
+    expect(from.crop.x + from.crop.width).toBeLessThanOrEqual(320);
+    // The thumbnail shows the bright subject; the same region of the trigger frame (the
+    // snapshot, where the box has barely entered on the left) is the dark background.
+    const meanLuma = async (input: sharp.Sharp): Promise<number> => (await input.greyscale().stats()).channels[0].mean;
+    const thumbLuma = await meanLuma(sharp(thumbPath));
+    const left = { left: from.crop.x, top: from.crop.y, width: from.crop.width, height: from.crop.height };
+    const triggerLuma = await meanLuma(sharp(path.join(data, sidecar.files.snapshot as string)).extract(left));
+    expect(thumbLuma).toBeGreaterThan(triggerLuma + 20);
+    // The subject is in the crop: its centre lies right of the frame's left quarter.
+    expect(from.crop.x + from.crop.width / 2).toBeGreaterThan(80);
   });
 
   it('rejects bad usage with exit code 2', async () => {

@@ -124,6 +124,42 @@ describe('web assets, reviewing and the live helpers on a real server (demo sour
     expect((await request(`${server.url}/api/scores?x=1`, 'GET')).status).toBe(400);
   });
 
+  test("each live quality's cost is this camera's measured bytes: H.264 from the encoder, JPEGs from their running size", async () => {
+    const { request: httpRequest } = await import('node:http');
+    // What /stream.mp4 really sends over 6 s (after 1 s to get past the first keyframe).
+    let bytes = 0;
+    const req = httpRequest(`${server.url}/stream.mp4`, (res) => res.on('data', (chunk: Buffer) => (bytes += chunk.length)));
+    req.on('error', () => undefined);
+    req.end();
+    const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`, { headers: { Origin: server.url } });
+    let jpegBytes = 0;
+    ws.on('message', (data: Buffer, isBinary) => {
+      if (isBinary) jpegBytes += data.length;
+    });
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'live', enabled: true, maxFps: 0 })));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const mp4Start = bytes;
+      const jpegStart = jpegBytes;
+      const t0 = Date.now();
+      await waitFor(async () => Date.now() - t0 >= 6000, 10_000, 'six seconds of streams');
+      const seconds = (Date.now() - t0) / 1000;
+      const mp4PerS = (bytes - mp4Start) / seconds;
+      const jpegPerS = (jpegBytes - jpegStart) / seconds;
+      const cost = (await request(`${server.url}/api/status`, 'GET')).body.live.bytesPerS;
+      expect(mp4PerS).toBeGreaterThan(0);
+      expect(cost.video / mp4PerS).toBeGreaterThan(0.5);
+      expect(cost.video / mp4PerS).toBeLessThan(2);
+      expect(cost.jpeg / jpegPerS).toBeGreaterThan(0.5);
+      expect(cost.jpeg / jpegPerS).toBeLessThan(2);
+      // One JPEG a second: the mean JPEG size.
+      expect(cost.saver * 10).toBeCloseTo(cost.jpeg, -2);
+    } finally {
+      ws.terminate();
+      req.destroy();
+    }
+  });
+
   test('data saver: a WebSocket client asking for maxFps 1 gets about one JPEG a second', async () => {
     const ws = new WebSocket(`${server.url.replace('http', 'ws')}/ws`, { headers: { Origin: server.url } });
     try {

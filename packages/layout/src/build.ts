@@ -1,6 +1,6 @@
 import { LayoutError } from './errors';
 import type { RecordingKind } from './ids';
-import { SIDECAR_VERSION, type EventSidecar, type ScorePoint } from './sidecar';
+import { SIDECAR_VERSION, type EventSidecar, type ScorePoint, type ThumbnailSource } from './sidecar';
 
 /**
  * What is known of a recording when it is finished: the facts every kind of recording (motion
@@ -30,6 +30,8 @@ export interface RecordingFacts {
   readonly files: EventSidecar['files'];
   /** Size of the clip file in bytes. */
   readonly bytes: number;
+  /** Where the thumbnail was cut from (with `files.thumbnail`). */
+  readonly thumbnailFrom?: ThumbnailSource;
   /** Starred from the start; memories always are (retention must not take what a user asked to keep). */
   readonly favorite?: boolean;
   /** Already reviewed (e.g. a photo someone just took); a new recording is unreviewed by default. */
@@ -78,6 +80,7 @@ export function buildSidecar(facts: RecordingFacts): EventSidecar {
     scores,
     files: facts.files,
     bytes: facts.bytes,
+    ...(facts.thumbnailFrom && facts.files.thumbnail ? { thumbnailFrom: facts.thumbnailFrom } : {}),
     ...(favorite ? { favorite: true } : {}),
     ...(facts.cues?.length ? { cues: [...facts.cues] } : {}),
     ...(facts.reviewed ? { reviewed: true } : {}),

@@ -10,7 +10,7 @@ export type { RecordingKind } from './ids';
 export { EVENTS_DIR, PART_CLIP_SUFFIX, PART_INFO_SUFFIX, isSafeRelativePath, recordingPaths, sidecarPathOf } from './paths';
 export type { RecordingPaths } from './paths';
 export { LABEL_NAMES, MAX_LABELS, SIDECAR_VERSION, UPLOAD_STATES, parseSidecar, parseSidecarText, readSidecar, writeSidecarAtomic } from './sidecar';
-export type { EventLabel, EventSidecar, LabelName, Offloaded, ScorePoint, UploadState } from './sidecar';
+export type { EventLabel, EventSidecar, LabelName, Offloaded, ScorePoint, ThumbnailSource, UploadState } from './sidecar';
 export { TEMP_MARKER, writeFileAtomic } from './atomic';
 export { buildSidecar } from './build';
 export type { RecordingFacts } from './build';

@@ -51,6 +51,8 @@ export interface EventSidecar {
   };
   /** Size of the clip file in bytes. */
   readonly bytes: number;
+  /** The frame and crop the thumbnail was cut from; absent in sidecars written before thumbnails followed the peak. */
+  readonly thumbnailFrom?: ThumbnailSource;
   readonly favorite?: boolean;
   /**
    * What started the event: `video` (the motion detector) and/or the names of sensors, in the
@@ -92,6 +94,17 @@ export interface EventLabel {
   readonly confidence: number;
   /** Where it was, in frame pixels: `[x, y, width, height]`. */
   readonly box: readonly [number, number, number, number];
+}
+
+/**
+ * Where a thumbnail was cut from: the frame where the subject was most visible (the peak
+ * score), cropped around its motion boxes.
+ */
+export interface ThumbnailSource {
+  /** The frame's time in the clip, milliseconds since its first frame (the scale of `scores`). */
+  readonly tMs: number;
+  /** The crop, in pixels of the frame. */
+  readonly crop: { readonly x: number; readonly y: number; readonly width: number; readonly height: number };
 }
 
 /** Where an uploaded clip went when its local copy was removed. */
@@ -162,6 +175,14 @@ export function parseSidecar(value: unknown, source = 'sidecar'): EventSidecar {
   if (!isSafeRelativePath(files.clip)) bad('files.clip', 'must be a relative path inside the data directory');
   for (const key of ['snapshot', 'thumbnail', 'heatmap'] as const) {
     if (files[key] !== undefined && !isSafeRelativePath(files[key])) bad(`files.${key}`, 'must be a relative path inside the data directory');
+  }
+  if (o.thumbnailFrom !== undefined) {
+    const from = o.thumbnailFrom as Record<string, unknown> | null;
+    if (typeof from !== 'object' || from === null || Array.isArray(from) || !isNonNegative(from.tMs)) bad('thumbnailFrom', 'must be {"tMs": number >= 0, "crop": {...}}');
+    const crop = (from as Record<string, unknown>).crop as Record<string, unknown> | null;
+    if (typeof crop !== 'object' || crop === null || !(['x', 'y', 'width', 'height'] as const).every((k) => Number.isSafeInteger(crop[k]) && (crop[k] as number) >= 0)) {
+      bad('thumbnailFrom.crop', 'must be {"x","y","width","height"} in whole pixels >= 0');
+    }
   }
   if (o.favorite !== undefined && typeof o.favorite !== 'boolean') bad('favorite', 'must be a boolean');
   if (o.cues !== undefined && !(Array.isArray(o.cues) && o.cues.length <= MAX_CUES && o.cues.every((c) => typeof c === 'string' && CUE_NAME.test(c)))) {

@@ -77,6 +77,8 @@ describe('parseSidecar', () => {
     ['unknown upload state', { ...good, uploadState: 'maybe' }, 'LAYOUT_SIDECAR_INVALID', 'uploadState'],
     ['offloaded not an object', { ...good, offloaded: 'yes' }, 'LAYOUT_SIDECAR_INVALID', 'offloaded'],
     ['offloaded without a time', { ...good, offloaded: { remote: 'r:x.mp4' } }, 'LAYOUT_SIDECAR_INVALID', 'offloaded.at'],
+    ['thumbnailFrom without a time', { ...good, thumbnailFrom: { crop: { x: 0, y: 0, width: 2, height: 2 } } }, 'LAYOUT_SIDECAR_INVALID', 'thumbnailFrom'],
+    ['thumbnailFrom with a fractional crop', { ...good, thumbnailFrom: { tMs: 5, crop: { x: 0.5, y: 0, width: 2, height: 2 } } }, 'LAYOUT_SIDECAR_INVALID', 'thumbnailFrom.crop'],
     ['offloaded with an empty remote', { ...good, offloaded: { at: '2026-01-01T00:00:00Z', remote: '' } }, 'LAYOUT_SIDECAR_INVALID', 'offloaded.remote'],
     ['labels not an array', { ...good, labels: 'person' }, 'LAYOUT_SIDECAR_INVALID', 'labels'],
     ['unknown label', { ...good, labels: [{ label: 'ghost', subLabel: 'ghost', confidence: 0.5, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].label'],
@@ -84,6 +86,17 @@ describe('parseSidecar', () => {
     ['label sub-label with markup', { ...good, labels: [{ label: 'animal', subLabel: '<b>cat</b>', confidence: 0.5, box: [0, 0, 1, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].subLabel'],
     ['label box of three numbers', { ...good, labels: [{ label: 'animal', subLabel: 'cat', confidence: 0.5, box: [0, 0, 1] }] }, 'LAYOUT_SIDECAR_INVALID', 'labels[0].box'],
   ];
+  test('reads a sidecar written before thumbnails followed the peak, and one with the thumbnail source', () => {
+    const old = JSON.parse(JSON.stringify(good));
+    delete old.thumbnailFrom;
+    expect(parseSidecar(old).thumbnailFrom).toBeUndefined();
+    const from = { tMs: 1500, crop: { x: 64, y: 20, width: 160, height: 90 } };
+    const built = buildSidecar(facts(T0, { thumbnailFrom: from }));
+    expect(parseSidecar(JSON.parse(JSON.stringify(built))).thumbnailFrom).toEqual(from);
+    // Without a thumbnail file there is nothing to describe.
+    expect(buildSidecar(facts(T0, { thumbnailFrom: from, files: { clip: recordingPaths(good.id).clip } })).thumbnailFrom).toBeUndefined();
+  });
+
   test('reads a sidecar written before labels existed, and one with labels or an empty list', () => {
     const old = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
     expect('labels' in old).toBe(false);

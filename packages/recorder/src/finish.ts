@@ -1,10 +1,10 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { buildSidecar, recordingPaths, sidecarPathOf, writeFileAtomic, writeSidecarAtomic, type EventSidecar, type RecordingKind, type ScorePoint } from '@preroll/layout';
+import { buildSidecar, recordingPaths, sidecarPathOf, writeFileAtomic, writeSidecarAtomic, type EventSidecar, type RecordingKind, type ScorePoint, type ThumbnailSource } from '@preroll/layout';
 import { remuxToFaststart, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
-import { encodeSnapshot, type I420Image } from './images';
+import { encodeSnapshot, encodeThumbnail, thumbnailCrop, type I420Image, type RegionBox } from './images';
 import { snapshotFromClip } from './parts';
 import { probeClip, probeDurationUs } from './probe';
 
@@ -36,6 +36,18 @@ export type FinishMedia =
   /** One picture (a photo): the JPEG is the recording. */
   | { readonly type: 'photo'; readonly image: I420Image; readonly wallMs: number };
 
+/**
+ * The frame the thumbnail is cut from: where the subject was most visible (the event's peak
+ * score), with the motion boxes of that frame.
+ */
+export interface ThumbnailFrame {
+  readonly image: I420Image;
+  /** The frame's time, microseconds from the clip's first frame. */
+  readonly atUs: number;
+  /** Motion regions of the frame (fractions of its size); none: a centred crop. */
+  readonly boxes: readonly RegionBox[];
+}
+
 /** Everything the finisher needs. */
 export interface FinishInput {
   readonly dataDir: string;
@@ -54,6 +66,8 @@ export interface FinishInput {
   readonly snapshot?: I420Image | null;
   /** Where to decode the snapshot from, microseconds from the clip's start (clamped to its last frame). */
   readonly snapshotAtUs?: number;
+  /** The frame the thumbnail is cut from (the peak); without it the thumbnail is cut from the snapshot. */
+  readonly thumbnailFrame?: ThumbnailFrame | null;
   readonly heatmap?: HeatmapRenderer | null;
   readonly triggerLevel?: number | null;
   readonly peakScore?: number | null;
@@ -72,7 +86,7 @@ export interface FinishInput {
 /**
  * The one finisher: turns what was recorded into a finished recording. For a clip: remux the
  * partial clip to a faststart `<id>.mp4`, measure it, write the snapshot (from RAM or decoded
- * from the clip), thumbnail and heat-map, build the sidecar from the facts (`buildSidecar`) and
+ * from the clip), the thumbnail (cut around the motion of the peak frame) and heat-map, build the sidecar from the facts (`buildSidecar`) and
  * write it last, atomically, then remove the partial files. For a photo: the JPEG, thumbnail
  * and sidecar. A failed picture only leaves the sidecar without it; a failed remux throws
  * `RECORDER_REMUX_FAILED` and keeps the partial files for recovery.
@@ -85,13 +99,17 @@ export async function finishRecording(input: FinishInput): Promise<FinishedRecor
   const log = input.logger;
   const files: { clip: string; snapshot?: string; thumbnail?: string; heatmap?: string } = { clip: rel.clip };
 
-  const writeImages = async (image: I420Image, quality?: number): Promise<Buffer> => {
-    const { jpeg, thumbnail } = await encodeSnapshot(image, { quality, thumbWidth: input.thumbnailWidth });
+  const writeImages = async (image: I420Image, atUs: number, quality?: number): Promise<Buffer> => {
+    const jpeg = await encodeSnapshot(image, { quality });
     // The sidecar, written last in the same folder, fsyncs the folder for all of them.
     await writeFileAtomic(abs(rel.snapshot), jpeg, { fsync, syncDir: false });
-    await writeFileAtomic(abs(rel.thumbnail), thumbnail, { fsync, syncDir: false });
     files.snapshot = rel.snapshot;
+    const source = input.thumbnailFrame ?? { image, atUs, boxes: [] };
+    const shape = { width: input.thumbnailWidth };
+    const crop = thumbnailCrop(source.image.width, source.image.height, source.boxes, shape);
+    await writeFileAtomic(abs(rel.thumbnail), await encodeThumbnail(source.image, crop, shape), { fsync, syncDir: false });
     files.thumbnail = rel.thumbnail;
+    thumbnailFrom = { tMs: Math.max(0, Math.round(source.atUs / 1000)), crop };
     if (input.heatmap) {
       try {
         await writeFileAtomic(abs(rel.heatmap), await input.heatmap.render(image.width, image.height), { fsync, syncDir: false });
@@ -102,10 +120,11 @@ export async function finishRecording(input: FinishInput): Promise<FinishedRecor
     }
     return jpeg;
   };
+  let thumbnailFrom: ThumbnailSource | undefined;
 
   let facts: { firstWallMs: number; durationUs: number; frames: number; width: number; height: number; bytes: number };
   if (media.type === 'photo') {
-    const jpeg = await writeImages(media.image, 90);
+    const jpeg = await writeImages(media.image, 0, 90);
     files.clip = rel.snapshot;
     facts = { firstWallMs: media.wallMs, durationUs: 0, frames: 1, width: media.image.width, height: media.image.height, bytes: jpeg.length };
   } else {
@@ -136,7 +155,7 @@ export async function finishRecording(input: FinishInput): Promise<FinishedRecor
       // 1 ms early: the seek is given in ms, and rounding up past the last frame would find none.
       const atUs = Math.max(0, Math.min(input.snapshotAtUs ?? input.preRollUs, lastFrameOffsetUs) - 1000);
       const image = input.snapshot ?? (await snapshotFromClip(abs(rel.clip), Math.floor(atUs / 1000) / 1000, width, height));
-      await writeImages(image);
+      await writeImages(image, atUs);
     } catch (error) {
       // A missing picture must not lose the clip: the sidecar simply lists no snapshot.
       log?.warn({ err: error, id }, 'recorder: no snapshot for the recording');
@@ -154,6 +173,7 @@ export async function finishRecording(input: FinishInput): Promise<FinishedRecor
     peakScore: input.peakScore ?? null,
     scores: input.scores ?? [],
     files,
+    thumbnailFrom,
     favorite: input.favorite,
     cues: input.cues,
   });

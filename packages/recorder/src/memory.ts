@@ -46,6 +46,8 @@ export interface MemoryOptions {
   readonly fragmentMs?: number;
   readonly fps?: number;
   readonly thumbnailWidth?: number;
+  /** Told the share of the units written (0..1) as the join goes on, e.g. for a progress bar. */
+  readonly onProgress?: (fraction: number) => void;
   readonly logger?: Logger;
 }
 
@@ -203,11 +205,15 @@ export async function writeMemory(options: MemoryOptions): Promise<SavedMemory> 
     });
     const writer = createClipWriter({ path: parts.clip, fsync: options.fsync ?? true, fragmentMs: options.fragmentMs ?? 500, frameUs: 1e6 / (options.fps ?? 30), logger: log });
     // Pass 2: the units from the start keyframe to the press, segment after segment.
+    const total = keys.length - start;
+    let written = 0;
     for (let i = first.source; i < opened.length; i++) {
       for await (const unit of readUnits(opened[i], false, toPtsUs)) {
         // Segments never overlap, so only the first one has units to skip (before the start keyframe).
         if (i === first.source && unit.ptsUs < first.ptsUs) continue;
         writer.write(unit);
+        // About a hundred reports however long the memory is.
+        if (options.onProgress && ++written % Math.max(1, Math.floor(total / 100)) === 0) options.onProgress(Math.min(1, written / total));
       }
     }
     const summary = await writer.close();

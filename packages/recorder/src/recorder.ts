@@ -6,7 +6,7 @@ import { DEFAULT_CAMERA, readSidecar, recordingId, recordingPaths, sidecarPathOf
 import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
 import { finishRecording, type FinishedRecording, type HeatmapRenderer } from './finish';
-import type { I420Image } from './images';
+import type { I420Image, RegionBox } from './images';
 import { nextEventState, type EventInput, type EventState } from './event-state';
 import { fileExists, partPaths, writePartInfo, type PartInfo } from './parts';
 import { recoverPartialClip } from './recovery';
@@ -84,6 +84,8 @@ export interface TriggerInput {
   readonly heatmap?: HeatmapRenderer | null;
   readonly triggerLevel?: number;
   readonly score?: number;
+  /** Motion regions of the trigger frame (fractions of the frame). */
+  readonly boxes?: readonly RegionBox[];
   /** What started it: `video` and/or sensor names (kept in the sidecar's `cues`). */
   readonly cues?: readonly string[];
 }
@@ -101,8 +103,12 @@ export interface TriggerInput {
 export interface Recorder {
   /** Adds the next access unit (stream order) to the ring and to the open clip. */
   push(unit: AccessUnit): void;
-  /** Adds a motion score (kept for the clip's score series). */
-  sample(ptsUs: number, score: number): void;
+  /**
+   * Adds a motion score (kept for the clip's score series). With the scored `frame` and its
+   * motion `boxes`, the frame of an open event's highest score is kept (one copy per event)
+   * and its thumbnail is cut from it, around the boxes.
+   */
+  sample(ptsUs: number, score: number, frame?: Frame, boxes?: readonly RegionBox[]): void;
   /** Motion started (the detector's `start`). */
   motionStart(input: TriggerInput & { continued?: boolean }): void;
   /** Motion ended at `endPtsUs` (the last frame with motion); the clip runs on for the post-roll. `cues` adds those that joined the event. */
@@ -154,11 +160,21 @@ interface OpenEvent {
   heatmap: HeatmapRenderer | null;
   triggerLevel: number | null;
   peakScore: number | null;
+  /** The frame of the highest score so far (its buffer is reused: one frame copy per event). */
+  peak: PeakFrame | null;
   /** Every cue that started or joined the event, first first. */
   cues: string[];
   clip: OpenClip | null;
   /** The trigger of the next clip when the detector continued a long event. */
   nextTrigger: TriggerInput | null;
+}
+
+/** The frame where the subject is most visible so far. */
+interface PeakFrame {
+  ptsUs: number;
+  score: number;
+  boxes: readonly RegionBox[];
+  image: I420Image;
 }
 
 /** Creates a recorder (touches no file until the first event). Throws `RECORDER_BAD_OPTIONS`. */
@@ -238,7 +254,7 @@ class EventRecorder implements Recorder {
     }
   }
 
-  sample(ptsUs: number, score: number): void {
+  sample(ptsUs: number, score: number, frame?: Frame, boxes?: readonly RegionBox[]): void {
     this.history.push({ ptsUs, score });
     // Keep scores as far back as the ring keeps video (plus slack for units still in the encoder).
     const oldest = this.ring.oldest()?.ptsUs;
@@ -248,7 +264,11 @@ class EventRecorder implements Recorder {
     if (drop > 0) this.history.splice(0, drop);
     const clip = this.event?.clip;
     if (clip && ptsUs >= clip.firstPtsUs) clip.scores.push({ tMs: Math.round((ptsUs - clip.firstPtsUs) / 1000), score });
-    if (this.event && ptsUs >= this.event.triggerPtsUs) this.event.peakScore = Math.max(this.event.peakScore ?? 0, score);
+    const event = this.event;
+    if (event && ptsUs >= event.triggerPtsUs) {
+      event.peakScore = Math.max(event.peakScore ?? 0, score);
+      if (frame && boxes && boxes.length > 0 && score > (event.peak?.score ?? -1)) keepPeak(event, frame, ptsUs, score, boxes);
+    }
   }
 
   motionStart(input: TriggerInput & { continued?: boolean }): void {
@@ -413,10 +433,12 @@ class EventRecorder implements Recorder {
       heatmap: input.heatmap ?? null,
       triggerLevel: input.triggerLevel ?? null,
       peakScore: input.score ?? null,
+      peak: null,
       cues: [...(input.cues ?? [])],
       clip: null,
       nextTrigger: null,
     };
+    if (frame && input.boxes && input.boxes.length > 0) keepPeak(event, frame, frame.ptsUs, input.score ?? 0, input.boxes);
     this.event = event;
     this.openClip(event, startAtNewest);
   }
@@ -467,6 +489,9 @@ class EventRecorder implements Recorder {
     if (!clip) return;
     event.clip = null;
     const snapshot = event.snapshot;
+    // The next clip of a split event starts its own search for the peak.
+    const peak = event.peak;
+    event.peak = null;
     const meta = {
       kind: event.state.kind as RecordingKind,
       triggerPtsUs: event.triggerPtsUs,
@@ -476,7 +501,7 @@ class EventRecorder implements Recorder {
       peakScore: event.peakScore,
       cues: [...event.cues],
     };
-    const work = this.finishClip(clip, meta, snapshot, interrupted).then(
+    const work = this.finishClip(clip, meta, snapshot, peak, interrupted).then(
       (recorded) => {
         this.counters.clipsWritten++;
         this.clips.emit(recorded);
@@ -494,6 +519,7 @@ class EventRecorder implements Recorder {
     clip: OpenClip,
     meta: { kind: RecordingKind; triggerPtsUs: number; triggerWallMs: number; heatmap: HeatmapRenderer | null; triggerLevel: number | null; peakScore: number | null; cues: readonly string[] },
     snapshot: I420Image | null,
+    peak: PeakFrame | null,
     interrupted: boolean,
   ): Promise<RecordedClip> {
     const dataDir = this.options.dataDir;
@@ -519,6 +545,8 @@ class EventRecorder implements Recorder {
       preRollUs: meta.triggerPtsUs - summary.firstPtsUs,
       snapshot,
       snapshotAtUs: meta.triggerPtsUs - summary.firstPtsUs,
+      // A peak outside the clip (before its first frame, after a split) cannot be its thumbnail.
+      thumbnailFrame: peak && peak.ptsUs >= summary.firstPtsUs && peak.ptsUs <= summary.lastPtsUs ? { image: peak.image, atUs: peak.ptsUs - summary.firstPtsUs, boxes: peak.boxes } : null,
       heatmap: meta.heatmap,
       triggerLevel: meta.triggerLevel,
       peakScore: meta.peakScore,
@@ -531,6 +559,19 @@ class EventRecorder implements Recorder {
     if (interrupted) this.log?.info({ id: clip.id }, 'recorder: clip closed early (the stream broke); the event goes on in a new clip');
     return { ...recording, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, interrupted };
   }
+}
+
+/** Keeps `frame` as the event's peak, copying into the buffer of the previous peak when the size matches. */
+function keepPeak(event: OpenEvent, frame: Frame, ptsUs: number, score: number, boxes: readonly RegionBox[]): void {
+  const previous = event.peak;
+  const size = frame.data.length;
+  const image =
+    previous && previous.image.width === frame.width && previous.image.height === frame.height && previous.image.data.length === size
+      ? previous.image
+      : { width: frame.width, height: frame.height, data: Buffer.allocUnsafe(size) };
+  frame.data.copy(image.data, 0, 0, size);
+  // Boxes are small values from the detector; a copy keeps them when it reuses its arrays.
+  event.peak = { ptsUs, score, boxes: boxes.map((b) => ({ x: b.x, y: b.y, width: b.width, height: b.height })), image };
 }
 
 function copyImage(frame: Frame): I420Image {

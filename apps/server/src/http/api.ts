@@ -6,6 +6,7 @@ import { join, resolve, sep } from 'node:path';
 import { RECORDING_KINDS } from '@preroll/layout';
 import { LABEL_FILTER_PATTERN, type EventRecord } from '@preroll/store';
 import type { Integrations } from '@preroll/integrations';
+import { ExportError } from '../runtime/exports';
 import type { Runtime } from '../runtime/runtime';
 import { SensorError } from '../runtime/sensors';
 import type { Auth } from './auth';
@@ -45,6 +46,10 @@ const calibrateBody = z.strictObject({ apply: z.boolean().default(true) });
 const memoryBody = z
   .strictObject({ minutes: z.number().finite().gt(0).max(1440).optional(), seconds: z.number().finite().gt(0).max(86_400).optional() })
   .refine((b) => b.minutes === undefined || b.seconds === undefined, { message: 'give "minutes" or "seconds", not both' });
+// A time as an ISO-8601 string with a zone, or milliseconds since the epoch.
+const instant = z.union([z.number().int().min(0).max(8.64e15), z.string().max(40).regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/).transform((v) => Date.parse(v)).pipe(z.number().finite())]);
+const exportBody = z.strictObject({ from: instant, to: instant });
+const EXPORT_STATUS: Record<string, number> = { EXPORT_BAD_RANGE: 400, EXPORT_TOO_LONG: 400, EXPORT_NO_FOOTAGE: 404, EXPORT_PARTLY_COVERED: 409, EXPORT_BUSY: 409, EXPORT_NOT_FOUND: 404 };
 const timelineQuery = z.strictObject({ day: z.string().regex(/^\d{4}-\d{2}-\d{2}$/), camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).optional() });
 const listQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).optional(),
@@ -178,6 +183,24 @@ export function createApi(options: ApiOptions): Router {
       since: new Date(pending.firstAtMs).toISOString(),
       saveAt: pending.saveAtMs === null ? null : new Date(pending.saveAtMs).toISOString(),
     });
+  });
+
+  api.post('/exports', (req, res) => {
+    const body = parse(exportBody, req.body, 'export');
+    try {
+      res.status(202).json(runtime.exportRange({ fromMs: body.from, toMs: body.to }));
+    } catch (error) {
+      if (!(error instanceof ExportError)) throw error;
+      const missing = error.missing.map((m) => ({ from: new Date(m.fromMs).toISOString(), to: new Date(m.toMs).toISOString() }));
+      res.status(EXPORT_STATUS[error.code] ?? 400).json({ code: error.code, message: error.message, ...(missing.length ? { missing } : {}) });
+    }
+  });
+
+  api.get('/exports/:id', (req, res) => {
+    const id = parse(z.string().regex(/^[0-9a-f]{16}$/), req.params.id, 'export id');
+    const job = runtime.exportJob(id);
+    if (!job) throw new HttpError(404, 'EXPORT_NOT_FOUND', 'no export with that id (unknown, or finished more than 15 minutes ago)');
+    res.json(job);
   });
 
   api.get('/timeline', (req, res) => {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import sharp from 'sharp';
 import { retainFrame, type Frame, type FrameRelease } from '@preroll/capture';
 import { i420ToRgb } from '@preroll/recorder';
+import { createSizeMeter } from './rates';
 import { downscaleI420, liveSize } from './scale';
 
 /** One JPEG of the live view, shared by every viewer. */
@@ -23,6 +24,8 @@ export interface LiveStats {
   readonly encodeMsAvg: number;
   /** Frames offered while someone watched that were not encoded (rate cap or encoder busy). */
   readonly skipped: number;
+  /** Running average size of the JPEGs, bytes (null before the first). */
+  readonly jpegBytesAvg: number | null;
 }
 
 /**
@@ -83,6 +86,7 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
   let encodes = 0;
   let encodeMsTotal = 0;
   let skipped = 0;
+  const sizes = createSizeMeter();
 
   const encode = async (frame: Frame): Promise<void> => {
     busy = true;
@@ -95,6 +99,7 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
         .jpeg({ quality: options.jpegQuality, mozjpeg: false })
         .toBuffer();
       encodes++;
+      sizes.add(jpeg.length);
       encodeMsTotal += performance.now() - started;
       latest = { jpeg, seq: frame.seq, ptsUs: frame.ptsUs, wallMs: frame.wallMs, width: size.width, height: size.height };
       for (const viewer of viewers) viewer(latest);
@@ -141,7 +146,7 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
       };
     },
     latest: () => latest,
-    stats: () => ({ viewers: viewers.size, encodes, encodeMsAvg: encodes ? encodeMsTotal / encodes : 0, skipped }),
+    stats: () => ({ viewers: viewers.size, encodes, encodeMsAvg: encodes ? encodeMsTotal / encodes : 0, skipped, jpegBytesAvg: sizes.mean() }),
     close() {
       closed = true;
       viewers.clear();

@@ -8,9 +8,11 @@ import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import { applyModeOf, type Config } from '../config';
 import { frameJpeg } from '../live/frame-jpeg';
+import { createRateMeter, createSizeMeter } from '../live/rates';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
+import { createExportService, type ExportJob, type ExportService, type TimeSpan } from './exports';
 import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
 import { createSensors, type Sensors, type SensorStatus } from './sensors';
 import type { PendingMemory } from './memory-button';
@@ -57,7 +59,12 @@ export interface Status {
   readonly uptimeS: number;
   readonly disk: { usedPct: number; freeBytes: number; totalBytes: number } | null;
   readonly events: { count: number; bytes: number };
-  readonly live: { viewers: number; encodes: number };
+  /**
+   * Live viewers, JPEGs encoded, and what each live quality costs on this camera in bytes per
+   * second (running averages; null until measured): `video` the encoder's H.264 (`/stream.mp4`),
+   * `jpeg` the live JPEGs at the live frame rate, `saver` one JPEG a second.
+   */
+  readonly live: { viewers: number; encodes: number; bytesPerS: { video: number | null; jpeg: number | null; saver: number | null } };
   /**
    * Where frames went and what the pipeline holds in RAM: drops by cause (the camera or its
    * reader, the frame pool, the encoder), the H.264 pre-roll ring, and the frame pool.
@@ -168,6 +175,10 @@ export interface Runtime {
   pressMemory(options?: { addMs?: number; hold?: boolean }): PendingMemory;
   /** The physical memory button went up. */
   releaseMemory(): void;
+  /** Starts joining the continuous recordings of a range into one MP4 (see runtime/exports.ts). Throws `ExportError`. */
+  exportRange(range: TimeSpan): ExportJob;
+  /** An export job by id. */
+  exportJob(id: string): ExportJob | undefined;
   /** The recordings of one day for the timeline strip. */
   /** A day's segments and events, oldest first; of one camera when `camera` is given. */
   timeline(day: string, camera?: string): Timeline;
@@ -215,6 +226,24 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     releaseLast = release;
   };
   let manualOn = false;
+  // What live viewing costs here: the H.264 always flows; a JPEG is sampled when nobody watches JPEGs.
+  const videoBytes = createRateMeter();
+  const sampledJpeg = createSizeMeter();
+  let sampling = false;
+  const liveCost = (fps: number): Status['live']['bytesPerS'] => {
+    const jpegAvg = live.stats().jpegBytesAvg ?? sampledJpeg.mean();
+    if (jpegAvg === null && lastFrame && !sampling) {
+      sampling = true;
+      frameJpeg(lastFrame, config.live.width, config.live.jpegQuality)
+        .then((jpeg) => sampledJpeg.add(jpeg.length))
+        .catch((error: unknown) => logger.warn({ err: error }, 'live: cannot sample a JPEG for the cost estimate'))
+        .finally(() => {
+          sampling = false;
+        });
+    }
+    const round = (v: number | null): number | null => (v === null ? null : Math.round(v));
+    return { video: round(videoBytes.bytesPerS()), jpeg: round(jpegAvg === null || fps <= 0 ? null : jpegAvg * Math.min(config.live.maxFps, fps)), saver: round(jpegAvg) };
+  };
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
   const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null, cues: readonly string[] = []): void => {
     const camera = config.camera.id;
@@ -264,6 +293,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     lookbackMaxBytes: () => lookbackMaxBytes,
     logger: logger.child({ component: 'memory' }),
     onChange: () => changed(),
+  });
+
+  const exports: ExportService = createExportService({
+    store: () => store(),
+    camera: config.camera.id,
+    dataDir,
+    fsync: config.recorder.fsync,
+    fps: () => (source && source.fps > 0 ? source.fps : undefined),
+    maxMs: () => config.recording.memory.maxMinutes * 60_000,
+    report: (recording) => requirePipeline().report(recording),
+    logger: logger.child({ component: 'export' }),
   });
 
   const store = (): Store => {
@@ -388,7 +428,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame, event.cues);
       changed();
     });
-    pipeline.onUnit((unit) => units.emit(unit));
+    pipeline.onUnit((unit) => {
+      videoBytes.add(unit.data.length, unit.wallMs);
+      units.emit(unit);
+    });
     pipeline.onSample((sample) => {
       lastSample = sample;
       samples.emit(sample);
@@ -451,7 +494,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       await sensors.stop();
       live.close();
       // Saves under way finish: stopping the pipeline closes the segment they wait for.
-      const draining = memories.stop();
+      const draining = Promise.all([memories.stop(), exports.stop()]);
       if (pipeline) await pipeline.stop();
       await draining;
       keepLast(null);
@@ -492,7 +535,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         uptimeS: Math.round((Date.now() - startedAt) / 1000),
         disk,
         events: { count: storeStats?.count ?? 0, bytes: storeStats?.bytes ?? 0 },
-        live: { viewers: liveStats.viewers, encodes: liveStats.encodes },
+        live: { viewers: liveStats.viewers, encodes: liveStats.encodes, bytesPerS: liveCost(stats?.fps ?? 0) },
         pipeline: pipelineStatus(stats, pipeline, config.recorder.preRollMs),
         system: system ? { ...system, ...memoryFigures() } : null,
         continuous: {
@@ -575,6 +618,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     releaseMemory() {
       memories.release();
+    },
+    exportRange(range) {
+      requirePipeline();
+      return exports.start(range);
+    },
+    exportJob(id) {
+      return exports.get(id);
     },
     timeline(day, camera) {
       return store().timeline(day, camera);

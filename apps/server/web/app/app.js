@@ -10,24 +10,11 @@ import { SettingsView } from './views/settings.js';
 import { api } from './api.js';
 import { CameraSettingsView } from './views/camera-settings.js';
 import { EventPlayer } from './views/event-player.js';
-
-const TOAST_MS = 5000;
+import { Toast } from './components/toast.js';
 
 function Clock() {
   const now = useNow(1000);
   return html`<span id="clock" class="clock">${new Date(now).toLocaleTimeString()}</span>`;
-}
-
-function Toast({ toast, store, gallery }) {
-  useEffect(() => {
-    if (!toast || toast.undo) return undefined;
-    const timer = setTimeout(() => store.set((s) => (s.toast === toast ? { toast: null } : null)), TOAST_MS);
-    return () => clearTimeout(timer);
-  }, [toast]);
-  return html`<div id="message" class=${`toast${toast ? ' shown' : ''}${toast && toast.error ? ' error' : ''}`} role="status" aria-live="polite">
-    ${toast ? html`<span>${toast.text}</span>` : null}
-    ${toast && toast.undo ? html`<button id="undo" type="button" onClick=${() => gallery.undo()}>Undo</button>` : null}
-  </div>`;
 }
 
 function Tab({ id, view, current, onShow, children, hidden }) {
@@ -85,6 +72,6 @@ export function App({ store, connection, gallery }) {
       ${view === 'camera-settings' && admin ? html`<${CameraSettingsView} state=${state} store=${store} />` : null}
     </main>
     <${EventPlayer} state=${state} store=${store} gallery=${gallery} act=${act} />
-    <${Toast} toast=${state.toast} store=${store} gallery=${gallery} />
+    ${state.openEvent ? null : html`<${Toast} toast=${state.toast} store=${store} gallery=${gallery} />`}
   `;
 }

@@ -159,7 +159,8 @@ export function ScoreChart(props) {
     id=${props.id}
     class=${`chart${props.onSeek ? ' seekable' : ''}`}
     role="img"
-    aria-label=${props.label}
+    aria-label=${`${props.label}${props.greyed ? ' (motion detection is off)' : ''}`}
+    data-span-s=${props.points.length > 1 ? Math.round((props.points[props.points.length - 1][0] - props.points[0][0]) / 1000) : 0}
     onClick=${onClick}
   ></canvas>`;
 }

@@ -6,6 +6,7 @@ import { goToLogin, streamMp4 } from '../api.js';
 import { formatClock, formatLevel } from '../format.js';
 import { useNow } from '../hooks.js';
 import { canPlayLiveH264, playLiveMp4 } from './mse.js';
+import { usePinchZoom } from './zoom.js';
 
 const RATE_WINDOW_MS = 5000;
 /** After this many failed H.264 sessions in a row, the page shows JPEGs and says why. */
@@ -75,6 +76,8 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
   const frameRef = useRef(null);
   const videoRef = useRef(null);
   const imgRef = useRef(null);
+  const zoomRef = useRef(null);
+  usePinchZoom(frameRef, zoomRef, 'live');
   const meter = useRef(createRateMeter());
   const [videoFailures, setVideoFailures] = useState(0);
   // Until the video plays (the next keyframe, then MSE), JPEGs show the picture: the first frame comes at once.
@@ -170,9 +173,11 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
   const hot = status && status.motionEnabled && status.score > status.triggerLevel;
   const boxes = state.showBoxes && status ? normaliseBoxes((status.trigger && status.trigger.boxes) || status.boxes, status.width, status.height) : [];
   return html`<div ref=${frameRef} class=${`live-frame${online ? '' : ' offline'}`}>
-    <video ref=${videoRef} id="live-video" class="live-media" muted autoplay playsinline hidden=${mode !== 'video'} aria-label="live camera video"></video>
-    <img ref=${imgRef} id="live" class="live-media" alt="live camera view" hidden=${showVideo} />
-    ${boxes.length ? html`<${Boxes} boxes=${boxes} />` : null}
+    <div ref=${zoomRef} id="live-zoom" class="zoom-layer">
+      <video ref=${videoRef} id="live-video" class="live-media" muted autoplay playsinline hidden=${mode !== 'video'} aria-label="live camera video"></video>
+      <img ref=${imgRef} id="live" class="live-media" alt="live camera view" hidden=${showVideo} />
+      ${boxes.length ? html`<${Boxes} boxes=${boxes} />` : null}
+    </div>
     <div class="overlay-top">
       ${online && status && status.recording ? html`<${RecBadge} since=${status.recordingSince} />` : html`<span></span>`}
       ${status ? html`<span id="score-overlay" class=${`overlay-score${hot ? ' hot' : ''}`}>${status.score.toFixed(1)} / ${formatLevel(status.triggerLevel)}</span>` : null}

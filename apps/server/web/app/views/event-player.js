@@ -5,6 +5,8 @@ import { html, useEffect, useRef, useState } from '../lib.js';
 import { api } from '../api.js';
 import { formatLevel } from '../format.js';
 import { ScoreChart } from '../components/chart.js';
+import { usePinchZoom } from '../components/zoom.js';
+import { Toast } from '../components/toast.js';
 
 const UPLOAD_LABELS = { none: 'Upload', pending: 'Uploading…', uploaded: 'Uploaded ✓ (again)', failed: 'Upload failed — retry' };
 const SWIPE_PX = 70;
@@ -29,6 +31,8 @@ export function EventPlayer({ state, store, gallery, act }) {
   const event = state.openEvent;
   const dialogRef = useRef(null);
   const videoRef = useRef(null);
+  const zoomSurface = useRef(null);
+  usePinchZoom(zoomSurface, videoRef, event && event.urls.clip ? event.id : null);
   const [sidecar, setSidecar] = useState(null);
   const [playheadMs, setPlayheadMs] = useState(null);
   const [showHeat, setShowHeat] = useState(true);
@@ -95,12 +99,15 @@ export function EventPlayer({ state, store, gallery, act }) {
   };
   const onTouchStart = (e) => {
     const t = e.changedTouches[0];
-    touch.current = { x: t.clientX, y: t.clientY };
+    // Two fingers pinch, and one finger on a zoomed picture pans it: neither is a swipe.
+    const zoomed = e.target instanceof Element && e.target.closest('[data-zoom]:not([data-zoom="1"])');
+    touch.current = e.touches.length > 1 || zoomed || (touch.current && touch.current.multi) ? { multi: true } : { x: t.clientX, y: t.clientY };
   };
   const onTouchEnd = (e) => {
     const start = touch.current;
+    if (e.touches.length > 0) return;
     touch.current = null;
-    if (!start) return;
+    if (!start || start.multi) return;
     const t = e.changedTouches[0];
     const dx = t.clientX - start.x;
     if (Math.abs(dx) > SWIPE_PX && Math.abs(t.clientY - start.y) < SWIPE_PX / 2) go(dx > 0 ? prev : next);
@@ -132,9 +139,9 @@ export function EventPlayer({ state, store, gallery, act }) {
           </header>
           <div class="player-body">
             ${event.urls.clip
-              ? html`<video ref=${videoRef} id="event-video" key=${event.id} src=${event.urls.clip} controls playsinline preload="metadata" onLoadedMetadata=${(e) => {
+              ? html`<div ref=${zoomSurface} id="event-zoom" class="zoom-frame"><video ref=${videoRef} id="event-video" key=${event.id} src=${event.urls.clip} controls playsinline preload="metadata" onLoadedMetadata=${(e) => {
                   if (state.openAtMs > 0) e.currentTarget.currentTime = state.openAtMs / 1000;
-                }}></video>`
+                }}></video></div>`
               : html`<div class="snapshot-wrap">
                   <img id="event-snapshot" src=${event.urls.snapshot || undefined} alt=${`photo of ${new Date(event.startedAt).toLocaleString()}`} />
                 </div>`}
@@ -172,6 +179,7 @@ export function EventPlayer({ state, store, gallery, act }) {
             ${upload && event.urls.clip ? html`<button id="event-upload" type="button" onClick=${() => act(() => gallery.upload(event))}>${UPLOAD_LABELS[event.uploadState] || 'Upload'}</button>` : null}
             <button id="event-delete" type="button" class="danger" onClick=${remove}>Delete</button>
           </div>
+          <${Toast} toast=${state.toast} store=${store} gallery=${gallery} />
         </div>`
       : null}
   </dialog>`;

@@ -3,6 +3,7 @@
 import { html, useEffect, useRef, useState } from '../lib.js';
 import { api } from '../api.js';
 import { dayTitle } from '../format.js';
+import { RangeExport } from '../components/range-export.js';
 
 const KINDS = [
   ['motion,manual,memory,photo', 'events and photos'],
@@ -17,12 +18,14 @@ const KINDS = [
 /**
  * One day's strip: continuous segments (merged into runs), events on top, hour labels under it.
  * A click on the empty strip zooms to that hour; zoomed, a click on a segment opens it at that
- * moment (scrubbing through continuous recording).
+ * moment (scrubbing through continuous recording), and a drag selects a range to export.
  */
 function Timeline({ day, camera, version, onOpen }) {
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
   const [zoomHour, setZoomHour] = useState(null);
+  const [selection, setSelection] = useState(null);
+  const drag = useRef(null);
   const ref = useRef(null);
   useEffect(() => {
     let current = true;
@@ -63,12 +66,33 @@ function Timeline({ day, camera, version, onOpen }) {
     const hit = data.segments.find((x) => x.startMs <= at && at <= x.endMs) || data.segments.find((x) => x.startMs >= at);
     if (hit) onOpen(hit.id, Math.max(0, at - hit.startMs));
   };
+  // A drag of more than a few pixels over the zoomed strip selects a range (and is not a click).
+  const dragStart = (down) => {
+    if (!zoomed || down.button !== 0) return;
+    drag.current = { x: down.clientX, startMs: timeAt(down), moved: false };
+  };
+  const dragMove = (move) => {
+    const d = drag.current;
+    if (!d || (!d.moved && Math.abs(move.clientX - d.x) < 6)) return;
+    if (!d.moved) ref.current.setPointerCapture(move.pointerId);
+    d.moved = true;
+    const at = timeAt(move);
+    setSelection({ startMs: Math.min(d.startMs, at), endMs: Math.max(d.startMs, at) });
+  };
+  const dragEnd = () => {
+    if (drag.current && drag.current.moved) drag.current.suppressClick = true;
+    else drag.current = null;
+  };
+  const swallowDragClick = (click) => {
+    if (drag.current && drag.current.suppressClick) click.stopPropagation();
+    drag.current = null;
+  };
   const zoomAt = (click) => {
     if (zoomed) return;
     setZoomHour(Math.min(23, Math.max(0, Math.floor((timeAt(click) - midnight) / 3_600_000))));
   };
   return html`<div class="timeline-wrap">
-    <div ref=${ref} class="timeline" data-day=${day} role="group" aria-label=${`recordings on ${day}${zoomed ? ` from ${zoomHour}:00 to ${zoomHour + 1}:00` : ''}: continuous segments in blue, events on top; click an hour to zoom`} onClick=${zoomAt}>
+    <div ref=${ref} class=${`timeline${zoomed ? ' zoomed' : ''}`} data-day=${day} role="group" aria-label=${`recordings on ${day}${zoomed ? ` from ${zoomHour}:00 to ${zoomHour + 1}:00` : ''}: continuous segments in blue, events on top; click an hour to zoom`} onClick=${zoomAt} onClickCapture=${swallowDragClick} onPointerDown=${dragStart} onPointerMove=${dragMove} onPointerUp=${dragEnd} onPointerCancel=${dragEnd}>
       ${error ? html`<span class="small error">${error}</span>` : null}
       ${labels.slice(1, -1).map(([f]) => html`<span key=${`h${f}`} class="tl-hour" style=${{ left: `${f * 100}%` }}></span>`)}
       ${runs.map((run) => html`<span key=${`s${run.startMs}`} class="tl-seg" style=${place(run.startMs, run.endMs)} title=${`continuous ${new Date(run.startMs).toLocaleTimeString()}–${new Date(run.endMs).toLocaleTimeString()}`} onClick=${openSegmentAt}></span>`)}
@@ -78,11 +102,20 @@ function Timeline({ day, camera, version, onOpen }) {
           onOpen(event.id);
         }}></button>`,
       )}
+      ${zoomed && selection ? html`<span class="tl-sel" style=${place(selection.startMs, selection.endMs)}></span>` : null}
     </div>
     <div class="tl-labels small muted" aria-hidden="true">
       ${labels.map(([f, text]) => html`<span key=${text} style=${{ left: `${f * 100}%` }}>${text}</span>`)}
     </div>
-    ${zoomed ? html`<button type="button" class="tl-unzoom" onClick=${() => setZoomHour(null)}>Whole day</button>` : null}
+    ${zoomed
+      ? html`<div class="tl-tools">
+          <button type="button" class="tl-unzoom" onClick=${() => {
+            setZoomHour(null);
+            setSelection(null);
+          }}>Whole day</button>
+          ${runs.length ? html`<${RangeExport} day=${day} selection=${selection} onOpen=${(id) => onOpen(id)} />` : null}
+        </div>`
+      : null}
   </div>`;
 }
 

@@ -153,8 +153,10 @@ function ModesCard({ state, store, act }) {
     <h2 id="modes-title">Live and recording</h2>
     <div class="quality" role="group" aria-label="live quality">
       ${QUALITIES.map((q) => {
-        const rate = mbPerHour(state.rates[q.id]);
-        return html`<button key=${q.id} id=${`quality-${q.id}`} type="button" aria-pressed=${state.quality === q.id ? 'true' : 'false'} onClick=${() => chooseQuality(q.id)}>
+        // This camera's measured cost (the server's running average), else what this browser measured.
+        const measured = status && status.live && status.live.bytesPerS ? status.live.bytesPerS[q.id] : null;
+        const rate = mbPerHour(typeof measured === 'number' ? measured : state.rates[q.id]);
+        return html`<button key=${q.id} id=${`quality-${q.id}`} type="button" aria-pressed=${state.quality === q.id ? 'true' : 'false'} onClick=${() => chooseQuality(q.id)} title=${typeof measured === 'number' ? 'measured on this camera (running average)' : ''}>
           <span>${q.label}</span><span class="small muted">${rate ? `≈ ${rate}` : q.detail}</span>
         </button>`;
       })}
