@@ -101,6 +101,8 @@ const TABLE: Record<string, { viewer: 'allow' | 'deny'; path: string; body?: unk
   'POST /config/backup': { viewer: 'deny', path: '/api/config/backup', body: { includeSecrets: true, confirm: 'include secrets' } },
   'POST /config/restore': { viewer: 'deny', path: '/api/config/restore', body: {} },
   'POST /sensors/:name': { viewer: 'deny', path: '/api/sensors/none' },
+  'POST /exports': { viewer: 'deny', path: '/api/exports', body: {} },
+  'GET /exports/:id': { viewer: 'allow', path: '/api/exports/none' },
   'GET /mask': { viewer: 'allow', path: '/api/mask' },
   'POST /mask/preview': { viewer: 'deny', path: '/api/mask/preview', body: { polygons: [] } },
   'DELETE /mask/preview': { viewer: 'deny', path: '/api/mask/preview' },
