@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { retainFrame, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
+import { createFrameSlot, retainFrame, type Frame, type FrameSource } from '@preroll/capture';
 import { createEmitter } from '@preroll/process';
 import {
   createMaskableDetector,
@@ -251,14 +251,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   let encoderStart: Promise<void> | null = null;
   // The newest frame, for photos and manual recordings: kept with a reference on its buffer
   // (a pooled source reuses buffers nobody holds), released when the next frame replaces it.
-  let lastFrame: Frame | null = null;
-  let releaseLast: FrameRelease | null = null;
-  const keepLast = (frame: Frame | null): void => {
-    const release = frame ? retainFrame(frame) : null;
-    releaseLast?.();
-    lastFrame = frame;
-    releaseLast = release;
-  };
+  const last = createFrameSlot();
   let frames = 0;
   let pauses = 0;
   let paused = false;
@@ -365,7 +358,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   /** Detection switched off, the camera stopped or the pipeline stops: the gate's event ends at the newest frame. */
   const closeGate = (): void => {
-    if (gated) feedGate({ type: 'disable', atUs: lastFrame?.ptsUs ?? gateNowUs }, lastFrame);
+    if (gated) feedGate({ type: 'disable', atUs: last.frame?.ptsUs ?? gateNowUs }, last.frame);
   };
 
   const startEncoder = (frame: Frame): Encoder => {
@@ -405,7 +398,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const onFrame = (frame: Frame): void => {
     if (stopping) return;
     frames++;
-    keepLast(frame);
+    last.hold(frame);
     lastFrameAtMs = Date.now();
     const { sample, events } = detector.push(frame);
     recorder.sample(sample.ptsUs, sample.score, frame, sample.boxes);
@@ -430,7 +423,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       await source.stop();
       if (encoderStart) await encoderStart;
       if (encoder) await encoder.stop();
-      for (const event of detector.flush(lastFrame?.ptsUs)) onDetectorEvent(event, lastFrame);
+      for (const event of detector.flush(last.frame?.ptsUs)) onDetectorEvent(event, last.frame);
       closeGate();
       await recorder.stop();
       await segmenter.stop();
@@ -446,7 +439,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       return detector;
     },
     replaceDetector(next) {
-      for (const event of detector.flush(lastFrame?.ptsUs)) onDetectorEvent(event, lastFrame);
+      for (const event of detector.flush(last.frame?.ptsUs)) onDetectorEvent(event, last.frame);
       const enabled = detector.enabled();
       detector = createMaskableDetector(next, log);
       if (!enabled) detector.setEnabled(false);
@@ -475,26 +468,26 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     stop,
     finished: () => finished,
     setMotionEnabled(on) {
-      for (const event of detector.setEnabled(on)) onDetectorEvent(event, lastFrame);
+      for (const event of detector.setEnabled(on)) onDetectorEvent(event, last.frame);
       if (!on) closeGate();
     },
     sensor(name, on, holdUs) {
-      if (stopping || !lastFrame) return false;
+      if (stopping || !last.frame) return false;
       // Switched off, a cue starts nothing; an "off" still counts, or a sensor that went quiet
       // meanwhile would hold the next event open after detection is switched on again.
       if (on && !detector.enabled()) return false;
       if (!gated) return true;
-      const atUs = lastFrame.ptsUs + Math.max(0, Date.now() - lastFrameAtMs) * 1000;
-      feedGate({ type: 'sensor', name, on, holdUs, atUs }, lastFrame);
+      const atUs = last.frame.ptsUs + Math.max(0, Date.now() - lastFrameAtMs) * 1000;
+      feedGate({ type: 'sensor', name, on, holdUs, atUs }, last.frame);
       return true;
     },
     setMask(mask) {
-      for (const event of detector.setMask(mask)) onDetectorEvent(event, lastFrame);
+      for (const event of detector.setMask(mask)) onDetectorEvent(event, last.frame);
     },
-    manualStart: () => recorder.manualStart({ frame: lastFrame ?? undefined }),
-    manualStop: () => recorder.manualStop(lastFrame?.ptsUs),
+    manualStart: () => recorder.manualStart({ frame: last.frame ?? undefined }),
+    manualStop: () => recorder.manualStop(last.frame?.ptsUs),
     async takePhoto() {
-      const frame = lastFrame;
+      const frame = last.frame;
       if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
       // The recorder reads the frame after an await: hold its buffer until the photo is taken.
       const release = retainFrame(frame);
@@ -511,7 +504,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     onRecordingState: (listener) => recorder.onState(listener),
     interrupt(reason) {
       if (stopping) return;
-      for (const event of detector.flush(lastFrame?.ptsUs)) onDetectorEvent(event, lastFrame);
+      for (const event of detector.flush(last.frame?.ptsUs)) onDetectorEvent(event, last.frame);
       closeGate();
       if (recorder.recording()) {
         log?.warn({ reason }, 'pipeline: closing the open clip: the camera stopped');

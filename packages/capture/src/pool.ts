@@ -220,6 +220,44 @@ export function retainFrame(frame: Frame): FrameRelease {
   };
 }
 
+/** One frame kept by reference (the newest frame, a frame waiting for a consumer): see {@link createFrameSlot}. */
+export interface FrameSlot {
+  /** The frame held, or null. */
+  readonly frame: Frame | null;
+  /** Holds `frame` (null: nothing), releasing the one held before. */
+  hold(frame: Frame | null): void;
+  /** Hands the frame held, with its reference, to the caller, who must call `release` once; the slot is then empty. */
+  take(): { frame: Frame; release: FrameRelease } | null;
+}
+
+/**
+ * A place for one frame that a consumer keeps beyond the listener call: holding a new frame
+ * takes a reference on it and releases the previous one, so a pooled source never refills a
+ * buffer that is still to be read.
+ */
+export function createFrameSlot(): FrameSlot {
+  let frame: Frame | null = null;
+  let release: FrameRelease | null = null;
+  return {
+    get frame() {
+      return frame;
+    },
+    hold(next) {
+      const nextRelease = next ? retainFrame(next) : null;
+      release?.();
+      frame = next;
+      release = nextRelease;
+    },
+    take() {
+      if (!frame || !release) return null;
+      const taken = { frame, release };
+      frame = null;
+      release = null;
+      return taken;
+    },
+  };
+}
+
 /** Releases the reference the capture holds on a frame it made with `FramePool.frame` (after delivery). */
 export function releaseFrame(frame: Frame): void {
   const owner = ownerOf(frame);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { createFramePool, createSource, frameAlive, FrameAssembler, releaseFrame, retainFrame, type Frame, type FrameRelease } from '../src/index';
+import { createFramePool, createFrameSlot, createSource, frameAlive, FrameAssembler, releaseFrame, retainFrame, type Frame, type FrameRelease } from '../src/index';
 import { useFakeCamera } from './fake-camera';
 import { createCleanupStack, waitFor } from '@preroll/testkit';
 
@@ -125,6 +125,37 @@ describe('frame pool', () => {
     assembler.push(Buffer.alloc(BYTES / 2), () => undefined);
     expect(pool.stats().inUse).toBe(1);
     assembler.close();
+    expect(pool.stats().inUse).toBe(0);
+  });
+});
+
+describe('frame slot', () => {
+  test('holds one frame by reference: a new frame releases the old one, take hands the reference over', () => {
+    const pool = createFramePool({ frameBytes: BYTES, capacity: 2, poison: POISON });
+    const make = (n: number): Frame => {
+      const data = pool.acquire()!;
+      paint(data, n);
+      return pool.frame(data, { seq: n, ptsUs: n * 1000, wallMs: n, width: W, height: H });
+    };
+    const slot = createFrameSlot();
+    const first = make(1);
+    slot.hold(first);
+    releaseFrame(first); // the capture's delivery ends; the slot still holds it
+    expect(frameAlive(first)).toBe(true);
+    expect(slot.frame).toBe(first);
+    const second = make(2);
+    slot.hold(second);
+    releaseFrame(second);
+    expect(frameAlive(first)).toBe(false);
+    expect(first.data.every((b) => b === POISON)).toBe(true);
+    const taken = slot.take()!;
+    expect(taken.frame).toBe(second);
+    expect(slot.frame).toBeNull();
+    expect(slot.take()).toBeNull();
+    expect(frameAlive(second)).toBe(true);
+    taken.release();
+    expect(frameAlive(second)).toBe(false);
+    slot.hold(null);
     expect(pool.stats().inUse).toBe(0);
   });
 });

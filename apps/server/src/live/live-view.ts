@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import sharp from 'sharp';
-import { retainFrame, type Frame, type FrameRelease } from '@preroll/capture';
+import { createFrameSlot, type Frame } from '@preroll/capture';
 import { i420ToRgb } from '@preroll/recorder';
 import { createSizeMeter } from './rates';
 import { downscaleI420, liveSize } from './scale';
@@ -63,22 +63,7 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
   // The frame waiting for the encoder, with a reference on its buffer (a pooled source would
   // otherwise reuse it); the frame being encoded needs none: it is scaled into a buffer of its
   // own before the first await.
-  let pending: Frame | null = null;
-  let releasePending: FrameRelease | null = null;
-  const setPending = (frame: Frame | null): void => {
-    const release = frame ? retainFrame(frame) : null;
-    releasePending?.();
-    pending = frame;
-    releasePending = release;
-  };
-  /** Takes the pending frame; the caller owns its reference. */
-  const takePending = (): { frame: Frame; release: FrameRelease } | null => {
-    if (!pending || !releasePending) return null;
-    const taken = { frame: pending, release: releasePending };
-    pending = null;
-    releasePending = null;
-    return taken;
-  };
+  const pending = createFrameSlot();
   let busy = false;
   let closed = false;
   let lastPtsUs = -Infinity;
@@ -109,10 +94,10 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
       busy = false;
     }
     if (closed || viewers.size === 0) {
-      setPending(null);
+      pending.hold(null);
       return;
     }
-    const next = takePending();
+    const next = pending.take();
     if (!next) return;
     if (next.frame.ptsUs - lastPtsUs >= minGapUs * 0.9) {
       lastPtsUs = next.frame.ptsUs;
@@ -131,8 +116,8 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
         return;
       }
       if (busy) {
-        if (pending) skipped++;
-        setPending(frame);
+        if (pending.frame) skipped++;
+        pending.hold(frame);
         return;
       }
       lastPtsUs = frame.ptsUs;
@@ -150,7 +135,7 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
     close() {
       closed = true;
       viewers.clear();
-      setPending(null);
+      pending.hold(null);
     },
     configure(next) {
       options = { ...options, ...next };

@@ -1,7 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, parseSourceSpec, retainFrame, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameRelease, type FrameSource } from '@preroll/capture';
+import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
 import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
@@ -217,14 +217,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const eventStarts = createEmitter<[EventStart]>('runtime event starts', logger);
   // The newest frame (snapshots, the manual start's picture), held by reference: the source's
   // pool would otherwise refill its buffer with a later frame while it is read.
-  let lastFrame: Frame | null = null;
-  let releaseLast: FrameRelease | null = null;
-  const keepLast = (frame: Frame | null): void => {
-    const release = frame ? retainFrame(frame) : null;
-    releaseLast?.();
-    lastFrame = frame;
-    releaseLast = release;
-  };
+  const last = createFrameSlot();
   let manualOn = false;
   // What live viewing costs here: the H.264 always flows; a JPEG is sampled when nobody watches JPEGs.
   const videoBytes = createRateMeter();
@@ -232,9 +225,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let sampling = false;
   const liveCost = (fps: number): Status['live']['bytesPerS'] => {
     const jpegAvg = live.stats().jpegBytesAvg ?? sampledJpeg.mean();
-    if (jpegAvg === null && lastFrame && !sampling) {
+    if (jpegAvg === null && last.frame && !sampling) {
       sampling = true;
-      frameJpeg(lastFrame, config.live.width, config.live.jpegQuality)
+      frameJpeg(last.frame, config.live.width, config.live.jpegQuality)
         .then((jpeg) => sampledJpeg.add(jpeg.length))
         .catch((error: unknown) => logger.warn({ err: error }, 'live: cannot sample a JPEG for the cost estimate'))
         .finally(() => {
@@ -414,7 +407,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
     restoreTrigger(pipeline, saved);
     source.onFrame((frame) => {
-      keepLast(frame);
+      last.hold(frame);
       live.offer(frame);
     });
     source.onState((state, error) => {
@@ -437,7 +430,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       samples.emit(sample);
     });
     pipeline.onRecordingState((state) => {
-      if (state.manual && !manualOn) announceStart('manual', Date.now(), null, lastFrame);
+      if (state.manual && !manualOn) announceStart('manual', Date.now(), null, last.frame);
       manualOn = state.manual;
       if (!state.recording) recordingSince = null;
       else recordingSince ??= Date.now();
@@ -497,7 +490,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const draining = Promise.all([memories.stop(), exports.stop()]);
       if (pipeline) await pipeline.stop();
       await draining;
-      keepLast(null);
+      last.hold(null);
       if (realStore && !options.store) await realStore.close();
     },
     status() {
@@ -564,7 +557,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     onEventStart: eventStarts.on,
     async snapshotJpeg() {
-      return lastFrame ? frameJpeg(lastFrame, config.live.width, config.live.jpegQuality) : null;
+      return last.frame ? frameJpeg(last.frame, config.live.width, config.live.jpegQuality) : null;
     },
     onChange: changes.on,
     setTriggerLevel(value) {
