@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ARMING_MODES, IntegrationsError } from '@preroll/integrations';
 import type { Alerts } from '../alerts';
 import type { Runtime } from '../runtime/runtime';
-import { HttpError } from './errors';
+import { HttpError, parseInput } from './errors';
 
 /**
  * The alerts' API under /api (behind the login): the arming mode, Web Push subscriptions and
@@ -27,7 +27,7 @@ export function createAlertsApi(options: { alerts: Alerts; runtimes: readonly Ru
   });
 
   api.put('/arming', async (req, res) => {
-    const body = parse(z.strictObject({ mode: z.enum(ARMING_MODES), from: z.enum(['page', 'api']).default('api') }), req.body);
+    const body = parseInput(z.strictObject({ mode: z.enum(ARMING_MODES), from: z.enum(['page', 'api']).default('api') }), req.body);
     try {
       res.json(await alerts.arming.setMode(body.mode, body.from));
     } catch (error) {
@@ -44,7 +44,7 @@ export function createAlertsApi(options: { alerts: Alerts; runtimes: readonly Ru
   api.post('/push/subscriptions', async (req, res) => {
     const store = notifier().webpush;
     if (!store) throw new HttpError(404, 'ALERTS_NO_WEBPUSH', 'Web Push is not configured (integrations.notify.webpush)');
-    const body = parse(z.strictObject({ subscription: z.unknown(), label: z.string().max(200).default('browser') }), req.body);
+    const body = parseInput(z.strictObject({ subscription: z.unknown(), label: z.string().max(200).default('browser') }), req.body);
     try {
       const record = await store.add(body.subscription, body.label);
       res.status(201).json({ id: record.id, label: record.label, addedAt: record.addedAt });
@@ -55,13 +55,13 @@ export function createAlertsApi(options: { alerts: Alerts; runtimes: readonly Ru
 
   api.delete('/push/subscriptions', async (req, res) => {
     const store = notifier().webpush;
-    const body = parse(z.strictObject({ endpoint: z.string().min(1).max(2000) }), req.body);
+    const body = parseInput(z.strictObject({ endpoint: z.string().min(1).max(2000) }), req.body);
     const removed = store ? await store.remove(body.endpoint) : false;
     res.status(removed ? 204 : 404).end();
   });
 
   api.post('/alerts/test', async (req, res) => {
-    const body = parse(z.strictObject({ channel: z.string().max(40).optional(), camera: z.string().max(40).optional() }), req.body);
+    const body = parseInput(z.strictObject({ channel: z.string().max(40).optional(), camera: z.string().max(40).optional() }), req.body);
     const runtime = runtimeOf(body.camera);
     const snapshot = await runtime.snapshotJpeg().catch(() => null);
     try {
@@ -74,7 +74,7 @@ export function createAlertsApi(options: { alerts: Alerts; runtimes: readonly Ru
 
   // The link of an alert: the recording that covers the trigger moment, or the live view while it is still being recorded.
   api.get('/alerts/open', (req, res) => {
-    const query = parse(z.strictObject({ camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/), at: z.coerce.number().int().min(0) }), req.query);
+    const query = parseInput(z.strictObject({ camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/), at: z.coerce.number().int().min(0) }), req.query);
     const runtime = runtimeOf(query.camera);
     const page = runtime.store().list({ camera: query.camera, limit: 100 });
     const hit = page.items.find((r) => r.kind !== 'segment' && Date.parse(r.startedAt) <= query.at + 1000 && Date.parse(r.endedAt) >= query.at - 1000);
@@ -124,13 +124,6 @@ export function alertsMetrics(alerts: Alerts | undefined): string {
   return `${lines.join('\n')}\n`;
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
-  throw new HttpError(400, 'HTTP_BAD_INPUT', `${key ? `field "${key}": ` : ''}${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
-}
 
 function httpOf(error: unknown): unknown {
   if (!(error instanceof IntegrationsError)) return error;

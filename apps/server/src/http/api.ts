@@ -10,7 +10,7 @@ import { ExportError } from '../runtime/exports';
 import type { Runtime } from '../runtime/runtime';
 import { SensorError } from '../runtime/sensors';
 import type { Auth } from './auth';
-import { HttpError } from './errors';
+import { HttpError, parseInput } from './errors';
 
 /** Options of {@link createApi}. */
 export interface ApiOptions {
@@ -69,14 +69,6 @@ const listQuery = z.strictObject({
   label: z.string().regex(LABEL_FILTER_PATTERN, 'a label is lower-case words: person, animal, vehicle, other, a class such as cat, or none').optional(),
 });
 
-/** Parses a body or query with a schema; a failure is a 400 naming the field. */
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
-  throw new HttpError(400, 'HTTP_BAD_INPUT', `${what}${key ? ` field "${key}"` : ''}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
-}
 
 /** The JSON API under /api. State changes are POST/PUT/PATCH/DELETE only. */
 export function createApi(options: ApiOptions): Router {
@@ -87,7 +79,7 @@ export function createApi(options: ApiOptions): Router {
 
   api.post('/login', async (req, res) => {
     const ip = req.socket.remoteAddress ?? 'unknown';
-    const body = parse(z.strictObject({ password: z.string().max(1024), user: z.string().max(64).optional() }), req.body, 'login');
+    const body = parseInput(z.strictObject({ password: z.string().max(1024), user: z.string().max(64).optional() }), req.body, 'login');
     // Counted before the check: guesses sent at once share one budget.
     const done = auth.beginLogin(ip);
     const who = await auth.verifyLogin(body.user, body.password);
@@ -119,19 +111,19 @@ export function createApi(options: ApiOptions): Router {
   });
 
   api.put('/trigger-level', (req, res) => {
-    const body = parse(triggerBody, req.body, 'trigger level');
+    const body = parseInput(triggerBody, req.body, 'trigger level');
     const level = 'value' in body ? runtime.setTriggerLevel(body.value) : 'step' in body ? runtime.stepTriggerLevel(body.step) : runtime.setTriggerMode(body.mode);
     res.json({ triggerLevel: level });
   });
 
   api.post('/motion', (req, res) => {
-    const body = parse(onOffBody, req.body, 'motion');
+    const body = parseInput(onOffBody, req.body, 'motion');
     res.json({ motionEnabled: runtime.setMotionEnabled(body.enabled) });
   });
 
   api.post('/sensors/:name', (req, res) => {
-    const name = parse(sensorName, req.params.name, 'sensor name');
-    const body = parse(sensorBody, req.body, 'sensor');
+    const name = parseInput(sensorName, req.params.name, 'sensor name');
+    const body = parseInput(sensorBody, req.body, 'sensor');
     try {
       const taken = runtime.fireSensor(name, body.state);
       res.status(202).json({ sensor: name, state: body.state, taken });
@@ -163,12 +155,12 @@ export function createApi(options: ApiOptions): Router {
   }
 
   api.post('/continuous', (req, res) => {
-    const body = parse(onOffBody, req.body, 'continuous');
+    const body = parseInput(onOffBody, req.body, 'continuous');
     res.json({ continuousEnabled: runtime.setContinuous(body.enabled) });
   });
 
   api.post('/memories', (req, res) => {
-    const body = parse(memoryBody, req.body, 'memory');
+    const body = parseInput(memoryBody, req.body, 'memory');
     const addMs = body.minutes !== undefined ? body.minutes * 60_000 : body.seconds !== undefined ? body.seconds * 1000 : undefined;
     let pending;
     try {
@@ -186,7 +178,7 @@ export function createApi(options: ApiOptions): Router {
   });
 
   api.post('/exports', (req, res) => {
-    const body = parse(exportBody, req.body, 'export');
+    const body = parseInput(exportBody, req.body, 'export');
     try {
       res.status(202).json(runtime.exportRange({ fromMs: body.from, toMs: body.to }));
     } catch (error) {
@@ -197,19 +189,19 @@ export function createApi(options: ApiOptions): Router {
   });
 
   api.get('/exports/:id', (req, res) => {
-    const id = parse(z.string().regex(/^[0-9a-f]{16}$/), req.params.id, 'export id');
+    const id = parseInput(z.string().regex(/^[0-9a-f]{16}$/), req.params.id, 'export id');
     const job = runtime.exportJob(id);
     if (!job) throw new HttpError(404, 'EXPORT_NOT_FOUND', 'no export with that id (unknown, or finished more than 15 minutes ago)');
     res.json(job);
   });
 
   api.get('/timeline', (req, res) => {
-    const query = parse(timelineQuery, req.query, 'query');
+    const query = parseInput(timelineQuery, req.query, 'query');
     res.json(runtime.timeline(query.day, query.camera));
   });
 
   api.post('/calibrate', (req, res) => {
-    const body = parse(calibrateBody, req.body, 'calibrate');
+    const body = parseInput(calibrateBody, req.body, 'calibrate');
     res.json(runtime.calibrate(body.apply));
   });
 
@@ -219,7 +211,7 @@ export function createApi(options: ApiOptions): Router {
   });
 
   api.post('/delete-all/confirm', async (req, res) => {
-    const body = parse(confirmBody, req.body, 'delete-all confirmation');
+    const body = parseInput(confirmBody, req.body, 'delete-all confirmation');
     const pending = deleteAll;
     deleteAll = null;
     if (!pending || pending.expires < Date.now() || pending.token !== body.token) {
@@ -237,7 +229,7 @@ export function createApi(options: ApiOptions): Router {
     api.post(`/${action}`, async (req, res) => {
       const allowed = action === 'reboot' ? options.actions.allowReboot : options.actions.allowExit;
       if (!allowed) throw new HttpError(403, 'ACTION_DISABLED', `${action} is disabled in the configuration (actions.allow${action === 'reboot' ? 'Reboot' : 'Exit'})`);
-      const body = parse(z.strictObject({ confirm: z.boolean().default(false) }), req.body, action);
+      const body = parseInput(z.strictObject({ confirm: z.boolean().default(false) }), req.body, action);
       const armed = dangerous.get(action);
       if (!body.confirm || !armed || armed < Date.now()) {
         dangerous.set(action, Date.now() + 30_000);
@@ -252,7 +244,7 @@ export function createApi(options: ApiOptions): Router {
   }
 
   api.get('/events', (req, res) => {
-    const query = parse(listQuery, req.query, 'query');
+    const query = parseInput(listQuery, req.query, 'query');
     const page = runtime.store().list({
       limit: query.limit,
       cursor: query.cursor,
@@ -278,7 +270,7 @@ export function createApi(options: ApiOptions): Router {
 
   api.patch('/events/:id', async (req, res) => {
     const event = findEvent(runtime, req.params.id);
-    const body = parse(favoriteBody, req.body, 'event');
+    const body = parseInput(favoriteBody, req.body, 'event');
     res.json(toApiEvent(await runtime.store().setFavorite(event.id, body.favorite)));
   });
 

@@ -17,7 +17,7 @@ import {
 import { DetectorError, type MaskPolygon, type PolygonMask } from '@preroll/detector';
 import { cameraControlsSchema, ConfigError, polygonSchema, v4l2ControlsSchema, type ConfigEditor, type Config } from '../config';
 import type { Runtime } from '../runtime/runtime';
-import { HttpError } from './errors';
+import { HttpError, parseInput } from './errors';
 import { ConfigUpdateError } from '../runtime/config-service';
 
 /** Options of {@link createCameraSettingsApi}. */
@@ -55,13 +55,6 @@ const rpicamSaveBody = rpicamBody.extend({
 });
 const v4l2Body = z.strictObject({ values: v4l2ControlsSchema });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
-  throw new HttpError(400, 'HTTP_BAD_INPUT', `${what}${key ? ` field "${key}"` : ''}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
-}
 
 /** Lower layers' errors as HTTP errors with their own stable codes. */
 function translate(error: unknown): unknown {
@@ -206,7 +199,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
   router.post(
     '/mask/preview',
     wrap((req, res) => {
-      const body = parse(maskPreviewBody, req.body, 'mask preview');
+      const body = parseInput(maskPreviewBody, req.body, 'mask preview');
       const now = Date.now();
       baseline();
       const startedAt = maskPreview?.startedAt ?? now;
@@ -236,7 +229,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
     '/mask',
     wrap(async (req, res) => {
       requireAdmin(res);
-      const body = parse(maskBody, req.body, 'mask');
+      const body = parseInput(maskBody, req.body, 'mask');
       baseline();
       const next: PolygonMask = { ...savedMask, polygons: body.polygons as MaskPolygon[] };
       const before = runtime.detectorMask();
@@ -291,14 +284,14 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
     wrap(async (req, res) => {
       const device = v4l2Device();
       if (device) {
-        const body = parse(v4l2Body, req.body, 'camera controls');
+        const body = parseInput(v4l2Body, req.body, 'camera controls');
         const before = cameraPreview?.v4l2Before ?? Object.fromEntries((await listV4l2Controls(device)).filter((c) => c.value !== null && c.name in body.values).map((c) => [c.name, c.value as number]));
         await setV4l2Controls(device, body.values);
         armCameraPreview({ ...before, ...Object.fromEntries(Object.keys(body.values).filter((k) => !(k in before)).map((k) => [k, savedV4l2[k]]).filter(([, v]) => v !== undefined)) });
         res.json({ applied: body.values });
         return;
       }
-      const body = parse(rpicamBody, req.body, 'camera controls');
+      const body = parseInput(rpicamBody, req.body, 'camera controls');
       const result = await rpicamSource().reconfigure({ controls: body.controls, fps: body.fps });
       armCameraPreview(null);
       res.json({ gapMs: result.gapMs, args: result.args });
@@ -333,7 +326,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
       requireAdmin(res);
       const device = v4l2Device();
       if (device) {
-        const body = parse(v4l2Body, req.body, 'camera controls');
+        const body = parseInput(v4l2Body, req.body, 'camera controls');
         await setV4l2Controls(device, body.values);
         const values = { ...savedV4l2, ...body.values };
         await editor.set([[cameraPath('v4l2Controls'), values]]);
@@ -342,7 +335,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
         res.json({ applied: body.values, saved: true, restartRequired: [] });
         return;
       }
-      const body = parse(rpicamSaveBody, req.body, 'camera controls');
+      const body = parseInput(rpicamSaveBody, req.body, 'camera controls');
       const source = rpicamSource();
       const fps = body.fps ?? source.cameraControls().fps;
       const result = await source.reconfigure({ controls: body.controls, fps });

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { redactUrl } from '@preroll/process';
 import { rateLimitedLogger } from './limits';
 
@@ -13,6 +14,19 @@ export class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Parses a body or query with a schema; a failure is a 400 `HTTP_BAD_INPUT` naming the field
+ * (`what` names the thing parsed, e.g. "mask preview").
+ */
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, what?: string): T {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.join('.');
+  const problem = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+  throw new HttpError(400, 'HTTP_BAD_INPUT', what ? `${what}${key ? ` field "${key}"` : ''}: ${problem}` : `${key ? `field "${key}": ` : ''}${problem}`);
 }
 
 /** Codes of errors thrown by lower layers, and the HTTP status each maps to. */
