@@ -116,6 +116,15 @@ describe('settings page in a real browser', () => {
       await page.waitForSelector('#viewer-note', { timeout: 15_000 });
       expect(await page.$('#tab-settings')).toBeNull();
       expect(await page.$('#delete-all')).toBeNull();
+      // The live view offers a viewer what a viewer may do: watch (quality, boxes), not control.
+      await page.click('#tab-live');
+      await page.waitForSelector('#boxes-toggle', { state: 'visible', timeout: 15_000 });
+      expect(await page.$('#record-toggle')).toBeNull();
+      expect(await page.isVisible('#level-up')).toBe(false);
+      expect(await page.isVisible('#calibrate')).toBe(false);
+      expect(await page.isVisible('#memory')).toBe(false);
+      expect(await page.isVisible('#continuous-toggle')).toBe(false);
+      expect(await page.isVisible('#quality-video')).toBe(true);
       const answer = await page.evaluate(async () => {
         const response = await fetch('/api/config');
         return { status: response.status, body: await response.json() };

@@ -70,7 +70,7 @@ function ConnectionOverlay({ connection, onRetry }) {
 
 /**
  * The live picture of the camera on show. Props: `state` (the page state), `connection`
- * (frames and retry), `store` (to report what plays and what it costs), `onToggleMotion`.
+ * (frames and retry), `store` (to report what plays and what it costs), `onToggleMotion` (null: the visitor may not switch detection on).
  */
 export function LivePlayer({ state, store, connection, onToggleMotion }) {
   const frameRef = useRef(null);
@@ -185,7 +185,7 @@ export function LivePlayer({ state, store, connection, onToggleMotion }) {
     ${online && status && !status.motionEnabled
       ? html`<div id="motion-off-banner" class="banner" role="status">
           <span>Motion detection is off: nothing is recorded on motion.</span>
-          <button type="button" onClick=${onToggleMotion}>Turn on</button>
+          ${onToggleMotion ? html`<button type="button" onClick=${onToggleMotion}>Turn on</button>` : null}
         </div>`
       : null}
     ${online && down

@@ -19,6 +19,14 @@ function say(store, text) {
   store.set({ toast: { text, at: Date.now() } });
 }
 
+/**
+ * Whether this visitor may change things (record, detection, levels): not a viewer, and a
+ * scope of `control` or more. The server refuses the rest anyway; the page does not offer it.
+ */
+export function mayControl(me) {
+  return !me || (me.role !== 'viewer' && (me.scope === 'control' || me.scope === 'admin'));
+}
+
 function PrimaryControls({ state, store, act }) {
   const { status, camera } = state;
   const online = state.connection.state === 'open' && status !== null;
@@ -35,6 +43,7 @@ function PrimaryControls({ state, store, act }) {
       say(store, `Photo saved (${new Date(taken.startedAt).toLocaleTimeString()}, ${taken.width}×${taken.height}).`);
     });
   const motion = () => act(() => api('POST', `${cameraApi(camera)}/motion`, { enabled: !motionOn }));
+  if (!mayControl(state.me)) return null;
   return html`<div class="primary-controls">
     <button id="record-toggle" type="button" class=${manual ? 'recording' : ''} aria-pressed=${manual ? 'true' : 'false'} disabled=${!online} onClick=${record}>
       ${manual ? '■ Stop' : '● Record'}
@@ -92,7 +101,7 @@ function MotionCard({ state, store, act }) {
       label=${`motion score over the last minute${status ? `: now ${status.score.toFixed(1)}, trigger level ${formatLevel(level)}` : ''}`}
     />
     <p class="muted small">The score of each frame over the last minute; the red line is the trigger level. Raise it until noise stays below the line.</p>
-    <div class="buttons">
+    <div class="buttons" hidden=${!mayControl(state.me)}>
       <button id="level-down" type="button" disabled=${!online} onClick=${() => put({ step: -1 })} title="a lower level: more sensitive">− more sensitive</button>
       <button id="level-up" type="button" disabled=${!online} onClick=${() => put({ step: 1 })} title="a higher level: less sensitive">+ less sensitive</button>
       <form id="level-form" class="inline" onSubmit=${submit}>
@@ -169,10 +178,10 @@ function ModesCard({ state, store, act }) {
     </p>
     <div class="buttons">
       <button id="boxes-toggle" type="button" aria-pressed=${state.showBoxes ? 'true' : 'false'} onClick=${toggleBoxes}>Motion boxes</button>
-      <button id="continuous-toggle" type="button" aria-pressed=${continuous ? 'true' : 'false'} disabled=${!online} onClick=${toggleContinuous} title="record everything in segments (dashcam); the oldest segments are overwritten first">
+      <button id="continuous-toggle" hidden=${!mayControl(state.me)} type="button" aria-pressed=${continuous ? 'true' : 'false'} disabled=${!online} onClick=${toggleContinuous} title="record everything in segments (dashcam); the oldest segments are overwritten first">
         Continuous: ${status ? (continuous ? 'on' : 'off') : '–'}
       </button>
-      <button id="memory" type="button" class="primary" disabled=${!online || !memory || !memory.available} onClick=${saveMemory} title="saves the last minutes as one video; press again within a few seconds for more">
+      <button id="memory" hidden=${!mayControl(state.me)} type="button" class="primary" disabled=${!online || !memory || !memory.available} onClick=${saveMemory} title="saves the last minutes as one video; press again within a few seconds for more">
         ${memory && memory.pending ? `+ ${formatMinutes(memory.stepMinutes)} (saving ${formatMinutes(memory.pending.lookbackS / 60)})` : `Save the last ${memory ? formatMinutes(memory.defaultMinutes) : '…'}`}
       </button>
     </div>
@@ -183,7 +192,7 @@ function ModesCard({ state, store, act }) {
 /** The live view. */
 export function LiveView({ state, store, connection }) {
   const act = useAct(store);
-  const toggleMotion = () => act(() => api('POST', `${cameraApi(state.camera)}/motion`, { enabled: true }));
+  const toggleMotion = mayControl(state.me) ? () => act(() => api('POST', `${cameraApi(state.camera)}/motion`, { enabled: true })) : null;
   return html`<section id="live-view" class="view live-grid" aria-label="live">
     <div class="live-card">
       <${LivePlayer} state=${state} store=${store} connection=${connection} onToggleMotion=${toggleMotion} />
