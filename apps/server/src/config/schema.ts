@@ -118,8 +118,12 @@ const point = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
 
 /** A polygon mask or zone, in fractions of the frame. */
 export const polygonSchema = z.strictObject({
-  kind: z.enum(['exclude', 'include']),
-  points: z.array(point).min(POLYGON_LIMITS.minPoints).max(POLYGON_LIMITS.maxPoints),
+  kind: z.enum(['exclude', 'include']).describe('`exclude`: motion inside never counts; `include`: an "only here" zone.'),
+  points: z
+    .array(point)
+    .min(POLYGON_LIMITS.minPoints)
+    .max(POLYGON_LIMITS.maxPoints)
+    .describe('The corners in order, each `[x, y]` as fractions of the frame width and height (0..1).'),
 });
 
 const camera = z
