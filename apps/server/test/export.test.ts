@@ -115,6 +115,36 @@ describe('export from the day timeline (Chromium)', () => {
       const minutes = first.getHours() * 60 + first.getMinutes();
       await page.mouse.click(strip.x + ((Math.floor(minutes / 60) + 0.5) / 24) * strip.width, strip.y + 3);
       await page.waitForSelector('#export-from', { timeout: 5000 });
+      // Zoomed, a click on the continuous run opens the segment under it at that moment (scrubbing).
+      // The click is dispatched on the run itself: an event's mark may lie on top of it.
+      const hourStartMs = new Date(first).setMinutes(0, 0, 0);
+      // What the strip draws: the day's segments by their own times (as the page has them).
+      const day = await page.getAttribute('.timeline', 'data-day');
+      const drawn = (await request(`${server.url}/api/timeline?day=${day}`, 'GET')).body.segments as Array<{ id: string; startMs: number; endMs: number }>;
+      const target = drawn.find((x) => x.id === ordered[2].id)!;
+      const zoomedStrip = (await page.locator('.timeline').first().boundingBox())!;
+      // A mouse event's position is in whole pixels (2.7 s each here): the page maps that pixel.
+      const scrubX = Math.round(zoomedStrip.x + (((target.startMs + target.endMs) / 2 - hourStartMs) / 3_600_000) * zoomedStrip.width);
+      await page.evaluate((x) => {
+        const run = [...document.querySelectorAll<HTMLElement>('.timeline .tl-seg')].find((el) => {
+          const box = el.getBoundingClientRect();
+          return box.left - 1 <= x && x <= box.right + 1;
+        })!;
+        run.dispatchEvent(new MouseEvent('click', { bubbles: true, clientX: x, clientY: run.getBoundingClientRect().top + 2 }));
+      }, scrubX);
+      // The page maps the click back to a time the same way; the segment holding it opens there.
+      const atMs = hourStartMs + ((scrubX - zoomedStrip.x) / zoomedStrip.width) * 3_600_000;
+      const hit = drawn.find((x) => x.startMs <= atMs && atMs <= x.endMs) ?? drawn.find((x) => x.startMs >= atMs)!;
+      await page.waitForFunction((id) => document.getElementById('event-video')?.getAttribute('src')?.includes(id) === true, hit.id, { timeout: 15_000 });
+      // The player seeks once the metadata is in.
+      await page.waitForFunction(() => {
+        const video = document.getElementById('event-video') as HTMLVideoElement;
+        return video.readyState >= 1 && !video.seeking && video.currentTime > 0;
+      }, null, { timeout: 15_000 });
+      const scrubbedS = await page.evaluate(() => (document.getElementById('event-video') as HTMLVideoElement).currentTime);
+      expect(Math.abs(scrubbedS - Math.max(0, atMs - hit.startMs) / 1000)).toBeLessThan(0.5);
+      await page.keyboard.press('Escape');
+      await page.waitForSelector('#event-video', { state: 'detached', timeout: 5000 });
       // A drag over the zoomed strip fills both times.
       await page.mouse.move(strip.x + strip.width * 0.2, strip.y + 14);
       await page.mouse.down();
