@@ -309,10 +309,12 @@ describe('sensor triggers on a real server (demo camera)', () => {
         // The event starts at the first cue (whichever it was); the pre-roll counts back from it.
         const sidecar = (await request(`${url}${recorded[0].urls.sidecar}`, 'GET')).body;
         const firstCueWallMs = Date.parse(sidecar.triggeredAt);
-        // The video cue came first (its run began before the score showed above the level);
-        // how far before is not compared: on a loaded machine the frames' clock lags the wall clock.
-        expect(firstCueWallMs).toBeLessThanOrEqual(cueWallMs);
+        // The video cue came first: the gate says so (cues in order). Its wall time is the
+        // confirming frame's, which may come a little after the score first showed above the level
+        // (and so after the sensor message left here, though before it reached the gate): only a
+        // loose bound against the wall clock, which a loaded machine's frames lag.
         expect(recorded[0].cues[0]).toBe('video');
+        expect(firstCueWallMs).toBeLessThanOrEqual(cueWallMs + 2000);
         await expectPreRoll(dataDir, url, recorded[0], firstCueWallMs);
         await waitFor(async () => summaries.length >= 1, 30_000, 'the event summary on MQTT');
         expect(summaries).toHaveLength(1);
