@@ -1,28 +1,12 @@
-import { z } from 'zod';
-import { configSchema } from './schema';
-
-interface JsonSchema {
-  type?: string | string[];
-  description?: string;
-  default?: unknown;
-  minimum?: number;
-  maximum?: number;
-  multipleOf?: number;
-  enum?: unknown[];
-  const?: unknown;
-  anyOf?: JsonSchema[];
-  oneOf?: JsonSchema[];
-  properties?: Record<string, JsonSchema>;
-  items?: JsonSchema;
-  maxItems?: number;
-}
+import { configJsonSchema, type ConfigJsonSchema as JsonSchema } from './json-schema';
 
 /**
  * Renders docs/configuration.md from the schema, so the documentation can never drift from
  * what the server accepts. Pure.
  */
 export function configurationMarkdown(): string {
-  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  // The same JSON Schema the settings page is rendered from.
+  const schema = configJsonSchema();
   const lines = [
     '# Configuration',
     '',

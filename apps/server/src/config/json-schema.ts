@@ -11,7 +11,10 @@ export interface ConfigJsonSchema {
   maximum?: number;
   multipleOf?: number;
   enum?: unknown[];
+  const?: unknown;
   anyOf?: ConfigJsonSchema[];
+  oneOf?: ConfigJsonSchema[];
+  maxItems?: number;
   properties?: Record<string, ConfigJsonSchema>;
   items?: ConfigJsonSchema;
   /** The dotted key this node describes. */
