@@ -81,6 +81,15 @@ describe('camera controls (fake rpicam-vid)', () => {
       expect(written.camera).toMatchObject({ source: 'rpicam:320x240@15', controls: { awb: 'daylight', hflip: true, shutterUs: 10_000, ev: 0.5 }, fps: 12 });
       expect(JSON.parse(readFileSync(`${server.file}.bak`, 'utf8')).camera.controls).toEqual({ awb: 'auto' });
       expect(statSync(server.file).mode & 0o777).toBe(0o640);
+      // The save went through the configuration service: the settings page sees the controls in
+      // force (not applied a second time) and, after a new frame size is saved, that it waits
+      // for a restart.
+      const config = (await request(`${server.url}/api/config`, 'GET')).body;
+      expect(config.config.camera.controls).toMatchObject({ awb: 'daylight', hflip: true });
+      expect(config.restartRequired).toEqual([]);
+      const resized = await request(`${server.url}/api/camera/controls`, 'PUT', { controls: { awb: 'daylight', hflip: true, shutterUs: 10_000, ev: 0.5 }, fps: 12, width: 640, height: 480 });
+      expect(resized.body.restartRequired).toEqual(['camera.width', 'camera.height']);
+      expect((await request(`${server.url}/api/config`, 'GET')).body.restartRequired).toEqual(['camera.height', 'camera.width']);
     } finally {
       await server.stop();
     }

@@ -10,9 +10,10 @@ export interface ConfigEditor {
    * document with the schema and writes it atomically, keeping a backup: one write for all,
    * through the configuration service, so the version moves and other pages hear of it. Throws
    * the service's ConfigUpdateError (`CONFIG_INVALID` naming the key; `CONFIG_NO_FILE` without
-   * a file) and writes nothing then.
+   * a file) and writes nothing then. `notInForce`: dotted keys among them that the route could
+   * not put in force; the change reports them as needing a restart.
    */
-  set(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[]): Promise<ConfigChange>;
+  set(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], notInForce?: readonly string[]): Promise<ConfigChange>;
 }
 
 /** The editor for the camera routes: the one configuration service, which writes every change. */
@@ -21,6 +22,6 @@ export function configEditorOf(service: ConfigService, who: string): ConfigEdito
     get file() {
       return service.state().file;
     },
-    set: (changes) => service.saveInForce(changes, who),
+    set: (changes, notInForce) => service.saveInForce(changes, who, notInForce),
   };
 }

@@ -347,7 +347,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
         changes.push([cameraPath('width'), body.width], [cameraPath('height'), body.height]);
         restartRequired.push(cameraPath('width').join('.'), cameraPath('height').join('.'));
       }
-      await editor.set(changes);
+      await editor.set(changes, restartRequired);
       savedRpicam = { controls: body.controls, fps };
       await endCameraPreview(false);
       logger.info({ camera: id, args: result.args, restartRequired }, 'camera controls saved');

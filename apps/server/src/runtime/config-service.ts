@@ -92,9 +92,10 @@ export interface ConfigService {
    * Saves values that their own route has already put in force (camera controls, masks: each
    * `[path, value]` sets one key of the file): validated, written and published like a patch,
    * but not applied a second time. No `If-Match`: the route sets its own keys on the file as it
-   * is now, so nothing else is overwritten.
+   * is now, so nothing else is overwritten. `notInForce`: dotted keys among them that the route
+   * could not put in force (e.g. a new frame size): reported as needing a restart.
    */
-  saveInForce(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], who: string): Promise<ConfigChange>;
+  saveInForce(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], who: string, notInForce?: readonly string[]): Promise<ConfigChange>;
   /** Replaces the whole file document (a restored backup), with the same checks. */
   replace(doc: unknown, options: { ifMatch: string | undefined; who: string }): Promise<ConfigChange>;
   /** Changes, and a hand-edited file found invalid (`error`). */
@@ -153,7 +154,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
   };
 
   /** Puts a validated document in force; `newText` is the file's text now. */
-  const adopt = async (doc: Record<string, unknown>, next: Readonly<Config>, nextProfileKeys: readonly string[], newText: string, who: string, inForce = false): Promise<ConfigChange> => {
+  const adopt = async (doc: Record<string, unknown>, next: Readonly<Config>, nextProfileKeys: readonly string[], newText: string, who: string, inForce: { notInForce: readonly string[] } | null = null): Promise<ConfigChange> => {
     const keys = changedKeys(config, next);
     fileDoc = doc;
     profileKeys = nextProfileKeys;
@@ -164,7 +165,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     config = next;
     let applied: readonly string[] = [];
     try {
-      applied = !keys.length ? [] : inForce ? keys : await options.apply(next, keys);
+      applied = !keys.length ? [] : inForce ? keys.filter((key) => !inForce.notInForce.some((k) => key === k || key.startsWith(`${k}.`))) : await options.apply(next, keys);
     } catch (cause) {
       // Written but not in force: the file wins at the next start; say so rather than pretend.
       logger.error({ err: cause, keys, who }, 'configuration saved, but applying it failed; it takes effect at the next start');
@@ -187,7 +188,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     if (wanted !== version) throw new ConfigUpdateError(409, 'CONFIG_VERSION_CONFLICT', 'the configuration was changed meanwhile (another page, or by hand): reload it and apply your change again', undefined, version);
   };
 
-  const write = async (doc: Record<string, unknown>, who: string, inForce = false): Promise<ConfigChange> => {
+  const write = async (doc: Record<string, unknown>, who: string, inForce: { notInForce: readonly string[] } | null = null): Promise<ConfigChange> => {
     const { next, profileKeys: filled } = resolveDoc(doc, 'configuration');
     try {
       await writeConfigAtomic(file as string, doc);
@@ -266,7 +267,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
         return write(mergePatch(base(), patch) as Record<string, unknown>, who);
       });
     },
-    saveInForce(pairs, who) {
+    saveInForce(pairs, who, notInForce = []) {
       return serial(async () => {
         if (!file) throw new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'Preroll was started without a configuration file (--config FILE or PREROLL_CONFIG): there is nowhere to save settings');
         const doc = base();
@@ -278,7 +279,7 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
           }
           node[path[path.length - 1]] = value;
         }
-        return write(doc, who, true);
+        return write(doc, who, { notInForce });
       });
     },
     replace(doc, { ifMatch, who }) {
