@@ -200,6 +200,37 @@ export function analyseChange(
   return { score, blobs, changedPixels, sigmaByBand, thresholdSqByBand: bandThreshold, freshPixels, novelPixels, movedPixels };
 }
 
+/** At least this share of a run's first changed pixels must still differ for a frame to {@link holdsChange}. */
+export const HOLD_MIN_FRACTION = 0.5;
+
+/**
+ * True when the change that started a confirmation run is still in the picture: at least half
+ * of the pixels changed on the run's first frame (`firstChanged`, non-zero = changed) still
+ * differ, beyond their band's threshold (`thresholdSqByBand`, by the luma of `ref`), from
+ * `beforeRef`, the image one reference interval before the reference. A frame below the level
+ * that holds the change — someone standing still for a moment at 2 frames/s, where the
+ * reference is the previous frame and shows them too — neither extends nor breaks the run; a
+ * glitch that has gone does not hold. Pure.
+ */
+export function holdsChange(
+  firstChanged: Uint8Array,
+  cur: Uint8Array,
+  beforeRef: Uint8Array,
+  ref: Uint8Array,
+  thresholdSqByBand: ArrayLike<number>,
+  width: number,
+  height: number,
+): boolean {
+  let total = 0;
+  let held = 0;
+  for (let i = 0; i < firstChanged.length; i++) {
+    if (!firstChanged[i]) continue;
+    total++;
+    if (meanDiffSq(cur, beforeRef, i, width, height) > thresholdSqByBand[ref[i] >>> 5]) held++;
+  }
+  return total > 0 && held >= HOLD_MIN_FRACTION * total;
+}
+
 /** Squared 3×3 mean (clipped at the borders) of `cur − other` around pixel `i`. */
 function meanDiffSq(cur: Uint8Array, other: Uint8Array, i: number, width: number, height: number): number {
   const x = i % width;

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { updateActivity } from './activity';
 import { nextAutoLevel, offsetLevel, wantedAutoLevel, type AutoLevelConfig, type AutoLevelState } from './auto';
 import { calibrateFromScores } from './calibrate';
-import { analyseChange, bringsNothingNew, createChangeBuffers, repeatsPrevious, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
+import { analyseChange, bringsNothingNew, createChangeBuffers, holdsChange, repeatsPrevious, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
 import { resolveDetectorConfig, type DetectorOptions } from './config';
 import { analysisGeometry, boxDownscale, type AnalysisGeometry } from './downscale';
 import { DetectorError } from './errors';
@@ -39,6 +39,8 @@ interface Analysis {
   readonly clipSq: Float32Array;
   /** The first image of the current confirmation run (valid while `state.run` > 0). */
   readonly evidence: Uint8Array;
+  /** The pixels that changed on that first frame (non-zero = changed). */
+  readonly firstChanged: Uint8Array;
 }
 
 /** Most boxes reported per frame (largest first). */
@@ -117,6 +119,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       activity: new Float32Array(size),
       clipSq: new Float32Array(size),
       evidence: new Uint8Array(size),
+      firstChanged: new Uint8Array(size),
     };
     return analysis;
   }
@@ -269,10 +272,17 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     const wasActive = state.phase === 'active';
     const fresh = !change || (!repeatsPrevious(change.changedPixels, change.freshPixels) && !bringsNothingNew(change.changedPixels, change.novelPixels, change.movedPixels));
     const runBefore = state.phase === 'idle' ? state.run : 0;
-    const step = nextEventState(state, { ...sample, durationUs: dtUs, fresh }, config);
+    const holds =
+      inRun && !sample.above && sample.ignored === null && change !== null && ref !== null && beforeRef !== null
+        ? holdsChange(a.firstChanged, a.cur, beforeRef, ref, change.thresholdSqByBand, a.geometry.width, a.geometry.height)
+        : false;
+    const step = nextEventState(state, { ...sample, durationUs: dtUs, fresh, holds }, config);
     state = step.state;
     // The first frame of a run: later frames must have changed against it to count too.
-    if (state.phase === 'idle' && state.run === 1 && runBefore === 0) a.evidence.set(a.cur);
+    if (state.phase === 'idle' && state.run === 1 && runBefore === 0) {
+      a.evidence.set(a.cur);
+      a.firstChanged.set(a.buffers.changed);
+    }
     const point: ScoreSample = { ptsUs: sample.ptsUs, score: sample.score };
     if (wasActive) eventScores.push(point);
     const events = step.transitions.map((t) => toEvent(t, a, ref, scored, sample.score, sample.ptsUs, boxes, levelNow));

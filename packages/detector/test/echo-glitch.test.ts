@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { createFrame } from '@preroll/capture';
-import { analyseChange, bringsNothingNew, createChangeBuffers, MOVED_MIN_FRACTION, NOVEL_MIN_FRACTION } from '../src/change';
+import { analyseChange, bringsNothingNew, createChangeBuffers, holdsChange, MOVED_MIN_FRACTION, NOVEL_MIN_FRACTION } from '../src/change';
+import { INITIAL_EVENT_STATE, nextEventState, type EventState } from '../src/state';
 import { createDetector } from '../src/detector';
 import { NOISE_BANDS } from '../src/noise';
 import { createSceneRenderer, randomSceneSpec, type SceneSpec } from '../src/synthetic';
@@ -75,6 +76,55 @@ describe('analyseChange tells echoes and still changes apart', () => {
         expect(bringsNothingNew(moving.changedPixels, moving.novelPixels, moving.movedPixels)).toBe(false);
       }),
       { numRuns: 50 },
+    );
+  });
+});
+
+describe('holdsChange and the run it keeps', () => {
+  const W = 40;
+  const H = 30;
+  const thresholds = new Float64Array(NOISE_BANDS).fill(6.25);
+  const image = (blockLuma: number | null, x0 = 10, y0 = 10): Uint8Array => {
+    const img = new Uint8Array(W * H).fill(60);
+    if (blockLuma !== null) for (let y = y0; y < y0 + 8; y++) for (let x = x0; x < x0 + 8; x++) img[y * W + x] = blockLuma;
+    return img;
+  };
+  const firstChanged = (): Uint8Array => {
+    const mask = new Uint8Array(W * H);
+    for (let y = 10; y < 18; y++) for (let x = 10; x < 18; x++) mask[y * W + x] = 1;
+    return mask;
+  };
+
+  test('a block still standing where the run began holds against the image before the reference; once gone, or when the image before already showed it, it does not', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 80, max: 255 }), (luma) => {
+        const before = image(null);
+        expect(holdsChange(firstChanged(), image(luma), before, image(luma), thresholds, W, H)).toBe(true);
+        expect(holdsChange(firstChanged(), image(null), before, image(luma), thresholds, W, H)).toBe(false);
+        expect(holdsChange(firstChanged(), image(luma), image(luma), image(luma), thresholds, W, H)).toBe(false);
+        expect(holdsChange(new Uint8Array(W * H), image(luma), before, image(luma), thresholds, W, H)).toBe(false);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  test('a frame below the level that holds neither extends nor breaks a run; any other breaks it; an event needs fresh frames spanning the confirmation', () => {
+    const config = { confirmFrames: 2, confirmS: 0.2, gapS: 2, maxEventS: 300 };
+    fc.assert(
+      fc.property(fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), (holds) => {
+        let state: EventState = INITIAL_EVENT_STATE;
+        const step = (i: number, above: boolean, hold: boolean) => {
+          const r = nextEventState(state, { seq: i, ptsUs: i * 500_000, score: above ? 5 : 0, above, ignored: null, durationUs: 500_000, holds: hold }, config);
+          state = r.state;
+          return r.transitions;
+        };
+        expect(step(0, true, false)).toHaveLength(0);
+        holds.forEach((h, k) => step(k + 1, false, h));
+        const transitions = step(holds.length + 1, true, false);
+        const kept = holds.every((h) => h);
+        expect(transitions).toHaveLength(kept ? 1 : 0);
+        if (kept) expect(transitions[0]).toMatchObject({ type: 'start', ptsUs: 0 });
+      }),
     );
   });
 });
