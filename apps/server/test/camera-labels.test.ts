@@ -135,6 +135,7 @@ describe('labels from the AI Camera on a real server (fake rpicam-vid with IMX50
       labels: { enabled: false, source: 'auto' },
     });
     try {
+      await waitFor(async () => (await request(`${server.url}/api/status`, 'GET')).body.fps > 0, 30_000, 'frames');
       const status = (await request(`${server.url}/api/status`, 'GET')).body.labels;
       expect(status).toMatchObject({ source: 'cpu', enabled: false, aiCameras: [] });
       const argv = JSON.parse(readFileSync(argvFile, 'utf8').trim().split('\n')[0]) as string[];
