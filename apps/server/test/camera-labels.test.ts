@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
 import type { LabelsStatus } from '../src/labels';
 import { aggregateSightings, chooseLabelSource, combineLabelsStatus, type CameraLabelsStatus, type Sighting } from '../src/camera-labels';
 import { request, startTestServer, tempDataDir, waitFor } from './server-helpers';
@@ -120,6 +121,19 @@ describe('labels from the AI Camera on a real server (fake rpicam-vid with IMX50
       expect(status.aiCameras[0].lastEarly.labels.map((l: { subLabel: string }) => l.subLabel)).toEqual(['person']);
       const argv = JSON.parse(readFileSync(argvFile, 'utf8').trim().split('\n')[0]) as string[];
       expect(argv).toEqual(expect.arrayContaining(['--post-process-file', join(dir, 'imx500_mobilenet_ssd.json'), '--metadata-format', 'json']));
+
+      // The System panel says where the labels come from and what they cost.
+      const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+      try {
+        const page = await browser.newPage();
+        await page.addInitScript(() => localStorage.setItem('preroll.quality', JSON.stringify('jpeg')));
+        await page.goto(url);
+        await page.click('#tab-system');
+        const row = await page.waitForFunction(() => [...document.querySelectorAll('#system-view dt')].find((dt) => dt.textContent === 'Labels')?.nextElementSibling?.textContent ?? null, null, { timeout: 20_000 });
+        expect(await row.jsonValue()).toBe('AI Camera (on the sensor), 0 ms per event, 1 event; 1 camera metadata line skipped');
+      } finally {
+        await browser.close();
+      }
     } finally {
       await server.stop();
     }

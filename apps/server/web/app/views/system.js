@@ -28,8 +28,9 @@ function rows(status) {
 /** The labels row: where they come from and what an event costs (0 ms when the AI Camera's sensor does the work). */
 function labelsText(labels) {
   const skipped = (labels.aiCameras || []).reduce((n, c) => n + ((c.metadata && c.metadata.corrupt) || 0), 0);
-  const note = skipped ? `; ${skipped} camera metadata lines skipped` : '';
-  if (labels.source === 'camera') return `AI Camera (on the sensor), 0 ms per event, ${labels.events} events${note}`;
+  const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const note = skipped ? `; ${plural(skipped, 'camera metadata line')} skipped` : '';
+  if (labels.source === 'camera') return `AI Camera (on the sensor), 0 ms per event, ${plural(labels.events, 'event')}${note}`;
   if (!labels.enabled && labels.source !== 'mixed') return 'off';
   const cost = labels.meanEventMs === null ? 'no event yet' : `${Math.round(labels.meanEventMs)} ms per event`;
   return `${labels.source === 'mixed' ? 'CPU and AI Camera' : 'CPU'}, ${cost}${note}`;
