@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import type { LabelsStatus } from '../src/labels';
+import { applyProfile, parseConfig, PROFILES } from '../src/config';
 import { aggregateSightings, chooseLabelSource, combineLabelsStatus, type CameraLabelsStatus, type Sighting } from '../src/camera-labels';
 import { request, startTestServer, tempDataDir, waitFor } from './server-helpers';
 
@@ -23,6 +24,13 @@ describe('choosing the label source (pure)', () => {
   ] as const)('labels.source %s with camera.source %s and cameras %j → %s', (setting, source, cameras, expected) => {
     expect(chooseLabelSource(setting, source, cameras).source).toBe(expected);
   });
+});
+
+test('a Pi Zero 2 W: the profile turns the CPU classifier off, and with an AI Camera labels are on all the same', () => {
+  const zero = parseConfig(applyProfile({}, PROFILES['pi-zero-2-w']).config);
+  expect(zero.labels).toMatchObject({ enabled: false, source: 'auto' });
+  expect(chooseLabelSource(zero.labels.source, zero.camera.source, [AI_CAMERA_LINE]).source).toBe('camera');
+  expect(chooseLabelSource(zero.labels.source, zero.camera.source, [CAMERA_MODULE_3]).source).toBe('cpu');
 });
 
 describe('aggregating the camera sightings of an event (pure)', () => {
