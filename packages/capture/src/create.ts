@@ -35,7 +35,10 @@ export interface SourceOptions {
   readonly controls?: RpicamControls;
   /** Restart the source when no frame came for this long (default 5000 ms; 0 disables). */
   readonly stallTimeoutMs?: number;
-  /** Give up waiting for the first frame of a run after this long (default 20000 ms). */
+  /**
+   * Give up waiting for the first frame of a run after this long (default 20000 ms; with
+   * `aiCamera` {@link AI_CAMERA_FIRST_FRAME_MS}, as the sensor's network firmware loads first).
+   */
   readonly firstFrameTimeoutMs?: number;
   /** Restart after a crash or stall (default true, except for a file played once). */
   readonly restart?: boolean;
@@ -101,6 +104,9 @@ const WATCHDOG_MS = 250;
  * (6 each by default), with room to spare. Allocated only as they are needed.
  */
 export const DEFAULT_POOL_FRAMES = 16;
+
+/** The first frame of a run with the AI Camera may take this long (network firmware upload), ms. */
+export const AI_CAMERA_FIRST_FRAME_MS = 5 * 60_000;
 
 /** Least time between two log lines about frames dropped for want of a pool buffer. */
 const POOL_LOG_GAP_MS = 10_000;
@@ -655,6 +661,16 @@ class SupervisedSource implements FrameSource {
     }
   }
 
+  /**
+   * How long a run may take to its first frame. rpicam-vid with the AI Camera uploads the
+   * network firmware to the sensor before the first frame, which takes minutes the first time
+   * (rpicam-apps warns so): a restart after 20 s would start the upload again, forever.
+   */
+  private firstFrameLimitMs(): number {
+    if (this.options.firstFrameTimeoutMs !== undefined) return this.options.firstFrameTimeoutMs;
+    return this.spec.kind === 'rpicam' && this.options.aiCamera && !this.aiError ? AI_CAMERA_FIRST_FRAME_MS : 20_000;
+  }
+
   private isLive(): boolean {
     return this.spec.kind !== 'file';
   }
@@ -674,7 +690,7 @@ class SupervisedSource implements FrameSource {
     this.lastCheckAtMs = now;
     if (lateMs > WATCHDOG_MS) this.lastFrameAtMs += lateMs;
     if (!this.run || this.paused || this.currentState === 'stopped') return;
-    const limitMs = this.runFrames === 0 ? (this.options.firstFrameTimeoutMs ?? 20_000) : (this.options.stallTimeoutMs ?? 5000);
+    const limitMs = this.runFrames === 0 ? this.firstFrameLimitMs() : (this.options.stallTimeoutMs ?? 5000);
     const silentMs = Date.now() - this.lastFrameAtMs;
     if (silentMs < limitMs) return;
     const run = this.run;

@@ -20,7 +20,7 @@ export { AUTOFOCUS_MODES, AWB_MODES, DENOISE_MODES, HDR_MODES, RPICAM_CONTROL_LI
 export type { RpicamControls } from './controls';
 export { listV4l2Controls, parseV4l2Controls, setV4l2Controls } from './v4l2';
 export type { V4l2Control } from './v4l2';
-export { createSource, DEFAULT_POOL_FRAMES } from './create';
+export { AI_CAMERA_FIRST_FRAME_MS, createSource, DEFAULT_POOL_FRAMES } from './create';
 export type { SourceOptions } from './create';
 export { parseSourceSpec, describeSpec, checkSize, checkFps, URL_SCHEMES } from './spec';
 export type { SourceSpec } from './spec';
