@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCleanupStack } from '@preroll/testkit';
+import { createCleanupStack, waitFor } from '@preroll/testkit';
 import {
   CaptureError,
   DetectionPairer,
@@ -197,8 +197,8 @@ describe('AI Camera through the rpicam source (fake rpicam-vid on PATH)', () => 
     await source.start();
     await source.ended();
     expect(frames).toHaveLength(40);
-    // rpicam-vid flushes the rest of its metadata when it exits; the reader takes it within 100 ms.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // rpicam-vid flushes the rest of its metadata when it exits; the reader ends it after that.
+    await waitFor(() => source.stats().aiCamera!.records === 40, { timeoutMs: 10_000, what: 'the last metadata records' });
     const stats = source.stats().aiCamera!;
     expect(stats).toEqual({ records: 40, tensors: 39, objects: 10, corrupt: 1, unmatched: 0, error: null });
     expect(detections).toHaveLength(39);
@@ -212,7 +212,7 @@ describe('AI Camera through the rpicam source (fake rpicam-vid on PATH)', () => 
     expect(seen[0].objects[0].confidence).toBeCloseTo(0.83, 6);
     expect(seen[0].objects[0].box.x).toBeCloseTo(0.25, 6);
     expect(seen[0].objects[0].box.height).toBeCloseTo(0.6, 6);
-    const argv = JSON.parse(require('node:fs').readFileSync(join(dir, 'argv'), 'utf8').trim()) as string[];
+    const argv = JSON.parse(readFileSync(join(dir, 'argv'), 'utf8').trim()) as string[];
     expect(argv).toEqual(expect.arrayContaining(['--post-process-file', '--metadata', '--metadata-format', 'json']));
   }, 30_000);
 
@@ -225,7 +225,7 @@ describe('AI Camera through the rpicam source (fake rpicam-vid on PATH)', () => 
     const stats = source.stats().aiCamera!;
     expect(stats.error?.code).toBe('CAPTURE_BAD_POST_PROCESS');
     expect(stats.records).toBe(0);
-    const argv = JSON.parse(require('node:fs').readFileSync(join(dir, 'argv'), 'utf8').trim()) as string[];
+    const argv = JSON.parse(readFileSync(join(dir, 'argv'), 'utf8').trim()) as string[];
     expect(argv).not.toContain('--metadata');
   }, 30_000);
 });
