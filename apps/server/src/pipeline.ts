@@ -24,6 +24,7 @@ import {
   createOnDemandEncoder,
   createRecorder,
   createSegmenter,
+  decodeJpegFrame,
   recoverPartialClips,
   resolveEncoderCodec,
   type AccessUnit,
@@ -272,7 +273,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     : null;
   // Every command that starts or ends a recording goes through here: straight to the recorder,
   // or held until the on-demand encoder has caught up with the moment it was given.
-  const held = onDemand ? createHeldRecorder(recorder, onDemand, { preRollMs, logger: log?.child({ component: 'recorder' }) }) : null;
+  const held = onDemand ? createHeldRecorder(recorder, onDemand, { preRollMs, snapshot: decodeJpegFrame, logger: log?.child({ component: 'recorder' }) }) : null;
   const rec: RecorderCommands = held ?? recorder;
   const lookbackOn = (options.segments?.lookbackMaxBytes ?? 0) > 0;
   let segmentsHold: (() => void) | null = null;
@@ -560,6 +561,13 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     manualStart: () => rec.manualStart({ frame: last.frame ?? undefined }),
     manualStop: () => rec.manualStop(last.frame?.ptsUs),
     async takePhoto() {
+      // An MJPEG camera's frames are small (for the detector): the photo is its newest picture, decoded in full.
+      const newest = onDemand?.newest();
+      if (newest) {
+        const photo = await recorder.takePhoto(await decodeJpegFrame(newest));
+        await notify(photo);
+        return photo;
+      }
       const frame = last.frame;
       if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
       // The recorder reads the frame after an await: hold its buffer until the photo is taken.

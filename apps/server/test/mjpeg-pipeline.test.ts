@@ -6,6 +6,7 @@ import { createSource } from '@preroll/capture';
 import { ffprobeJson } from '@preroll/process';
 import type { RecordedClip } from '@preroll/recorder';
 import { createCleanupStack, makeJpegs, sleep, startMjpegStream, waitFor } from '@preroll/testkit';
+import sharp from 'sharp';
 import { createPipeline } from '../src/pipeline';
 
 const cleanup = createCleanupStack();
@@ -82,5 +83,11 @@ describe('MJPEG camera over HTTP: the encoder runs on demand', () => {
     // Exact capture timestamps: the clip spans first to last picture as the recorder saw them.
     expect(Math.abs(spanS * 1e6 - (clip.lastPtsUs - clip.firstPtsUs))).toBeLessThanOrEqual(1000);
     expect(Number(doc.streams[0].duration)).toBeGreaterThan(2 + 1);
+    // The snapshot and a photo are the camera's pictures at full size, not the detector's small frames.
+    const snapshot = await sharp(path.join(dir, 'data', clip.sidecar.files.snapshot!)).metadata();
+    expect({ width: snapshot.width, height: snapshot.height }).toEqual({ width: 320, height: 240 });
+    const photo = await pipeline.takePhoto();
+    const photoSize = await sharp(path.join(dir, 'data', photo.sidecar.files.snapshot!)).metadata();
+    expect({ width: photoSize.width, height: photoSize.height }).toEqual({ width: 320, height: 240 });
   }, 180_000);
 });

@@ -36,7 +36,7 @@ export type JpegListener = (jpeg: CameraJpeg) => void;
 
 /** Settings of an MJPEG `url:` source (see {@link startMjpegRun}). */
 export interface MjpegOptions {
-  /** Detection decodes at 1/2^lowres of the camera's size: 0 full, 1 half (default), 2 quarter, 3 eighth. */
+  /** Detection decodes at 1/2^lowres of the camera's size: 0 full, 1 half, 2 quarter (default: 640x480 → 160x120, the detector's own analysis width), 3 eighth. */
   readonly lowres?: 0 | 1 | 2 | 3;
   /** Most frames per second given to the detector (default 5); the JPEGs keep the camera's rate. */
   readonly analysisFps?: number;
@@ -223,7 +223,7 @@ export const DEFAULT_ANALYSIS_FPS = 5;
  * output 1 copies the camera's JPEGs unchanged to pipe 3.
  */
 export function mjpegSourceArgs(url: string, options: MjpegOptions = {}): string[] {
-  const lowres = options.lowres ?? 1;
+  const lowres = options.lowres ?? 2;
   const fps = options.analysisFps ?? DEFAULT_ANALYSIS_FPS;
   // 10 % slack: a camera's jitter must not make a 15 fps stream analysed at 5 fps skip to 3.75.
   const gapS = (0.9 / fps).toFixed(4);

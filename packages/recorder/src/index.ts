@@ -43,3 +43,4 @@ export { createJpegRing, jpegSize } from './jpeg-ring';
 export type { JpegItem, JpegRing, JpegRingOptions, JpegRingStats } from './jpeg-ring';
 export { buildJpegEncoderArgs, createHeldRecorder, createOnDemandEncoder } from './on-demand';
 export type { HeldRecorder, OnDemandEncoder, OnDemandEncoderOptions, OnDemandEncoderStats, OnDemandState, RecorderCommands } from './on-demand';
+export { decodeJpegFrame } from './jpeg-frame';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { retainFrame, type FrameRelease } from '@preroll/capture';
+import { retainFrame, type Frame, type FrameRelease } from '@preroll/capture';
 import { createEmitter, createRestartSupervisor, DEFAULT_BACKOFF, describeExit, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo, type RestartSupervisor } from '@preroll/process';
 import { codecStringFromSps, createAccessUnitSplitter, describeAccessUnit, withParameterSets, type AccessUnitSplitter } from './annexb';
 import { buildEncoderArgs, resolveEncoderCodec, type EncoderCodec } from './encoder';
@@ -104,7 +104,13 @@ export function buildJpegEncoderArgs(input: { codec: EncoderCodec; gopFrames: nu
   const raw = buildEncoderArgs({ ...input, width: 2, height: 2, fps: 25, hasFpsMode: true });
   // Only the input differs from the raw-frame encoder: a stream of JPEGs, probed no further
   // than the first (a pre-roll burst must not wait for megabytes of probing).
-  return ['-loglevel', 'error', '-probesize', '32', '-analyzeduration', '0', '-f', 'mjpeg', '-i', 'pipe:0', ...raw.slice(raw.indexOf('-an'))];
+  const output = raw.slice(raw.indexOf('-an'));
+  if (input.codec === 'libx264') {
+    // JPEGs are full range: libx264 takes them as they are (the range flagged in the stream)
+    // instead of a conversion to limited range per picture (about a fifth of its CPU).
+    output[output.lastIndexOf('yuv420p')] = 'yuvj420p';
+  }
+  return ['-loglevel', 'error', '-probesize', '32', '-analyzeduration', '0', '-f', 'mjpeg', '-i', 'pipe:0', ...output];
 }
 
 interface Pending {
@@ -419,20 +425,31 @@ export interface HeldRecorder extends RecorderCommands {
  * encoder has delivered the newest picture of that moment, so the recorder's ring holds the
  * whole pre-roll (from a keyframe: the first unit of a start is one) when it opens the clip.
  * Commands keep their order: while one waits, the ones after it wait too. The hold is released
- * when the recorder has nothing open and nothing waits.
+ * when the recorder has nothing open and nothing waits. With `snapshot`, the start's frame (the
+ * detector's, small) is replaced by the newest camera JPEG decoded at full size, for the
+ * event's snapshot.
  */
-export function createHeldRecorder(recorder: Recorder, encoder: OnDemandEncoder, options: { preRollMs: number; logger?: Logger }): HeldRecorder {
-  const queue: Array<{ run: () => void; untilPtsUs: number | null; release: FrameRelease | null }> = [];
+export function createHeldRecorder(
+  recorder: Recorder,
+  encoder: OnDemandEncoder,
+  options: { preRollMs: number; logger?: Logger; snapshot?: (jpeg: JpegItem) => Promise<Frame> },
+): HeldRecorder {
+  interface Entry {
+    readonly run: () => void;
+    /** What must be done before it runs (the encoder's catch-up, the snapshot's decode); null once done. */
+    ready: Promise<unknown> | null;
+    readonly release: FrameRelease | null;
+  }
+  const queue: Entry[] = [];
   let release: (() => void) | null = null;
   let flushing = false;
   const log = options.logger;
 
   const ensureHold = (fromPtsUs: number): void => {
-    if (release) {
-      // Already held: a start further back still gets its pre-roll when ffmpeg is not running yet.
-      release();
-    }
+    // Taken again: a start further back still gets its pre-roll when ffmpeg is not running yet.
+    const previous = release;
     release = encoder.hold('recording', fromPtsUs);
+    previous?.();
   };
   const maybeRelease = (): void => {
     if (queue.length === 0 && !recorder.recording() && release) {
@@ -448,13 +465,10 @@ export function createHeldRecorder(recorder: Recorder, encoder: OnDemandEncoder,
     try {
       while (queue.length > 0) {
         const head = queue[0];
-        if (!force && head.untilPtsUs !== null) {
-          const target = head.untilPtsUs;
-          head.untilPtsUs = null;
-          void encoder.caughtUp(target).then((ok) => {
-            if (!ok) log?.warn({ targetPtsUs: target }, 'recorder: the encoder did not catch up; the clip starts where its video does');
-            drain(false);
-          });
+        if (!force && head.ready) {
+          const ready = head.ready;
+          head.ready = null;
+          void ready.then(() => drain(false));
           return;
         }
         queue.shift();
@@ -470,26 +484,39 @@ export function createHeldRecorder(recorder: Recorder, encoder: OnDemandEncoder,
     maybeRelease();
   };
 
-  const enqueue = (run: () => void, untilPtsUs: number | null, frameRelease: FrameRelease | null = null): void => {
-    queue.push({ run, untilPtsUs, release: frameRelease });
+  const enqueue = (run: () => void, ready: Promise<unknown> | null, frameRelease: FrameRelease | null = null): void => {
+    queue.push({ run, ready, release: frameRelease });
     if (queue.length === 1) drain(false);
   };
 
-  const start = (input: Partial<TriggerInput>, fromPtsUs: number, run: () => void): void => {
+  const start = <T extends Partial<TriggerInput>>(input: T, fromPtsUs: number, run: (input: T) => void): void => {
     ensureHold(fromPtsUs - options.preRollMs * 1000);
     // The newest picture now: once its unit is out, everything up to the trigger is in the recorder's ring.
-    const target = encoder.newest()?.ptsUs ?? fromPtsUs;
-    // The frame for the snapshot is a pooled buffer: keep it until the command has run.
-    enqueue(run, target, input.frame ? retainFrame(input.frame) : null);
+    const newest = encoder.newest();
+    const target = newest?.ptsUs ?? fromPtsUs;
+    let withSnapshot = input;
+    const caughtUp = encoder.caughtUp(target).then((ok) => {
+      if (!ok) log?.warn({ targetPtsUs: target }, 'recorder: the encoder did not catch up; the clip starts where its video does');
+    });
+    // The frames of an MJPEG camera are small (for the detector): the snapshot is the camera's picture.
+    const snapshot =
+      input.frame && newest && options.snapshot
+        ? options.snapshot(newest).then(
+            (frame) => void (withSnapshot = { ...input, frame }),
+            (error: unknown) => log?.warn({ err: error }, 'recorder: the camera JPEG could not be decoded for the snapshot; the detector frame is used'),
+          )
+        : null;
+    // The detector's frame is a pooled buffer: keep it until the command has run.
+    enqueue(() => run(withSnapshot), snapshot ? Promise.all([caughtUp, snapshot]) : caughtUp, input.frame ? retainFrame(input.frame) : null);
   };
 
   return {
     motionStart(input) {
-      start(input, input.ptsUs, () => recorder.motionStart(input));
+      start(input, input.ptsUs, (ready) => recorder.motionStart(ready));
     },
     manualStart(input = {}) {
       const ptsUs = input.ptsUs ?? input.frame?.ptsUs ?? encoder.newest()?.ptsUs ?? 0;
-      start(input, ptsUs, () => void recorder.manualStart(input));
+      start(input, ptsUs, (ready) => void recorder.manualStart(ready));
       return true;
     },
     motionEnd(input) {

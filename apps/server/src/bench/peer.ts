@@ -182,7 +182,7 @@ interface OnDemandStatus {
  * `pnpm bench peer`: Preroll and Motion on the same MJPEG stream, CPU of the process trees and
  * the events each found. Two Preroll servers read the stream at once: today's path (the MJPEG
  * decoded in full, H.264 encoded all the time: the baseline) and the MJPEG path
- * (`camera.mjpeg.enabled`: the camera's JPEGs as the pre-roll, detection decoded at half size
+ * (`camera.mjpeg.enabled`: the camera's JPEGs as the pre-roll, detection decoded at quarter size
  * and 5 fps, the encoder on demand), with Motion, all in the same windows.
  */
 export const peerBench: BenchSuite = {
@@ -245,7 +245,7 @@ export const peerBench: BenchSuite = {
       log(`\n| phase | seconds | Preroll path | tree CPU s | Node | decoder ffmpeg | encoder ffmpeg | Motion CPU s | tree ÷ Motion | without encoder ÷ Motion |`);
       log('|---|---|---|---|---|---|---|---|---|---|');
       for (const [name, m, s] of [['scene (motion)', active, sceneS], ['idle (still picture, no viewers)', idle, idleS]] as const) {
-        for (const [path, tree] of [['today (full decode, encoder always on)', m.today], ['MJPEG (JPEG pre-roll, half-size 5 fps decode, encoder on demand)', m.mjpeg]] as const) {
+        for (const [path, tree] of [['today (full decode, encoder always on)', m.today], ['MJPEG (JPEG pre-roll, quarter-size 5 fps decode, encoder on demand)', m.mjpeg]] as const) {
           const all = totalCpu(tree);
           const noEnc = totalCpu(tree, ['encoder']);
           log(
