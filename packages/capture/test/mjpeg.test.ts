@@ -1,3 +1,5 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createCleanupStack, makeJpegs, startMjpegStream, waitFor } from '@preroll/testkit';
 import { createSource, JpegSplitter, mjpegSourceArgs, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
 
@@ -122,5 +124,32 @@ describe('MJPEG url: source', () => {
     expect(source.state()).toBe('running');
     expect(source.stats().lastError?.code).toMatch(/^CAPTURE_(SOURCE_EXITED|STALLED)$/);
     for (let i = 1; i < received.length; i++) expect(received[i].ptsUs).toBeGreaterThan(received[i - 1].ptsUs);
+  });
+
+  test('a camera that never answers: start() returns, the source restarts with CAPTURE_STALLED as any url: source', async () => {
+    const hanging = new Set<ServerResponse>();
+    const server = createServer((_req, res) => {
+      // Headers, then silence: the connection stays open, no picture ever comes.
+      res.writeHead(200, { 'Content-Type': 'multipart/x-mixed-replace; boundary=frame' });
+      res.flushHeaders();
+      hanging.add(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.defer(server, (s) => new Promise<void>((resolve) => {
+      for (const res of hanging) res.destroy();
+      s.close(() => resolve());
+    }));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/stream.mjpg`;
+    const source = cleanup.defer(
+      createSource(`url:${url}`, { mjpeg: {}, keepTrying: true, startWaitMs: 500, firstFrameTimeoutMs: 1500, backoff: { initialMs: 100, maxMs: 500, factor: 2, resetAfterMs: 30_000 } }),
+      (s) => s.stop(),
+    );
+    const jpegs: CameraJpeg[] = [];
+    source.onJpeg!((jpeg) => jpegs.push(jpeg));
+    await source.start();
+    await waitFor(() => source.stats().restarts >= 1, { timeoutMs: 30_000, what: 'a restart of the silent camera' });
+    expect(source.stats().lastError?.code).toBe('CAPTURE_STALLED');
+    expect(['restarting', 'starting']).toContain(source.state());
+    expect(jpegs).toHaveLength(0);
   });
 });
