@@ -84,7 +84,7 @@ export interface OnDemandEncoderStats {
   readonly bytesOut: number;
   /** Live pictures not written because ffmpeg was that far behind. */
   readonly droppedJpegs: number;
-  /** Pictures written to an ffmpeg that died before encoding them. */
+  /** Pictures written to an ffmpeg that died before encoding them (fed again to the next one while still in the pre-roll). */
   readonly lostJpegs: number;
   /** Spawn to first unit of the last start, milliseconds. */
   readonly lastStartLatencyMs: number | null;
@@ -390,6 +390,8 @@ class JpegEncoder implements OnDemandEncoder {
     this.counters.lostJpegs += lost;
     this.counters.crashes++;
     this.fifo = [];
+    // The pictures it took with it are still in the pre-roll: the next ffmpeg is fed them again.
+    this.lastWrittenPtsUs = this.lastUnitPtsUs;
     this.currentState = 'off';
     this.log?.error({ exit: describeExit(exit, 10), lost }, 'on-demand encoder: ffmpeg exited');
     this.gaps.emit(`on-demand encoder exited (${lost} pictures lost)`);

@@ -98,6 +98,43 @@ describe('on-demand encoder', () => {
   });
 });
 
+describe('on-demand encoder failures', () => {
+  test('ffmpeg killed while held: a discontinuity, counted, and a new ffmpeg fed again from the pre-roll: no picture lost', async () => {
+    const encoder = cleanup.defer(
+      createOnDemandEncoder({ preRollMs: 1000, idleStopMs: 200, backoff: { initialMs: 100, maxMs: 500, factor: 2, resetAfterMs: 30_000 } }),
+      (e) => e.stop(),
+    );
+    const units: AccessUnit[] = [];
+    const gaps: string[] = [];
+    encoder.onUnit((unit) => units.push(unit));
+    encoder.onDiscontinuity((reason) => gaps.push(reason));
+    let i = 0;
+    const live = async (to: number): Promise<void> => {
+      for (; i < to; i++) {
+        encoder.push(item(i));
+        await sleep(30);
+      }
+    };
+    const release = encoder.hold('test');
+    await live(10);
+    await waitFor(() => units.length >= 5, { timeoutMs: 20_000, what: 'first units' });
+    process.kill(encoder.pid()!, 'SIGKILL');
+    await waitFor(() => gaps.length === 1, { timeoutMs: 20_000, what: 'the discontinuity' });
+    const before = units.length;
+    await live(40);
+    await waitFor(() => encoder.stats().starts === 2 && units.length > before + 5, { timeoutMs: 30_000, what: 'the restart and new units' });
+    release();
+    await waitFor(() => encoder.stats().state === 'off', { timeoutMs: 20_000, what: 'the idle stop' });
+    expect(gaps).toHaveLength(1);
+    expect(encoder.stats()).toMatchObject({ crashes: 1, starts: 2 });
+    // After the restart: a keyframe first; the pictures the dead ffmpeg took with it, and those
+    // that came while it restarted, are fed from the pre-roll: every picture exactly once.
+    expect(units[before].keyframe).toBe(true);
+    expect(units.map((u) => u.seq)).toEqual(Array.from({ length: 40 }, (_, k) => k));
+    expect(encoder.stats().units).toBe(40);
+  });
+});
+
 describe('held recorder', () => {
   test('an event recorded through the on-demand encoder starts the pre-roll before its trigger, and the encoder stops after it', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'preroll-on-demand-'));
