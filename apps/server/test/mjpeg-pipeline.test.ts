@@ -32,6 +32,8 @@ describe('MJPEG camera over HTTP: the encoder runs on demand', () => {
   test('no encoder while nothing moves; an event starts it, its clip starts the pre-roll before the trigger; it stops again when idle', async () => {
     const dir = cleanup.defer(mkdtempSync(path.join(tmpdir(), 'preroll-mjpeg-')), (d) => rmSync(d, { recursive: true, force: true }));
     const stream = cleanup.defer(await startMjpegStream(jpegs, FPS), (s) => s.close());
+    // The first picture, repeated, until the camera has been read long enough for a whole pre-roll.
+    stream.play(0, { still: true });
     const source = createSource(`url:${stream.url}`, { mjpeg: { lowres: 1, analysisFps: 5 }, framePool: true });
     const pipeline = cleanup.defer(
       createPipeline({
@@ -51,11 +53,13 @@ describe('MJPEG camera over HTTP: the encoder runs on demand', () => {
     });
     await pipeline.start();
     expect(pipeline.encoder()).toBeNull();
-    // Before the box comes (6 s into the stream): the pre-roll fills with JPEGs, no encoder runs.
-    await waitFor(() => (pipeline.onDemand()!.stats().ring.spanMs >= 2500 ? true : null), { timeoutMs: 30_000, what: 'a filled pre-roll' });
+    // Nothing moves: the pre-roll fills with JPEGs, no encoder runs.
+    await waitFor(() => (pipeline.onDemand()!.stats().ring.spanMs >= 4000 ? true : null), { timeoutMs: 30_000, what: 'a filled pre-roll' });
     expect(starts).toHaveLength(0);
     expect(encoderProcesses()).toBe(0);
     expect(pipeline.onDemand()!.stats().starts).toBe(0);
+    // The scene plays from 5.5 s: the box comes half a second later.
+    stream.play(55);
     await waitFor(() => clips.length >= 1, { timeoutMs: 90_000, what: 'the clip' });
     // Freeze the picture: nothing moves any more.
     stream.play(0, { still: true });
