@@ -7,7 +7,7 @@ import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import { applyModeOf, type Config } from '../config';
-import { frameJpeg } from '../live/frame-jpeg';
+import { cameraJpeg, frameJpeg } from '../live/frame-jpeg';
 import { createRateMeter, createSizeMeter } from '../live/rates';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
@@ -227,9 +227,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let sampling = false;
   const liveCost = (fps: number): Status['live']['bytesPerS'] => {
     const jpegAvg = live.stats().jpegBytesAvg ?? sampledJpeg.mean();
-    if (jpegAvg === null && last.frame && !sampling) {
+    const newest = pipeline?.onDemand()?.newest();
+    if (jpegAvg === null && (newest || last.frame) && !sampling) {
       sampling = true;
-      frameJpeg(last.frame, config.live.width, config.live.jpegQuality)
+      (newest ? cameraJpeg(newest.data, config.live.width, config.live.jpegQuality) : frameJpeg(last.frame!, config.live.width, config.live.jpegQuality))
         .then((jpeg) => sampledJpeg.add(jpeg.length))
         .catch((error: unknown) => logger.warn({ err: error }, 'live: cannot sample a JPEG for the cost estimate'))
         .finally(() => {
@@ -242,7 +243,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
   const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null, cues: readonly string[] = []): void => {
     const camera = config.camera.id;
-    const jpeg = frame ? frameJpeg(frame, config.live.width, config.live.jpegQuality) : Promise.resolve(null);
+    // An MJPEG camera's frames are small (for the detector): its newest picture is the snapshot.
+    const newest = pipeline?.onDemand()?.newest();
+    const jpeg = newest
+      ? cameraJpeg(newest.data, config.live.width, config.live.jpegQuality)
+      : frame
+        ? frameJpeg(frame, config.live.width, config.live.jpegQuality)
+        : Promise.resolve(null);
     jpeg
       .catch((error: unknown) => {
         logger.warn({ err: error }, 'trigger snapshot failed; the event is announced without it');
@@ -572,6 +579,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
     onEventStart: eventStarts.on,
     async snapshotJpeg() {
+      const newest = pipeline?.onDemand()?.newest();
+      if (newest) return cameraJpeg(newest.data, config.live.width, config.live.jpegQuality);
       return last.frame ? frameJpeg(last.frame, config.live.width, config.live.jpegQuality) : null;
     },
     onChange: changes.on,
