@@ -1,5 +1,6 @@
 import type { RpicamControls } from './controls';
 import type { Frame } from './frame';
+import type { CameraUnit } from './passthrough';
 import type { FramePoolStats } from './pool';
 
 /** Where a source is in its life; shown in the UI and in `/api/status`. */
@@ -63,6 +64,14 @@ export interface FrameSource {
   stats(): CaptureStats;
   /** Adds a frame listener; returns a function that removes it. */
   onFrame(listener: FrameListener): () => void;
+  /**
+   * True for a passthrough source (a network camera sending H.264): its frames are a reduced
+   * stream for detection, and the recording takes the camera's own access units from
+   * {@link onUnit} instead of encoding the frames.
+   */
+  readonly passthrough?: boolean;
+  /** Passthrough sources: adds a listener of the camera's access units (in stream order, on the frames' clock); returns a function that removes it. */
+  onUnit?(listener: (unit: CameraUnit) => void): () => void;
   /** Adds a state listener (state changes and errors); returns a function that removes it. */
   onState(listener: (state: CaptureState, error?: Error) => void): () => void;
   /** Spawns the process; resolves once the first frame has arrived, rejects with a CaptureError. */
