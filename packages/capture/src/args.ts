@@ -80,13 +80,20 @@ export function ffmpegDecodeArgs(
   ];
 }
 
-/** ffmpeg's input arguments for a network stream (`url:` sources, decoded or passed through). */
-export function urlInputArgs(url: string): string[] {
+/**
+ * ffmpeg's input arguments for a network stream (`url:` sources). `keepProbed` keeps the
+ * packets ffmpeg read while it analysed the stream (passthrough: the first keyframe is among
+ * them, and every unit counts for the pre-roll); without it they are dropped for a lower
+ * start-up delay (`-fflags nobuffer`).
+ */
+export function urlInputArgs(url: string, options: { keepProbed?: boolean } = {}): string[] {
   const input: string[] = [];
   const scheme = url.slice(0, url.indexOf(':'));
   if (scheme === 'rtsp' || scheme === 'rtsps') input.push('-rtsp_transport', 'tcp');
   // Give up on a silent network peer after 10 s instead of hanging forever.
-  input.push('-rw_timeout', '10000000', '-fflags', 'nobuffer', '-flags', 'low_delay', '-i', url);
+  input.push('-rw_timeout', '10000000');
+  if (!options.keepProbed) input.push('-fflags', 'nobuffer');
+  input.push('-flags', 'low_delay', '-i', url);
   return input;
 }
 

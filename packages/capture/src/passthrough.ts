@@ -97,7 +97,7 @@ export async function probeStream(url: string, options: { timeoutMs?: number; lo
   const args = [
     '-v', 'error',
     // The input options of the live source (TCP for RTSP, a read timeout), minus the `-i`.
-    ...urlInputArgs(url).slice(0, -2).filter((arg) => arg !== '-fflags' && arg !== 'nobuffer' && arg !== '-flags' && arg !== 'low_delay'),
+    ...urlInputArgs(url, { keepProbed: true }).slice(0, -2).filter((arg) => arg !== '-flags' && arg !== 'low_delay'),
     '-select_streams', 'v:0',
     '-show_entries', 'stream=codec_name,profile,pix_fmt,has_b_frames,width,height,avg_frame_rate',
     '-of', 'json',
@@ -155,7 +155,7 @@ export function passthroughArgs(url: string, options: PassthroughOptions): strin
   ];
   return [
     '-loglevel', 'info',
-    ...urlInputArgs(url),
+    ...urlInputArgs(url, { keepProbed: true }),
     '-map', '0:v:0', '-an', '-sn', '-dn',
     '-vf', filters.join(','),
     '-fps_mode', 'passthrough',
