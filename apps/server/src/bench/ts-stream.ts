@@ -30,16 +30,18 @@ export interface H264SceneOptions {
 export function makeH264Scene(path: string, o: H264SceneOptions): void {
   const period = o.periodS ?? o.seconds + 1;
   const phase = `(mod(t,${period})-${o.motionAtS})`;
-  const blockW = Math.round(o.width / 8);
-  const filter = [
-    `drawbox=x='if(between(${phase},0,${o.motionForS}),${phase}/${o.motionForS}*(iw+${blockW})-${blockW},-${blockW}-10)':y=${Math.round(o.height * 0.4)}:w=${blockW}:h=${Math.round(o.height / 4)}:color=0x202020:t=fill`,
-    'noise=alls=4:allf=t',
-    'format=yuv420p',
-  ].join(',');
+  const blockW = Math.round(o.width / 8 / 2) * 2;
+  const blockH = Math.round(o.height / 4 / 2) * 2;
+  // overlay evaluates its position every frame (drawbox does not), and moves the block across.
+  const x = `if(between(${phase},0,${o.motionForS}),${phase}/${o.motionForS}*(W+w)-w,-w-10)`;
+  const graph = [
+    `color=c=0x708060:s=${o.width}x${o.height}:r=${o.fps}:d=${o.seconds},noise=alls=4:allf=t[bg]`,
+    `color=c=0x202020:s=${blockW}x${blockH}:r=${o.fps}:d=${o.seconds}[obj]`,
+    `[bg][obj]overlay=x='${x}':y=${Math.round(o.height * 0.4)}:eval=frame,format=yuv420p`,
+  ].join(';');
   const run = spawnSync('ffmpeg', [
     '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', `color=c=0x708060:s=${o.width}x${o.height}:r=${o.fps}:d=${o.seconds}`,
-    '-vf', filter,
+    '-f', 'lavfi', '-i', graph,
     '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', o.profile ?? 'high', '-bf', '0',
     '-g', String(o.gopFrames), '-keyint_min', String(o.gopFrames), '-sc_threshold', '0',
     '-f', 'mpegts', path,

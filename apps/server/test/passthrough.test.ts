@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { annexBNalUnits, createSource } from '@preroll/capture';
+import { ffprobeJson, runTool } from '@preroll/process';
+import type { RecordedClip } from '@preroll/recorder';
+import { createCleanupStack } from '@preroll/testkit';
+import sharp from 'sharp';
+import { createPipeline } from '../src/pipeline';
+import { makeH264Scene, startTsServer } from '../src/bench/ts-stream';
+
+const cleanup = createCleanupStack();
+afterEach(() => cleanup.run());
+
+/** The coded slices (NAL types 1 and 5) of an H.264 file as hashes, in order, read by ffmpeg as Annex-B. */
+async function sliceHashes(file: string): Promise<string[]> {
+  const bsf = file.endsWith('.mp4') ? ['-bsf:v', 'h264_mp4toannexb'] : [];
+  const { stdout } = await runTool('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-c:v', 'copy', ...bsf, '-f', 'h264', 'pipe:1']);
+  return annexBNalUnits(stdout)
+    .filter((nal) => nal.type === 1 || nal.type === 5)
+    .map((nal) => createHash('sha1').update(stdout.subarray(nal.start, nal.end)).digest('hex'));
+}
+
+/** The SPS of an H.264 file (first one), as hex. */
+async function firstSps(file: string): Promise<string> {
+  const bsf = file.endsWith('.mp4') ? ['-bsf:v', 'h264_mp4toannexb'] : [];
+  const { stdout } = await runTool('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-c:v', 'copy', ...bsf, '-frames:v', '1', '-f', 'h264', 'pipe:1']);
+  const sps = annexBNalUnits(stdout).find((nal) => nal.type === 7)!;
+  return stdout.subarray(sps.start, sps.end).toString('hex');
+}
+
+describe('a network camera that sends H.264, recorded by passthrough', () => {
+  it('records a motion event with the camera\'s own H.264: same SPS and slices, keyframe first, the pre-roll before the trigger, exact timestamps', async () => {
+    const dir = cleanup.defer(mkdtempSync(path.join(tmpdir(), 'preroll-passthrough-')), (d) => rmSync(d, { recursive: true, force: true }));
+    const scene = path.join(dir, 'camera.ts');
+    // 14 s at 15 fps, a keyframe every second; a block crosses from 7 s to 9 s.
+    makeH264Scene(scene, { seconds: 14, width: 640, height: 360, fps: 15, gopFrames: 15, motionAtS: 7, motionForS: 2 });
+    // Paced in real time from the first connection, and ended with the file (the camera goes away).
+    const camera = cleanup.defer(await startTsServer(scene, { loop: false, startOnConnect: true }), (s) => s.close());
+    const source = createSource(`url:${camera.url}`, { restart: false, passthrough: { detectWidthPx: 320, detectFps: 5, width: 640, height: 360 } });
+    const pipeline = createPipeline({
+      source,
+      dataDir: path.join(dir, 'data'),
+      detector: { warmupS: 1 },
+      recorder: { preRollMs: 2000, postRollMs: 1000 },
+    });
+    cleanup.defer(pipeline, (p) => p.stop());
+    const clips: RecordedClip[] = [];
+    pipeline.onClip((clip) => clips.push(clip));
+    const triggers: number[] = [];
+    pipeline.onTrigger((event) => {
+      if (event.type === 'start') triggers.push(event.ptsUs);
+    });
+    await pipeline.start();
+    await pipeline.finished();
+
+    expect(triggers).toHaveLength(1);
+    expect(clips).toHaveLength(1);
+    // No encoder of ours ran: the units came from the camera.
+    expect(pipeline.encoder()).toBeNull();
+    expect(pipeline.stats().frames).toBeLessThanOrEqual(14 * 5 + 1);
+    const sidecar = clips[0].sidecar;
+    const clip = path.join(dir, 'data', sidecar.files.clip);
+    expect([sidecar.width, sidecar.height]).toEqual([640, 360]);
+
+    // The camera's own stream: the same SPS, and the clip's slices are a contiguous run of the camera's, byte for byte.
+    expect(await firstSps(clip)).toBe(await firstSps(scene));
+    const sourceSlices = await sliceHashes(scene);
+    const clipSlices = await sliceHashes(clip);
+    expect(clipSlices.length).toBe(sidecar.frames);
+    const at = sourceSlices.indexOf(clipSlices[0]);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(sourceSlices.slice(at, at + clipSlices.length)).toEqual(clipSlices);
+
+    // Keyframe first, covering the pre-roll with the camera's GOP (1 s) as the granularity.
+    const doc = await ffprobeJson(clip, ['-select_streams', 'v:0', '-show_entries', 'packet=flags,pts_time:stream=codec_name,profile,width,height']);
+    const packets = doc.packets as Array<{ flags: string; pts_time: string }>;
+    expect(packets).toHaveLength(sidecar.frames);
+    expect(packets[0].flags).toMatch(/^K/);
+    expect(doc.streams[0]).toMatchObject({ codec_name: 'h264', profile: 'High', width: 640, height: 360 });
+    expect(sidecar.preRollMs).toBeGreaterThanOrEqual(2000);
+    expect(sidecar.preRollMs).toBeLessThan(2000 + 1000 + 10);
+    // The camera's keyframes are at whole seconds of its clock (index % 15 == 0).
+    expect(at % 15).toBe(0);
+
+    // Timestamps: increasing, one frame (1/15 s) apart, as the camera stamped them (1 µs track clock).
+    const pts = packets.map((p) => Number(p.pts_time));
+    for (let i = 1; i < pts.length; i++) expect(Math.abs(pts[i] - pts[i - 1] - 1 / 15)).toBeLessThan(2e-6);
+
+    // Snapshot and thumbnail come from the decoded (reduced) frames.
+    expect(sidecar.files.snapshot).toBeDefined();
+    const snapshot = path.join(dir, 'data', sidecar.files.snapshot!);
+    expect(existsSync(snapshot)).toBe(true);
+    expect((await sharp(snapshot).metadata()).width).toBe(320);
+  });
+});
