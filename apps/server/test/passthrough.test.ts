@@ -9,6 +9,7 @@ import { createCleanupStack } from '@preroll/testkit';
 import sharp from 'sharp';
 import { createPipeline } from '../src/pipeline';
 import { makeH264Scene, startTsServer } from '../src/bench/ts-stream';
+import { request, startTestServer, waitFor } from './server-helpers';
 
 const cleanup = createCleanupStack();
 afterEach(() => cleanup.run());
@@ -93,5 +94,59 @@ describe('a network camera that sends H.264, recorded by passthrough', () => {
     const snapshot = path.join(dir, 'data', sidecar.files.snapshot!);
     expect(existsSync(snapshot)).toBe(true);
     expect((await sharp(snapshot).metadata()).width).toBe(320);
+  });
+});
+
+describe('the server with a url: camera', () => {
+  /** Reads `/stream.mp4` until `bytes` arrived, then ends the request. */
+  async function liveBytes(url: string, bytes: number): Promise<Buffer> {
+    const controller = new AbortController();
+    const response = await fetch(`${url}/stream.mp4`, { signal: controller.signal });
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const reader = response.body!.getReader();
+    try {
+      while (total < bytes) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        chunks.push(Buffer.from(value));
+        total += value.length;
+      }
+    } finally {
+      controller.abort();
+    }
+    return Buffer.concat(chunks);
+  }
+
+  it('probes it, records its H.264 as it comes (status says so), and the live fMP4 carries the camera\'s codec; `never` re-encodes', async () => {
+    const dir = cleanup.defer(mkdtempSync(path.join(tmpdir(), 'preroll-passthrough-server-')), (d) => rmSync(d, { recursive: true, force: true }));
+    const scene = path.join(dir, 'camera.ts');
+    makeH264Scene(scene, { seconds: 10, width: 640, height: 360, fps: 15, gopFrames: 30, motionAtS: 100, motionForS: 1, profile: 'main' });
+    const camera = cleanup.defer(await startTsServer(scene), (s) => s.close());
+
+    const server = cleanup.defer(await startTestServer({ camera: { source: `url:${camera.url}`, passthrough: { detectWidthPx: 320, detectFps: 5 } } }), (s) => s.stop());
+    const status = await waitFor(async () => {
+      const body = (await request(`${server.url}/api/status`, 'GET')).body;
+      return body.fps > 0 && body.recordingPath.gopMs !== null ? body : null;
+    }, 60_000, 'frames and two keyframes from the camera');
+    expect(status.recordingPath.mode).toBe('passthrough');
+    expect(status.recordingPath.reason).toMatch(/H\.264 Main 640x360/);
+    // The camera's keyframe interval, from its units' timestamps: 30 frames at 15 fps.
+    expect(status.recordingPath.gopMs).toBe(2000);
+    expect([status.width, status.height]).toEqual([320, 180]);
+    // The live view's init segment names the camera's own codec: Main profile (4d), as it sends it.
+    const live = await liveBytes(server.url, 64 * 1024);
+    expect(live.indexOf(Buffer.from('avcC'))).toBeGreaterThan(0);
+    const avcC = live.subarray(live.indexOf(Buffer.from('avcC')) + 4);
+    expect(avcC[1]).toBe(0x4d);
+    await server.stop();
+
+    const reencoded = cleanup.defer(await startTestServer({ camera: { source: `url:${camera.url}`, passthrough: { mode: 'never' } } }), (s) => s.stop());
+    const after = await waitFor(async () => {
+      const body = (await request(`${reencoded.url}/api/status`, 'GET')).body;
+      return body.fps > 0 ? body : null;
+    }, 60_000, 'frames from the camera, decoded');
+    expect(after.recordingPath).toEqual({ mode: 'encoder', reason: 'camera.passthrough.mode is never: decoded and re-encoded', gopMs: null });
+    expect([after.width, after.height]).toEqual([640, 360]);
   });
 });
