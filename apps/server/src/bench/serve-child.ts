@@ -35,6 +35,8 @@ export interface ChildServerOptions {
   readonly cgroupProcs?: string;
   /** How long to wait for the first frames (default 30 s). */
   readonly startTimeoutMs?: number;
+  /** More environment for the server (e.g. `PREROLL_CAMERA__PASSTHROUGH__MODE`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
@@ -47,7 +49,7 @@ export async function startChildServer(source: string, options: ChildServerOptio
     : [process.execPath, args];
   const child = spawn(command, argv, {
     // MALLOC_ARENA_MAX as `pnpm start`, the systemd unit and the Docker image set it.
-    env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn' },
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

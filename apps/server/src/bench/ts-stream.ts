@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { parsePes, TS_PACKET_BYTES } from '@preroll/capture';
 
 /**
@@ -71,9 +71,12 @@ export function splitAtVideoPes(data: Buffer): Array<{ pts90k: number; bytes: Bu
   return chunks;
 }
 
-/** A served H.264 stream: its URL, how many clients it has, and a way to stop it. */
+/** A served H.264 stream: its URLs, how many clients it has, and a way to stop it. */
 export interface TsServer {
+  /** `http://127.0.0.1:PORT/stream.ts`. */
   readonly url: string;
+  /** The same bytes on plain TCP, `tcp://127.0.0.1:PORT` (for readers that take HTTP for MJPEG, such as Motion). */
+  readonly tcpUrl: string;
   clients(): number;
   /** Chunks a slow client missed (it fell a megabyte behind). */
   skipped(): number;
@@ -92,7 +95,7 @@ export function startTsServer(file: string, options: { loop?: boolean; startOnCo
   const first = chunks[0].pts90k;
   const last = chunks[chunks.length - 1].pts90k;
   const loopMs = ((last - first) / 90) + (chunks.length > 1 ? (last - chunks[chunks.length - 2].pts90k) / 90 : 40);
-  const clients = new Set<ServerResponse>();
+  const clients = new Set<ServerResponse | Socket>();
   let skipped = 0;
   let index = 0;
   let loops = 0;
@@ -121,39 +124,46 @@ export function startTsServer(file: string, options: { loop?: boolean; startOnCo
     const dueMs = loops * loopMs + (chunks[index].pts90k - first) / 90;
     timer = setTimeout(send, Math.max(0, started + dueMs - performance.now()));
   };
+  const join = (client: ServerResponse | Socket): void => {
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
+    client.on('error', () => clients.delete(client));
+    if (!timer && !closed) {
+      started = performance.now();
+      timer = setTimeout(send, 0);
+    }
+  };
   const server: Server = createServer((req, res) => {
     if (req.url !== '/stream.ts') {
       res.writeHead(404).end();
       return;
     }
     res.writeHead(200, { 'Content-Type': 'video/mp2t', 'Cache-Control': 'no-cache', Connection: 'close' });
-    clients.add(res);
-    res.on('close', () => clients.delete(res));
-    if (!timer && !closed) {
-      started = performance.now();
-      timer = setTimeout(send, 0);
-    }
+    join(res);
   });
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      if (!options.startOnConnect) timer = setTimeout(send, 0);
-      resolve({
-        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/stream.ts`,
-        clients: () => clients.size,
-        skipped: () => skipped,
-        dropClients() {
-          for (const res of clients) res.destroy();
-          clients.clear();
-        },
-        close: () =>
-          new Promise<void>((done) => {
-            if (closed) return done();
-            closed = true;
-            if (timer) clearTimeout(timer);
-            for (const res of clients) res.destroy();
-            server.close(() => done());
-          }),
-      });
-    });
+  const tcp = createTcpServer((socket) => join(socket));
+  const listen = (target: Server | ReturnType<typeof createTcpServer>): Promise<number> =>
+    new Promise((resolve) => target.listen(0, '127.0.0.1', () => resolve((target.address() as AddressInfo).port)));
+  return Promise.all([listen(server), listen(tcp)]).then(([httpPort, tcpPort]) => {
+    if (!options.startOnConnect) timer = setTimeout(send, 0);
+    return {
+      url: `http://127.0.0.1:${httpPort}/stream.ts`,
+      tcpUrl: `tcp://127.0.0.1:${tcpPort}`,
+      clients: () => clients.size,
+      skipped: () => skipped,
+      dropClients() {
+        for (const client of clients) client.destroy();
+        clients.clear();
+      },
+      close: () =>
+        new Promise<void>((done) => {
+          if (closed) return done();
+          closed = true;
+          if (timer) clearTimeout(timer);
+          for (const client of clients) client.destroy();
+          tcp.close();
+          server.close(() => done());
+        }),
+    };
   });
 }
