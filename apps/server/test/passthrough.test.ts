@@ -44,7 +44,8 @@ describe('a network camera that sends H.264, recorded by passthrough', () => {
       source,
       dataDir: path.join(dir, 'data'),
       detector: { warmupS: 1 },
-      recorder: { preRollMs: 2000, postRollMs: 1000 },
+      // The camera's rate, as the runtime passes it from the probe: the last picture lasts one camera frame.
+      recorder: { preRollMs: 2000, postRollMs: 1000, fps: 15 },
     });
     cleanup.defer(pipeline, (p) => p.stop());
     const clips: RecordedClip[] = [];
@@ -88,6 +89,8 @@ describe('a network camera that sends H.264, recorded by passthrough', () => {
     // Timestamps: increasing, one frame (1/15 s) apart, as the camera stamped them (1 µs track clock).
     const pts = packets.map((p) => Number(p.pts_time));
     for (let i = 1; i < pts.length; i++) expect(Math.abs(pts[i] - pts[i - 1] - 1 / 15)).toBeLessThan(2e-6);
+    const format = await ffprobeJson(clip, ['-show_entries', 'format=duration']);
+    expect(Math.abs(Number(format.format.duration) - sidecar.frames / 15)).toBeLessThan(1 / 15);
 
     // Snapshot and thumbnail come from the decoded (reduced) frames.
     expect(sidecar.files.snapshot).toBeDefined();

@@ -19,7 +19,8 @@ export type CaptureErrorCode =
   | 'CAPTURE_FRAME_RELEASED'
   | 'CAPTURE_FRAME_DOUBLE_RELEASE'
   | 'CAPTURE_PROBE_FAILED'
-  | 'CAPTURE_CODEC_CHANGED';
+  | 'CAPTURE_CODEC_CHANGED'
+  | 'CAPTURE_PASSTHROUGH_UNSUPPORTED';
 
 /** An error of a frame source, with a stable code, the offending value and the cause. */
 export class CaptureError extends Error {
@@ -46,4 +47,5 @@ const FATAL = new Set<CaptureErrorCode>([
   'CAPTURE_FILE_NOT_FOUND',
   'CAPTURE_BINARY_NOT_FOUND',
   'CAPTURE_BAD_CONTROL',
+  'CAPTURE_PASSTHROUGH_UNSUPPORTED',
 ]);

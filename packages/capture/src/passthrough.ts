@@ -88,16 +88,18 @@ export function passthroughDecision(probe: StreamProbe): { passthrough: boolean;
 }
 
 /**
- * Asks ffprobe what a network stream carries, bounded in time (`timeoutMs`, default 8000).
+ * Asks ffprobe what a network stream carries, bounded in time (`timeoutMs`, default 15000).
  * Rejects with `CAPTURE_PROBE_FAILED` (the camera did not answer, or sent no video) or
  * `CAPTURE_UNSUPPORTED_URL`.
  */
 export async function probeStream(url: string, options: { timeoutMs?: number; logger?: Logger } = {}): Promise<StreamProbe> {
-  const timeoutMs = options.timeoutMs ?? 8000;
+  const timeoutMs = options.timeoutMs ?? 15_000;
   const args = [
     '-v', 'error',
     // The input options of the live source (TCP for RTSP, a read timeout), minus the `-i`.
     ...urlInputArgs(url, { keepProbed: true }).slice(0, -2).filter((arg) => arg !== '-flags' && arg !== 'low_delay'),
+    // A live camera is read in real time: analyse one second of it, not ffprobe's default five.
+    '-analyzeduration', '1000000',
     '-select_streams', 'v:0',
     '-show_entries', 'stream=codec_name,profile,pix_fmt,has_b_frames,width,height,avg_frame_rate',
     '-of', 'json',

@@ -230,20 +230,34 @@ export function startFfmpegRun(
 
 /**
  * Reads the copied H.264 (MPEG-TS on the child's fd 3) into access units. A stream that turns
- * out not to be H.264 (the camera switched codec) ends the run through `onCodecError`.
+ * out not to be H.264 (the camera switched codec) or to have B-frames ends the run through
+ * `onCodecError`, and nothing after it is handed on.
  * Resolves when the pipe has ended and every unit was handed on.
  */
 function readCameraUnits(child: ChildHandle, events: RunEvents, logger: Logger | undefined, onCodecError: (error: CaptureError) => void): Promise<void> {
+  let failed = false;
   const stream = child.process.stdio[3] as Readable | null | undefined;
   if (!stream) return Promise.resolve();
   const demuxer = createTsDemuxer();
   const hand = (packets: ReturnType<typeof demuxer.push>): void => {
+    if (failed) return;
     const type = demuxer.info().streamType;
     if (type !== null && type !== STREAM_TYPE_H264) {
+      failed = true;
       onCodecError(new CaptureError('CAPTURE_CODEC_CHANGED', `the camera now sends stream type 0x${type.toString(16)}, not H.264: restart the server to decode it`, type));
       return;
     }
-    for (const packet of packets) events.onUnit?.(packet.data, ticks90kToUs(packet.pts90k));
+    for (const packet of packets) {
+      if (packet.reordered) {
+        failed = true;
+        // The ring, the clips and the live fMP4 keep pictures in decode order with one
+        // timestamp each: a stream with B-frames (which the probe may not have seen) cannot be
+        // passed through, and restarting would not change that.
+        onCodecError(new CaptureError('CAPTURE_PASSTHROUGH_UNSUPPORTED', 'the camera sends B-frames (reordered pictures), which passthrough does not record: set camera.passthrough.mode to never, or turn B-frames off in the camera', packet.pts90k));
+        return;
+      }
+      events.onUnit?.(packet.data, ticks90kToUs(packet.pts90k));
+    }
   };
   return new Promise<void>((resolve) => {
     stream.on('data', (chunk: Buffer) => hand(demuxer.push(chunk)));

@@ -18,6 +18,8 @@ export interface TsVideoPacket {
   readonly pts90k: number;
   /** The PES payload: the Annex-B bytes of the access unit. */
   readonly data: Buffer;
+  /** True when the PES carries a decoding timestamp other than its PTS: pictures are reordered (B-frames). */
+  readonly reordered: boolean;
 }
 
 /** What the demuxer found out about the stream so far. */
@@ -75,7 +77,7 @@ export function createTsDemuxer(): TsDemuxer {
     const pts90k = unwrap(parsed.pts33);
     lastPts = pts90k;
     // A copy: the payload must not pin the reassembly buffer.
-    out.push({ pts90k, data: Buffer.from(pes.subarray(parsed.payloadAt)) });
+    out.push({ pts90k, data: Buffer.from(pes.subarray(parsed.payloadAt)), reordered: parsed.dts33 !== null && parsed.dts33 !== parsed.pts33 });
   };
 
   const onPacket = (packet: Buffer, out: TsVideoPacket[]): void => {
@@ -167,18 +169,26 @@ function parsePmt(payload: Buffer): { pid: number; streamType: number } | null {
   return null;
 }
 
-/** A PES packet's PTS (33 bits, or null) and where its payload starts; null when it is no PES. */
-export function parsePes(pes: Buffer): { pts33: number | null; payloadAt: number } | null {
+/**
+ * A PES packet's PTS and DTS (33 bits each, or null when absent) and where its payload starts;
+ * null when it is no PES.
+ */
+export function parsePes(pes: Buffer): { pts33: number | null; dts33: number | null; payloadAt: number } | null {
   if (pes.length < 9 || pes[0] !== 0 || pes[1] !== 0 || pes[2] !== 1) return null;
   const headerLength = pes[8];
   const payloadAt = 9 + headerLength;
   if (payloadAt > pes.length) return null;
   const flags = pes[7] >> 6;
-  if ((flags & 0x2) === 0 || headerLength < 5) return { pts33: null, payloadAt };
-  const p = pes.subarray(9, 14);
-  // 3 + 15 + 15 bits with marker bits between (ISO/IEC 13818-1 2.4.3.7); multiply, 33 bits overflow 32-bit ops.
-  const pts33 = ((p[0] >> 1) & 0x07) * 2 ** 30 + ((p[1] << 7) | (p[2] >> 1)) * 2 ** 15 + ((p[3] << 7) | (p[4] >> 1));
-  return { pts33, payloadAt };
+  if ((flags & 0x2) === 0 || headerLength < 5) return { pts33: null, dts33: null, payloadAt };
+  const pts33 = readTimestamp(pes, 9);
+  const dts33 = flags === 3 && headerLength >= 10 ? readTimestamp(pes, 14) : null;
+  return { pts33, dts33, payloadAt };
+}
+
+/** A 33-bit timestamp: 3 + 15 + 15 bits with marker bits between (ISO/IEC 13818-1 2.4.3.7); multiplied, as 33 bits overflow 32-bit operators. */
+function readTimestamp(pes: Buffer, at: number): number {
+  const p = pes.subarray(at, at + 5);
+  return ((p[0] >> 1) & 0x07) * 2 ** 30 + ((p[1] << 7) | (p[2] >> 1)) * 2 ** 15 + ((p[3] << 7) | (p[4] >> 1));
 }
 
 /** Converts 90 kHz ticks to microseconds (rounded to 1 µs: 1 tick is 11.1 µs). */

@@ -188,6 +188,24 @@ describe('a passthrough url: source', () => {
     expect(units.map((u) => u.seq)).toEqual(units.map((_, i) => i));
   });
 
+  test('a camera with B-frames (which a short probe may miss) fails with CAPTURE_PASSTHROUGH_UNSUPPORTED instead of recording reordered pictures', async () => {
+    const path = join(dir, 'bframes.ts');
+    execFileSync('ffmpeg', [
+      '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=10:d=3',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-g', '10', '-bf', '2', '-pix_fmt', 'yuv420p', '-f', 'mpegts', path,
+    ]);
+    const { url } = await serve(path);
+    const source = cleanup.defer(createSource(`url:${url}`, { passthrough: { detectWidthPx: 96, detectFps: 5, width: 160, height: 120 } }), (s) => s.stop());
+    const units: CameraUnit[] = [];
+    source.onUnit!((unit) => units.push(unit));
+    await source.start().catch((error: unknown) => expect((error as CaptureError).code).toBe('CAPTURE_PASSTHROUGH_UNSUPPORTED'));
+    await waitFor(() => source.state() === 'failed', { timeoutMs: 30_000, what: 'the source to fail' });
+    expect(source.stats().lastError?.code).toBe('CAPTURE_PASSTHROUGH_UNSUPPORTED');
+    expect(source.stats().restarts).toBe(0);
+    // Only the pictures before the first reordered one (the first keyframe, whose DTS is its PTS) went out.
+    expect(units.length).toBeLessThanOrEqual(1);
+  });
+
   test('passthrough is refused for a source that is not url:', () => {
     expect(() => createSource('demo', { passthrough: { detectWidthPx: 320, detectFps: 5, width: 640, height: 360 } })).toThrow(
       expect.objectContaining({ code: 'CAPTURE_BAD_SPEC' }),

@@ -149,6 +149,16 @@ describe('MPEG-TS demuxer on built streams', () => {
     expect(packets.map((p) => p.pts90k)).toEqual([6000]);
   });
 
+  test('a PES whose DTS differs from its PTS is marked reordered (B-frames)', () => {
+    const bframes = join(dir, 'b.ts');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=10:d=2', '-c:v', 'libx264', '-preset', 'veryfast', '-bf', '2', '-g', '10', '-f', 'mpegts', bframes]);
+    const demuxer = createTsDemuxer();
+    const packets = [...demuxer.push(readFileSync(bframes)), ...demuxer.flush()];
+    expect(packets).toHaveLength(20);
+    expect(packets.filter((p) => p.reordered).length).toBeGreaterThan(10);
+    expect(demuxInChunks(readFileSync(makeTs('nob.ts')), [4096]).filter((p) => p.reordered)).toHaveLength(0);
+  });
+
   test('parsePes reads a PTS of 33 bits; ticks convert to microseconds', () => {
     const cc = { n: 0 };
     const [packet] = pesPackets(2 ** 32 + 12345, unit(0, 10), cc);

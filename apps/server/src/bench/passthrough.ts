@@ -59,12 +59,14 @@ export const passthroughBench: BenchSuite = {
         // Motion takes http:// for MJPEG: it reads the same bytes over plain TCP through its ffmpeg.
         motion = spawn('motion', ['-n', '-c', motionConfig(join(dir, 'motion'), camera.tcpUrl, { width: WIDTH, height: HEIGHT, fps: FPS })], { stdio: 'ignore' });
       }
-      const passthrough = await startChildServer(`url:${camera.url}`, { startTimeoutMs: 60_000 });
+      // The probe reads the camera in real time on a machine shared with other work: give it time.
+      const passthrough = await startChildServer(`url:${camera.url}`, { startTimeoutMs: 60_000, env: { PREROLL_CAMERA__PASSTHROUGH__PROBE_TIMEOUT_MS: '45000' } });
       servers.push(passthrough);
       const reencode = await startChildServer(`url:${camera.url}`, { startTimeoutMs: 60_000, env: { PREROLL_CAMERA__PASSTHROUGH__MODE: 'never' } });
       servers.push(reencode);
       const paths = { passthrough: await status(passthrough), reencode: await status(reencode) };
       log(`passthrough server: ${paths.passthrough.recordingPath?.mode} (${paths.passthrough.recordingPath?.reason}); frames for detection ${paths.passthrough.width}x${paths.passthrough.height}`);
+      if (paths.passthrough.recordingPath?.mode !== 'passthrough') log('WARNING: the passthrough server is not in passthrough: its row below measures the re-encode path');
       log(`re-encode server: ${paths.reencode.recordingPath?.mode} (${paths.reencode.recordingPath?.reason}); frames ${paths.reencode.width}x${paths.reencode.height}`);
       await sleep(warmS * 1000);
 

@@ -398,7 +398,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       dataDir,
       detector,
       encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
-      recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
+      recorder: {
+        camera: config.camera.id,
+        preRollMs: config.recorder.preRollMs,
+        postRollMs: config.recorder.postRollMs,
+        fsync: config.recorder.fsync,
+        // Passthrough: the clips hold the camera's pictures, at its rate, not the detection frames'.
+        fps: passthrough?.cameraFps,
+      },
       segments: {
         continuous: saved.continuousEnabled ?? config.recording.continuous.enabled,
         segmentS: config.recording.continuous.segmentS,
@@ -460,7 +467,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
    * frames are encoded here). A camera that does not answer the probe is decoded: its codec is
    * unknown, and the decoding path reads any codec.
    */
-  const choosePassthrough = async (spec: string): Promise<(PassthroughOptions & { width: number; height: number }) | null> => {
+  const choosePassthrough = async (spec: string): Promise<(PassthroughOptions & { width: number; height: number; cameraFps?: number }) | null> => {
     const settings = config.camera.passthrough;
     const parsed = parseSourceSpec(spec);
     if (parsed.kind !== 'url') {
@@ -477,7 +484,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       recordingPath = { mode: decision.passthrough ? 'passthrough' : 'encoder', reason: decision.reason, gopMs: null };
       logger.info({ probe, passthrough: decision.passthrough }, `source: ${decision.reason}`);
       if (!decision.passthrough) return null;
-      return { detectWidthPx: settings.detectWidthPx, detectFps: probe.fps ? Math.min(settings.detectFps, probe.fps) : settings.detectFps, width: probe.width, height: probe.height };
+      return {
+        detectWidthPx: settings.detectWidthPx,
+        detectFps: probe.fps ? Math.min(settings.detectFps, probe.fps) : settings.detectFps,
+        width: probe.width,
+        height: probe.height,
+        cameraFps: probe.fps ?? undefined,
+      };
     } catch (error) {
       recordingPath = { mode: 'encoder', reason: `the camera did not answer the probe (${(error as Error).message}): decoded and re-encoded`, gopMs: null };
       logger.warn({ err: error }, 'source: probe failed; decoding and re-encoding (restart the server once the camera answers to record its H.264 as it comes)');
