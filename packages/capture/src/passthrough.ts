@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { redactUrl, runTool } from '@preroll/process';
+import { describeExit, ffprobeCommand, redactUrl, spawnChild } from '@preroll/process';
 import { urlInputArgs } from './args';
 import { CaptureError } from './errors';
 
@@ -88,16 +88,21 @@ export function passthroughDecision(probe: StreamProbe): { passthrough: boolean;
 }
 
 /**
- * Asks ffprobe what a network stream carries, bounded in time (`timeoutMs`, default 15000).
- * Rejects with `CAPTURE_PROBE_FAILED` (the camera did not answer, or sent no video) or
- * `CAPTURE_UNSUPPORTED_URL`.
+ * Asks ffprobe what a network stream carries, bounded in time (`timeoutMs`, default 8000; a
+ * camera that accepts and never answers is given up after at most 5 s of silence) and ended at
+ * once when `signal` aborts (the server is stopping). Rejects with `CAPTURE_PROBE_FAILED` (the
+ * camera did not answer, sent no video, or the probe was aborted).
  */
-export async function probeStream(url: string, options: { timeoutMs?: number; logger?: Logger } = {}): Promise<StreamProbe> {
-  const timeoutMs = options.timeoutMs ?? 15_000;
+export async function probeStream(url: string, options: { timeoutMs?: number; signal?: AbortSignal; logger?: Logger } = {}): Promise<StreamProbe> {
+  const timeoutMs = options.timeoutMs ?? 8000;
+  const silenceUs = Math.min(5000, timeoutMs) * 1000;
+  const input = urlInputArgs(url, { keepProbed: true })
+    .slice(0, -2)
+    .filter((arg) => arg !== '-flags' && arg !== 'low_delay')
+    .map((arg, i, all) => (all[i - 1] === '-rw_timeout' ? String(silenceUs) : arg));
   const args = [
-    '-v', 'error',
-    // The input options of the live source (TCP for RTSP, a read timeout), minus the `-i`.
-    ...urlInputArgs(url, { keepProbed: true }).slice(0, -2).filter((arg) => arg !== '-flags' && arg !== 'low_delay'),
+    '-hide_banner', '-v', 'error',
+    ...input,
     // A live camera is read in real time: analyse one second of it, not ffprobe's default five.
     '-analyzeduration', '1000000',
     '-select_streams', 'v:0',
@@ -105,17 +110,30 @@ export async function probeStream(url: string, options: { timeoutMs?: number; lo
     '-of', 'json',
     url,
   ];
-  let stdout: Buffer;
-  try {
-    ({ stdout } = await runTool('ffprobe', args, { timeoutMs, logger: options.logger }));
-  } catch (error) {
-    throw new CaptureError('CAPTURE_PROBE_FAILED', `ffprobe could not read ${redactUrl(url)}: ${(error as Error).message}`, redactUrl(url), { cause: error });
-  }
+  const failed = (why: string, cause?: unknown): CaptureError =>
+    new CaptureError('CAPTURE_PROBE_FAILED', `ffprobe could not read ${redactUrl(url)}: ${why}`, redactUrl(url), { cause });
+  if (options.signal?.aborted) throw failed('the probe was aborted');
+  const child = spawnChild({ name: 'probe', command: ffprobeCommand(), args, stdio: ['ignore', 'pipe', 'pipe'], logger: options.logger });
+  const chunks: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+  let why: string | null = null;
+  const end = (reason: string): void => {
+    why ??= reason;
+    void child.stop({ graceMs: 0, termMs: 500 });
+  };
+  const timer = setTimeout(() => end(`no answer within ${timeoutMs} ms`), timeoutMs);
+  const onAbort = (): void => end('the probe was aborted');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const exit = await child.exited;
+  clearTimeout(timer);
+  options.signal?.removeEventListener('abort', onAbort);
+  if (why) throw failed(why);
+  if (exit.code !== 0) throw failed(describeExit(exit));
   let streams: Array<Record<string, unknown>>;
   try {
-    streams = (JSON.parse(stdout.toString('utf8')) as { streams?: Array<Record<string, unknown>> }).streams ?? [];
+    streams = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { streams?: Array<Record<string, unknown>> }).streams ?? [];
   } catch (error) {
-    throw new CaptureError('CAPTURE_PROBE_FAILED', `ffprobe gave no readable answer for ${redactUrl(url)}`, redactUrl(url), { cause: error });
+    throw failed('no readable answer', error);
   }
   const stream = streams[0];
   if (!stream) throw new CaptureError('CAPTURE_PROBE_FAILED', `${redactUrl(url)} carries no video stream`, redactUrl(url));

@@ -261,6 +261,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let sourceSpec = '';
   let sourceReason = '';
   let recordingPath: { mode: 'passthrough' | 'encoder'; reason: string; gopMs: number | null } = { mode: 'encoder', reason: 'not started', gopMs: null };
+  // A stop during the start ends the camera's probe at once, and the start goes no further.
+  let probeAbort: AbortController | null = null;
+  let stopRequested = false;
   let lastSample: MotionSample | null = null;
   // When the open event began (the recorder's state says whether there is one, and if manual).
   let recordingSince: number | null = null;
@@ -375,6 +378,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
     logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
     const passthrough = await choosePassthrough(sourceSpec);
+    if (stopRequested) throw Object.assign(new Error('the camera was stopped while it was probed'), { code: 'RUNTIME_STOPPED' });
     source = createSource(sourceSpec, {
       passthrough: passthrough ?? undefined,
       width: config.camera.width,
@@ -478,8 +482,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       recordingPath = { mode: 'encoder', reason: 'camera.passthrough.mode is never: decoded and re-encoded', gopMs: null };
       return null;
     }
+    probeAbort = new AbortController();
     try {
-      const probe = await probeStream(parsed.url, { timeoutMs: settings.probeTimeoutMs, logger });
+      const probe = await probeStream(parsed.url, { timeoutMs: settings.probeTimeoutMs, signal: probeAbort.signal, logger });
       const decision = passthroughDecision(probe);
       recordingPath = { mode: decision.passthrough ? 'passthrough' : 'encoder', reason: decision.reason, gopMs: null };
       logger.info({ probe, passthrough: decision.passthrough }, `source: ${decision.reason}`);
@@ -554,6 +559,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
     },
     async stop() {
+      stopRequested = true;
+      probeAbort?.abort();
       if (diskTimer) clearInterval(diskTimer);
       if (gpio) await gpio.stop();
       await sensors.stop();
