@@ -97,7 +97,7 @@ describe('a network camera that sends H.264, recorded by passthrough', () => {
     const snapshot = path.join(dir, 'data', sidecar.files.snapshot!);
     expect(existsSync(snapshot)).toBe(true);
     expect((await sharp(snapshot).metadata()).width).toBe(320);
-  });
+  }, 120_000);
 });
 
 describe('the server with a url: camera', () => {
@@ -151,5 +151,5 @@ describe('the server with a url: camera', () => {
     }, 60_000, 'frames from the camera, decoded');
     expect(after.recordingPath).toEqual({ mode: 'encoder', reason: 'camera.passthrough.mode is never: decoded and re-encoded', gopMs: null });
     expect([after.width, after.height]).toEqual([640, 360]);
-  });
+  }, 180_000);
 });
