@@ -21,7 +21,7 @@ export { createLatestSlot } from './latest';
 export type { LatestSlot } from './latest';
 export { chooseDefaultSource, parseCameraList } from './default-source';
 export type { DefaultSourceChoice } from './default-source';
-export { DEMO_MOTION, DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT, urlInputArgs } from './args';
+export { DEMO_MOTION, DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT } from './args';
 export { DEFAULT_PASSTHROUGH, annexBNalUnits, createCameraUnitBuilder, passthroughArgs, passthroughDecision, probeStream } from './passthrough';
 export type { CameraUnit, CameraUnitBuilder, PassthroughOptions, StreamProbe } from './passthrough';
 export { createTsDemuxer, parsePes, ticks90kToUs, STREAM_TYPE_H264, TS_PACKET_BYTES } from './ts-demux';

@@ -189,6 +189,46 @@ describe('a passthrough url: source', () => {
     expect(units.map((u) => u.seq)).toEqual(units.map((_, i) => i));
   }, 150_000);
 
+  test('a camera that switches codec (MPEG-2 after a reconnection): CAPTURE_CODEC_CHANGED, restarted like any camera failure, nothing of the new codec handed on', async () => {
+    const h264 = readFileSync(makeTs('before.ts', 8));
+    const mpeg2Path = join(dir, 'after.ts');
+    execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=160x120:r=10:d=8', '-c:v', 'mpeg2video', '-f', 'mpegts', mpeg2Path]);
+    const mpeg2 = readFileSync(mpeg2Path);
+    let connections = 0;
+    // The first connection sends H.264 and then freezes; every later one sends MPEG-2.
+    const server: Server = createServer((req, res) => {
+      connections++;
+      res.writeHead(200, { 'Content-Type': 'video/mp2t' });
+      res.write(connections === 1 ? h264 : mpeg2);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanup.defer(server, (s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    cleanup.defer(server, async (s) => void s.closeAllConnections());
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/cam.ts`;
+    const source = cleanup.defer(
+      createSource(`url:${url}`, {
+        passthrough: { detectWidthPx: 96, detectFps: 5, width: 160, height: 120 },
+        stallTimeoutMs: 1500,
+        backoff: { initialMs: 200, maxMs: 500, factor: 2, resetAfterMs: 30_000 },
+      }),
+      (s) => s.stop(),
+    );
+    const units: CameraUnit[] = [];
+    source.onUnit!((unit) => units.push(unit));
+    await source.start();
+    await waitFor(() => source.stats().lastError?.code === 'CAPTURE_CODEC_CHANGED', { timeoutMs: 90_000, what: 'the codec change to be seen' });
+    const seen = units.length;
+    // Restarted with backoff, as after any failure: it connects again.
+    await waitFor(() => connections >= 3, { timeoutMs: 60_000, what: 'a reconnection after the codec change' });
+    await source.stop();
+    expect(source.stats().restarts).toBeGreaterThanOrEqual(2);
+    // Only the H.264 of the first connection was handed on.
+    expect(seen).toBeGreaterThanOrEqual(75);
+    expect(seen).toBeLessThanOrEqual(80);
+    expect(units).toHaveLength(seen);
+    expect(units.every((u) => u.codec.startsWith('avc1.'))).toBe(true);
+  }, 180_000);
+
   test('a camera with B-frames (which a short probe may miss) fails with CAPTURE_PASSTHROUGH_UNSUPPORTED instead of recording reordered pictures', async () => {
     const path = join(dir, 'bframes.ts');
     execFileSync('ffmpeg', [
