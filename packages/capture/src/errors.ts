@@ -20,7 +20,9 @@ export type CaptureErrorCode =
   | 'CAPTURE_FRAME_DOUBLE_RELEASE'
   | 'CAPTURE_PROBE_FAILED'
   | 'CAPTURE_CODEC_CHANGED'
-  | 'CAPTURE_PASSTHROUGH_UNSUPPORTED';
+  | 'CAPTURE_PASSTHROUGH_UNSUPPORTED'
+  | 'CAPTURE_BAD_METADATA'
+  | 'CAPTURE_BAD_POST_PROCESS';
 
 /** An error of a frame source, with a stable code, the offending value and the cause. */
 export class CaptureError extends Error {
