@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Frame } from '@preroll/capture';
 import { createEmitter } from '@preroll/process';
-import { DEFAULT_CAMERA, readSidecar, recordingId, recordingPaths, sidecarPathOf, type RecordingKind, type ScorePoint } from '@preroll/layout';
+import { DEFAULT_CAMERA, MAX_DISCONTINUITIES, readSidecar, recordingId, recordingPaths, sidecarPathOf, type Discontinuity, type RecordingKind, type ScorePoint } from '@preroll/layout';
 import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
 import { finishRecording, type FinishedRecording, type HeatmapRenderer } from './finish';
@@ -74,6 +74,19 @@ export interface RecorderStats {
   readonly ring: RingStats;
 }
 
+/** A break in the video the recorder is told about (a planned camera restart). */
+export interface BreakMark {
+  /** Wall time of the last frame before the break. */
+  readonly wallMs: number;
+  readonly reason: Discontinuity['reason'];
+  /** The configuration keys whose change restarted the camera. */
+  readonly keys: readonly string[];
+  /** Last frame before to first frame after, when known. */
+  readonly gapMs: number | null;
+  /** The open clip ends at the break (the caller stops the pipeline next). */
+  readonly ended: boolean;
+}
+
 /** What starts a recording. */
 export interface TriggerInput {
   /** Capture timestamp the pre-roll counts back from (motion start, or the moment of a manual start). */
@@ -119,6 +132,12 @@ export interface Recorder {
   manualStop(ptsUs?: number): void;
   /** The unit stream broke (encoder restart): closes the open clip, clears the ring; the event continues in a new clip. */
   discontinuity(reason: string): void;
+  /**
+   * The camera restarted (or is about to, with `ended`): the open clip's sidecar lists the break
+   * in `discontinuities`, and so does a clip opened later whose pre-roll reaches back over it
+   * (the ring keeps the video on both sides).
+   */
+  markBreak(mark: BreakMark): void;
   /** True while an event is open. */
   recording(): boolean;
   /** What is being recorded: an event open or not, and whether a manual recording holds it. */
@@ -148,6 +167,7 @@ interface OpenClip {
   readonly width: number;
   readonly height: number;
   readonly scores: ScorePoint[];
+  readonly breaks: Discontinuity[];
   lastPtsUs: number;
 }
 
@@ -201,6 +221,8 @@ class EventRecorder implements Recorder {
   private reported: RecorderState = { recording: false, manual: false };
   private lastUnit: AccessUnit | null = null;
   private readonly history: Array<{ ptsUs: number; score: number }> = [];
+  /** Breaks still inside the ring's span, for clips whose pre-roll reaches back over them. */
+  private breaks: BreakMark[] = [];
   private readonly clips = createEmitter<[RecordedClip]>('recorder clips', () => this.log);
   private readonly finalising = new Set<Promise<void>>();
   private stopped = false;
@@ -326,6 +348,15 @@ class EventRecorder implements Recorder {
       this.setEventState(event, state);
       event.nextTrigger = null;
     } else this.event = null;
+  }
+
+  markBreak(mark: BreakMark): void {
+    const oldest = this.ring.oldest()?.wallMs;
+    this.breaks = this.breaks.filter((b) => oldest !== undefined && b.wallMs >= oldest);
+    if (this.breaks.length < MAX_DISCONTINUITIES) this.breaks.push(mark);
+    const clip = this.event?.clip;
+    if (clip) addBreak(clip, mark);
+    this.log?.info({ keys: mark.keys, gapMs: mark.gapMs, ended: mark.ended, clip: clip?.id ?? null }, 'recorder: the camera restarted; the break is marked');
   }
 
   recording(): boolean {
@@ -455,7 +486,8 @@ class EventRecorder implements Recorder {
     const id = recordingId(first.wallMs, event.state.kind, this.options.camera);
     const parts = partPaths(this.options.dataDir, id);
     const writer = createClipWriter({ path: parts.clip, fsync: this.options.fsync ?? true, fragmentMs: this.options.fragmentMs, frameUs: 1e6 / this.options.fps, logger: this.log });
-    const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, width: first.width, height: first.height, scores: [], lastPtsUs: first.ptsUs };
+    const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, width: first.width, height: first.height, scores: [], breaks: [], lastPtsUs: first.ptsUs };
+    for (const mark of this.breaks) if (mark.wallMs >= first.wallMs && !mark.ended) addBreak(clip, mark);
     for (const point of this.history) {
       if (point.ptsUs >= first.ptsUs) clip.scores.push({ tMs: Math.round((point.ptsUs - first.ptsUs) / 1000), score: point.score });
     }
@@ -488,6 +520,9 @@ class EventRecorder implements Recorder {
     const clip = event.clip;
     if (!clip) return;
     event.clip = null;
+    // A clip ended by a restart ends at its last frame, whatever the wall clock said when the restart was asked for.
+    const endMs = Math.round((clip.lastPtsUs - clip.firstPtsUs) / 1000);
+    for (let i = 0; i < clip.breaks.length; i++) if (clip.breaks[i].ended) clip.breaks[i] = { ...clip.breaks[i], atMs: endMs };
     const snapshot = event.snapshot;
     // The next clip of a split event starts its own search for the peak.
     const peak = event.peak;
@@ -551,6 +586,7 @@ class EventRecorder implements Recorder {
       triggerLevel: meta.triggerLevel,
       peakScore: meta.peakScore,
       cues: meta.cues,
+      discontinuities: clip.breaks,
       scores: clip.scores,
       thumbnailWidth: this.options.thumbnailWidth,
       fsync: this.options.fsync,
@@ -559,6 +595,12 @@ class EventRecorder implements Recorder {
     if (interrupted) this.log?.info({ id: clip.id }, 'recorder: clip closed early (the stream broke); the event goes on in a new clip');
     return { ...recording, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, interrupted };
   }
+}
+
+/** Lists a break in the clip, at its time since the clip's first frame. */
+function addBreak(clip: OpenClip, mark: BreakMark): void {
+  if (clip.breaks.length >= MAX_DISCONTINUITIES) return;
+  clip.breaks.push({ atMs: Math.max(0, Math.round(mark.wallMs - clip.firstWallMs)), reason: mark.reason, keys: [...mark.keys], gapMs: mark.gapMs, ended: mark.ended });
 }
 
 /** Keeps `frame` as the event's peak, copying into the buffer of the previous peak when the size matches. */

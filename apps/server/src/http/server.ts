@@ -159,7 +159,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   // Camera controls and masks of each camera, saved to the one configuration file.
   const editor: ConfigEditor = options.configService
     ? configEditorOf(options.configService, 'camera settings')
-    : { file: null, set: () => Promise.reject(new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'this server has no configuration service: there is nowhere to save settings')) };
+    : (() => {
+        const refuse = (): Promise<never> => Promise.reject(new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'this server has no configuration service: there is nowhere to save settings'));
+        return { file: null, set: refuse, apply: refuse };
+      })();
   const configs = perCamera(config);
   const settingsApis = runtimes.map((r, i) => createCameraSettingsApi({ runtime: r, config: configs[i] ?? config, editor, logger: logger.child({ component: 'camera-settings' }) }));
   // Each camera's controls under /api/cameras/<id>/…; the plain /api/… paths are the first camera's.

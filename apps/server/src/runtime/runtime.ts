@@ -193,6 +193,11 @@ export interface Runtime {
    * applied; keys only a restart of Preroll applies are left out.
    */
   reconfigure(next: Readonly<Config>, keys: readonly string[]): Promise<string[]>;
+  /**
+   * The camera's source restarted with new settings (`keys`) while the pipeline ran on (rpicam
+   * controls): the clip being written, a continuous segment and the pre-roll ring mark the gap.
+   */
+  markCameraRestart(keys: readonly string[], gapMs: number | null): void;
   /** The capture source (after `start()`), for the camera controls; null before. */
   cameraSource(): FrameSource | null;
   /** The source spec in use (`camera.source`, or what `auto` chose), after `start()`. */
@@ -648,8 +653,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         const old = pipeline;
         const manual = old.recorder.state().manual;
         // Stopping finishes the clip being written with every frame it got (nothing recorded is
-        // lost); it ends at the change, which the log above marks. An interrupt would start a
-        // second, tiny clip in the old pipeline before it stops.
+        // lost); its sidecar says it ends at the change. An interrupt would start a second, tiny
+        // clip in the old pipeline before it stops. The new pipeline has its own encoder and ring:
+        // access units of another size or encoder are never joined to the old ones.
+        const mark = { wallMs: Date.now(), reason: 'camera-restart' as const, keys: restartKeys, gapMs: null, ended: true };
+        old.recorder.markBreak(mark);
+        old.segmenter.markBreak(mark);
         await old.stop();
         try {
           await buildPipeline(false);
@@ -671,6 +680,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       changed();
       return applied;
+    },
+    markCameraRestart(keys, gapMs) {
+      if (!pipeline) return;
+      // The gap runs from the last frame before the restart to the first after it (now).
+      const mark = { wallMs: Date.now() - (gapMs ?? 0), reason: 'camera-restart' as const, keys, gapMs, ended: false };
+      pipeline.recorder.markBreak(mark);
+      pipeline.segmenter.markBreak(mark);
     },
     cameraSource: () => source,
     sourceSpec: () => sourceSpec,
