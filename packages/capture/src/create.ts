@@ -208,6 +208,7 @@ class SupervisedSource implements FrameSource {
     }
     const before = { controls: this.controls, fps: this.fpsOverride };
     const lastFrameMs = this.lastFrameAtMs;
+    const lastPtsUs = this.lastOutPtsUs;
     this.controls = change.controls ?? this.controls;
     if (change.fps !== undefined) this.fpsOverride = change.fps;
     try {
@@ -235,7 +236,7 @@ class SupervisedSource implements FrameSource {
     this.reconfigures++;
     this.lastGapMs = this.lastFrameAtMs - lastFrameMs;
     this.logger?.info({ gapMs: this.lastGapMs, args: this.cameraArgs() }, 'camera: restarted with new settings');
-    return { gapMs: this.lastGapMs, args: this.cameraArgs() };
+    return { gapMs: this.lastGapMs, args: this.cameraArgs(), lastPtsUs };
   }
 
   /** One planned restart: the old run ends, a new one starts, resolved at its first frame. */

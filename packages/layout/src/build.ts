@@ -38,7 +38,7 @@ export interface RecordingFacts {
   readonly reviewed?: boolean;
   /** What started the event (`video`, sensor names), in the order they fired. */
   readonly cues?: readonly string[];
-  /** Breaks in the video (camera restarts), relative to the first frame; those past the end are dropped. */
+  /** Breaks in the video (camera restarts), relative to the first frame; one past the end is put at the end. */
   readonly discontinuities?: readonly Discontinuity[];
 }
 
@@ -64,7 +64,8 @@ export function buildSidecar(facts: RecordingFacts): EventSidecar {
   const seriesPeak = scores.reduce<number | null>((max, p) => (max === null || p.score > max ? p.score : max), null);
   const peakScore = facts.peakScore === null && seriesPeak === null ? null : Math.max(facts.peakScore ?? 0, seriesPeak ?? 0);
   const favorite = facts.favorite ?? facts.kind === 'memory';
-  const discontinuities = (facts.discontinuities ?? []).filter((d) => d.atMs >= 0 && d.atMs <= durationMs).map((d) => ({ ...d, atMs: Math.round(d.atMs), keys: [...d.keys] }));
+  // A break the file holds stays listed; one placed a little past the last frame (the restart was reported late) sits at the end.
+  const discontinuities = (facts.discontinuities ?? []).filter((d) => d.atMs >= 0).map((d) => ({ ...d, atMs: Math.min(Math.round(d.atMs), Math.floor(durationMs)), keys: [...d.keys] }));
   return {
     version: SIDECAR_VERSION,
     id: facts.id,

@@ -78,6 +78,8 @@ export interface RecorderStats {
 export interface BreakMark {
   /** Wall time of the last frame before the break. */
   readonly wallMs: number;
+  /** Its capture timestamp, when known: places the break exactly (the wall time is taken when the restart was reported). */
+  readonly ptsUs?: number | null;
   readonly reason: Discontinuity['reason'];
   /** The configuration keys whose change restarted the camera. */
   readonly keys: readonly string[];
@@ -185,6 +187,8 @@ interface OpenEvent {
   /** Every cue that started or joined the event, first first. */
   cues: string[];
   clip: OpenClip | null;
+  /** Breaks marked while the event waited for its first keyframe: its clip lists them. */
+  pendingBreaks: BreakMark[];
   /** The trigger of the next clip when the detector continued a long event. */
   nextTrigger: TriggerInput | null;
 }
@@ -354,8 +358,11 @@ class EventRecorder implements Recorder {
     const oldest = this.ring.oldest()?.wallMs;
     this.breaks = this.breaks.filter((b) => oldest !== undefined && b.wallMs >= oldest);
     if (this.breaks.length < MAX_DISCONTINUITIES) this.breaks.push(mark);
-    const clip = this.event?.clip;
+    const event = this.event;
+    const clip = event?.clip;
     if (clip) addBreak(clip, mark);
+    // No keyframe yet (a loaded encoder): the clip opened at the next one still ends here.
+    else if (event && event.pendingBreaks.length < MAX_DISCONTINUITIES) event.pendingBreaks.push(mark);
     this.log?.info({ keys: mark.keys, gapMs: mark.gapMs, ended: mark.ended, clip: clip?.id ?? null }, 'recorder: the camera restarted; the break is marked');
   }
 
@@ -467,6 +474,7 @@ class EventRecorder implements Recorder {
       peak: null,
       cues: [...(input.cues ?? [])],
       clip: null,
+      pendingBreaks: [],
       nextTrigger: null,
     };
     if (frame && input.boxes && input.boxes.length > 0) keepPeak(event, frame, frame.ptsUs, input.score ?? 0, input.boxes);
@@ -487,7 +495,10 @@ class EventRecorder implements Recorder {
     const parts = partPaths(this.options.dataDir, id);
     const writer = createClipWriter({ path: parts.clip, fsync: this.options.fsync ?? true, fragmentMs: this.options.fragmentMs, frameUs: 1e6 / this.options.fps, logger: this.log });
     const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, width: first.width, height: first.height, scores: [], breaks: [], lastPtsUs: first.ptsUs };
-    for (const mark of this.breaks) if (mark.wallMs >= first.wallMs && !mark.ended) addBreak(clip, mark);
+    // Breaks inside the pre-roll (the ring spans the gap), and those marked while the event waited for a keyframe.
+    const marks = new Set([...this.breaks.filter((mark) => (mark.ptsUs ?? null) !== null ? (mark.ptsUs as number) >= first.ptsUs : mark.wallMs >= first.wallMs).filter((mark) => !mark.ended), ...event.pendingBreaks]);
+    event.pendingBreaks = [];
+    for (const mark of [...marks].sort((a, b) => a.wallMs - b.wallMs)) addBreak(clip, mark);
     for (const point of this.history) {
       if (point.ptsUs >= first.ptsUs) clip.scores.push({ tMs: Math.round((point.ptsUs - first.ptsUs) / 1000), score: point.score });
     }
@@ -600,7 +611,8 @@ class EventRecorder implements Recorder {
 /** Lists a break in the clip, at its time since the clip's first frame. */
 function addBreak(clip: OpenClip, mark: BreakMark): void {
   if (clip.breaks.length >= MAX_DISCONTINUITIES) return;
-  clip.breaks.push({ atMs: Math.max(0, Math.round(mark.wallMs - clip.firstWallMs)), reason: mark.reason, keys: [...mark.keys], gapMs: mark.gapMs, ended: mark.ended });
+  const sinceFirstMs = mark.ptsUs !== undefined && mark.ptsUs !== null ? (mark.ptsUs - clip.firstPtsUs) / 1000 : mark.wallMs - clip.firstWallMs;
+  clip.breaks.push({ atMs: Math.max(0, Math.round(sinceFirstMs)), reason: mark.reason, keys: [...mark.keys], gapMs: mark.gapMs, ended: mark.ended });
 }
 
 /** Keeps `frame` as the event's peak, copying into the buffer of the previous peak when the size matches. */

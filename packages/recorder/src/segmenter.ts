@@ -245,6 +245,14 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
   const finalising = new Set<Promise<void>>();
   const counters = { segmentsWritten: 0, segmentsFailed: 0, lookbackEvicted: 0 };
 
+  /** Breaks marked while no continuous segment was open. */
+  const pendingBreaks: BreakMark[] = [];
+  const addBreak = (segment: OpenSegment, mark: BreakMark): void => {
+    if (segment.breaks.length >= MAX_DISCONTINUITIES) return;
+    const sinceFirstMs = mark.ptsUs !== undefined && mark.ptsUs !== null ? (mark.ptsUs - segment.firstPtsUs) / 1000 : mark.wallMs - segment.firstWallMs;
+    segment.breaks.push({ atMs: Math.max(0, Math.round(sinceFirstMs)), reason: mark.reason, keys: [...mark.keys], gapMs: mark.gapMs, ended: mark.ended });
+  };
+
   const wantedKind = (): SegmentKind | null => (continuous ? 'segment' : lookbackMaxBytes > 0 ? 'lookback' : null);
 
   const estimateOnDisk = (segment: OpenSegment): number =>
@@ -300,6 +308,7 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
     open = { kind, id, writer, partFile, firstPtsUs: unit.ptsUs, firstWallMs: unit.wallMs, width: unit.width, height: unit.height, lastPtsUs: unit.ptsUs, bytes: 0, frames: 0, breaks: [], waiters: [] };
     cutRequested = false;
     if (kind === 'segment') {
+      for (const mark of pendingBreaks.splice(0)) addBreak(open, mark);
       const info: PartInfo = {
         version: 1,
         id,
@@ -398,8 +407,13 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
 
   return {
     markBreak(mark) {
-      if (!open || open.kind !== 'segment' || open.breaks.length >= MAX_DISCONTINUITIES) return;
-      open.breaks.push({ atMs: Math.max(0, Math.round(mark.wallMs - open.firstWallMs)), reason: mark.reason, keys: [...mark.keys], gapMs: mark.gapMs, ended: mark.ended });
+      if (!continuous) return;
+      // Between segments (waiting for a keyframe): the next segment starts with the break.
+      if (!open || open.kind !== 'segment') {
+        if (pendingBreaks.length < MAX_DISCONTINUITIES) pendingBreaks.push(mark);
+        return;
+      }
+      addBreak(open, mark);
     },
     async open() {
       await fsp.rm(lookbackDir, { recursive: true, force: true });

@@ -132,7 +132,7 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
       reconfigure: async (change) => {
         const before = source.cameraControls!() ?? { controls: {}, fps: source.fps };
         const result = await source.reconfigure!(change);
-        runtime.markCameraRestart(restartKeys(before, source.cameraControls!() ?? before), result.gapMs);
+        runtime.markCameraRestart(restartKeys(before, source.cameraControls!() ?? before), result);
         return result;
       },
       cameraControls: () => source.cameraControls!() ?? { controls: {}, fps: source.fps },

@@ -130,7 +130,13 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.use(bodyDeadline(limits.bodyTimeoutMs));
   if (options.configService) {
     const settings = (): Record<string, ReturnType<Runtime['savedSettings']>> => Object.fromEntries(runtimes.map((r) => [r.status().camera, r.savedSettings()]));
-    app.use('/api', createConfigApi({ service: options.configService, dataDir: config.server.dataDir, settings, logger }));
+    const restoreSettings = (camera: string, saved: ReturnType<Runtime['savedSettings']>): boolean => {
+      const target = runtimes.find((r) => r.status().camera === camera);
+      target?.restoreSettings(saved);
+      return target !== undefined;
+    };
+    const arming = options.alerts?.arming;
+    app.use('/api', createConfigApi({ service: options.configService, dataDir: config.server.dataDir, settings, restoreSettings, arming, logger }));
   }
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   if (options.alerts) app.use('/api', createAlertsApi({ alerts: options.alerts, runtimes }));

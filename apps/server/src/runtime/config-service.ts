@@ -102,6 +102,8 @@ export interface ConfigService {
    * source after finishing the clip being written.
    */
   saveAndApply(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], who: string): Promise<ConfigChange>;
+  /** Validates a whole file document as {@link replace} would, writing nothing; throws its ConfigUpdateError. */
+  check(doc: unknown): void;
   /** Replaces the whole file document (a restored backup), with the same checks. */
   replace(doc: unknown, options: { ifMatch: string | undefined; who: string }): Promise<ConfigChange>;
   /** Changes, and a hand-edited file found invalid (`error`). */
@@ -293,6 +295,10 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     },
     saveAndApply(pairs, who) {
       return serial(() => write(setAll(pairs), who));
+    },
+    check(doc) {
+      if (!isObject(doc)) throw new ConfigUpdateError(400, 'CONFIG_BAD_PATCH', 'the configuration must be a JSON object');
+      resolveDoc(doc, 'configuration');
     },
     replace(doc, { ifMatch, who }) {
       return serial(async () => {

@@ -185,6 +185,8 @@ export interface Runtime {
   calibrate(apply: boolean): Calibration;
   /** What the page left in settings.json (trigger, switches), for the backup. */
   savedSettings(): RuntimeSettings;
+  /** Puts back settings from a backup (validated by the caller): written to settings.json and in force at once. */
+  restoreSettings(saved: RuntimeSettings): void;
   /**
    * Applies a new configuration of this camera live; `keys` are the dotted keys that changed.
    * The live view and retention change in place; detector keys replace the detector (its open
@@ -197,7 +199,7 @@ export interface Runtime {
    * The camera's source restarted with new settings (`keys`) while the pipeline ran on (rpicam
    * controls): the clip being written, a continuous segment and the pre-roll ring mark the gap.
    */
-  markCameraRestart(keys: readonly string[], gapMs: number | null): void;
+  markCameraRestart(keys: readonly string[], gap: { gapMs: number | null; lastPtsUs: number | null }): void;
   /** The capture source (after `start()`), for the camera controls; null before. */
   cameraSource(): FrameSource | null;
   /** The source spec in use (`camera.source`, or what `auto` chose), after `start()`. */
@@ -628,6 +630,23 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return store().timeline(day, camera);
     },
     savedSettings: () => settings?.read() ?? {},
+    restoreSettings(saved) {
+      const next = settings?.replace(saved) ?? saved;
+      if (!pipeline) return;
+      pipeline.setMotionEnabled(next.motionEnabled ?? true);
+      pipeline.segmenter.setContinuous(next.continuousEnabled ?? config.recording.continuous.enabled);
+      // From the configuration's trigger, then the saved one on top (as at a start).
+      const detector = pipeline.detector;
+      if (next.triggerMode === 'manual' && next.triggerLevel !== undefined) detector.setTriggerLevel(next.triggerLevel);
+      else if ((next.triggerMode ?? config.detector.triggerMode) === 'auto') {
+        // Through manual: switching to auto starts from offset 0, which the saved offset steps from.
+        detector.setTriggerMode('manual');
+        detector.setTriggerMode('auto');
+        restoreTrigger(pipeline, next);
+      } else detector.setTriggerLevel(config.detector.triggerLevel);
+      logger.info({ settings: next }, 'settings restored from a backup');
+      changed();
+    },
     async reconfigure(next, keys) {
       const previous = config;
       config = next;
@@ -681,10 +700,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       changed();
       return applied;
     },
-    markCameraRestart(keys, gapMs) {
+    markCameraRestart(keys, { gapMs, lastPtsUs }) {
       if (!pipeline) return;
-      // The gap runs from the last frame before the restart to the first after it (now).
-      const mark = { wallMs: Date.now() - (gapMs ?? 0), reason: 'camera-restart' as const, keys, gapMs, ended: false };
+      // The gap runs from the last frame before the restart (its timestamp places it exactly) to the first after it (about now).
+      const mark = { wallMs: Date.now() - (gapMs ?? 0), ptsUs: lastPtsUs, reason: 'camera-restart' as const, keys, gapMs, ended: false };
       pipeline.recorder.markBreak(mark);
       pipeline.segmenter.markBreak(mark);
     },
