@@ -12,6 +12,7 @@ const SUITES: Record<string, () => BenchSuite> = {
   loop: () => require('./loop').loopBench,
   peer: () => require('./peer').peerBench,
   budget: () => require('./budget').budgetBench,
+  restart: () => require('./restart').restartBench,
 };
 
 /** Suites left out of a plain `pnpm bench`: they install packages, need root or run for minutes. */

@@ -227,7 +227,10 @@ export function exportApiTokens(dataDir: string, withSecrets: boolean): BackupTo
  * this server that the backup does not list are revoked: the list is the backup's.
  */
 export function restoreApiTokens(dataDir: string, tokens: readonly BackupToken[]): { restored: ApiTokenInfo[]; needSecret: ApiTokenInfo[] } {
-  const file = readAuthFile(dataDir) ?? { version: 1 as const, secret: randomBytes(32).toString('hex'), password: null };
+  const existing = readAuthFile(dataDir);
+  // No token before, none after: no file is made for nothing.
+  if (!existing && !tokens.length) return { restored: [], needSecret: [] };
+  const file = existing ?? { version: 1 as const, secret: randomBytes(32).toString('hex'), password: null };
   const held = new Map((file.tokens ?? []).map((t) => [t.id, t.sha256]));
   const restored: (ApiTokenInfo & { sha256: string })[] = [];
   const needSecret: ApiTokenInfo[] = [];

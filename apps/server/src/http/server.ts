@@ -135,7 +135,9 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
       target?.restoreSettings(saved);
       return target !== undefined;
     };
-    const arming = options.alerts?.arming;
+    // Read through `alerts` each time: a change of the alerts' configuration makes a new arming state.
+    const alerts = options.alerts;
+    const arming = alerts ? { status: () => alerts.arming.status(), setMode: (mode: Parameters<typeof alerts.arming.setMode>[0], source: 'api') => alerts.arming.setMode(mode, source) } : undefined;
     app.use('/api', createConfigApi({ service: options.configService, dataDir: config.server.dataDir, settings, restoreSettings, arming, logger }));
   }
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
