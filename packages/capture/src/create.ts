@@ -286,7 +286,7 @@ class SupervisedSource implements FrameSource {
     // limit, on a clock that leaves out the time this process itself could not run (a loaded
     // machine, a synchronous spawn). A plain timer here once gave up on a camera still starting.
     let timer: NodeJS.Timeout | null = null;
-    const timeoutMs = this.options.firstFrameTimeoutMs ?? 20_000;
+    const timeoutMs = this.firstFrameLimitMs();
     const timeout =
       this.options.stallTimeoutMs === 0
         ? new Promise<never>((_, reject) => {
