@@ -44,7 +44,7 @@ describe('the player shows where a camera restart cut a clip (demo source, real 
           await page.goto(url);
           await page.click('#tab-gallery');
           await page.click(`.event[data-id="${clip.id}"]`, { timeout: 30_000 });
-          await page.waitForSelector('#event-chart', { timeout: 15_000 });
+          await page.waitForSelector('#event-breaks', { timeout: 30_000 });
           const items = await page.locator('#event-breaks .event-break').allTextContents();
           expect(items).toHaveLength(1);
           expect(items[0]).toBe(`The camera restarted with new settings (camera.fps) at ${(clip.discontinuities[0].atMs / 1000).toFixed(1)} s: the recording goes on in a new clip.`);
