@@ -54,8 +54,8 @@ import { createAnalysedRateMeter, INITIAL_ANALYSIS_RATE_STATE, nextAnalysisRate,
  *
  * Every frame goes to the encoder; at most `analysisFps` frames a second, picked evenly in time,
  * go to the detector first (synchronously: a start event for frame N reaches the recorder
- * before frame N is encoded). The frames the detector skips cost it nothing. Backpressure on the frame → encoder
- * edge: a pausable source (a file in fast mode) is paused while ffmpeg is behind, so nothing is
+ * before frame N is encoded). The frames the detector skips cost it nothing. Backpressure on
+ * the frame → encoder edge: a pausable source (a file in fast mode) is paused while ffmpeg is behind, so nothing is
  * lost; a live source never waits and the encoder drops (and counts) frames instead.
  */
 
