@@ -19,7 +19,7 @@ export interface LoopMeasure {
   readonly gcMs: number;
   /** Buffers of at least a quarter luma plane allocated per frame (Buffer.alloc/allocUnsafe/from/concat). */
   readonly bigAllocsPerFrame: number;
-  /** CPU time inside the detector's push() per captured frame, ms (process CPU deltas around each call). */
+  /** Main-thread CPU time inside the detector's push() per captured frame, ms (measured around each call). */
   readonly detectorMsPerFrame: number;
   /** CPU time of one push() (per analysed frame), ms. */
   readonly detectorMsPerPush: number;
