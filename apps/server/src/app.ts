@@ -8,6 +8,7 @@ import { parseConfig, perCamera, type Config, type ConfigLayers } from './config
 import { createConfigService, type ConfigService } from './runtime/config-service';
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
+import { attachCameraLabels, chooseLabelSources, combineLabelsStatus, type CameraLabels } from './camera-labels';
 import { attachLabels } from './labels';
 import { createRuntime, openConfiguredStore, type Runtime } from './runtime/runtime';
 import { version } from './version';
@@ -65,14 +66,29 @@ export async function startPreroll(options: {
   const alerts = createAlerts({ config, logger: logger.child({ component: 'alerts' }) });
   const alertDetachers: (() => void)[] = [];
   let configService: ConfigService | null = null;
-  // Object labels for motion events, added after each announcement as a sidecar update.
-  const labels = attachLabels({ announcer, store: () => sharedStore ?? started[0].store(), config, logger: logger.child({ component: 'labels' }) });
+  // Object labels for motion events, added after each announcement as a sidecar update: from
+  // the AI Camera's own detector where there is one (labels.source), else the CPU classifier,
+  // which then never sees those cameras' events (and is not even created when no camera needs it).
+  const labelSources = await chooseLabelSources(cameras, logger.child({ component: 'labels' }));
+  const onAiCamera = new Set([...labelSources].filter(([, c]) => c.source === 'camera').map(([id]) => id));
+  const cpuCameras = [...labelSources.values()].filter((c) => c.source === 'cpu').length;
+  const labelsConfig = cpuCameras === 0 ? { ...config, labels: { ...config.labels, enabled: false } } : config;
+  const cpuAnnouncer: Pick<typeof announcer, 'subscribe'> = {
+    subscribe: (listener) => announcer.subscribe((a) => (labelSources.get(a.record.camera)?.source ?? 'cpu') === 'cpu' && listener(a)),
+  };
+  const cpuLabels = attachLabels({ announcer: cpuAnnouncer, store: () => sharedStore ?? started[0].store(), config: labelsConfig, logger: logger.child({ component: 'labels' }) });
+  const cameraLabels: CameraLabels[] = [];
+  const labels = {
+    status: () => combineLabelsStatus(cpuLabels.status(), cameraLabels.map((c) => c.status()), cpuCameras),
+    catchUp: () => cpuLabels.catchUp(),
+  };
   const undo = async (): Promise<void> => {
     await configService?.stop();
     await http?.close();
     // Before the cameras: a camera closes its store when it stops. An event that ends during
     // the stop is announced unclassified; the next start catches up with it (labels.catchUp).
-    await labels.stop();
+    for (const one of cameraLabels.splice(0)) await one.stop();
+    await cpuLabels.stop();
     // The cameras before the integrations: the clips and segments they close while stopping are
     // indexed and announced like any other, and the integrations still send them out.
     announcer.open();
@@ -108,6 +124,7 @@ export async function startPreroll(options: {
         store: sharedStore ?? undefined,
         primary: index === 0,
         onRecording: (recording) => announcer.finished(recording),
+        aiCamera: onAiCamera.has(cameraConfig.camera.id) ? { postProcessFile: cameraConfig.labels.aiCamera.postProcessFile, minConfidence: cameraConfig.labels.minConfidence } : null,
       });
       started.push(runtime);
       try {
@@ -117,6 +134,10 @@ export async function startPreroll(options: {
         throw error;
       }
       checkAborted();
+    }
+    for (const [index, runtime] of started.entries()) {
+      if (!onAiCamera.has(cameras[index].camera.id)) continue;
+      cameraLabels.push(attachCameraLabels({ runtime, announcer, store: () => sharedStore ?? runtime.store(), config: cameras[index], logger: logger.child({ component: 'labels' }) }));
     }
     await alerts.start();
     for (const [index, runtime] of started.entries()) {

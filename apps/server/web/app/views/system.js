@@ -13,6 +13,7 @@ function rows(status) {
     ['Recordings', `${status.events.count} (${(status.events.bytes / 1e9).toFixed(2)} GB)`],
     ['Disk', status.disk ? `${status.disk.usedPct}% used, ${(status.disk.freeBytes / 1e9).toFixed(1)} GB free` : 'unknown'],
   ];
+  if (status.labels) list.push(['Labels', labelsText(status.labels)]);
   const sys = status.system;
   if (sys) {
     list.push(['CPU load', `${sys.loadAvg.map((v) => v.toFixed(2)).join(' / ')} (${sys.cpus} cores)`]);
@@ -23,6 +24,17 @@ function rows(status) {
   }
   list.push(['Live viewers', String(status.live.viewers)], ['Uptime', formatDuration(status.uptimeS)], ['Version', status.version]);
   return list;
+}
+
+/** The labels row: where they come from and what an event costs (0 ms when the AI Camera's sensor does the work). */
+function labelsText(labels) {
+  const skipped = (labels.aiCameras || []).reduce((n, c) => n + ((c.metadata && c.metadata.corrupt) || 0), 0);
+  const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const note = skipped ? `; ${plural(skipped, 'camera metadata line')} skipped` : '';
+  if (labels.source === 'camera') return `AI Camera (on the sensor), 0 ms per event, ${plural(labels.events, 'event')}${note}`;
+  if (!labels.enabled && labels.source !== 'mixed') return 'off';
+  const cost = labels.meanEventMs === null ? 'no event yet' : `${Math.round(labels.meanEventMs)} ms per event`;
+  return `${labels.source === 'mixed' ? 'CPU and AI Camera' : 'CPU'}, ${cost}${note}`;
 }
 
 /** The system view. */
