@@ -37,6 +37,8 @@ export interface ChildServerOptions {
   readonly startTimeoutMs?: number;
   /** More `serve` arguments (e.g. `--config FILE`). */
   readonly extraArgs?: readonly string[];
+  /** More environment for the server (e.g. `PREROLL_CAMERA__PASSTHROUGH__MODE`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
@@ -49,7 +51,7 @@ export async function startChildServer(source: string, options: ChildServerOptio
     : [process.execPath, args];
   const child = spawn(command, argv, {
     // The allocator and heap settings of `pnpm start`, the systemd unit and the Docker image.
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn' },
+    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
