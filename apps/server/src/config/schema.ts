@@ -203,6 +203,14 @@ const mask = z
 const detector = z
   .strictObject({
     analysisWidth: z.int().min(8).max(1920).default(D.analysisWidth).describe('Width of the downscaled luma image the motion score is computed on, pixels.'),
+    analysisFps: z
+      .number()
+      .min(1)
+      .max(120)
+      .default(5)
+      .describe(
+        'Frames a second the motion detector analyses at most, picked evenly by timestamp; every frame is still recorded and shown live. The default is the lowest rate that keeps the worst-case decision delay for a compact object (two analysed frames) within 0.5 s and gives the same events as 15 and 30 frames/s (docs/detector.md, "Analysis rate"). At or above the camera\'s frame rate every frame is analysed.',
+      ),
     triggerLevel: z
       .number()
       .min(0.1)

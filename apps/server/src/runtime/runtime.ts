@@ -53,6 +53,8 @@ export interface Status {
   readonly width: number;
   readonly height: number;
   readonly fps: number;
+  /** Frames a second the motion detector analyses (measured; at most `detector.analysisFps`, and the scores come at this rate). */
+  readonly analysisFps: number;
   readonly droppedFrames: number;
   readonly score: number;
   readonly triggerLevel: number;
@@ -378,7 +380,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   /** The detector's options from the configuration; a bad mask file throws DETECTOR_BAD_MASK naming the file. */
   const detectorOptions = async (): Promise<MaskableDetectorOptions> => {
-    const { mask: maskConfig, ...detectorConfig } = config.detector;
+    // The analysis rate is the pipeline's (which frames reach the detector), not the detector's.
+    const { mask: maskConfig, analysisFps: _analysisFps, ...detectorConfig } = config.detector;
     const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
     return {
       ...detectorConfig,
@@ -426,6 +429,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       source,
       dataDir,
       detector,
+      analysisFps: config.detector.analysisFps,
       encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
       onDemand: { idleStopMs: config.camera.mjpeg.encoderIdleStopS * 1000 },
       recorder: {
@@ -617,6 +621,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         width: source?.width ?? 0,
         height: source?.height ?? 0,
         fps: stats?.fps ?? 0,
+        analysisFps: round(pipeline?.stats().analysisFps ?? 0),
         droppedFrames: (stats?.droppedFrames ?? 0) + encoderDropped,
         score: round(lastSample?.score ?? 0),
         triggerLevel: pipeline?.detector.triggerLevel() ?? config.detector.triggerLevel,
@@ -808,6 +813,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       } else if (detectorKeys.length) {
         logger.info({ keys: detectorKeys }, 'configuration changed: new detector');
         pipeline.replaceDetector(await detectorOptions());
+        pipeline.setAnalysisFps(config.detector.analysisFps);
         if (!triggerKeys.length) restoreTrigger(pipeline, settings?.read() ?? {});
       }
       changed();
