@@ -414,7 +414,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       stallTimeoutMs: config.camera.stallTimeoutMs,
       loop: config.camera.loop,
       // A camera found to send H.264 is passed through; the MJPEG path is for the others.
-      mjpeg: config.camera.mjpeg.enabled && !passthrough ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.camera.mjpeg.analysisFps } : undefined,
+      mjpeg: config.camera.mjpeg.enabled && !passthrough ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.detector.analysisFps } : undefined,
       keepTrying: true,
       // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
       framePool: true,
@@ -524,7 +524,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (!decision.passthrough) return null;
       return {
         detectWidthPx: settings.detectWidthPx,
-        detectFps: probe.fps ? Math.min(settings.detectFps, probe.fps) : settings.detectFps,
+        // Decoded at the detector's analysis rate: no frame is decoded that it would skip.
+        detectFps: probe.fps ? Math.min(config.detector.analysisFps, probe.fps) : config.detector.analysisFps,
         width: probe.width,
         height: probe.height,
         cameraFps: probe.fps ?? undefined,
