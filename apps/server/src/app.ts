@@ -9,6 +9,7 @@ import { createConfigService, type ConfigService } from './runtime/config-servic
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
 import { attachLabels } from './labels';
+import type { Classifier } from '@preroll/classify';
 import { createRuntime, openConfiguredStore, type Runtime } from './runtime/runtime';
 import { version } from './version';
 
@@ -47,6 +48,8 @@ export async function startPreroll(options: {
    */
   configFile?: string | null;
   layers?: ConfigLayers;
+  /** The object detector behind the labels; default the on-device one (`createClassifier`). Tests pass a deterministic one. */
+  classifier?: Classifier;
 }): Promise<Preroll> {
   const { config, logger, signal } = options;
   // Every image sharp sees here is new (live frames, snapshots): its operation cache only holds
@@ -66,7 +69,7 @@ export async function startPreroll(options: {
   const alertDetachers: (() => void)[] = [];
   let configService: ConfigService | null = null;
   // Object labels for motion events, added after each announcement as a sidecar update.
-  const labels = attachLabels({ announcer, store: () => sharedStore ?? started[0].store(), config, logger: logger.child({ component: 'labels' }) });
+  const labels = attachLabels({ announcer, store: () => sharedStore ?? started[0].store(), config, logger: logger.child({ component: 'labels' }), classifier: options.classifier });
   const undo = async (): Promise<void> => {
     await configService?.stop();
     await http?.close();
@@ -118,13 +121,17 @@ export async function startPreroll(options: {
       }
       checkAborted();
     }
+    // The early classification watches each camera from its first event (stopped with the labels).
+    for (const [index, runtime] of started.entries()) {
+      labels.watchCamera({ id: cameras[index].camera.id, onMotion: runtime.onMotion, onSample: runtime.onSample, onEventStart: runtime.onEventStart });
+    }
     await alerts.start();
     for (const [index, runtime] of started.entries()) {
-      alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: cameras[index], logger: logger.child({ component: 'alerts' }) }));
+      alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: cameras[index], logger: logger.child({ component: 'alerts' }), labels }));
     }
     // MQTT / webhooks / upload per camera: its own topics, Home Assistant device and recordings.
     for (const [index, runtime] of started.entries()) {
-      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts });
+      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels });
       integrationsOf.push(one);
       if (one) integrations.push(one);
     }
@@ -150,7 +157,7 @@ export async function startPreroll(options: {
           for (const detach of alertDetachers.splice(0)) detach();
           await alerts.reconfigure(next);
           for (const [index, runtime] of started.entries()) {
-            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }) }));
+            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }), labels }));
           }
           for (const key of alertKeys) applied.add(key);
         }
@@ -165,7 +172,7 @@ export async function startPreroll(options: {
               await old.stop();
               integrations.splice(integrations.indexOf(old), 1);
             }
-            const one = await startIntegrations({ runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts });
+            const one = await startIntegrations({ runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels });
             integrationsOf[index] = one;
             if (one) integrations.push(one);
           }

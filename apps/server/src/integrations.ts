@@ -5,6 +5,7 @@ import type { EventRecord } from '@preroll/store';
 import type { Alerts } from './alerts';
 import type { Announcer } from './announcer';
 import type { Config } from './config';
+import type { Labels } from './labels';
 import type { Runtime } from './runtime/runtime';
 
 /**
@@ -23,6 +24,8 @@ export async function startIntegrations(options: {
   version: string;
   /** With alert channels configured, MQTT also shows and switches the arming mode. */
   alerts?: Alerts;
+  /** Object labels: summaries carry them, and each motion event's final labels go out once more. */
+  labels?: Pick<Labels, 'earlyFor' | 'onLabelled'>;
 }): Promise<(Integrations & { detach(): void }) | null> {
   const { runtime, config, logger } = options;
   const section = config.integrations;
@@ -35,6 +38,7 @@ export async function startIntegrations(options: {
     cameraId: config.camera.id,
     logger,
     softwareVersion: options.version,
+    labels: config.labels.enabled,
     control: {
       setTriggerLevel: (value) => runtime.setTriggerLevel(value),
       setMotionEnabled: (on) => runtime.setMotionEnabled(on),
@@ -91,8 +95,11 @@ export async function startIntegrations(options: {
     runtime.onSample((sample) => integrations.score(sample.score, sample.triggerLevel)),
     options.announcer.subscribe(({ record }) => {
       // The announcer serves every camera: this camera's recordings only.
-      if (record.camera === config.camera.id) integrations.recordingFinished(finished(dataDir, record));
+      if (record.camera === config.camera.id) integrations.recordingFinished({ ...finished(dataDir, record), labels: record.kind === 'motion' ? (options.labels?.earlyFor(record) ?? null) : null });
     }),
+    options.labels?.onLabelled((record) => {
+      if (record.camera === config.camera.id) integrations.recordingLabelled(record);
+    }) ?? (() => undefined),
   ];
 
   // Uploads that were queued or running when the last run stopped go again.
