@@ -87,7 +87,7 @@ describe('early labels with the real model', () => {
     cam.samples.emit(sample(50, [{ x: 0.2, y: 0.2, width: 0.5, height: 0.5, area: 0.2, score: 1 }]), grass);
     cam.motion.emit(false, t0 + 21_000);
 
-    await waitFor(() => got.length >= 2, 120_000, 'two early classifications');
+    await waitFor(async () => got.length >= 2, 120_000, 'two early classifications');
     await labels.stop();
     expect(got).toHaveLength(2);
     expect(got[0].startedAtMs).toBe(t0);

@@ -8,9 +8,9 @@ import { startStandIn, type StandIn } from '@preroll/testkit';
 import { alertText, createNotifier, decideAlert, eventSummary, matchLabels, notifyConfigSchema, resolveNotify, type AlertInput, type AlertLabel, type Notifier } from '../src';
 import { makeRecord, tempDir, waitFor } from './helpers';
 
-const person: AlertLabel = { label: 'person', subLabel: 'person', confidence: 0.8 };
-const cat: AlertLabel = { label: 'animal', subLabel: 'cat', confidence: 0.7 };
-const weakDog: AlertLabel = { label: 'animal', subLabel: 'dog', confidence: 0.45 };
+const person = { label: 'person', subLabel: 'person', confidence: 0.8 } as const satisfies AlertLabel;
+const cat = { label: 'animal', subLabel: 'cat', confidence: 0.7 } as const satisfies AlertLabel;
+const weakDog = { label: 'animal', subLabel: 'dog', confidence: 0.45 } as const satisfies AlertLabel;
 
 describe('matchLabels', () => {
   const rules = (labels: string[], exceptLabels: string[] = [], minLabelConfidence = 0) => ({ labels, exceptLabels, minLabelConfidence });
