@@ -4,6 +4,20 @@ import { html, useEffect, useRef, useState } from '../lib.js';
 import { api, goToLogin } from '../api.js';
 import { formatDuration } from '../format.js';
 
+/** What labelling costs here: per event, per detector pass, the early labels' delay, the model. */
+function labelsText(l) {
+  if (!l.enabled) return 'off';
+  const ms = (v) => (v === null || v === undefined ? '–' : `${v} ms`);
+  const parts = [
+    `${l.events} events, ${ms(l.meanEventMs)} per event (${ms(l.meanInferenceMs)} per pass)`,
+    l.early && l.early.enabled ? `early labels ${ms(l.early.meanMs)} after the trigger (${l.early.events} events${l.early.failures ? `, ${l.early.failures} without` : ''})` : 'no early labels',
+    l.loaded ? `model loaded in ${ms(l.loadMs)} (${l.backend})` : 'model not loaded yet',
+  ];
+  if (l.failures) parts.push(`${l.failures} failed`);
+  if (l.skipped) parts.push(`${l.skipped} skipped (busy)`);
+  return parts.join('; ');
+}
+
 function rows(status) {
   const list = [
     ['Source', `${status.source} (${status.sourceReason})`],
@@ -20,6 +34,8 @@ function rows(status) {
     if (sys.throttled !== null) list.push(['Throttling', sys.throttled]);
     if (sys.model) list.push(['Board', sys.model]);
   }
+  const labels = status.labels;
+  if (labels) list.push(['Object labels', labelsText(labels)]);
   list.push(['Live viewers', String(status.live.viewers)], ['Uptime', formatDuration(status.uptimeS)], ['Version', status.version]);
   return list;
 }
