@@ -261,6 +261,7 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
 
       const classify = async (atMs: number, frame: EarlyFrame | null): Promise<void> => {
         if (!frame) {
+          logger.info({ camera: camera.id, atMs }, 'labels: no frame with motion boxes in the event\'s first moments; its early labels are unknown');
           publishEarly({ camera: camera.id, startedAtMs: atMs, labels: null, ms: Date.now() - atMs });
           return;
         }

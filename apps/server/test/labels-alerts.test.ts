@@ -170,4 +170,43 @@ describe('labels in alerts, MQTT and webhooks (demo camera)', () => {
       await server.stop();
     }
   }, 240_000);
+
+  test('with the real model: the alert of a channel with a label rule waits for the early labels; the added latency is measured against a channel without one', async () => {
+    const BOT = '123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ012345';
+    const server = await startTestServer({
+      camera: { source: 'demo', width: 480, height: 270, fps: 15 },
+      labels: { enabled: true },
+      arming: { mode: 'away' },
+      integrations: {
+        notify: {
+          // The demo's moving block is no COCO object: the early labels are [] and "anything but a cat" alerts once they are known.
+          ntfy: { serverUrl: ntfy.url, topic: 'not-the-cat', exceptLabels: ['cat'], labelWaitMs: 30_000 },
+          telegram: { botToken: BOT, chatId: 7, apiBaseUrl: `${ntfy.url}/tg` },
+        },
+      },
+    });
+    const triggers: number[] = [];
+    const detach = server.runtime.onMotion((active, atMs) => {
+      if (active) triggers.push(atMs);
+    });
+    try {
+      await waitFor(async () => ntfy.received.some((r) => r.url === '/not-the-cat'), 120_000, 'the alert after the early labels');
+      await server.alerts.notifier?.idle();
+      const labelled = ntfy.received.filter((r) => r.url === '/not-the-cat');
+      const plain = ntfy.received.filter((r) => r.url.startsWith('/tg/'));
+      expect(labelled).toHaveLength(1);
+      expect(plain).toHaveLength(1);
+      expect(labelled[0].headers['x-title']).toBe('Motion: cam');
+      const early = (await request(`${server.url}/api/status`, 'GET')).body.labels;
+      expect(early.early).toMatchObject({ events: 1, failures: 0 });
+      const withRule = labelled[0].arrivedMs - triggers[0];
+      const without = plain[0].arrivedMs - triggers[0];
+      process.stdout.write(
+        `trigger-to-alert, real model: ${withRule} ms with a label rule, ${without} ms without (added ${withRule - without} ms); early labels ${early.early.lastMs} ms after the trigger (delay ${early.early.delayMs} ms), one pass ${early.meanInferenceMs} ms, model load ${early.loadMs} ms\n`,
+      );
+    } finally {
+      detach();
+      await server.stop();
+    }
+  }, 240_000);
 });
