@@ -294,13 +294,18 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
         else unconfirmed = { atMs: event.atMs, frame };
       };
 
+      /** Classifies the open event once its delay is over, its start notice came and a frame is kept. */
+      const finishWhenDue = (event: OpenEarly): void => {
+        if (open === event && event.timer === null && event.bytes > 0 && started.includes(event.atMs)) finish();
+      };
+
       const detachers = [
         camera.onEventStart((event) => {
           if (event.kind !== 'motion') return;
           started.push(event.atMs);
           while (started.length > 8) started.shift();
           // The notice follows the trigger by the JPEG's encoding: if the delay (or the event) has passed meanwhile, classify now.
-          if (open?.atMs === event.atMs && open.timer === null) finish();
+          if (open?.atMs === event.atMs) finishWhenDue(open);
           if (unconfirmed?.atMs === event.atMs) {
             track(classify(unconfirmed.atMs, unconfirmed.frame));
             unconfirmed = null;
@@ -317,7 +322,7 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
           event.timer = setTimeout(
             () => {
               event.timer = null;
-              if (open === event && started.includes(event.atMs)) finish();
+              finishWhenDue(event);
             },
             Math.max(0, settings.earlyDelayMs - (Date.now() - atMs)),
           );
@@ -334,6 +339,9 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
           event.width = frame.width;
           event.height = frame.height;
           event.bytes = frame.data.length;
+          // On a loaded machine the detector reports the trigger late, and the delay may be over
+          // before any frame of the event was kept: the first one is classified then.
+          finishWhenDue(event);
         }),
       ];
       const detach = (): void => {

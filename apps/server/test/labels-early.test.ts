@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { createFrame, type Frame } from '@preroll/capture';
 import type { MotionSample } from '@preroll/detector';
+import type { Classifier } from '@preroll/classify';
 import { createEmitter, runTool } from '@preroll/process';
+import { sleep } from '@preroll/testkit';
 import { parseConfig } from '../src/config';
 import { attachLabels, boxesRegion, mergeLabels, type EarlyLabels, type Labels } from '../src/labels';
 import { waitFor } from './server-helpers';
@@ -49,6 +51,46 @@ describe('pure helpers', () => {
     expect(boxesRegion([], 640, 480)).toBeNull();
     expect(boxesRegion([{ x: 0.1, y: 0.2, width: 0.1, height: 0.1 }, { x: 0.5, y: 0.25, width: 0.25, height: 0.5 }], 640, 480)).toEqual({ x: 64, y: 96, width: 416, height: 264 });
     expect(boxesRegion([{ x: 0.9, y: 0.9, width: 0.2, height: 0.2 }], 100, 100)).toEqual({ x: 90, y: 90, width: 10, height: 10 });
+  });
+});
+
+describe('early labels on a loaded machine (a scripted detector)', () => {
+  test('a trigger reported after the delay is over: the first frame with motion boxes is classified, once', async () => {
+    const seen: number[] = [];
+    const classifier: Classifier = {
+      async detect(source) {
+        seen.push((source as { width: number }).width);
+        return [{ label: 'animal', subLabel: 'cat', confidence: 0.9, box: { x: 1, y: 1, width: 10, height: 10 } }];
+      },
+      classifyEvent: async () => ({ labels: [], ms: 0, inferences: 0 }),
+      stats: () => ({ loaded: true, backend: 'scripted', loadMs: 0, events: 0, inferences: 0, failures: 0, lastEventMs: null, meanEventMs: null, meanInferenceMs: null, queued: 0 }),
+      close: async () => undefined,
+    };
+    const config = parseConfig({ labels: { enabled: true, earlyDelayMs: 1500 } });
+    const labels = attachLabels({ announcer: { subscribe: () => () => undefined }, store: () => { throw new Error('no store needed'); }, config, logger: silent, classifier });
+    try {
+      const got: EarlyLabels[] = [];
+      labels.onEarly((e) => got.push(e));
+      const cam = fakeCamera();
+      labels.watchCamera(cam.camera);
+      // The detector saw the trigger frame 5 s late: the delay is already over when it says so.
+      const t0 = Date.now() - 5000;
+      const frame = createFrame({ seq: 1, ptsUs: 1, wallMs: t0, width: 64, height: 48, data: Buffer.alloc(64 * 48 * 1.5, 128) });
+      cam.motion.emit(true, t0);
+      cam.starts.emit({ kind: 'motion', atMs: t0 });
+      // The timer (due at once) runs before the first sample: it must wait for a frame, not give up.
+      await sleep(50);
+      expect(got).toHaveLength(0);
+      cam.samples.emit(sample(30, [{ x: 0.25, y: 0.25, width: 0.5, height: 0.5, area: 0.25, score: 1 }]), frame);
+      cam.samples.emit(sample(60, [{ x: 0.25, y: 0.25, width: 0.5, height: 0.5, area: 0.25, score: 1 }]), frame);
+      cam.motion.emit(false, t0 + 6000);
+      await waitFor(async () => got.length >= 1, 10_000, 'the early labels');
+      expect(got).toHaveLength(1);
+      expect(got[0].labels?.map((l) => l.subLabel)).toEqual(['cat']);
+      expect(seen).toEqual([64]);
+    } finally {
+      await labels.stop();
+    }
   });
 });
 
