@@ -93,8 +93,14 @@ export interface Labels {
    * the function that stops watching.
    */
   watchCamera(camera: LabelledCamera): () => void;
-  /** Early labels as they come (one per motion event of a watched camera). */
+  /** Early labels as they come (one per motion event of a watched camera, and any a label source reports). */
   onEarly(listener: (early: EarlyLabels) => void): () => void;
+  /**
+   * Early labels from another source (a camera that detects on its sensor) for the camera's
+   * event triggered at `startedAtMs`: kept, matched with the recording, and handed to the
+   * alerts like the detector's. The first early labels of an event decide its alerts.
+   */
+  reportEarly(camera: string, startedAtMs: number, labels: readonly EventLabel[] | null): void;
   /** The early labels of the camera's event triggered at `startedAtMs`, if they came already. */
   earlyAt(camera: string, startedAtMs: number): EarlyLabels | undefined;
   /** The early labels of a finished recording (matched by camera and trigger time), or null. */
@@ -355,6 +361,9 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
       return detach;
     },
     onEarly: earlyEmitter.on,
+    reportEarly(camera, startedAtMs, labels) {
+      if (!stopped) publishEarly({ camera, startedAtMs, labels, ms: Date.now() - startedAtMs });
+    },
     earlyAt(camera, startedAtMs) {
       return earlies.find((e) => e.camera === camera && e.startedAtMs === startedAtMs);
     },
