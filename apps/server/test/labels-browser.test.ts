@@ -112,7 +112,14 @@ test.each([
     await page.goto(server.url);
     await page.click('#tab-gallery');
     const cards = async (): Promise<string[]> => page.locator('#gallery .event').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.id as string));
+    // The fixtures' day only: the demo camera records events of its own today.
+    const fixturesDay = async (): Promise<void> => {
+      await page.waitForSelector('#filter-day option[value="2025-01-02"]', { state: 'attached', timeout: 20_000 });
+      await page.selectOption('#filter-day', '2025-01-02');
+    };
+    await fixturesDay();
     await page.waitForSelector(`.event[data-id="${still}"]`, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#gallery .event').length === 3);
     expect(await cards()).toEqual([still, cat, person]);
 
     // The buttons count what each would show; the thumbnail carries the strongest label.
@@ -135,7 +142,9 @@ test.each([
     await page.waitForFunction(() => document.querySelectorAll('#gallery .event').length === 2);
     await page.reload();
     await page.click('#tab-gallery');
+    await fixturesDay();
     await page.waitForSelector(`.event[data-id="${cat}"]`, { timeout: 20_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#gallery .event').length === 2);
     expect(await cards()).toEqual([cat, person]);
     expect(await page.isChecked('#filter-motion-only')).toBe(true);
     const listed = await (await fetch(`${server.url}/api/events?label=none`)).json();
