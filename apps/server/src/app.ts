@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
+import type { Classifier } from '@preroll/classify';
 import type { Store } from '@preroll/store';
 import { attachAlerts, createAlerts, type Alerts } from './alerts';
 import { createAnnouncer } from './announcer';
@@ -9,7 +10,6 @@ import { createConfigService, type ConfigService } from './runtime/config-servic
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
 import { attachLabels } from './labels';
-import type { Classifier } from '@preroll/classify';
 import { createRuntime, openConfiguredStore, type Runtime } from './runtime/runtime';
 import { version } from './version';
 

@@ -12,7 +12,8 @@ import type { Runtime } from './runtime/runtime';
  * Connects the runtime to MQTT / Home Assistant, webhooks and rclone upload (when configured):
  * motion, score, recording state and settings go out; commands come in through the runtime's
  * own controls; every recording the announcer announces (once) is summarised and, if so
- * configured, uploaded. Store changes (favourites, upload state, deletions) are not announced.
+ * configured, uploaded; a motion event's final labels go out once more (`recording.labelled`).
+ * Other store changes (favourites, upload state, deletions) are not announced.
  * Returns null when no integration is configured. Never blocks the frame path: the
  * integrations queue and throttle on their side.
  */
