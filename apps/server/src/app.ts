@@ -9,6 +9,7 @@ import { parseConfig, perCamera, type Config, type ConfigLayers } from './config
 import { createConfigService, type ConfigService } from './runtime/config-service';
 import { createHttpServer, type HttpServer } from './http/server';
 import { startIntegrations } from './integrations';
+import { attachCameraLabels, chooseLabelSources, combineLabelsStatus, type CameraLabels } from './camera-labels';
 import { attachLabels } from './labels';
 import { createRuntime, openConfiguredStore, type Runtime } from './runtime/runtime';
 import { version } from './version';
@@ -68,14 +69,38 @@ export async function startPreroll(options: {
   const alerts = createAlerts({ config, logger: logger.child({ component: 'alerts' }) });
   const alertDetachers: (() => void)[] = [];
   let configService: ConfigService | null = null;
-  // Object labels for motion events, added after each announcement as a sidecar update.
-  const labels = attachLabels({ announcer, store: () => sharedStore ?? started[0].store(), config, logger: logger.child({ component: 'labels' }), classifier: options.classifier });
+  // Object labels for motion events, added after each announcement as a sidecar update: from
+  // the AI Camera's own detector where there is one (labels.source), else the CPU classifier,
+  // which then never sees those cameras' events (and is not even created when no camera needs it).
+  const labelSources = await chooseLabelSources(cameras, logger.child({ component: 'labels' }));
+  const onAiCamera = new Set([...labelSources].filter(([, c]) => c.source === 'camera').map(([id]) => id));
+  const cpuCameras = [...labelSources.values()].filter((c) => c.source === 'cpu').length;
+  const labelsConfig = cpuCameras === 0 ? { ...config, labels: { ...config.labels, enabled: false } } : config;
+  const cpuAnnouncer: Pick<typeof announcer, 'subscribe'> = {
+    subscribe: (listener) => announcer.subscribe((a) => (labelSources.get(a.record.camera)?.source ?? 'cpu') === 'cpu' && listener(a)),
+  };
+  // The one labels hook: the CPU classifier's, and the place every source records labels and
+  // reports early ones through (the AI Camera's too), so alerts, MQTT, webhooks and the page see one stream.
+  const cpuLabels = attachLabels({ announcer: cpuAnnouncer, store: () => sharedStore ?? started[0].store(), config: labelsConfig, logger: logger.child({ component: 'labels' }), classifier: options.classifier });
+  const cameraLabels: CameraLabels[] = [];
+  const labels = {
+    status: () => combineLabelsStatus(cpuLabels.status(), cameraLabels.map((c) => c.status()), cpuCameras),
+    catchUp: () => cpuLabels.catchUp(),
+    onLabelled: cpuLabels.onLabelled,
+  };
+  /** What the alerts of one camera wait for: the AI Camera's early report, or the CPU classifier's early pass. */
+  const alertLabelsOf = (cameraConfig: Readonly<Config>): Parameters<typeof attachAlerts>[0]['labels'] => ({
+    early: onAiCamera.has(cameraConfig.camera.id) ? cameraConfig.labels.aiCamera.earlyAfterMs > 0 : cpuLabels.early,
+    onEarly: cpuLabels.onEarly,
+    earlyAt: cpuLabels.earlyAt,
+  });
   const undo = async (): Promise<void> => {
     await configService?.stop();
     await http?.close();
     // Before the cameras: a camera closes its store when it stops. An event that ends during
     // the stop is announced unclassified; the next start catches up with it (labels.catchUp).
-    await labels.stop();
+    for (const one of cameraLabels.splice(0)) await one.stop();
+    await cpuLabels.stop();
     // The cameras before the integrations: the clips and segments they close while stopping are
     // indexed and announced like any other, and the integrations still send them out.
     announcer.open();
@@ -111,6 +136,7 @@ export async function startPreroll(options: {
         store: sharedStore ?? undefined,
         primary: index === 0,
         onRecording: (recording) => announcer.finished(recording),
+        aiCamera: onAiCamera.has(cameraConfig.camera.id) ? { postProcessFile: cameraConfig.labels.aiCamera.postProcessFile, minConfidence: cameraConfig.labels.minConfidence } : null,
       });
       started.push(runtime);
       try {
@@ -121,17 +147,25 @@ export async function startPreroll(options: {
       }
       checkAborted();
     }
-    // The early classification watches each camera from its first event (stopped with the labels).
     for (const [index, runtime] of started.entries()) {
-      labels.watchCamera({ id: cameras[index].camera.id, onMotion: runtime.onMotion, onSample: runtime.onSample, onEventStart: runtime.onEventStart });
+      const id = cameras[index].camera.id;
+      if (!onAiCamera.has(id)) {
+        // The CPU classifier's early pass watches the camera from its first event (stopped with the labels).
+        cpuLabels.watchCamera({ id, onMotion: runtime.onMotion, onSample: runtime.onSample, onEventStart: runtime.onEventStart });
+        continue;
+      }
+      const one = attachCameraLabels({ runtime, announcer, store: () => sharedStore ?? runtime.store(), config: cameras[index], logger: logger.child({ component: 'labels' }), record: cpuLabels.record });
+      // The AI Camera's early labels feed the alerts and the summaries like the CPU's.
+      one.onEarly((early) => cpuLabels.reportEarly(early.camera, early.triggeredAtMs, early.labels));
+      cameraLabels.push(one);
     }
     await alerts.start();
     for (const [index, runtime] of started.entries()) {
-      alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: cameras[index], logger: logger.child({ component: 'alerts' }), labels }));
+      alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: cameras[index], logger: logger.child({ component: 'alerts' }), labels: alertLabelsOf(cameras[index]) }));
     }
     // MQTT / webhooks / upload per camera: its own topics, Home Assistant device and recordings.
     for (const [index, runtime] of started.entries()) {
-      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels });
+      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels: cpuLabels });
       integrationsOf.push(one);
       if (one) integrations.push(one);
     }
@@ -157,7 +191,7 @@ export async function startPreroll(options: {
           for (const detach of alertDetachers.splice(0)) detach();
           await alerts.reconfigure(next);
           for (const [index, runtime] of started.entries()) {
-            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }), labels }));
+            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }), labels: alertLabelsOf(nextCameras[index]) }));
           }
           for (const key of alertKeys) applied.add(key);
         }
@@ -172,7 +206,7 @@ export async function startPreroll(options: {
               await old.stop();
               integrations.splice(integrations.indexOf(old), 1);
             }
-            const one = await startIntegrations({ runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels });
+            const one = await startIntegrations({ runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels: cpuLabels });
             integrationsOf[index] = one;
             if (one) integrations.push(one);
           }

@@ -170,7 +170,7 @@ test.each([
     // The System panel says what labelling costs (off in this server).
     await page.click('#tab-system');
     await page.waitForSelector('#system dt', { timeout: 20_000 });
-    const row = await page.locator('#system dt').evaluateAll((dts) => dts.filter((dt) => dt.textContent === 'Object labels').map((dt) => dt.nextElementSibling?.textContent));
+    const row = await page.locator('#system dt').evaluateAll((dts) => dts.filter((dt) => dt.textContent === 'Labels').map((dt) => dt.nextElementSibling?.textContent));
     expect(row).toEqual(['off']);
     expect(errors).toEqual([]);
     await context.close();

@@ -17,15 +17,20 @@ export const DEMO_MOTION = { periodS: 20, startS: 10, moveS: 4 } as const;
 /**
  * argv of `rpicam-vid` for raw YUV420 on stdout and, when `ptsPath` is given, timestamps
  * written to that FIFO. `--flush` makes it write (and flush the pts file) after every frame,
- * so neither stream lags.
+ * so neither stream lags. With `aiCamera`, the AI Camera's object detection runs on the sensor
+ * (`--post-process-file`) and each frame's metadata, which carries the detector's output, is
+ * written as JSON to `aiCamera.metadataPath` (see imx500.ts).
  */
 export function rpicamArgs(
   format: { width: number; height: number; fps: number },
-  options: { camera?: number; extraArgs?: readonly string[]; ptsPath?: string | null } = {},
+  options: { camera?: number; extraArgs?: readonly string[]; ptsPath?: string | null; aiCamera?: { postProcessFile: string; metadataPath: string } | null } = {},
 ): string[] {
   const args = ['-n', '-t', '0', '--codec', 'yuv420', '--width', String(format.width), '--height', String(format.height)];
   args.push('--framerate', String(format.fps), '--flush');
   if (options.ptsPath) args.push('--save-pts', options.ptsPath);
+  if (options.aiCamera) {
+    args.push('--post-process-file', options.aiCamera.postProcessFile, '--metadata', options.aiCamera.metadataPath, '--metadata-format', 'json');
+  }
   if (options.camera !== undefined) args.push('--camera', String(options.camera));
   args.push(...(options.extraArgs ?? []), '-o', '-');
   return args;

@@ -8,7 +8,8 @@ import { createFrame, i420Bytes, type Frame } from './frame';
 import { createFramePool, releaseFrame, type FramePool } from './pool';
 import { detectBoard, type BoardInfo } from './pi';
 import { monotonicUs, startFfmpegRun, startRpicamRun, type RunEvents, type SourceRun } from './run';
-import type { CaptureState, CaptureStats, FrameListener, FrameSource, ReconfigureResult } from './source';
+import type { AiCameraStats, CaptureState, CaptureStats, FrameListener, FrameSource, ReconfigureResult } from './source';
+import { DetectionPairer, readPostProcessClasses, type FrameDetections } from './imx500';
 import { checkFps, checkSize, describeSpec, parseSourceSpec, type SourceSpec } from './spec';
 import { checkRpicamControls, rpicamControlArgs, tuningDirectory, type RpicamControls } from './controls';
 
@@ -34,7 +35,10 @@ export interface SourceOptions {
   readonly controls?: RpicamControls;
   /** Restart the source when no frame came for this long (default 5000 ms; 0 disables). */
   readonly stallTimeoutMs?: number;
-  /** Give up waiting for the first frame of a run after this long (default 20000 ms). */
+  /**
+   * Give up waiting for the first frame of a run after this long (default 20000 ms; with
+   * `aiCamera` {@link AI_CAMERA_FIRST_FRAME_MS}, as the sensor's network firmware loads first).
+   */
   readonly firstFrameTimeoutMs?: number;
   /** Restart after a crash or stall (default true, except for a file played once). */
   readonly restart?: boolean;
@@ -66,6 +70,13 @@ export interface SourceOptions {
    * copies each chunk (the baseline of `pnpm bench loop`).
    */
   readonly directReads?: boolean;
+  /**
+   * rpicam: run the AI Camera's object detector on the sensor with this post-processing file
+   * (an `imx500_object_detection` stage) and report each frame's objects at or above
+   * `minConfidence` through `onDetections`. An unreadable file is logged and reported in
+   * `stats().aiCamera.error`; the camera then runs without it.
+   */
+  readonly aiCamera?: { readonly postProcessFile: string; readonly minConfidence: number } | null;
   readonly logger?: Logger;
   /** The board, for the stride default; read from /proc/device-tree/model when absent. */
   readonly board?: BoardInfo;
@@ -94,6 +105,9 @@ const WATCHDOG_MS = 250;
  */
 export const DEFAULT_POOL_FRAMES = 16;
 
+/** The first frame of a run with the AI Camera may take this long (network firmware upload), ms. */
+export const AI_CAMERA_FIRST_FRAME_MS = 5 * 60_000;
+
 /** Least time between two log lines about frames dropped for want of a pool buffer. */
 const POOL_LOG_GAP_MS = 10_000;
 
@@ -105,6 +119,12 @@ class SupervisedSource implements FrameSource {
   fps = 0;
 
   private readonly frameListeners = new Set<FrameListener>();
+  private readonly detectionListeners = new Set<(detections: FrameDetections) => void>();
+  /** The current run's pairing of metadata records with frames (AI Camera only). */
+  private detections: DetectionPairer | null = null;
+  private aiCounts = { records: 0, tensors: 0, objects: 0, corrupt: 0, unmatched: 0 };
+  private aiError: CaptureError | null = null;
+  private aiCorruptLoggedAtMs = -Infinity;
   private readonly stateListeners = new Set<(state: CaptureState, error?: Error) => void>();
   private readonly supervisor: RestartSupervisor;
   private readonly logger: Logger | undefined;
@@ -178,7 +198,18 @@ class SupervisedSource implements FrameSource {
       reconfigures: this.reconfigures,
       lastGapMs: this.lastGapMs,
       pool: this.pool ? { ...this.pool.stats(), dropped: this.poolDrops, overflow: this.poolOverflow } : null,
+      aiCamera: this.aiCameraStats(),
     };
+  }
+
+  private aiCameraStats(): AiCameraStats | null {
+    if (this.spec.kind !== 'rpicam' || !this.options.aiCamera) return null;
+    return { ...this.aiCounts, error: this.aiError ? { code: this.aiError.code, message: this.aiError.message } : null };
+  }
+
+  onDetections(listener: (detections: FrameDetections) => void): () => void {
+    this.detectionListeners.add(listener);
+    return () => this.detectionListeners.delete(listener);
   }
 
   cameraControls(): { controls: RpicamControls; fps: number } | null {
@@ -435,12 +466,68 @@ class SupervisedSource implements FrameSource {
         'width is not a multiple of 128: rows are padded to the stride; if the picture is skewed, set the stride (see docs/troubleshooting.md)',
       );
     }
+    const aiCamera = this.aiCameraRun(events);
     return startRpicamRun(
       format,
       { width: format.width, height: format.height, strideY },
-      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, directReads: this.options.directReads, camera: spec.camera, extraArgs: this.cameraArgs() },
+      { logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 1000, directReads: this.options.directReads, camera: spec.camera, extraArgs: this.cameraArgs(), aiCamera },
       events,
     );
+  }
+
+  /**
+   * Sets up this run's AI Camera detections (a new pairer: record k is the run's k-th frame) and
+   * hooks the metadata events; null when not asked for or when the post-processing file is
+   * unreadable (logged once; the camera runs without it).
+   */
+  private aiCameraRun(events: RunEvents): { postProcessFile: string } | null {
+    this.detections = null;
+    const settings = this.options.aiCamera;
+    if (!settings) return null;
+    let classes: string[];
+    try {
+      classes = readPostProcessClasses(settings.postProcessFile);
+    } catch (error) {
+      const first = this.aiError === null;
+      this.aiError = error as CaptureError;
+      if (first) this.logger?.error({ code: this.aiError.code, file: settings.postProcessFile }, `${this.aiError.message}; the camera runs without its detector`);
+      return null;
+    }
+    this.aiError = null;
+    const pairer = new DetectionPairer({
+      classes,
+      minConfidence: settings.minConfidence,
+      emit: (detections) => {
+        this.aiCounts.objects += detections.objects.length;
+        for (const listener of this.detectionListeners) {
+          try {
+            listener(detections);
+          } catch (error) {
+            this.logger?.error({ err: error }, 'detections listener threw');
+          }
+        }
+      },
+      unmatched: () => this.aiCounts.unmatched++,
+      bad: (error) => this.metadataCorrupt(error),
+    });
+    this.detections = pairer;
+    // A run's records go to its own pairer only: a late record of a stopped run pairs with nothing.
+    events.onMetadata = (record) => {
+      this.aiCounts.records++;
+      if (record.tensor) this.aiCounts.tensors++;
+      pairer.record(record);
+    };
+    events.onMetadataCorrupt = (error) => this.metadataCorrupt(error);
+    return { postProcessFile: settings.postProcessFile };
+  }
+
+  /** A skipped metadata line: counted, and logged at most every 10 s (a bad stream would flood the log). */
+  private metadataCorrupt(error: CaptureError): void {
+    this.aiCounts.corrupt++;
+    const now = Date.now();
+    if (now - this.aiCorruptLoggedAtMs < POOL_LOG_GAP_MS) return;
+    this.aiCorruptLoggedAtMs = now;
+    this.logger?.warn({ code: error.code, value: error.value, corrupt: this.aiCounts.corrupt }, error.message);
   }
 
   private launchFfmpeg(events: RunEvents): SourceRun {
@@ -508,6 +595,8 @@ class SupervisedSource implements FrameSource {
     }
     this.lastRawPtsUs = rawPtsUs;
     const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
+    // Every frame read counts for the pairing, a dropped one too: its metadata record came.
+    this.detections?.frame(ptsUs, this.startWallMs + ptsUs / 1000);
     if (this.lastOutPtsUs !== null && this.isLive() && this.fps > 0) {
       // Arrival times carry no sensor clock, and the nominal rate of a network stream is often
       // ffmpeg's guess (25 fps for MJPEG over HTTP): gaps are measured against the rate seen.
@@ -572,6 +661,16 @@ class SupervisedSource implements FrameSource {
     }
   }
 
+  /**
+   * How long a run may take to its first frame. rpicam-vid with the AI Camera uploads the
+   * network firmware to the sensor before the first frame, which takes minutes the first time
+   * (rpicam-apps warns so): a restart after 20 s would start the upload again, forever.
+   */
+  private firstFrameLimitMs(): number {
+    if (this.options.firstFrameTimeoutMs !== undefined) return this.options.firstFrameTimeoutMs;
+    return this.spec.kind === 'rpicam' && this.options.aiCamera && !this.aiError ? AI_CAMERA_FIRST_FRAME_MS : 20_000;
+  }
+
   private isLive(): boolean {
     return this.spec.kind !== 'file';
   }
@@ -591,7 +690,7 @@ class SupervisedSource implements FrameSource {
     this.lastCheckAtMs = now;
     if (lateMs > WATCHDOG_MS) this.lastFrameAtMs += lateMs;
     if (!this.run || this.paused || this.currentState === 'stopped') return;
-    const limitMs = this.runFrames === 0 ? (this.options.firstFrameTimeoutMs ?? 20_000) : (this.options.stallTimeoutMs ?? 5000);
+    const limitMs = this.runFrames === 0 ? this.firstFrameLimitMs() : (this.options.stallTimeoutMs ?? 5000);
     const silentMs = Date.now() - this.lastFrameAtMs;
     if (silentMs < limitMs) return;
     const run = this.run;

@@ -4,6 +4,8 @@ import { spawnChild, which } from '@preroll/process';
 export interface DefaultSourceChoice {
   readonly spec: 'rpicam' | 'demo';
   readonly reason: string;
+  /** The lines of `rpicam-vid --list-cameras`, one per camera (empty when none was listed). */
+  readonly cameras?: readonly string[];
 }
 
 /**
@@ -15,7 +17,16 @@ export async function chooseDefaultSource(options: { timeoutMs?: number } = {}):
   const listing = await listCameras(options.timeoutMs ?? 8000);
   if (listing.error) return { spec: 'demo', reason: `rpicam-vid --list-cameras failed: ${listing.error}` };
   if (listing.cameras.length === 0) return { spec: 'demo', reason: 'rpicam-vid found no camera (check the ribbon cable)' };
-  return { spec: 'rpicam', reason: `rpicam-vid lists ${listing.cameras.length} camera(s): ${listing.cameras[0]}` };
+  return { spec: 'rpicam', reason: `rpicam-vid lists ${listing.cameras.length} camera(s): ${listing.cameras[0]}`, cameras: listing.cameras };
+}
+
+/**
+ * The cameras `rpicam-vid --list-cameras` lists (one line each, e.g. `0 : imx500 [4056x3040 …]`),
+ * or the reason it could not say. Bounded by `timeoutMs`; never throws.
+ */
+export async function listRpicamCameras(options: { timeoutMs?: number } = {}): Promise<{ cameras: string[]; error: string | null }> {
+  if (!which('rpicam-vid')) return { cameras: [], error: 'rpicam-vid is not installed' };
+  return listCameras(options.timeoutMs ?? 8000);
 }
 
 /** Parses `rpicam-vid --list-cameras` output into one line per camera (`0 : imx708 [4608x2592 …]`). Pure. */

@@ -17,7 +17,9 @@ export type CaptureErrorCode =
   | 'CAPTURE_RECONFIGURE_FAILED'
   | 'CAPTURE_V4L2_CTL'
   | 'CAPTURE_FRAME_RELEASED'
-  | 'CAPTURE_FRAME_DOUBLE_RELEASE';
+  | 'CAPTURE_FRAME_DOUBLE_RELEASE'
+  | 'CAPTURE_BAD_METADATA'
+  | 'CAPTURE_BAD_POST_PROCESS';
 
 /** An error of a frame source, with a stable code, the offending value and the cause. */
 export class CaptureError extends Error {

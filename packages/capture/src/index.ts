@@ -1,11 +1,26 @@
 export { createFrame, i420Bytes } from './frame';
 export type { Frame } from './frame';
-export type { CaptureState, CaptureStats, FrameListener, FrameSource, ReconfigureResult } from './source';
+export type { AiCameraStats, CaptureState, CaptureStats, FrameListener, FrameSource, ReconfigureResult } from './source';
+export {
+  DEFAULT_POST_PROCESS_FILE,
+  DetectionPairer,
+  IMX500_SENSOR_SIZE,
+  MAX_METADATA_LINE_BYTES,
+  MetadataParser,
+  PAIRING_WINDOW_FRAMES,
+  decodeSsdTensor,
+  isAiCameraLine,
+  parseRectangle,
+  readPostProcessClasses,
+  recordObjects,
+  sensorBoxToFrame,
+} from './imx500';
+export type { Box, CameraObject, FrameDetections, MetadataRecord, MetadataStats, TensorDetection } from './imx500';
 export { AUTOFOCUS_MODES, AWB_MODES, DENOISE_MODES, HDR_MODES, RPICAM_CONTROL_LIMITS, TUNING_FILE_NAME, checkRpicamControls, rpicamControlArgs, tuningDirectory } from './controls';
 export type { RpicamControls } from './controls';
 export { listV4l2Controls, parseV4l2Controls, setV4l2Controls } from './v4l2';
 export type { V4l2Control } from './v4l2';
-export { createSource, DEFAULT_POOL_FRAMES } from './create';
+export { AI_CAMERA_FIRST_FRAME_MS, createSource, DEFAULT_POOL_FRAMES } from './create';
 export type { SourceOptions } from './create';
 export { parseSourceSpec, describeSpec, checkSize, checkFps, URL_SCHEMES } from './spec';
 export type { SourceSpec } from './spec';
@@ -19,6 +34,6 @@ export { detectBoard, boardFromModel } from './pi';
 export type { BoardInfo } from './pi';
 export { createLatestSlot } from './latest';
 export type { LatestSlot } from './latest';
-export { chooseDefaultSource, parseCameraList } from './default-source';
+export { chooseDefaultSource, listRpicamCameras, parseCameraList } from './default-source';
 export type { DefaultSourceChoice } from './default-source';
 export { DEMO_MOTION, DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT } from './args';

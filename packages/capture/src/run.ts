@@ -9,6 +9,7 @@ import { describeExit, spawnChild, spawnFfmpeg, ProcessError, type ChildHandle, 
 import { FrameAssembler, type FrameBuffers, type RawLayout } from './assembler';
 import { ffmpegDecodeArgs, parseOutputStream, parseShowinfoPts, parseShowinfoTimeBase, rpicamArgs, type FrameFormat } from './args';
 import { CaptureError } from './errors';
+import { MetadataParser, type MetadataRecord } from './imx500';
 import { PtsPairer } from './pts';
 import type { SourceSpec } from './spec';
 
@@ -31,6 +32,10 @@ export interface RunEvents {
   frameBuffers(): FrameBuffers;
   /** The stream timestamps could not be used; arrival time from now on. */
   onFallback(reason: string): void;
+  /** rpicam with the AI Camera: a frame's metadata record (record k belongs to the run's k-th frame). */
+  onMetadata?(record: MetadataRecord): void;
+  /** rpicam with the AI Camera: a metadata line was skipped (`CAPTURE_BAD_METADATA`). */
+  onMetadataCorrupt?(error: CaptureError): void;
 }
 
 /** One life of a source process. The supervisor starts a new run after a crash. */
@@ -63,22 +68,30 @@ export interface RunOptions {
 export function startRpicamRun(
   format: { width: number; height: number; fps: number },
   layout: RawLayout,
-  options: RunOptions & { camera?: number; extraArgs?: readonly string[] },
+  options: RunOptions & { camera?: number; extraArgs?: readonly string[]; aiCamera?: { postProcessFile: string } | null },
   events: RunEvents,
 ): SourceRun {
-  const fifo = openPtsFifo(options.logger);
+  const fifo = openSideFifo(options.logger);
+  // The AI Camera's metadata comes through a FIFO of its own, opened like the pts one: without
+  // one there are no detections, and the camera still runs (the caller sees no records).
+  const metaFifo = options.aiCamera ? openSideFifo(options.logger, 'metadata') : null;
   const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   let child: ChildHandle;
   try {
     child = spawnChild({
       name: 'camera',
       command: 'rpicam-vid',
-      args: rpicamArgs(format, { ...options, ptsPath: fifo?.path ?? null }),
+      args: rpicamArgs(format, {
+        ...options,
+        ptsPath: fifo?.path ?? null,
+        aiCamera: options.aiCamera && metaFifo ? { postProcessFile: options.aiCamera.postProcessFile, metadataPath: metaFifo.path } : null,
+      }),
       stdio: ['ignore', pipe.stdout, 'pipe'],
       logger: options.logger,
     });
   } catch (error) {
     fifo?.close();
+    metaFifo?.close();
     pipe.close();
     throw translateSpawnError(error, 'rpicam-vid', 'install rpicam-apps (sudo apt install rpicam-apps), or use --source demo');
   }
@@ -102,19 +115,34 @@ export function startRpicamRun(
     });
     void child.exited.then(() => setTimeout(() => fifo.close(), 100));
   }
+  if (metaFifo) {
+    const parser = new MetadataParser(
+      (record) => events.onMetadata?.(record),
+      (error) => events.onMetadataCorrupt?.(error),
+    );
+    metaFifo.stream.setEncoding('latin1');
+    metaFifo.stream.on('data', (chunk: string) => parser.push(chunk));
+    // rpicam-vid flushes the metadata file when it closes it: read what is left, then end.
+    void child.exited.then(() =>
+      setTimeout(() => {
+        parser.end();
+        metaFifo.close();
+      }, 100),
+    );
+  }
   return wrapRun(child, pipe, pairer, classifyRpicamExit, () => assembler.close());
 }
 
-/** A named pipe for rpicam-vid's timestamps, or null (arrival time then) when one cannot be made. */
-function openPtsFifo(logger?: Logger): { path: string; stream: Readable; close(): void } | null {
+/** A named pipe for one of rpicam-vid's side outputs (timestamps, metadata), or null when one cannot be made. */
+function openSideFifo(logger?: Logger, name = 'pts'): { path: string; stream: Readable; close(): void } | null {
   let dir: string | null = null;
   try {
-    dir = mkdtempSync(join(tmpdir(), 'preroll-pts-'));
-    const path = join(dir, 'pts');
+    dir = mkdtempSync(join(tmpdir(), `preroll-${name}-`));
+    const path = join(dir, name);
     execFileSync('mkfifo', ['-m', '600', path]);
     const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
     const stream = new Socket({ fd, readable: true, writable: false });
-    stream.on('error', (error) => logger?.debug({ err: error }, 'camera: pts pipe error'));
+    stream.on('error', (error) => logger?.debug({ err: error }, `camera: ${name} pipe error`));
     const madeDir = dir;
     return {
       path,
@@ -125,7 +153,7 @@ function openPtsFifo(logger?: Logger): { path: string; stream: Readable; close()
       },
     };
   } catch (error) {
-    logger?.warn({ err: error }, 'cannot make a FIFO for rpicam-vid timestamps; using arrival time');
+    logger?.warn({ err: error }, name === 'pts' ? 'cannot make a FIFO for rpicam-vid timestamps; using arrival time' : `cannot make a FIFO for rpicam-vid ${name}`);
     if (dir) rmSync(dir, { recursive: true, force: true });
     return null;
   }

@@ -1,5 +1,6 @@
 import type { RpicamControls } from './controls';
 import type { Frame } from './frame';
+import type { FrameDetections } from './imx500';
 import type { FramePoolStats } from './pool';
 
 /** Where a source is in its life; shown in the UI and in `/api/status`. */
@@ -29,6 +30,24 @@ export interface CaptureStats {
   readonly reconfigures?: number;
   /** The gap in frames of the last planned restart, milliseconds (frames lost in it count in `droppedFrames`). */
   readonly lastGapMs?: number | null;
+  /** rpicam with the AI Camera (`aiCamera` option): its metadata stream; null otherwise. */
+  readonly aiCamera?: AiCameraStats | null;
+}
+
+/** Counters of the AI Camera's detections (see imx500.ts). */
+export interface AiCameraStats {
+  /** Metadata records (frames) read. */
+  readonly records: number;
+  /** Records that carried the detector's output. */
+  readonly tensors: number;
+  /** Objects at or above the confidence floor, over all frames. */
+  readonly objects: number;
+  /** Metadata lines skipped (`CAPTURE_BAD_METADATA`). */
+  readonly corrupt: number;
+  /** Records dropped because their frame could not be paired. */
+  readonly unmatched: number;
+  /** Why the detections are off although asked for (an unreadable post-processing file), else null. */
+  readonly error: { code: string; message: string } | null;
 }
 
 /** What a planned restart did. */
@@ -63,6 +82,12 @@ export interface FrameSource {
   stats(): CaptureStats;
   /** Adds a frame listener; returns a function that removes it. */
   onFrame(listener: FrameListener): () => void;
+  /**
+   * rpicam with the AI Camera: adds a listener for each frame's detections (frames whose
+   * metadata carried the detector's output, after the frame itself); returns a function that
+   * removes it. Other sources never call it.
+   */
+  onDetections?(listener: (detections: FrameDetections) => void): () => void;
   /** Adds a state listener (state changes and errors); returns a function that removes it. */
   onState(listener: (state: CaptureState, error?: Error) => void): () => void;
   /** Spawns the process; resolves once the first frame has arrived, rejects with a CaptureError. */

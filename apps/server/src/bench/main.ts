@@ -9,6 +9,7 @@ const SUITES: Record<string, () => BenchSuite> = {
   server: () => require('./server').serverBench,
   modes: () => require('./modes').modesBench,
   labels: () => require('./labels').labelsBench,
+  aicamera: () => require('./aicamera').aiCameraBench,
   loop: () => require('./loop').loopBench,
   peer: () => require('./peer').peerBench,
   budget: () => require('./budget').budgetBench,

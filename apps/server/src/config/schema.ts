@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_DETECTOR_CONFIG, POLYGON_LIMITS } from '@preroll/detector';
-import { AUTOFOCUS_MODES, AWB_MODES, DENOISE_MODES, HDR_MODES, RPICAM_CONTROL_LIMITS as L, TUNING_FILE_NAME } from '@preroll/capture';
+import { AUTOFOCUS_MODES, AWB_MODES, DEFAULT_POST_PROCESS_FILE, DENOISE_MODES, HDR_MODES, RPICAM_CONTROL_LIMITS as L, TUNING_FILE_NAME } from '@preroll/capture';
 import { armingConfigSchema, notifyConfigSchema, resolveIntegrationsConfig, type IntegrationsConfig } from '@preroll/integrations';
 
 /** The detector's own defaults (chosen by measurement, see docs/detector.md): one source of truth. */
@@ -338,6 +338,30 @@ const labels = z
       .boolean()
       .default(false)
       .describe('Leave motion events whose classification found nothing ("motion only") out of the gallery list (`GET /api/events` without `label=`). They are kept, counted and deleted by retention like any other; `label=none` lists them.'),
+    source: z
+      .enum(['auto', 'cpu', 'camera'])
+      .default('auto')
+      .describe(
+        'Where the labels come from. `camera`: the Raspberry Pi AI Camera (IMX500) detects objects on the sensor and rpicam-vid reports them per frame, at no CPU cost; the CPU classifier is never loaded (Pi camera sources only). `cpu`: the object detector on the CPU, as `enabled` says. `auto`: the AI Camera when `rpicam-vid --list-cameras` lists an imx500 for a Pi camera source, else the CPU. The AI Camera labels events whatever `enabled` and the board profile say (they cost nothing). See docs/labels.md.',
+      ),
+    aiCamera: z
+      .strictObject({
+        postProcessFile: z
+          .string()
+          .min(1)
+          .max(4096)
+          .default(DEFAULT_POST_PROCESS_FILE)
+          .describe('rpicam-vid post-processing file with an `imx500_object_detection` stage: the network the sensor runs and its class names (installed by `sudo apt install imx500-all`).'),
+        minFrames: z.int().min(1).max(300).default(3).describe('Frames an object must be seen in (at or above `minConfidence`) to label an event: one stray frame is not a sighting.'),
+        earlyAfterMs: z
+          .int()
+          .min(0)
+          .max(10_000)
+          .default(1500)
+          .describe('After the trigger, when the labels seen so far are reported early (for alerts), milliseconds; 0 turns the early report off. The event\'s labels are written when it ends.'),
+      })
+      .prefault({})
+      .describe('The Raspberry Pi AI Camera as the label source (`source: camera` or `auto`).'),
   })
   .prefault({})
   .describe('Object labels on events; see docs/labels.md.');

@@ -1,7 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameSource } from '@preroll/capture';
+import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameDetections, type FrameSource } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
 import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
@@ -119,6 +119,8 @@ export interface RuntimeOptions {
    * recovered clips), once, in order: the composition root indexes it, then announces it.
    */
   readonly onRecording: (recording: FinishedRecording) => Promise<void>;
+  /** Run the Raspberry Pi AI Camera's detector (a Pi camera source only) and report its detections (`onDetections`). */
+  readonly aiCamera?: { readonly postProcessFile: string; readonly minConfidence: number } | null;
   readonly logger: Logger;
   readonly version: string;
 }
@@ -160,6 +162,8 @@ export interface Runtime {
   sensorMessage(topic: string, payload: Buffer, retained: boolean): void;
   /** An event started, with the snapshot of the trigger moment (encoded off the frame path). */
   onEventStart(listener: (event: EventStart) => void): () => void;
+  /** The AI Camera's objects per frame (with `aiCamera` and a Pi camera source; see camera-labels.ts). */
+  onDetections(listener: (detections: FrameDetections) => void): () => void;
   /** A JPEG of the newest frame at the live view's width, or null before the first frame. */
   snapshotJpeg(): Promise<Buffer | null>;
   /** Sets a manual level (detection leaves auto mode). */
@@ -216,6 +220,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
   const samples = createEmitter<[MotionSample, Frame | null]>('runtime samples', logger);
   const units = createEmitter<[AccessUnit]>('runtime units', logger);
+  const detections = createEmitter<[FrameDetections]>('runtime detections', logger);
   const motions = createEmitter<[boolean, number]>('runtime motion', logger);
   const changes = createEmitter<[]>('runtime changes', logger);
   const eventStarts = createEmitter<[EventStart]>('runtime event starts', logger);
@@ -383,8 +388,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       keepTrying: true,
       // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
       framePool: true,
+      aiCamera: options.aiCamera ?? null,
       logger: logger.child({ component: 'capture' }),
     });
+    source.onDetections?.((d) => detections.emit(d));
     const saved = (settings as SettingsFile).read();
     const detector = await detectorOptions();
     lookbackMaxBytes = config.recording.lookback.enabled ? await lookbackCap(dataDir, config.recording.lookback.maxBytes, logger) : 0;
@@ -562,6 +569,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       changed();
     },
     onEventStart: eventStarts.on,
+    onDetections: detections.on,
     async snapshotJpeg() {
       return last.frame ? frameJpeg(last.frame, config.live.width, config.live.jpegQuality) : null;
     },

@@ -4,20 +4,6 @@ import { html, useEffect, useRef, useState } from '../lib.js';
 import { api, goToLogin } from '../api.js';
 import { formatDuration } from '../format.js';
 
-/** What labelling costs here: per event, per detector pass, the early labels' delay, the model. */
-function labelsText(l) {
-  if (!l.enabled) return 'off';
-  const ms = (v) => (v === null || v === undefined ? '–' : `${v} ms`);
-  const parts = [
-    `${l.events} events, ${ms(l.meanEventMs)} per event (${ms(l.meanInferenceMs)} per pass)`,
-    l.early && l.early.enabled ? `early labels ${ms(l.early.meanMs)} after the trigger (${l.early.events} events${l.early.failures ? `, ${l.early.failures} without` : ''})` : 'no early labels',
-    l.loaded ? `model loaded in ${ms(l.loadMs)} (${l.backend})` : 'model not loaded yet',
-  ];
-  if (l.failures) parts.push(`${l.failures} failed`);
-  if (l.skipped) parts.push(`${l.skipped} skipped (busy)`);
-  return parts.join('; ');
-}
-
 function rows(status) {
   const list = [
     ['Source', `${status.source} (${status.sourceReason})`],
@@ -26,6 +12,7 @@ function rows(status) {
     ['Recordings', `${status.events.count} (${(status.events.bytes / 1e9).toFixed(2)} GB)`],
     ['Disk', status.disk ? `${status.disk.usedPct}% used, ${(status.disk.freeBytes / 1e9).toFixed(1)} GB free` : 'unknown'],
   ];
+  if (status.labels) list.push(['Labels', labelsText(status.labels)]);
   const sys = status.system;
   if (sys) {
     list.push(['CPU load', `${sys.loadAvg.map((v) => v.toFixed(2)).join(' / ')} (${sys.cpus} cores)`]);
@@ -34,10 +21,24 @@ function rows(status) {
     if (sys.throttled !== null) list.push(['Throttling', sys.throttled]);
     if (sys.model) list.push(['Board', sys.model]);
   }
-  const labels = status.labels;
-  if (labels) list.push(['Object labels', labelsText(labels)]);
   list.push(['Live viewers', String(status.live.viewers)], ['Uptime', formatDuration(status.uptimeS)], ['Version', status.version]);
   return list;
+}
+
+/** The labels row: where they come from and what an event costs (0 ms when the AI Camera's sensor does the work). */
+function labelsText(labels) {
+  const skipped = (labels.aiCameras || []).reduce((n, c) => n + ((c.metadata && c.metadata.corrupt) || 0), 0);
+  const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const note = skipped ? `; ${plural(skipped, 'camera metadata line')} skipped` : '';
+  if (labels.source === 'camera') return `AI Camera (on the sensor), 0 ms per event, ${plural(labels.events, 'event')}${note}`;
+  if (!labels.enabled && labels.source !== 'mixed') return 'off';
+  const ms = (v) => (v === null || v === undefined ? '–' : `${Math.round(v)} ms`);
+  const cost = labels.meanEventMs === null ? 'no event yet' : `${ms(labels.meanEventMs)} per event (${ms(labels.meanInferenceMs)} per detector pass)`;
+  // The CPU classifier's early pass (for alerts), the model, and what went wrong.
+  const early = labels.early && labels.early.enabled ? `; early labels ${ms(labels.early.meanMs)} after the trigger` : '';
+  const model = labels.loaded ? `; model loaded in ${ms(labels.loadMs)}` : '';
+  const trouble = `${labels.failures ? `; ${labels.failures} failed` : ''}${labels.skipped ? `; ${labels.skipped} skipped (busy)` : ''}`;
+  return `${labels.source === 'mixed' ? 'CPU and AI Camera' : 'CPU'}, ${cost}${early}${model}${trouble}${note}`;
 }
 
 /** The system view. */
