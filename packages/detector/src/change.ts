@@ -63,6 +63,36 @@ export interface ChangeResult {
    * brought, as on a frame the encoder repeated. Equal to `changedPixels` without a previous image.
    */
   readonly freshPixels: number;
+  /**
+   * Changed pixels (before the area filter) that are not an echo: where the current image is
+   * not back (within half the change) to what it was one reference interval before the
+   * reference — there the change is the reference's own, e.g. a glitch leaving. Equal to
+   * `changedPixels` without that image.
+   */
+  readonly novelPixels: number;
+  /**
+   * Changed pixels (before the area filter) that changed beyond the noise since the first image
+   * of the current confirmation run: a change that appeared at once and
+   * stands still (a glitch of two frames) has none. Equal to `changedPixels` without that image.
+   */
+  readonly movedPixels: number;
+}
+
+/** Below this share of non-echo pixels among the changed ones, a frame {@link bringsNothingNew}. */
+export const NOVEL_MIN_FRACTION = 0.1;
+/** Below this share of moved pixels among the changed ones (and at least 2), a frame {@link bringsNothingNew}. */
+export const MOVED_MIN_FRACTION = 0.02;
+
+/**
+ * True when a frame's change is no new evidence of motion: fewer than a tenth of its changed
+ * pixels are not an echo of the reference (`novelPixels`), or almost none moved since the
+ * first frame of its confirmation run (`movedPixels`: fewer than 2 % and at least 2 pixels).
+ * A moving object always brings both: its leading edge is new against the reference's past
+ * and against the first frame of its run, while its trailing edge is the echo. Pure.
+ */
+export function bringsNothingNew(changedPixels: number, novelPixels: number, movedPixels: number): boolean {
+  if (changedPixels <= 0) return false;
+  return novelPixels < NOVEL_MIN_FRACTION * changedPixels || movedPixels < Math.max(2, MOVED_MIN_FRACTION * changedPixels);
 }
 
 /** Below this share of fresh pixels among the changed ones, a frame {@link repeatsPrevious}. */
@@ -89,7 +119,10 @@ export function repeatsPrevious(changedPixels: number, freshPixels: number): boo
  * w·activity`; 8-connected regions of at least `minBlobArea`; the score is the mean squared
  * residual those regions hold, over all watched pixels — an MSE, of coherent change only.
  * `varianceByBand` is the followed noise (σ² per band) the thresholds come from. `prev` (the
- * previous analysis image, null when unknown) only tells which changed pixels are fresh.
+ * previous analysis image, null when unknown) only tells which changed pixels are fresh;
+ * `beforeRef` (the image about one reference interval older than `ref`) which are echoes, and
+ * `evidence` (the first image of the current confirmation run) which are
+ * still — see `ChangeResult.novelPixels`.
  */
 export function analyseChange(
   ref: Uint8Array,
@@ -102,6 +135,8 @@ export function analyseChange(
   params: ChangeParams,
   buffers: ChangeBuffers,
   prev: Uint8Array | null = null,
+  beforeRef: Uint8Array | null = null,
+  evidence: Uint8Array | null = null,
 ): ChangeResult {
   const { width, height, residual, smoothed, rowPass, weights, changed, histogram } = buffers;
   const n = width * height;
@@ -137,16 +172,24 @@ export function analyseChange(
   const w = params.activityWeight;
   let changedPixels = 0;
   let freshPixels = 0;
+  let novelPixels = 0;
+  let movedPixels = 0;
   const last = prev ?? cur;
   changed.fill(0);
   for (let i = 0; i < n; i++) {
     if (watched && !watched[i]) continue;
     const s = smoothed[i];
-    if (s * s > bandThreshold[ref[i] >>> 5] + w * activity[i]) {
+    const t = bandThreshold[ref[i] >>> 5];
+    if (s * s > t + w * activity[i]) {
       changed[i] = 1;
       changedPixels++;
+      const r = residual[i];
       if (cur[i] !== last[i]) freshPixels++;
-      weights[i] = residual[i] * residual[i];
+      weights[i] = r * r;
+      // Echo: the picture is back (within half the change) to what it was before the reference.
+      if (!beforeRef || 4 * meanDiffSq(cur, beforeRef, i, width, height) > s * s) novelPixels++;
+      // Moved: it changed since the first frame of the run, beyond the noise.
+      if (!evidence || meanDiffSq(cur, evidence, i, width, height) > t) movedPixels++;
     }
   }
   if (!prev) freshPixels = changedPixels;
@@ -154,7 +197,55 @@ export function analyseChange(
   let sum = 0;
   for (const blob of blobs) sum += blob.weight;
   const score = watchedCount ? Math.min(65025, sum / watchedCount) : 0;
-  return { score, blobs, changedPixels, sigmaByBand, thresholdSqByBand: bandThreshold, freshPixels };
+  return { score, blobs, changedPixels, sigmaByBand, thresholdSqByBand: bandThreshold, freshPixels, novelPixels, movedPixels };
+}
+
+/** At least this share of a run's first changed pixels must still differ for a frame to {@link holdsChange}. */
+export const HOLD_MIN_FRACTION = 0.5;
+
+/**
+ * True when the change that started a confirmation run is still in the picture: at least half
+ * of the pixels changed on the run's first frame (`firstChanged`, non-zero = changed) still
+ * differ, beyond their band's threshold (`thresholdSqByBand`, by the luma of `ref`), from
+ * `beforeRef`, the image one reference interval before the reference. A frame below the level
+ * that holds the change — someone standing still for a moment at 2 frames/s, where the
+ * reference is the previous frame and shows them too — neither extends nor breaks the run; a
+ * glitch that has gone does not hold. Pure.
+ */
+export function holdsChange(
+  firstChanged: Uint8Array,
+  cur: Uint8Array,
+  beforeRef: Uint8Array,
+  ref: Uint8Array,
+  thresholdSqByBand: ArrayLike<number>,
+  width: number,
+  height: number,
+): boolean {
+  let total = 0;
+  let held = 0;
+  for (let i = 0; i < firstChanged.length; i++) {
+    if (!firstChanged[i]) continue;
+    total++;
+    if (meanDiffSq(cur, beforeRef, i, width, height) > thresholdSqByBand[ref[i] >>> 5]) held++;
+  }
+  return total > 0 && held >= HOLD_MIN_FRACTION * total;
+}
+
+/** Squared 3×3 mean (clipped at the borders) of `cur − other` around pixel `i`. */
+function meanDiffSq(cur: Uint8Array, other: Uint8Array, i: number, width: number, height: number): number {
+  const x = i % width;
+  const y = (i - x) / width;
+  const x0 = x > 0 ? x - 1 : x;
+  const x1 = x < width - 1 ? x + 1 : x;
+  const y0 = y > 0 ? y - 1 : y;
+  const y1 = y < height - 1 ? y + 1 : y;
+  let sum = 0;
+  for (let yy = y0; yy <= y1; yy++) {
+    const row = yy * width;
+    for (let xx = x0; xx <= x1; xx++) sum += cur[row + xx] - other[row + xx];
+  }
+  const mean = sum / ((x1 - x0 + 1) * (y1 - y0 + 1));
+  return mean * mean;
 }
 
 /** 3×3 box mean with the window clipped at the borders (separable: rows, then columns). */

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { updateActivity } from './activity';
 import { nextAutoLevel, offsetLevel, wantedAutoLevel, type AutoLevelConfig, type AutoLevelState } from './auto';
 import { calibrateFromScores } from './calibrate';
-import { analyseChange, createChangeBuffers, repeatsPrevious, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
+import { analyseChange, bringsNothingNew, createChangeBuffers, holdsChange, repeatsPrevious, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
 import { resolveDetectorConfig, type DetectorOptions } from './config';
 import { analysisGeometry, boxDownscale, type AnalysisGeometry } from './downscale';
 import { DetectorError } from './errors';
@@ -37,6 +37,10 @@ interface Analysis {
   readonly buffers: ChangeBuffers;
   readonly activity: Float32Array;
   readonly clipSq: Float32Array;
+  /** The first image of the current confirmation run (valid while `state.run` > 0). */
+  readonly evidence: Uint8Array;
+  /** The pixels that changed on that first frame (non-zero = changed). */
+  readonly firstChanged: Uint8Array;
 }
 
 /** Most boxes reported per frame (largest first). */
@@ -114,6 +118,8 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       buffers: createChangeBuffers(geometry.width, geometry.height),
       activity: new Float32Array(size),
       clipSq: new Float32Array(size),
+      evidence: new Uint8Array(size),
+      firstChanged: new Uint8Array(size),
     };
     return analysis;
   }
@@ -209,9 +215,15 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     }
     lastPtsUs = frame.ptsUs;
     boxDownscale(frame.y, a.geometry, a.cur, scratch);
-    const slot = pickReference(a.ring, frame.ptsUs, config.referenceS * 1e6);
+    const referenceUs = config.referenceS * 1e6;
+    const slot = pickReference(a.ring, frame.ptsUs, referenceUs);
     const previous = a.ring.order.length ? a.ring.images[a.ring.order[a.ring.order.length - 1]] : null;
     const ref = slot >= 0 ? a.ring.images[slot] : null;
+    // What the reference itself was compared with: a change that is only the reference's own
+    // (a glitch leaving) shows as the picture returning to it.
+    const olderSlot = slot >= 0 ? pickReference(a.ring, a.ring.ptsUs[slot], referenceUs) : -1;
+    const beforeRef = olderSlot >= 0 && a.ring.ptsUs[olderSlot] < a.ring.ptsUs[slot] ? a.ring.images[olderSlot] : null;
+    const inRun = state.phase === 'idle' && state.run > 0;
     let scored: FrameScore | null = null;
     let change: ChangeResult | null = null;
     let judged: FrameScore | null = null;
@@ -221,7 +233,7 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       stats = frameStats(ref, a.cur, a.watchedIdx, config.lighting.pixelDelta);
       scored = scoreFrame(stats, config.lighting.compensation);
       filledVariances(noise, UNKNOWN_NOISE_VARIANCE, variances);
-      change = analyseChange(ref, a.cur, scored.fit.expected, a.watched, a.watchedCount, variances, a.activity, p, a.buffers, previous);
+      change = analyseChange(ref, a.cur, scored.fit.expected, a.watched, a.watchedCount, variances, a.activity, p, a.buffers, previous, beforeRef, inRun ? a.evidence : null);
       judged = { ...scored, score: round3(change.score) };
       if (stats.pixels) followProfile(stats.sumCur / stats.pixels, frame.ptsUs);
     }
@@ -258,9 +270,19 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       referenceAgeMs: ref ? Math.round((frame.ptsUs - a.ring.ptsUs[slot]) / 1000) : 0,
     };
     const wasActive = state.phase === 'active';
-    const fresh = !change || !repeatsPrevious(change.changedPixels, change.freshPixels);
-    const step = nextEventState(state, { ...sample, durationUs: dtUs, fresh }, config);
+    const fresh = !change || (!repeatsPrevious(change.changedPixels, change.freshPixels) && !bringsNothingNew(change.changedPixels, change.novelPixels, change.movedPixels));
+    const runBefore = state.phase === 'idle' ? state.run : 0;
+    const holds =
+      inRun && !sample.above && sample.ignored === null && change !== null && ref !== null && beforeRef !== null
+        ? holdsChange(a.firstChanged, a.cur, beforeRef, ref, change.thresholdSqByBand, a.geometry.width, a.geometry.height)
+        : false;
+    const step = nextEventState(state, { ...sample, durationUs: dtUs, fresh, holds }, config);
     state = step.state;
+    // The first frame of a run: later frames must have changed against it to count too.
+    if (state.phase === 'idle' && state.run === 1 && runBefore === 0) {
+      a.evidence.set(a.cur);
+      a.firstChanged.set(a.buffers.changed);
+    }
     const point: ScoreSample = { ptsUs: sample.ptsUs, score: sample.score };
     if (wasActive) eventScores.push(point);
     const events = step.transitions.map((t) => toEvent(t, a, ref, scored, sample.score, sample.ptsUs, boxes, levelNow));
@@ -273,7 +295,8 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
       autoCheckedUs = sample.ptsUs;
       followAutoLevel(sample.ptsUs);
     }
-    addReference(a.ring, a.cur, frame.ptsUs, config.referenceS * 1e6);
+    // Kept two reference intervals back: the reference's own reference tells echoes apart.
+    addReference(a.ring, a.cur, frame.ptsUs, 2 * referenceUs);
     return { sample, events };
   }
 

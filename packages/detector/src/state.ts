@@ -19,6 +19,11 @@ export interface StateSample {
    * (and cannot start one). Absent means fresh.
    */
   readonly fresh?: boolean;
+  /**
+   * True for a frame below the level that still holds the change its run started with (see
+   * `holdsChange`): it neither extends nor breaks a confirmation run. Absent means false.
+   */
+  readonly holds?: boolean;
 }
 
 /** Peak of a run or event: the judged frame with the highest score. */
@@ -86,7 +91,8 @@ export type EventStateConfig = Pick<DetectorConfig, 'confirmFrames' | 'gapS' | '
  *   `confirmFrames` frames long and `confirmS` seconds long (each frame lasting its
  *   `durationUs`; ignored frames break the run), and its start is the first frame of that run —
  *   by duration, so the same movement confirms after the same time at 2 or at 30 frames/s;
- *   a frame that is not `fresh` (a repeat of the previous one) leaves the run as it is;
+ *   a frame that is not `fresh` (a repeat of the previous one), and one below the level that
+ *   `holds` the run's change, leave the run as it is;
  * - it keeps going while frames above the level come at most `gapS` apart; the first frame
  *   `gapS` or more after the last motion ends it (`gap`), and its end is that last motion frame;
  * - a frame above the level `maxEventS` or more after the start splits it: the running event
@@ -96,6 +102,7 @@ export type EventStateConfig = Pick<DetectorConfig, 'confirmFrames' | 'gapS' | '
 export function nextEventState(state: EventState, sample: StateSample, config: EventStateConfig): { state: EventState; transitions: EventTransition[] } {
   if (state.phase === 'idle') {
     if (!sample.above) {
+      if (sample.holds && sample.ignored === null && state.run > 0) return { state, transitions: [] };
       return { state: state.run === 0 ? state : INITIAL_EVENT_STATE, transitions: [] };
     }
     if (sample.fresh === false) return { state, transitions: [] };
