@@ -20,8 +20,11 @@ import {
 } from '@preroll/detector';
 import {
   createEncoder,
+  createHeldRecorder,
+  createOnDemandEncoder,
   createRecorder,
   createSegmenter,
+  decodeJpegFrame,
   recoverPartialClips,
   resolveEncoderCodec,
   type AccessUnit,
@@ -29,6 +32,9 @@ import {
   type EncoderCodec,
   type EncoderStats,
   type FinishedRecording,
+  type OnDemandEncoder,
+  type OnDemandEncoderStats,
+  type RecorderCommands,
   type RecordedClip,
   type RecorderState,
   type RecoveredClip,
@@ -70,12 +76,23 @@ export interface PipelineEncoderOptions {
   readonly maxRestarts?: number;
 }
 
+/** The on-demand encoder of a source that passes its camera's JPEGs through (an MJPEG `url:` camera). */
+export interface PipelineOnDemandOptions {
+  /** The encoder stays up this long after the last recording, viewer or segment needed it, milliseconds (default 10000). */
+  readonly idleStopMs?: number;
+}
+
 /** Options of {@link createPipeline}. */
 export interface PipelineOptions {
   readonly source: FrameSource;
   readonly dataDir: string;
   readonly detector?: MaskableDetectorOptions;
   readonly encoder?: PipelineEncoderOptions;
+  /**
+   * For a source with `onJpeg` (an MJPEG camera): its JPEGs are the pre-roll and the encoder runs
+   * on demand (see `createOnDemandEncoder`); the frames only feed the detector.
+   */
+  readonly onDemand?: PipelineOnDemandOptions;
   readonly recorder?: Omit<RecorderOptions, 'dataDir' | 'logger'>;
   /** Continuous segments and the look-back (see `createSegmenter`); off unless given. */
   readonly segments?: Omit<SegmenterOptions, 'dataDir' | 'logger' | 'camera' | 'fps'>;
@@ -128,6 +145,8 @@ export interface PipelineStats {
   /** Times the source was paused because the encoder was behind (pausable sources only). */
   readonly pauses: number;
   readonly encoder: EncoderStats | null;
+  /** The on-demand encoder of an MJPEG camera and its JPEG pre-roll, or null. */
+  readonly onDemand: OnDemandEncoderStats | null;
   readonly recorder: RecorderStats;
   readonly segments: SegmenterStats;
 }
@@ -138,8 +157,15 @@ export interface Pipeline {
   readonly recorder: Recorder;
   /** Continuous segments and the look-back, fed the same access units as the recorder. */
   readonly segmenter: Segmenter;
-  /** The encoder, created at the first frame (its size comes from the frames). */
+  /** The encoder, created at the first frame (its size comes from the frames); null for an MJPEG camera (see `onDemand`). */
   encoder(): Encoder | null;
+  /** The on-demand encoder of an MJPEG camera, or null. */
+  onDemand(): OnDemandEncoder | null;
+  /**
+   * Asks for H.264 video now (a live viewer of `/stream.mp4`): starts an on-demand encoder until
+   * the returned release is called. Frame-fed encoders always run: then a no-op.
+   */
+  holdVideo(reason: string): () => void;
   /** Recovers partial clips (unless disabled), starts the source. Resolves with what was recovered. */
   start(): Promise<RecoveredClip[]>;
   /**
@@ -232,6 +258,25 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     dataDir: options.dataDir,
     logger: log?.child({ component: 'segments' }),
   });
+  const preRollMs = options.recorder?.preRollMs ?? 5000;
+  // An MJPEG camera: its JPEGs are the pre-roll and the encoder runs only when video is needed.
+  const onDemand: OnDemandEncoder | null = source.onJpeg
+    ? createOnDemandEncoder({
+        preRollMs,
+        maxTriggerLagMs,
+        codec: options.encoder?.codec === 'auto' ? undefined : options.encoder?.codec,
+        crf: options.encoder?.crf,
+        bitrateKbps: options.encoder?.bitrateKbps,
+        idleStopMs: options.onDemand?.idleStopMs,
+        logger: log?.child({ component: 'encoder' }),
+      })
+    : null;
+  // Every command that starts or ends a recording goes through here: straight to the recorder,
+  // or held until the on-demand encoder has caught up with the moment it was given.
+  const held = onDemand ? createHeldRecorder(recorder, onDemand, { preRollMs, snapshot: decodeJpegFrame, logger: log?.child({ component: 'recorder' }) }) : null;
+  const rec: RecorderCommands = held ?? recorder;
+  const lookbackOn = (options.segments?.lookbackMaxBytes ?? 0) > 0;
+  let segmentsHold: (() => void) | null = null;
   const segments = createEmitter<[SegmentRecord]>('pipeline segments', log);
   const samples = createEmitter<[MotionSample]>('pipeline samples', log);
   const units = createEmitter<[AccessUnit]>('pipeline units', log);
@@ -285,7 +330,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const toRecorder = (event: DetectorEvent, frame: Frame | null): void => {
     if (event.type === 'start') {
       const heatmap = event.heatmap;
-      recorder.motionStart({
+      rec.motionStart({
         ptsUs: event.ptsUs,
         frame: frame ?? undefined,
         heatmap: heatmap ? { render: (width, height) => renderHeatmapPng(heatmap, width, height) } : null,
@@ -296,7 +341,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         cues: [event.cue ?? VIDEO_CUE],
       });
     } else {
-      recorder.motionEnd({ endPtsUs: event.endPtsUs, peakScore: event.peakScore });
+      rec.motionEnd({ endPtsUs: event.endPtsUs, peakScore: event.peakScore });
     }
   };
 
@@ -338,7 +383,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         if (!out.continued) gatePeak = video ? video.score : null;
         const heatmap = video?.heatmap;
         log?.info({ ptsUs: out.ptsUs, cues: out.cues, continued: out.continued, lagMs: Math.round((gateNowUs - out.ptsUs) / 1000) }, 'trigger: event start');
-        recorder.motionStart({
+        rec.motionStart({
           ptsUs: out.ptsUs,
           frame: frame ?? undefined,
           heatmap: heatmap ? { render: (width, height) => renderHeatmapPng(heatmap, width, height) } : null,
@@ -350,7 +395,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         triggerEvents.emit({ type: 'start', ptsUs: out.ptsUs, triggerPtsUs: gateNowUs, score: video ? video.score : null, continued: out.continued, cues: out.cues }, frame);
       } else {
         log?.info({ endPtsUs: out.endPtsUs, reason: out.reason, cues: out.cues }, 'trigger: event end');
-        recorder.motionEnd({ endPtsUs: out.endPtsUs, peakScore: gatePeak ?? undefined, cues: out.cues });
+        rec.motionEnd({ endPtsUs: out.endPtsUs, peakScore: gatePeak ?? undefined, cues: out.cues });
         triggerEvents.emit({ type: 'end', endPtsUs: out.endPtsUs, peakScore: gatePeak, cues: out.cues }, frame);
       }
     }
@@ -383,7 +428,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       units.emit(unit);
     });
     created.onDiscontinuity((info) => {
-      recorder.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
+      rec.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
       segmenter.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
     });
     created.onState((state, error) => {
@@ -405,6 +450,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     samples.emit(sample);
     for (const event of events) onDetectorEvent(event, frame);
     if (gated) feedGate({ type: 'tick', atUs: frame.ptsUs }, frame);
+    if (onDemand) return;
     encoder ??= startEncoder(frame);
     encoder.encode(frame);
     if (source.pausable && !paused && encoder.busy()) {
@@ -421,6 +467,11 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await source.stop();
+      if (onDemand) {
+        // Its last units reach the recorder, then the starts that waited for them run.
+        await onDemand.stop();
+        held?.flush();
+      }
       if (encoderStart) await encoderStart;
       if (encoder) await encoder.stop();
       for (const event of detector.flush(last.frame?.ptsUs)) onDetectorEvent(event, last.frame);
@@ -447,6 +498,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     recorder,
     segmenter,
     encoder: () => encoder,
+    onDemand: () => onDemand,
+    holdVideo: (reason) => (onDemand ? onDemand.hold(reason) : () => undefined),
     async start(): Promise<RecoveredClip[]> {
       if (options.encoder?.codec === 'auto') {
         codec = await resolveEncoderCodec('auto');
@@ -461,6 +514,27 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       }
       await segmenter.open();
       source.onFrame(onFrame);
+      if (onDemand && source.onJpeg) {
+        onDemand.onUnit((unit) => {
+          recorder.push(unit);
+          segmenter.push(unit);
+          units.emit(unit);
+        });
+        onDemand.onDiscontinuity((reason) => {
+          rec.discontinuity(reason);
+          segmenter.discontinuity(reason);
+        });
+        source.onJpeg((jpeg) => {
+          // Continuous segments and the look-back need every picture encoded: hold while they are on.
+          const wantSegments = segmenter.continuous() || lookbackOn;
+          if (wantSegments && !segmentsHold) segmentsHold = onDemand.hold('segments');
+          else if (!wantSegments && segmentsHold) {
+            segmentsHold();
+            segmentsHold = null;
+          }
+          onDemand.push(jpeg);
+        });
+      }
       await source.start();
       void source.ended().then(() => stop());
       return recovered;
@@ -484,9 +558,16 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     setMask(mask) {
       for (const event of detector.setMask(mask)) onDetectorEvent(event, last.frame);
     },
-    manualStart: () => recorder.manualStart({ frame: last.frame ?? undefined }),
-    manualStop: () => recorder.manualStop(last.frame?.ptsUs),
+    manualStart: () => rec.manualStart({ frame: last.frame ?? undefined }),
+    manualStop: () => rec.manualStop(last.frame?.ptsUs),
     async takePhoto() {
+      // An MJPEG camera's frames are small (for the detector): the photo is its newest picture, decoded in full.
+      const newest = onDemand?.newest();
+      if (newest) {
+        const photo = await recorder.takePhoto(await decodeJpegFrame(newest));
+        await notify(photo);
+        return photo;
+      }
       const frame = last.frame;
       if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });
       // The recorder reads the frame after an await: hold its buffer until the photo is taken.
@@ -508,7 +589,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       closeGate();
       if (recorder.recording()) {
         log?.warn({ reason }, 'pipeline: closing the open clip: the camera stopped');
-        recorder.discontinuity(reason);
+        rec.discontinuity(reason);
       }
       segmenter.discontinuity(reason);
     },
@@ -519,6 +600,6 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     triggerActive: () => (gated ? gate.event !== null : detector.active()),
     onClip: clips.on,
     onSegment: segments.on,
-    stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),
+    stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, onDemand: onDemand?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),
   };
 }

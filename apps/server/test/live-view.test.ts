@@ -67,3 +67,31 @@ describe('live view with pooled frames', () => {
     expect(pool.stats().inUse).toBe(0);
   });
 });
+
+describe('live view from an MJPEG camera', () => {
+  test('camera JPEGs that fit the live width are shown byte for byte (no decode, no encode); wider ones are resized once', async () => {
+    const small = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 90, g: 90, b: 90 } } }).jpeg().toBuffer();
+    const big = await sharp({ create: { width: 1280, height: 720, channels: 3, background: { r: 200, g: 200, b: 200 } } }).jpeg().toBuffer();
+    const live = createLiveView({ width: 640, maxFps: 10, jpegQuality: 80 });
+    const shown: LiveFrame[] = [];
+    const unsubscribe = live.subscribe((frame) => shown.push(frame));
+    try {
+      live.offerJpeg({ seq: 0, ptsUs: 0, wallMs: Date.now(), data: small });
+      expect(shown).toHaveLength(1);
+      expect(shown[0].jpeg).toBe(small);
+      expect(shown[0]).toMatchObject({ width: 320, height: 240 });
+      // Within the rate cap: skipped.
+      live.offerJpeg({ seq: 1, ptsUs: 50_000, wallMs: Date.now(), data: small });
+      expect(shown).toHaveLength(1);
+      live.offerJpeg({ seq: 2, ptsUs: 200_000, wallMs: Date.now(), data: big });
+      await waitFor(() => shown.length === 2, { what: 'the resized picture' });
+      expect(shown[1]).toMatchObject({ width: 640, height: 360, seq: 2 });
+      const meta = await sharp(shown[1].jpeg).metadata();
+      expect({ width: meta.width, height: meta.height }).toEqual({ width: 640, height: 360 });
+      expect(live.stats()).toMatchObject({ passedThrough: 1, encodes: 1, skipped: 1 });
+    } finally {
+      unsubscribe();
+      live.close();
+    }
+  });
+});

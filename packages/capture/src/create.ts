@@ -7,6 +7,7 @@ import { CaptureError } from './errors';
 import { createFrame, i420Bytes, type Frame } from './frame';
 import { createFramePool, releaseFrame, type FramePool } from './pool';
 import { detectBoard, type BoardInfo } from './pi';
+import { startMjpegRun, type CameraJpeg, type JpegListener, type MjpegOptions } from './mjpeg';
 import { monotonicUs, startFfmpegRun, startRpicamRun, type RunEvents, type SourceRun } from './run';
 import type { AiCameraStats, CaptureState, CaptureStats, FrameListener, FrameSource, ReconfigureResult } from './source';
 import { DetectionPairer, readPostProcessClasses, type FrameDetections } from './imx500';
@@ -70,6 +71,11 @@ export interface SourceOptions {
    * copies each chunk (the baseline of `pnpm bench loop`).
    */
   readonly directReads?: boolean;
+  /**
+   * url: the camera sends MJPEG: read it once, pass its JPEGs through (`onJpeg`) and decode for
+   * the frames at reduced size and rate only (see `startMjpegRun`). Off by default.
+   */
+  readonly mjpeg?: MjpegOptions;
   /**
    * rpicam: run the AI Camera's object detector on the sensor with this post-processing file
    * (an `imx500_object_detection` stage) and report each frame's objects at or above
@@ -165,6 +171,13 @@ class SupervisedSource implements FrameSource {
   private startSettled: (() => void) | null = null;
   private endedPromise: Promise<void>;
   private resolveEnded!: () => void;
+  private readonly jpegListeners = new Set<JpegListener>();
+  private jpegSeq = 0;
+  private lastJpegPtsUs = -1;
+  private jpegsBeforeFrame = 0;
+  private corruptJpegs = 0;
+  /** MJPEG url sources only: the camera's own JPEGs, on the frames' clock. */
+  readonly onJpeg?: (listener: JpegListener) => () => void;
 
   constructor(
     private readonly spec: SourceSpec,
@@ -177,6 +190,12 @@ class SupervisedSource implements FrameSource {
     this.restartEnabled = options.restart ?? !(spec.kind === 'file' && !options.loop);
     this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
     this.controls = options.controls ?? {};
+    if (spec.kind === 'url' && options.mjpeg) {
+      this.onJpeg = (listener) => {
+        this.jpegListeners.add(listener);
+        return () => this.jpegListeners.delete(listener);
+      };
+    }
     const format = this.requestedFormat();
     this.width = format.width ?? 0;
     this.height = format.height ?? 0;
@@ -199,6 +218,7 @@ class SupervisedSource implements FrameSource {
       lastGapMs: this.lastGapMs,
       pool: this.pool ? { ...this.pool.stats(), dropped: this.poolDrops, overflow: this.poolOverflow } : null,
       aiCamera: this.aiCameraStats(),
+      ...(this.onJpeg ? { jpegs: { delivered: this.jpegSeq, corrupt: this.corruptJpegs, beforeFirstFrame: this.jpegsBeforeFrame } } : {}),
     };
   }
 
@@ -533,6 +553,16 @@ class SupervisedSource implements FrameSource {
   private launchFfmpeg(events: RunEvents): SourceRun {
     const spec = this.spec as Exclude<SourceSpec, { kind: 'rpicam' }>;
     const live = spec.kind === 'v4l2' || spec.kind === 'url';
+    if (spec.kind === 'url' && this.options.mjpeg) {
+      return startMjpegRun(spec.url, { ...this.options.mjpeg, logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 2000, directReads: this.options.directReads }, {
+        ...events,
+        onJpeg: (data, arrivalUs) => this.deliverJpeg(data, arrivalUs),
+        onCorruptJpeg: (stats) => {
+          this.corruptJpegs++;
+          this.logger?.warn({ source: this.description, corrupt: stats.corrupt, discardedBytes: stats.discardedBytes }, 'camera sent a malformed JPEG; dropped');
+        },
+      });
+    }
     return startFfmpegRun(
       spec,
       this.requestedFormat(),
@@ -645,6 +675,28 @@ class SupervisedSource implements FrameSource {
     }
     // The capture's own reference ends here; consumers that keep the frame have retained it.
     if (pooled) releaseFrame(frame);
+  }
+
+  /**
+   * A camera JPEG, stamped on the frames' clock: its arrival plus the run's offset (frames of an
+   * MJPEG source are stamped with their arrival too). JPEGs before the run's first frame have no
+   * offset yet and are dropped (counted).
+   */
+  private deliverJpeg(data: Buffer, arrivalUs: number): void {
+    if (this.runOffsetUs === null || this.runFromStream) {
+      this.jpegsBeforeFrame++;
+      return;
+    }
+    const ptsUs = Math.max(Math.round(arrivalUs + this.runOffsetUs), this.lastJpegPtsUs + 1);
+    this.lastJpegPtsUs = ptsUs;
+    const jpeg: CameraJpeg = { seq: this.jpegSeq++, ptsUs, wallMs: this.startWallMs + ptsUs / 1000, data };
+    for (const listener of this.jpegListeners) {
+      try {
+        listener(jpeg);
+      } catch (error) {
+        this.logger?.error({ err: error }, 'JPEG listener threw');
+      }
+    }
   }
 
   /** Every pool buffer is held by a consumer (a stalled encoder pipe, a slow viewer): the frame is dropped, counted and logged. */

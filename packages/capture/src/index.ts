@@ -37,3 +37,5 @@ export type { LatestSlot } from './latest';
 export { chooseDefaultSource, listRpicamCameras, parseCameraList } from './default-source';
 export type { DefaultSourceChoice } from './default-source';
 export { DEMO_MOTION, DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT } from './args';
+export { JpegSplitter, mjpegSourceArgs, startMjpegRun, DEFAULT_ANALYSIS_FPS } from './mjpeg';
+export type { CameraJpeg, JpegListener, JpegSplitterStats, MjpegOptions, MjpegRunEvents } from './mjpeg';

@@ -231,7 +231,7 @@ export function startFfmpegRun(
 }
 
 /** Takes the bytes of each read from the camera pipe: `target()` says where the read goes, `commit(n)` that n bytes arrived there. */
-interface ReadSink {
+export interface ReadSink {
   target(): Buffer;
   commit(bytes: number): void;
 }
@@ -248,7 +248,7 @@ interface ReadSink {
  * when the child (and anything it spawned) closed it. Where no FIFO can be made, an ordinary
  * stdout pipe is read and its chunks are copied (the old way).
  */
-interface FramePipe {
+export interface FramePipe {
   /** The child's stdout: the FIFO's write end, or 'pipe'. */
   readonly stdout: number | 'pipe';
   /** Starts reading once the child is spawned. */
@@ -261,7 +261,8 @@ interface FramePipe {
   close(): void;
 }
 
-function openFramePipe(logger?: Logger): FramePipe {
+/** The frame pipe of a source process (see {@link FramePipe}). */
+export function openFramePipe(logger?: Logger): FramePipe {
   let readFd = -1;
   let writeFd = -1;
   let dir: string | null = null;
@@ -327,7 +328,7 @@ function openFramePipe(logger?: Logger): FramePipe {
 }
 
 /** The fallback: the child's ordinary stdout pipe, its chunks copied into the sink's targets. */
-function stdoutPipe(): FramePipe {
+export function stdoutPipe(): FramePipe {
   let stdout: Readable | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
@@ -354,7 +355,8 @@ function stdoutPipe(): FramePipe {
   };
 }
 
-function wrapRun(child: ChildHandle, pipe: FramePipe, pairer: PtsPairer<Buffer | null>, classify: (exit: ExitInfo) => CaptureError | null, closeAssembler: () => void): SourceRun {
+/** A source run around a spawned child: delivers what it wrote, classifies its end, stops it with the kill ladder. */
+export function wrapRun(child: ChildHandle, pipe: FramePipe, pairer: PtsPairer<Buffer | null>, classify: (exit: ExitInfo) => CaptureError | null, closeAssembler: () => void): SourceRun {
   let stopping = false;
   const finished = (async () => {
     const exit = await child.exited;
@@ -405,7 +407,8 @@ function classifyFfmpegExit(spec: Exclude<SourceSpec, { kind: 'rpicam' }>, exit:
   return new CaptureError('CAPTURE_SOURCE_EXITED', `ffmpeg (${spec.kind} source) stopped (${describeExit(exit)})`, describeExit(exit));
 }
 
-function translateSpawnError(error: unknown, binary: string, hint: string): unknown {
+/** A missing binary as the capture's error with an install hint; other errors unchanged. */
+export function translateSpawnError(error: unknown, binary: string, hint: string): unknown {
   if (error instanceof ProcessError && error.code === 'PROC_BINARY_NOT_FOUND') {
     return new CaptureError('CAPTURE_BINARY_NOT_FOUND', `${binary} not found: ${hint}`, binary, { cause: error });
   }

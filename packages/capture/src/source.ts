@@ -1,6 +1,7 @@
 import type { RpicamControls } from './controls';
 import type { Frame } from './frame';
 import type { FrameDetections } from './imx500';
+import type { JpegListener } from './mjpeg';
 import type { FramePoolStats } from './pool';
 
 /** Where a source is in its life; shown in the UI and in `/api/status`. */
@@ -28,6 +29,8 @@ export interface CaptureStats {
   readonly pool?: (FramePoolStats & { readonly dropped: number; readonly overflow: number }) | null;
   /** Planned restarts with new camera settings (`reconfigure`). */
   readonly reconfigures?: number;
+  /** MJPEG url sources: camera JPEGs passed through, dropped as malformed, and dropped before the run's first frame. */
+  readonly jpegs?: { readonly delivered: number; readonly corrupt: number; readonly beforeFirstFrame: number };
   /** The gap in frames of the last planned restart, milliseconds (frames lost in it count in `droppedFrames`). */
   readonly lastGapMs?: number | null;
   /** rpicam with the AI Camera (`aiCamera` option): its metadata stream; null otherwise. */
@@ -98,6 +101,11 @@ export interface FrameSource {
   ended(): Promise<void>;
   pause(): void;
   resume(): void;
+  /**
+   * MJPEG url sources only (absent elsewhere): adds a listener for the camera's own JPEGs, on the
+   * frames' clock and at the camera's rate (the frames may come at a lower rate and size).
+   */
+  onJpeg?(listener: JpegListener): () => void;
   /** rpicam: the image controls and frame rate in force; null for other sources. */
   cameraControls?(): { controls: RpicamControls; fps: number } | null;
   /**

@@ -39,3 +39,8 @@ export { writeMemory, lengthPrefixedToAnnexB, parseAvcC } from './memory';
 export type { MemoryOptions, MemorySource, SavedMemory } from './memory';
 export { createLiveMp4Muxer, toLengthPrefixed } from './live-mp4';
 export type { LiveMp4Muxer } from './live-mp4';
+export { createJpegRing, jpegSize } from './jpeg-ring';
+export type { JpegItem, JpegRing, JpegRingOptions, JpegRingStats } from './jpeg-ring';
+export { buildJpegEncoderArgs, createHeldRecorder, createOnDemandEncoder } from './on-demand';
+export type { HeldRecorder, OnDemandEncoder, OnDemandEncoderOptions, OnDemandEncoderStats, OnDemandState, RecorderCommands } from './on-demand';
+export { decodeJpegFrame } from './jpeg-frame';

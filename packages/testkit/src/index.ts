@@ -79,3 +79,5 @@ export function createCleanupStack(): CleanupStack {
 
 export { makePushClient, parseForm, startSmtp, startStandIn, verifyVapid } from './alert-stand-ins';
 export type { PushClient, Received, SmtpStandIn, StandIn } from './alert-stand-ins';
+export { makeJpegs, startMjpegStream } from './mjpeg-stream';
+export type { MjpegStream } from './mjpeg-stream';

@@ -166,10 +166,28 @@ function prerollLabel(p: ProcSample, root: number): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** `pnpm bench peer`: Preroll and Motion on the same MJPEG stream, CPU of both process trees and the events each found. */
+interface Phase {
+  readonly today: Map<string, number>;
+  readonly mjpeg: Map<string, number>;
+  readonly motion: number;
+}
+
+interface OnDemandStatus {
+  readonly fps: number;
+  readonly droppedFrames: number;
+  readonly pipeline?: { readonly preRoll?: { units: number; bytes: number; spanMs: number }; readonly onDemandEncoder?: { starts: number; stops: number; lastStartLatencyMs: number | null } | null };
+}
+
+/**
+ * `pnpm bench peer`: Preroll and Motion on the same MJPEG stream, CPU of the process trees and
+ * the events each found. Two Preroll servers read the stream at once: today's path (the MJPEG
+ * decoded in full, H.264 encoded all the time: the baseline) and the MJPEG path
+ * (`camera.mjpeg.enabled`: the camera's JPEGs as the pre-roll, detection decoded at quarter size
+ * and 5 fps, the encoder on demand), with Motion, all in the same windows.
+ */
 export const peerBench: BenchSuite = {
   name: 'peer',
-  summary: 'Preroll against Debian\'s Motion on one MJPEG stream (640x480@15, loopback, real time): CPU of both process trees and events',
+  summary: 'Preroll (today\'s path and the MJPEG path) against Debian\'s Motion on one MJPEG stream (640x480@15, loopback, real time): CPU of the process trees and events',
   async run({ quick, log }) {
     if (!ensureMotion(log)) return;
     const sceneS = quick ? 10 : 60;
@@ -177,54 +195,76 @@ export const peerBench: BenchSuite = {
     const settleS = quick ? 8 : 15;
     const dir = mkdtempSync(join(tmpdir(), 'preroll-bench-peer-'));
     let stream: Awaited<ReturnType<typeof startMjpegServer>> | null = null;
-    let preroll: ChildServer | null = null;
+    const servers: ChildServer[] = [];
     let motion: ChildProcess | null = null;
     try {
       const { frames, scene } = encodeJpegs(dir, sceneS + 5);
       stream = await startMjpegServer(frames);
-      log(`scene: ${scene}; ${frames.length} JPEGs of ${fmt(frames.reduce((s, f) => s + f.length, 0) / frames.length / 1024, 1)} KiB on average, served at ${FPS} fps to both`);
+      log(`scene: ${scene}; ${frames.length} JPEGs of ${fmt(frames.reduce((s, f) => s + f.length, 0) / frames.length / 1024, 1)} KiB on average, served at ${FPS} fps to all three`);
       log(`load average at start ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared with other work: CPU seconds hold, wall-time figures do not)`);
       stream.still(true);
+      const mjpegConfig = join(dir, 'mjpeg.json');
+      writeFileSync(mjpegConfig, JSON.stringify({ camera: { mjpeg: { enabled: true } } }));
       motion = spawn('motion', ['-n', '-c', motionConfig(dir, stream.url)], { stdio: 'ignore' });
-      preroll = await startChildServer(`url:${stream.url}`);
-      const prerollPid = preroll.child.pid!;
-      const motionPid = motion.pid!;
-      // Both read the still picture for a few seconds: connections made, caches warm, no event.
+      const today = await startChildServer(`url:${stream.url}`);
+      servers.push(today);
+      const mjpeg = await startChildServer(`url:${stream.url}`, { extraArgs: ['--config', mjpegConfig] });
+      servers.push(mjpeg);
+      const pids = { today: today.child.pid!, mjpeg: mjpeg.child.pid!, motion: motion.pid! };
+      // All read the still picture for a few seconds: connections made, caches warm, no event.
       await sleep(5000);
-      const measure = async (seconds: number): Promise<{ preroll: Map<string, number>; motion: number }> => {
-        const p0 = sampleTree(prerollPid);
-        const m0 = sampleTree(motionPid);
+      const measure = async (seconds: number): Promise<Phase> => {
+        const t0 = sampleTree(pids.today);
+        const j0 = sampleTree(pids.mjpeg);
+        const m0 = sampleTree(pids.motion);
         await sleep(seconds * 1000);
-        const p1 = sampleTree(prerollPid);
-        const m1 = sampleTree(motionPid);
-        return { preroll: treeCpuBetween(p0, p1, (p) => prerollLabel(p, prerollPid)), motion: totalCpu(treeCpuBetween(m0, m1, () => 'motion')) };
+        const t1 = sampleTree(pids.today);
+        const j1 = sampleTree(pids.mjpeg);
+        const m1 = sampleTree(pids.motion);
+        return {
+          today: treeCpuBetween(t0, t1, (p) => prerollLabel(p, pids.today)),
+          mjpeg: treeCpuBetween(j0, j1, (p) => prerollLabel(p, pids.mjpeg)),
+          motion: totalCpu(treeCpuBetween(m0, m1, () => 'motion')),
+        };
       };
-      const events0 = { motion: motionEvents(dir), preroll: await prerollEvents(preroll.url) };
+      const events0 = { motion: motionEvents(dir), today: await prerollEvents(today.url), mjpeg: await prerollEvents(mjpeg.url) };
       stream.still(false);
       const active = await measure(sceneS);
       stream.still(true);
       await sleep(settleS * 1000);
       const idle = await measure(idleS);
-      const events = { motion: motionEvents(dir) - events0.motion, preroll: (await prerollEvents(preroll.url)) - events0.preroll };
-      const status = (await (await fetch(`${preroll.url}/api/status`)).json()) as { droppedFrames: number; fps: number };
+      const events = {
+        motion: motionEvents(dir) - events0.motion,
+        today: (await prerollEvents(today.url)) - events0.today,
+        mjpeg: (await prerollEvents(mjpeg.url)) - events0.mjpeg,
+      };
+      const statusOf = async (url: string): Promise<OnDemandStatus> => (await (await fetch(`${url}/api/status`)).json()) as OnDemandStatus;
+      const statusToday = await statusOf(today.url);
+      const statusMjpeg = await statusOf(mjpeg.url);
 
-      log(`\n| phase | seconds | Preroll tree CPU s | Node | decoder ffmpeg | encoder ffmpeg | Motion CPU s | Preroll ÷ Motion | Preroll without encoder ÷ Motion |`);
-      log('|---|---|---|---|---|---|---|---|---|');
+      log(`\n| phase | seconds | Preroll path | tree CPU s | Node | decoder ffmpeg | encoder ffmpeg | Motion CPU s | tree ÷ Motion | without encoder ÷ Motion |`);
+      log('|---|---|---|---|---|---|---|---|---|---|');
       for (const [name, m, s] of [['scene (motion)', active, sceneS], ['idle (still picture, no viewers)', idle, idleS]] as const) {
-        const all = totalCpu(m.preroll);
-        const noEnc = totalCpu(m.preroll, ['encoder']);
-        log(
-          `| ${name} | ${s} | ${fmt(all)} | ${fmt(m.preroll.get('node') ?? 0)} | ${fmt(m.preroll.get('decoder') ?? 0)} | ${fmt(m.preroll.get('encoder') ?? 0)} | ${fmt(m.motion)} | ${fmt(all / m.motion)}x | ${fmt(noEnc / m.motion)}x |`,
-        );
+        for (const [path, tree] of [['today (full decode, encoder always on)', m.today], ['MJPEG (JPEG pre-roll, quarter-size 5 fps decode, encoder on demand)', m.mjpeg]] as const) {
+          const all = totalCpu(tree);
+          const noEnc = totalCpu(tree, ['encoder']);
+          log(
+            `| ${name} | ${s} | ${path} | ${fmt(all)} | ${fmt(tree.get('node') ?? 0)} | ${fmt(tree.get('decoder') ?? 0)} | ${fmt(tree.get('encoder') ?? 0)} | ${fmt(m.motion)} | ${fmt(all / m.motion)}x | ${fmt(noEnc / m.motion)}x |`,
+          );
+        }
       }
-      log(`\nevents found in the scene: Preroll ${events.preroll}, Motion ${events.motion} (Motion: event_gap 10 s; Preroll: defaults)`);
-      log(`Preroll's whole tree ÷ Motion's (scene): ${fmt(totalCpu(active.preroll) / active.motion)}x (target ≤ 1.0x)`);
-      log(`Preroll idle, encoder excluded ÷ Motion idle: ${fmt(totalCpu(idle.preroll, ['encoder']) / idle.motion)}x (target ≤ 0.5x)`);
-      log(`Preroll status at the end: ${status.fps} fps, ${status.droppedFrames} dropped frames; pictures the stream skipped for a slow reader: ${stream.skipped()}`);
+      log(`\nevents found in the scene: Preroll today's path ${events.today}, Preroll MJPEG path ${events.mjpeg}, Motion ${events.motion} (Motion: event_gap 10 s; Preroll: defaults)`);
+      log(`MJPEG path ÷ today's path, whole tree: scene ${fmt(totalCpu(active.mjpeg) / totalCpu(active.today))}x, idle ${fmt(totalCpu(idle.mjpeg) / totalCpu(idle.today))}x`);
+      log(`Preroll's whole tree ÷ Motion's (scene): today ${fmt(totalCpu(active.today) / active.motion)}x, MJPEG path ${fmt(totalCpu(active.mjpeg) / active.motion)}x (target ≤ 1.0x)`);
+      log(`Preroll idle, encoder excluded ÷ Motion idle: today ${fmt(totalCpu(idle.today, ['encoder']) / idle.motion)}x, MJPEG path ${fmt(totalCpu(idle.mjpeg, ['encoder']) / idle.motion)}x (target ≤ 0.5x)`);
+      const od = statusMjpeg.pipeline?.onDemandEncoder;
+      const encCpu = (active.mjpeg.get('encoder') ?? 0) + (idle.mjpeg.get('encoder') ?? 0);
+      log(`MJPEG path's on-demand encoder: ${od?.starts ?? 0} starts, ${od?.stops ?? 0} idle stops, start-up (spawn to first H.264 unit, pre-roll fed) ${od?.lastStartLatencyMs ?? '-'} ms; encoder CPU ${fmt(encCpu)} s over ${events.mjpeg} event(s); JPEG pre-roll ${statusMjpeg.pipeline?.preRoll?.units ?? 0} pictures, ${fmt((statusMjpeg.pipeline?.preRoll?.bytes ?? 0) / 1e6, 2)} MB, ${statusMjpeg.pipeline?.preRoll?.spanMs ?? 0} ms`);
+      log(`status at the end: today ${statusToday.fps} fps, ${statusToday.droppedFrames} dropped; MJPEG path ${statusMjpeg.fps} fps analysed, ${statusMjpeg.droppedFrames} dropped; pictures the stream skipped for a slow reader: ${stream.skipped()}`);
       log(`load average at the end ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
     } finally {
       if (motion) await kill(motion, 5000);
-      if (preroll) await Promise.race([preroll.stop(), sleep(15_000).then(() => preroll?.child.kill('SIGKILL'))]);
+      for (const server of servers) await Promise.race([server.stop(), sleep(15_000).then(() => server.child.kill('SIGKILL'))]);
       if (stream) await stream.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -35,13 +35,15 @@ export interface ChildServerOptions {
   readonly cgroupProcs?: string;
   /** How long to wait for the first frames (default 30 s). */
   readonly startTimeoutMs?: number;
+  /** More `serve` arguments (e.g. `--config FILE`). */
+  readonly extraArgs?: readonly string[];
 }
 
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
 export async function startChildServer(source: string, options: ChildServerOptions = {}): Promise<ChildServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-'));
-  const args = [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir];
+  const args = [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.extraArgs ?? [])];
   const [command, argv] = options.cgroupProcs
     ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...args]]
     : [process.execPath, args];

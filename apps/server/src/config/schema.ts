@@ -148,6 +148,18 @@ const camera = z
     v4l2Controls: v4l2ControlsSchema.default({}),
     stallTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Restart the camera when no frame arrived for this long, milliseconds.'),
     loop: z.boolean().default(true).describe('For a `file:` source: start again at the end.'),
+    mjpeg: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('For a `url:` camera that sends MJPEG (most USB webcams behind a streamer, older IP cameras): read it once, keep its own JPEGs as the pre-roll and for the live view, decode only a reduced picture for detection, and run the H.264 encoder only while video is needed (events, manual and continuous recording, `/stream.mp4` viewers). Off: the stream is decoded in full and encoded all the time.'),
+        lowres: z.int().min(0).max(3).default(2).describe('Detection decodes at 1/2^lowres of the camera\'s size (0 full, 1 half, 2 quarter, 3 eighth), in the JPEG decoder itself; the default turns 640x480 into 160x120, the detector\'s own analysis width.'),
+        analysisFps: z.number().min(0.5).max(60).default(5).describe('Most pictures per second decoded for detection; the recording keeps the camera\'s rate.'),
+        encoderIdleStopS: z.number().min(0).max(3600).default(10).describe('Seconds the H.264 encoder keeps running after the last recording or viewer needed it.'),
+      })
+      .prefault({})
+      .describe('MJPEG cameras: the camera\'s JPEGs passed through, the encoder on demand.'),
     triggers,
   })
   .describe('The camera (capture).');

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { Frame } from '@preroll/capture';
-import { i420ToRgb } from '@preroll/recorder';
+import { i420ToRgb, jpegSize } from '@preroll/recorder';
 import { downscaleI420, liveSize } from './scale';
 
 /**
@@ -13,4 +13,14 @@ export function frameJpeg(frame: Frame, maxWidth: number, quality: number): Prom
   const small = downscaleI420(frame, size.width, size.height);
   const rgb = i420ToRgb(small);
   return sharp(rgb, { raw: { width: size.width, height: size.height, channels: 3 } }).jpeg({ quality, mozjpeg: false }).toBuffer();
+}
+
+/**
+ * A camera's own JPEG at most `maxWidth` wide (an MJPEG camera, whose frames are decoded small
+ * for the detector): the picture as it came when it fits, else resized once by sharp.
+ */
+export async function cameraJpeg(jpeg: Buffer, maxWidth: number, quality: number): Promise<Buffer> {
+  const size = jpegSize(jpeg);
+  if (size && size.width <= maxWidth) return jpeg;
+  return sharp(jpeg).resize({ width: maxWidth }).jpeg({ quality, mozjpeg: false }).toBuffer();
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import sharp from 'sharp';
 import { createFrameSlot, type Frame } from '@preroll/capture';
-import { i420ToRgb } from '@preroll/recorder';
+import { i420ToRgb, jpegSize } from '@preroll/recorder';
 import { createSizeMeter } from './rates';
 import { downscaleI420, liveSize } from './scale';
 
@@ -26,6 +26,16 @@ export interface LiveStats {
   readonly skipped: number;
   /** Running average size of the JPEGs, bytes (null before the first). */
   readonly jpegBytesAvg: number | null;
+  /** Camera JPEGs shown as they came (an MJPEG camera whose size fits the live width): no decode, no encode. */
+  readonly passedThrough: number;
+}
+
+/** A JPEG as the camera sent it (an MJPEG camera), on the frames' clock. */
+export interface CameraJpegLike {
+  readonly seq: number;
+  readonly ptsUs: number;
+  readonly wallMs: number;
+  readonly data: Buffer;
 }
 
 /**
@@ -36,6 +46,12 @@ export interface LiveStats {
 export interface LiveView {
   /** Offers a frame (called for every captured frame; cheap when nobody watches). */
   offer(frame: Frame): void;
+  /**
+   * Offers a camera JPEG instead (an MJPEG camera, whose frames are decoded small for the
+   * detector only): shown as it is when it is no wider than the live width, else resized once
+   * (latest only, like frames).
+   */
+  offerJpeg(jpeg: CameraJpegLike): void;
   /** Adds a viewer; returns a function that removes it. */
   subscribe(listener: (frame: LiveFrame) => void): () => void;
   /** The newest JPEG, if any was made in the last moments. */
@@ -71,7 +87,30 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
   let encodes = 0;
   let encodeMsTotal = 0;
   let skipped = 0;
+  let passedThrough = 0;
   const sizes = createSizeMeter();
+
+  const show = (frame: LiveFrame): void => {
+    sizes.add(frame.jpeg.length);
+    latest = frame;
+    for (const viewer of viewers) viewer(frame);
+  };
+
+  /** A camera JPEG wider than the live view: one resize by sharp (decoded with shrink-on-load). */
+  const resizeJpeg = async (jpeg: CameraJpegLike, width: number): Promise<void> => {
+    busy = true;
+    const started = performance.now();
+    try {
+      const { data, info } = await sharp(jpeg.data).resize({ width }).jpeg({ quality: options.jpegQuality, mozjpeg: false }).toBuffer({ resolveWithObject: true });
+      encodes++;
+      encodeMsTotal += performance.now() - started;
+      show({ jpeg: data, seq: jpeg.seq, ptsUs: jpeg.ptsUs, wallMs: jpeg.wallMs, width: info.width, height: info.height });
+    } catch (error) {
+      options.logger?.error({ err: error }, 'live JPEG resize failed');
+    } finally {
+      busy = false;
+    }
+  };
 
   const encode = async (frame: Frame): Promise<void> => {
     busy = true;
@@ -123,6 +162,26 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
       lastPtsUs = frame.ptsUs;
       void encode(frame);
     },
+    offerJpeg(jpeg) {
+      if (closed || viewers.size === 0) return;
+      if (jpeg.ptsUs < lastPtsUs) lastPtsUs = -Infinity;
+      if (jpeg.ptsUs - lastPtsUs < minGapUs * 0.9 || busy) {
+        skipped++;
+        return;
+      }
+      const size = jpegSize(jpeg.data);
+      if (!size) {
+        skipped++;
+        return;
+      }
+      lastPtsUs = jpeg.ptsUs;
+      if (size.width <= options.width) {
+        passedThrough++;
+        show({ jpeg: jpeg.data, seq: jpeg.seq, ptsUs: jpeg.ptsUs, wallMs: jpeg.wallMs, width: size.width, height: size.height });
+        return;
+      }
+      void resizeJpeg(jpeg, options.width);
+    },
     subscribe(listener) {
       viewers.add(listener);
       if (latest && Date.now() - latest.wallMs < 5000) listener(latest);
@@ -131,7 +190,7 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
       };
     },
     latest: () => latest,
-    stats: () => ({ viewers: viewers.size, encodes, encodeMsAvg: encodes ? encodeMsTotal / encodes : 0, skipped, jpegBytesAvg: sizes.mean() }),
+    stats: () => ({ viewers: viewers.size, encodes, encodeMsAvg: encodes ? encodeMsTotal / encodes : 0, skipped, jpegBytesAvg: sizes.mean(), passedThrough }),
     close() {
       closed = true;
       viewers.clear();

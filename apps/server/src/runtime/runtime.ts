@@ -7,7 +7,7 @@ import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
 import { openStore, type EventRecord, type Store, type Timeline } from '@preroll/store';
 import { applyModeOf, type Config } from '../config';
-import { frameJpeg } from '../live/frame-jpeg';
+import { cameraJpeg, frameJpeg } from '../live/frame-jpeg';
 import { createRateMeter, createSizeMeter } from '../live/rates';
 import { createLiveView, type LiveView } from '../live/live-view';
 import { createPipeline, type Pipeline } from '../pipeline';
@@ -27,10 +27,12 @@ export interface PipelineStatus {
   readonly framePoolDroppedFrames: number;
   /** Frames the encoder dropped because ffmpeg was behind or restarting. */
   readonly encoderDroppedFrames: number;
-  /** The pre-roll ring: H.264 access units in RAM, their bytes and the time they span, against what an event needs (`wantedMs`: `recorder.preRollMs`); the ring keeps up to the pre-roll plus the trigger lag plus one GOP. */
+  /** The pre-roll ring: H.264 access units in RAM (for an MJPEG camera with `camera.mjpeg.enabled`: its JPEGs), their bytes and the time they span, against what an event needs (`wantedMs`: `recorder.preRollMs`); the ring keeps up to the pre-roll plus the trigger lag plus one GOP. */
   readonly preRoll: { readonly units: number; readonly bytes: number; readonly spanMs: number; readonly wantedMs: number };
   /** The frame pool: buffers allocated, held now, and their bytes (null while no frame came). */
   readonly framePool: { readonly frames: number; readonly inUse: number; readonly peakInUse: number; readonly bytes: number } | null;
+  /** The on-demand encoder of an MJPEG camera (null otherwise): running or not, starts and stops, and the spawn-to-first-unit time of the last start. */
+  readonly onDemandEncoder: { readonly state: string; readonly starts: number; readonly stops: number; readonly crashes: number; readonly lastStartLatencyMs: number | null } | null;
 }
 
 /** Everything `GET /api/status` reports. */
@@ -234,9 +236,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let sampling = false;
   const liveCost = (fps: number): Status['live']['bytesPerS'] => {
     const jpegAvg = live.stats().jpegBytesAvg ?? sampledJpeg.mean();
-    if (jpegAvg === null && last.frame && !sampling) {
+    const newest = pipeline?.onDemand()?.newest();
+    if (jpegAvg === null && (newest || last.frame) && !sampling) {
       sampling = true;
-      frameJpeg(last.frame, config.live.width, config.live.jpegQuality)
+      (newest ? cameraJpeg(newest.data, config.live.width, config.live.jpegQuality) : frameJpeg(last.frame!, config.live.width, config.live.jpegQuality))
         .then((jpeg) => sampledJpeg.add(jpeg.length))
         .catch((error: unknown) => logger.warn({ err: error }, 'live: cannot sample a JPEG for the cost estimate'))
         .finally(() => {
@@ -249,7 +252,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // The JPEG is made from a copy taken before anything awaits; the notice follows once it is encoded.
   const announceStart = (kind: EventStart['kind'], atMs: number, score: number | null, frame: Frame | null, cues: readonly string[] = []): void => {
     const camera = config.camera.id;
-    const jpeg = frame ? frameJpeg(frame, config.live.width, config.live.jpegQuality) : Promise.resolve(null);
+    // An MJPEG camera's frames are small (for the detector): its newest picture is the snapshot.
+    const newest = pipeline?.onDemand()?.newest();
+    const jpeg = newest
+      ? cameraJpeg(newest.data, config.live.width, config.live.jpegQuality)
+      : frame
+        ? frameJpeg(frame, config.live.width, config.live.jpegQuality)
+        : Promise.resolve(null);
     jpeg
       .catch((error: unknown) => {
         logger.warn({ err: error }, 'trigger snapshot failed; the event is announced without it');
@@ -385,6 +394,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       controls: config.camera.controls,
       stallTimeoutMs: config.camera.stallTimeoutMs,
       loop: config.camera.loop,
+      mjpeg: config.camera.mjpeg.enabled ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.camera.mjpeg.analysisFps } : undefined,
       keepTrying: true,
       // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
       framePool: true,
@@ -400,6 +410,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       dataDir,
       detector,
       encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
+      onDemand: { idleStopMs: config.camera.mjpeg.encoderIdleStopS * 1000 },
       recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
       segments: {
         continuous: saved.continuousEnabled ?? config.recording.continuous.enabled,
@@ -417,10 +428,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
     if (saved.motionEnabled === false) pipeline.setMotionEnabled(false);
     restoreTrigger(pipeline, saved);
+    // An MJPEG camera's own JPEGs are the live view; its frames are small, for the detector.
+    const jpegs = source.onJpeg;
     source.onFrame((frame) => {
       last.hold(frame);
-      live.offer(frame);
+      if (!jpegs) live.offer(frame);
     });
+    jpegs?.((jpeg) => live.offerJpeg(jpeg));
     source.onState((state, error) => {
       // A camera outage must not leave a clip open until it comes back (it may never).
       if (state === 'restarting' || state === 'failed') pipeline?.interrupt(`camera ${state}: ${error?.message ?? 'no reason given'}`);
@@ -555,7 +569,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       };
     },
     onSample: samples.on,
-    onUnit: units.on,
+    onUnit(listener) {
+      // An H.264 viewer needs the encoder: an on-demand one runs while the viewer listens.
+      const off = units.on(listener);
+      const release = pipeline?.holdVideo('live viewer');
+      return () => {
+        off();
+        release?.();
+      };
+    },
     onMotion: motions.on,
     fireSensor(name, what) {
       requirePipeline();
@@ -571,6 +593,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     onEventStart: eventStarts.on,
     onDetections: detections.on,
     async snapshotJpeg() {
+      const newest = pipeline?.onDemand()?.newest();
+      if (newest) return cameraJpeg(newest.data, config.live.width, config.live.jpegQuality);
       return last.frame ? frameJpeg(last.frame, config.live.width, config.live.jpegQuality) : null;
     },
     onChange: changes.on,
@@ -758,7 +782,10 @@ function restoreTrigger(pipeline: Pipeline, saved: RuntimeSettings): void {
 }
 
 function pipelineStatus(capture: CaptureStats | undefined, pipeline: Pipeline | null, wantedMs: number): PipelineStatus {
-  const ring = pipeline?.recorder.stats().ring;
+  // An MJPEG camera's pre-roll is its JPEGs (the H.264 ring fills only while the encoder runs).
+  const onDemand = pipeline?.onDemand()?.stats();
+  const jpegRing = onDemand?.ring;
+  const ring = jpegRing ? { units: jpegRing.frames, bytes: jpegRing.bytes, spanMs: jpegRing.spanMs } : pipeline?.recorder.stats().ring;
   const pool = capture?.pool;
   return {
     captureDroppedFrames: capture?.droppedFrames ?? 0,
@@ -766,5 +793,6 @@ function pipelineStatus(capture: CaptureStats | undefined, pipeline: Pipeline | 
     encoderDroppedFrames: pipeline?.encoder()?.stats().droppedFrames ?? 0,
     preRoll: { units: ring?.units ?? 0, bytes: ring?.bytes ?? 0, spanMs: ring?.spanMs ?? 0, wantedMs },
     framePool: pool ? { frames: pool.allocated, inUse: pool.inUse, peakInUse: pool.peakInUse, bytes: pool.bytes } : null,
+    onDemandEncoder: onDemand ? { state: onDemand.state, starts: onDemand.starts, stops: onDemand.stops, crashes: onDemand.crashes, lastStartLatencyMs: onDemand.lastStartLatencyMs } : null,
   };
 }
