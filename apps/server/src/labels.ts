@@ -40,6 +40,8 @@ export interface EarlyLabels {
   readonly labels: readonly EventLabel[] | null;
   /** Milliseconds from the trigger to these labels. */
   readonly ms: number;
+  /** Size of the frame the boxes are in, when it may differ from the recording's (an MJPEG camera's detection frames are smaller). */
+  readonly frame?: { readonly width: number; readonly height: number };
 }
 
 /** What the early classification needs of a camera's runtime. */
@@ -201,7 +203,13 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
       if (e.camera !== record.camera || e.labels === null || e.startedAtMs < from || e.startedAtMs > to) continue;
       if (!found || Math.abs(e.startedAtMs - trigger) < Math.abs(found.startedAtMs - trigger)) found = e;
     }
-    return found?.labels ?? null;
+    if (!found?.labels) return null;
+    const frame = found.frame;
+    if (!frame || (frame.width === record.width && frame.height === record.height)) return found.labels;
+    // Boxes found in a smaller detection frame, in the recording's pixels.
+    const sx = record.width / frame.width;
+    const sy = record.height / frame.height;
+    return found.labels.map((l) => ({ ...l, box: [Math.round(l.box[0] * sx), Math.round(l.box[1] * sy), Math.round(l.box[2] * sx), Math.round(l.box[3] * sy)] as const }));
   };
 
   const label = async (id: string): Promise<void> => {
@@ -279,7 +287,7 @@ export function attachLabels(options: { announcer: Pick<Announcer, 'subscribe'>;
           const detections = await classifier.detect(rgb, small ? crop : undefined);
           const labels = mergeDetections(detections, settings.minConfidence);
           if (stopped) return;
-          publishEarly({ camera: camera.id, startedAtMs: atMs, labels, ms: Date.now() - atMs });
+          publishEarly({ camera: camera.id, startedAtMs: atMs, labels, ms: Date.now() - atMs, frame: { width: frame.width, height: frame.height } });
           logger.info({ camera: camera.id, labels: labels.map((l) => `${l.subLabel}:${l.confidence}`), ms: Date.now() - atMs, crop: small }, 'labels: early classification');
         } catch (error) {
           if (stopped) return;

@@ -88,6 +88,9 @@ describe('early labels on a loaded machine (a scripted detector)', () => {
       expect(got).toHaveLength(1);
       expect(got[0].labels?.map((l) => l.subLabel)).toEqual(['cat']);
       expect(seen).toEqual([64]);
+      // Matched with its recording, the boxes come in the recording's pixels (an MJPEG camera detects on smaller frames).
+      const record = { camera: 'cam', startedAt: new Date(t0 - 1000).toISOString(), endedAt: new Date(t0 + 8000).toISOString(), triggeredAt: new Date(t0).toISOString(), width: 128, height: 96 };
+      expect(labels.earlyFor(record as Parameters<typeof labels.earlyFor>[0])?.map((l) => l.box)).toEqual([[2, 2, 20, 20]]);
     } finally {
       await labels.stop();
     }
