@@ -162,7 +162,9 @@ export function attachWebSocket(
     }
   };
   const broadcastStatusNow = (): void => {
-    const messages = new Map(runtimes.map((r) => [r, JSON.stringify({ type: 'status', status: options.status(r), scores: scores.get(r) })] as const));
+    // Built only for cameras somebody watches: with no page open the tick costs nothing.
+    const watched = new Set([...clients.values()].map((state) => state.runtime));
+    const messages = new Map([...watched].map((r) => [r, JSON.stringify({ type: 'status', status: options.status(r), scores: scores.get(r) })] as const));
     for (const r of runtimes) scores.set(r, []);
     for (const [ws, state] of clients) {
       if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(messages.get(state.runtime) as string);
