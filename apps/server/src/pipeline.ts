@@ -61,6 +61,10 @@ import {
  * recorder before frame N is encoded), then to the encoder. Backpressure on the frame → encoder
  * edge: a pausable source (a file in fast mode) is paused while ffmpeg is behind, so nothing is
  * lost; a live source never waits and the encoder drops (and counts) frames instead.
+ *
+ * A passthrough source (a network camera that sends H.264) brings its own access units: they
+ * take the encoder's place, and no encoder runs. They come ahead of their decoded frames, so
+ * the ring already holds the unit of the frame an event starts on.
  */
 
 /** Encoder settings of the pipeline (size and rate come from the source's frames). */
@@ -406,6 +410,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     if (gated) feedGate({ type: 'disable', atUs: last.frame?.ptsUs ?? gateNowUs }, last.frame);
   };
 
+  /** An access unit, from our encoder or (passthrough) from the camera itself: the ring, the clips, the segments, the live view. */
+  const recordUnit = (unit: AccessUnit): void => {
+    recorder.push(unit);
+    segmenter.push(unit);
+    units.emit(unit);
+  };
+  // A network camera that sends H.264 is recorded as it comes: its units replace the encoder's.
+  const passthrough = source.passthrough === true && source.onUnit !== undefined;
+
   const startEncoder = (frame: Frame): Encoder => {
     const fps = source.fps > 0 ? source.fps : 30;
     const created = createEncoder({
@@ -422,11 +435,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       policy: source.pausable ? 'wait' : 'drop',
       logger: log?.child({ component: 'encoder' }),
     });
-    created.onUnit((unit) => {
-      recorder.push(unit);
-      segmenter.push(unit);
-      units.emit(unit);
-    });
+    created.onUnit(recordUnit);
     created.onDiscontinuity((info) => {
       rec.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
       segmenter.discontinuity(`${info.reason} (${info.lostFrames} frames lost)`);
@@ -450,7 +459,7 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     samples.emit(sample);
     for (const event of events) onDetectorEvent(event, frame);
     if (gated) feedGate({ type: 'tick', atUs: frame.ptsUs }, frame);
-    if (onDemand) return;
+    if (onDemand || passthrough) return;
     encoder ??= startEncoder(frame);
     encoder.encode(frame);
     if (source.pausable && !paused && encoder.busy()) {
@@ -513,6 +522,8 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         }
       }
       await segmenter.open();
+      // The source's last units (drained while it stops) still reach the recorder, stopped after it.
+      if (passthrough) source.onUnit?.(recordUnit);
       source.onFrame(onFrame);
       if (onDemand && source.onJpeg) {
         onDemand.onUnit((unit) => {

@@ -67,13 +67,9 @@ export function ffmpegDecodeArgs(
       if (format.width && format.height) input.push('-video_size', `${format.width}x${format.height}`);
       input.push('-i', spec.device);
       break;
-    case 'url': {
-      const scheme = spec.url.slice(0, spec.url.indexOf(':'));
-      if (scheme === 'rtsp' || scheme === 'rtsps') input.push('-rtsp_transport', 'tcp');
-      // Give up on a silent network peer after 10 s instead of hanging forever.
-      input.push('-rw_timeout', '10000000', '-fflags', 'nobuffer', '-flags', 'low_delay', '-i', spec.url);
+    case 'url':
+      input.push(...urlInputArgs(spec.url));
       break;
-    }
   }
   const filters: string[] = [];
   if (format.fps && spec.kind !== 'demo' && spec.kind !== 'v4l2') filters.push(`fps=${format.fps}`);
@@ -87,6 +83,23 @@ export function ffmpegDecodeArgs(
     '-fps_mode', 'passthrough',
     '-pix_fmt', 'yuv420p', '-f', 'rawvideo', '-',
   ];
+}
+
+/**
+ * ffmpeg's input arguments for a network stream (`url:` sources). `keepProbed` keeps the
+ * packets ffmpeg read while it analysed the stream (passthrough: the first keyframe is among
+ * them, and every unit counts for the pre-roll); without it they are dropped for a lower
+ * start-up delay (`-fflags nobuffer`).
+ */
+export function urlInputArgs(url: string, options: { keepProbed?: boolean } = {}): string[] {
+  const input: string[] = [];
+  const scheme = url.slice(0, url.indexOf(':'));
+  if (scheme === 'rtsp' || scheme === 'rtsps') input.push('-rtsp_transport', 'tcp');
+  // Give up on a silent network peer after 10 s instead of hanging forever.
+  input.push('-rw_timeout', '10000000');
+  if (!options.keepProbed) input.push('-fflags', 'nobuffer');
+  input.push('-flags', 'low_delay', '-i', url);
+  return input;
 }
 
 /**

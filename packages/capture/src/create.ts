@@ -13,6 +13,7 @@ import type { AiCameraStats, CaptureState, CaptureStats, FrameListener, FrameSou
 import { DetectionPairer, readPostProcessClasses, type FrameDetections } from './imx500';
 import { checkFps, checkSize, describeSpec, parseSourceSpec, type SourceSpec } from './spec';
 import { checkRpicamControls, rpicamControlArgs, tuningDirectory, type RpicamControls } from './controls';
+import { createCameraUnitBuilder, type CameraUnit, type CameraUnitBuilder, type PassthroughOptions } from './passthrough';
 
 /** Options of {@link createSource}. Every field is optional; defaults suit a live camera. */
 export interface SourceOptions {
@@ -77,6 +78,12 @@ export interface SourceOptions {
    */
   readonly mjpeg?: MjpegOptions;
   /**
+   * `url:` only: record the camera's own H.264 (see `passthrough.ts`) and decode only a reduced
+   * stream for detection. The caller decides (usually from `probeStream`); `width`/`height`
+   * are the camera's picture size, given to the units.
+   */
+  readonly passthrough?: PassthroughOptions & { readonly width: number; readonly height: number };
+  /**
    * rpicam: run the AI Camera's object detector on the sensor with this post-processing file
    * (an `imx500_object_detection` stage) and report each frame's objects at or above
    * `minConfidence` through `onDetections`. An unreadable file is logged and reported in
@@ -98,6 +105,12 @@ export function createSource(specText: string | SourceSpec, options: SourceOptio
   if (options.width !== undefined || options.height !== undefined) checkSize(options.width ?? NaN, options.height ?? NaN);
   if (options.fps !== undefined) checkFps(options.fps);
   if (options.controls) checkRpicamControls(options.controls);
+  if (options.passthrough && options.mjpeg) throw new CaptureError('CAPTURE_BAD_SPEC', 'a camera is either passed through (H.264) or read as MJPEG, not both', describeSpec(spec));
+  if (options.passthrough) {
+    if (spec.kind !== 'url') throw new CaptureError('CAPTURE_BAD_SPEC', `H.264 passthrough needs a url: source, not ${describeSpec(spec)}`, describeSpec(spec));
+    checkSize(options.passthrough.detectWidthPx, 32);
+    checkFps(options.passthrough.detectFps);
+  }
   return new SupervisedSource(spec, options);
 }
 
@@ -120,11 +133,16 @@ const POOL_LOG_GAP_MS = 10_000;
 class SupervisedSource implements FrameSource {
   readonly description: string;
   readonly pausable: boolean;
+  readonly passthrough: boolean;
   width = 0;
   height = 0;
   fps = 0;
 
   private readonly frameListeners = new Set<FrameListener>();
+  private readonly unitListeners = new Set<(unit: CameraUnit) => void>();
+  private readonly unitBuilder: CameraUnitBuilder | null;
+  private lastUnitPtsUs: number | null = null;
+  private unitsOutOfOrder = 0;
   private readonly detectionListeners = new Set<(detections: FrameDetections) => void>();
   /** The current run's pairing of metadata records with frames (AI Camera only). */
   private detections: DetectionPairer | null = null;
@@ -185,6 +203,8 @@ class SupervisedSource implements FrameSource {
   ) {
     this.description = describeSpec(spec);
     this.pausable = spec.kind === 'file' && options.realtime === false;
+    this.passthrough = options.passthrough !== undefined;
+    this.unitBuilder = options.passthrough ? createCameraUnitBuilder(options.passthrough) : null;
     this.logger = options.logger;
     this.supervisor = createRestartSupervisor({ backoff: options.backoff ?? DEFAULT_BACKOFF });
     this.restartEnabled = options.restart ?? !(spec.kind === 'file' && !options.loop);
@@ -327,6 +347,11 @@ class SupervisedSource implements FrameSource {
     return () => this.frameListeners.delete(listener);
   }
 
+  onUnit(listener: (unit: CameraUnit) => void): () => void {
+    this.unitListeners.add(listener);
+    return () => this.unitListeners.delete(listener);
+  }
+
   onState(listener: (state: CaptureState, error?: Error) => void): () => void {
     this.stateListeners.add(listener);
     return () => this.stateListeners.delete(listener);
@@ -434,12 +459,18 @@ class SupervisedSource implements FrameSource {
     this.lastRawPtsUs = null;
     this.runStartedAtMs = Date.now();
     this.lastFrameAtMs = Date.now();
+    // Each run of a passthrough source starts its units at a keyframe of its own.
+    this.unitBuilder?.reset();
+    const detectFps = this.options.passthrough?.detectFps;
     const events: RunEvents = {
       onFormat: (width, height, fps) => {
         this.width = width;
         this.height = height;
-        if (fps) this.fps = fps;
+        // Passthrough frames come at the detection rate, not at the camera's.
+        if (fps) this.fps = detectFps ? Math.min(detectFps, fps) : fps;
+        else if (detectFps) this.fps = detectFps;
       },
+      onUnit: (data, rawPtsUs) => this.deliverUnit(data, rawPtsUs),
       onFrame: (packed, rawPtsUs, fromStream) => this.deliver(packed, rawPtsUs, fromStream),
       frameBuffers: () => this.frameBuffers(),
       onFallback: (reason) => this.logger?.warn({ source: this.description, reason }, 'stream timestamps unusable; using arrival time'),
@@ -568,13 +599,16 @@ class SupervisedSource implements FrameSource {
       this.requestedFormat(),
       {
         logger: this.logger,
-        ptsWaitMs: this.options.ptsWaitMs ?? 2000,
         directReads: this.options.directReads,
         realtime: this.options.realtime ?? true,
         loop: this.options.loop ?? false,
         durationS: this.options.durationS,
-        // Network streams and USB cameras carry unreliable or missing timestamps: use arrival.
-        streamTimestamps: !live,
+        // Network streams and USB cameras carry unreliable or missing timestamps: use arrival;
+        // but passthrough frames must carry the stream's, the clock of the camera's units.
+        streamTimestamps: !live || this.passthrough,
+        passthrough: this.options.passthrough,
+        // A decoded frame comes later than its copied unit; the pts line is not what is slow.
+        ptsWaitMs: this.passthrough ? Math.max(this.options.ptsWaitMs ?? 2000, 10_000) : (this.options.ptsWaitMs ?? 2000),
       },
       events,
     );
@@ -616,9 +650,7 @@ class SupervisedSource implements FrameSource {
     }
     this.runFromStream = fromStream;
     if (this.runOffsetUs === null) {
-      // First frame of a run: continue the timeline across restarts by the time that passed.
-      const target = this.lastOutPtsUs === null ? 0 : this.lastOutPtsUs + Math.max(nominalUs, nowUs - this.lastOutArrivalUs);
-      this.runOffsetUs = target - rawPtsUs;
+      this.runOffsetUs = this.runStartUs(nowUs) - rawPtsUs;
     } else if (this.lastRawPtsUs !== null && rawPtsUs <= this.lastRawPtsUs) {
       // The stream's clock went back (a looped file, a camera reset): keep ours monotonic.
       this.runOffsetUs = (this.lastOutPtsUs ?? 0) + nominalUs - rawPtsUs;
@@ -695,6 +727,51 @@ class SupervisedSource implements FrameSource {
         listener(jpeg);
       } catch (error) {
         this.logger?.error({ err: error }, 'JPEG listener threw');
+      }
+    }
+  }
+
+  /**
+   * Where the first frame or unit of a run goes on the source's clock: 0 at the very start,
+   * else after the last frame or unit by the time that passed (the timeline continues across
+   * restarts, and never goes back).
+   */
+  private runStartUs(nowUs: number): number {
+    const nominalUs = this.fps > 0 ? 1e6 / this.fps : 33_333;
+    const last = this.lastUnitPtsUs === null ? this.lastOutPtsUs : Math.max(this.lastUnitPtsUs, this.lastOutPtsUs ?? -Infinity);
+    return last === null ? 0 : last + Math.max(nominalUs, nowUs - this.lastOutArrivalUs);
+  }
+
+  /**
+   * A passthrough unit with its run-relative timestamp: put on the frames' clock (the run's
+   * offset is set by whichever of the first unit and the first frame comes first), made into a
+   * {@link CameraUnit} and handed to the listeners.
+   */
+  private deliverUnit(data: Buffer, rawPtsUs: number): void {
+    if (!this.unitBuilder) return;
+    const nowUs = monotonicUs();
+    if (this.runOffsetUs === null) {
+      this.runOffsetUs = this.runStartUs(nowUs) - rawPtsUs;
+      this.runFromStream = true;
+    }
+    const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
+    if (this.lastUnitPtsUs !== null && ptsUs <= this.lastUnitPtsUs) {
+      // A ring and a clip need increasing timestamps; a camera with B-frames is not passed through.
+      this.unitsOutOfOrder++;
+      if (this.unitsOutOfOrder === 1 || this.unitsOutOfOrder % 1000 === 0) {
+        this.logger?.warn({ source: this.description, ptsUs, lastPtsUs: this.lastUnitPtsUs, count: this.unitsOutOfOrder }, 'passthrough: unit with a timestamp not after the last one dropped');
+      }
+      return;
+    }
+    const unit = this.unitBuilder.build(data, ptsUs, this.startWallMs + ptsUs / 1000);
+    if (!unit) return;
+    this.lastUnitPtsUs = ptsUs;
+    for (const listener of this.unitListeners) {
+      try {
+        listener(unit);
+      } catch (error) {
+        // A failing consumer must not stop the camera read loop.
+        this.logger?.error({ err: error }, 'unit listener threw');
       }
     }
   }

@@ -39,3 +39,7 @@ export type { DefaultSourceChoice } from './default-source';
 export { DEMO_MOTION, DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT } from './args';
 export { JpegSplitter, mjpegSourceArgs, startMjpegRun, DEFAULT_ANALYSIS_FPS } from './mjpeg';
 export type { CameraJpeg, JpegListener, JpegSplitterStats, MjpegOptions, MjpegRunEvents } from './mjpeg';
+export { DEFAULT_PASSTHROUGH, annexBNalUnits, createCameraUnitBuilder, passthroughArgs, passthroughDecision, probeStream } from './passthrough';
+export type { CameraUnit, CameraUnitBuilder, PassthroughOptions, StreamProbe } from './passthrough';
+export { createTsDemuxer, parsePes, ticks90kToUs, STREAM_TYPE_H264, TS_PACKET_BYTES } from './ts-demux';
+export type { TsDemuxer, TsStreamInfo, TsVideoPacket } from './ts-demux';

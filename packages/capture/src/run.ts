@@ -11,6 +11,8 @@ import { ffmpegDecodeArgs, parseOutputStream, parseShowinfoPts, parseShowinfoTim
 import { CaptureError } from './errors';
 import { MetadataParser, type MetadataRecord } from './imx500';
 import { PtsPairer } from './pts';
+import { passthroughArgs, type PassthroughOptions } from './passthrough';
+import { createTsDemuxer, STREAM_TYPE_H264, ticks90kToUs } from './ts-demux';
 import type { SourceSpec } from './spec';
 
 /** Monotonic microseconds (arrival clock). */
@@ -32,6 +34,11 @@ export interface RunEvents {
   frameBuffers(): FrameBuffers;
   /** The stream timestamps could not be used; arrival time from now on. */
   onFallback(reason: string): void;
+  /**
+   * Passthrough runs: one of the camera's H.264 access units (Annex-B) with its timestamp on
+   * the frames' run-relative clock (both rounded to the 90 kHz clock of the transport stream).
+   */
+  onUnit?(data: Buffer, ptsUs: number): void;
   /** rpicam with the AI Camera: a frame's metadata record (record k belongs to the run's k-th frame). */
   onMetadata?(record: MetadataRecord): void;
   /** rpicam with the AI Camera: a metadata line was skipped (`CAPTURE_BAD_METADATA`). */
@@ -159,13 +166,20 @@ function openSideFifo(logger?: Logger, name = 'pts'): { path: string; stream: Re
   }
 }
 
-/** Starts an ffmpeg that decodes a file, device, URL or the demo scene to raw I420. */
+/**
+ * Starts an ffmpeg that decodes a file, device, URL or the demo scene to raw I420; with
+ * `passthrough` (a `url:` source), the same ffmpeg also copies the camera's H.264 to fd 3 as
+ * MPEG-TS, handed to `events.onUnit` unit by unit.
+ */
 export function startFfmpegRun(
   spec: Exclude<SourceSpec, { kind: 'rpicam' }>,
   format: FrameFormat,
-  options: RunOptions & { realtime: boolean; loop: boolean; durationS?: number; streamTimestamps: boolean },
+  options: RunOptions & { realtime: boolean; loop: boolean; durationS?: number; streamTimestamps: boolean; passthrough?: PassthroughOptions },
   events: RunEvents,
 ): SourceRun {
+  const passthrough = spec.kind === 'url' ? options.passthrough : undefined;
+  // The reason the run was ended from here (the camera stopped sending H.264), else null.
+  let codecError: CaptureError | null = null;
   let child: ChildHandle;
   let timeBase: [number, number] | null = null;
   let afterOutputHeader = false;
@@ -183,14 +197,17 @@ export function startFfmpegRun(
   try {
     child = spawnFfmpeg({
       name: `source(${spec.kind})`,
-      args: ffmpegDecodeArgs(spec, format, options),
-      stdio: ['pipe', pipe.stdout, 'pipe'],
+      args: passthrough && spec.kind === 'url' ? passthroughArgs(spec.url, passthrough) : ffmpegDecodeArgs(spec, format, options),
+      stdio: passthrough ? ['pipe', pipe.stdout, 'pipe', 'pipe'] : ['pipe', pipe.stdout, 'pipe'],
       logger: options.logger,
       keepInTail: (line) => !line.includes('showinfo') && !line.startsWith('[Parsed_'),
       onStderrLine: (line) => {
         const pts = parseShowinfoPts(line);
         if (pts !== null) {
-          if (timeBase) pairer.pushPts(Math.round((pts * timeBase[0] * 1_000_000) / timeBase[1]));
+          if (!timeBase) return;
+          // Passthrough: on the transport stream's 90 kHz clock, so a frame's pts is its unit's pts exactly.
+          if (passthrough) pairer.pushPts(ticks90kToUs(Math.round((pts * timeBase[0] * 90_000) / timeBase[1])));
+          else pairer.pushPts(Math.round((pts * timeBase[0] * 1_000_000) / timeBase[1]));
           return;
         }
         timeBase ??= parseShowinfoTimeBase(line);
@@ -227,7 +244,61 @@ export function startFfmpegRun(
       else early.push(copy);
     },
   });
-  return wrapRun(child, pipe, pairer, (exit) => classifyFfmpegExit(spec, exit), () => assembler?.close());
+  let unitsDone: Promise<void> | null = null;
+  if (passthrough) {
+    unitsDone = readCameraUnits(child, events, options.logger, (error) => {
+      if (codecError) return;
+      codecError = error;
+      options.logger?.error({ code: error.code }, error.message);
+      void child.stop({ graceMs: 0, termMs: 1500 });
+    });
+  }
+  return wrapRun(child, pipe, pairer, (exit) => codecError ?? classifyFfmpegExit(spec, exit), () => assembler?.close(), unitsDone);
+}
+
+/**
+ * Reads the copied H.264 (MPEG-TS on the child's fd 3) into access units. A stream that turns
+ * out not to be H.264 (the camera switched codec) or to have B-frames ends the run through
+ * `onCodecError`, and nothing after it is handed on.
+ * Resolves when the pipe has ended and every unit was handed on.
+ */
+function readCameraUnits(child: ChildHandle, events: RunEvents, logger: Logger | undefined, onCodecError: (error: CaptureError) => void): Promise<void> {
+  let failed = false;
+  const stream = child.process.stdio[3] as Readable | null | undefined;
+  if (!stream) return Promise.resolve();
+  const demuxer = createTsDemuxer();
+  const hand = (packets: ReturnType<typeof demuxer.push>): void => {
+    if (failed) return;
+    const type = demuxer.info().streamType;
+    if (type !== null && type !== STREAM_TYPE_H264) {
+      failed = true;
+      onCodecError(new CaptureError('CAPTURE_CODEC_CHANGED', `the camera now sends stream type 0x${type.toString(16)}, not H.264: restart the server to decode it`, type));
+      return;
+    }
+    for (const packet of packets) {
+      if (packet.reordered) {
+        failed = true;
+        // The ring, the clips and the live fMP4 keep pictures in decode order with one
+        // timestamp each: a stream with B-frames (which the probe may not have seen) cannot be
+        // passed through, and restarting would not change that.
+        onCodecError(new CaptureError('CAPTURE_PASSTHROUGH_UNSUPPORTED', 'the camera sends B-frames (reordered pictures), which passthrough does not record: set camera.passthrough.mode to never, or turn B-frames off in the camera', packet.pts90k));
+        return;
+      }
+      events.onUnit?.(packet.data, ticks90kToUs(packet.pts90k));
+    }
+  };
+  return new Promise<void>((resolve) => {
+    stream.on('data', (chunk: Buffer) => hand(demuxer.push(chunk)));
+    stream.once('end', () => {
+      hand(demuxer.flush());
+      resolve();
+    });
+    stream.once('close', resolve);
+    stream.on('error', (error) => {
+      logger?.debug({ err: error }, 'camera: unit pipe error');
+      resolve();
+    });
+  });
 }
 
 /** Takes the bytes of each read from the camera pipe: `target()` says where the read goes, `commit(n)` that n bytes arrived there. */
@@ -355,13 +426,20 @@ export function stdoutPipe(): FramePipe {
   };
 }
 
-/** A source run around a spawned child: delivers what it wrote, classifies its end, stops it with the kill ladder. */
-export function wrapRun(child: ChildHandle, pipe: FramePipe, pairer: PtsPairer<Buffer | null>, classify: (exit: ExitInfo) => CaptureError | null, closeAssembler: () => void): SourceRun {
+export function wrapRun(
+  child: ChildHandle,
+  pipe: FramePipe,
+  pairer: PtsPairer<Buffer | null>,
+  classify: (exit: ExitInfo) => CaptureError | null,
+  closeAssembler: () => void,
+  unitsDone: Promise<void> | null = null,
+): SourceRun {
   let stopping = false;
   const finished = (async () => {
     const exit = await child.exited;
     // Deliver every byte the process wrote before it died, then the frames still waiting for a pts.
     await pipe.done;
+    if (unitsDone) await unitsDone;
     pipe.close();
     pairer.drain();
     pairer.close();

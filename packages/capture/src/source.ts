@@ -1,5 +1,6 @@
 import type { RpicamControls } from './controls';
 import type { Frame } from './frame';
+import type { CameraUnit } from './passthrough';
 import type { FrameDetections } from './imx500';
 import type { JpegListener } from './mjpeg';
 import type { FramePoolStats } from './pool';
@@ -85,6 +86,14 @@ export interface FrameSource {
   stats(): CaptureStats;
   /** Adds a frame listener; returns a function that removes it. */
   onFrame(listener: FrameListener): () => void;
+  /**
+   * True for a passthrough source (a network camera sending H.264): its frames are a reduced
+   * stream for detection, and the recording takes the camera's own access units from
+   * {@link onUnit} instead of encoding the frames.
+   */
+  readonly passthrough?: boolean;
+  /** Passthrough sources: adds a listener of the camera's access units (in stream order, on the frames' clock); returns a function that removes it. */
+  onUnit?(listener: (unit: CameraUnit) => void): () => void;
   /**
    * rpicam with the AI Camera: adds a listener for each frame's detections (frames whose
    * metadata carried the detector's output, after the frame itself); returns a function that

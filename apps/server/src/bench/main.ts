@@ -12,11 +12,12 @@ const SUITES: Record<string, () => BenchSuite> = {
   aicamera: () => require('./aicamera').aiCameraBench,
   loop: () => require('./loop').loopBench,
   peer: () => require('./peer').peerBench,
+  passthrough: () => require('./passthrough').passthroughBench,
   budget: () => require('./budget').budgetBench,
 };
 
 /** Suites left out of a plain `pnpm bench`: they install packages, need root or run for minutes. */
-const ON_REQUEST = new Set(['peer', 'budget']);
+const ON_REQUEST = new Set(['peer', 'budget', 'passthrough']);
 
 async function main(argv: string[]): Promise<number> {
   const quick = argv.includes('--quick');

@@ -15,7 +15,7 @@ const HEIGHT = 480;
 const FPS = 15;
 
 /** True when `motion` runs here; installs Debian's package when missing and we are root. */
-function ensureMotion(log: (line: string) => void): boolean {
+export function ensureMotion(log: (line: string) => void): boolean {
   if (spawnSync('motion', ['-h'], { stdio: 'ignore' }).error === undefined) return true;
   if (process.getuid?.() !== 0) {
     log('motion is not installed and this is not root: install it with `sudo apt-get install -y motion`, then run `pnpm bench peer` again');
@@ -112,7 +112,7 @@ export function startMjpegServer(frames: readonly Buffer[]): Promise<{ url: stri
 }
 
 /** Motion's configuration: the stream, detection with events (counted by a hook), movies on, no web control. */
-function motionConfig(dir: string, url: string): string {
+export function motionConfig(dir: string, url: string, size: { width: number; height: number; fps: number } = { width: WIDTH, height: HEIGHT, fps: FPS }): string {
   const events = join(dir, 'events.log');
   mkdirSync(join(dir, 'out'), { recursive: true });
   const conf = join(dir, 'motion.conf');
@@ -125,9 +125,9 @@ function motionConfig(dir: string, url: string): string {
       `log_file ${join(dir, 'motion.log')}`,
       `target_dir ${join(dir, 'out')}`,
       `netcam_url ${url}`,
-      `width ${WIDTH}`,
-      `height ${HEIGHT}`,
-      `framerate ${FPS}`,
+      `width ${size.width}`,
+      `height ${size.height}`,
+      `framerate ${size.fps}`,
       'threshold 1500',
       'event_gap 10',
       'pre_capture 3',
@@ -143,13 +143,14 @@ function motionConfig(dir: string, url: string): string {
   return conf;
 }
 
-function motionEvents(dir: string): number {
+/** Events Motion started so far (its `on_event_start` hook writes one line each). */
+export function motionEvents(dir: string): number {
   const file = join(dir, 'events.log');
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
 }
 
 /** Ends a process: SIGTERM, then SIGKILL after `graceMs`. */
-async function kill(child: ChildProcess, graceMs: number): Promise<void> {
+export async function kill(child: ChildProcess, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
@@ -158,7 +159,8 @@ async function kill(child: ChildProcess, graceMs: number): Promise<void> {
   clearTimeout(timer);
 }
 
-function prerollLabel(p: ProcSample, root: number): string {
+/** Labels a process of Preroll's tree: `node`, the `encoder` ffmpeg (reads raw frames on stdin), the `decoder` ffmpeg (reads the camera). */
+export function prerollLabel(p: ProcSample, root: number): string {
   if (p.pid === root) return 'node';
   if (p.comm === 'ffmpeg') return p.cmdline.includes('-i pipe:0') ? 'encoder' : 'decoder';
   return p.comm;
@@ -271,7 +273,8 @@ export const peerBench: BenchSuite = {
   },
 };
 
-async function prerollEvents(url: string): Promise<number> {
+/** Motion events a Preroll server has indexed so far. */
+export async function prerollEvents(url: string): Promise<number> {
   const body = (await (await fetch(`${url}/api/events?limit=100&kind=motion`)).json()) as { items?: unknown[] };
   return body.items?.length ?? 0;
 }

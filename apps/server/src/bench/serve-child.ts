@@ -37,6 +37,8 @@ export interface ChildServerOptions {
   readonly startTimeoutMs?: number;
   /** More `serve` arguments (e.g. `--config FILE`). */
   readonly extraArgs?: readonly string[];
+  /** More environment for the server (e.g. `PREROLL_CAMERA__PASSTHROUGH__MODE`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
@@ -49,7 +51,7 @@ export async function startChildServer(source: string, options: ChildServerOptio
     : [process.execPath, args];
   const child = spawn(command, argv, {
     // MALLOC_ARENA_MAX as `pnpm start`, the systemd unit and the Docker image set it.
-    env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn' },
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

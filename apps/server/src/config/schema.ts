@@ -160,6 +160,18 @@ const camera = z
       })
       .prefault({})
       .describe('MJPEG cameras: the camera\'s JPEGs passed through, the encoder on demand.'),
+    passthrough: z
+      .strictObject({
+        mode: z
+          .enum(['auto', 'never'])
+          .default('auto')
+          .describe('`auto`: a `url:` camera is probed at start (ffprobe, `probeTimeoutMs`); when it sends H.264 that browsers play (Constrained Baseline, Baseline, Main or High, 4:2:0, no B-frames), its own H.264 is recorded as it comes and only a reduced stream is decoded for detection; anything else, or no answer to the probe, is decoded and re-encoded. `never`: always decode and re-encode.'),
+        detectWidthPx: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Passthrough: width of the frames decoded for detection, snapshots, thumbnails and the JPEG live view, pixels (never above the camera\'s).'),
+        detectFps: z.number().min(1).max(30).default(5).describe('Passthrough: frames per second decoded for detection (at most the camera\'s rate).'),
+        probeTimeoutMs: z.int().min(1000).max(60_000).default(8000).describe('Passthrough: the longest the probe of a `url:` camera may take at start, milliseconds (a camera that never answers is given up after at most 5 s of silence; the web server listens after the probe).'),
+      })
+      .prefault({})
+      .describe('Recording a network camera\'s own H.264 without decoding and re-encoding it (`url:` sources).'),
     triggers,
   })
   .describe('The camera (capture).');

@@ -1,7 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameDetections, type FrameSource } from '@preroll/capture';
+import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, passthroughDecision, probeStream, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameDetections, type FrameSource, type PassthroughOptions } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
 import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
@@ -42,6 +42,12 @@ export interface Status {
   readonly camera: string;
   readonly source: string;
   readonly sourceReason: string;
+  /**
+   * How the video is recorded: `passthrough` (a network camera's own H.264, only a reduced
+   * stream decoded for detection) or `encoder` (frames encoded here), with the reason, and the
+   * camera's keyframe interval seen in passthrough (the pre-roll's granularity), milliseconds.
+   */
+  readonly recordingPath: { readonly mode: 'passthrough' | 'encoder'; readonly reason: string; readonly gopMs: number | null };
   readonly captureState: CaptureState;
   readonly captureError: { code: string; message: string } | null;
   readonly width: number;
@@ -272,6 +278,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let pipeline: Pipeline | null = null;
   let sourceSpec = '';
   let sourceReason = '';
+  let recordingPath: { mode: 'passthrough' | 'encoder'; reason: string; gopMs: number | null } = { mode: 'encoder', reason: 'not started', gopMs: null };
+  // A stop during the start ends the camera's probe at once, and the start goes no further.
+  let probeAbort: AbortController | null = null;
+  let stopRequested = false;
   let lastSample: MotionSample | null = null;
   // When the open event began (the recorder's state says whether there is one, and if manual).
   let recordingSince: number | null = null;
@@ -385,7 +395,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       sourceReason = 'configured';
     }
     logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
+    const passthrough = await choosePassthrough(sourceSpec);
+    if (stopRequested) throw Object.assign(new Error('the camera was stopped while it was probed'), { code: 'RUNTIME_STOPPED' });
     source = createSource(sourceSpec, {
+      passthrough: passthrough ?? undefined,
       width: config.camera.width,
       height: config.camera.height,
       fps: config.camera.fps,
@@ -394,7 +407,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       controls: config.camera.controls,
       stallTimeoutMs: config.camera.stallTimeoutMs,
       loop: config.camera.loop,
-      mjpeg: config.camera.mjpeg.enabled ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.camera.mjpeg.analysisFps } : undefined,
+      // A camera found to send H.264 is passed through; the MJPEG path is for the others.
+      mjpeg: config.camera.mjpeg.enabled && !passthrough ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.camera.mjpeg.analysisFps } : undefined,
       keepTrying: true,
       // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
       framePool: true,
@@ -411,7 +425,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       detector,
       encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
       onDemand: { idleStopMs: config.camera.mjpeg.encoderIdleStopS * 1000 },
-      recorder: { camera: config.camera.id, preRollMs: config.recorder.preRollMs, postRollMs: config.recorder.postRollMs, fsync: config.recorder.fsync },
+      recorder: {
+        camera: config.camera.id,
+        preRollMs: config.recorder.preRollMs,
+        postRollMs: config.recorder.postRollMs,
+        fsync: config.recorder.fsync,
+        // Passthrough: the clips hold the camera's pictures, at its rate, not the detection frames'.
+        fps: passthrough?.cameraFps,
+      },
       segments: {
         continuous: saved.continuousEnabled ?? config.recording.continuous.enabled,
         segmentS: config.recording.continuous.segmentS,
@@ -446,9 +467,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (event.type === 'start' && !event.continued) announceStart('motion', atMs, event.score, frame, event.cues);
       changed();
     });
+    let lastKeyPtsUs: number | null = null;
     pipeline.onUnit((unit) => {
       videoBytes.add(unit.data.length, unit.wallMs);
       units.emit(unit);
+      if (passthrough && unit.keyframe) {
+        if (lastKeyPtsUs !== null) noteCameraGop((unit.ptsUs - lastKeyPtsUs) / 1000);
+        lastKeyPtsUs = unit.ptsUs;
+      }
     });
     pipeline.onSample((sample) => {
       lastSample = sample;
@@ -465,6 +491,58 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
     pipeline.onClip(() => changed());
     pipeline.onSegment(() => changed());
+  };
+
+  /**
+   * For a `url:` camera with `camera.passthrough.mode` `auto`: probes it (bounded in time) and
+   * returns the passthrough options when it sends H.264 that browsers play, else null (the
+   * frames are encoded here). A camera that does not answer the probe is decoded: its codec is
+   * unknown, and the decoding path reads any codec.
+   */
+  const choosePassthrough = async (spec: string): Promise<(PassthroughOptions & { width: number; height: number; cameraFps?: number }) | null> => {
+    const settings = config.camera.passthrough;
+    const parsed = parseSourceSpec(spec);
+    if (parsed.kind !== 'url') {
+      recordingPath = { mode: 'encoder', reason: `${parsed.kind} source: frames encoded here`, gopMs: null };
+      return null;
+    }
+    if (settings.mode === 'never') {
+      recordingPath = { mode: 'encoder', reason: 'camera.passthrough.mode is never: decoded and re-encoded', gopMs: null };
+      return null;
+    }
+    probeAbort = new AbortController();
+    try {
+      const probe = await probeStream(parsed.url, { timeoutMs: settings.probeTimeoutMs, signal: probeAbort.signal, logger });
+      const decision = passthroughDecision(probe);
+      recordingPath = { mode: decision.passthrough ? 'passthrough' : 'encoder', reason: decision.reason, gopMs: null };
+      logger.info({ probe, passthrough: decision.passthrough }, `source: ${decision.reason}`);
+      if (!decision.passthrough) return null;
+      return {
+        detectWidthPx: settings.detectWidthPx,
+        detectFps: probe.fps ? Math.min(settings.detectFps, probe.fps) : settings.detectFps,
+        width: probe.width,
+        height: probe.height,
+        cameraFps: probe.fps ?? undefined,
+      };
+    } catch (error) {
+      recordingPath = { mode: 'encoder', reason: `the camera did not answer the probe (${(error as Error).message}): decoded and re-encoded`, gopMs: null };
+      logger.warn({ err: error }, 'source: probe failed; decoding and re-encoding (restart the server once the camera answers to record its H.264 as it comes)');
+      return null;
+    }
+  };
+
+  /** The camera's keyframe interval decides the pre-roll's granularity: a GOP longer than the pre-roll is worth a warning. */
+  let gopWarned = false;
+  const noteCameraGop = (gopMs: number): void => {
+    recordingPath = { ...recordingPath, gopMs: Math.round(gopMs) };
+    const preRollMs = config.recorder.preRollMs;
+    if (gopMs > preRollMs && !gopWarned) {
+      gopWarned = true;
+      logger.warn(
+        { gopMs: Math.round(gopMs), preRollMs },
+        'passthrough: the camera sends a keyframe less often than the pre-roll lasts; clips start at a keyframe, so they may begin up to one keyframe interval earlier than the pre-roll, and the ring holds that much more (set the camera\'s keyframe interval / GOP to 1-2 s)',
+      );
+    }
   };
 
   const requirePipeline = (): Pipeline => {
@@ -509,6 +587,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
     },
     async stop() {
+      stopRequested = true;
+      probeAbort?.abort();
       if (diskTimer) clearInterval(diskTimer);
       if (gpio) await gpio.stop();
       await sensors.stop();
@@ -530,6 +610,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         camera: config.camera.id,
         source: source?.description ?? sourceSpec,
         sourceReason,
+        recordingPath,
         captureState: source?.state() ?? 'idle',
         captureError: stats?.lastError ?? null,
         width: source?.width ?? 0,

@@ -1,0 +1,282 @@
+import type { Logger } from 'pino';
+import { describeExit, ffprobeCommand, redactUrl, spawnChild } from '@preroll/process';
+import { urlInputArgs } from './args';
+import { CaptureError } from './errors';
+
+/**
+ * H.264 passthrough for network cameras that already send H.264: one ffmpeg reads the camera
+ * once and writes two outputs,
+ *
+ *  1. the camera's own access units, `-c:v copy`, as an MPEG transport stream on fd 3, parsed in
+ *     Node (see `ts-demux.ts`) into {@link CameraUnit}s with their 90 kHz timestamps: the pre-roll
+ *     ring, the clips, the segments and the live fMP4 take these instead of the output of an
+ *     encoder of our own (no decode + re-encode for the recording);
+ *  2. a reduced raw I420 stream for the detector (scaled to `detectWidthPx`, thinned to about
+ *     `detectFps` by `select`, which keeps each kept frame's own timestamp).
+ *
+ * ffmpeg gives both outputs the same input timestamps (shifted by the same start offset, and
+ * with the same correction at a stream discontinuity), so a detector event at a frame's pts is
+ * a pts of the ring: the pre-roll counts back on the camera's clock.
+ */
+
+/** How the passthrough source decodes for detection. */
+export interface PassthroughOptions {
+  /** Width of the frames decoded for detection, snapshots and the JPEG live view, pixels (never above the camera's). */
+  readonly detectWidthPx: number;
+  /** Frames per second decoded for detection (at most the camera's rate). */
+  readonly detectFps: number;
+}
+
+/** Defaults of {@link PassthroughOptions}: twice the detector's default analysis width, and 5 frames a second. */
+export const DEFAULT_PASSTHROUGH: PassthroughOptions = Object.freeze({ detectWidthPx: 640, detectFps: 5 });
+
+/**
+ * One access unit of the camera's H.264 stream, in Annex-B form: the shape of the recorder's
+ * `AccessUnit`, so the ring, the recorder, the segmenter and the live view take it as if it came
+ * from the encoder. Every keyframe unit carries SPS and PPS in band (added from the last ones
+ * seen when the camera sends them only once).
+ */
+export interface CameraUnit {
+  /** Counts the units of this source since start (also across restarts). */
+  readonly seq: number;
+  /** The unit's presentation timestamp on the source's clock (the frames' clock), microseconds. */
+  readonly ptsUs: number;
+  readonly wallMs: number;
+  /** True for an IDR picture (a clip may start here). */
+  readonly keyframe: boolean;
+  readonly data: Buffer;
+  /** RFC 6381 codec string from the SPS, e.g. `avc1.640028`. */
+  readonly codec: string;
+  /** The camera's picture size (from the probe; the frames for detection are smaller). */
+  readonly width: number;
+  readonly height: number;
+}
+
+/** What ffprobe says about a network stream's first video stream. */
+export interface StreamProbe {
+  readonly codec: string;
+  readonly profile: string | null;
+  readonly pixFmt: string | null;
+  readonly width: number;
+  readonly height: number;
+  /** Frames of reordering delay (B-frames); 0 when presentation order is decode order. */
+  readonly hasBFrames: number;
+  /** The stream's average frame rate, null when ffprobe cannot tell. */
+  readonly fps: number | null;
+}
+
+/** H.264 profiles every browser's Media Source Extensions and `<video>` play. */
+const BROWSER_PROFILES = new Set(['constrained baseline', 'baseline', 'main', 'high']);
+/** Pixel formats of those profiles (4:2:0, 8 bits; `yuvj420p` is full-range 4:2:0). */
+const BROWSER_PIX_FMTS = new Set(['yuv420p', 'yuvj420p']);
+
+/**
+ * Decides whether a probed stream can be recorded as it comes: H.264 in a profile and pixel
+ * format browsers play, without B-frames (the ring, the clips and the live fMP4 keep units in
+ * decode order with one timestamp each). Pure.
+ */
+export function passthroughDecision(probe: StreamProbe): { passthrough: boolean; reason: string } {
+  if (probe.codec !== 'h264') return { passthrough: false, reason: `the stream is ${probe.codec}, not H.264: decoded and re-encoded` };
+  if (!probe.profile || !BROWSER_PROFILES.has(probe.profile.toLowerCase())) {
+    return { passthrough: false, reason: `H.264 profile "${probe.profile ?? 'unknown'}" does not play in browsers: decoded and re-encoded` };
+  }
+  if (!probe.pixFmt || !BROWSER_PIX_FMTS.has(probe.pixFmt)) {
+    return { passthrough: false, reason: `pixel format ${probe.pixFmt ?? 'unknown'} does not play in browsers: decoded and re-encoded` };
+  }
+  if (probe.hasBFrames > 0) return { passthrough: false, reason: 'the stream has B-frames (reordered pictures): decoded and re-encoded' };
+  return { passthrough: true, reason: `H.264 ${probe.profile} ${probe.width}x${probe.height}: recorded as the camera sends it` };
+}
+
+/**
+ * Asks ffprobe what a network stream carries, bounded in time (`timeoutMs`, default 8000; a
+ * camera that accepts and never answers is given up after at most 5 s of silence) and ended at
+ * once when `signal` aborts (the server is stopping). Rejects with `CAPTURE_PROBE_FAILED` (the
+ * camera did not answer, sent no video, or the probe was aborted).
+ */
+export async function probeStream(url: string, options: { timeoutMs?: number; signal?: AbortSignal; logger?: Logger } = {}): Promise<StreamProbe> {
+  const timeoutMs = options.timeoutMs ?? 8000;
+  const silenceUs = Math.min(5000, timeoutMs) * 1000;
+  const input = urlInputArgs(url, { keepProbed: true })
+    .slice(0, -2)
+    .filter((arg) => arg !== '-flags' && arg !== 'low_delay')
+    .map((arg, i, all) => (all[i - 1] === '-rw_timeout' ? String(silenceUs) : arg));
+  const args = [
+    '-hide_banner', '-v', 'error',
+    ...input,
+    // A live camera is read in real time: analyse one second of it, not ffprobe's default five.
+    '-analyzeduration', '1000000',
+    '-select_streams', 'v:0',
+    '-show_entries', 'stream=codec_name,profile,pix_fmt,has_b_frames,width,height,avg_frame_rate',
+    '-of', 'json',
+    url,
+  ];
+  const failed = (why: string, cause?: unknown): CaptureError =>
+    new CaptureError('CAPTURE_PROBE_FAILED', `ffprobe could not read ${redactUrl(url)}: ${why}`, redactUrl(url), { cause });
+  if (options.signal?.aborted) throw failed('the probe was aborted');
+  const child = spawnChild({ name: 'probe', command: ffprobeCommand(), args, stdio: ['ignore', 'pipe', 'pipe'], logger: options.logger });
+  const chunks: Buffer[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+  let why: string | null = null;
+  const end = (reason: string): void => {
+    why ??= reason;
+    void child.stop({ graceMs: 0, termMs: 500 });
+  };
+  const timer = setTimeout(() => end(`no answer within ${timeoutMs} ms`), timeoutMs);
+  const onAbort = (): void => end('the probe was aborted');
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const exit = await child.exited;
+  clearTimeout(timer);
+  options.signal?.removeEventListener('abort', onAbort);
+  if (why) throw failed(why);
+  if (exit.code !== 0) throw failed(describeExit(exit));
+  let streams: Array<Record<string, unknown>>;
+  try {
+    streams = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { streams?: Array<Record<string, unknown>> }).streams ?? [];
+  } catch (error) {
+    throw failed('no readable answer', error);
+  }
+  const stream = streams[0];
+  if (!stream) throw new CaptureError('CAPTURE_PROBE_FAILED', `${redactUrl(url)} carries no video stream`, redactUrl(url));
+  return {
+    codec: String(stream.codec_name ?? 'unknown'),
+    profile: typeof stream.profile === 'string' ? stream.profile : null,
+    pixFmt: typeof stream.pix_fmt === 'string' ? stream.pix_fmt : null,
+    width: Number(stream.width ?? 0),
+    height: Number(stream.height ?? 0),
+    hasBFrames: Number(stream.has_b_frames ?? 0),
+    fps: parseRate(stream.avg_frame_rate),
+  };
+}
+
+function parseRate(value: unknown): number | null {
+  const match = typeof value === 'string' ? /^(\d+)\/(\d+)$/.exec(value) : null;
+  if (!match || Number(match[2]) === 0 || Number(match[1]) === 0) return null;
+  return Number(match[1]) / Number(match[2]);
+}
+
+/**
+ * argv of the passthrough ffmpeg: output 1 raw I420 on stdout, reduced for detection, each
+ * frame's pts printed by `showinfo`; output 2 the camera's H.264, copied, as MPEG-TS on fd 3.
+ * `-muxdelay 0` keeps the transport stream's PTS equal to the frames' (the muxer otherwise adds
+ * 0.7 s); non-keyframes before the first keyframe are not copied (ffmpeg's default), so the
+ * unit stream of every run begins with a keyframe.
+ */
+export function passthroughArgs(url: string, options: PassthroughOptions): string[] {
+  const width = Math.max(32, Math.round(options.detectWidthPx / 2) * 2);
+  // `select` keeps a frame when at least 90 % of the wanted interval passed since the last one
+  // kept: unlike `fps` it never moves a timestamp, so each frame's pts is also a unit's pts.
+  const intervalS = (0.9 / options.detectFps).toFixed(4);
+  const filters = [
+    `select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${intervalS})'`,
+    // Never larger than the camera's picture; the height follows, even.
+    `scale='min(${width}\\,trunc(iw/2)*2)':-2`,
+    'format=yuv420p',
+    'showinfo=checksum=0',
+  ];
+  return [
+    '-loglevel', 'info',
+    ...urlInputArgs(url, { keepProbed: true }),
+    '-map', '0:v:0', '-an', '-sn', '-dn',
+    '-vf', filters.join(','),
+    '-fps_mode', 'passthrough',
+    '-pix_fmt', 'yuv420p', '-f', 'rawvideo', 'pipe:1',
+    '-map', '0:v:0', '-an', '-sn', '-dn',
+    '-c:v', 'copy', '-muxdelay', '0', '-muxpreload', '0',
+    '-f', 'mpegts', 'pipe:3',
+  ];
+}
+
+const NAL_IDR = 5;
+const NAL_SPS = 7;
+const NAL_PPS = 8;
+const NAL_AUD = 9;
+
+/** The NAL units of an Annex-B buffer: type and the byte range of the unit (header included, start code excluded). */
+export function annexBNalUnits(data: Buffer): Array<{ type: number; codeStart: number; start: number; end: number }> {
+  const units: Array<{ type: number; codeStart: number; start: number; end: number }> = [];
+  let at = data.indexOf(START_CODE);
+  while (at >= 0 && at + 3 < data.length) {
+    const start = at + 3;
+    const codeStart = at > 0 && data[at - 1] === 0 ? at - 1 : at;
+    const next = data.indexOf(START_CODE, start);
+    let end = next < 0 ? data.length : next;
+    if (next > 0 && data[next - 1] === 0) end = next - 1;
+    units.push({ type: data[start] & 0x1f, codeStart, start, end: Math.max(start, end) });
+    at = next;
+  }
+  return units;
+}
+
+const START_CODE = Buffer.from([0, 0, 1]);
+const LONG_START_CODE = Buffer.from([0, 0, 0, 1]);
+
+/**
+ * Turns the camera's access units into {@link CameraUnit}s: tells keyframes (IDR) apart, keeps
+ * the newest SPS and PPS and puts them in front of a keyframe that lacks them, and holds back
+ * every unit until the first keyframe with parameter sets (a clip can only start there). Pure
+ * state over Buffers.
+ */
+export interface CameraUnitBuilder {
+  /** The unit for these bytes, or null while no keyframe with parameter sets was seen. */
+  build(data: Buffer, ptsUs: number, wallMs: number): CameraUnit | null;
+  /** Units held back before the first usable keyframe. */
+  skipped(): number;
+  /** The camera's stream broke (a restart): the next unit must be a keyframe again. */
+  reset(): void;
+}
+
+/** Creates a {@link CameraUnitBuilder} for a camera of the given picture size. */
+export function createCameraUnitBuilder(size: { width: number; height: number }): CameraUnitBuilder {
+  let sps: Buffer | null = null;
+  let pps: Buffer | null = null;
+  let started = false;
+  let seq = 0;
+  let skipped = 0;
+  return {
+    build(data, ptsUs, wallMs) {
+      const nals = annexBNalUnits(data);
+      let keyframe = false;
+      let hasSps = false;
+      let hasPps = false;
+      for (const nal of nals) {
+        if (nal.type === NAL_IDR) keyframe = true;
+        else if (nal.type === NAL_SPS) {
+          hasSps = true;
+          sps = Buffer.from(data.subarray(nal.start, nal.end));
+        } else if (nal.type === NAL_PPS) {
+          hasPps = true;
+          pps = Buffer.from(data.subarray(nal.start, nal.end));
+        }
+      }
+      let bytes = data;
+      if (keyframe && (!hasSps || !hasPps) && sps && pps) {
+        // After an AUD (it must come first), else at the front.
+        const at = nals[0]?.type === NAL_AUD ? nals[0].end : (nals[0]?.codeStart ?? 0);
+        const parts = [data.subarray(0, at)];
+        if (!hasSps) parts.push(LONG_START_CODE, sps);
+        if (!hasPps) parts.push(LONG_START_CODE, pps);
+        parts.push(data.subarray(at));
+        bytes = Buffer.concat(parts);
+      }
+      if (!started) {
+        if (!keyframe || !sps || !pps) {
+          skipped++;
+          return null;
+        }
+        started = true;
+      }
+      return { seq: seq++, ptsUs, wallMs, keyframe, data: bytes, codec: codecString(sps), width: size.width, height: size.height };
+    },
+    skipped: () => skipped,
+    reset() {
+      started = false;
+    },
+  };
+}
+
+/** `avc1.PPCCLL` from an SPS without its start code (profile_idc, constraint flags, level_idc). */
+function codecString(sps: Buffer | null): string {
+  if (!sps || sps.length < 4) return 'avc1.42e01e';
+  const hex = (n: number): string => n.toString(16).padStart(2, '0');
+  return `avc1.${hex(sps[1])}${hex(sps[2])}${hex(sps[3])}`;
+}
