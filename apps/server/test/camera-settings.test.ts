@@ -87,13 +87,81 @@ describe('camera controls (fake rpicam-vid)', () => {
       const config = (await request(`${server.url}/api/config`, 'GET')).body;
       expect(config.config.camera.controls).toMatchObject({ awb: 'daylight', hflip: true });
       expect(config.restartRequired).toEqual([]);
-      const resized = await request(`${server.url}/api/camera/controls`, 'PUT', { controls: { awb: 'daylight', hflip: true, shutterUs: 10_000, ev: 0.5 }, fps: 12, width: 640, height: 480 });
-      expect(resized.body.restartRequired).toEqual(['camera.width', 'camera.height']);
-      expect((await request(`${server.url}/api/config`, 'GET')).body.restartRequired).toEqual(['camera.height', 'camera.width']);
+      // The clip went on across the restart, and says where the gap is and which keys made it.
+      const event = (await request(`${server.url}/api/events/${items[0].id}`, 'GET')).body;
+      expect(event.discontinuities).toHaveLength(1);
+      expect(event.discontinuities[0]).toMatchObject({ reason: 'camera-restart', ended: false, gapMs: saved.body.gapMs, keys: ['camera.controls.awb', 'camera.controls.ev', 'camera.controls.hflip', 'camera.controls.shutterUs', 'camera.fps'] });
+      expect(event.discontinuities[0].atMs).toBeGreaterThan(0);
+      expect(event.discontinuities[0].atMs).toBeLessThan(Number(doc.format.duration) * 1000);
+      const sidecar = (await request(`${server.url}/api/events/${items[0].id}/sidecar`, 'GET')).body;
+      expect(sidecar.discontinuities).toEqual(event.discontinuities);
     } finally {
       await server.stop();
     }
   }, 120_000);
+
+  test('a new frame size restarts only the source: the clip and segment being written end marked, no clip mixes sizes, the next has the new size', async () => {
+    const argvFile = join(mkdtempSync(join(tmpdir(), 'preroll-argv-')), 'argv.jsonl');
+    Object.assign(process.env, { PATH: `${FAKE_BIN}${delimiter}${savedEnv.PATH}`, FAKE_RPICAM_ARGV_FILE: argvFile });
+    const server = await startFromFile({ camera: { source: 'rpicam:320x240@15' }, recording: { continuous: { enabled: true, segmentS: 300 } } });
+    try {
+      await running(server.url);
+      expect((await request(`${server.url}/api/record/start`, 'POST')).status).toBe(200);
+      await waitFor(async () => (await request(`${server.url}/api/status`, 'GET')).body.recording, 20_000, 'the recording to start');
+      await new Promise((r) => setTimeout(r, 1500));
+      await running(server.url);
+      const resized = await request(`${server.url}/api/camera/controls`, 'PUT', { controls: {}, width: 640, height: 480 });
+      expect(resized.status).toBe(200);
+      expect(resized.body).toMatchObject({ saved: true, restartRequired: [], applied: ['camera.source'], width: 640, height: 480 });
+      // Saved where the size lives: the source spec names it (and wins over camera.width).
+      expect(JSON.parse(readFileSync(server.file, 'utf8')).camera.source).toBe('rpicam:640x480@15');
+      const runs = readFileSync(argvFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as string[]);
+      expect(runs[0]).toEqual(expect.arrayContaining(['--width', '320', '--height', '240']));
+      expect(runs[runs.length - 1]).toEqual(expect.arrayContaining(['--width', '640', '--height', '480', '--framerate', '15']));
+      await running(server.url);
+      const status = (await request(`${server.url}/api/status`, 'GET')).body;
+      // The manual recording goes on in a new clip at the new size.
+      expect(status).toMatchObject({ width: 640, height: 480, recording: true, manualRecording: true });
+      await waitFor(async () => (await request(`${server.url}/api/status`, 'GET')).body.fps > 0, 20_000, 'frames at the new size');
+      await new Promise((r) => setTimeout(r, 2000));
+      await request(`${server.url}/api/record/stop`, 'POST');
+      const clips = await waitFor(async () => {
+        const list = (await request(`${server.url}/api/events?kind=manual`, 'GET')).body.items as { id: string; width: number }[];
+        return list.length >= 2 ? list : null;
+      }, 90_000, 'both manual clips');
+      expect(clips).toHaveLength(2);
+      const [before, after] = [...clips].sort((a, b) => a.width - b.width);
+      const store = server.runtime.store();
+      const sizesOf = async (id: string): Promise<string[]> => {
+        const doc = await ffprobeJson(join(store.dataDir, store.get(id)!.files.clip), ['-select_streams', 'v:0', '-show_entries', 'frame=width,height']);
+        return (doc.frames as { width: number; height: number }[]).map((f) => `${f.width}x${f.height}`);
+      };
+      // Every frame decodes, and every frame of a clip has one size.
+      const first = await sizesOf(before.id);
+      const second = await sizesOf(after.id);
+      expect(first.length).toBe(store.get(before.id)!.frames);
+      expect(new Set(first)).toEqual(new Set(['320x240']));
+      expect(second.length).toBe(store.get(after.id)!.frames);
+      expect(new Set(second)).toEqual(new Set(['640x480']));
+      const cut = (await request(`${server.url}/api/events/${before.id}`, 'GET')).body;
+      expect(cut.discontinuities).toEqual([{ atMs: expect.any(Number), reason: 'camera-restart', keys: ['camera.source'], gapMs: null, ended: true }]);
+      // The break is at the clip's last frame.
+      expect(cut.discontinuities[0].atMs).toBeGreaterThan(cut.durationS * 1000 - 500);
+      expect((await request(`${server.url}/api/events/${after.id}`, 'GET')).body.discontinuities).toEqual([]);
+      // The continuous segment being written ended at the change too, and says so.
+      const segments = await waitFor(async () => {
+        const list = (await request(`${server.url}/api/events?kind=segment`, 'GET')).body.items as { id: string; width: number; discontinuities: unknown[] }[];
+        return list.some((s) => s.width === 320) ? list : null;
+      }, 60_000, 'the first continuous segment');
+      const oldSegments = segments.filter((s) => s.width === 320);
+      expect(oldSegments).toHaveLength(1);
+      expect(oldSegments[0].discontinuities).toEqual([{ atMs: expect.any(Number), reason: 'camera-restart', keys: ['camera.source'], gapMs: null, ended: true }]);
+      // The restart started no event: the detector of the new size learned its noise first.
+      expect((await request(`${server.url}/api/events?kind=motion`, 'GET')).body.items).toHaveLength(0);
+    } finally {
+      await server.stop();
+    }
+  }, 150_000);
 
   test('preview applies without saving and cancel reverts; bad values are refused with the key named', async () => {
     const argvFile = join(mkdtempSync(join(tmpdir(), 'preroll-argv-')), 'argv.jsonl');

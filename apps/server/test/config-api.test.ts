@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino from 'pino';
 import WebSocket from 'ws';
+import { createHash } from 'node:crypto';
 import { startPreroll, type Preroll } from '../src/app';
+import { createApiToken, listApiTokens } from '../src/http/auth';
 import { loadConfig } from '../src/config';
 import { startFromFile } from './config-helpers';
 import { request, tempDataDir, waitFor } from './server-helpers';
@@ -252,6 +254,89 @@ describe('GET/PATCH /api/config', () => {
     expect(written.detector.gapS).toBeUndefined();
     expect(written.integrations.webhooks.secret).toBe(SECRET);
   });
+});
+
+describe('restore brings back everything the backup holds', () => {
+  test('runtime settings, tokens (working with secrets; to re-issue without) and the arming mode; a bad bundle changes nothing', async () => {
+    const server = await startFromFile({ detector: { triggerMode: 'auto' } });
+    try {
+      const url = server.url;
+      await waitFor(async () => (await request(`${url}/api/status`, 'GET')).body.fps > 0, 30_000, 'frames');
+      const kept = createApiToken(server.dataDir, 'kept', 'read');
+      const dropped = createApiToken(server.dataDir, 'dropped', 'control');
+      // The state the backups hold: a manual level, motion off, continuous on, arming home.
+      expect((await request(`${url}/api/trigger-level`, 'PUT', { value: 30 })).status).toBe(200);
+      expect((await request(`${url}/api/motion`, 'POST', { enabled: false })).status).toBe(200);
+      expect((await request(`${url}/api/continuous`, 'POST', { enabled: true })).status).toBe(200);
+      expect((await request(`${url}/api/arming`, 'PUT', { mode: 'home' })).status).toBe(200);
+      const plain = (await request(`${url}/api/config/backup`, 'GET')).body;
+      const full = (await request(`${url}/api/config/backup`, 'POST', { includeSecrets: true, confirm: 'include secrets' })).body;
+      expect(plain.settings.cam).toMatchObject({ triggerMode: 'manual', triggerLevel: 30, motionEnabled: false, continuousEnabled: true });
+      expect(plain.arming).toEqual({ mode: 'home' });
+      expect(plain.tokens.map((t: { name: string }) => t.name)).toEqual(['kept', 'dropped']);
+      expect(plain.tokens.every((t: object) => !('sha256' in t))).toBe(true);
+      expect(full.tokens[0].sha256).toBe(createHash('sha256').update(kept.token).digest('hex'));
+
+      // Everything changes after the backup.
+      expect((await request(`${url}/api/trigger-level`, 'PUT', { mode: 'auto' })).status).toBe(200);
+      expect((await request(`${url}/api/motion`, 'POST', { enabled: true })).status).toBe(200);
+      expect((await request(`${url}/api/continuous`, 'POST', { enabled: false })).status).toBe(200);
+      expect((await request(`${url}/api/arming`, 'PUT', { mode: 'away' })).status).toBe(200);
+      const authFile = join(server.dataDir, 'auth.json');
+      const authBefore = readFileSync(authFile, 'utf8');
+      const settingsBefore = readFileSync(join(server.dataDir, 'settings.json'), 'utf8');
+
+      // Bad bundles: a stable code, and nothing written (configuration, settings, tokens, arming).
+      let version = (await getConfig(url)).version;
+      const bads: [unknown, string][] = [
+        [{ ...full, settings: { cam: { triggerMode: 'sometimes' } } }, 'CONFIG_BAD_BACKUP'],
+        [{ ...full, tokens: [{ ...full.tokens[0], sha256: 'not-a-hash' }] }, 'CONFIG_BAD_BACKUP'],
+        [{ ...full, arming: { mode: 'party' } }, 'CONFIG_BAD_BACKUP'],
+        [{ ...full, format: 'something-else' }, 'CONFIG_BAD_BACKUP'],
+        [{ ...full, config: { detector: { gapS: -1 } } }, 'CONFIG_INVALID'],
+      ];
+      for (const [bundle, code] of bads) {
+        const answer = await request(`${url}/api/config/restore`, 'POST', bundle, { 'If-Match': `"${version}"` });
+        expect(answer.status).toBe(400);
+        expect(answer.body.code).toBe(code);
+      }
+      const stale = await request(`${url}/api/config/restore`, 'POST', full, { 'If-Match': '"0000000000000000"' });
+      expect(stale.body.code).toBe('CONFIG_VERSION_CONFLICT');
+      expect(readFileSync(authFile, 'utf8')).toBe(authBefore);
+      expect(readFileSync(join(server.dataDir, 'settings.json'), 'utf8')).toBe(settingsBefore);
+      expect((await getConfig(url)).version).toBe(version);
+      expect((await request(`${url}/api/status`, 'GET')).body).toMatchObject({ motionEnabled: true, trigger: { mode: 'auto' }, continuous: { enabled: false } });
+
+      // Without secrets: settings and arming come back; a token this server still holds works
+      // on, one it does not (revoked meanwhile) must be issued again.
+      expect(listApiTokens(server.dataDir)).toHaveLength(2);
+      const revoked = JSON.parse(authBefore);
+      revoked.tokens = revoked.tokens.filter((t: { name: string }) => t.name !== 'dropped');
+      writeFileSync(authFile, JSON.stringify(revoked));
+      const answer = await request(`${url}/api/config/restore`, 'POST', plain, { 'If-Match': `"${version}"` });
+      expect(answer.status).toBe(200);
+      expect(answer.body.restored).toMatchObject({ settings: ['cam'], settingsSkipped: [], arming: 'home' });
+      expect(answer.body.restored.tokens.map((t: { name: string }) => t.name)).toEqual(['kept']);
+      expect(answer.body.restored.tokensNeedingNewSecret).toEqual([{ id: dropped.info.id, name: 'dropped', createdAt: dropped.info.createdAt, scope: 'control' }]);
+      const status = (await request(`${url}/api/status`, 'GET')).body;
+      expect(status).toMatchObject({ motionEnabled: false, triggerLevel: 30, trigger: { mode: 'manual' }, continuous: { enabled: true } });
+      expect((await request(`${url}/api/alerts`, 'GET')).body.arming).toMatchObject({ mode: 'home' });
+      expect(JSON.parse(readFileSync(join(server.dataDir, 'settings.json'), 'utf8'))).toMatchObject({ triggerMode: 'manual', triggerLevel: 30, motionEnabled: false, continuousEnabled: true });
+
+      // With secrets: every token is back, working (its SHA-256 is the one its secret gives).
+      version = answer.body.version;
+      const again = await request(`${url}/api/config/restore`, 'POST', full, { 'If-Match': `"${version}"` });
+      expect(again.status).toBe(200);
+      expect(again.body.restored.tokensNeedingNewSecret).toEqual([]);
+      const stored = JSON.parse(readFileSync(authFile, 'utf8')).tokens as { name: string; sha256: string }[];
+      expect(stored.map((t) => [t.name, t.sha256])).toEqual([
+        ['kept', createHash('sha256').update(kept.token).digest('hex')],
+        ['dropped', createHash('sha256').update(dropped.token).digest('hex')],
+      ]);
+    } finally {
+      await server.stop();
+    }
+  }, 90_000);
 });
 
 describe('without a configuration file', () => {

@@ -279,6 +279,7 @@ class SupervisedSource implements FrameSource {
     }
     const before = { controls: this.controls, fps: this.fpsOverride };
     const lastFrameMs = this.lastFrameAtMs;
+    const lastPtsUs = this.lastOutPtsUs;
     this.controls = change.controls ?? this.controls;
     if (change.fps !== undefined) this.fpsOverride = change.fps;
     try {
@@ -306,7 +307,7 @@ class SupervisedSource implements FrameSource {
     this.reconfigures++;
     this.lastGapMs = this.lastFrameAtMs - lastFrameMs;
     this.logger?.info({ gapMs: this.lastGapMs, args: this.cameraArgs() }, 'camera: restarted with new settings');
-    return { gapMs: this.lastGapMs, args: this.cameraArgs() };
+    return { gapMs: this.lastGapMs, args: this.cameraArgs(), lastPtsUs };
   }
 
   /** One planned restart: the old run ends, a new one starts, resolved at its first frame. */
@@ -321,15 +322,21 @@ class SupervisedSource implements FrameSource {
     }
     if (this.currentState === 'stopped') throw new CaptureError('CAPTURE_STOPPED', 'the source was stopped');
     const first = new Promise<void>((resolve, reject) => (this.reconfigureWait = { resolve, reject }));
-    const timeoutMs = Math.min(this.options.firstFrameTimeoutMs ?? 20_000, 10_000);
+    // The new run gets its first frame by the same rule as at start: the watchdog's first-frame
+    // limit, on a clock that leaves out the time this process itself could not run (a loaded
+    // machine, a synchronous spawn). A plain timer here once gave up on a camera still starting.
     let timer: NodeJS.Timeout | null = null;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CaptureError('CAPTURE_NO_FRAMES', `no frame within ${timeoutMs} ms`, timeoutMs)), timeoutMs);
-      timer.unref();
-    });
+    const timeoutMs = this.firstFrameLimitMs();
+    const timeout =
+      this.options.stallTimeoutMs === 0
+        ? new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new CaptureError('CAPTURE_NO_FRAMES', `no frame within ${timeoutMs} ms`, timeoutMs)), timeoutMs);
+            timer.unref();
+          })
+        : null;
     this.launch();
     try {
-      await Promise.race([first, timeout]);
+      await (timeout ? Promise.race([first, timeout]) : first);
     } finally {
       if (timer) clearTimeout(timer);
       this.reconfigureWait = null;
@@ -825,8 +832,13 @@ class SupervisedSource implements FrameSource {
     const run = this.run;
     this.run = null;
     this.lastTail = run.child.stderrTail();
-    const error = new CaptureError('CAPTURE_STALLED', `${this.description} sent no frame for ${silentMs} ms`, silentMs);
     void run.stop();
+    if (this.reconfigureWait && this.runFrames === 0) {
+      // A restart with new settings brought no frame: `restartWith` goes back to the old ones.
+      this.reconfigureWait.reject(new CaptureError('CAPTURE_NO_FRAMES', `no frame within ${silentMs} ms of the restart`, silentMs));
+      return;
+    }
+    const error = new CaptureError('CAPTURE_STALLED', `${this.description} sent no frame for ${silentMs} ms`, silentMs);
     this.onRunFailed(error, Date.now() - this.runStartedAtMs);
   }
 

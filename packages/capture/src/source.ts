@@ -60,6 +60,8 @@ export interface ReconfigureResult {
   readonly gapMs: number;
   /** The camera arguments in force now (besides size, rate and output). */
   readonly args: readonly string[];
+  /** Capture timestamp of the last frame before the restart (null before any frame): where the gap begins on the frames' clock. */
+  readonly lastPtsUs: number | null;
 }
 
 /** Listener for frames; called synchronously on the read path, so it must not block. */

@@ -1,6 +1,6 @@
 import { LayoutError } from './errors';
 import type { RecordingKind } from './ids';
-import { SIDECAR_VERSION, type EventSidecar, type ScorePoint, type ThumbnailSource } from './sidecar';
+import { SIDECAR_VERSION, type Discontinuity, type EventSidecar, type ScorePoint, type ThumbnailSource } from './sidecar';
 
 /**
  * What is known of a recording when it is finished: the facts every kind of recording (motion
@@ -38,6 +38,8 @@ export interface RecordingFacts {
   readonly reviewed?: boolean;
   /** What started the event (`video`, sensor names), in the order they fired. */
   readonly cues?: readonly string[];
+  /** Breaks in the video (camera restarts), relative to the first frame; one past the end is put at the end. */
+  readonly discontinuities?: readonly Discontinuity[];
 }
 
 /**
@@ -62,6 +64,8 @@ export function buildSidecar(facts: RecordingFacts): EventSidecar {
   const seriesPeak = scores.reduce<number | null>((max, p) => (max === null || p.score > max ? p.score : max), null);
   const peakScore = facts.peakScore === null && seriesPeak === null ? null : Math.max(facts.peakScore ?? 0, seriesPeak ?? 0);
   const favorite = facts.favorite ?? facts.kind === 'memory';
+  // A break the file holds stays listed; one placed a little past the last frame (the restart was reported late) sits at the end.
+  const discontinuities = (facts.discontinuities ?? []).filter((d) => d.atMs >= 0).map((d) => ({ ...d, atMs: Math.min(Math.round(d.atMs), Math.floor(durationMs)), keys: [...d.keys] }));
   return {
     version: SIDECAR_VERSION,
     id: facts.id,
@@ -84,5 +88,6 @@ export function buildSidecar(facts: RecordingFacts): EventSidecar {
     ...(favorite ? { favorite: true } : {}),
     ...(facts.cues?.length ? { cues: [...facts.cues] } : {}),
     ...(facts.reviewed ? { reviewed: true } : {}),
+    ...(discontinuities.length ? { discontinuities } : {}),
   };
 }

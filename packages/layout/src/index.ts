@@ -9,8 +9,8 @@ export { DEFAULT_CAMERA, RECORDING_KINDS, isSafeId, memoryId, parseRecordingId, 
 export type { RecordingKind } from './ids';
 export { EVENTS_DIR, PART_CLIP_SUFFIX, PART_INFO_SUFFIX, isSafeRelativePath, recordingPaths, sidecarPathOf } from './paths';
 export type { RecordingPaths } from './paths';
-export { LABEL_NAMES, MAX_LABELS, SIDECAR_VERSION, UPLOAD_STATES, parseSidecar, parseSidecarText, readSidecar, writeSidecarAtomic } from './sidecar';
-export type { EventLabel, EventSidecar, LabelName, Offloaded, ScorePoint, ThumbnailSource, UploadState } from './sidecar';
+export { DISCONTINUITY_REASONS, LABEL_NAMES, MAX_DISCONTINUITIES, MAX_LABELS, SIDECAR_VERSION, UPLOAD_STATES, parseSidecar, parseSidecarText, readSidecar, writeSidecarAtomic } from './sidecar';
+export type { Discontinuity, DiscontinuityReason, EventLabel, EventSidecar, LabelName, Offloaded, ScorePoint, ThumbnailSource, UploadState } from './sidecar';
 export { TEMP_MARKER, writeFileAtomic } from './atomic';
 export { buildSidecar } from './build';
 export type { RecordingFacts } from './build';

@@ -74,6 +74,34 @@ export interface EventSidecar {
    * and nothing was found ("motion only").
    */
   readonly labels?: readonly EventLabel[];
+  /**
+   * Where the video breaks: the camera restarted inside the clip (new controls: the clip goes on
+   * after a gap) or the clip was ended by a restart (a new frame size or encoder: the recording
+   * continues in a new clip). Absent: no break.
+   */
+  readonly discontinuities?: readonly Discontinuity[];
+}
+
+/** Why the video of a recording breaks. */
+export type DiscontinuityReason = 'camera-restart';
+
+/** Every discontinuity reason. */
+export const DISCONTINUITY_REASONS: readonly DiscontinuityReason[] = ['camera-restart'];
+
+/** Most discontinuities one sidecar holds (each is a camera restart a user asked for). */
+export const MAX_DISCONTINUITIES = 64;
+
+/** A break in a recording's video. */
+export interface Discontinuity {
+  /** Milliseconds since the clip's first frame (the scale of `scores`) of the last frame before the break. */
+  readonly atMs: number;
+  readonly reason: DiscontinuityReason;
+  /** The dotted configuration keys whose change restarted the camera (`camera.controls.awb`, `camera.width`). */
+  readonly keys: readonly string[];
+  /** How long no frame came (last frame before to first frame after), when known. */
+  readonly gapMs: number | null;
+  /** True when the recording ends at the break (it goes on in a new clip); false when the clip spans the gap. */
+  readonly ended: boolean;
 }
 
 /** The coarse classes an event is labelled with. */
@@ -199,10 +227,27 @@ export function parseSidecar(value: unknown, source = 'sidecar'): EventSidecar {
     if (typeof off?.remote !== 'string' || off.remote.length === 0 || off.remote.length > 2000) bad('offloaded.remote', 'must be a non-empty string');
   }
   if (o.labels !== undefined) checkLabels(o.labels, bad);
+  if (o.discontinuities !== undefined) checkDiscontinuities(o.discontinuities, bad);
   return value as EventSidecar;
 }
 
 const SUB_LABEL_PATTERN = /^[a-z][a-z ]{0,39}$/;
+
+/** The dotted key of a configuration change, as `changedKeys` names it. */
+const CONFIG_KEY = /^[A-Za-z0-9_.-]{1,120}$/;
+
+function checkDiscontinuities(value: unknown, bad: (field: string, why: string) => never): void {
+  if (!Array.isArray(value) || value.length > MAX_DISCONTINUITIES) bad('discontinuities', `must be an array of at most ${MAX_DISCONTINUITIES} breaks`);
+  (value as unknown[]).forEach((d, i) => {
+    if (typeof d !== 'object' || d === null || Array.isArray(d)) bad(`discontinuities[${i}]`, 'must be an object');
+    const one = d as Record<string, unknown>;
+    if (!isFiniteNumber(one.atMs) || one.atMs < 0) bad(`discontinuities[${i}].atMs`, 'must be a number >= 0');
+    if (!DISCONTINUITY_REASONS.includes(one.reason as DiscontinuityReason)) bad(`discontinuities[${i}].reason`, `must be one of ${DISCONTINUITY_REASONS.join(', ')}`);
+    if (!Array.isArray(one.keys) || one.keys.length > 64 || !one.keys.every((k) => typeof k === 'string' && CONFIG_KEY.test(k))) bad(`discontinuities[${i}].keys`, 'must be at most 64 configuration keys');
+    if (one.gapMs !== null && (!isFiniteNumber(one.gapMs) || one.gapMs < 0)) bad(`discontinuities[${i}].gapMs`, 'must be a number >= 0 or null');
+    if (typeof one.ended !== 'boolean') bad(`discontinuities[${i}].ended`, 'must be a boolean');
+  });
+}
 
 function checkLabels(value: unknown, bad: (field: string, why: string) => never): void {
   if (!Array.isArray(value) || value.length > MAX_LABELS) bad('labels', `must be an array of at most ${MAX_LABELS} labels`);

@@ -258,3 +258,31 @@ describe('ids', () => {
     expect(codeOf(() => recordingId(local, 'motion', 'bad/camera'))).toBe('LAYOUT_BAD_ID');
   });
 });
+
+describe('discontinuities (breaks in the video)', () => {
+  const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
+  const gap = { atMs: 1500.4, reason: 'camera-restart' as const, keys: ['camera.controls.awb', 'camera.fps'], gapMs: 700, ended: false };
+
+  test('built into the sidecar rounded, a break past the end put at the end, none left out when absent', () => {
+    const built = buildSidecar(facts(T0, { discontinuities: [gap, { ...gap, atMs: 9000, gapMs: null, ended: true, keys: ['camera.width'] }] }));
+    expect(built.discontinuities).toEqual([
+      { ...gap, atMs: 1500 },
+      { atMs: 4000, reason: 'camera-restart', keys: ['camera.width'], gapMs: null, ended: true },
+    ]);
+    expect(parseSidecar(JSON.parse(JSON.stringify(built)))).toEqual(built);
+    expect('discontinuities' in buildSidecar(facts(T0))).toBe(false);
+  });
+
+  test.each([
+    ['not an array', 'x', 'discontinuities'],
+    ['a negative time', [{ ...gap, atMs: -1 }], 'discontinuities[0].atMs'],
+    ['an unknown reason', [{ ...gap, reason: 'gremlins' }], 'discontinuities[0].reason'],
+    ['a key that is not a configuration key', [{ ...gap, keys: ['a b'] }], 'discontinuities[0].keys'],
+    ['a negative gap', [{ ...gap, gapMs: -5 }], 'discontinuities[0].gapMs'],
+    ['no ended flag', [{ atMs: 1, reason: 'camera-restart', keys: [], gapMs: null }], 'discontinuities[0].ended'],
+    ['too many', Array.from({ length: 65 }, () => gap), 'discontinuities'],
+  ])('a sidecar with %s is refused, naming the field', (_why, value, field) => {
+    const doc = { ...makeSidecar(T0), discontinuities: value };
+    expect(() => parseSidecar(doc)).toThrow(expect.objectContaining({ code: 'LAYOUT_SIDECAR_INVALID', value: field }));
+  });
+});

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
-import { buildSidecar, recordingPaths, sidecarPathOf, writeFileAtomic, writeSidecarAtomic, type EventSidecar, type RecordingKind, type ScorePoint, type ThumbnailSource } from '@preroll/layout';
+import { buildSidecar, recordingPaths, sidecarPathOf, writeFileAtomic, writeSidecarAtomic, type Discontinuity, type EventSidecar, type RecordingKind, type ScorePoint, type ThumbnailSource } from '@preroll/layout';
 import { remuxToFaststart, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
 import { encodeSnapshot, encodeThumbnail, thumbnailCrop, type I420Image, type RegionBox } from './images';
@@ -75,6 +75,8 @@ export interface FinishInput {
   readonly favorite?: boolean;
   /** What started the event (`video`, sensor names). */
   readonly cues?: readonly string[];
+  /** Breaks in the video (camera restarts), relative to the first frame. */
+  readonly discontinuities?: readonly Discontinuity[];
   readonly origin?: FinishedRecording['origin'];
   /** Thumbnail width in pixels (default 320). */
   readonly thumbnailWidth?: number;
@@ -176,6 +178,7 @@ export async function finishRecording(input: FinishInput): Promise<FinishedRecor
     thumbnailFrom,
     favorite: input.favorite,
     cues: input.cues,
+    discontinuities: input.discontinuities,
   });
   await writeSidecarAtomic(abs(rel.sidecar), sidecar);
   await fsp.rm(abs(rel.partClip), { force: true });

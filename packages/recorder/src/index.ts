@@ -19,7 +19,7 @@ export type { Ring, RingOptions, RingStats, RingUnitLike } from './ring';
 export { createClipWriter, remuxToFaststart } from './clip-writer';
 export type { ClipWriter, ClipWriterOptions, ClipWriteSummary } from './clip-writer';
 export { createRecorder } from './recorder';
-export type { RecordedClip, Recorder, RecorderOptions, RecorderState, RecorderStats, TriggerInput } from './recorder';
+export type { BreakMark, RecordedClip, Recorder, RecorderOptions, RecorderState, RecorderStats, TriggerInput } from './recorder';
 export { nextEventState } from './event-state';
 export type { EventAction, EventInput, EventState } from './event-state';
 export { recoverPartialClips, recoverPartialClip } from './recovery';

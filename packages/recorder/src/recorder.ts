@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import type { Frame } from '@preroll/capture';
 import { createEmitter } from '@preroll/process';
-import { DEFAULT_CAMERA, readSidecar, recordingId, recordingPaths, sidecarPathOf, type RecordingKind, type ScorePoint } from '@preroll/layout';
+import { DEFAULT_CAMERA, MAX_DISCONTINUITIES, readSidecar, recordingId, recordingPaths, sidecarPathOf, type Discontinuity, type RecordingKind, type ScorePoint } from '@preroll/layout';
 import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
 import { finishRecording, type FinishedRecording, type HeatmapRenderer } from './finish';
@@ -74,6 +74,21 @@ export interface RecorderStats {
   readonly ring: RingStats;
 }
 
+/** A break in the video the recorder is told about (a planned camera restart). */
+export interface BreakMark {
+  /** Wall time of the last frame before the break. */
+  readonly wallMs: number;
+  /** Its capture timestamp, when known: places the break exactly (the wall time is taken when the restart was reported). */
+  readonly ptsUs?: number | null;
+  readonly reason: Discontinuity['reason'];
+  /** The configuration keys whose change restarted the camera. */
+  readonly keys: readonly string[];
+  /** Last frame before to first frame after, when known. */
+  readonly gapMs: number | null;
+  /** The open clip ends at the break (the caller stops the pipeline next). */
+  readonly ended: boolean;
+}
+
 /** What starts a recording. */
 export interface TriggerInput {
   /** Capture timestamp the pre-roll counts back from (motion start, or the moment of a manual start). */
@@ -119,6 +134,12 @@ export interface Recorder {
   manualStop(ptsUs?: number): void;
   /** The unit stream broke (encoder restart): closes the open clip, clears the ring; the event continues in a new clip. */
   discontinuity(reason: string): void;
+  /**
+   * The camera restarted (or is about to, with `ended`): the open clip's sidecar lists the break
+   * in `discontinuities`, and so does a clip opened later whose pre-roll reaches back over it
+   * (the ring keeps the video on both sides).
+   */
+  markBreak(mark: BreakMark): void;
   /** True while an event is open. */
   recording(): boolean;
   /** What is being recorded: an event open or not, and whether a manual recording holds it. */
@@ -148,6 +169,7 @@ interface OpenClip {
   readonly width: number;
   readonly height: number;
   readonly scores: ScorePoint[];
+  readonly breaks: Discontinuity[];
   lastPtsUs: number;
 }
 
@@ -165,6 +187,8 @@ interface OpenEvent {
   /** Every cue that started or joined the event, first first. */
   cues: string[];
   clip: OpenClip | null;
+  /** Breaks marked while the event waited for its first keyframe: its clip lists them. */
+  pendingBreaks: BreakMark[];
   /** The trigger of the next clip when the detector continued a long event. */
   nextTrigger: TriggerInput | null;
 }
@@ -201,6 +225,8 @@ class EventRecorder implements Recorder {
   private reported: RecorderState = { recording: false, manual: false };
   private lastUnit: AccessUnit | null = null;
   private readonly history: Array<{ ptsUs: number; score: number }> = [];
+  /** Breaks still inside the ring's span, for clips whose pre-roll reaches back over them. */
+  private breaks: BreakMark[] = [];
   private readonly clips = createEmitter<[RecordedClip]>('recorder clips', () => this.log);
   private readonly finalising = new Set<Promise<void>>();
   private stopped = false;
@@ -328,6 +354,18 @@ class EventRecorder implements Recorder {
     } else this.event = null;
   }
 
+  markBreak(mark: BreakMark): void {
+    const oldest = this.ring.oldest()?.wallMs;
+    this.breaks = this.breaks.filter((b) => oldest !== undefined && b.wallMs >= oldest);
+    if (this.breaks.length < MAX_DISCONTINUITIES) this.breaks.push(mark);
+    const event = this.event;
+    const clip = event?.clip;
+    if (clip) addBreak(clip, mark);
+    // No keyframe yet (a loaded encoder): the clip opened at the next one still ends here.
+    else if (event && event.pendingBreaks.length < MAX_DISCONTINUITIES) event.pendingBreaks.push(mark);
+    this.log?.info({ keys: mark.keys, gapMs: mark.gapMs, ended: mark.ended, clip: clip?.id ?? null }, 'recorder: the camera restarted; the break is marked');
+  }
+
   recording(): boolean {
     return this.event !== null;
   }
@@ -436,6 +474,7 @@ class EventRecorder implements Recorder {
       peak: null,
       cues: [...(input.cues ?? [])],
       clip: null,
+      pendingBreaks: [],
       nextTrigger: null,
     };
     if (frame && input.boxes && input.boxes.length > 0) keepPeak(event, frame, frame.ptsUs, input.score ?? 0, input.boxes);
@@ -455,7 +494,11 @@ class EventRecorder implements Recorder {
     const id = recordingId(first.wallMs, event.state.kind, this.options.camera);
     const parts = partPaths(this.options.dataDir, id);
     const writer = createClipWriter({ path: parts.clip, fsync: this.options.fsync ?? true, fragmentMs: this.options.fragmentMs, frameUs: 1e6 / this.options.fps, logger: this.log });
-    const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, width: first.width, height: first.height, scores: [], lastPtsUs: first.ptsUs };
+    const clip: OpenClip = { id, writer, firstPtsUs: first.ptsUs, firstWallMs: first.wallMs, width: first.width, height: first.height, scores: [], breaks: [], lastPtsUs: first.ptsUs };
+    // Breaks inside the pre-roll (the ring spans the gap), and those marked while the event waited for a keyframe.
+    const marks = new Set([...this.breaks.filter((mark) => (mark.ptsUs ?? null) !== null ? (mark.ptsUs as number) >= first.ptsUs : mark.wallMs >= first.wallMs).filter((mark) => !mark.ended), ...event.pendingBreaks]);
+    event.pendingBreaks = [];
+    for (const mark of [...marks].sort((a, b) => a.wallMs - b.wallMs)) addBreak(clip, mark);
     for (const point of this.history) {
       if (point.ptsUs >= first.ptsUs) clip.scores.push({ tMs: Math.round((point.ptsUs - first.ptsUs) / 1000), score: point.score });
     }
@@ -488,6 +531,9 @@ class EventRecorder implements Recorder {
     const clip = event.clip;
     if (!clip) return;
     event.clip = null;
+    // A clip ended by a restart ends at its last frame, whatever the wall clock said when the restart was asked for.
+    const endMs = Math.round((clip.lastPtsUs - clip.firstPtsUs) / 1000);
+    for (let i = 0; i < clip.breaks.length; i++) if (clip.breaks[i].ended) clip.breaks[i] = { ...clip.breaks[i], atMs: endMs };
     const snapshot = event.snapshot;
     // The next clip of a split event starts its own search for the peak.
     const peak = event.peak;
@@ -551,6 +597,7 @@ class EventRecorder implements Recorder {
       triggerLevel: meta.triggerLevel,
       peakScore: meta.peakScore,
       cues: meta.cues,
+      discontinuities: clip.breaks,
       scores: clip.scores,
       thumbnailWidth: this.options.thumbnailWidth,
       fsync: this.options.fsync,
@@ -559,6 +606,13 @@ class EventRecorder implements Recorder {
     if (interrupted) this.log?.info({ id: clip.id }, 'recorder: clip closed early (the stream broke); the event goes on in a new clip');
     return { ...recording, dataDir, triggerPtsUs: meta.triggerPtsUs, firstPtsUs: summary.firstPtsUs, lastPtsUs: summary.lastPtsUs, interrupted };
   }
+}
+
+/** Lists a break in the clip, at its time since the clip's first frame. */
+function addBreak(clip: OpenClip, mark: BreakMark): void {
+  if (clip.breaks.length >= MAX_DISCONTINUITIES) return;
+  const sinceFirstMs = mark.ptsUs !== undefined && mark.ptsUs !== null ? (mark.ptsUs - clip.firstPtsUs) / 1000 : mark.wallMs - clip.firstWallMs;
+  clip.breaks.push({ atMs: Math.max(0, Math.round(sinceFirstMs)), reason: mark.reason, keys: [...mark.keys], gapMs: mark.gapMs, ended: mark.ended });
 }
 
 /** Keeps `frame` as the event's peak, copying into the buffer of the previous peak when the size matches. */

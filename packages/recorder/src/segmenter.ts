@@ -2,13 +2,14 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { DEFAULT_CAMERA, recordingId } from '@preroll/layout';
+import { DEFAULT_CAMERA, MAX_DISCONTINUITIES, recordingId, type Discontinuity } from '@preroll/layout';
 import { createClipWriter, type ClipWriter, type ClipWriteSummary } from './clip-writer';
 import { RecorderError } from './errors';
 import { finishRecording, type FinishedRecording } from './finish';
 import { partPaths, writePartInfo, type PartInfo } from './parts';
 import { recoverPartialClip } from './recovery';
 import type { AccessUnit } from './types';
+import type { BreakMark } from './recorder';
 
 /**
  * Continuous recording and the disk-backed look-back: every access unit goes into exactly one
@@ -161,6 +162,8 @@ export interface Segmenter {
   push(unit: AccessUnit): void;
   /** The unit stream broke (encoder restart, camera outage): closes the open segment; the next starts at the next keyframe. */
   discontinuity(reason: string): void;
+  /** The camera restarted (see `Recorder.markBreak`): the open continuous segment's sidecar lists the break. */
+  markBreak(mark: BreakMark): void;
   /** Switches continuous recording; the open segment is cut at the next keyframe so the next one goes to the right place. */
   setContinuous(on: boolean): void;
   continuous(): boolean;
@@ -204,6 +207,7 @@ interface OpenSegment {
   lastPtsUs: number;
   bytes: number;
   frames: number;
+  readonly breaks: Discontinuity[];
   readonly waiters: Array<(record: SegmentRecord | null) => void>;
 }
 
@@ -240,6 +244,14 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
   const segments = createEmitter<[SegmentRecord]>('segments', log);
   const finalising = new Set<Promise<void>>();
   const counters = { segmentsWritten: 0, segmentsFailed: 0, lookbackEvicted: 0 };
+
+  /** Breaks marked while no continuous segment was open. */
+  const pendingBreaks: BreakMark[] = [];
+  const addBreak = (segment: OpenSegment, mark: BreakMark): void => {
+    if (segment.breaks.length >= MAX_DISCONTINUITIES) return;
+    const sinceFirstMs = mark.ptsUs !== undefined && mark.ptsUs !== null ? (mark.ptsUs - segment.firstPtsUs) / 1000 : mark.wallMs - segment.firstWallMs;
+    segment.breaks.push({ atMs: Math.max(0, Math.round(sinceFirstMs)), reason: mark.reason, keys: [...mark.keys], gapMs: mark.gapMs, ended: mark.ended });
+  };
 
   const wantedKind = (): SegmentKind | null => (continuous ? 'segment' : lookbackMaxBytes > 0 ? 'lookback' : null);
 
@@ -293,9 +305,10 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
     const id = recordingId(unit.wallMs, 'segment', camera);
     const partFile = kind === 'segment' ? partPaths(options.dataDir, id).clip : path.join(lookbackDir, `${id}.part.mp4`);
     const writer = createClipWriter({ path: partFile, fsync: options.fsync ?? true, fragmentMs: options.fragmentMs ?? 500, frameUs: 1e6 / fps, logger: log });
-    open = { kind, id, writer, partFile, firstPtsUs: unit.ptsUs, firstWallMs: unit.wallMs, width: unit.width, height: unit.height, lastPtsUs: unit.ptsUs, bytes: 0, frames: 0, waiters: [] };
+    open = { kind, id, writer, partFile, firstPtsUs: unit.ptsUs, firstWallMs: unit.wallMs, width: unit.width, height: unit.height, lastPtsUs: unit.ptsUs, bytes: 0, frames: 0, breaks: [], waiters: [] };
     cutRequested = false;
     if (kind === 'segment') {
+      for (const mark of pendingBreaks.splice(0)) addBreak(open, mark);
       const info: PartInfo = {
         version: 1,
         id,
@@ -381,6 +394,8 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
       triggerWallMs: null,
       preRollUs: 0,
       snapshotAtUs: 0,
+      // A break that ends the segment sits at its last frame.
+      discontinuities: segment.breaks.map((b) => (b.ended ? { ...b, atMs: Math.round((summary.lastPtsUs - summary.firstPtsUs) / 1000) } : b)),
       thumbnailWidth: options.thumbnailWidth,
       fsync: options.fsync,
       logger: log,
@@ -391,6 +406,15 @@ export function createSegmenter(options: SegmenterOptions): Segmenter {
   };
 
   return {
+    markBreak(mark) {
+      if (!continuous) return;
+      // Between segments (waiting for a keyframe): the next segment starts with the break.
+      if (!open || open.kind !== 'segment') {
+        if (pendingBreaks.length < MAX_DISCONTINUITIES) pendingBreaks.push(mark);
+        return;
+      }
+      addBreak(open, mark);
+    },
     async open() {
       await fsp.rm(lookbackDir, { recursive: true, force: true });
       if (lookbackMaxBytes > 0) await fsp.mkdir(lookbackDir, { recursive: true });

@@ -176,6 +176,44 @@ describe('recorder: clips from the real encoder, checked with ffprobe', () => {
     }
   });
 
+  it('marks a camera restart in the clip being written, in a clip whose pre-roll reaches over it, and where a restart ends a clip', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const pts = irregularTimestamps(160, FPS);
+      const frames = makeFrames(pts, W, H);
+      const mark = (rec: Recorder, i: number, ended: boolean, keys: string[]): void =>
+        rec.markBreak({ wallMs: frames[i].wallMs, ptsUs: frames[i].ptsUs, reason: 'camera-restart', keys, gapMs: ended ? null : 300, ended });
+      const clips = await record(
+        frames,
+        dir,
+        (rec, frame, i) => {
+          // Clip 1 (manual 20..60) spans a controls restart at 40.
+          if (i === 20) rec.manualStart({ frame });
+          if (i === 40) mark(rec, i, false, ['camera.controls.awb']);
+          if (i === 60) rec.manualStop(frame.ptsUs);
+          // A restart at 85, outside any clip; clip 2 (motion at 95, 1.5 s pre-roll) reaches back over it.
+          if (i === 85) mark(rec, i, false, ['camera.fps']);
+          if (i === 95) rec.motionStart({ ptsUs: frame.ptsUs, frame });
+          if (i === 100) rec.motionEnd({ endPtsUs: frame.ptsUs });
+          // Clip 3 (manual from 130) is ended by a restart that stops the recorder.
+          if (i === 130) rec.manualStart({ frame });
+          if (i === 150) mark(rec, i, true, ['camera.width', 'camera.height']);
+        },
+        { preRollMs: 1500, postRollMs: 500 },
+      );
+      expect(clips.map((c) => c.sidecar.kind)).toEqual(['manual', 'motion', 'manual']);
+      const atMs = (clip: RecordedClip, i: number): number => Math.round((pts[i] - clip.firstPtsUs) / 1000);
+      expect(clips[0].sidecar.discontinuities).toEqual([{ atMs: atMs(clips[0], 40), reason: 'camera-restart', keys: ['camera.controls.awb'], gapMs: 300, ended: false }]);
+      expect(clips[1].firstPtsUs).toBeLessThan(pts[85]);
+      expect(clips[1].sidecar.discontinuities).toEqual([{ atMs: atMs(clips[1], 85), reason: 'camera-restart', keys: ['camera.fps'], gapMs: 300, ended: false }]);
+      // The recorder was flushed after frame 159: the ended break sits at the clip's last frame.
+      expect(clips[2].sidecar.discontinuities).toEqual([{ atMs: Math.round((clips[2].lastPtsUs - clips[2].firstPtsUs) / 1000), reason: 'camera-restart', keys: ['camera.width', 'camera.height'], gapMs: null, ended: true }]);
+      for (const clip of clips) expect((await readSidecar(path.join(dir, clip.sidecarPath))).discontinuities).toEqual(clip.sidecar.discontinuities);
+    } finally {
+      cleanup();
+    }
+  });
+
   it('closes the open clip cleanly when the encoder dies, and continues the event in a new clip from the restarted encoder', async () => {
     const { dir, cleanup } = tempDir();
     try {

@@ -1,4 +1,4 @@
-import type { EventLabel, EventSidecar, Offloaded, RecordingKind, UploadState } from '@preroll/layout';
+import type { Discontinuity, EventLabel, EventSidecar, Offloaded, RecordingKind, UploadState } from '@preroll/layout';
 
 /** One recording as the index holds it (the shape the API serves, plus file paths). */
 export interface EventRecord {
@@ -40,6 +40,8 @@ export interface EventRecord {
   readonly totalBytes: number;
   /** Objects the detector found, strongest first; `[]`: none found ("motion only"); null: not classified. */
   readonly labels: readonly EventLabel[] | null;
+  /** Breaks in the video (camera restarts), as the sidecar lists them; empty (or absent in a record made by hand) when there is none. */
+  readonly discontinuities?: readonly Discontinuity[];
 }
 
 /** The database row, column for column. */
@@ -75,6 +77,8 @@ export interface RecordingRow {
   labels_json: string | null;
   /** The sidecar's `cues` joined by commas, or null when it has none. */
   cues: string | null;
+  /** The sidecar's `discontinuities` as JSON, or null when it has none. */
+  discontinuities_json: string | null;
 }
 
 /** `YYYY-MM-DD` of an instant in the process's local time zone (the day folders use local time too). */
@@ -116,6 +120,7 @@ export function sidecarToRow(sidecar: EventSidecar, sidecarPath: string, totalBy
     reviewed: sidecar.reviewed ? 1 : 0,
     labels_json: sidecar.labels === undefined ? null : JSON.stringify(sidecar.labels),
     cues: sidecar.cues?.length ? sidecar.cues.join(',') : null,
+    discontinuities_json: sidecar.discontinuities?.length ? JSON.stringify(sidecar.discontinuities) : null,
   };
 }
 
@@ -151,6 +156,7 @@ export function rowToRecord(row: RecordingRow): EventRecord {
     clipBytes: row.clip_bytes,
     totalBytes: row.total_bytes,
     labels: row.labels_json === null ? null : (JSON.parse(row.labels_json) as EventLabel[]),
+    discontinuities: row.discontinuities_json === null ? [] : (JSON.parse(row.discontinuities_json) as Discontinuity[]),
   };
 }
 

@@ -150,6 +150,14 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec('ALTER TABLE recordings ADD COLUMN cues TEXT');
     },
   },
+  {
+    version: 7,
+    description: 'breaks in the video (camera restarts), from the sidecar',
+    up(db) {
+      // JSON as in the sidecar; NULL for none. Rows that exist already have none (older recorders wrote none).
+      db.exec('ALTER TABLE recordings ADD COLUMN discontinuities_json TEXT');
+    },
+  },
 ];
 
 /** The schema version this build writes. */

@@ -24,7 +24,7 @@ export interface Writes {
 const COLUMNS = [
   'id', 'camera', 'kind', 'day', 'started_at_ms', 'ended_at_ms', 'triggered_at_ms', 'pre_roll_ms', 'duration_s', 'frames', 'width', 'height',
   'trigger_level', 'peak_score', 'clip_path', 'snapshot_path', 'thumbnail_path', 'heatmap_path', 'sidecar_path', 'clip_bytes', 'total_bytes',
-  'favorite', 'upload_state', 'indexed_at_ms', 'offloaded_at_ms', 'offloaded_to', 'reviewed', 'labels_json', 'cues',
+  'favorite', 'upload_state', 'indexed_at_ms', 'offloaded_at_ms', 'offloaded_to', 'reviewed', 'labels_json', 'cues', 'discontinuities_json',
 ] as const;
 
 const PATH_COLUMNS = 'id, clip_path, sidecar_path, snapshot_path, thumbnail_path, heatmap_path, total_bytes, started_at_ms, favorite, offloaded_at_ms';

@@ -29,9 +29,10 @@ describe('labels in the index', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 4));
       const s = makeSidecar(BASE);
-      const { labels_json: _labels, cues: _cues, ...v4row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { labels_json: _labels, cues: _cues, discontinuities_json: _breaks, ...v4row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _labels;
       void _cues;
+      void _breaks;
       db.prepare(`INSERT INTO recordings (${Object.keys(v4row).join(', ')}) VALUES (${Object.keys(v4row).map((k) => `@${k}`).join(', ')})`).run(v4row);
       expect(migrate(db)).toEqual({ from: 4, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT labels_json FROM recordings').get()).toEqual({ labels_json: null });

@@ -5,7 +5,7 @@ import { openDatabase } from '../src/database';
 import type { Migration } from '../src/schema';
 import { migrate, MIGRATIONS, SCHEMA_VERSION, schemaVersion } from '../src/schema';
 import fc from 'fast-check';
-import { sidecarToRow } from '../src/record';
+import { rowToRecord, sidecarToRow, type RecordingRow } from '../src/record';
 import { RECORDING_KINDS } from '@preroll/layout';
 import { openStore } from '../src/store';
 import { createWrites } from '../src/writes';
@@ -106,13 +106,15 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 2));
       const s = makeSidecar(T0);
-      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, labels_json: _labels, cues: _cues, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { offloaded_at_ms: _at, offloaded_to: _to, reviewed: _reviewed, labels_json: _labels, cues: _cues, discontinuities_json: _breaks, ...v2row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _labels;
       void _cues;
+      void _breaks;
       void _at;
       void _to;
       void _reviewed;
       void _cues;
+      void _breaks;
       db.prepare(`INSERT INTO recordings (${Object.keys(v2row).join(', ')}) VALUES (${Object.keys(v2row).map((k) => `@${k}`).join(', ')})`).run(v2row);
       expect(migrate(db)).toEqual({ from: 2, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT offloaded_at_ms, offloaded_to FROM recordings').get()).toEqual({ offloaded_at_ms: null, offloaded_to: null });
@@ -129,10 +131,11 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 3));
       const s = makeSidecar(T0);
-      const { reviewed: _reviewed, labels_json: _labels, cues: _cues, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { reviewed: _reviewed, labels_json: _labels, cues: _cues, discontinuities_json: _breaks, ...v3row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _reviewed;
       void _labels;
       void _cues;
+      void _breaks;
       db.prepare(`INSERT INTO recordings (${Object.keys(v3row).join(', ')}) VALUES (${Object.keys(v3row).map((k) => `@${k}`).join(', ')})`).run(v3row);
       expect(migrate(db)).toEqual({ from: 3, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT reviewed FROM recordings').get()).toEqual({ reviewed: 0 });
@@ -150,14 +153,36 @@ describe('schema migrations', () => {
     try {
       migrate(db, MIGRATIONS.slice(0, 5));
       const s = makeSidecar(T0);
-      const { cues: _cues, ...v5row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      const { cues: _cues, discontinuities_json: _breaks, ...v5row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
       void _cues;
+      void _breaks;
       db.prepare(`INSERT INTO recordings (${Object.keys(v5row).join(', ')}) VALUES (${Object.keys(v5row).map((k) => `@${k}`).join(', ')})`).run(v5row);
       expect(migrate(db)).toEqual({ from: 5, to: SCHEMA_VERSION });
       expect(db.prepare('SELECT cues FROM recordings').get()).toEqual({ cues: null });
       const cued = sidecarToRow({ ...s, id: `${s.id}c`, files: { clip: 'events/c.mp4' }, cues: ['video', 'pir'] }, `${s.id}c.json`, 10, 0);
       createWrites(db).upsert(cued);
       expect(db.prepare('SELECT cues FROM recordings WHERE id = ?').get(cued.id)).toEqual({ cues: 'video,pir' });
+    } finally {
+      db.close();
+    }
+  });
+
+  test('version 7 adds the breaks in the video; rows of a version 6 database read as having none', () => {
+    const db = new BetterSqlite3(path.join(dir, 'v6.db'));
+    try {
+      migrate(db, MIGRATIONS.slice(0, 6));
+      const s = makeSidecar(T0);
+      const { discontinuities_json: _breaks, ...v6row } = sidecarToRow(s, `${s.id}.json`, 500, 0);
+      void _breaks;
+      db.prepare(`INSERT INTO recordings (${Object.keys(v6row).join(', ')}) VALUES (${Object.keys(v6row).map((k) => `@${k}`).join(', ')})`).run(v6row);
+      expect(migrate(db)).toEqual({ from: 6, to: SCHEMA_VERSION });
+      expect(db.prepare('SELECT discontinuities_json FROM recordings').get()).toEqual({ discontinuities_json: null });
+      const breaks = [{ atMs: 1200, reason: 'camera-restart' as const, keys: ['camera.fps'], gapMs: 800, ended: false }];
+      const cut = sidecarToRow({ ...s, id: `${s.id}d`, files: { clip: 'events/d.mp4' }, discontinuities: breaks }, `${s.id}d.json`, 10, 0);
+      createWrites(db).upsert(cut);
+      const row = db.prepare('SELECT * FROM recordings WHERE id = ?').get(cut.id) as RecordingRow;
+      expect(rowToRecord(row).discontinuities).toEqual(breaks);
+      expect(rowToRecord(db.prepare('SELECT * FROM recordings WHERE id = ?').get(s.id) as RecordingRow).discontinuities).toEqual([]);
     } finally {
       db.close();
     }

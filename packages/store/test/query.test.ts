@@ -55,6 +55,7 @@ describe('queries', () => {
       peakScore: 321,
       favorite: false,
       cues: [],
+      discontinuities: [],
       reviewed: false,
       uploadState: 'none',
       offloaded: null,

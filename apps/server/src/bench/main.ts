@@ -14,6 +14,7 @@ const SUITES: Record<string, () => BenchSuite> = {
   peer: () => require('./peer').peerBench,
   passthrough: () => require('./passthrough').passthroughBench,
   budget: () => require('./budget').budgetBench,
+  restart: () => require('./restart').restartBench,
 };
 
 /** Suites left out of a plain `pnpm bench`: they install packages, need root or run for minutes. */

@@ -14,6 +14,8 @@ export interface ConfigEditor {
    * not put in force; the change reports them as needing a restart.
    */
   set(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], notInForce?: readonly string[]): Promise<ConfigChange>;
+  /** Sets values like `set` that the route could not put in force, and applies them live (the camera's source restarts). */
+  apply(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[]): Promise<ConfigChange>;
 }
 
 /** The editor for the camera routes: the one configuration service, which writes every change. */
@@ -23,5 +25,6 @@ export function configEditorOf(service: ConfigService, who: string): ConfigEdito
       return service.state().file;
     },
     set: (changes, notInForce) => service.saveInForce(changes, who, notInForce),
+    apply: (changes) => service.saveAndApply(changes, who),
   };
 }

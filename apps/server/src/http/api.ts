@@ -399,6 +399,7 @@ export function toApiEvent(event: EventRecord): Record<string, unknown> {
     uploadState: event.uploadState,
     offloaded: event.offloaded,
     labels: event.labels,
+    discontinuities: event.discontinuities ?? [],
     bytes: event.totalBytes,
     urls: {
       clip: event.kind === 'photo' || event.offloaded ? null : `${base}/clip`,

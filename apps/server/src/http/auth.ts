@@ -209,6 +209,40 @@ export function listApiTokens(dataDir: string): ApiTokenInfo[] {
   return (readAuthFile(dataDir)?.tokens ?? []).map(({ id, name, createdAt, scope }) => ({ id, name, createdAt, scope: scope ?? 'admin' }));
 }
 
+/** A token as a backup holds it: with secrets, its SHA-256 (the token itself is never stored). */
+export interface BackupToken extends ApiTokenInfo {
+  /** Present only in a backup made with its secrets: restores the token working. */
+  readonly sha256?: string;
+}
+
+/** The token list for a backup; `withSecrets` adds each token's SHA-256 (what checks it). */
+export function exportApiTokens(dataDir: string, withSecrets: boolean): BackupToken[] {
+  return (readAuthFile(dataDir)?.tokens ?? []).map(({ id, name, createdAt, scope, sha256: hash }) => ({ id, name, createdAt, scope: scope ?? 'admin', ...(withSecrets ? { sha256: hash } : {}) }));
+}
+
+/**
+ * Puts back a backup's token list (validated by the caller). A token with its SHA-256, or one
+ * this server still holds under the same id, works again as it did; a token without either
+ * cannot: it is left out and returned in `needSecret` (a new one must be issued). Tokens of
+ * this server that the backup does not list are revoked: the list is the backup's.
+ */
+export function restoreApiTokens(dataDir: string, tokens: readonly BackupToken[]): { restored: ApiTokenInfo[]; needSecret: ApiTokenInfo[] } {
+  const existing = readAuthFile(dataDir);
+  // No token before, none after: no file is made for nothing.
+  if (!existing && !tokens.length) return { restored: [], needSecret: [] };
+  const file = existing ?? { version: 1 as const, secret: randomBytes(32).toString('hex'), password: null };
+  const held = new Map((file.tokens ?? []).map((t) => [t.id, t.sha256]));
+  const restored: (ApiTokenInfo & { sha256: string })[] = [];
+  const needSecret: ApiTokenInfo[] = [];
+  for (const { sha256: hash, ...info } of tokens) {
+    const known = hash ?? held.get(info.id);
+    if (known) restored.push({ ...info, sha256: known });
+    else needSecret.push(info);
+  }
+  writeAuthFile(dataDir, { ...file, tokens: restored });
+  return { restored: restored.map(({ id, name, createdAt, scope }) => ({ id, name, createdAt, scope })), needSecret };
+}
+
 /** Revokes a token by id; returns false when there is none. */
 export function revokeApiToken(dataDir: string, id: string): boolean {
   const file = readAuthFile(dataDir);

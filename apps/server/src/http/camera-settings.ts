@@ -7,6 +7,7 @@ import {
   CaptureError,
   DENOISE_MODES,
   HDR_MODES,
+  describeSpec,
   listV4l2Controls,
   parseSourceSpec,
   RPICAM_CONTROL_LIMITS,
@@ -127,11 +128,24 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
     const source = runtime.cameraSource();
     if (!source?.reconfigure || !source.cameraControls?.()) throw new HttpError(409, 'CAPTURE_NOT_RECONFIGURABLE', 'this camera is not a Pi camera (rpicam): it has no rpicam controls');
     return {
-      reconfigure: (change) => source.reconfigure!(change),
+      // Every planned restart marks its gap in the clip, segment and ring, naming the keys changed.
+      reconfigure: async (change) => {
+        const before = source.cameraControls!() ?? { controls: {}, fps: source.fps };
+        const result = await source.reconfigure!(change);
+        runtime.markCameraRestart(restartKeys(before, source.cameraControls!() ?? before), result);
+        return result;
+      },
       cameraControls: () => source.cameraControls!() ?? { controls: {}, fps: source.fps },
       width: source.width,
       height: source.height,
     };
+  };
+  /** The dotted keys a controls restart changed (the controls as a whole when none differs, e.g. an AF sweep). */
+  const restartKeys = (before: { controls: RpicamControls; fps: number }, after: { controls: RpicamControls; fps: number }): string[] => {
+    const names = new Set([...Object.keys(before.controls), ...Object.keys(after.controls)]) as Set<keyof RpicamControls>;
+    const keys = [...names].filter((name) => JSON.stringify(before.controls[name]) !== JSON.stringify(after.controls[name])).sort().map((name) => cameraPath('controls', name).join('.'));
+    if (before.fps !== after.fps) keys.push(cameraPath('fps').join('.'));
+    return keys.length ? keys : [cameraPath('controls').join('.')];
   };
   const v4l2Device = (): string | null => {
     try {
@@ -177,6 +191,22 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
     }, cameraPreviewMs);
     timer.unref();
     cameraPreview = { timer, v4l2Before: cameraPreview?.v4l2Before ?? v4l2Before };
+  };
+
+  /**
+   * Where a new frame size is saved: in the source spec when the spec names the size
+   * (`rpicam:640x480@15`, which wins over `camera.width`), else in `camera.width`/`camera.height`.
+   */
+  const sizeChanges = (width: number, height: number, fps: number): [(string | number)[], unknown][] => {
+    const configured = config.camera.source;
+    if (configured !== 'auto') {
+      const spec = parseSourceSpec(runtime.sourceSpec());
+      if (spec.kind === 'rpicam' && spec.width !== undefined) return [[cameraPath('source'), describeSpec({ ...spec, width, height, fps: spec.fps === undefined ? undefined : fps })]];
+    }
+    return [
+      [cameraPath('width'), width],
+      [cameraPath('height'), height],
+    ];
   };
 
   const router = Router();
@@ -338,20 +368,28 @@ export function createCameraSettingsApi(options: CameraSettingsOptions): CameraS
       const body = parseInput(rpicamSaveBody, req.body, 'camera controls');
       const source = rpicamSource();
       const fps = body.fps ?? source.cameraControls().fps;
-      const result = await source.reconfigure({ controls: body.controls, fps });
       const changes: [(string | number)[], unknown][] = [[cameraPath('controls'), body.controls]];
       if (body.fps !== undefined) changes.push([cameraPath('fps'), body.fps]);
-      // The encoder is sized at the first frame: a new size takes a restart of Preroll.
-      const restartRequired: string[] = [];
+      if ((body.width === undefined) !== (body.height === undefined)) throw new HttpError(400, 'HTTP_BAD_INPUT', 'camera controls: send both width and height, or neither');
       if (body.width !== undefined && body.height !== undefined && (body.width !== source.width || body.height !== source.height)) {
-        changes.push([cameraPath('width'), body.width], [cameraPath('height'), body.height]);
-        restartRequired.push(cameraPath('width').join('.'), cameraPath('height').join('.'));
+        // A new frame size needs a new encoder and pre-roll ring (units of two sizes cannot be
+        // joined in one clip): saved, then applied by restarting this camera's source and
+        // pipeline, which finishes the clip being written and marks where it ends.
+        changes.push(...sizeChanges(body.width, body.height, fps));
+        const change = await editor.apply(changes);
+        savedRpicam = { controls: body.controls, fps };
+        await endCameraPreview(false);
+        const now = runtime.cameraSource();
+        logger.info({ camera: id, width: body.width, height: body.height, applied: change.applied }, 'camera controls and frame size saved');
+        res.json({ gapMs: null, saved: true, applied: change.applied, restartRequired: change.restartRequired, width: now?.width ?? null, height: now?.height ?? null, fps: now?.cameraControls?.()?.fps ?? fps });
+        return;
       }
-      await editor.set(changes, restartRequired);
+      const result = await source.reconfigure({ controls: body.controls, fps });
+      await editor.set(changes);
       savedRpicam = { controls: body.controls, fps };
       await endCameraPreview(false);
-      logger.info({ camera: id, args: result.args, restartRequired }, 'camera controls saved');
-      res.json({ gapMs: result.gapMs, args: result.args, saved: true, restartRequired });
+      logger.info({ camera: id, args: result.args }, 'camera controls saved');
+      res.json({ gapMs: result.gapMs, args: result.args, saved: true, applied: changes.map(([path]) => path.join('.')), restartRequired: [] });
     }),
   );
 

@@ -1,9 +1,11 @@
 import express, { Router, type Response } from 'express';
 import type { Logger } from 'pino';
+import { z } from 'zod';
+import { ARMING_MODES, type ArmingMode } from '@preroll/integrations';
 import { configJsonSchema, CONFIG_GROUPS, redactConfig, REDACTED, valueAt } from '../config';
 import { ConfigUpdateError, type ConfigChange, type ConfigService } from '../runtime/config-service';
-import type { RuntimeSettings } from '../runtime/settings';
-import { listApiTokens, type Identity } from './auth';
+import { isRuntimeSettings, type RuntimeSettings } from '../runtime/settings';
+import { exportApiTokens, restoreApiTokens, SCOPES, type Identity, type Scope } from './auth';
 import { HttpError } from './errors';
 
 /** Largest configuration document or backup bundle accepted (the schema bounds every list). */
@@ -19,8 +21,39 @@ export interface ConfigApiOptions {
   readonly dataDir: string;
   /** The runtime settings each camera keeps (trigger, switches), for the backup bundle. */
   readonly settings: () => Record<string, RuntimeSettings>;
+  /** Puts back one camera's runtime settings from a backup; false when there is no such camera here. */
+  readonly restoreSettings: (camera: string, settings: RuntimeSettings) => boolean;
+  /** The arming mode (with alerts configured): backed up and restored. */
+  readonly arming?: { status(): { mode: ArmingMode }; setMode(mode: ArmingMode, source: 'api'): Promise<unknown> };
   readonly logger: Logger;
 }
+
+/** A backup bundle as `/api/config/restore` accepts it; every part is checked before anything is written. */
+const backupSchema = z.strictObject({
+  format: z.literal(BACKUP_FORMAT),
+  formatVersion: z.literal(1),
+  createdAt: z.string().max(40).optional(),
+  secretsIncluded: z.boolean().optional(),
+  configVersion: z.string().max(64).optional(),
+  config: z.record(z.string(), z.unknown()),
+  settings: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]{1,40}$/), z.unknown().refine(isRuntimeSettings, 'not runtime settings (triggerMode, triggerLevel, triggerOffset, motionEnabled, continuousEnabled, scoreScale)'))
+    .refine((value) => Object.keys(value).length <= 16, 'at most 16 cameras')
+    .optional(),
+  tokens: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(/^[0-9a-f]{8}$/),
+        name: z.string().regex(/^[\w .-]{1,60}$/),
+        createdAt: z.string().max(40),
+        scope: z.enum(SCOPES as [Scope, ...Scope[]]),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+      }),
+    )
+    .max(100)
+    .optional(),
+  arming: z.strictObject({ mode: z.enum(ARMING_MODES as unknown as [string, ...string[]]) }).nullable().optional(),
+});
 
 /** Who made a request, for the log of changes: a user name, `token:<id>`, or `local`. */
 function who(res: Response): string {
@@ -113,7 +146,9 @@ export function createConfigApi(options: ConfigApiOptions): Router {
       configVersion: state.version,
       config: secrets ? file : redactConfig(file),
       settings: options.settings(),
-      tokens: listApiTokens(options.dataDir),
+      // Without secrets a token cannot be restored working (see restoreApiTokens).
+      tokens: exportApiTokens(options.dataDir, secrets),
+      arming: options.arming ? { mode: options.arming.status().mode } : null,
     };
   };
   const sendBundle = (res: Response, secrets: boolean): void => {
@@ -136,16 +171,38 @@ export function createConfigApi(options: ConfigApiOptions): Router {
   });
 
   api.post('/config/restore', async (req, res) => {
-    const body = req.body as { format?: unknown; formatVersion?: unknown; config?: unknown } | undefined;
-    if (body?.format !== BACKUP_FORMAT || body.formatVersion !== 1 || typeof body.config !== 'object' || body.config === null || Array.isArray(body.config)) {
-      throw new HttpError(400, 'CONFIG_BAD_BACKUP', `not a Preroll backup (expected {"format": "${BACKUP_FORMAT}", "formatVersion": 1, "config": {...}})`);
+    // Everything is checked first (the bundle's shape, then the configuration by the schema):
+    // a bad bundle changes nothing.
+    const parsed = backupSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const key = issue.path.join('.');
+      throw new HttpError(400, 'CONFIG_BAD_BACKUP', `not a Preroll backup${key ? ` (at ${key})` : ''}: ${issue.message} (expected {"format": "${BACKUP_FORMAT}", "formatVersion": 1, "config": {...}})`);
     }
+    const backup = parsed.data;
     try {
       // Secrets left out of the bundle keep the values this server has.
-      const doc = unredact(body.config, service.fileDocument());
+      const doc = unredact(backup.config, service.fileDocument());
+      service.check(doc);
       const change = await service.replace(doc, { ifMatch: req.get('If-Match'), who: `${who(res)} (restore)` });
+      const settings: string[] = [];
+      const skipped: string[] = [];
+      for (const [camera, saved] of Object.entries(backup.settings ?? {})) (options.restoreSettings(camera, saved as RuntimeSettings) ? settings : skipped).push(camera);
+      const tokens = backup.tokens ? restoreApiTokens(options.dataDir, backup.tokens) : null;
+      if (backup.arming && options.arming) await options.arming.setMode(backup.arming.mode as ArmingMode, 'api');
+      options.logger.info({ who: who(res), settings, skipped, tokens: tokens?.restored.length ?? null, needSecret: tokens?.needSecret.length ?? null }, 'backup restored');
       res.setHeader('ETag', `"${change.version}"`);
-      res.json(changeBody(change, service));
+      res.json({
+        ...changeBody(change, service),
+        restored: {
+          settings,
+          settingsSkipped: skipped,
+          tokens: tokens?.restored ?? null,
+          // Backed up without secrets: a new token must be issued for each of these.
+          tokensNeedingNewSecret: tokens?.needSecret ?? [],
+          arming: backup.arming && options.arming ? backup.arming.mode : null,
+        },
+      });
     } catch (error) {
       if (!(error instanceof ConfigUpdateError)) throw error;
       refuse(res, error);

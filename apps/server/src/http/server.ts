@@ -131,7 +131,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.use(bodyDeadline(limits.bodyTimeoutMs));
   if (options.configService) {
     const settings = (): Record<string, ReturnType<Runtime['savedSettings']>> => Object.fromEntries(runtimes.map((r) => [r.status().camera, r.savedSettings()]));
-    app.use('/api', createConfigApi({ service: options.configService, dataDir: config.server.dataDir, settings, logger }));
+    const restoreSettings = (camera: string, saved: ReturnType<Runtime['savedSettings']>): boolean => {
+      const target = runtimes.find((r) => r.status().camera === camera);
+      target?.restoreSettings(saved);
+      return target !== undefined;
+    };
+    // Read through `alerts` each time: a change of the alerts' configuration makes a new arming state.
+    const alerts = options.alerts;
+    const arming = alerts ? { status: () => alerts.arming.status(), setMode: (mode: Parameters<typeof alerts.arming.setMode>[0], source: 'api') => alerts.arming.setMode(mode, source) } : undefined;
+    app.use('/api', createConfigApi({ service: options.configService, dataDir: config.server.dataDir, settings, restoreSettings, arming, logger }));
   }
   app.use(express.json({ limit: '16kb', strict: true, type: 'application/json' }));
   if (options.alerts) app.use('/api', createAlertsApi({ alerts: options.alerts, runtimes }));
@@ -160,7 +168,10 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   // Camera controls and masks of each camera, saved to the one configuration file.
   const editor: ConfigEditor = options.configService
     ? configEditorOf(options.configService, 'camera settings')
-    : { file: null, set: () => Promise.reject(new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'this server has no configuration service: there is nowhere to save settings')) };
+    : (() => {
+        const refuse = (): Promise<never> => Promise.reject(new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'this server has no configuration service: there is nowhere to save settings'));
+        return { file: null, set: refuse, apply: refuse };
+      })();
   const configs = perCamera(config);
   const settingsApis = runtimes.map((r, i) => createCameraSettingsApi({ runtime: r, config: configs[i] ?? config, editor, logger: logger.child({ component: 'camera-settings' }) }));
   // Each camera's controls under /api/cameras/<id>/…; the plain /api/… paths are the first camera's.

@@ -96,6 +96,14 @@ export interface ConfigService {
    * could not put in force (e.g. a new frame size): reported as needing a restart.
    */
   saveInForce(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], who: string, notInForce?: readonly string[]): Promise<ConfigChange>;
+  /**
+   * Like {@link saveInForce}, but the route could not put the values in force itself (a new
+   * frame size needs a new encoder): they are applied like a patch, which restarts the camera's
+   * source after finishing the clip being written.
+   */
+  saveAndApply(changes: readonly (readonly [path: readonly (string | number)[], value: unknown])[], who: string): Promise<ConfigChange>;
+  /** Validates a whole file document as {@link replace} would, writing nothing; throws its ConfigUpdateError. */
+  check(doc: unknown): void;
   /** Replaces the whole file document (a restored backup), with the same checks. */
   replace(doc: unknown, options: { ifMatch: string | undefined; who: string }): Promise<ConfigChange>;
   /** Changes, and a hand-edited file found invalid (`error`). */
@@ -211,6 +219,21 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
     return structuredClone(fileDoc) as Record<string, unknown>;
   };
 
+  /** The file document with each `[path, value]` set (the route's own keys on the file as it is now). */
+  const setAll = (pairs: readonly (readonly [path: readonly (string | number)[], value: unknown])[]): Record<string, unknown> => {
+    if (!file) throw new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'Preroll was started without a configuration file (--config FILE or PREROLL_CONFIG): there is nowhere to save settings');
+    const doc = base();
+    for (const [path, value] of pairs) {
+      let node = doc as Record<string | number, unknown>;
+      for (const key of path.slice(0, -1)) {
+        if (!isObject(node[key])) node[key] = {};
+        node = node[key] as Record<string | number, unknown>;
+      }
+      node[path[path.length - 1]] = value;
+    }
+    return doc;
+  };
+
   const checkFile = async (): Promise<void> => {
     if (!file) return;
     const key = await statKey(file);
@@ -268,19 +291,14 @@ export async function createConfigService(options: ConfigServiceOptions): Promis
       });
     },
     saveInForce(pairs, who, notInForce = []) {
-      return serial(async () => {
-        if (!file) throw new ConfigUpdateError(409, 'CONFIG_NO_FILE', 'Preroll was started without a configuration file (--config FILE or PREROLL_CONFIG): there is nowhere to save settings');
-        const doc = base();
-        for (const [path, value] of pairs) {
-          let node = doc as Record<string | number, unknown>;
-          for (const key of path.slice(0, -1)) {
-            if (!isObject(node[key])) node[key] = {};
-            node = node[key] as Record<string | number, unknown>;
-          }
-          node[path[path.length - 1]] = value;
-        }
-        return write(doc, who, { notInForce });
-      });
+      return serial(() => write(setAll(pairs), who, { notInForce }));
+    },
+    saveAndApply(pairs, who) {
+      return serial(() => write(setAll(pairs), who));
+    },
+    check(doc) {
+      if (!isObject(doc)) throw new ConfigUpdateError(400, 'CONFIG_BAD_PATCH', 'the configuration must be a JSON object');
+      resolveDoc(doc, 'configuration');
     },
     replace(doc, { ifMatch, who }) {
       return serial(async () => {

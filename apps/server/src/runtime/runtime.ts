@@ -201,6 +201,8 @@ export interface Runtime {
   calibrate(apply: boolean): Calibration;
   /** What the page left in settings.json (trigger, switches), for the backup. */
   savedSettings(): RuntimeSettings;
+  /** Puts back settings from a backup (validated by the caller): written to settings.json and in force at once. */
+  restoreSettings(saved: RuntimeSettings): void;
   /**
    * Applies a new configuration of this camera live; `keys` are the dotted keys that changed.
    * The live view and retention change in place; detector keys replace the detector (its open
@@ -209,6 +211,11 @@ export interface Runtime {
    * applied; keys only a restart of Preroll applies are left out.
    */
   reconfigure(next: Readonly<Config>, keys: readonly string[]): Promise<string[]>;
+  /**
+   * The camera's source restarted with new settings (`keys`) while the pipeline ran on (rpicam
+   * controls): the clip being written, a continuous segment and the pre-roll ring mark the gap.
+   */
+  markCameraRestart(keys: readonly string[], gap: { gapMs: number | null; lastPtsUs: number | null }): void;
   /** The capture source (after `start()`), for the camera controls; null before. */
   cameraSource(): FrameSource | null;
   /** The source spec in use (`camera.source`, or what `auto` chose), after `start()`. */
@@ -742,6 +749,23 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       return store().timeline(day, camera);
     },
     savedSettings: () => settings?.read() ?? {},
+    restoreSettings(saved) {
+      const next = settings?.replace(saved) ?? saved;
+      if (!pipeline) return;
+      pipeline.setMotionEnabled(next.motionEnabled ?? true);
+      pipeline.segmenter.setContinuous(next.continuousEnabled ?? config.recording.continuous.enabled);
+      // From the configuration's trigger, then the saved one on top (as at a start).
+      const detector = pipeline.detector;
+      if (next.triggerMode === 'manual' && next.triggerLevel !== undefined) detector.setTriggerLevel(next.triggerLevel);
+      else if ((next.triggerMode ?? config.detector.triggerMode) === 'auto') {
+        // Through manual: switching to auto starts from offset 0, which the saved offset steps from.
+        detector.setTriggerMode('manual');
+        detector.setTriggerMode('auto');
+        restoreTrigger(pipeline, next);
+      } else detector.setTriggerLevel(config.detector.triggerLevel);
+      logger.info({ settings: next }, 'settings restored from a backup');
+      changed();
+    },
     async reconfigure(next, keys) {
       const previous = config;
       config = next;
@@ -767,8 +791,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         const old = pipeline;
         const manual = old.recorder.state().manual;
         // Stopping finishes the clip being written with every frame it got (nothing recorded is
-        // lost); it ends at the change, which the log above marks. An interrupt would start a
-        // second, tiny clip in the old pipeline before it stops.
+        // lost); its sidecar says it ends at the change. An interrupt would start a second, tiny
+        // clip in the old pipeline before it stops. The new pipeline has its own encoder and ring:
+        // access units of another size or encoder are never joined to the old ones.
+        const mark = { wallMs: Date.now(), reason: 'camera-restart' as const, keys: restartKeys, gapMs: null, ended: true };
+        old.recorder.markBreak(mark);
+        old.segmenter.markBreak(mark);
         await old.stop();
         try {
           await buildPipeline(false);
@@ -790,6 +818,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       changed();
       return applied;
+    },
+    markCameraRestart(keys, { gapMs, lastPtsUs }) {
+      if (!pipeline) return;
+      // The gap runs from the last frame before the restart (its timestamp places it exactly) to the first after it (about now).
+      const mark = { wallMs: Date.now() - (gapMs ?? 0), ptsUs: lastPtsUs, reason: 'camera-restart' as const, keys, gapMs, ended: false };
+      pipeline.recorder.markBreak(mark);
+      pipeline.segmenter.markBreak(mark);
     },
     cameraSource: () => source,
     sourceSpec: () => sourceSpec,

@@ -20,10 +20,21 @@ export interface RuntimeSettings {
   readonly continuousEnabled?: boolean;
 }
 
+/** Pure: whether `value` is a settings document as a backup holds it (what `sanitize` would keep unchanged). */
+export function isRuntimeSettings(value: unknown): value is RuntimeSettings {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const known = ['scoreScale', 'triggerMode', 'triggerLevel', 'triggerOffset', 'motionEnabled', 'continuousEnabled'];
+  if (Object.keys(value).some((key) => !known.includes(key))) return false;
+  // Every key kept: each value passed its check (a trigger needs this version's score scale).
+  return Object.keys(sanitize(value)).length === Object.keys(value).length;
+}
+
 /** The settings file, `<dataDir>/settings.json` (`settings-<camera>.json` for further cameras), written atomically. */
 export interface SettingsFile {
   read(): RuntimeSettings;
   update(patch: RuntimeSettings): RuntimeSettings;
+  /** Replaces the whole file (a restored backup). */
+  replace(next: RuntimeSettings): RuntimeSettings;
 }
 
 /** The score scale of this version (the noise-adaptive score in connected regions). */
@@ -43,16 +54,18 @@ export function openSettings(dataDir: string, logger?: Logger, fileName = 'setti
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') logger?.warn({ err: error, path }, 'settings.json unreadable; starting from the configuration');
   }
+  const write = (next: RuntimeSettings): RuntimeSettings => {
+    current = next;
+    mkdirSync(dataDir, { recursive: true });
+    const temp = `${path}.tmp`;
+    writeFileSync(temp, `${JSON.stringify(current, null, 2)}\n`);
+    renameSync(temp, path);
+    return current;
+  };
   return {
     read: () => current,
-    update(patch) {
-      current = { ...current, ...patch };
-      mkdirSync(dataDir, { recursive: true });
-      const temp = `${path}.tmp`;
-      writeFileSync(temp, `${JSON.stringify(current, null, 2)}\n`);
-      renameSync(temp, path);
-      return current;
-    },
+    update: (patch) => write({ ...current, ...patch }),
+    replace: (next) => write(sanitize(next)),
   };
 }
 

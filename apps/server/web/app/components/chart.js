@@ -59,7 +59,16 @@ function draw(canvas, { points, level, spanMs, greyed, playheadMs, startMs, endM
   }
   // Pre-roll and trigger marks of an event.
   for (const mark of marks || []) {
-    if (mark.type === 'span') {
+    if (mark.type === 'break') {
+      // A camera restart: the time without picture in red, or a red line where the clip ends.
+      ctx.fillStyle = 'rgba(226, 75, 74, .25)';
+      ctx.strokeStyle = '#e24b4a';
+      if (mark.gapMs) ctx.fillRect(x(mark.atMs), PAD.top, Math.max(2, x(mark.atMs + mark.gapMs) - x(mark.atMs)), h);
+      ctx.beginPath();
+      ctx.moveTo(x(mark.atMs) + 0.5, PAD.top);
+      ctx.lineTo(x(mark.atMs) + 0.5, PAD.top + h);
+      ctx.stroke();
+    } else if (mark.type === 'span') {
       ctx.fillStyle = 'rgba(63, 163, 107, .12)';
       ctx.fillRect(x(mark.fromMs), PAD.top, x(mark.toMs) - x(mark.fromMs), h);
     } else {

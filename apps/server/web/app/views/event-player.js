@@ -36,6 +36,19 @@ function seenText(event) {
 }
 const SWIPE_PX = 70;
 
+/** The chart's marks of the breaks in an event's video (camera restarts). */
+function breakMarks(event) {
+  return (event.discontinuities || []).map((d) => ({ type: 'break', atMs: d.atMs, gapMs: d.gapMs }));
+}
+
+/** A break in words (text, never HTML): where, why, for how long. */
+function describeBreak(d) {
+  const at = `${(d.atMs / 1000).toFixed(1)} s`;
+  const keys = d.keys.length ? ` (${d.keys.join(', ')})` : '';
+  if (d.ended) return `The camera restarted with new settings${keys} at ${at}: the recording goes on in a new clip.`;
+  return `The camera restarted with new settings${keys} at ${at}${d.gapMs !== null ? `: ${(d.gapMs / 1000).toFixed(1)} s without picture` : ''}.`;
+}
+
 function meta(event) {
   return [
     `${event.width}×${event.height}`,
@@ -180,7 +193,7 @@ export function EventPlayer({ state, store, gallery, act }) {
                   startMs=${0}
                   endMs=${durationMs}
                   playheadMs=${event.urls.clip ? (playheadMs ?? 0) : undefined}
-                  marks=${event.preRollMs ? [{ type: 'span', fromMs: 0, toMs: event.preRollMs }, { type: 'line', atMs: event.preRollMs }] : []}
+                  marks=${[...(event.preRollMs ? [{ type: 'span', fromMs: 0, toMs: event.preRollMs }, { type: 'line', atMs: event.preRollMs }] : []), ...breakMarks(event)]}
                   onSeek=${event.urls.clip ? seek : undefined}
                   label=${`motion score during the event, peak ${event.peakScore !== null ? event.peakScore.toFixed(1) : 'unknown'}; click to seek`}
                 />`
@@ -197,6 +210,11 @@ export function EventPlayer({ state, store, gallery, act }) {
                 </details>`
               : null}
             <p id="event-meta" class="muted small">${meta(event)}</p>
+            ${event.discontinuities && event.discontinuities.length
+              ? html`<ul id="event-breaks" class="muted small">
+                  ${event.discontinuities.map((d) => html`<li class="event-break">${describeBreak(d)}</li>`)}
+                </ul>`
+              : null}
           </div>
           <div class="player-actions">
             <button id="event-prev" type="button" disabled=${!prev} onClick=${() => go(prev)} aria-label="previous (newer) event">◀</button>
