@@ -46,6 +46,7 @@ import {
   type SegmenterOptions,
   type SegmenterStats,
 } from '@preroll/recorder';
+import { createAnalysedRateMeter, INITIAL_ANALYSIS_RATE_STATE, nextAnalysisRate, type AnalysisRateState } from './analysis-rate';
 
 /**
  * The recording pipeline, shared by `preroll record` (a file, as fast as possible) and the
@@ -57,9 +58,10 @@ import {
  *                                                    │              │
  *                                                    └──────────────┴──► finished recordings ──► onRecording (index, then announce)
  *
- * Every frame goes to the detector first (synchronously: a start event for frame N reaches the
- * recorder before frame N is encoded), then to the encoder. Backpressure on the frame → encoder
- * edge: a pausable source (a file in fast mode) is paused while ffmpeg is behind, so nothing is
+ * Every frame goes to the encoder; at most `analysisFps` frames a second, picked evenly in time,
+ * go to the detector first (synchronously: a start event for frame N reaches the recorder
+ * before frame N is encoded). The frames the detector skips cost it nothing. Backpressure on
+ * the frame → encoder edge: a pausable source (a file in fast mode) is paused while ffmpeg is behind, so nothing is
  * lost; a live source never waits and the encoder drops (and counts) frames instead.
  *
  * A passthrough source (a network camera that sends H.264) brings its own access units: they
@@ -91,6 +93,11 @@ export interface PipelineOptions {
   readonly source: FrameSource;
   readonly dataDir: string;
   readonly detector?: MaskableDetectorOptions;
+  /**
+   * Frames a second the detector analyses at most (`detector.analysisFps`), picked by
+   * timestamp; the others still go to the encoder, ring and listeners. Default: every frame.
+   */
+  readonly analysisFps?: number;
   readonly encoder?: PipelineEncoderOptions;
   /**
    * For a source with `onJpeg` (an MJPEG camera): its JPEGs are the pre-roll and the encoder runs
@@ -146,6 +153,10 @@ const DETECTOR_TRIGGER_LAG_MS = 2000;
 /** Counters of the whole pipeline. */
 export interface PipelineStats {
   readonly frames: number;
+  /** Frames the detector analysed (the others were skipped by the analysis rate). */
+  readonly analysedFrames: number;
+  /** The rate frames are analysed at, measured over the newest analysed frames (0 before two). */
+  readonly analysisFps: number;
   /** Times the source was paused because the encoder was behind (pausable sources only). */
   readonly pauses: number;
   readonly encoder: EncoderStats | null;
@@ -234,6 +245,8 @@ export interface Pipeline {
    * normally; the new detector starts from its warm-up.
    */
   replaceDetector(options: MaskableDetectorOptions): void;
+  /** Changes how many frames a second the detector analyses at most (`Infinity`: every frame); from the next frame on. */
+  setAnalysisFps(fps: number): void;
 }
 
 /** Wires a source into detector, encoder, ring and recorder. Spawns nothing until `start()`. */
@@ -302,6 +315,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
   // (a pooled source reuses buffers nobody holds), released when the next frame replaces it.
   const last = createFrameSlot();
   let frames = 0;
+  let analysedFrames = 0;
+  let analysisFps = options.analysisFps ?? Infinity;
+  let rateState: AnalysisRateState = INITIAL_ANALYSIS_RATE_STATE;
+  const analysedRate = createAnalysedRateMeter();
   let pauses = 0;
   let paused = false;
   let stopping: Promise<void> | null = null;
@@ -454,10 +471,17 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     frames++;
     last.hold(frame);
     lastFrameAtMs = Date.now();
-    const { sample, events } = detector.push(frame);
-    recorder.sample(sample.ptsUs, sample.score, frame, sample.boxes);
-    samples.emit(sample);
-    for (const event of events) onDetectorEvent(event, frame);
+    const rate = nextAnalysisRate(rateState, frame.ptsUs, analysisFps);
+    rateState = rate.state;
+    if (rate.analyse) {
+      analysedFrames++;
+      analysedRate.add(frame.ptsUs);
+      const { sample, events } = detector.push(frame);
+      recorder.sample(sample.ptsUs, sample.score, frame, sample.boxes);
+      samples.emit(sample);
+      for (const event of events) onDetectorEvent(event, frame);
+    }
+    // The gate's clock follows every frame: a sensor's hold ends on time between analysed frames.
     if (gated) feedGate({ type: 'tick', atUs: frame.ptsUs }, frame);
     if (onDemand || passthrough) return;
     encoder ??= startEncoder(frame);
@@ -503,6 +527,10 @@ export function createPipeline(options: PipelineOptions): Pipeline {
       const enabled = detector.enabled();
       detector = createMaskableDetector(next, log);
       if (!enabled) detector.setEnabled(false);
+    },
+    setAnalysisFps(fps) {
+      analysisFps = fps;
+      rateState = INITIAL_ANALYSIS_RATE_STATE;
     },
     recorder,
     segmenter,
@@ -611,6 +639,6 @@ export function createPipeline(options: PipelineOptions): Pipeline {
     triggerActive: () => (gated ? gate.event !== null : detector.active()),
     onClip: clips.on,
     onSegment: segments.on,
-    stats: () => ({ frames, pauses, encoder: encoder?.stats() ?? null, onDemand: onDemand?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),
+    stats: () => ({ frames, analysedFrames, analysisFps: analysedRate.fps(), pauses, encoder: encoder?.stats() ?? null, onDemand: onDemand?.stats() ?? null, recorder: recorder.stats(), segments: segmenter.stats() }),
   };
 }

@@ -220,6 +220,9 @@ describe('web page in a real browser (demo source)', () => {
       expect(small).toEqual([]);
       expect(await page.getAttribute('#motion-toggle', 'aria-pressed')).toBe('true');
       expect(await page.getAttribute('#chart', 'role')).toBe('img');
+      // Under the chart, how often a frame is scored: the analysed rate (at most 5 of the demo's 15 a second).
+      await page.waitForFunction(() => Number(document.getElementById('analysis-fps')?.textContent) > 0, null, { timeout: 10_000 });
+      expect(Number(await page.textContent('#analysis-fps'))).toBeLessThanOrEqual(5.5);
 
       // Detection off: a banner on the picture and a greyed chart label; back on, it goes.
       await request(`${server.url}/api/motion`, 'POST', { enabled: false });

@@ -127,7 +127,7 @@ describe('the server with a url: camera', () => {
     makeH264Scene(scene, { seconds: 10, width: 640, height: 360, fps: 15, gopFrames: 30, motionAtS: 100, motionForS: 1, profile: 'main' });
     const camera = cleanup.defer(await startTsServer(scene), (s) => s.close());
 
-    const server = cleanup.defer(await startTestServer({ camera: { source: `url:${camera.url}`, passthrough: { detectWidthPx: 320, detectFps: 5 } } }), (s) => s.stop());
+    const server = cleanup.defer(await startTestServer({ camera: { source: `url:${camera.url}`, passthrough: { detectWidthPx: 320 } }, detector: { analysisFps: 5 } }), (s) => s.stop());
     const status = await waitFor(async () => {
       const body = (await request(`${server.url}/api/status`, 'GET')).body;
       return body.fps > 0 && body.recordingPath.gopMs !== null ? body : null;

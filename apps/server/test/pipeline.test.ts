@@ -108,3 +108,55 @@ describe('motion detection switched off during an event', () => {
     expect(pipeline.detector.enabled()).toBe(false);
   });
 });
+
+describe('analysis rate', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'preroll-pipeline-rate-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('at 5 frames a second the detector sees every 6th frame of a 30 fps source, finds the motion, and every frame is still encoded and recorded', async () => {
+    const video = path.join(dir, 'rate.mp4');
+    // 5 s at 30 fps; a box moves from 2.5 s to 3.5 s.
+    await runTool('ffmpeg', [
+      '-v', 'error', '-y',
+      '-f', 'lavfi', '-i', 'color=c=gray:s=320x240:r=30:d=5',
+      '-f', 'lavfi', '-i', 'color=c=white:s=40x40:r=30:d=5',
+      '-filter_complex', "[0][1]overlay=x='20+t*40':y=100:enable='between(t,2.5,3.5)',noise=alls=3:allf=t",
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '30', '-pix_fmt', 'yuv420p', video,
+    ]);
+    // A file in fast mode is paused while the encoder is behind: no frame is lost, so counts are exact.
+    const pipeline = createPipeline({ source: createSource(`file:${video}`, { realtime: false }), dataDir: path.join(dir, 'data'), detector: { warmupS: 1 }, analysisFps: 5, recorder: { preRollMs: 1000, postRollMs: 500 } });
+    const clips: RecordedClip[] = [];
+    pipeline.onClip((clip) => clips.push(clip));
+    const samples: number[] = [];
+    pipeline.onSample((sample) => samples.push(sample.ptsUs));
+    const starts: number[] = [];
+    pipeline.onDetectorEvent((event) => {
+      if (event.type === 'start') starts.push(event.ptsUs);
+    });
+    try {
+      await pipeline.start();
+      await pipeline.finished();
+    } finally {
+      await pipeline.stop();
+    }
+    const stats = pipeline.stats();
+    expect(stats.frames).toBe(150);
+    expect(stats.analysedFrames).toBe(25);
+    expect(samples).toHaveLength(25);
+    // Evenly spaced in time: 200 ms apart (to the frame timestamps' rounding).
+    samples.slice(1).forEach((t, i) => expect(Math.abs(t - samples[i] - 200_000)).toBeLessThanOrEqual(1000));
+    expect(stats.analysisFps).toBeCloseTo(5, 1);
+    expect(stats.encoder?.framesIn).toBe(150);
+    expect(starts).toHaveLength(1);
+    // The motion starts at 2.5 s: found within one analysed frame of it.
+    expect(starts[0] / 1e6).toBeGreaterThanOrEqual(2.4);
+    expect(starts[0] / 1e6).toBeLessThanOrEqual(2.75);
+    expect(clips).toHaveLength(1);
+    // Every frame of the clip's span is in it, not only the analysed ones.
+    const sidecar = clips[0].sidecar;
+    expect(sidecar.frames).toBeGreaterThanOrEqual(Math.floor(sidecar.durationS * 30) - 1);
+  }, 60_000);
+});

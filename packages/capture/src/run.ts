@@ -454,7 +454,10 @@ export function wrapRun(
     async stop() {
       stopping = true;
       pipe.resume();
-      await child.stop({ quitInput: child.stdin ? 'q' : undefined, graceMs: 1500, termMs: 1500 });
+      // SIGTERM at once: the outputs are pipes with nothing to finalise, and both ffmpeg and
+      // rpicam-vid end on it even while blocked opening a camera that never answers (where
+      // ffmpeg would not read a `q` until its input opened).
+      await child.stop({ graceMs: 0, termMs: 1500 });
     },
   };
 }

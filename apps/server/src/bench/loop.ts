@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -19,8 +19,16 @@ export interface LoopMeasure {
   readonly gcMs: number;
   /** Buffers of at least a quarter luma plane allocated per frame (Buffer.alloc/allocUnsafe/from/concat). */
   readonly bigAllocsPerFrame: number;
-  /** Wall time inside the detector's push() per frame, ms (synchronous, so close to its CPU). */
+  /** Main-thread CPU time inside the detector's push() per captured frame, ms (measured around each call). */
   readonly detectorMsPerFrame: number;
+  /** CPU time of one push() (per analysed frame), ms. */
+  readonly detectorMsPerPush: number;
+  /** Wall time inside push() per captured frame, ms: above the CPU time when the push waited for a core. */
+  readonly detectorWallMsPerFrame: number;
+  /** Frames the detector analysed. */
+  readonly analysed: number;
+  /** CPU of the main (JavaScript) thread alone per frame, ms; the rest of `cpuMsPerFrame` is other threads (GC helpers, the compiler, sharp). */
+  readonly mainThreadMsPerFrame: number;
   readonly droppedFrames: number;
   readonly encoderDropped: number;
   readonly poolPeak: number | null;
@@ -40,6 +48,8 @@ export interface LoopOptions {
   readonly pool: boolean;
   /** A live-view viewer subscribed (JPEGs at 640 px, 10 fps), or none (the idle case). */
   readonly viewer: boolean;
+  /** `detector.analysisFps` (`Infinity`: every frame, the path before the analysis rate). */
+  readonly analysisFps: number;
   /** Seconds to run before measuring (caches, the encoder's start, the first keyframes). */
   readonly warmupS?: number;
 }
@@ -69,6 +79,36 @@ function countBigBuffers(minBytes: number): { count: () => number; restore: () =
 }
 
 /**
+ * The CPU time of the calling thread in µs, from `/proc/thread-self/schedstat` (nanoseconds on
+ * the CPU, kept open and read with pread: a few µs a call); the process's CPU where that file
+ * does not exist.
+ */
+function mainThreadCpuUs(): { read: () => number; close: () => void } {
+  let fd: number;
+  try {
+    fd = openSync('/proc/thread-self/schedstat', 'r');
+  } catch (error) {
+    void error;
+    return {
+      read: () => {
+        const usage = process.cpuUsage();
+        return usage.user + usage.system;
+      },
+      close: () => undefined,
+    };
+  }
+  const buffer = Buffer.alloc(96);
+  return {
+    read: () => {
+      const n = readSync(fd, buffer, 0, buffer.length, 0);
+      const text = buffer.toString('latin1', 0, n);
+      return Number(text.slice(0, text.indexOf(' '))) / 1000;
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+/**
  * Runs the server's frame loop in this process — fake rpicam-vid → capture → detector →
  * encoder pipe (ffmpeg, its CPU not counted) → pre-roll ring and recorder, optionally the live
  * view — and measures Node's cost per frame over `seconds` after a warm-up.
@@ -77,7 +117,7 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
   useFakeCamera();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-loop-'));
   const source = createSource(`rpicam:${options.width}x${options.height}@${options.fps}`, { strideAlign: 64, framePool: options.pool, directReads: options.pool, keepTrying: false });
-  const pipeline = createPipeline({ source, dataDir, recover: false, recorder: { fsync: false } });
+  const pipeline = createPipeline({ source, dataDir, recover: false, recorder: { fsync: false }, analysisFps: options.analysisFps });
   const live = createLiveView({ width: 640, maxFps: 10, jpegQuality: 70 });
   source.onFrame((frame) => live.offer(frame));
   const unsubscribe = options.viewer ? live.subscribe(() => undefined) : () => undefined;
@@ -89,16 +129,26 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
   });
   observer.observe({ entryTypes: ['gc'] });
   const big = countBigBuffers((options.width * options.height) / 4);
-  // The detector is timed from outside: the pipeline calls it through the same object.
-  let detectorMs = 0;
+  // The detector is timed from outside (the pipeline calls it through the same object), in CPU
+  // time of the main thread: wall time would count the waits for a core on a loaded machine as
+  // detector work, and the process's CPU would count sharp's encodes on other threads.
+  const threadCpuUs = mainThreadCpuUs();
+  let detectorCpuUs = 0;
+  let detectorWallMs = 0;
+  let pushes = 0;
   const detector = pipeline.detector;
   const push = detector.push.bind(detector);
   detector.push = (frame) => {
+    const cpu0 = threadCpuUs.read();
     const t0 = performance.now();
     try {
       return push(frame);
     } finally {
-      if (measuring) detectorMs += performance.now() - t0;
+      if (measuring) {
+        detectorCpuUs += threadCpuUs.read() - cpu0;
+        detectorWallMs += performance.now() - t0;
+        pushes++;
+      }
     }
   };
   try {
@@ -109,6 +159,7 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
     const encDropped0 = pipeline.encoder()?.stats().droppedFrames ?? 0;
     const big0 = big.count();
     const cpu0 = cpuMs();
+    const main0 = threadCpuUs.read();
     const wall0 = performance.now();
     measuring = true;
     await new Promise((r) => setTimeout(r, options.seconds * 1000));
@@ -117,6 +168,7 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
     measuring = false;
     const wallMs = performance.now() - wall0;
     const cpu = cpuMs() - cpu0;
+    const mainMs = (threadCpuUs.read() - main0) / 1000;
     const frames = pipeline.stats().frames - frames0;
     const stats = source.stats();
     return {
@@ -126,7 +178,11 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
       gcPct: (100 * gcMs) / wallMs,
       gcMs,
       bigAllocsPerFrame: frames ? (big.count() - big0) / frames : NaN,
-      detectorMsPerFrame: frames ? detectorMs / frames : NaN,
+      detectorMsPerFrame: frames ? detectorCpuUs / 1000 / frames : NaN,
+      detectorMsPerPush: pushes ? detectorCpuUs / 1000 / pushes : NaN,
+      detectorWallMsPerFrame: frames ? detectorWallMs / frames : NaN,
+      analysed: pushes,
+      mainThreadMsPerFrame: frames ? mainMs / frames : NaN,
       droppedFrames: stats.droppedFrames - dropped0,
       encoderDropped: (pipeline.encoder()?.stats().droppedFrames ?? 0) - encDropped0,
       poolPeak: stats.pool?.peakInUse ?? null,
@@ -135,6 +191,7 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
   } finally {
     measuring = false;
     big.restore();
+    threadCpuUs.close();
     observer.disconnect();
     unsubscribe();
     live.close();
@@ -143,45 +200,40 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
   }
 }
 
-/** `pnpm bench loop`: Node's own cost per frame at 720p30, without and with the frame pool, in one run. */
+/** `pnpm bench loop`: Node's own cost per frame at 720p30, the detector on every frame against the analysis rate, in one run. */
 export const loopBench: BenchSuite = {
   name: 'loop',
-  summary: "Node's frame loop at 1280x720@30 (fake rpicam-vid): CPU and GC per frame, a new buffer per frame against the frame pool",
-  async run({ quick, log }) {
+  summary: "Node's frame loop at 1280x720@30 (fake rpicam-vid): CPU and GC per frame, the detector on every frame against the analysis rate (5 frames/s)",
+  async run({ quick, log, argv }) {
     const seconds = quick ? 3 : 30;
     const warmupS = quick ? 1 : 3;
-    log(`load average ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared); ${seconds} s per run after ${warmupS} s warm-up; CPU of this Node process (all threads, GC included), the camera and ffmpeg not counted`);
-    log('| frame buffers | viewer | frames | Node CPU ms/frame | of which in the detector | rest (capture, pipes, ring) | GC % of wall | GC ms | big Buffers/frame | dropped (capture) | dropped (encoder) | pool peak | RSS MB |');
-    log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-    const runs: { pool: boolean; viewer: boolean }[] = [
-      { pool: false, viewer: false },
-      { pool: true, viewer: false },
-      ...(quick ? [] : [{ pool: false, viewer: true }, { pool: true, viewer: true }]),
+    // `--pool-baseline` adds the path before the frame pool (a new buffer per frame) as a row.
+    const poolBaseline = argv.includes('--pool-baseline');
+    log(`load average ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared); ${seconds} s per run after ${warmupS} s warm-up; CPU of this Node process (all threads, GC included), the camera and ffmpeg not counted; the detector's share is main-thread CPU time inside push()`);
+    log('| frame buffers | analysed | viewer | frames | analysed frames | Node CPU ms/frame | of which main thread | detector CPU ms/frame | detector CPU ms/push | detector wall ms/frame | rest (capture, pipes, ring, live) ms/frame | GC % of wall | GC ms | big Buffers/frame | dropped (capture) | dropped (encoder) | pool peak | RSS MB |');
+    log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    const runs: { pool: boolean; viewer: boolean; analysisFps: number }[] = [
+      ...(poolBaseline ? [{ pool: false, viewer: false, analysisFps: Infinity }] : []),
+      { pool: true, viewer: false, analysisFps: Infinity },
+      { pool: true, viewer: false, analysisFps: 5 },
+      ...(quick ? [] : [{ pool: true, viewer: true, analysisFps: Infinity }, { pool: true, viewer: true, analysisFps: 5 }]),
     ];
     const results: LoopMeasure[] = [];
     for (const run of runs) {
       const m = await measureLoop({ width: 1280, height: 720, fps: 30, seconds, warmupS, ...run });
       results.push(m);
       log(
-        `| ${run.pool ? 'pool + direct reads' : 'new per frame (pipe chunks copied)'} | ${run.viewer ? '1 (640 px, 10 fps)' : 'none'} | ${m.frames} | ${fmt(m.cpuMsPerFrame, 3)} | ${fmt(m.detectorMsPerFrame, 3)} | ${fmt(m.cpuMsPerFrame - m.detectorMsPerFrame, 3)} | ${fmt(m.gcPct, 2)} | ${fmt(m.gcMs, 0)} | ${fmt(m.bigAllocsPerFrame, 2)} | ${m.droppedFrames} | ${m.encoderDropped} | ${m.poolPeak ?? '-'} | ${fmt(m.rssMb, 0)} |`,
+        `| ${run.pool ? 'pool + direct reads' : 'new per frame (pipe chunks copied)'} | ${Number.isFinite(run.analysisFps) ? `≤ ${run.analysisFps} fps` : 'every frame'} | ${run.viewer ? '1 (640 px, 10 fps)' : 'none'} | ${m.frames} | ${m.analysed} | ${fmt(m.cpuMsPerFrame, 3)} | ${fmt(m.mainThreadMsPerFrame, 3)} | ${fmt(m.detectorMsPerFrame, 3)} | ${fmt(m.detectorMsPerPush, 3)} | ${fmt(m.detectorWallMsPerFrame, 3)} | ${fmt(m.cpuMsPerFrame - m.detectorMsPerFrame, 3)} | ${fmt(m.gcPct, 2)} | ${fmt(m.gcMs, 0)} | ${fmt(m.bigAllocsPerFrame, 2)} | ${m.droppedFrames} | ${m.encoderDropped} | ${m.poolPeak ?? '-'} | ${fmt(m.rssMb, 0)} |`,
       );
     }
-    const [before, after] = results;
-    log(
-      `\npool against a new buffer per frame (no viewer, same run): Node CPU/frame ${fmt(after.cpuMsPerFrame / before.cpuMsPerFrame)}x (${fmt(after.cpuMsPerFrame, 3)} ms against the 1 ms budget: ${fmt(after.cpuMsPerFrame)}x), outside the detector ${restRatio(before, after)}, GC share ${fmt(before.gcPct)} % → ${fmt(after.gcPct)} % (target ≤ 2 %), big Buffers/frame ${fmt(before.bigAllocsPerFrame)} → ${fmt(after.bigAllocsPerFrame)}`,
-    );
+    const at = (viewer: boolean, analysisFps: number): LoopMeasure | undefined => results[runs.findIndex((r) => r.pool && r.viewer === viewer && r.analysisFps === analysisFps)];
+    for (const viewer of quick ? [false] : [false, true]) {
+      const before = at(viewer, Infinity) as LoopMeasure;
+      const after = at(viewer, 5) as LoopMeasure;
+      log(
+        `\n${viewer ? 'with a viewer' : 'no viewer'}: analysis rate 5 fps against every frame (same run): Node CPU/frame ${fmt(after.cpuMsPerFrame / before.cpuMsPerFrame)}x (${fmt(before.cpuMsPerFrame, 3)} → ${fmt(after.cpuMsPerFrame, 3)} ms; against the 1 ms budget ${fmt(after.cpuMsPerFrame)}x), detector CPU/frame ${fmt(before.detectorMsPerFrame, 3)} → ${fmt(after.detectorMsPerFrame, 3)} ms, GC share ${fmt(before.gcPct)} % → ${fmt(after.gcPct)} % (target ≤ 2 %)`,
+      );
+    }
     log(`load average after: ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
   },
 };
-
-/**
- * The ratio of the per-frame cost outside the detector, after against before. The detector's
- * share is wall time: on a loaded machine a descheduled push() can exceed the CPU it used, and
- * then there is no meaningful "rest" to compare.
- */
-function restRatio(before: LoopMeasure, after: LoopMeasure): string {
-  const restBefore = before.cpuMsPerFrame - before.detectorMsPerFrame;
-  const restAfter = after.cpuMsPerFrame - after.detectorMsPerFrame;
-  if (!(restBefore > 0) || !(restAfter > 0)) return 'not measurable in this run (the detector\'s wall time exceeded the CPU: machine too loaded)';
-  return `${fmt(restAfter / restBefore)}x`;
-}

@@ -50,8 +50,8 @@ export async function startChildServer(source: string, options: ChildServerOptio
     ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...args]]
     : [process.execPath, args];
   const child = spawn(command, argv, {
-    // MALLOC_ARENA_MAX as `pnpm start`, the systemd unit and the Docker image set it.
-    env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
+    // The allocator and heap settings of `pnpm start`, the systemd unit and the Docker image.
+    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -87,6 +87,20 @@ export function processCpuS(pid: number): number {
 export function processRssBytes(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : 0;
+}
+
+/**
+ * Resident bytes of a process's main malloc heap (the `[heap]` mapping of `/proc/PID/smaps`):
+ * where glibc keeps allocations below its mmap threshold, and the holes between them.
+ */
+export function processMallocHeapBytes(pid: number): number {
+  let inHeap = false;
+  let kb = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]');
+    else if (inHeap && line.startsWith('Rss:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return kb * 1024;
 }
 
 /** Open file descriptors of a process. */

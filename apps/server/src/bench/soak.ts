@@ -1,6 +1,6 @@
 import { get } from 'node:http';
 import WebSocket from 'ws';
-import { mjpegViewer, processFds, processRssBytes, startChildServer } from './serve-child';
+import { mjpegViewer, processFds, processMallocHeapBytes, processRssBytes, startChildServer } from './serve-child';
 import { fmt } from './suite';
 
 /**
@@ -34,8 +34,8 @@ async function main(argv: string[]): Promise<number> {
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   log(`# pnpm soak --minutes ${minutes}${sourceAt >= 0 ? ` --source ${source}` : ''}`);
   log(`${source === 'demo' ? 'demo source 640x360@15 (motion 10-14 s of every 20 s)' : `source ${source}`}, 5 MJPEG viewers + 1 WebSocket page + 1 /stream.mp4 reader, sampled every 30 s`);
-  log('| minute | RSS MB | JS heap MB | external MB | pre-roll MB | frame pool MB (buffers) | open fds | dropped frames | events | live encodes | stream.mp4 MB |');
-  log('|---|---|---|---|---|---|---|---|---|---|---|');
+  log('| minute | RSS MB | malloc heap MB | JS heap MB | external MB | pre-roll MB | frame pool MB (buffers) | open fds | dropped frames | events | live encodes | stream.mp4 MB |');
+  log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   const samples: { minute: number; rss: number; fds: number; dropped: number; events: number }[] = [];
   const started = Date.now();
   try {
@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
       const sample = { minute: (Date.now() - started) / 60_000, rss: processRssBytes(pid), fds: processFds(pid), dropped: status.droppedFrames, events: status.events.count };
       samples.push(sample);
       const pool = status.pipeline?.framePool;
-      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${fmt((status.system?.externalBytes ?? 0) / 1e6, 1)} | ${fmt((status.pipeline?.preRoll.bytes ?? 0) / 1e6, 1)} | ${pool ? `${fmt(pool.bytes / 1e6, 1)} (${pool.frames})` : '-'} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} | ${fmt(mp4Bytes / 1e6, 1)} |`);
+      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt(processMallocHeapBytes(pid) / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${fmt((status.system?.externalBytes ?? 0) / 1e6, 1)} | ${fmt((status.pipeline?.preRoll.bytes ?? 0) / 1e6, 1)} | ${pool ? `${fmt(pool.bytes / 1e6, 1)} (${pool.frames})` : '-'} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} | ${fmt(mp4Bytes / 1e6, 1)} |`);
       if (sample.minute >= minutes) break;
     }
   } finally {

@@ -176,7 +176,7 @@ export function unitOf(key: string): string | null {
     [/Kbps$/, 'kbit/s'],
     [/Days$/, 'days'],
     [/Minutes$/, 'min'],
-    [/^(max)?[fF]ps$/, 'frames/s'],
+    [/^(max|analysis)?[fF]ps$/, 'frames/s'],
     [/^(width|height|analysisWidth)$/, 'px'],
   ];
   return units.find(([pattern]) => pattern.test(name))?.[1] ?? null;

@@ -155,7 +155,6 @@ const camera = z
           .default(false)
           .describe('For a `url:` camera that sends MJPEG (most USB webcams behind a streamer, older IP cameras): read it once, keep its own JPEGs as the pre-roll and for the live view, decode only a reduced picture for detection, and run the H.264 encoder only while video is needed (events, manual and continuous recording, `/stream.mp4` viewers). Off: the stream is decoded in full and encoded all the time.'),
         lowres: z.int().min(0).max(3).default(2).describe('Detection decodes at 1/2^lowres of the camera\'s size (0 full, 1 half, 2 quarter, 3 eighth), in the JPEG decoder itself; the default turns 640x480 into 160x120, the detector\'s own analysis width.'),
-        analysisFps: z.number().min(0.5).max(60).default(5).describe('Most pictures per second decoded for detection; the recording keeps the camera\'s rate.'),
         encoderIdleStopS: z.number().min(0).max(3600).default(10).describe('Seconds the H.264 encoder keeps running after the last recording or viewer needed it.'),
       })
       .prefault({})
@@ -167,7 +166,6 @@ const camera = z
           .default('auto')
           .describe('`auto`: a `url:` camera is probed at start (ffprobe, `probeTimeoutMs`); when it sends H.264 that browsers play (Constrained Baseline, Baseline, Main or High, 4:2:0, no B-frames), its own H.264 is recorded as it comes and only a reduced stream is decoded for detection; anything else, or no answer to the probe, is decoded and re-encoded. `never`: always decode and re-encode.'),
         detectWidthPx: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Passthrough: width of the frames decoded for detection, snapshots, thumbnails and the JPEG live view, pixels (never above the camera\'s).'),
-        detectFps: z.number().min(1).max(30).default(5).describe('Passthrough: frames per second decoded for detection (at most the camera\'s rate).'),
         probeTimeoutMs: z.int().min(1000).max(60_000).default(8000).describe('Passthrough: the longest the probe of a `url:` camera may take at start, milliseconds (a camera that never answers is given up after at most 5 s of silence; the web server listens after the probe).'),
       })
       .prefault({})
@@ -203,6 +201,14 @@ const mask = z
 const detector = z
   .strictObject({
     analysisWidth: z.int().min(8).max(1920).default(D.analysisWidth).describe('Width of the downscaled luma image the motion score is computed on, pixels.'),
+    analysisFps: z
+      .number()
+      .min(1)
+      .max(120)
+      .default(5)
+      .describe(
+        'Frames a second the motion detector analyses at most, picked evenly by timestamp; every frame is still recorded and shown live. The default is the lowest rate that keeps the worst-case decision delay for a compact object (two analysed frames) within 0.5 s and gives the same events as 15 and 30 frames/s (docs/detector.md, "Analysis rate"). At or above the camera\'s frame rate every frame is analysed. An MJPEG camera (`camera.mjpeg`) and a passed-through H.264 camera (`camera.passthrough`) decode only this many pictures a second for the detector (a change reaches their decoder when the camera next restarts).',
+      ),
     triggerLevel: z
       .number()
       .min(0.1)

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import sharp from 'sharp';
 import { createFrameSlot, type Frame } from '@preroll/capture';
-import { i420ToRgb, jpegSize } from '@preroll/recorder';
+import { jpegSize } from '@preroll/recorder';
 import { createSizeMeter } from './rates';
-import { downscaleI420, liveSize } from './scale';
+import { i420ToRgbScaled, liveSize } from './scale';
 
 /** One JPEG of the live view, shared by every viewer. */
 export interface LiveFrame {
@@ -89,6 +89,10 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
   let skipped = 0;
   let passedThrough = 0;
   const sizes = createSizeMeter();
+  // The RGB picture sharp encodes from, reused for every JPEG: one encode runs at a time, and
+  // sharp has read it when its promise settles. A new buffer per shown frame (690 kB at 640 px)
+  // was garbage the allocator kept as resident memory.
+  let rgbScratch: Buffer | undefined;
 
   const show = (frame: LiveFrame): void => {
     sizes.add(frame.jpeg.length);
@@ -117,8 +121,8 @@ export function createLiveView(initial: LiveViewOptions): LiveView {
     const started = performance.now();
     try {
       const size = liveSize(frame.width, frame.height, options.width);
-      const small = downscaleI420(frame, size.width, size.height);
-      const rgb = i420ToRgb(small);
+      const rgb = i420ToRgbScaled(frame, size.width, size.height, rgbScratch);
+      if (rgb.buffer !== rgbScratch?.buffer) rgbScratch = rgb;
       const jpeg = await sharp(rgb, { raw: { width: size.width, height: size.height, channels: 3 } })
         .jpeg({ quality: options.jpegQuality, mozjpeg: false })
         .toBuffer();

@@ -53,6 +53,8 @@ export interface Status {
   readonly width: number;
   readonly height: number;
   readonly fps: number;
+  /** Frames a second the motion detector analyses (measured; at most `detector.analysisFps`, and the scores come at this rate). */
+  readonly analysisFps: number;
   readonly droppedFrames: number;
   readonly score: number;
   readonly triggerLevel: number;
@@ -382,7 +384,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   /** The detector's options from the configuration; a bad mask file throws DETECTOR_BAD_MASK naming the file. */
   const detectorOptions = async (): Promise<MaskableDetectorOptions> => {
-    const { mask: maskConfig, ...detectorConfig } = config.detector;
+    // The analysis rate is the pipeline's (which frames reach the detector), not the detector's.
+    const { mask: maskConfig, analysisFps: _analysisFps, ...detectorConfig } = config.detector;
     const maskImage = maskConfig.imagePath ? await loadMaskImage(maskConfig.imagePath) : undefined;
     return {
       ...detectorConfig,
@@ -415,7 +418,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       stallTimeoutMs: config.camera.stallTimeoutMs,
       loop: config.camera.loop,
       // A camera found to send H.264 is passed through; the MJPEG path is for the others.
-      mjpeg: config.camera.mjpeg.enabled && !passthrough ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.camera.mjpeg.analysisFps } : undefined,
+      mjpeg: config.camera.mjpeg.enabled && !passthrough ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.detector.analysisFps } : undefined,
       keepTrying: true,
       // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
       framePool: true,
@@ -430,6 +433,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       source,
       dataDir,
       detector,
+      analysisFps: config.detector.analysisFps,
       encoder: { codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps },
       onDemand: { idleStopMs: config.camera.mjpeg.encoderIdleStopS * 1000 },
       recorder: {
@@ -526,7 +530,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (!decision.passthrough) return null;
       return {
         detectWidthPx: settings.detectWidthPx,
-        detectFps: probe.fps ? Math.min(settings.detectFps, probe.fps) : settings.detectFps,
+        // Decoded at the detector's analysis rate: no frame is decoded that it would skip.
+        detectFps: probe.fps ? Math.min(config.detector.analysisFps, probe.fps) : config.detector.analysisFps,
         width: probe.width,
         height: probe.height,
         cameraFps: probe.fps ?? undefined,
@@ -623,6 +628,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         width: source?.width ?? 0,
         height: source?.height ?? 0,
         fps: stats?.fps ?? 0,
+        analysisFps: round(pipeline?.stats().analysisFps ?? 0),
         droppedFrames: (stats?.droppedFrames ?? 0) + encoderDropped,
         score: round(lastSample?.score ?? 0),
         triggerLevel: pipeline?.detector.triggerLevel() ?? config.detector.triggerLevel,
@@ -814,6 +820,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       } else if (detectorKeys.length) {
         logger.info({ keys: detectorKeys }, 'configuration changed: new detector');
         pipeline.replaceDetector(await detectorOptions());
+        pipeline.setAnalysisFps(config.detector.analysisFps);
         if (!triggerKeys.length) restoreTrigger(pipeline, settings?.read() ?? {});
       }
       changed();

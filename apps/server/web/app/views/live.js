@@ -100,7 +100,7 @@ function MotionCard({ state, store, act }) {
       trigger=${trigger}
       label=${`motion score over the last minute${status ? `: now ${status.score.toFixed(1)}, trigger level ${formatLevel(level)}` : ''}`}
     />
-    <p class="muted small">The score of each frame over the last minute; the red line is the trigger level. Raise it until noise stays below the line.</p>
+    <p class="muted small">The score of each analysed frame over the last minute${status && typeof status.analysisFps === 'number' && status.analysisFps > 0 ? html` (<span id="analysis-fps">${status.analysisFps.toFixed(1)}</span> a second)` : null}; the red line is the trigger level. Raise it until noise stays below the line.</p>
     <div class="buttons" hidden=${!mayControl(state.me)}>
       <button id="level-down" type="button" disabled=${!online} onClick=${() => put({ step: -1 })} title="a lower level: more sensitive">− more sensitive</button>
       <button id="level-up" type="button" disabled=${!online} onClick=${() => put({ step: 1 })} title="a higher level: less sensitive">+ less sensitive</button>

@@ -8,6 +8,7 @@ function rows(status) {
   const list = [
     ['Source', `${status.source} (${status.sourceReason})`],
     ['Camera', `${status.captureState}, ${status.width}×${status.height} at ${status.fps} fps`],
+    ...(typeof status.analysisFps === 'number' ? [['Motion analysis', `${status.analysisFps.toFixed(1)} frames a second`]] : []),
     ['Dropped frames', String(status.droppedFrames)],
     ['Recordings', `${status.events.count} (${(status.events.bytes / 1e9).toFixed(2)} GB)`],
     ['Disk', status.disk ? `${status.disk.usedPct}% used, ${(status.disk.freeBytes / 1e9).toFixed(1)} GB free` : 'unknown'],
