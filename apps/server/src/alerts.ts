@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { createArming, createNotifier, resolveNotify, type Arming, type ArmingStatus, type Notifier, type NotifyStats, type RecordingNotice } from '@preroll/integrations';
 import type { Announcer } from './announcer';
 import type { Config } from './config';
+import type { Labels } from './labels';
 import type { Runtime } from './runtime/runtime';
 
 /** Alerts on the phone and arming, shared by every camera of the server. */
@@ -73,7 +74,7 @@ const SCHEDULE_EVERY_MS = 20_000;
  * follow-up with the clip), and applies the detection schedule and a
  * presence that pauses detection. Returns the function that detaches it all.
  */
-export function attachAlerts(options: { alerts: Alerts; runtime: Runtime; announcer: Announcer; config: Readonly<Config>; logger: Logger }): () => void {
+export function attachAlerts(options: { alerts: Alerts; runtime: Runtime; announcer: Announcer; config: Readonly<Config>; logger: Logger; labels?: Pick<Labels, 'early' | 'onEarly' | 'earlyAt'> }): () => void {
   const { alerts, runtime, config, logger } = options;
   const camera = config.camera.id;
   const notifier = alerts.notifier;
@@ -85,8 +86,15 @@ export function attachAlerts(options: { alerts: Alerts; runtime: Runtime; announ
     detachers.push(
       runtime.onEventStart((event) => {
         peak = event.score ?? 0;
-        notifier.eventStarted({ camera: event.camera, kind: event.kind, atMs: event.atMs, score: event.score, snapshot: event.snapshot, oneShot: event.kind === 'manual' });
+        const awaitLabels = event.kind === 'motion' && options.labels?.early === true;
+        notifier.eventStarted({ camera: event.camera, kind: event.kind, atMs: event.atMs, score: event.score, snapshot: event.snapshot, oneShot: event.kind === 'manual', awaitLabels });
+        // Early labels that came before the notice (it waits for the trigger's JPEG) are handed over now.
+        const early = awaitLabels ? options.labels?.earlyAt(event.camera, event.atMs) : undefined;
+        if (early) notifier.eventLabels(early.camera, early.startedAtMs, early.labels);
       }),
+      options.labels?.onEarly((early) => {
+        if (early.camera === camera) notifier.eventLabels(early.camera, early.startedAtMs, early.labels);
+      }) ?? (() => undefined),
       runtime.onMotion((on, atMs) => {
         active = on;
         if (!on) notifier.eventEnded(camera, atMs);

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import sharp from 'sharp';
+import type { Classifier } from '@preroll/classify';
 import type { Store } from '@preroll/store';
 import { attachAlerts, createAlerts, type Alerts } from './alerts';
 import { createAnnouncer } from './announcer';
@@ -48,6 +49,8 @@ export async function startPreroll(options: {
    */
   configFile?: string | null;
   layers?: ConfigLayers;
+  /** The object detector behind the labels; default the on-device one (`createClassifier`). Tests pass a deterministic one. */
+  classifier?: Classifier;
 }): Promise<Preroll> {
   const { config, logger, signal } = options;
   // Every image sharp sees here is new (live frames, snapshots): its operation cache only holds
@@ -76,12 +79,21 @@ export async function startPreroll(options: {
   const cpuAnnouncer: Pick<typeof announcer, 'subscribe'> = {
     subscribe: (listener) => announcer.subscribe((a) => (labelSources.get(a.record.camera)?.source ?? 'cpu') === 'cpu' && listener(a)),
   };
-  const cpuLabels = attachLabels({ announcer: cpuAnnouncer, store: () => sharedStore ?? started[0].store(), config: labelsConfig, logger: logger.child({ component: 'labels' }) });
+  // The one labels hook: the CPU classifier's, and the place every source records labels and
+  // reports early ones through (the AI Camera's too), so alerts, MQTT, webhooks and the page see one stream.
+  const cpuLabels = attachLabels({ announcer: cpuAnnouncer, store: () => sharedStore ?? started[0].store(), config: labelsConfig, logger: logger.child({ component: 'labels' }), classifier: options.classifier });
   const cameraLabels: CameraLabels[] = [];
   const labels = {
     status: () => combineLabelsStatus(cpuLabels.status(), cameraLabels.map((c) => c.status()), cpuCameras),
     catchUp: () => cpuLabels.catchUp(),
+    onLabelled: cpuLabels.onLabelled,
   };
+  /** What the alerts of one camera wait for: the AI Camera's early report, or the CPU classifier's early pass. */
+  const alertLabelsOf = (cameraConfig: Readonly<Config>): Parameters<typeof attachAlerts>[0]['labels'] => ({
+    early: onAiCamera.has(cameraConfig.camera.id) ? cameraConfig.labels.aiCamera.earlyAfterMs > 0 : cpuLabels.early,
+    onEarly: cpuLabels.onEarly,
+    earlyAt: cpuLabels.earlyAt,
+  });
   const undo = async (): Promise<void> => {
     await configService?.stop();
     await http?.close();
@@ -136,16 +148,24 @@ export async function startPreroll(options: {
       checkAborted();
     }
     for (const [index, runtime] of started.entries()) {
-      if (!onAiCamera.has(cameras[index].camera.id)) continue;
-      cameraLabels.push(attachCameraLabels({ runtime, announcer, store: () => sharedStore ?? runtime.store(), config: cameras[index], logger: logger.child({ component: 'labels' }) }));
+      const id = cameras[index].camera.id;
+      if (!onAiCamera.has(id)) {
+        // The CPU classifier's early pass watches the camera from its first event (stopped with the labels).
+        cpuLabels.watchCamera({ id, onMotion: runtime.onMotion, onSample: runtime.onSample, onEventStart: runtime.onEventStart });
+        continue;
+      }
+      const one = attachCameraLabels({ runtime, announcer, store: () => sharedStore ?? runtime.store(), config: cameras[index], logger: logger.child({ component: 'labels' }), record: cpuLabels.record });
+      // The AI Camera's early labels feed the alerts and the summaries like the CPU's.
+      one.onEarly((early) => cpuLabels.reportEarly(early.camera, early.triggeredAtMs, early.labels));
+      cameraLabels.push(one);
     }
     await alerts.start();
     for (const [index, runtime] of started.entries()) {
-      alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: cameras[index], logger: logger.child({ component: 'alerts' }) }));
+      alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: cameras[index], logger: logger.child({ component: 'alerts' }), labels: alertLabelsOf(cameras[index]) }));
     }
     // MQTT / webhooks / upload per camera: its own topics, Home Assistant device and recordings.
     for (const [index, runtime] of started.entries()) {
-      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts });
+      const one = await startIntegrations({ runtime, announcer, config: cameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels: cpuLabels });
       integrationsOf.push(one);
       if (one) integrations.push(one);
     }
@@ -171,7 +191,7 @@ export async function startPreroll(options: {
           for (const detach of alertDetachers.splice(0)) detach();
           await alerts.reconfigure(next);
           for (const [index, runtime] of started.entries()) {
-            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }) }));
+            alertDetachers.push(attachAlerts({ alerts, runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'alerts' }), labels: alertLabelsOf(nextCameras[index]) }));
           }
           for (const key of alertKeys) applied.add(key);
         }
@@ -186,7 +206,7 @@ export async function startPreroll(options: {
               await old.stop();
               integrations.splice(integrations.indexOf(old), 1);
             }
-            const one = await startIntegrations({ runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts });
+            const one = await startIntegrations({ runtime, announcer, config: nextCameras[index], logger: logger.child({ component: 'integrations' }), version: version(), alerts, labels: cpuLabels });
             integrationsOf[index] = one;
             if (one) integrations.push(one);
           }

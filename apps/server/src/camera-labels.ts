@@ -176,6 +176,11 @@ export function attachCameraLabels(options: {
   store: () => Store;
   config: Readonly<Config>;
   logger: Logger;
+  /**
+   * Records an event's labels (the labels hook's `record`: merge, sidecar, index, one update to
+   * MQTT, webhooks and the page); default `store.setLabels` alone.
+   */
+  record?: (id: string, labels: readonly EventLabel[]) => Promise<unknown>;
 }): CameraLabels {
   const { config, logger } = options;
   const camera = config.camera.id;
@@ -239,9 +244,8 @@ export function attachCameraLabels(options: {
         height: record.height,
       });
       prune(Date.parse(record.endedAt));
-      const job = options
-        .store()
-        .setLabels(record.id, labels.map(stripFrames))
+      const write = options.record ?? ((id: string, found: readonly EventLabel[]) => options.store().setLabels(id, found));
+      const job = write(record.id, labels.map(stripFrames))
         .then(() => {
           events++;
           logger.info({ id: record.id, source: 'camera', labels: labels.map((l) => `${l.subLabel}:${l.confidence}x${l.frames}`), ms: 0 }, 'labels: event labelled by the AI Camera');

@@ -5,13 +5,15 @@ import type { EventRecord } from '@preroll/store';
 import type { Alerts } from './alerts';
 import type { Announcer } from './announcer';
 import type { Config } from './config';
+import type { Labels } from './labels';
 import type { Runtime } from './runtime/runtime';
 
 /**
  * Connects the runtime to MQTT / Home Assistant, webhooks and rclone upload (when configured):
  * motion, score, recording state and settings go out; commands come in through the runtime's
  * own controls; every recording the announcer announces (once) is summarised and, if so
- * configured, uploaded. Store changes (favourites, upload state, deletions) are not announced.
+ * configured, uploaded; a motion event's final labels go out once more (`recording.labelled`).
+ * Other store changes (favourites, upload state, deletions) are not announced.
  * Returns null when no integration is configured. Never blocks the frame path: the
  * integrations queue and throttle on their side.
  */
@@ -23,6 +25,8 @@ export async function startIntegrations(options: {
   version: string;
   /** With alert channels configured, MQTT also shows and switches the arming mode. */
   alerts?: Alerts;
+  /** Object labels: summaries carry them, and each motion event's final labels go out once more. */
+  labels?: Pick<Labels, 'earlyFor' | 'onLabelled'>;
 }): Promise<(Integrations & { detach(): void }) | null> {
   const { runtime, config, logger } = options;
   const section = config.integrations;
@@ -35,6 +39,7 @@ export async function startIntegrations(options: {
     cameraId: config.camera.id,
     logger,
     softwareVersion: options.version,
+    labels: config.labels.enabled,
     control: {
       setTriggerLevel: (value) => runtime.setTriggerLevel(value),
       setMotionEnabled: (on) => runtime.setMotionEnabled(on),
@@ -91,8 +96,11 @@ export async function startIntegrations(options: {
     runtime.onSample((sample) => integrations.score(sample.score, sample.triggerLevel)),
     options.announcer.subscribe(({ record }) => {
       // The announcer serves every camera: this camera's recordings only.
-      if (record.camera === config.camera.id) integrations.recordingFinished(finished(dataDir, record));
+      if (record.camera === config.camera.id) integrations.recordingFinished({ ...finished(dataDir, record), labels: record.kind === 'motion' ? (options.labels?.earlyFor(record) ?? null) : null });
     }),
+    options.labels?.onLabelled((record) => {
+      if (record.camera === config.camera.id) integrations.recordingLabelled(record);
+    }) ?? (() => undefined),
   ];
 
   // Uploads that were queued or running when the last run stopped go again.

@@ -57,7 +57,7 @@ describe('aggregating the camera sightings of an event (pure)', () => {
   });
 
   test('the status of an AI Camera-only server: source camera, cost 0 ms, the CPU model not loaded', () => {
-    const cpu: LabelsStatus = { loaded: false, backend: null, loadMs: null, events: 0, inferences: 0, failures: 0, lastEventMs: null, meanEventMs: null, meanInferenceMs: null, queued: 0, enabled: false, minConfidence: 0.4, skipped: 0 };
+    const cpu: LabelsStatus = { loaded: false, backend: null, loadMs: null, events: 0, inferences: 0, failures: 0, lastEventMs: null, meanEventMs: null, meanInferenceMs: null, queued: 0, enabled: false, minConfidence: 0.4, skipped: 0, early: { enabled: false, delayMs: 1500, events: 0, failures: 0, lastMs: null, meanMs: null } };
     const camera: CameraLabelsStatus = { camera: 'cam', events: 2, sightings: 10, lastEarly: null, metadata: null };
     expect(combineLabelsStatus(cpu, [camera], 0)).toMatchObject({ source: 'camera', enabled: true, loaded: false, events: 2, lastEventMs: 0, meanEventMs: 0 });
     expect(combineLabelsStatus(cpu, [camera], 1)).toMatchObject({ source: 'mixed', enabled: false, events: 0 });

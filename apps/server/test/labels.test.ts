@@ -152,7 +152,7 @@ describe('labels after the announcement', () => {
 });
 
 describe('GET /api/events?label=', () => {
-  test('filters by label, sub-label and none; labels are on each event; hideUnlabelled hides "motion only"; a bad label is a 400', async () => {
+  test('filters by label, sub-label and none; labels are on each event; hideUnlabelled (or unlabelled=) hides "motion only"; /api/labels counts; a bad label is a 400', async () => {
     const dataDir = tempDataDir();
     // A day long past, so the demo camera's own events never fall in the filtered list.
     const t0 = new Date(2025, 0, 2, 9, 0, 0).getTime();
@@ -173,6 +173,23 @@ describe('GET /api/events?label=', () => {
       expect(await ids('label=none')).toEqual([c.id]);
       // hideUnlabelled: the plain list leaves out the event classified with nothing found.
       expect(await ids('')).toEqual([d.id, b.id, a.id]);
+      // The gallery's remembered choice overrides the configured default either way.
+      expect(await ids('unlabelled=show')).toEqual([d.id, c.id, b.id, a.id]);
+      expect(await ids('unlabelled=hide')).toEqual([d.id, b.id, a.id]);
+      expect((await list('unlabelled=maybe')).status).toBe(400);
+      // The counts behind the gallery's buttons.
+      const counts = (await request(`${server.url}/api/labels?day=2025-01-02`, 'GET')).body;
+      expect(counts).toEqual({
+        labels: [
+          { label: 'person', count: 1 },
+          { label: 'animal', count: 1 },
+          { label: 'vehicle', count: 0 },
+          { label: 'other', count: 0 },
+          { label: 'none', count: 1 },
+        ],
+        hideUnlabelled: true,
+      });
+      expect((await request(`${server.url}/api/labels?label=person`, 'GET')).status).toBe(400);
       const one = (await list('label=cat')).body.items[0];
       expect(one.labels).toEqual([cat]);
       expect((await request(`${server.url}/api/events/${d.id}`, 'GET')).body.labels).toBeNull();

@@ -74,6 +74,7 @@ const TABLE: Record<string, { viewer: 'allow' | 'deny'; path: string; body?: unk
   'POST /delete-all/cancel': { viewer: 'deny', path: '/api/delete-all/cancel' },
   'GET /events': { viewer: 'allow', path: '/api/events' },
   'GET /days': { viewer: 'allow', path: '/api/days' },
+  'GET /labels': { viewer: 'allow', path: '/api/labels' },
   'GET /events/:id': { viewer: 'allow', path: '/api/events/none' },
   'GET /events/:id/clip': { viewer: 'allow', path: '/api/events/none/clip' },
   'GET /events/:id/snapshot': { viewer: 'allow', path: '/api/events/none/snapshot' },

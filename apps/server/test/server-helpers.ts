@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import type { Classifier } from '@preroll/classify';
 import { waitFor as sharedWaitFor } from '@preroll/testkit';
 import { startPreroll, type Preroll } from '../src/app';
 import { parseConfig, type ConfigInput } from '../src/config';
@@ -12,8 +13,8 @@ export function tempDataDir(): string {
 }
 
 /** Starts a real Preroll (camera → recorder → store → web) on 127.0.0.1 and a free port. */
-export async function startTestServer(input: ConfigInput & { password?: string | null } = {}): Promise<Preroll & { url: string }> {
-  const { password = null, ...rest } = input;
+export async function startTestServer(input: ConfigInput & { password?: string | null; classifier?: Classifier } = {}): Promise<Preroll & { url: string }> {
+  const { password = null, classifier, ...rest } = input;
   const config = parseConfig({
     ...rest,
     server: { host: '127.0.0.1', port: 0, dataDir: tempDataDir(), ...rest.server },
@@ -23,7 +24,7 @@ export async function startTestServer(input: ConfigInput & { password?: string |
     labels: { enabled: false, ...rest.labels },
   });
   const logger = pino({ level: process.env.PREROLL_TEST_LOG ?? 'silent' });
-  const preroll = await startPreroll({ config, logger, password, onExit: () => undefined });
+  const preroll = await startPreroll({ config, logger, password, onExit: () => undefined, classifier });
   return Object.assign(preroll, { url: `http://127.0.0.1:${preroll.port}` });
 }
 

@@ -7,7 +7,24 @@
 import type { AlertKind, ArmingMode, ChannelRules, WeeklyRange } from './notify-config';
 
 /** Why an event did not alert on a channel (counted per reason in the channel's stats). */
-export type SkipReason = 'kind' | 'camera' | 'mode' | 'schedule' | 'presence' | 'quiet-hours' | 'cooldown' | 'score';
+export type SkipReason = 'kind' | 'camera' | 'mode' | 'schedule' | 'presence' | 'quiet-hours' | 'cooldown' | 'score' | 'label';
+
+/** One object label of an event as the alert rules read it (the store's `EventLabel` fits). */
+export interface AlertLabel {
+  /** The taxonomy class: `person`, `animal`, `vehicle`, `other`. */
+  readonly label: string;
+  /** The detector's class, e.g. `cat`, `car`. */
+  readonly subLabel: string;
+  /** 0..1. */
+  readonly confidence: number;
+}
+
+/**
+ * What is known of an event's labels when a rule looks at it: `pending` (the early
+ * classification is still running), `known` (with the labels; none: "motion only") or
+ * `unknown` (labels are off, the classification failed, or it came too late).
+ */
+export type LabelsKnown = { readonly state: 'pending' } | { readonly state: 'unknown' } | { readonly state: 'known'; readonly labels: readonly AlertLabel[] };
 
 /** What the arming state says for one camera at one moment. */
 export interface ArmingGate {
@@ -26,7 +43,9 @@ export interface CameraVisit {
 }
 
 /** The decision for one event start or progress on one channel. */
-export type AlertDecision = { readonly send: 'alert' | 'update' } | { readonly send: null; readonly skip: SkipReason | 'not-due' };
+export type AlertDecision =
+  | { readonly send: 'alert' | 'update'; readonly label?: string }
+  | { readonly send: null; readonly skip: SkipReason | 'not-due' | 'waiting-labels' };
 
 /** Input of {@link decideAlert}. */
 export interface AlertInput {
@@ -44,6 +63,32 @@ export interface AlertInput {
   readonly arming: ArmingGate;
   /** Minutes since local midnight (for quiet hours). */
   readonly localMinutes: number;
+  /** The event's labels as known now; absent: unknown. */
+  readonly labels?: LabelsKnown;
+}
+
+/** True when the channel's rules look at labels (`labels` or `exceptLabels` set). Pure. */
+export function hasLabelRules(rules: Pick<ChannelRules, 'labels' | 'exceptLabels'>): boolean {
+  return rules.labels.length > 0 || rules.exceptLabels.length > 0;
+}
+
+/**
+ * Whether known labels let a motion event alert under a channel's label rules, and the label
+ * that did (for the alert's title). A label matches a rule word by its class or its detector
+ * class; labels below `minLabelConfidence` are not looked at. Those in `exceptLabels` are set
+ * aside first; then with `labels` one of the rest must match, and without it the event alerts
+ * unless it had labels and every one was set aside. Pure.
+ */
+export function matchLabels(rules: Pick<ChannelRules, 'labels' | 'exceptLabels' | 'minLabelConfidence'>, labels: readonly AlertLabel[]): { readonly match: boolean; readonly label: string | null } {
+  const names = (l: AlertLabel): string[] => [l.label, l.subLabel];
+  const seen = labels.filter((l) => l.confidence >= rules.minLabelConfidence);
+  const kept = seen.filter((l) => !names(l).some((n) => rules.exceptLabels.includes(n)));
+  if (rules.labels.length === 0) {
+    const match = seen.length === 0 || kept.length > 0;
+    return { match, label: match && kept.length > 0 ? kept[0].subLabel : null };
+  }
+  const hit = kept.find((l) => names(l).some((n) => rules.labels.includes(n)));
+  return hit ? { match: true, label: rules.labels.includes(hit.subLabel) ? hit.subLabel : hit.label } : { match: false, label: null };
 }
 
 /**
@@ -62,12 +107,27 @@ export function decideAlert(rules: ChannelRules, input: AlertInput): AlertDecisi
   if (input.arming.pausedBy === 'schedule') return { send: null, skip: 'schedule' };
   if (rules.quietHours && inDailyRange(input.localMinutes, rules.quietHours.from, rules.quietHours.to)) return { send: null, skip: 'quiet-hours' };
   if (input.kind === 'motion' && input.peakScore !== null && input.peakScore < rules.minPeakScore) return { send: null, skip: 'score' };
+  // Labels are looked at last: everything else that keeps the event silent is known at once, and waits for nothing.
+  let label: string | undefined;
+  if (input.kind === 'motion' && hasLabelRules(rules) && !input.eventAlerted) {
+    const known: LabelsKnown = input.labels ?? { state: 'unknown' };
+    if (known.state === 'pending') return { send: null, skip: 'waiting-labels' };
+    if (known.state === 'unknown') {
+      if (rules.unknownLabels === 'skip') return { send: null, skip: 'label' };
+    } else {
+      const matched = matchLabels(rules, known.labels);
+      if (!matched.match) return { send: null, skip: 'label' };
+      label = matched.label ?? undefined;
+    }
+  } else if (input.kind === 'motion' && input.labels && input.labels.state === 'known') {
+    label = input.labels.labels[0]?.subLabel;
+  }
   const visit = input.visit;
   const inVisit = visit !== null && input.atMs - visit.lastActivityMs < rules.cooldownS * 1000;
-  if (!inVisit && !input.eventAlerted) return { send: 'alert' };
+  if (!inVisit && !input.eventAlerted) return label ? { send: 'alert', label } : { send: 'alert' };
   // Within a visit (a later event, or the same event going on): only a rate-limited update.
   const updateDue = rules.updateIntervalS > 0 && visit !== null && input.atMs - visit.lastSentMs >= rules.updateIntervalS * 1000;
-  if (updateDue) return { send: 'update' };
+  if (updateDue) return label ? { send: 'update', label } : { send: 'update' };
   return { send: null, skip: input.phase === 'start' ? 'cooldown' : 'not-due' };
 }
 
@@ -128,6 +188,8 @@ export interface AlertFacts {
   /** Wall time of this message's news. */
   readonly atMs: number;
   readonly peakScore: number | null;
+  /** What was seen (a label or detector class, e.g. `person`, `cat`), when the alert knew it. */
+  readonly label?: string;
 }
 
 /** Title and body of a message: camera, time, duration so far, peak score. ASCII only, so it fits any header. Pure but for the time zone. */
@@ -140,6 +202,11 @@ export function alertText(facts: AlertFacts): AlertText {
   // The follow-up keeps the alert's subject behind "Re:" so every mail program threads it with the alert.
   if (facts.type === 'clip') return { title: `Re: ${what}: ${facts.camera}`, body: `The recording of this event on ${facts.camera} (${time}) is finished${peak}.` };
   if (facts.type === 'update') return { title: `Still moving: ${facts.camera}`, body: `${what} on ${facts.camera} since ${time}, ${durationText(durationS)} so far${peak}.` };
+  if (facts.kind === 'motion' && facts.label) {
+    // The label is a lower-case word from the detector's class list: ASCII, safe in any header.
+    const seen = facts.label.charAt(0).toUpperCase() + facts.label.slice(1);
+    return { title: `${seen} at ${facts.camera}`, body: `${seen} seen on ${facts.camera} at ${time}${durationS > 0 ? `, ${durationText(durationS)} so far` : ''}${peak}.` };
+  }
   return { title: `${what}: ${facts.camera}`, body: `${what} on ${facts.camera} at ${time}${durationS > 0 ? `, ${durationText(durationS)} so far` : ''}${peak}.` };
 }
 

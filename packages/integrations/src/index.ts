@@ -25,6 +25,9 @@ export type { IntegrationsControl, MqttStats, MqttSubscriptions } from './mqtt';
 export {
   ARMING_DISCOVERY_OBJECTS,
   DISCOVERY_OBJECTS,
+  LABEL_DISCOVERY_OBJECTS,
+  LABEL_OFF_DELAY_S,
+  SENSED_LABELS,
   MAX_COMMAND_BYTES,
   TRIGGER_LEVEL_RANGE,
   discoveryMessages,
@@ -34,7 +37,7 @@ export {
   parseCommand,
   shouldPublishScore,
 } from './mqtt-topics';
-export type { DiscoveryMessage, MqttCommand, MqttTopics, ParsedCommand, ScorePublished, ScoreThrottle } from './mqtt-topics';
+export type { DiscoveryMessage, MqttCommand, MqttTopics, ParsedCommand, ScorePublished, ScoreThrottle, SensedLabel } from './mqtt-topics';
 export { createOutbox } from './outbox';
 export type { Outbox, OutboxMessage } from './outbox';
 export { eventSummary } from './summary';
@@ -50,8 +53,8 @@ export type { UploadFile } from './rclone';
 export type { UploadCallbacks, UploadStats } from './uploader';
 export { ALERT_KINDS, ARMING_MODES, CHANNEL_NAMES, armingConfigSchema, notifyConfigSchema, weeklyRangeSchema } from './notify-config';
 export type { AlertKind, ArmingConfig, ArmingMode, ChannelName, NotifyConfig, ResolvedArmingConfig, ResolvedNotifyConfig, WeeklyRange } from './notify-config';
-export { alertText, decideAlert, durationText, inDailyRange, inWeeklyRanges, localClock } from './alert-rules';
-export type { AlertDecision, AlertFacts, AlertInput, AlertText, ArmingGate, CameraVisit, SkipReason } from './alert-rules';
+export { alertText, decideAlert, durationText, hasLabelRules, inDailyRange, inWeeklyRanges, localClock, matchLabels } from './alert-rules';
+export type { AlertDecision, AlertFacts, AlertInput, AlertLabel, AlertText, ArmingGate, CameraVisit, LabelsKnown, SkipReason } from './alert-rules';
 export { classifyConnectionError, classifySmtpError, classifyStatus } from './alert-channels';
 export type { PushPayload } from './alert-channels';
 export { createNotifier } from './notifier';

@@ -6,6 +6,7 @@
 
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
+import type { EventLabel } from '@preroll/layout';
 import type { EventRecord } from '@preroll/store';
 import { resolveIntegrationsConfig, type IntegrationsConfig, type ResolvedIntegrationsConfig } from './config';
 import { IntegrationsError } from './errors';
@@ -31,11 +32,15 @@ export interface IntegrationsOptions {
   readonly softwareVersion?: string;
   /** MQTT topics read for the camera's sensors (see {@link MqttSubscriptions}). */
   readonly mqttSubscriptions?: MqttSubscriptions;
+  /** Object labels are on (`labels.enabled`): Home Assistant gets the label sensors. Default false. */
+  readonly labels?: boolean;
 }
 
 /** A finished recording, as handed to {@link Integrations.recordingFinished}. */
 export interface FinishedRecording {
   readonly record: EventRecord;
+  /** Labels known before the row has its own (the early classification of a motion event), or null. */
+  readonly labels?: readonly EventLabel[] | null;
   /** Absolute path of the snapshot JPEG, or null when the recording has none. */
   readonly snapshotPath: string | null;
   /** Absolute path of the clip. */
@@ -70,6 +75,12 @@ export interface Integrations {
   /** A recording is closed and indexed: event summary on MQTT (with its snapshot), webhooks, automatic upload. */
   recordingFinished(event: FinishedRecording): void;
   /**
+   * A motion event's final labels are stored (once per event): the summary again, typed
+   * `recording.labelled`, on the MQTT event topic and to the webhooks, and the Home Assistant
+   * label sensors. Nothing is uploaded again.
+   */
+  recordingLabelled(record: EventRecord): void;
+  /**
    * Uploads a recording on demand (the gallery's button): resolves once it is queued and
    * marked `pending`, not when it is uploaded (watch its `uploadState`). Rejects with
    * `UPLOAD_DISABLED` when upload is not configured, `UPLOAD_QUEUE_FULL`, `UPLOAD_STATE_FAILED`.
@@ -102,6 +113,7 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
         softwareVersion,
         control: options.control,
         subscriptions: options.mqttSubscriptions,
+        labels: options.labels,
         logger: logger?.child({ component: 'mqtt' }),
       })
     : null;
@@ -122,7 +134,8 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
   };
 
   const publishFinished = async (event: FinishedRecording): Promise<void> => {
-    const summary = eventSummary(event.record);
+    const summary = eventSummary(event.record, { labels: event.labels ?? null });
+    if (summary.labels) mqtt?.labels(summary.labels);
     // Summaries go out synchronously, so they keep the order in which recordings finished;
     // the snapshot follows its summary once read from disk.
     webhooks?.send(summary);
@@ -192,6 +205,14 @@ export function createIntegrations(options: IntegrationsOptions): Integrations {
     },
     recordingFinished(event) {
       publishFinished(event).catch((error: unknown) => logger?.error({ err: error, id: event.record.id }, 'integrations: recordingFinished failed'));
+    },
+    recordingLabelled(record) {
+      guard('recordingLabelled', () => {
+        const summary = eventSummary(record, { type: 'recording.labelled' });
+        webhooks?.send(summary);
+        mqtt?.event(summary);
+        if (summary.labels) mqtt?.labels(summary.labels);
+      });
     },
     async upload(record, clipPath) {
       if (!uploader) throw new IntegrationsError('UPLOAD_DISABLED', 'upload is not configured (integrations.upload)', record.id);

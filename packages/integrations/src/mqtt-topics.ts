@@ -35,7 +35,16 @@ export interface MqttTopics {
   readonly armingReason: string;
   /** Command: `home`, `away` or `off` chooses the arming mode (of the whole server). */
   readonly setArming: string;
+  /** `ON` when an event with this label was seen (not retained; Home Assistant turns it off after `LABEL_OFF_DELAY_S`). */
+  readonly label: Readonly<Record<SensedLabel, string>>;
 }
+
+/** The labels with a Home Assistant "detected" sensor. */
+export const SENSED_LABELS = ['person', 'animal', 'vehicle'] as const;
+/** One of {@link SENSED_LABELS}. */
+export type SensedLabel = (typeof SENSED_LABELS)[number];
+/** A label sensor falls back to "clear" this long after the last event that saw it, seconds. */
+export const LABEL_OFF_DELAY_S = 60;
 
 /** The topics under `prefix`. */
 export function mqttTopics(prefix: string): MqttTopics {
@@ -54,6 +63,7 @@ export function mqttTopics(prefix: string): MqttTopics {
     arming: `${prefix}/arming`,
     armingReason: `${prefix}/arming_reason`,
     setArming: `${prefix}/set/arming`,
+    label: { person: `${prefix}/label/person`, animal: `${prefix}/label/animal`, vehicle: `${prefix}/label/vehicle` },
   };
 }
 
@@ -79,12 +89,19 @@ export const ARMING_DISCOVERY_OBJECTS = [
   ['sensor', 'arming_reason'],
 ] as const;
 
+/** The label entities, announced when object labels are on. */
+export const LABEL_DISCOVERY_OBJECTS = [
+  ['binary_sensor', 'person'],
+  ['binary_sensor', 'animal'],
+  ['binary_sensor', 'vehicle'],
+] as const;
+
 /**
  * The discovery documents of one camera (Home Assistant's MQTT discovery, one config topic per
  * entity: `<discoveryPrefix>/<component>/<nodeId>/<objectId>/config`). All share the device
  * block and the availability topic; unique_ids are `<nodeId>_<objectId>`.
  */
-export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, softwareVersion: string, withArming = false): DiscoveryMessage[] {
+export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, softwareVersion: string, withArming = false, withLabels = false): DiscoveryMessage[] {
   const d = config.discovery;
   const t = mqttTopics(config.topicPrefix);
   const device = {
@@ -167,7 +184,21 @@ export function discoveryMessages(config: ResolvedMqttConfig, cameraId: string, 
     },
     arming_reason: { ...common('sensor', 'arming_reason', 'Arming reason'), state_topic: t.armingReason, icon: 'mdi:shield-search', qos },
   };
-  return [...DISCOVERY_OBJECTS, ...(withArming ? ARMING_DISCOVERY_OBJECTS : [])].map(([component, objectId]) => ({
+  const icons: Record<SensedLabel, string> = { person: 'mdi:account', animal: 'mdi:paw', vehicle: 'mdi:car' };
+  for (const label of SENSED_LABELS) {
+    configs[label] = {
+      ...common('binary_sensor', label, `${label.charAt(0).toUpperCase()}${label.slice(1)} detected`),
+      state_topic: t.label[label],
+      payload_on: 'ON',
+      payload_off: 'OFF',
+      // Only ON is sent, per labelled event: Home Assistant itself turns the sensor off again.
+      off_delay: LABEL_OFF_DELAY_S,
+      device_class: label === 'person' ? 'occupancy' : 'motion',
+      icon: icons[label],
+      qos,
+    };
+  }
+  return [...DISCOVERY_OBJECTS, ...(withArming ? ARMING_DISCOVERY_OBJECTS : []), ...(withLabels ? LABEL_DISCOVERY_OBJECTS : [])].map(([component, objectId]) => ({
     topic: discoveryTopic(d.prefix, component, d.nodeId, objectId),
     config: configs[objectId],
   }));

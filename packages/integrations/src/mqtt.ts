@@ -13,6 +13,7 @@ import { IntegrationsError, type IntegrationsErrorCode } from './errors';
 import {
   discoveryMessages,
   formatNumber,
+  SENSED_LABELS,
   mqttTopics,
   onOff,
   parseCommand,
@@ -77,6 +78,8 @@ export interface MqttBridgeOptions {
   readonly softwareVersion: string;
   readonly control: IntegrationsControl;
   readonly logger?: Logger;
+  /** Object labels are on: the label sensors are announced to Home Assistant. Default false. */
+  readonly labels?: boolean;
   /** Clock of the score throttle, milliseconds. Default `Date.now`. */
   readonly now?: () => number;
 }
@@ -95,6 +98,8 @@ export interface MqttBridge {
   event(summary: EventSummary): void;
   /** Publishes the JPEG bytes of the last snapshot (the Home Assistant image entity). */
   snapshot(jpeg: Buffer): void;
+  /** An event saw these labels: `ON` on the label sensor of each person / animal / vehicle among them. */
+  labels(labels: readonly { readonly label: string }[]): void;
   /** Publishes the arming mode in force and why (retained state topics). */
   arming(mode: string, reason: string): void;
   stats(): MqttStats;
@@ -212,7 +217,7 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
     }
     // Discovery first, then availability, then the states: Home Assistant creates the
     // entities before their values arrive. These few messages bypass the outbox bounds.
-    for (const message of discoveryMessages(config, options.cameraId, options.softwareVersion, control.setArmingMode !== undefined)) {
+    for (const message of discoveryMessages(config, options.cameraId, options.softwareVersion, control.setArmingMode !== undefined, options.labels === true)) {
       send({ topic: message.topic, payload: config.discovery.enabled ? JSON.stringify(message.config) : '', retain: true });
     }
     send({ topic: topics.availability, payload: 'online', retain: true });
@@ -375,6 +380,11 @@ export function createMqttBridge(options: MqttBridgeOptions): MqttBridge {
     event(summary) {
       if (!config.eventKinds.includes(summary.kind)) return;
       enqueue({ topic: topics.event, payload: JSON.stringify(summary), retain: false });
+    },
+    labels(labels) {
+      for (const label of SENSED_LABELS) {
+        if (labels.some((l) => l.label === label)) enqueue({ topic: topics.label[label], payload: 'ON', retain: false });
+      }
     },
     arming(mode, reason) {
       setState(topics.arming, mode);

@@ -13,7 +13,7 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isAbsolute, relative as relativePath, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
-import { alertText, decideAlert, localClock, type AlertFacts, type ArmingGate, type SkipReason } from './alert-rules';
+import { alertText, decideAlert, hasLabelRules, localClock, type AlertFacts, type AlertLabel, type ArmingGate, type LabelsKnown, type SkipReason } from './alert-rules';
 import { openAlertOutbox, outboxDir, type AlertOutbox, type ClipFollowUp, type QueuedAlert } from './alert-outbox';
 import { boundState, openNotifyState, STATE_MAX_THREADS, type NotifyState, type PendingThread, type StoredVisit } from './alert-state';
 import {
@@ -44,6 +44,12 @@ export interface EventStartNotice {
   readonly oneShot?: boolean;
   /** The recording, when it exists already (a memory): its follow-up is matched by id rather than by time. */
   readonly recordingId?: string;
+  /**
+   * A motion event whose early labels will come through {@link Notifier.eventLabels}: channels
+   * with label rules wait for them (at most their `labelWaitMs`). False or absent: the labels
+   * stay unknown and `unknownLabels` decides at once.
+   */
+  readonly awaitLabels?: boolean;
 }
 
 /** A recording is finished (indexed and announced): alerted events get their follow-up with the clip. */
@@ -135,6 +141,12 @@ export interface Notifier {
   /** The camera's event ended. */
   eventEnded(camera: string, atMs: number): void;
   /**
+   * The early labels of the camera's event that started at `startedAtMs` (its notice's `atMs`);
+   * null: they could not be had (the classification failed or had no frame). Channels waiting
+   * for them decide now. Returns at once.
+   */
+  eventLabels(camera: string, startedAtMs: number, labels: readonly AlertLabel[] | null): void;
+  /**
    * A recording is finished (from the one announcement path, once per recording). An event
    * that alerted on a channel with clip follow-ups (e-mail) gets exactly one, in the alert's
    * thread; other recordings are ignored. Returns at once.
@@ -161,6 +173,10 @@ interface OpenEvent {
   /** The trigger snapshot (a late alert shows it too). */
   readonly snapshot: Buffer | null;
   readonly recordingId: string | null;
+  /** The event's labels as known now. */
+  labels: LabelsKnown;
+  /** Channels waiting for the labels, with the timer that ends their wait. */
+  readonly waiting: Map<ChannelName, NodeJS.Timeout>;
 }
 
 interface Worker {
@@ -183,7 +199,9 @@ interface Worker {
   gaveUpLast: boolean;
 }
 
-const SKIPS: readonly SkipReason[] = ['kind', 'camera', 'mode', 'schedule', 'presence', 'quiet-hours', 'cooldown', 'score'];
+const SKIPS: readonly SkipReason[] = ['kind', 'camera', 'mode', 'schedule', 'presence', 'quiet-hours', 'cooldown', 'score', 'label'];
+/** Events whose labels are awaited, per camera: the newest few (an event's labels come within seconds). */
+const LABEL_EVENTS_KEPT = 4;
 /** Snapshots kept for Web Push's capability URLs. */
 const SNAPSHOTS_KEPT = 50;
 const SNAPSHOT_TTL_MS = 24 * 3600_000;
@@ -226,6 +244,10 @@ export function createNotifier(options: NotifierOptions): Notifier {
     });
   }
   const events = new Map<string, OpenEvent>();
+  // Events whose early labels may still come, by camera, newest last (they outlive the event's end).
+  const awaiting = new Map<string, OpenEvent[]>();
+  // Channels waiting for labels, over every event: the notifier is not idle while one waits.
+  let waitingLabels = 0;
   const persistent = options.resumeOutbox !== false;
   const stateFile = openNotifyState(options.dataDir);
   // Alerts (on channels with clip follow-ups) waiting for their recording, oldest first.
@@ -317,7 +339,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
   const eventLinkOf = (recordingId: string): string | null => (config.publicUrl ? `${config.publicUrl.replace(/\/+$/, '')}/#event=${encodeURIComponent(recordingId)}` : null);
 
   const checkIdle = (): void => {
-    if (pendingSnapshots === 0 && [...workers.values()].every((w) => w.queue.length === 0 && w.running === null)) {
+    if (pendingSnapshots === 0 && waitingLabels === 0 && [...workers.values()].every((w) => w.queue.length === 0 && w.running === null)) {
       for (const resolve of idleWaiters.splice(0)) resolve();
     }
   };
@@ -426,12 +448,45 @@ export function createNotifier(options: NotifierOptions): Notifier {
     }
   };
 
-  /** Runs the rules of every channel for one event at one moment. */
-  const consider = (event: OpenEvent, phase: 'start' | 'progress', atMs: number, snapshot: Buffer | null | ((alerting: boolean) => Promise<Buffer | null>)): void => {
+  /** Ends a channel's wait for an event's labels (they came, the wait ran out, or the notifier stops). */
+  const endWait = (event: OpenEvent, name: ChannelName): boolean => {
+    const timer = event.waiting.get(name);
+    if (!timer) return false;
+    clearTimeout(timer);
+    event.waiting.delete(name);
+    waitingLabels--;
+    return true;
+  };
+
+  /** A channel with label rules waits for the event's early labels, at most its `labelWaitMs`; then the labels count as unknown for it. */
+  const startWait = (event: OpenEvent, worker: Worker): void => {
+    const name = worker.channel.name;
+    if (event.waiting.has(name)) return;
+    waitingLabels++;
+    const timer = setTimeout(() => {
+      if (!endWait(event, name) || stopController.signal.aborted) return checkIdle();
+      logger?.info({ channel: name, camera: event.camera, waitedMs: worker.rules.labelWaitMs }, `${name}: the event's labels did not come in time; unknownLabels decides`);
+      consider(event, 'start', now(), event.snapshot, { only: worker, labels: { state: 'unknown' } });
+      checkIdle();
+    }, worker.rules.labelWaitMs);
+    timer.unref();
+    event.waiting.set(name, timer);
+  };
+
+  /** Runs the rules of every channel (or one) for one event at one moment. */
+  const consider = (
+    event: OpenEvent,
+    phase: 'start' | 'progress',
+    atMs: number,
+    snapshot: Buffer | null | ((alerting: boolean) => Promise<Buffer | null>),
+    scope: { only?: Worker; labels?: LabelsKnown } = {},
+  ): void => {
     const gate = options.arming(event.camera, atMs);
     const localMinutes = localClock(atMs).minutes;
-    const sendTo: { worker: Worker; type: 'alert' | 'update' }[] = [];
-    for (const worker of workers.values()) {
+    const sendTo: { worker: Worker; type: 'alert' | 'update'; label?: string }[] = [];
+    for (const worker of scope.only ? [scope.only] : workers.values()) {
+      // A channel waiting for labels decides when they come (or its wait ends), not before.
+      if (!scope.only && event.waiting.has(worker.channel.name)) continue;
       const visit = worker.visits.get(event.camera) ?? null;
       const decision = decideAlert(worker.rules, {
         phase,
@@ -443,8 +498,13 @@ export function createNotifier(options: NotifierOptions): Notifier {
         visit,
         arming: gate,
         localMinutes,
+        labels: scope.labels ?? event.labels,
       });
       if (decision.send === null) {
+        if (decision.skip === 'waiting-labels') {
+          startWait(event, worker);
+          continue;
+        }
         if (decision.skip !== 'not-due' && phase === 'start') worker.skipped[decision.skip]++;
         // Motion seen during a visit keeps it going (cooldown counts from the last motion).
         if (visit && (decision.skip === 'cooldown' || decision.skip === 'not-due')) {
@@ -457,7 +517,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       // An update stays in the visit (and its mail thread); an alert begins a new one.
       const mail = decision.send === 'update' ? visit?.mail : undefined;
       worker.visits.set(event.camera, { lastSentMs: atMs, lastActivityMs: atMs, ...(mail ? { mail } : {}) });
-      sendTo.push({ worker, type: decision.send });
+      sendTo.push({ worker, type: decision.send, ...(decision.label ? { label: decision.label } : {}) });
     }
     if (sendTo.length === 0) return;
     stateChanged(true);
@@ -466,8 +526,8 @@ export function createNotifier(options: NotifierOptions): Notifier {
     const post = (jpeg: Buffer | null): void => {
       if (stopController.signal.aborted) return;
       const ref = keepSnapshot(jpeg);
-      for (const { worker, type } of sendTo) {
-        const facts: AlertFacts = { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore };
+      for (const { worker, type, label } of sendTo) {
+        const facts: AlertFacts = { type, camera: event.camera, kind: event.kind, startedAtMs: event.startedAtMs, atMs, peakScore, ...(label ? { label } : {}) };
         if (!worker.channel.clipFollowUps || !config.email) {
           enqueue(worker, facts, jpeg, ref);
           continue;
@@ -529,6 +589,8 @@ export function createNotifier(options: NotifierOptions): Notifier {
     async stop() {
       if (stopController.signal.aborted) return;
       stopController.abort();
+      for (const list of awaiting.values()) for (const event of list) for (const name of [...event.waiting.keys()]) endWait(event, name);
+      awaiting.clear();
       await Promise.all([...workers.values()].map((w) => w.running));
       await Promise.all(writes.values());
       if (open && persistent) await saveState();
@@ -538,8 +600,26 @@ export function createNotifier(options: NotifierOptions): Notifier {
     },
     eventStarted(notice) {
       if (!open || stopController.signal.aborted) return;
-      const event: OpenEvent = { camera: notice.camera, kind: notice.kind, startedAtMs: notice.atMs, peakScore: notice.score, alerted: new Set(), snapshot: notice.snapshot, recordingId: notice.recordingId ?? null };
+      const awaitLabels = notice.kind === 'motion' && notice.awaitLabels === true && [...workers.values()].some((w) => hasLabelRules(w.rules));
+      const event: OpenEvent = {
+        camera: notice.camera,
+        kind: notice.kind,
+        startedAtMs: notice.atMs,
+        peakScore: notice.score,
+        alerted: new Set(),
+        snapshot: notice.snapshot,
+        recordingId: notice.recordingId ?? null,
+        labels: { state: awaitLabels ? 'pending' : 'unknown' },
+        waiting: new Map(),
+      };
       if (!notice.oneShot) events.set(notice.camera, event);
+      if (awaitLabels) {
+        const list = awaiting.get(notice.camera) ?? [];
+        list.push(event);
+        // Older events' waits end by their own timers; only their labels could no longer reach them.
+        while (list.length > LABEL_EVENTS_KEPT) list.shift();
+        awaiting.set(notice.camera, list);
+      }
       consider(event, 'start', notice.atMs, notice.snapshot);
     },
     eventProgress(camera, atMs, peakScore, snapshot) {
@@ -552,6 +632,18 @@ export function createNotifier(options: NotifierOptions): Notifier {
     },
     eventEnded(camera) {
       events.delete(camera);
+    },
+    eventLabels(camera, startedAtMs, labels) {
+      const event = awaiting.get(camera)?.find((e) => e.startedAtMs === startedAtMs);
+      if (!event || event.labels.state !== 'pending' || stopController.signal.aborted) return;
+      event.labels = labels === null ? { state: 'unknown' } : { state: 'known', labels: labels.map((l) => ({ label: l.label, subLabel: l.subLabel, confidence: l.confidence })) };
+      const waited = [...event.waiting.keys()];
+      for (const name of waited) endWait(event, name);
+      for (const name of waited) {
+        const worker = workers.get(name);
+        if (worker) consider(event, 'start', now(), event.snapshot, { only: worker });
+      }
+      checkIdle();
     },
     recordingFinished(recording) {
       if (!open || stopController.signal.aborted) return;

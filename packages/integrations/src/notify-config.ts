@@ -19,6 +19,9 @@ export const CHANNEL_NAMES = ['ntfy', 'telegram', 'email', 'webpush'] as const;
 /** One of {@link CHANNEL_NAMES}. */
 export type ChannelName = (typeof CHANNEL_NAMES)[number];
 
+/** A label an alert rule names: a class of the taxonomy (`person`, `animal`, `vehicle`, `other`) or a detector class (`cat`, `car`). */
+const LABEL_WORD = z.string().regex(/^[a-z][a-z ]{0,29}$/, 'must be a label such as "person", "animal", "vehicle", "other" or a detector class such as "cat" (lower case)');
+
 const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be "HH:MM" (24 h)');
 const CAMERA_ID = z.string().regex(/^[A-Za-z0-9_-]{1,40}$/);
 
@@ -40,6 +43,27 @@ const common = {
   cooldownS: z.int().min(0).max(86_400).default(300).describe('After an alert of a camera, further motion events of that camera within this many seconds do not alert again, seconds.'),
   updateIntervalS: z.int().min(0).max(86_400).default(600).describe('While one motion event goes on, at most one "still moving" update every this many seconds, seconds (0: no updates).'),
   quietHours: quietHours.optional(),
+  labels: z
+    .array(LABEL_WORD)
+    .max(20)
+    .default([])
+    .describe('Motion events alert only when one of these labels was seen (`person`, `animal`, `vehicle`, `other`, or a detector class such as `cat`, `car`; see docs/labels.md), e.g. `["person"]`; empty: any event, labelled or not. The alert then waits for the early classification (at most `labelWaitMs`). Other kinds (manual, memory) are not filtered.'),
+  exceptLabels: z
+    .array(LABEL_WORD)
+    .max(20)
+    .default([])
+    .describe('Labels that never make a motion event alert, e.g. `["cat"]` (your own cat): they are set aside before `labels` is matched, and an event whose every label is set aside does not alert. An event with no label at all ("motion only") still alerts when `labels` is empty.'),
+  minLabelConfidence: z.number().min(0).max(1).default(0).describe('A label counts for `labels` and `exceptLabels` only from this detector confidence (0..1); 0: every label the event carries (they already passed `labels.minConfidence`).'),
+  labelWaitMs: z
+    .int()
+    .min(0)
+    .max(30_000)
+    .default(8000)
+    .describe('With `labels` or `exceptLabels`, how long an alert waits after the trigger for the early classification, milliseconds; past it (or when labels are off or failed) `unknownLabels` decides.'),
+  unknownLabels: z
+    .enum(['alert', 'skip'])
+    .default('alert')
+    .describe('With `labels` or `exceptLabels`: what an event whose labels are not known in time does: `alert` (rather a needless alert than a missed one) or `skip`.'),
   timeoutMs: z.int().min(500).max(120_000).default(15_000).describe('Timeout of one delivery attempt, milliseconds.'),
   maxAttempts: z.int().min(1).max(20).default(6).describe('Attempts per alert, including the first.'),
   retryInitialMs: z.int().min(10).max(3_600_000).default(2000).describe('Delay before the first retry, milliseconds; doubles per retry.'),

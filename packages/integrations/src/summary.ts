@@ -1,5 +1,5 @@
 import type { EventRecord } from '@preroll/store';
-import type { RecordingKind } from '@preroll/layout';
+import type { EventLabel, RecordingKind } from '@preroll/layout';
 
 /**
  * The JSON summary of a finished recording: the body of every webhook and the payload of the
@@ -7,8 +7,11 @@ import type { RecordingKind } from '@preroll/layout';
  * `/api/events/<id>/clip`.
  */
 export interface EventSummary {
-  /** Always `recording.finished` (so a receiver can route several Preroll messages). */
-  readonly type: 'recording.finished';
+  /**
+   * `recording.finished` when the recording is closed; `recording.labelled` once more for a
+   * motion event when its final classification is stored (same fields, `labels` complete).
+   */
+  readonly type: 'recording.finished' | 'recording.labelled';
   /** Summary format version. */
   readonly version: 1;
   readonly id: string;
@@ -30,15 +33,24 @@ export interface EventSummary {
   readonly cues: readonly string[];
   readonly clipBytes: number;
   readonly files: { readonly clip: string; readonly snapshot: string | null; readonly thumbnail: string | null };
+  /**
+   * What was seen, strongest first (see docs/labels.md): at `recording.finished` the early
+   * labels when they are known (else null), at `recording.labelled` the final ones ([]: "motion
+   * only"). Null also with labels off and for kinds that are not classified.
+   */
+  readonly labels: readonly EventLabel[] | null;
   /** API paths of the recording on the server that recorded it. */
   readonly links: { readonly event: string; readonly clip: string; readonly snapshot: string | null };
 }
 
-/** The summary of `record` (pure). */
-export function eventSummary(record: EventRecord): EventSummary {
+/**
+ * The summary of `record` (pure). `type` and `labels` default to the finished recording and the
+ * row's labels; the server passes the early labels at `recording.finished` when the row has none yet.
+ */
+export function eventSummary(record: EventRecord, options: { type?: EventSummary['type']; labels?: readonly EventLabel[] | null } = {}): EventSummary {
   const base = `/api/events/${encodeURIComponent(record.id)}`;
   return {
-    type: 'recording.finished',
+    type: options.type ?? 'recording.finished',
     version: 1,
     id: record.id,
     camera: record.camera,
@@ -58,6 +70,7 @@ export function eventSummary(record: EventRecord): EventSummary {
     cues: record.cues,
     clipBytes: record.clipBytes,
     files: { clip: record.files.clip, snapshot: record.files.snapshot, thumbnail: record.files.thumbnail },
+    labels: record.labels ?? options.labels ?? null,
     links: { event: base, clip: `${base}/clip`, snapshot: record.files.snapshot === null ? null : `${base}/snapshot` },
   };
 }

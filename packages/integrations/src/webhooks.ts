@@ -60,6 +60,8 @@ export interface WebhookSender {
 
 interface Delivery {
   readonly id: string;
+  /** The summary's `type`, sent as the event header. */
+  readonly type: EventSummary['type'];
   readonly body: string;
   attempts: number;
 }
@@ -156,7 +158,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       const body = JSON.stringify(summary);
       const id = randomUUID();
       for (const endpoint of endpoints) {
-        endpoint.waiting.push({ id, body, attempts: 0 });
+        endpoint.waiting.push({ id, type: summary.type, body, attempts: 0 });
         while (endpoint.waiting.length > config.queueMax) {
           const oldest = endpoint.waiting.shift() as Delivery;
           endpoint.dropped++;
@@ -236,7 +238,7 @@ function attempt(url: string, delivery: Delivery, version: string, timeoutMs: nu
           'content-type': 'application/json',
           'content-length': body.length,
           'user-agent': `Preroll-Webhook/${version}`,
-          [EVENT_HEADER]: 'recording.finished',
+          [EVENT_HEADER]: delivery.type,
           [DELIVERY_HEADER]: delivery.id,
           [TIMESTAMP_HEADER]: String(timestampS),
           [SIGNATURE_HEADER]: signWebhook(secret, timestampS, body),

@@ -57,7 +57,7 @@ describe('schedules (local time, injected clock)', () => {
       clock = local(2026, 1, 6, 2);
       expect(arming.gate('cam', clock)).toEqual({ mode: 'away', pausedBy: null });
       expect(arming.detectionWanted('garden', clock)).toBe(true);
-      const rules = { kinds: ['motion'], cameras: [], minPeakScore: 0, modes: ['away'], cooldownS: 300, updateIntervalS: 600 } as never;
+      const rules = { kinds: ['motion'], cameras: [], minPeakScore: 0, modes: ['away'], cooldownS: 300, updateIntervalS: 600, labels: [], exceptLabels: [] } as never;
       const input = { phase: 'start' as const, camera: 'cam', kind: 'motion' as const, atMs: clock, peakScore: 10, eventAlerted: false, visit: null, localMinutes: 120 };
       expect(decideAlert(rules, { ...input, arming: arming.gate('cam', clock) })).toEqual({ send: 'alert' });
       expect(decideAlert(rules, { ...input, arming: arming.gate('cam', local(2026, 1, 6, 12)) })).toEqual({ send: null, skip: 'schedule' });

@@ -159,6 +159,14 @@ describe('discovery documents', () => {
       'image.preroll_door_snapshot',
     ]);
   });
+  test('with labels on, a "detected" binary sensor per person / animal / vehicle that turns itself off', () => {
+    const config = resolveIntegrationsConfig({ mqtt: { url: 'mqtt://b' } }, 'door').mqtt!;
+    expect(discoveryMessages(config, 'door', '1.0.0', false, false)).toHaveLength(6);
+    const messages = discoveryMessages(config, 'door', '1.0.0', false, true).slice(6);
+    expect(messages.map((m) => m.topic)).toEqual(['person', 'animal', 'vehicle'].map((l) => `homeassistant/binary_sensor/preroll_door/${l}/config`));
+    expect(messages[0].config).toMatchObject({ name: 'Person detected', state_topic: 'preroll/door/label/person', payload_on: 'ON', off_delay: 60 });
+    expect(mqttTopics('p').label).toEqual({ person: 'p/label/person', animal: 'p/label/animal', vehicle: 'p/label/vehicle' });
+  });
 });
 
 describe('outbox', () => {

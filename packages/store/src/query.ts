@@ -48,6 +48,16 @@ export interface DayCount {
 /** Filters of {@link EventQueries.countByDay}. */
 export type CountQuery = Omit<ListQuery, 'limit' | 'cursor' | 'day' | 'reviewed' | 'label' | 'hideUnlabelled'>;
 
+/** How many recordings carry each label (the gallery's filter buttons). */
+export interface LabelCount {
+  /** `person`, `animal`, `vehicle`, `other`, or `none` (classified, nothing found: "motion only"). */
+  readonly label: string;
+  readonly count: number;
+}
+
+/** The labels counted by {@link EventQueries.countByLabel}, in the order they are returned. */
+export const COUNTED_LABELS = ['person', 'animal', 'vehicle', 'other', 'none'] as const;
+
 /** Page size when the query gives none. */
 export const DEFAULT_PAGE_SIZE = 50;
 /** Largest page a query may ask for. */
@@ -89,6 +99,8 @@ export interface EventQueries {
   getRow(id: string): RecordingRow | undefined;
   list(query?: ListQuery): EventPage;
   countByDay(query?: CountQuery): DayCount[];
+  /** Recordings per taxonomy label and "motion only" (`none`), zeros included, in {@link COUNTED_LABELS} order. */
+  countByLabel(query?: CountQuery & { day?: string }): LabelCount[];
   timeline(day: string, camera?: string): Timeline;
   /** Recordings nobody has reviewed yet (continuous segments are not events and do not count). */
   unreviewedCount(camera?: string): number;
@@ -110,6 +122,7 @@ export function createQueries(db: Database): EventQueries {
   const getStmt = db.prepare<[string], RecordingRow>('SELECT * FROM recordings WHERE id = ?');
   const cache = new Map<string, Statement<unknown[], RecordingRow>>();
   const countCache = new Map<string, Statement<unknown[], { day: string; count: number; bytes: number }>>();
+  const labelCountCache = new Map<string, Statement<unknown[], { label: string; count: number }>>();
   type SpanRow = { id: string; kind: RecordingKind; started_at_ms: number; ended_at_ms: number; favorite: 0 | 1 };
   // One day is at most a few thousand rows (1440 one-minute segments): read in one go, only the columns drawn.
   const timelineAll = db.prepare<[string], SpanRow>('SELECT id, kind, started_at_ms, ended_at_ms, favorite FROM recordings WHERE day = ? ORDER BY started_at_ms, id');
@@ -225,6 +238,21 @@ export function createQueries(db: Database): EventQueries {
         countCache.set(f.key, stmt);
       }
       return stmt.all(...f.params).map((r) => ({ day: r.day, count: r.count, bytes: r.bytes }));
+    },
+    countByLabel(query = {}) {
+      const f = filters(query);
+      let stmt = labelCountCache.get(f.key);
+      if (!stmt) {
+        const and = f.where.map((w) => ` AND ${w}`).join('');
+        // The label index holds one row per label and sub-label; the taxonomy's four are counted here.
+        stmt = db.prepare(
+          `SELECT l.label AS label, COUNT(*) AS count FROM recording_labels l JOIN recordings ON recordings.id = l.recording_id WHERE l.label IN ('person', 'animal', 'vehicle', 'other')${and} GROUP BY l.label
+           UNION ALL SELECT 'none' AS label, COUNT(*) AS count FROM recordings WHERE labels_json = '[]'${and}`,
+        );
+        labelCountCache.set(f.key, stmt);
+      }
+      const counts = new Map(stmt.all(...f.params, ...f.params).map((r) => [r.label, r.count]));
+      return COUNTED_LABELS.map((label) => ({ label, count: counts.get(label) ?? 0 }));
     },
     unreviewedCount(camera) {
       return camera === undefined ? unreviewedAll.get() ?? 0 : unreviewedCamera.get(camera) ?? 0;

@@ -6,7 +6,7 @@ import { createEmitter } from '@preroll/process';
 import type { DatabaseState } from './database';
 import { openDatabase } from './database';
 import { isErrnoCode, isRecordingError, StoreError } from './errors';
-import type { CountQuery, DayCount, EventPage, ListQuery, Timeline } from './query';
+import type { CountQuery, DayCount, EventPage, LabelCount, ListQuery, Timeline } from './query';
 import { createQueries } from './query';
 import type { EventRecord, RecordingRow } from './record';
 import { rowFiles, sidecarToRow } from './record';
@@ -151,6 +151,8 @@ export interface Store {
   /** A page of recordings, newest first; pass `nextCursor` back for the next page. */
   list(query?: ListQuery): EventPage;
   countByDay(query?: CountQuery): DayCount[];
+  /** Recordings per label (`person`, `animal`, `vehicle`, `other`) and "motion only" (`none`), for the gallery's filter. */
+  countByLabel(query?: CountQuery & { day?: string }): LabelCount[];
   /** One day of recordings (of one camera, or all) for the gallery's timeline strip. Throws `STORE_BAD_QUERY` for a malformed day. */
   timeline(day: string, camera?: string): Timeline;
   stats(): StoreStats;
@@ -614,6 +616,10 @@ function createStore(parts: StoreParts): Store {
     countByDay(query) {
       assertOpen();
       return queries.countByDay(query);
+    },
+    countByLabel(query) {
+      assertOpen();
+      return queries.countByLabel(query);
     },
     timeline(day, camera) {
       assertOpen();

@@ -89,6 +89,19 @@ describe('labels in the index', () => {
       expect(idsOf({ label: 'none' })).toEqual([empty]);
       expect(idsOf({ hideUnlabelled: true })).toEqual([unclassified, cat, person]);
       expect(idsOf({})).toHaveLength(4);
+      // The gallery's buttons: one count per taxonomy label and "motion only", zeros included; a person with a cat counts once each.
+      await store.setLabels(person, [PERSON, CAT]);
+      const counts = (query?: Parameters<Store['countByLabel']>[0]): [string, number][] => store.countByLabel(query).map((c) => [c.label, c.count]);
+      expect(counts()).toEqual([
+        ['person', 1],
+        ['animal', 2],
+        ['vehicle', 0],
+        ['other', 0],
+        ['none', 1],
+      ]);
+      expect(counts({ kind: 'manual' }).every(([, n]) => n === 0)).toBe(true);
+      expect(counts({ camera: 'cam', day: store.get(person)!.day }).map(([, n]) => n)).toEqual([1, 2, 0, 0, 1]);
+      expect(() => store.countByLabel({ day: 'yesterday' })).toThrow(expect.objectContaining({ code: 'STORE_BAD_QUERY' }));
       expect(() => store.list({ label: "x' OR 1=1 --" })).toThrow(expect.objectContaining({ code: 'STORE_BAD_QUERY' }));
       await expect(store.setLabels('nope', [])).rejects.toMatchObject({ code: 'STORE_NOT_FOUND' });
     } finally {

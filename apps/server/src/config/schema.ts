@@ -354,6 +354,16 @@ const labels = z
         'Label each motion event with what moved (person, animal, vehicle, other) by running an object detector on its snapshot once the event ends. The board profile turns it off on a Pi Zero 2 W and a Pi 3 (see docs/labels.md for the measured cost and the rule); elsewhere it is on.',
       ),
     minConfidence: z.number().min(0.05).max(0.99).default(0.4).describe('Lowest detector confidence (0..1) that labels an event; see docs/benchmarks.md for precision and recall at each threshold.'),
+    early: z
+      .boolean()
+      .default(true)
+      .describe('Also classify each motion event once early, `earlyDelayMs` after the trigger, on the frame with the highest score so far cropped around its motion boxes, so alerts can use the labels (`integrations.notify.*.labels`). The classification after the event still runs and may add labels.'),
+    earlyDelayMs: z
+      .int()
+      .min(0)
+      .max(10_000)
+      .default(1500)
+      .describe('How long after the trigger the early classification looks at the best frame so far, milliseconds: longer sees the subject better, shorter alerts sooner. An event that ends sooner is classified at its end.'),
     hideUnlabelled: z
       .boolean()
       .default(false)

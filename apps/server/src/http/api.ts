@@ -67,6 +67,16 @@ const listQuery = z.strictObject({
   camera: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).optional(),
   // A label (person, animal, vehicle, other), a detector class (cat, car, ...) or `none`.
   label: z.string().regex(LABEL_FILTER_PATTERN, 'a label is lower-case words: person, animal, vehicle, other, a class such as cat, or none').optional(),
+  // "Motion only" events (classified, nothing found): `hide` or `show`, over `labels.hideUnlabelled` (the gallery's remembered toggle).
+  unlabelled: z.enum(['hide', 'show']).optional(),
+});
+
+/** The counts behind the gallery's label buttons: the same filters as the list, but a day is optional and no label. */
+const labelCountQuery = z.strictObject({
+  kind: listQuery.shape.kind,
+  day: listQuery.shape.day,
+  favorite: listQuery.shape.favorite,
+  camera: listQuery.shape.camera,
 });
 
 
@@ -254,10 +264,21 @@ export function createApi(options: ApiOptions): Router {
       reviewed: query.reviewed === undefined ? undefined : query.reviewed === 'true',
       camera: query.camera,
       label: query.label,
-      // "Motion only" events are hidden from the plain list when configured; a label filter shows what it asks for.
-      hideUnlabelled: query.label === undefined && options.hideUnlabelled ? true : undefined,
+      // "Motion only" events are hidden from the plain list when asked (or configured); a label filter shows what it asks for.
+      hideUnlabelled: query.label === undefined && (query.unlabelled === undefined ? options.hideUnlabelled : query.unlabelled === 'hide') ? true : undefined,
     });
     res.json({ items: page.items.map(toApiEvent), nextCursor: page.nextCursor });
+  });
+
+  api.get('/labels', (req, res) => {
+    const query = parseInput(labelCountQuery, req.query, 'query');
+    const labels = runtime.store().countByLabel({
+      kind: query.kind as EventRecord['kind'][] | undefined,
+      day: query.day,
+      favorite: query.favorite === undefined ? undefined : query.favorite === 'true',
+      camera: query.camera,
+    });
+    res.json({ labels, hideUnlabelled: options.hideUnlabelled === true });
   });
 
   api.get('/days', (_req, res) => {

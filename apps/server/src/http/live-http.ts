@@ -3,6 +3,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createLiveMp4Muxer } from '@preroll/recorder';
+import type { EventRecord } from '@preroll/store';
 import type { LiveFrame, LiveView } from '../live/live-view';
 import type { Announcer } from '../announcer';
 import type { Runtime } from '../runtime/runtime';
@@ -114,6 +115,8 @@ export function attachWebSocket(
     status: (runtime: Runtime) => unknown;
     /** New recordings, announced once: pushed to every open page. */
     announcer?: Pick<Announcer, 'subscribe'>;
+    /** A recording's final labels were stored (once per motion event): pushed as `{"type":"labelled"}` so the gallery shows them. */
+    labelled?: (listener: (record: EventRecord) => void) => () => void;
     /** Configuration changes, announced to every open page (`{"type":"config"}`) so settings pages reload. */
     configChanges?: { onChange(listener: (change: { version: string; keys: readonly string[] } | null) => void): () => void; state(): { version: string; error: unknown } };
   },
@@ -180,6 +183,14 @@ export function attachWebSocket(
     detachers.push(
       options.announcer.subscribe(({ record }) => {
         const message = JSON.stringify({ type: 'recording', camera: record.camera, event: toApiEvent(record) });
+        for (const ws of clients.keys()) if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(message);
+      }),
+    );
+  }
+  if (options.labelled) {
+    detachers.push(
+      options.labelled((record) => {
+        const message = JSON.stringify({ type: 'labelled', camera: record.camera, event: toApiEvent(record) });
         for (const ws of clients.keys()) if (ws.readyState === ws.OPEN && ws.bufferedAmount < 1_000_000) ws.send(message);
       }),
     );

@@ -19,6 +19,7 @@ import { createCameraSettingsApi } from './camera-settings';
 import { openAuth, requireScope, type Auth } from './auth';
 import { hostAllowed } from './host';
 import { bodyDeadline, effectiveMaxConnections, fdSoftLimit, guardConnections, rateLimitedLogger } from './limits';
+import type { EventRecord } from '@preroll/store';
 import type { Announcer } from '../announcer';
 import { errorHandler, HttpError } from './errors';
 import { attachWebSocket, mjpegHandler, mp4Handler } from './live-http';
@@ -38,8 +39,8 @@ export interface HttpServerOptions {
   readonly alerts?: Alerts;
   /** New recordings, announced once: pushed to the open pages. Optional (tests of the web layer alone). */
   readonly announcer?: Pick<Announcer, 'subscribe'>;
-  /** Object labels: their cost and counts go into the status document (optional: tests of the web layer alone). */
-  readonly labels?: { status(): unknown };
+  /** Object labels: their cost and counts go into the status document, and each event's final labels reach the open pages (optional: tests of the web layer alone). */
+  readonly labels?: { status(): unknown; onLabelled?(listener: (record: EventRecord) => void): () => void };
   readonly logger: Logger;
   /** PREROLL_PASSWORD, if set. */
   readonly password: string | null;
@@ -219,6 +220,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     onAuthenticated: (socket) => connections.markAuthenticated(socket as Socket),
     status: (r) => statusOf(r)(),
     announcer: options.announcer,
+    labelled: options.labels?.onLabelled,
     configChanges: options.configService,
   });
 

@@ -148,8 +148,12 @@ export interface Runtime {
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): Status;
-  /** Motion scores (every frame) for the live chart. */
-  onSample(listener: (sample: MotionSample) => void): () => void;
+  /**
+   * Motion scores (every frame) for the live chart, with the frame that was scored. The frame's
+   * buffer goes back to the capture's pool after the call: a listener that keeps the picture
+   * copies it (or takes a reference with `retainFrame`) before it returns.
+   */
+  onSample(listener: (sample: MotionSample, frame: Frame | null) => void): () => void;
   /** The encoder's H.264 access units (the `/stream.mp4` live stream). */
   onUnit(listener: (unit: AccessUnit) => void): () => void;
   /** Anything the page shows changed (trigger level, switches, recording state, capture state). */
@@ -231,7 +235,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let config = options.config;
   const dataDir = config.server.dataDir;
   const live = createLiveView({ ...config.live, logger: logger.child({ component: 'live' }) });
-  const samples = createEmitter<[MotionSample]>('runtime samples', logger);
+  const samples = createEmitter<[MotionSample, Frame | null]>('runtime samples', logger);
   const units = createEmitter<[AccessUnit]>('runtime units', logger);
   const detections = createEmitter<[FrameDetections]>('runtime detections', logger);
   const motions = createEmitter<[boolean, number]>('runtime motion', logger);
@@ -485,7 +489,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     });
     pipeline.onSample((sample) => {
       lastSample = sample;
-      samples.emit(sample);
+      // The runtime's frame listener runs before the pipeline's (it was added first), so the
+      // newest frame held here is the one this sample scored.
+      samples.emit(sample, last.frame && last.frame.ptsUs === sample.ptsUs ? last.frame : null);
     });
     pipeline.onRecordingState((state) => {
       if (state.manual && !manualOn) announceStart('manual', Date.now(), null, last.frame);

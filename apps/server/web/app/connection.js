@@ -20,10 +20,11 @@ export function appendScores(list, added, spanMs = SCORE_SPAN_MS) {
 }
 
 /**
- * Creates the connection (opened by `start()`). `onRecording(event)` gets each new recording;
+ * Creates the connection (opened by `start()`). `onRecording(event)` gets each new recording,
+ * `onLabelled(event)` each motion event again once its final labels are stored;
  * `setFrameSink(fn)` chooses who receives the live JPEG blobs.
  */
-export function createConnection({ store, onRecording }) {
+export function createConnection({ store, onRecording, onLabelled }) {
   let ws = null;
   let retryTimer = null;
   let staleTimer = null;
@@ -113,6 +114,8 @@ export function createConnection({ store, onRecording }) {
         store.set((s) => ({ status: data.status, scores: appendScores(s.scores, data.scores) }));
       } else if (data.type === 'recording') {
         onRecording(data.event);
+      } else if (data.type === 'labelled') {
+        if (onLabelled) onLabelled(data.event);
       } else if (data.type === 'config') {
         // Settings saved elsewhere: an open settings view reloads them.
         store.set({ configVersion: data.version });

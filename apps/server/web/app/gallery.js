@@ -1,13 +1,23 @@
 // The gallery's actions over the store: paging, filters, live arrival, reviewed state, and
 // delete with undo. The views only render `state.gallery` and call these.
 import { api } from './api.js';
+import { saveSetting } from './store.js';
 
 const PAGE = 30;
 /** How long a delete can be undone before it is sent. */
 export const UNDO_MS = 6000;
 
-/** True when a recording matches the gallery's filters (for live arrival). Pure. */
-export function matchesFilters(event, filters) {
+/** True when "motion only" events are hidden: the remembered choice, else the server's default. Pure. */
+export function hidesMotionOnly(filters, hideDefault) {
+  return filters.unlabelled ? filters.unlabelled === 'hide' : Boolean(hideDefault);
+}
+
+/** True when a recording matches the gallery's filters (for live arrival and label updates). Pure. */
+export function matchesFilters(event, filters, hideDefault = false) {
+  const motionOnly = Array.isArray(event.labels) && event.labels.length === 0;
+  if (filters.label === 'none' && !motionOnly) return false;
+  if (filters.label && filters.label !== 'none' && !(event.labels || []).some((l) => l.label === filters.label || l.subLabel === filters.label)) return false;
+  if (!filters.label && motionOnly && hidesMotionOnly(filters, hideDefault)) return false;
   if (filters.kind && !filters.kind.split(',').includes(event.kind)) return false;
   if (filters.day && filters.day !== event.day) return false;
   if (filters.camera && filters.camera !== event.camera) return false;
@@ -23,7 +33,19 @@ function query(filters, cursor) {
   if (filters.favorite) params.set('favorite', 'true');
   if (filters.unreviewed) params.set('reviewed', 'false');
   if (filters.camera) params.set('camera', filters.camera);
+  if (filters.label) params.set('label', filters.label);
+  if (filters.unlabelled) params.set('unlabelled', filters.unlabelled);
   if (cursor) params.set('cursor', cursor);
+  return params;
+}
+
+/** The filters the label counts follow (not the label itself: every button shows its own count). */
+function countQuery(filters) {
+  const params = new URLSearchParams();
+  if (filters.day) params.set('day', filters.day);
+  if (filters.kind) params.set('kind', filters.kind);
+  if (filters.favorite) params.set('favorite', 'true');
+  if (filters.camera) params.set('camera', filters.camera);
   return params;
 }
 
@@ -34,8 +56,9 @@ export function createGallery(store) {
 
   const refreshCounts = async () => {
     try {
-      const [{ days }, { unreviewed }] = await Promise.all([api('GET', '/api/days'), api('GET', '/api/review')]);
-      patch(() => ({ days }));
+      const filters = store.get().gallery.filters;
+      const [{ days }, { unreviewed }, labels] = await Promise.all([api('GET', '/api/days'), api('GET', '/api/review'), api('GET', `/api/labels?${countQuery(filters)}`)]);
+      patch(() => ({ days, labelCounts: labels.labels, hideUnlabelledDefault: labels.hideUnlabelled }));
       store.set({ unreviewed });
       if (navigator.setAppBadge) navigator.setAppBadge(unreviewed).catch((error) => console.debug('no app badge', error.message));
     } catch (error) {
@@ -112,10 +135,27 @@ export function createGallery(store) {
       patch((g) => ({ filters: { ...g.filters, [key]: value } }));
       reload();
     },
+    /** Hides or shows the "motion only" events (remembered in this browser). */
+    setMotionOnlyHidden(hidden) {
+      const value = hidden ? 'hide' : 'show';
+      saveSetting(localStorage, 'motionOnly', value);
+      this.setFilter('unlabelled', value);
+    },
+    /** An event's final labels from the WebSocket: its card shows them, or leaves when the filters no longer match. */
+    labelled(event) {
+      const g = store.get().gallery;
+      const shown = g.items.some((e) => e.id === event.id);
+      if (shown && !matchesFilters(event, g.filters, g.hideUnlabelledDefault)) patch((cur) => ({ items: cur.items.filter((e) => e.id !== event.id) }));
+      else if (shown) replaceItem(event);
+      else if (matchesFilters(event, g.filters, g.hideUnlabelledDefault) && g.filters.label) insert(event);
+      const open = store.get().openEvent;
+      if (open && open.id === event.id) store.set({ openEvent: event });
+      refreshCounts();
+    },
     /** A new recording from the WebSocket: it joins the list (if it matches) and the counts. */
     arrived(event) {
       const g = store.get().gallery;
-      if (matchesFilters(event, g.filters) && (g.generation > 0 || g.items.length)) insert(event);
+      if (matchesFilters(event, g.filters, g.hideUnlabelledDefault) && (g.generation > 0 || g.items.length)) insert(event);
       patch((cur) => ({ timelineVersion: cur.timelineVersion + 1 }));
       refreshCounts();
     },

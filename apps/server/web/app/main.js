@@ -7,7 +7,7 @@ import { App } from './app.js';
 
 const store = createStore(initialState(localStorage));
 const gallery = createGallery(store);
-const connection = createConnection({ store, onRecording: (event) => gallery.arrived(event) });
+const connection = createConnection({ store, onRecording: (event) => gallery.arrived(event), onLabelled: (event) => gallery.labelled(event) });
 
 render(html`<${App} store=${store} connection=${connection} gallery=${gallery} />`, document.getElementById('app'));
 // A notification (or any link) to `/#event=<id>` opens that event in the player.

@@ -77,7 +77,14 @@ export function initialState(storage) {
       days: [],
       /** Bumped when recordings come or go: the day timelines reload. */
       timelineVersion: 0,
-      filters: { day: '', kind: 'motion,manual,memory,photo', camera: '', favorite: false, unreviewed: false },
+      /**
+       * `label`: a label to list only (`none`: "motion only"). `unlabelled`: `hide` or `show` the
+       * "motion only" events (remembered in this browser); empty: the server's default.
+       */
+      filters: { day: '', kind: 'motion,manual,memory,photo', camera: '', favorite: false, unreviewed: false, label: '', unlabelled: readSetting(storage, 'motionOnly', '') },
+      /** Recordings per label under the filters (`GET /api/labels`), and the server's default for hiding "motion only". */
+      labelCounts: [],
+      hideUnlabelledDefault: false,
     },
     /** The event open in the player (an API event), or null. */
     openEvent: null,

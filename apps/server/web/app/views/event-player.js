@@ -9,6 +9,31 @@ import { usePinchZoom } from '../components/zoom.js';
 import { Toast } from '../components/toast.js';
 
 const UPLOAD_LABELS = { none: 'Upload', pending: 'Uploading…', uploaded: 'Uploaded ✓ (again)', failed: 'Upload failed — retry' };
+
+/**
+ * The labels' boxes over the snapshot: an SVG in the frame's pixels (the boxes are stored in
+ * them) stretched over the picture, so they scale with it at any size.
+ */
+function LabelBoxes({ event }) {
+  const labels = (event.labels || []).filter((l) => Array.isArray(l.box) && l.box[2] > 0 && l.box[3] > 0);
+  if (!labels.length || !event.width || !event.height) return null;
+  const stroke = Math.max(2, Math.round(event.width / 320));
+  const font = Math.max(12, Math.round(event.width / 40));
+  return html`<svg id="event-boxes" class="label-boxes" viewBox=${`0 0 ${event.width} ${event.height}`} preserveAspectRatio="none" aria-hidden="true">
+    ${labels.map(
+      (l) => html`<g key=${l.subLabel} class=${`box box-${l.label}`} data-label=${l.subLabel}>
+        <rect x=${l.box[0]} y=${l.box[1]} width=${l.box[2]} height=${l.box[3]} fill="none" stroke-width=${stroke} />
+        <text x=${l.box[0] + stroke} y=${Math.max(font, l.box[1] - stroke)} font-size=${font}>${l.subLabel} ${Math.round(l.confidence * 100)} %</text>
+      </g>`,
+    )}
+  </svg>`;
+}
+
+/** "person 81 %, dog 55 %", "motion only", or null when not classified. */
+function seenText(event) {
+  if (!Array.isArray(event.labels)) return null;
+  return event.labels.length ? `seen: ${event.labels.map((l) => `${l.subLabel} ${Math.round(l.confidence * 100)} %`).join(', ')}` : 'motion only (nothing recognised)';
+}
 const SWIPE_PX = 70;
 
 /** The chart's marks of the breaks in an event's video (camera restarts). */
@@ -32,6 +57,7 @@ function meta(event) {
     event.triggerLevel !== null ? `trigger level ${formatLevel(event.triggerLevel)}` : null,
     event.peakScore !== null ? `peak score ${event.peakScore.toFixed(1)}` : null,
     event.cues && event.cues.length ? `started by ${event.cues.join(' + ')}` : null,
+    seenText(event),
     `${(event.bytes / 1e6).toFixed(1)} MB`,
     event.offloaded ? `clip uploaded to ${event.offloaded.remote} and removed from this device ${new Date(event.offloaded.at).toLocaleString()}` : null,
   ]
@@ -157,6 +183,7 @@ export function EventPlayer({ state, store, gallery, act }) {
                 }}></video></div>`
               : html`<div class="snapshot-wrap">
                   <img id="event-snapshot" src=${event.urls.snapshot || undefined} alt=${`photo of ${new Date(event.startedAt).toLocaleString()}`} />
+                  <${LabelBoxes} event=${event} />
                 </div>`}
             ${scores.length
               ? html`<${ScoreChart}
@@ -171,14 +198,15 @@ export function EventPlayer({ state, store, gallery, act }) {
                   label=${`motion score during the event, peak ${event.peakScore !== null ? event.peakScore.toFixed(1) : 'unknown'}; click to seek`}
                 />`
               : null}
-            ${event.urls.heatmap && event.urls.snapshot && event.urls.clip
-              ? html`<details class="heat">
-                  <summary>Snapshot at the trigger${event.urls.heatmap ? ' and motion heat-map' : ''}</summary>
+            ${(event.urls.heatmap || (event.labels && event.labels.length)) && event.urls.snapshot && event.urls.clip
+              ? html`<details class="heat" open=${Boolean(event.labels && event.labels.length)}>
+                  <summary>Snapshot${event.labels && event.labels.length ? ' with what was seen' : ' at the trigger'}${event.urls.heatmap ? ' and motion heat-map' : ''}</summary>
                   <div class="snapshot-wrap">
-                    <img id="event-snapshot" src=${event.urls.snapshot} alt="snapshot at the trigger" />
-                    ${showHeat ? html`<img id="event-heatmap" class="heatmap" src=${event.urls.heatmap} alt="" />` : null}
+                    <img id="event-snapshot" src=${event.urls.snapshot} alt="snapshot of the event" />
+                    ${showHeat && event.urls.heatmap ? html`<img id="event-heatmap" class="heatmap" src=${event.urls.heatmap} alt="" />` : null}
+                    <${LabelBoxes} event=${event} />
                   </div>
-                  <label class="check small"><input id="event-heat-toggle" type="checkbox" checked=${showHeat} onChange=${(e) => setShowHeat(e.currentTarget.checked)} /> show motion heat-map</label>
+                  ${event.urls.heatmap ? html`<label class="check small"><input id="event-heat-toggle" type="checkbox" checked=${showHeat} onChange=${(e) => setShowHeat(e.currentTarget.checked)} /> show motion heat-map</label>` : null}
                 </details>`
               : null}
             <p id="event-meta" class="muted small">${meta(event)}</p>

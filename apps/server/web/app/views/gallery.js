@@ -4,6 +4,7 @@ import { html, useEffect, useRef, useState } from '../lib.js';
 import { api } from '../api.js';
 import { dayTitle } from '../format.js';
 import { RangeExport } from '../components/range-export.js';
+import { hidesMotionOnly } from '../gallery.js';
 
 const KINDS = [
   ['motion,manual,memory,photo', 'events and photos'],
@@ -124,11 +125,38 @@ const UPLOAD_BADGES = { pending: ' ⇡', uploaded: ' ☁', failed: ' ⚠' };
 /** At most this many label chips on a card (strongest first, as the server sorts them). */
 const MAX_CHIPS = 3;
 
+/** The label filter's buttons: the taxonomy's classes and "motion only" (`none`). */
+const LABEL_BUTTONS = [
+  ['person', 'People'],
+  ['animal', 'Animals'],
+  ['vehicle', 'Vehicles'],
+  ['other', 'Other'],
+  ['none', 'Motion only'],
+];
+
+/** Buttons that filter by label, each with its count under the other filters; the active one again clears it. */
+function LabelFilter({ counts, active, onPick }) {
+  const countOf = (label) => (counts.find((c) => c.label === label) || { count: 0 }).count;
+  return html`<div id="label-filter" class="label-filter" role="group" aria-label="show only events with">
+    <button type="button" class="chip" data-label="" aria-pressed=${active ? 'false' : 'true'} onClick=${() => onPick('')}>All</button>
+    ${LABEL_BUTTONS.map(
+      ([label, text]) => html`<button key=${label} type="button" class=${`chip chip-${label}`} data-label=${label} aria-pressed=${active === label ? 'true' : 'false'} onClick=${() => onPick(active === label ? '' : label)}>
+        ${text} <span class="count">${countOf(label)}</span>
+      </button>`,
+    )}
+  </div>`;
+}
+
 function EventCard({ event, onOpen }) {
   const labels = (event.labels || []).slice(0, MAX_CHIPS);
-  const said = labels.length ? `, ${labels.map((l) => l.subLabel).join(', ')}` : '';
+  const said = labels.length ? `, ${labels.map((l) => l.subLabel).join(', ')}` : Array.isArray(event.labels) ? ', motion only' : '';
+  // The strongest label on the picture itself: what moved, at a glance on a phone.
+  const badge = labels.length ? labels[0].subLabel : Array.isArray(event.labels) && event.kind === 'motion' ? 'motion only' : null;
   return html`<button type="button" class=${`event${event.reviewed ? '' : ' unreviewed'}`} data-id=${event.id} onClick=${() => onOpen(event)} aria-label=${`${event.kind} at ${new Date(event.startedAt).toLocaleString()}${said}${event.reviewed ? '' : ', not reviewed'}`}>
-    <img loading="lazy" alt="" width="160" height="90" src=${event.urls.thumbnail || undefined} />
+    <span class="thumb">
+      <img loading="lazy" alt="" width="160" height="90" src=${event.urls.thumbnail || undefined} />
+      ${badge ? html`<span class=${`thumb-label${labels.length ? ` label-${labels[0].label}` : ' motion-only'}`} aria-hidden="true">${badge}</span>` : null}
+    </span>
     <span class="event-meta">
       <strong>${new Date(event.startedAt).toLocaleTimeString()}</strong>
       <span>${event.kind}${event.kind === 'photo' ? '' : ` · ${event.durationS.toFixed(1)} s`}${event.peakScore !== null ? ` · peak ${event.peakScore.toFixed(1)}` : ''}</span>
@@ -154,6 +182,8 @@ export function GalleryView({ state, gallery, act }) {
     return () => observer.disconnect();
   }, []);
   const cameras = (state.status && state.status.cameras) || [];
+  // The label filter shows where labels are on, or where some recording has them already.
+  const labelsShown = Boolean((state.status && state.status.labels && state.status.labels.enabled) || g.labelCounts.some((c) => c.count > 0));
   const groups = [];
   for (const event of g.items) {
     const last = groups[groups.length - 1];
@@ -179,9 +209,13 @@ export function GalleryView({ state, gallery, act }) {
         : null}
       <label class="check"><input id="filter-favorite" type="checkbox" checked=${g.filters.favorite} onChange=${(e) => gallery.setFilter('favorite', e.currentTarget.checked)} /> favourites only</label>
       <label class="check"><input id="filter-unreviewed" type="checkbox" checked=${g.filters.unreviewed} onChange=${(e) => gallery.setFilter('unreviewed', e.currentTarget.checked)} /> unreviewed only</label>
+      ${labelsShown
+        ? html`<label class="check"><input id="filter-motion-only" type="checkbox" checked=${hidesMotionOnly(g.filters, g.hideUnlabelledDefault)} onChange=${(e) => gallery.setMotionOnlyHidden(e.currentTarget.checked)} /> hide "motion only"</label>`
+        : null}
       <button id="mark-all-reviewed" type="button" disabled=${!state.unreviewed} onClick=${() => act(() => gallery.markAllReviewed())}>
         Mark all reviewed${state.unreviewed ? ` (${state.unreviewed})` : ''}
       </button>
+      ${labelsShown ? html`<${LabelFilter} counts=${g.labelCounts} active=${g.filters.label} onPick=${(label) => gallery.setFilter('label', label)} />` : null}
     </div>
     <div id="gallery">
       ${groups.map(

@@ -33,8 +33,13 @@ function labelsText(labels) {
   const note = skipped ? `; ${plural(skipped, 'camera metadata line')} skipped` : '';
   if (labels.source === 'camera') return `AI Camera (on the sensor), 0 ms per event, ${plural(labels.events, 'event')}${note}`;
   if (!labels.enabled && labels.source !== 'mixed') return 'off';
-  const cost = labels.meanEventMs === null ? 'no event yet' : `${Math.round(labels.meanEventMs)} ms per event`;
-  return `${labels.source === 'mixed' ? 'CPU and AI Camera' : 'CPU'}, ${cost}${note}`;
+  const ms = (v) => (v === null || v === undefined ? '–' : `${Math.round(v)} ms`);
+  const cost = labels.meanEventMs === null ? 'no event yet' : `${ms(labels.meanEventMs)} per event (${ms(labels.meanInferenceMs)} per detector pass)`;
+  // The CPU classifier's early pass (for alerts), the model, and what went wrong.
+  const early = labels.early && labels.early.enabled ? `; early labels ${ms(labels.early.meanMs)} after the trigger` : '';
+  const model = labels.loaded ? `; model loaded in ${ms(labels.loadMs)}` : '';
+  const trouble = `${labels.failures ? `; ${labels.failures} failed` : ''}${labels.skipped ? `; ${labels.skipped} skipped (busy)` : ''}`;
+  return `${labels.source === 'mixed' ? 'CPU and AI Camera' : 'CPU'}, ${cost}${early}${model}${trouble}${note}`;
 }
 
 /** The system view. */
