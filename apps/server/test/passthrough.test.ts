@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { annexBNalUnits, createSource } from '@preroll/capture';
+import { nalUnits, createSource } from '@preroll/capture';
 import { ffprobeJson, runTool } from '@preroll/process';
 import type { RecordedClip } from '@preroll/recorder';
 import { createCleanupStack } from '@preroll/testkit';
@@ -18,7 +18,7 @@ afterEach(() => cleanup.run());
 async function sliceHashes(file: string): Promise<string[]> {
   const bsf = file.endsWith('.mp4') ? ['-bsf:v', 'h264_mp4toannexb'] : [];
   const { stdout } = await runTool('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-c:v', 'copy', ...bsf, '-f', 'h264', 'pipe:1']);
-  return annexBNalUnits(stdout)
+  return nalUnits(stdout)
     .filter((nal) => nal.type === 1 || nal.type === 5)
     .map((nal) => createHash('sha1').update(stdout.subarray(nal.start, nal.end)).digest('hex'));
 }
@@ -27,7 +27,7 @@ async function sliceHashes(file: string): Promise<string[]> {
 async function firstSps(file: string): Promise<string> {
   const bsf = file.endsWith('.mp4') ? ['-bsf:v', 'h264_mp4toannexb'] : [];
   const { stdout } = await runTool('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-c:v', 'copy', ...bsf, '-frames:v', '1', '-f', 'h264', 'pipe:1']);
-  const sps = annexBNalUnits(stdout).find((nal) => nal.type === 7)!;
+  const sps = nalUnits(stdout).find((nal) => nal.type === 7)!;
   return stdout.subarray(sps.start, sps.end).toString('hex');
 }
 

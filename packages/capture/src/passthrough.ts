@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeExit, ffprobeCommand, redactUrl, spawnChild } from '@preroll/process';
 import { urlInputArgs } from './args';
+import { createParameterSetKeeper, type AccessUnit } from './annexb';
 import { CaptureError } from './errors';
 
 /**
@@ -31,26 +32,13 @@ export interface PassthroughOptions {
 export const DEFAULT_PASSTHROUGH: PassthroughOptions = Object.freeze({ detectWidthPx: 640, detectFps: 5 });
 
 /**
- * One access unit of the camera's H.264 stream, in Annex-B form: the shape of the recorder's
- * `AccessUnit`, so the ring, the recorder, the segmenter and the live view take it as if it came
- * from the encoder. Every keyframe unit carries SPS and PPS in band (added from the last ones
- * seen when the camera sends them only once).
+ * One access unit of the camera's H.264 stream: the recorder's {@link AccessUnit}, so the ring,
+ * the recorder, the segmenter and the live view take it as if it came from the encoder. Every
+ * keyframe unit carries SPS and PPS in band (added from the last ones seen when the camera sends
+ * them only once); `width`/`height` are the camera's picture size (from the probe; the frames
+ * for detection are smaller).
  */
-export interface CameraUnit {
-  /** Counts the units of this source since start (also across restarts). */
-  readonly seq: number;
-  /** The unit's presentation timestamp on the source's clock (the frames' clock), microseconds. */
-  readonly ptsUs: number;
-  readonly wallMs: number;
-  /** True for an IDR picture (a clip may start here). */
-  readonly keyframe: boolean;
-  readonly data: Buffer;
-  /** RFC 6381 codec string from the SPS, e.g. `avc1.640028`. */
-  readonly codec: string;
-  /** The camera's picture size (from the probe; the frames for detection are smaller). */
-  readonly width: number;
-  readonly height: number;
-}
+export type CameraUnit = AccessUnit;
 
 /** What ffprobe says about a network stream's first video stream. */
 export interface StreamProbe {
@@ -186,30 +174,6 @@ export function passthroughArgs(url: string, options: PassthroughOptions): strin
   ];
 }
 
-const NAL_IDR = 5;
-const NAL_SPS = 7;
-const NAL_PPS = 8;
-const NAL_AUD = 9;
-
-/** The NAL units of an Annex-B buffer: type and the byte range of the unit (header included, start code excluded). */
-export function annexBNalUnits(data: Buffer): Array<{ type: number; codeStart: number; start: number; end: number }> {
-  const units: Array<{ type: number; codeStart: number; start: number; end: number }> = [];
-  let at = data.indexOf(START_CODE);
-  while (at >= 0 && at + 3 < data.length) {
-    const start = at + 3;
-    const codeStart = at > 0 && data[at - 1] === 0 ? at - 1 : at;
-    const next = data.indexOf(START_CODE, start);
-    let end = next < 0 ? data.length : next;
-    if (next > 0 && data[next - 1] === 0) end = next - 1;
-    units.push({ type: data[start] & 0x1f, codeStart, start, end: Math.max(start, end) });
-    at = next;
-  }
-  return units;
-}
-
-const START_CODE = Buffer.from([0, 0, 1]);
-const LONG_START_CODE = Buffer.from([0, 0, 0, 1]);
-
 /**
  * Turns the camera's access units into {@link CameraUnit}s: tells keyframes (IDR) apart, keeps
  * the newest SPS and PPS and puts them in front of a keyframe that lacks them, and holds back
@@ -227,45 +191,22 @@ export interface CameraUnitBuilder {
 
 /** Creates a {@link CameraUnitBuilder} for a camera of the given picture size. */
 export function createCameraUnitBuilder(size: { width: number; height: number }): CameraUnitBuilder {
-  let sps: Buffer | null = null;
-  let pps: Buffer | null = null;
+  const parameterSets = createParameterSetKeeper();
   let started = false;
   let seq = 0;
   let skipped = 0;
   return {
-    build(data, ptsUs, wallMs) {
-      const nals = annexBNalUnits(data);
-      let keyframe = false;
-      let hasSps = false;
-      let hasPps = false;
-      for (const nal of nals) {
-        if (nal.type === NAL_IDR) keyframe = true;
-        else if (nal.type === NAL_SPS) {
-          hasSps = true;
-          sps = Buffer.from(data.subarray(nal.start, nal.end));
-        } else if (nal.type === NAL_PPS) {
-          hasPps = true;
-          pps = Buffer.from(data.subarray(nal.start, nal.end));
-        }
-      }
-      let bytes = data;
-      if (keyframe && (!hasSps || !hasPps) && sps && pps) {
-        // After an AUD (it must come first), else at the front.
-        const at = nals[0]?.type === NAL_AUD ? nals[0].end : (nals[0]?.codeStart ?? 0);
-        const parts = [data.subarray(0, at)];
-        if (!hasSps) parts.push(LONG_START_CODE, sps);
-        if (!hasPps) parts.push(LONG_START_CODE, pps);
-        parts.push(data.subarray(at));
-        bytes = Buffer.concat(parts);
-      }
+    build(raw, ptsUs, wallMs) {
+      const { data, keyframe, codec } = parameterSets.complete(raw);
       if (!started) {
-        if (!keyframe || !sps || !pps) {
+        // A clip can only start at a keyframe that carries its parameter sets.
+        if (!keyframe) {
           skipped++;
           return null;
         }
         started = true;
       }
-      return { seq: seq++, ptsUs, wallMs, keyframe, data: bytes, codec: codecString(sps), width: size.width, height: size.height };
+      return { seq: seq++, ptsUs, wallMs, keyframe, data, codec, width: size.width, height: size.height };
     },
     skipped: () => skipped,
     reset() {
@@ -274,9 +215,3 @@ export function createCameraUnitBuilder(size: { width: number; height: number })
   };
 }
 
-/** `avc1.PPCCLL` from an SPS without its start code (profile_idc, constraint flags, level_idc). */
-function codecString(sps: Buffer | null): string {
-  if (!sps || sps.length < 4) return 'avc1.42e01e';
-  const hex = (n: number): string => n.toString(16).padStart(2, '0');
-  return `avc1.${hex(sps[1])}${hex(sps[2])}${hex(sps[3])}`;
-}

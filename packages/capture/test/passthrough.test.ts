@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { createCleanupStack, waitFor } from '@preroll/testkit';
 import {
-  annexBNalUnits,
+  nalUnits,
   CaptureError,
   createCameraUnitBuilder,
   createSource,
@@ -59,11 +59,11 @@ describe('createCameraUnitBuilder', () => {
     expect([first.width, first.height, first.seq]).toEqual([1920, 1080, 0]);
     const p = builder.build(Buffer.concat([AUD, nal(0x41, 4)]), 3, 0)!;
     expect(p.keyframe).toBe(false);
-    expect(annexBNalUnits(p.data).map((n) => n.type)).toEqual([9, 1]);
+    expect(nalUnits(p.data).map((n) => n.type)).toEqual([9, 1]);
     const bare = builder.build(Buffer.concat([AUD, nal(0x65, 5)]), 4, 0)!;
     expect(bare.keyframe).toBe(true);
-    expect(annexBNalUnits(bare.data).map((n) => n.type)).toEqual([9, 7, 8, 5]);
-    expect(bare.data.subarray(annexBNalUnits(bare.data)[1].start, annexBNalUnits(bare.data)[1].end)).toEqual(sps.subarray(4));
+    expect(nalUnits(bare.data).map((n) => n.type)).toEqual([9, 7, 8, 5]);
+    expect(bare.data.subarray(nalUnits(bare.data)[1].start, nalUnits(bare.data)[1].end)).toEqual(sps.subarray(4));
     expect(builder.skipped()).toBe(2);
     builder.reset();
     expect(builder.build(Buffer.concat([AUD, nal(0x41, 6)]), 5, 0)).toBeNull();
@@ -181,7 +181,7 @@ describe('a passthrough url: source', () => {
     const runStarts = runStartsOf(units);
     for (const i of runStarts) {
       expect(units[i].keyframe).toBe(true);
-      expect(annexBNalUnits(units[i].data).some((n) => n.type === 7)).toBe(true);
+      expect(nalUnits(units[i].data).some((n) => n.type === 7)).toBe(true);
     }
     // Of the 80 pictures a connection sent, only the last few stay inside ffmpeg when the camera
     // freezes (its demuxer and parser end a picture when the next one begins).

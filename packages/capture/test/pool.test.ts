@@ -176,8 +176,11 @@ describe('a live source with a frame pool (fake rpicam-vid)', () => {
     });
     await source.start();
     await waitFor(() => seen >= 10, { timeoutMs: 20_000 });
-    // Nobody kept a frame: one buffer (or two, when a frame waited for its timestamp) serves them all.
-    expect(source.stats().pool!.allocated).toBeLessThanOrEqual(2);
+    // Nobody kept a frame: the pool's buffers served ten frames and more. (How many it took
+    // depends on how many frames waited for their timestamp line at once: one or two on an idle
+    // machine, up to the pool on a loaded one.)
+    expect(seen).toBeGreaterThan(4);
+    expect(source.stats().pool!.allocated).toBeLessThanOrEqual(4);
     keep = true;
     await waitFor(() => (source.stats().pool?.dropped ?? 0) >= 3, { timeoutMs: 20_000 });
     const stats = source.stats();

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { annexBNalUnits, createTsDemuxer, parsePes, ticks90kToUs, type TsVideoPacket } from '../src/index';
+import { nalUnits, createTsDemuxer, parsePes, ticks90kToUs, type TsVideoPacket } from '../src/index';
 import { tempDir } from './fake-camera';
 
 const dir = tempDir('preroll-tsdemux-');
@@ -51,7 +51,7 @@ describe('MPEG-TS demuxer on ffmpeg output', () => {
     expect(packets).toHaveLength(30);
     expect(packets.map((p) => p.pts90k)).toEqual(expected.map((p) => p.pts));
     expect(packets.map((p) => p.data.length)).toEqual(expected.map((p) => p.size));
-    const keyframes = packets.map((p) => annexBNalUnits(p.data).some((nal) => nal.type === 5));
+    const keyframes = packets.map((p) => nalUnits(p.data).some((nal) => nal.type === 5));
     expect(keyframes).toEqual(expected.map((p) => p.key));
     expect(keyframes.filter(Boolean)).toHaveLength(3);
   });

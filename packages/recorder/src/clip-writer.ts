@@ -5,7 +5,7 @@ import { EncodedPacket, EncodedVideoPacketSource, Mp4OutputFormat, Output, Strea
 import { TEMP_MARKER } from '@preroll/layout';
 import { runTool } from '@preroll/process';
 import { RecorderError } from './errors';
-import type { AccessUnit } from './types';
+import type { AccessUnit } from '@preroll/capture';
 
 /** Options of {@link openClipWriter}. */
 export interface ClipWriterOptions {

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { retainFrame, type Frame, type FrameRelease } from '@preroll/capture';
 import { createEmitter, createRestartSupervisor, DEFAULT_BACKOFF, describeExit, ffmpegVersion, hasEncoder, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo, type RestartSupervisor } from '@preroll/process';
-import { codecStringFromSps, createAccessUnitSplitter, describeAccessUnit, withParameterSets, type AccessUnitSplitter } from './annexb';
+import { createAccessUnitSplitter, createParameterSetKeeper, type AccessUnitSplitter } from '@preroll/capture';
 import { RecorderError } from './errors';
-import type { AccessUnit } from './types';
+import type { AccessUnit } from '@preroll/capture';
 
 /** H.264 encoders Preroll drives; `auto` picks the Pi's hardware encoder when it is usable. */
 export type EncoderCodec = 'libx264' | 'h264_v4l2m2m';
@@ -208,9 +208,8 @@ class FfmpegEncoder implements Encoder {
   // Frames held while ffmpeg starts (both policies, bounded) or restarts (policy `wait` only; bounded by the paused source).
   // Each keeps a reference on its (possibly pooled) buffer until it is written or dropped.
   private readonly held: HeldFrame[] = [];
-  private sps: Buffer | null = null;
-  private pps: Buffer | null = null;
-  private codecString = 'avc1.42e01e';
+  /** Every keyframe leaves with its SPS and PPS, so any keyframe can start a clip. */
+  private readonly parameterSets = createParameterSetKeeper();
   // A failing consumer must not stop the encoder's read loop: the emitters log and go on.
   private readonly units = createEmitter<[AccessUnit]>('encoder units', () => this.options.logger);
   private readonly gaps = createEmitter<[EncoderDiscontinuity]>('encoder discontinuity', () => this.options.logger);
@@ -399,18 +398,7 @@ class FfmpegEncoder implements Encoder {
   }
 
   private deliver(raw: Buffer): void {
-    const info = describeAccessUnit(raw);
-    let data = raw;
-    if (info.sps && info.pps) {
-      this.sps = info.sps;
-      this.pps = info.pps;
-      this.codecString = codecStringFromSps(info.sps);
-    }
-    let keyframe = info.keyframe;
-    if (keyframe && !(info.hasSps && info.hasPps)) {
-      if (this.sps && this.pps) data = withParameterSets(raw, this.sps, this.pps);
-      else keyframe = false; // an IDR nobody can decode without parameter sets cannot start a clip
-    }
+    const { data, keyframe, codec } = this.parameterSets.complete(raw);
     const frame = this.fifo.shift();
     if (!frame) {
       this.counters.unpairedUnits++;
@@ -426,7 +414,7 @@ class FfmpegEncoder implements Encoder {
       wallMs: frame.wallMs,
       keyframe,
       data,
-      codec: this.codecString,
+      codec,
       width: this.options.width,
       height: this.options.height,
     };

@@ -1,8 +1,7 @@
-export type { AccessUnit } from './types';
+/** The recorder's input (defined with the Annex-B code in @preroll/capture). */
+export type { AccessUnit } from '@preroll/capture';
 export { RecorderError } from './errors';
 export type { RecorderErrorCode } from './errors';
-export { NAL, nalUnits, createAccessUnitSplitter, describeAccessUnit, withParameterSets, codecStringFromSps } from './annexb';
-export type { AccessUnitInfo, AccessUnitSplitter, NalUnitRef } from './annexb';
 export { createEncoder, buildEncoderArgs, resolveEncoderCodec } from './encoder';
 export type {
   BackpressurePolicy,

@@ -5,8 +5,8 @@
  * bytes out; memory does not grow with the length of the stream (no sample tables are kept).
  */
 
-import { describeAccessUnit, nalUnits, NAL } from './annexb';
-import type { AccessUnit } from './types';
+import { describeAccessUnit, nalUnits, NAL } from '@preroll/capture';
+import type { AccessUnit } from '@preroll/capture';
 
 /** Track clock: 90 kHz, the usual one for video. */
 const TIMESCALE = 90_000;

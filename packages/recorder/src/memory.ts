@@ -2,13 +2,13 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { ALL_FORMATS, EncodedPacketSink, FilePathSource, Input, type InputVideoTrack } from 'mediabunny';
 import { DEFAULT_CAMERA, memoryId, recordingPaths } from '@preroll/layout';
-import { NAL, nalUnits, withParameterSets } from './annexb';
+import { NAL, nalUnits, withParameterSets } from '@preroll/capture';
 import { createClipWriter } from './clip-writer';
 import { RecorderError } from './errors';
 import { finishRecording, type FinishedRecording } from './finish';
 import { fileExists, partPaths, writePartInfo } from './parts';
 import { clipStart } from './ring';
-import type { AccessUnit } from './types';
+import type { AccessUnit } from '@preroll/capture';
 
 /**
  * "Save the last N minutes": join finished segments (look-back or continuous) into one MP4

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
 import { retainFrame, type Frame, type FrameRelease } from '@preroll/capture';
 import { createEmitter, createRestartSupervisor, DEFAULT_BACKOFF, describeExit, spawnFfmpeg, type BackoffOptions, type ChildHandle, type ExitInfo, type RestartSupervisor } from '@preroll/process';
-import { codecStringFromSps, createAccessUnitSplitter, describeAccessUnit, withParameterSets, type AccessUnitSplitter } from './annexb';
+import { createAccessUnitSplitter, createParameterSetKeeper, type AccessUnitSplitter } from '@preroll/capture';
 import { buildEncoderArgs, resolveEncoderCodec, type EncoderCodec } from './encoder';
 import { createJpegRing, jpegSize, type JpegItem, type JpegRing, type JpegRingStats } from './jpeg-ring';
 import type { Recorder, TriggerInput } from './recorder';
-import type { AccessUnit } from './types';
+import type { AccessUnit } from '@preroll/capture';
 
 /**
  * The H.264 encoder of an MJPEG camera, run on demand. The pre-roll is the camera's own JPEGs
@@ -136,9 +136,8 @@ class JpegEncoder implements OnDemandEncoder {
   private splitter: AccessUnitSplitter = createAccessUnitSplitter();
   private fifo: Pending[] = [];
   private size: { width: number; height: number } | null = null;
-  private sps: Buffer | null = null;
-  private pps: Buffer | null = null;
-  private codecString = 'avc1.42e01e';
+  /** Every keyframe leaves with its SPS and PPS, so any keyframe can start a clip. */
+  private readonly parameterSets = createParameterSetKeeper();
   private codec: EncoderCodec | null = null;
   private lastUnitPtsUs = Number.NEGATIVE_INFINITY;
   private lastWrittenPtsUs = Number.NEGATIVE_INFINITY;
@@ -324,18 +323,7 @@ class JpegEncoder implements OnDemandEncoder {
   }
 
   private deliver(raw: Buffer): void {
-    const info = describeAccessUnit(raw);
-    let data = raw;
-    if (info.sps && info.pps) {
-      this.sps = info.sps;
-      this.pps = info.pps;
-      this.codecString = codecStringFromSps(info.sps);
-    }
-    let keyframe = info.keyframe;
-    if (keyframe && !(info.hasSps && info.hasPps)) {
-      if (this.sps && this.pps) data = withParameterSets(raw, this.sps, this.pps);
-      else keyframe = false;
-    }
+    const { data, keyframe, codec } = this.parameterSets.complete(raw);
     const picture = this.fifo.shift();
     if (!picture) {
       this.log?.error({ bytes: raw.length }, 'on-demand encoder: access unit without a picture to pair with, dropped');
@@ -350,7 +338,7 @@ class JpegEncoder implements OnDemandEncoder {
     this.counters.bytesOut += data.length;
     this.lastUnitPtsUs = picture.ptsUs;
     const size = this.size ?? { width: 0, height: 0 };
-    this.units.emit({ seq: picture.seq, ptsUs: picture.ptsUs, wallMs: picture.wallMs, keyframe, data, codec: this.codecString, width: size.width, height: size.height });
+    this.units.emit({ seq: picture.seq, ptsUs: picture.ptsUs, wallMs: picture.wallMs, keyframe, data, codec, width: size.width, height: size.height });
     for (const waiter of [...this.waiters]) if (picture.ptsUs >= waiter.ptsUs) this.settleWaiter(waiter, true);
   }
 

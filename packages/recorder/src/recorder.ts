@@ -11,7 +11,7 @@ import { nextEventState, type EventInput, type EventState } from './event-state'
 import { fileExists, partPaths, writePartInfo, type PartInfo } from './parts';
 import { recoverPartialClip } from './recovery';
 import { clipStart, createRing, type Ring, type RingStats } from './ring';
-import type { AccessUnit } from './types';
+import type { AccessUnit } from '@preroll/capture';
 
 /** Options of {@link createRecorder}. */
 export interface RecorderOptions {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { RecorderError } from './errors';
-import type { AccessUnit } from './types';
+import type { AccessUnit } from '@preroll/capture';
 
 /** The fields of a unit that the ring's decisions look at. */
 export type RingUnitLike = Pick<AccessUnit, 'ptsUs' | 'keyframe'> & { readonly data: { readonly length: number } };

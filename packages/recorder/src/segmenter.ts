@@ -8,7 +8,7 @@ import { RecorderError } from './errors';
 import { finishRecording, type FinishedRecording } from './finish';
 import { partPaths, writePartInfo, type PartInfo } from './parts';
 import { recoverPartialClip } from './recovery';
-import type { AccessUnit } from './types';
+import type { AccessUnit } from '@preroll/capture';
 import type { BreakMark } from './recorder';
 
 /**

@@ -3,6 +3,30 @@
  * them. Pure code over Buffers, no I/O.
  */
 
+/**
+ * One encoded picture: an H.264 access unit in Annex-B form (start codes, not length
+ * prefixes), paired with the capture timestamps of the frame it encodes.
+ *
+ * Every keyframe unit carries its SPS and PPS in band (the encoder inserts them when the
+ * hardware encoder sends them only once), so any keyframe can start a clip on its own.
+ */
+export interface AccessUnit {
+  /** `seq` of the encoded frame (see `Frame.seq`). */
+  readonly seq: number;
+  /** Capture timestamp of the encoded frame, microseconds on the source's monotonic clock. */
+  readonly ptsUs: number;
+  /** Wall-clock capture time of the encoded frame, milliseconds since the epoch. */
+  readonly wallMs: number;
+  /** True for an IDR picture (a clip may start here). */
+  readonly keyframe: boolean;
+  /** The Annex-B bytes of the whole access unit (AUD, parameter sets, SEI, slices). */
+  readonly data: Buffer;
+  /** RFC 6381 codec string from the SPS in force, e.g. `avc1.42c01f` (for MP4 and MSE). */
+  readonly codec: string;
+  readonly width: number;
+  readonly height: number;
+}
+
 /** NAL unit types used here (H.264 table 7-1). */
 export const NAL = Object.freeze({
   SLICE: 1,
@@ -196,4 +220,47 @@ export function codecStringFromSps(sps: Buffer): string {
   if (sps.length < 4) return 'avc1.42e01e';
   const hex = (n: number): string => n.toString(16).padStart(2, '0');
   return `avc1.${hex(sps[1])}${hex(sps[2])}${hex(sps[3])}`;
+}
+
+/** A keyframe made able to start a clip, or a unit passed as it is (see {@link createParameterSetKeeper}). */
+export interface CompletedUnit {
+  /** The unit, with the last SPS and PPS inserted when it is a keyframe that lacks them. */
+  readonly data: Buffer;
+  /** An IDR that can start a clip: false for an IDR before any SPS and PPS were seen. */
+  readonly keyframe: boolean;
+  /** RFC 6381 codec string from the SPS in force (`avc1.42e01e` before one is seen). */
+  readonly codec: string;
+}
+
+/** Keeps the newest SPS and PPS of a stream and puts them into every keyframe that lacks them. */
+export interface ParameterSetKeeper {
+  complete(data: Buffer): CompletedUnit;
+  /** True once an SPS and a PPS were seen. */
+  ready(): boolean;
+}
+
+/**
+ * Creates a {@link ParameterSetKeeper}: the one place where encoders that send parameter sets
+ * once (the Pi's hardware encoder) and cameras that send them only now and then are made to
+ * carry them in every keyframe, so any keyframe can start a clip on its own. An IDR before any
+ * parameter sets is not a keyframe: nobody can decode it.
+ */
+export function createParameterSetKeeper(): ParameterSetKeeper {
+  let sps: Buffer | null = null;
+  let pps: Buffer | null = null;
+  let codec = 'avc1.42e01e';
+  return {
+    complete(raw) {
+      const info = describeAccessUnit(raw);
+      if (info.sps) {
+        sps = info.sps;
+        codec = codecStringFromSps(info.sps);
+      }
+      if (info.pps) pps = info.pps;
+      if (!info.keyframe || (info.hasSps && info.hasPps)) return { data: raw, keyframe: info.keyframe, codec };
+      if (!sps || !pps) return { data: raw, keyframe: false, codec };
+      return { data: withParameterSets(raw, sps, pps), keyframe: true, codec };
+    },
+    ready: () => sps !== null && pps !== null,
+  };
 }
