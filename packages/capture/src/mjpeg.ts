@@ -1,10 +1,9 @@
 import type { Readable } from 'node:stream';
 import { describeExit, spawnFfmpeg, type ChildHandle } from '@preroll/process';
-import { FrameAssembler, type FrameBuffers } from './assembler';
-import { parseOutputStream } from './args';
+import type { FrameBuffers } from './assembler';
 import { CaptureError } from './errors';
 import { PtsPairer } from './pts';
-import { monotonicUs, openFramePipe, stdoutPipe, translateSpawnError, wrapRun, type RunEvents, type RunOptions, type SourceRun } from './run';
+import { createDeferredFrames, monotonicUs, openFramePipe, stdoutPipe, translateSpawnError, wrapRun, type RunEvents, type RunOptions, type SourceRun } from './run';
 
 /**
  * MJPEG cameras (most USB webcams, older IP cameras) already send every picture compressed.
@@ -256,10 +255,7 @@ export interface MjpegRunEvents extends RunEvents {
  */
 export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, events: MjpegRunEvents): SourceRun {
   let child: ChildHandle;
-  let afterOutputHeader = false;
-  let assembler: FrameAssembler | null = null;
   let buffers: FrameBuffers | null = null;
-  const early: Buffer[] = [];
   // Frames of a network camera are stamped with their arrival: the pairer passes them through.
   const pairer = new PtsPairer<Buffer | null>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
     waitMs: options.ptsWaitMs,
@@ -267,6 +263,11 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
     discard: (packed) => packed && buffers?.discard(packed),
   });
   const onFrame = (packed: Buffer | null): void => pairer.pushFrame(packed, monotonicUs());
+  const frames = createDeferredFrames((stream) => {
+    events.onFormat(stream.width, stream.height, null);
+    buffers = events.frameBuffers();
+    return buffers;
+  }, onFrame);
   const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   const splitter = new JpegSplitter(options.maxJpegBytes);
   try {
@@ -275,18 +276,7 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
       args: mjpegSourceArgs(url, options),
       stdio: ['pipe', pipe.stdout, 'pipe', 'pipe'],
       logger: options.logger,
-      onStderrLine: (line) => {
-        if (line.startsWith('Output #0')) afterOutputHeader = true;
-        if (afterOutputHeader && !assembler) {
-          const stream = parseOutputStream(line);
-          if (stream) {
-            events.onFormat(stream.width, stream.height, null);
-            buffers = events.frameBuffers();
-            assembler = new FrameAssembler({ width: stream.width, height: stream.height, strideY: stream.width }, buffers);
-            for (const chunk of early.splice(0)) assembler.push(chunk, onFrame);
-          }
-        }
-      },
+      onStderrLine: (line) => frames.stderrLine(line),
     });
   } catch (error) {
     pipe.close();
@@ -304,27 +294,13 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
     }
   });
   jpegPipe?.on('error', (error) => options.logger?.debug({ err: error }, 'camera: JPEG pipe error'));
-  // Reads land in a scratch buffer until the frame size is known (see startFfmpegRun).
-  const scratch = Buffer.allocUnsafe(64 * 1024);
-  let intoScratch = false;
-  pipe.attach(child, {
-    target: () => {
-      intoScratch = assembler === null;
-      return assembler ? assembler.readTarget() : scratch;
-    },
-    commit: (bytes) => {
-      if (!intoScratch) return assembler!.commitRead(bytes, onFrame);
-      const copy = Buffer.from(scratch.subarray(0, bytes));
-      if (assembler) assembler.push(copy, onFrame);
-      else early.push(copy);
-    },
-  });
+  pipe.attach(child, frames.sink);
   return wrapRun(
     child,
     pipe,
     pairer,
     // A live camera never ends: a stream that closed, even cleanly, is an outage to restart from.
     (exit) => new CaptureError('CAPTURE_SOURCE_EXITED', `ffmpeg (MJPEG url source) stopped (${describeExit(exit)})`, describeExit(exit)),
-    () => assembler?.close(),
+    () => frames.close(),
   );
 }

@@ -182,10 +182,7 @@ export function startFfmpegRun(
   let codecError: CaptureError | null = null;
   let child: ChildHandle;
   let timeBase: [number, number] | null = null;
-  let afterOutputHeader = false;
-  let assembler: FrameAssembler | null = null;
   let buffers: FrameBuffers | null = null;
-  const early: Buffer[] = [];
   const pairer = new PtsPairer<Buffer | null>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
     waitMs: options.ptsWaitMs,
     useStream: options.streamTimestamps,
@@ -193,6 +190,11 @@ export function startFfmpegRun(
     discard: (packed) => packed && buffers?.discard(packed),
   });
   const onFrame = (packed: Buffer | null): void => pairer.pushFrame(packed, monotonicUs());
+  const frames = createDeferredFrames((stream) => {
+    events.onFormat(stream.width, stream.height, stream.fps);
+    buffers = events.frameBuffers();
+    return buffers;
+  }, onFrame);
   const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   try {
     child = spawnFfmpeg({
@@ -211,39 +213,14 @@ export function startFfmpegRun(
           return;
         }
         timeBase ??= parseShowinfoTimeBase(line);
-        if (line.startsWith('Output #0')) afterOutputHeader = true;
-        if (afterOutputHeader && !assembler) {
-          const stream = parseOutputStream(line);
-          if (stream) {
-            events.onFormat(stream.width, stream.height, stream.fps);
-            buffers = events.frameBuffers();
-            assembler = new FrameAssembler({ width: stream.width, height: stream.height, strideY: stream.width }, buffers);
-            for (const chunk of early.splice(0)) assembler.push(chunk, onFrame);
-          }
-        }
+        frames.stderrLine(line);
       },
     });
   } catch (error) {
     pipe.close();
     throw translateSpawnError(error, 'ffmpeg', 'install ffmpeg (sudo apt install ffmpeg)');
   }
-  // Frames can arrive before the size line has been parsed from stderr: until then reads land
-  // in a scratch buffer and are kept as copies.
-  // The size line may be parsed between a read's target and its commit: remember where it went.
-  const scratch = Buffer.allocUnsafe(64 * 1024);
-  let intoScratch = false;
-  pipe.attach(child, {
-    target: () => {
-      intoScratch = assembler === null;
-      return assembler ? assembler.readTarget() : scratch;
-    },
-    commit: (bytes) => {
-      if (!intoScratch) return assembler!.commitRead(bytes, onFrame);
-      const copy = Buffer.from(scratch.subarray(0, bytes));
-      if (assembler) assembler.push(copy, onFrame);
-      else early.push(copy);
-    },
-  });
+  pipe.attach(child, frames.sink);
   let unitsDone: Promise<void> | null = null;
   if (passthrough) {
     unitsDone = readCameraUnits(child, events, options.logger, (error) => {
@@ -253,7 +230,7 @@ export function startFfmpegRun(
       void child.stop({ graceMs: 0, termMs: 1500 });
     });
   }
-  return wrapRun(child, pipe, pairer, (exit) => codecError ?? classifyFfmpegExit(spec, exit), () => assembler?.close(), unitsDone);
+  return wrapRun(child, pipe, pairer, (exit) => codecError ?? classifyFfmpegExit(spec, exit), () => frames.close(), unitsDone);
 }
 
 /**
@@ -395,6 +372,54 @@ export function openFramePipe(logger?: Logger): FramePipe {
       readFd = -1;
       resolveDone();
     },
+  };
+}
+
+/**
+ * The frames of an ffmpeg run, whose size is known only once ffmpeg prints its output stream on
+ * stderr: reads before then land in a scratch buffer and are kept as copies, then go to the
+ * assembler made for that size. The size line may be parsed between a read's target and its
+ * commit, so each read remembers where it went.
+ */
+export interface DeferredFrames {
+  /** Feed every stderr line: the output stream's line makes the assembler (once). */
+  stderrLine(line: string): void;
+  /** The read sink for `FramePipe.attach`. */
+  readonly sink: ReadSink;
+  /** Closes the assembler, if one was made. */
+  close(): void;
+}
+
+/** Creates {@link DeferredFrames}; `onStream` hears the size (and rate) and returns the buffers for it. */
+export function createDeferredFrames(onStream: (stream: { width: number; height: number; fps: number | null }) => FrameBuffers, onFrame: (packed: Buffer | null) => void): DeferredFrames {
+  let afterOutputHeader = false;
+  let assembler: FrameAssembler | null = null;
+  const early: Buffer[] = [];
+  const scratch = Buffer.allocUnsafe(64 * 1024);
+  let intoScratch = false;
+  return {
+    stderrLine(line) {
+      if (line.startsWith('Output #0')) afterOutputHeader = true;
+      if (!afterOutputHeader || assembler) return;
+      const stream = parseOutputStream(line);
+      if (!stream) return;
+      const made = new FrameAssembler({ width: stream.width, height: stream.height, strideY: stream.width }, onStream(stream));
+      assembler = made;
+      for (const chunk of early.splice(0)) made.push(chunk, onFrame);
+    },
+    sink: {
+      target: () => {
+        intoScratch = assembler === null;
+        return assembler ? assembler.readTarget() : scratch;
+      },
+      commit: (bytes) => {
+        if (!intoScratch && assembler) return assembler.commitRead(bytes, onFrame);
+        const copy = Buffer.from(scratch.subarray(0, bytes));
+        if (assembler) assembler.push(copy, onFrame);
+        else early.push(copy);
+      },
+    },
+    close: () => assembler?.close(),
   };
 }
 
