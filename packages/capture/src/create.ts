@@ -14,6 +14,7 @@ import { DetectionPairer, readPostProcessClasses, type FrameDetections } from '.
 import { checkFps, checkSize, describeSpec, parseSourceSpec, type SourceSpec } from './spec';
 import { checkRpicamControls, rpicamControlArgs, tuningDirectory, type RpicamControls } from './controls';
 import { createCameraUnitBuilder, type CameraUnit, type CameraUnitBuilder, type PassthroughOptions } from './passthrough';
+import { startSplitRun, type SplitOptions } from './split';
 
 /** Options of {@link createSource}. Every field is optional; defaults suit a live camera. */
 export interface SourceOptions {
@@ -84,6 +85,13 @@ export interface SourceOptions {
    */
   readonly passthrough?: PassthroughOptions & { readonly width: number; readonly height: number };
   /**
+   * `rpicam` only: the split route (see `split.ts`). The encoder ffmpeg reads `rpicam-vid`'s raw
+   * frames itself and hands over the H.264 units (`onUnit`, as a passthrough source) and a
+   * reduced frame stream for detection; Node never copies a full-size frame. The source's
+   * frames, `width`, `height` and `fps` are then the reduced stream's; units carry the camera's size.
+   */
+  readonly split?: SplitOptions;
+  /**
    * rpicam: run the AI Camera's object detector on the sensor with this post-processing file
    * (an `imx500_object_detection` stage) and report each frame's objects at or above
    * `minConfidence` through `onDetections`. An unreadable file is logged and reported in
@@ -106,6 +114,12 @@ export function createSource(specText: string | SourceSpec, options: SourceOptio
   if (options.fps !== undefined) checkFps(options.fps);
   if (options.controls) checkRpicamControls(options.controls);
   if (options.passthrough && options.mjpeg) throw new CaptureError('CAPTURE_BAD_SPEC', 'a camera is either passed through (H.264) or read as MJPEG, not both', describeSpec(spec));
+  if (options.split) {
+    if (spec.kind !== 'rpicam') throw new CaptureError('CAPTURE_BAD_SPEC', `the split route needs an rpicam source, not ${describeSpec(spec)}`, describeSpec(spec));
+    if (options.passthrough || options.mjpeg) throw new CaptureError('CAPTURE_BAD_SPEC', 'the split route is for the Pi camera; passthrough and MJPEG are for url: cameras', describeSpec(spec));
+    checkSize(options.split.detectWidthPx, 32);
+    checkFps(options.split.detectFps);
+  }
   if (options.passthrough) {
     if (spec.kind !== 'url') throw new CaptureError('CAPTURE_BAD_SPEC', `H.264 passthrough needs a url: source, not ${describeSpec(spec)}`, describeSpec(spec));
     checkSize(options.passthrough.detectWidthPx, 32);
@@ -141,6 +155,11 @@ class SupervisedSource implements FrameSource {
   private readonly frameListeners = new Set<FrameListener>();
   private readonly unitListeners = new Set<(unit: CameraUnit) => void>();
   private readonly unitBuilder: CameraUnitBuilder | null;
+  /** The split route: units and reduced frames from the camera's encoder ffmpeg. */
+  private readonly split: boolean;
+  /** The split route: the camera's rate in this run, and its last pts line (run-relative), for the drop count. */
+  private cameraFps = 0;
+  private lastSensorRawUs: number | null = null;
   private lastUnitPtsUs: number | null = null;
   private unitsOutOfOrder = 0;
   private readonly detectionListeners = new Set<(detections: FrameDetections) => void>();
@@ -203,9 +222,9 @@ class SupervisedSource implements FrameSource {
   ) {
     this.description = describeSpec(spec);
     this.pausable = spec.kind === 'file' && options.realtime === false;
-    this.passthrough = options.passthrough !== undefined;
-    this.unitBuilder = options.passthrough ? createCameraUnitBuilder(options.passthrough) : null;
+    this.passthrough = options.passthrough !== undefined || options.split !== undefined;
     this.logger = options.logger;
+    this.split = spec.kind === 'rpicam' && options.split !== undefined;
     this.supervisor = createRestartSupervisor({ backoff: options.backoff ?? DEFAULT_BACKOFF });
     this.restartEnabled = options.restart ?? !(spec.kind === 'file' && !options.loop);
     this.endedPromise = new Promise((resolve) => (this.resolveEnded = resolve));
@@ -220,6 +239,10 @@ class SupervisedSource implements FrameSource {
     this.width = format.width ?? 0;
     this.height = format.height ?? 0;
     this.fps = format.fps ?? 0;
+    // Units carry the camera's picture size: the probe's for a network camera, the asked one for the Pi camera.
+    if (options.passthrough) this.unitBuilder = createCameraUnitBuilder(options.passthrough);
+    else if (options.split) this.unitBuilder = createCameraUnitBuilder({ width: this.width, height: this.height });
+    else this.unitBuilder = null;
   }
 
   state(): CaptureState {
@@ -468,7 +491,7 @@ class SupervisedSource implements FrameSource {
     this.lastFrameAtMs = Date.now();
     // Each run of a passthrough source starts its units at a keyframe of its own.
     this.unitBuilder?.reset();
-    const detectFps = this.options.passthrough?.detectFps;
+    const detectFps = this.options.passthrough?.detectFps ?? this.options.split?.detectFps;
     const events: RunEvents = {
       onFormat: (width, height, fps) => {
         this.width = width;
@@ -525,6 +548,25 @@ class SupervisedSource implements FrameSource {
       );
     }
     const aiCamera = this.aiCameraRun(events);
+    if (this.options.split) {
+      this.cameraFps = format.fps;
+      this.lastSensorRawUs = null;
+      return startSplitRun(
+        format,
+        strideY,
+        {
+          logger: this.logger,
+          // A unit waits for the encoder, not for its pts line (written before ffmpeg read the frame).
+          ptsWaitMs: Math.max(this.options.ptsWaitMs ?? 1000, 2000),
+          directReads: this.options.directReads,
+          camera: spec.camera,
+          extraArgs: this.cameraArgs(),
+          split: this.options.split,
+          aiCamera,
+        },
+        { ...events, onSensorFrame: (rawPtsUs) => this.sensorFrame(rawPtsUs) },
+      );
+    }
     return startRpicamRun(
       format,
       { width: format.width, height: format.height, strideY },
@@ -665,8 +707,9 @@ class SupervisedSource implements FrameSource {
     this.lastRawPtsUs = rawPtsUs;
     const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
     // Every frame read counts for the pairing, a dropped one too: its metadata record came.
-    this.detections?.frame(ptsUs, this.startWallMs + ptsUs / 1000);
-    if (this.lastOutPtsUs !== null && this.isLive() && this.fps > 0) {
+    // (The split route sees only some frames here: it pairs on every line of the pts file.)
+    if (!this.split) this.detections?.frame(ptsUs, this.startWallMs + ptsUs / 1000);
+    if (this.lastOutPtsUs !== null && this.isLive() && this.fps > 0 && !this.split) {
       // Arrival times carry no sensor clock, and the nominal rate of a network stream is often
       // ffmpeg's guess (25 fps for MJPEG over HTTP): gaps are measured against the rate seen.
       const measured = fromStream ? 0 : this.measuredFps();
@@ -762,6 +805,8 @@ class SupervisedSource implements FrameSource {
       this.runFromStream = true;
     }
     const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
+    // On the split route the units prove both the camera and its encoder alive (frames come at the detection rate only).
+    if (this.split) this.lastFrameAtMs = Date.now();
     if (this.lastUnitPtsUs !== null && ptsUs <= this.lastUnitPtsUs) {
       // A ring and a clip need increasing timestamps; a camera with B-frames is not passed through.
       this.unitsOutOfOrder++;
@@ -781,6 +826,26 @@ class SupervisedSource implements FrameSource {
         this.logger?.error({ err: error }, 'unit listener threw');
       }
     }
+  }
+
+  /**
+   * The split route: a line of the pts file, i.e. a frame the camera wrote (Node sees only the
+   * reduced ones). The AI Camera's metadata record k pairs with the run's k-th of these.
+   */
+  private sensorFrame(rawPtsUs: number): void {
+    // Frames the camera never wrote are gaps between its lines (the reduced frames' gaps are not counted again).
+    if (this.lastSensorRawUs !== null && this.fps > 0) {
+      const missing = Math.round(((rawPtsUs - this.lastSensorRawUs) * this.cameraFps) / 1e6) - 1;
+      if (missing > 0) this.dropped += missing;
+    }
+    this.lastSensorRawUs = rawPtsUs;
+    if (!this.detections) return;
+    if (this.runOffsetUs === null) {
+      this.runOffsetUs = this.runStartUs(monotonicUs()) - rawPtsUs;
+      this.runFromStream = true;
+    }
+    const ptsUs = Math.round(rawPtsUs + this.runOffsetUs);
+    this.detections.frame(ptsUs, this.startWallMs + ptsUs / 1000);
   }
 
   /** Every pool buffer is held by a consumer (a stalled encoder pipe, a slow viewer): the frame is dropped, counted and logged. */

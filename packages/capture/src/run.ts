@@ -141,7 +141,7 @@ export function startRpicamRun(
 }
 
 /** A named pipe for one of rpicam-vid's side outputs (timestamps, metadata), or null when one cannot be made. */
-function openSideFifo(logger?: Logger, name = 'pts'): { path: string; stream: Readable; close(): void } | null {
+export function openSideFifo(logger?: Logger, name = 'pts'): { path: string; stream: Readable; close(): void } | null {
   let dir: string | null = null;
   try {
     dir = mkdtempSync(join(tmpdir(), `preroll-${name}-`));
@@ -487,7 +487,8 @@ export function wrapRun(
   };
 }
 
-function classifyRpicamExit(exit: ExitInfo): CaptureError | null {
+/** How an `rpicam-vid` that ended is reported: no camera, a busy camera, or any other end. */
+export function classifyRpicamExit(exit: ExitInfo): CaptureError {
   const text = exit.stderrTail.join('\n');
   if (/no cameras available/i.test(text)) {
     return new CaptureError('CAPTURE_NO_CAMERA', 'rpicam-vid found no camera: check the ribbon cable and `rpicam-hello --list-cameras`', describeExit(exit));
@@ -521,7 +522,8 @@ export function translateSpawnError(error: unknown, binary: string, hint: string
   return error;
 }
 
-function readLines(stream: Readable, onLine: (line: string) => void): void {
+/** Calls `onLine` with each trimmed line of a text stream. */
+export function readLines(stream: Readable, onLine: (line: string) => void): void {
   let partial = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {

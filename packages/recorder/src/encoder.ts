@@ -130,13 +130,24 @@ export interface EncoderArgsInput {
  * holds), AUDs between pictures, and passthrough timing so ffmpeg never drops or duplicates.
  */
 export function buildEncoderArgs(input: EncoderArgsInput): string[] {
-  const args = [
+  return [
     '-loglevel', 'warning',
     '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${input.width}x${input.height}`, '-r', String(input.fps), '-i', 'pipe:0',
     '-an', '-sn', '-dn',
     ...(input.hasFpsMode ? ['-fps_mode', 'passthrough'] : ['-vsync', 'passthrough']),
-    '-c:v', input.codec,
+    ...buildEncoderCodecArgs(input),
+    '-flush_packets', '1',
+    '-f', 'h264', 'pipe:1',
   ];
+}
+
+/**
+ * The codec part of the encoder's argv (pure): codec, quality or bitrate, AUDs, keyframes
+ * exactly every `gopFrames` frames, no B-frames, 4:2:0. The Pi camera's split route (an ffmpeg
+ * that reads the camera itself) encodes with these same arguments.
+ */
+export function buildEncoderCodecArgs(input: Pick<EncoderArgsInput, 'codec' | 'gopFrames' | 'crf' | 'bitrateKbps' | 'capBitrate'>): string[] {
+  const args = ['-c:v', input.codec];
   if (input.codec === 'libx264') {
     args.push('-preset', 'ultrafast', '-tune', 'zerolatency', '-crf', String(input.crf), '-x264-params', 'aud=1:repeat-headers=1');
     // Constant quality, but never above the cap (a noisy night scene, a node on a slow link).
@@ -144,12 +155,7 @@ export function buildEncoderArgs(input: EncoderArgsInput): string[] {
   } else {
     args.push('-b:v', `${input.bitrateKbps}k`, '-bsf:v', 'h264_metadata=aud=insert');
   }
-  args.push(
-    '-g', String(input.gopFrames), '-keyint_min', String(input.gopFrames), '-sc_threshold', '0', '-bf', '0',
-    '-pix_fmt', 'yuv420p',
-    '-flush_packets', '1',
-    '-f', 'h264', 'pipe:1',
-  );
+  args.push('-g', String(input.gopFrames), '-keyint_min', String(input.gopFrames), '-sc_threshold', '0', '-bf', '0', '-pix_fmt', 'yuv420p');
   return args;
 }
 
@@ -165,6 +171,22 @@ export async function resolveEncoderCodec(preference: EncoderCodec | 'auto' = 'l
     throw new RecorderError('RECORDER_ENCODER_UNAVAILABLE', `this ffmpeg has no ${codec} encoder`, codec);
   }
   return codec;
+}
+
+/**
+ * The codec arguments {@link createEncoder} would use for these options, with its defaults
+ * (CRF 23, 4000 kbit/s, a keyframe a second, libx264): for an ffmpeg of the capture's that
+ * encodes the camera itself. Throws `RECORDER_BAD_OPTIONS` for bad settings.
+ */
+export function encoderCodecArgs(options: Pick<EncoderOptions, 'fps' | 'codec' | 'gopFrames' | 'crf' | 'bitrateKbps'>): string[] {
+  checkNumber('fps', options.fps, 0.1, 240);
+  const gopFrames = options.gopFrames ?? Math.max(1, Math.round(options.fps));
+  checkInt('gopFrames', gopFrames, 1, 10_000);
+  const crf = options.crf ?? 23;
+  checkNumber('crf', crf, 0, 51);
+  const bitrateKbps = options.bitrateKbps ?? 4000;
+  checkNumber('bitrateKbps', bitrateKbps, 50, 100_000);
+  return buildEncoderCodecArgs({ codec: options.codec ?? 'libx264', gopFrames, crf, bitrateKbps, capBitrate: options.bitrateKbps !== undefined });
 }
 
 /** A frame the encoder keeps until it can write it, with its reference on the frame's buffer. */

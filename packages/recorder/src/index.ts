@@ -2,7 +2,7 @@
 export type { AccessUnit } from '@preroll/capture';
 export { RecorderError } from './errors';
 export type { RecorderErrorCode } from './errors';
-export { createEncoder, buildEncoderArgs, resolveEncoderCodec } from './encoder';
+export { createEncoder, buildEncoderArgs, buildEncoderCodecArgs, encoderCodecArgs, resolveEncoderCodec } from './encoder';
 export type {
   BackpressurePolicy,
   Encoder,
