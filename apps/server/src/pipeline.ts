@@ -25,6 +25,7 @@ import {
   createRecorder,
   createSegmenter,
   decodeJpegFrame,
+  encoderCodecArgs,
   recoverPartialClips,
   resolveEncoderCodec,
   type AccessUnit,
@@ -64,8 +65,9 @@ import { createAnalysedRateMeter, INITIAL_ANALYSIS_RATE_STATE, nextAnalysisRate,
  * the frame → encoder edge: a pausable source (a file in fast mode) is paused while ffmpeg is behind, so nothing is
  * lost; a live source never waits and the encoder drops (and counts) frames instead.
  *
- * A passthrough source (a network camera that sends H.264) brings its own access units: they
- * take the encoder's place, and no encoder runs. They come ahead of their decoded frames, so
+ * A passthrough source (a network camera that sends H.264, or the Pi camera on the split route,
+ * whose own ffmpeg encodes it) brings its own access units: they take the encoder's place, and
+ * no encoder runs here. They come ahead of their decoded frames, so
  * the ring already holds the unit of the frame an event starts on.
  */
 
@@ -80,6 +82,19 @@ export interface PipelineEncoderOptions {
   readonly maxInFlightFrames?: number;
   /** Give up after this many restarts in a row (default: never, for a live camera). */
   readonly maxRestarts?: number;
+}
+
+/**
+ * The encoder arguments of the Pi camera's split route (`SplitOptions.encoderArgs`): the codec
+ * settings this pipeline's own encoder would use (codec with `auto` resolved, CRF, bitrate, a
+ * keyframe interval of `gopFrames` or one second at the rate given), so a clip is the same
+ * H.264 on either route. Rejects with `RECORDER_ENCODER_UNAVAILABLE` when this ffmpeg lacks the codec.
+ */
+export async function splitEncoderArgs(encoder: PipelineEncoderOptions = {}): Promise<(fps: number) => string[]> {
+  const codec = await resolveEncoderCodec(encoder.codec ?? 'libx264');
+  // Checked now, so bad settings fail at start rather than in every run of the camera.
+  encoderCodecArgs({ fps: 30, codec, crf: encoder.crf, bitrateKbps: encoder.bitrateKbps, gopFrames: encoder.gopFrames });
+  return (fps) => encoderCodecArgs({ fps, codec, crf: encoder.crf, bitrateKbps: encoder.bitrateKbps, gopFrames: encoder.gopFrames });
 }
 
 /** The on-demand encoder of a source that passes its camera's JPEGs through (an MJPEG `url:` camera). */

@@ -144,6 +144,10 @@ const camera = z
     fps: z.number().min(0.1).max(120).optional().describe('Frame rate asked of the camera. Default: the profile of the Pi model, else 15 for the Pi camera and the demo, native otherwise.'),
     strideAlign: z.union([z.literal(64), z.literal(128)]).optional().describe('Row alignment of `rpicam-vid` YUV output, bytes. Default: 128 on a Pi 5, 64 on earlier models.'),
     rpicamArgs: z.array(z.string().max(200)).max(50).default([]).describe('Extra arguments for `rpicam-vid`, e.g. `["--metering", "spot"]` (image controls have their own keys in `controls`).'),
+    rpicamRoute: z
+      .enum(['node', 'split'])
+      .default('node')
+      .describe('How the Pi camera\'s frames (`rpicam` sources; other sources ignore it) reach the encoder. `node`: every frame passes through Node, which hands it to the detector, the live view and the encoder ffmpeg. `split`: the encoder ffmpeg reads `rpicam-vid`\'s output itself and encodes it with the same settings (`recorder.encoder`, `recorder.bitrateKbps`, a keyframe a second); Node gets its H.264 and a reduced stream (`camera.passthrough.detectWidthPx` wide, `detector.analysisFps` frames a second) for detection, photos and the JPEG live view, and never copies a full-size frame. The default stays `node`, the route every other part was measured on, until `split` is better on every figure of `pnpm bench loop` and `pnpm bench budget` (docs/benchmarks.md, "Node\'s frame loop"); photos on `split` are the reduced frames (docs/capture.md).'),
     controls: cameraControlsSchema.prefault({}),
     v4l2Controls: v4l2ControlsSchema.default({}),
     stallTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Restart the camera when no frame arrived for this long, milliseconds.'),
@@ -165,7 +169,7 @@ const camera = z
           .enum(['auto', 'never'])
           .default('auto')
           .describe('`auto`: a `url:` camera is probed at start (ffprobe, `probeTimeoutMs`); when it sends H.264 that browsers play (Constrained Baseline, Baseline, Main or High, 4:2:0, no B-frames), its own H.264 is recorded as it comes and only a reduced stream is decoded for detection; anything else, or no answer to the probe, is decoded and re-encoded. `never`: always decode and re-encode.'),
-        detectWidthPx: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Passthrough: width of the frames decoded for detection, snapshots, thumbnails and the JPEG live view, pixels (never above the camera\'s).'),
+        detectWidthPx: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Passthrough (and the Pi camera\'s `split` route, `camera.rpicamRoute`): width of the frames decoded for detection, snapshots, thumbnails and the JPEG live view, pixels (never above the camera\'s).'),
         probeTimeoutMs: z.int().min(1000).max(60_000).default(8000).describe('Passthrough: the longest the probe of a `url:` camera may take at start, milliseconds (a camera that never answers is given up after at most 5 s of silence; the web server listens after the probe).'),
       })
       .prefault({})
@@ -207,7 +211,7 @@ const detector = z
       .max(120)
       .default(5)
       .describe(
-        'Frames a second the motion detector analyses at most, picked evenly by timestamp; every frame is still recorded and shown live. The default is the lowest rate that keeps the worst-case decision delay for a compact object (two analysed frames) within 0.5 s and gives the same events as 15 and 30 frames/s (docs/detector.md, "Analysis rate"). At or above the camera\'s frame rate every frame is analysed. An MJPEG camera (`camera.mjpeg`) and a passed-through H.264 camera (`camera.passthrough`) decode only this many pictures a second for the detector (a change reaches their decoder when the camera next restarts).',
+        'Frames a second the motion detector analyses at most, picked evenly by timestamp; every frame is still recorded and shown live. The default is the lowest rate that keeps the worst-case decision delay for a compact object (two analysed frames) within 0.5 s and gives the same events as 15 and 30 frames/s (docs/detector.md, "Analysis rate"). At or above the camera\'s frame rate every frame is analysed. An MJPEG camera (`camera.mjpeg`), a passed-through H.264 camera (`camera.passthrough`) and the Pi camera on the `split` route (`camera.rpicamRoute`) decode only this many pictures a second for the detector (a change reaches their decoder when the camera next restarts).',
       ),
     triggerLevel: z
       .number()

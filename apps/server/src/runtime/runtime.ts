@@ -1,7 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, passthroughDecision, probeStream, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameDetections, type FrameSource, type PassthroughOptions } from '@preroll/capture';
+import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, passthroughDecision, probeStream, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameDetections, type FrameSource, type PassthroughOptions, type SplitOptions } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
 import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
@@ -10,7 +10,7 @@ import { applyModeOf, type Config } from '../config';
 import { cameraJpeg, frameJpeg } from '../live/frame-jpeg';
 import { createRateMeter, createSizeMeter } from '../live/rates';
 import { createLiveView, type LiveView } from '../live/live-view';
-import { createPipeline, type Pipeline } from '../pipeline';
+import { createPipeline, splitEncoderArgs, type Pipeline } from '../pipeline';
 import { createGpioButton, type GpioButton, type GpioStatus } from './gpio';
 import { createExportService, type ExportJob, type ExportService, type TimeSpan } from './exports';
 import { createMemoryService, type MemoryService, type MemoryStatus } from './memories';
@@ -47,7 +47,7 @@ export interface Status {
    * stream decoded for detection) or `encoder` (frames encoded here), with the reason, and the
    * camera's keyframe interval seen in passthrough (the pre-roll's granularity), milliseconds.
    */
-  readonly recordingPath: { readonly mode: 'passthrough' | 'encoder'; readonly reason: string; readonly gopMs: number | null };
+  readonly recordingPath: { readonly mode: 'passthrough' | 'split' | 'encoder'; readonly reason: string; readonly gopMs: number | null };
   readonly captureState: CaptureState;
   readonly captureError: { code: string; message: string } | null;
   readonly width: number;
@@ -287,7 +287,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let pipeline: Pipeline | null = null;
   let sourceSpec = '';
   let sourceReason = '';
-  let recordingPath: { mode: 'passthrough' | 'encoder'; reason: string; gopMs: number | null } = { mode: 'encoder', reason: 'not started', gopMs: null };
+  let recordingPath: { mode: 'passthrough' | 'split' | 'encoder'; reason: string; gopMs: number | null } = { mode: 'encoder', reason: 'not started', gopMs: null };
   // A stop during the start ends the camera's probe at once, and the start goes no further.
   let probeAbort: AbortController | null = null;
   let stopRequested = false;
@@ -406,9 +406,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
     logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
     const passthrough = await choosePassthrough(sourceSpec);
+    const split = await chooseSplit(sourceSpec);
     if (stopRequested) throw Object.assign(new Error('the camera was stopped while it was probed'), { code: 'RUNTIME_STOPPED' });
     source = createSource(sourceSpec, {
       passthrough: passthrough ?? undefined,
+      split: split ?? undefined,
       width: config.camera.width,
       height: config.camera.height,
       fps: config.camera.fps,
@@ -426,6 +428,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       logger: logger.child({ component: 'capture' }),
     });
     source.onDetections?.((d) => detections.emit(d));
+    // The split route's frames come at the detection rate: the clips are at the camera's (the source's rate before its start).
+    const cameraFps = passthrough?.cameraFps ?? (split ? source.fps : undefined);
     const saved = (settings as SettingsFile).read();
     const detector = await detectorOptions();
     lookbackMaxBytes = config.recording.lookback.enabled ? await lookbackCap(dataDir, config.recording.lookback.maxBytes, logger) : 0;
@@ -442,7 +446,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         postRollMs: config.recorder.postRollMs,
         fsync: config.recorder.fsync,
         // Passthrough: the clips hold the camera's pictures, at its rate, not the detection frames'.
-        fps: passthrough?.cameraFps,
+        fps: cameraFps,
       },
       segments: {
         continuous: saved.continuousEnabled ?? config.recording.continuous.enabled,
@@ -541,6 +545,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       logger.warn({ err: error }, 'source: probe failed; decoding and re-encoding (restart the server once the camera answers to record its H.264 as it comes)');
       return null;
     }
+  };
+
+  /**
+   * For a Pi camera with `camera.rpicamRoute` `split`: the split route's options (the encoder's
+   * arguments from the pipeline's encoder settings, the reduced stream's width and rate), else null.
+   */
+  const chooseSplit = async (spec: string): Promise<SplitOptions | null> => {
+    if (config.camera.rpicamRoute !== 'split' || parseSourceSpec(spec).kind !== 'rpicam') return null;
+    const encoderArgs = await splitEncoderArgs({ codec: config.recorder.encoder, bitrateKbps: config.recorder.bitrateKbps });
+    recordingPath = { mode: 'split', reason: 'camera.rpicamRoute is split: the encoder ffmpeg reads the camera; Node gets its H.264 and a reduced stream', gopMs: null };
+    return { detectWidthPx: config.camera.passthrough.detectWidthPx, detectFps: config.detector.analysisFps, encoderArgs };
   };
 
   /** The camera's keyframe interval decides the pre-roll's granularity: a GOP longer than the pre-roll is worth a warning. */
