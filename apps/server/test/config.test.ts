@@ -47,6 +47,7 @@ describe('configuration', () => {
     ['{"camera":{"width":641}}', 'camera.width', /multiple of 2/],
     ['{"recorder":{"encoder":"nvenc"}}', 'recorder.encoder', /libx264/],
     ['{"camera":{"strideAlign":32}}', 'camera.strideAlign', /./],
+    ['{"camera":{"rpicamRoute":"direct"}}', 'camera.rpicamRoute', /node.*split/],
     ['{"nonsense":true}', 'nonsense', /unknown key/],
   ])('%s is refused with one clear error naming %s', (text, key, message) => {
     const error = (() => {
