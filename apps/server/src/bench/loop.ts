@@ -4,13 +4,21 @@ import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { createSource } from '@preroll/capture';
 import { createLiveView } from '../live/live-view';
-import { createPipeline } from '../pipeline';
+import { createPipeline, splitEncoderArgs } from '../pipeline';
 import { useFakeCamera } from './camera';
+import { sampleTree, treeCpuBetween, type ProcSample } from './proc-tree';
 import { cpuMs, fmt, type BenchSuite } from './suite';
 
 /** What one run of Node's frame loop cost. */
 export interface LoopMeasure {
+  /** Camera frames in the window: frames read by Node (`node` route), H.264 units (`split` route, whose Node sees only reduced frames). */
   readonly frames: number;
+  /** Frames Node received (on the split route the reduced ones). */
+  readonly nodeFrames: number;
+  /** CPU per camera frame of the encoder ffmpeg (on the split route it also reads the camera and scales), of the camera, and of the whole tree (Node included), ms. */
+  readonly encoderMsPerFrame: number;
+  readonly cameraMsPerFrame: number;
+  readonly treeMsPerFrame: number;
   readonly wallMs: number;
   /** Node CPU (user + system, every thread of this process, GC included) per frame, ms. */
   readonly cpuMsPerFrame: number;
@@ -52,6 +60,16 @@ export interface LoopOptions {
   readonly analysisFps: number;
   /** Seconds to run before measuring (caches, the encoder's start, the first keyframes). */
   readonly warmupS?: number;
+  /** `node` (default): every frame through Node to the encoder; `split`: the encoder ffmpeg reads the camera (`camera.rpicamRoute`). */
+  readonly route?: 'node' | 'split';
+}
+
+/** Who a process of the bench's tree is: this Node, the (fake) camera, the encoder ffmpeg, or something else. */
+function processLabel(p: ProcSample): string {
+  if (p.pid === process.pid) return 'node';
+  if (p.cmdline.includes('rpicam-vid')) return 'camera';
+  if (p.comm === 'ffmpeg') return 'encoder';
+  return p.comm;
 }
 
 /**
@@ -116,8 +134,14 @@ function mainThreadCpuUs(): { read: () => number; close: () => void } {
 export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
   useFakeCamera();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-loop-'));
-  const source = createSource(`rpicam:${options.width}x${options.height}@${options.fps}`, { strideAlign: 64, framePool: options.pool, directReads: options.pool, keepTrying: false });
-  const pipeline = createPipeline({ source, dataDir, recover: false, recorder: { fsync: false }, analysisFps: options.analysisFps });
+  const split =
+    options.route === 'split'
+      ? { detectWidthPx: 640, detectFps: Math.min(options.analysisFps, options.fps), encoderArgs: await splitEncoderArgs() }
+      : undefined;
+  const source = createSource(`rpicam:${options.width}x${options.height}@${options.fps}`, { strideAlign: 64, framePool: options.pool, directReads: options.pool, keepTrying: false, split });
+  const pipeline = createPipeline({ source, dataDir, recover: false, recorder: { fsync: false, fps: options.fps }, analysisFps: options.analysisFps });
+  let units = 0;
+  pipeline.onUnit(() => units++);
   const live = createLiveView({ width: 640, maxFps: 10, jpegQuality: 70 });
   source.onFrame((frame) => live.offer(frame));
   const unsubscribe = options.viewer ? live.subscribe(() => undefined) : () => undefined;
@@ -155,6 +179,8 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
     await pipeline.start();
     await new Promise((r) => setTimeout(r, (options.warmupS ?? 3) * 1000));
     const frames0 = pipeline.stats().frames;
+    const units0 = units;
+    const tree0 = sampleTree(process.pid);
     const dropped0 = source.stats().droppedFrames;
     const encDropped0 = pipeline.encoder()?.stats().droppedFrames ?? 0;
     const big0 = big.count();
@@ -169,10 +195,19 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
     const wallMs = performance.now() - wall0;
     const cpu = cpuMs() - cpu0;
     const mainMs = (threadCpuUs.read() - main0) / 1000;
-    const frames = pipeline.stats().frames - frames0;
+    const tree = treeCpuBetween(tree0, sampleTree(process.pid), processLabel);
+    const nodeFrames = pipeline.stats().frames - frames0;
+    const frames = options.route === 'split' ? units - units0 : nodeFrames;
     const stats = source.stats();
+    const perFrame = (key: string): number => (frames ? (1000 * (tree.get(key) ?? 0)) / frames : NaN);
+    let treeS = 0;
+    for (const value of tree.values()) treeS += value;
     return {
       frames,
+      nodeFrames,
+      encoderMsPerFrame: perFrame('encoder'),
+      cameraMsPerFrame: perFrame('camera'),
+      treeMsPerFrame: frames ? (1000 * treeS) / frames : NaN,
       wallMs,
       cpuMsPerFrame: frames ? cpu / frames : NaN,
       gcPct: (100 * gcMs) / wallMs,
@@ -200,38 +235,51 @@ export async function measureLoop(options: LoopOptions): Promise<LoopMeasure> {
   }
 }
 
-/** `pnpm bench loop`: Node's own cost per frame at 720p30, the detector on every frame against the analysis rate, in one run. */
+/** `pnpm bench loop`: Node's own cost per frame at 720p30, the detector on every frame against the analysis rate, and the two routes of the Pi camera, in one run. */
 export const loopBench: BenchSuite = {
   name: 'loop',
-  summary: "Node's frame loop at 1280x720@30 (fake rpicam-vid): CPU and GC per frame, the detector on every frame against the analysis rate (5 frames/s)",
+  summary: "Node's frame loop at 1280x720@30 (fake rpicam-vid): CPU and GC per frame, the detector on every frame against the analysis rate (5 frames/s), and the Pi camera's node route against the split route (camera.rpicamRoute)",
   async run({ quick, log, argv }) {
     const seconds = quick ? 3 : 30;
     const warmupS = quick ? 1 : 3;
     // `--pool-baseline` adds the path before the frame pool (a new buffer per frame) as a row.
     const poolBaseline = argv.includes('--pool-baseline');
-    log(`load average ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared); ${seconds} s per run after ${warmupS} s warm-up; CPU of this Node process (all threads, GC included), the camera and ffmpeg not counted; the detector's share is main-thread CPU time inside push()`);
-    log('| frame buffers | analysed | viewer | frames | analysed frames | Node CPU ms/frame | of which main thread | detector CPU ms/frame | detector CPU ms/push | detector wall ms/frame | rest (capture, pipes, ring, live) ms/frame | GC % of wall | GC ms | big Buffers/frame | dropped (capture) | dropped (encoder) | pool peak | RSS MB |');
-    log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-    const runs: { pool: boolean; viewer: boolean; analysisFps: number }[] = [
-      ...(poolBaseline ? [{ pool: false, viewer: false, analysisFps: Infinity }] : []),
-      { pool: true, viewer: false, analysisFps: Infinity },
-      { pool: true, viewer: false, analysisFps: 5 },
-      ...(quick ? [] : [{ pool: true, viewer: true, analysisFps: Infinity }, { pool: true, viewer: true, analysisFps: 5 }]),
+    log(`load average ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared); ${seconds} s per run after ${warmupS} s warm-up; Node CPU is this process (all threads, GC included); the encoder ffmpeg, the camera and the tree are read from /proc (10 ms ticks); per camera frame (on the split route Node receives only the reduced frames); the detector's share is main-thread CPU time inside push()`);
+    log('| route | frame buffers | analysed | viewer | camera frames | frames into Node | analysed frames | Node CPU ms/frame | of which main thread | detector CPU ms/frame | detector CPU ms/push | detector wall ms/frame | rest (capture, pipes, ring, live) ms/frame | GC % of wall | GC ms | big Buffers/frame | encoder ffmpeg CPU ms/frame | camera CPU ms/frame | whole tree CPU ms/frame | dropped (capture) | dropped (encoder) | pool peak | RSS MB |');
+    log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    type Run = { route: 'node' | 'split'; pool: boolean; viewer: boolean; analysisFps: number };
+    const runs: Run[] = [
+      ...(poolBaseline ? [{ route: 'node' as const, pool: false, viewer: false, analysisFps: Infinity }] : []),
+      { route: 'node', pool: true, viewer: false, analysisFps: Infinity },
+      { route: 'node', pool: true, viewer: false, analysisFps: 5 },
+      { route: 'split', pool: true, viewer: false, analysisFps: 5 },
+      ...(quick
+        ? []
+        : ([
+            { route: 'node', pool: true, viewer: true, analysisFps: Infinity },
+            { route: 'node', pool: true, viewer: true, analysisFps: 5 },
+            { route: 'split', pool: true, viewer: true, analysisFps: 5 },
+          ] as Run[])),
     ];
     const results: LoopMeasure[] = [];
     for (const run of runs) {
       const m = await measureLoop({ width: 1280, height: 720, fps: 30, seconds, warmupS, ...run });
       results.push(m);
       log(
-        `| ${run.pool ? 'pool + direct reads' : 'new per frame (pipe chunks copied)'} | ${Number.isFinite(run.analysisFps) ? `≤ ${run.analysisFps} fps` : 'every frame'} | ${run.viewer ? '1 (640 px, 10 fps)' : 'none'} | ${m.frames} | ${m.analysed} | ${fmt(m.cpuMsPerFrame, 3)} | ${fmt(m.mainThreadMsPerFrame, 3)} | ${fmt(m.detectorMsPerFrame, 3)} | ${fmt(m.detectorMsPerPush, 3)} | ${fmt(m.detectorWallMsPerFrame, 3)} | ${fmt(m.cpuMsPerFrame - m.detectorMsPerFrame, 3)} | ${fmt(m.gcPct, 2)} | ${fmt(m.gcMs, 0)} | ${fmt(m.bigAllocsPerFrame, 2)} | ${m.droppedFrames} | ${m.encoderDropped} | ${m.poolPeak ?? '-'} | ${fmt(m.rssMb, 0)} |`,
+        `| ${run.route} | ${run.pool ? 'pool + direct reads' : 'new per frame (pipe chunks copied)'} | ${Number.isFinite(run.analysisFps) ? `≤ ${run.analysisFps} fps` : 'every frame'} | ${run.viewer ? '1 (640 px, 10 fps)' : 'none'} | ${m.frames} | ${m.nodeFrames} | ${m.analysed} | ${fmt(m.cpuMsPerFrame, 3)} | ${fmt(m.mainThreadMsPerFrame, 3)} | ${fmt(m.detectorMsPerFrame, 3)} | ${fmt(m.detectorMsPerPush, 3)} | ${fmt(m.detectorWallMsPerFrame, 3)} | ${fmt(m.cpuMsPerFrame - m.detectorMsPerFrame, 3)} | ${fmt(m.gcPct, 2)} | ${fmt(m.gcMs, 0)} | ${fmt(m.bigAllocsPerFrame, 2)} | ${fmt(m.encoderMsPerFrame, 2)} | ${fmt(m.cameraMsPerFrame, 2)} | ${fmt(m.treeMsPerFrame, 2)} | ${m.droppedFrames} | ${m.encoderDropped} | ${m.poolPeak ?? '-'} | ${fmt(m.rssMb, 0)} |`,
       );
     }
-    const at = (viewer: boolean, analysisFps: number): LoopMeasure | undefined => results[runs.findIndex((r) => r.pool && r.viewer === viewer && r.analysisFps === analysisFps)];
+    const at = (route: 'node' | 'split', viewer: boolean, analysisFps: number): LoopMeasure | undefined =>
+      results[runs.findIndex((r) => r.route === route && r.pool && r.viewer === viewer && r.analysisFps === analysisFps)];
     for (const viewer of quick ? [false] : [false, true]) {
-      const before = at(viewer, Infinity) as LoopMeasure;
-      const after = at(viewer, 5) as LoopMeasure;
+      const before = at('node', viewer, Infinity) as LoopMeasure;
+      const after = at('node', viewer, 5) as LoopMeasure;
       log(
         `\n${viewer ? 'with a viewer' : 'no viewer'}: analysis rate 5 fps against every frame (same run): Node CPU/frame ${fmt(after.cpuMsPerFrame / before.cpuMsPerFrame)}x (${fmt(before.cpuMsPerFrame, 3)} → ${fmt(after.cpuMsPerFrame, 3)} ms; against the 1 ms budget ${fmt(after.cpuMsPerFrame)}x), detector CPU/frame ${fmt(before.detectorMsPerFrame, 3)} → ${fmt(after.detectorMsPerFrame, 3)} ms, GC share ${fmt(before.gcPct)} % → ${fmt(after.gcPct)} % (target ≤ 2 %)`,
+      );
+      const split = at('split', viewer, 5) as LoopMeasure;
+      log(
+        `${viewer ? 'with a viewer' : 'no viewer'}: split route against the node route at 5 fps (same run): Node CPU/frame ${fmt(split.cpuMsPerFrame / after.cpuMsPerFrame)}x (${fmt(after.cpuMsPerFrame, 3)} → ${fmt(split.cpuMsPerFrame, 3)} ms; against the 1 ms budget ${fmt(split.cpuMsPerFrame)}x), main thread ${fmt(after.mainThreadMsPerFrame, 3)} → ${fmt(split.mainThreadMsPerFrame, 3)} ms, GC ${fmt(after.gcPct)} % → ${fmt(split.gcPct)} %, big Buffers/frame ${fmt(after.bigAllocsPerFrame, 2)} → ${fmt(split.bigAllocsPerFrame, 2)}, encoder ffmpeg ${fmt(after.encoderMsPerFrame, 2)} → ${fmt(split.encoderMsPerFrame, 2)} ms, camera ${fmt(after.cameraMsPerFrame, 2)} → ${fmt(split.cameraMsPerFrame, 2)} ms, whole tree ${fmt(after.treeMsPerFrame, 2)} → ${fmt(split.treeMsPerFrame, 2)} ms (${fmt(split.treeMsPerFrame / after.treeMsPerFrame)}x)`,
       );
     }
     log(`load average after: ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
