@@ -153,19 +153,10 @@ async function phase(server: ChildServer, group: CpuGroup, seconds: number): Pro
   };
 }
 
-/** The Pi camera's route from `--route node|split` (default `node`, `camera.rpicamRoute`'s default). */
-function routeOption(argv: readonly string[]): 'node' | 'split' {
-  const at = argv.indexOf('--route');
-  if (at < 0) return 'node';
-  const value = argv[at + 1];
-  if (value !== 'node' && value !== 'split') throw new RangeError('--route must be node or split');
-  return value;
-}
-
 /**
- * `pnpm bench budget [--seconds N] [--route node|split]`: the server at 1280x720@30 from the
+ * `pnpm bench budget [--seconds N] [--split]`: the server at 1280x720@30 from the
  * fake camera, Node and the camera inside a cgroup CPU quota of 15 % of one core (a Pi Zero 2
- * W's budget), the encoder outside it (on the split route the encoder ffmpeg also reads the
+ * W's budget), the encoder outside it (with `--split`, `camera.rpicamRoute` `split`: on that route the encoder ffmpeg also reads the
  * camera's frames and scales the reduced stream: that work is outside the quota too). First a
  * minute with no quota (the baseline), then the quota for N seconds (default 300): dropped
  * frames, the p99 of `/api/status`, CPU per process, throttling.
@@ -183,7 +174,7 @@ export const budgetBench: BenchSuite = {
       return;
     }
     const seconds = numberOption(argv, '--seconds') ?? (quick ? 20 : 300);
-    const route = routeOption(argv);
+    const route = argv.includes('--split') ? 'split' : 'node';
     const baselineS = Math.min(60, seconds);
     const group = createCpuGroup(`preroll-budget-${process.pid}`);
     let server: ChildServer | null = null;
