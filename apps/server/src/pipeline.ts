@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { createFrameSlot, retainFrame, type Frame, type FrameSource } from '@preroll/capture';
-import { createEmitter } from '@preroll/process';
+import { createEmitter, runTool } from '@preroll/process';
 import {
   createMaskableDetector,
   gateTriggerLagMs,
@@ -218,7 +218,12 @@ export interface Pipeline {
   setMask(mask: PolygonMask | undefined): void;
   /** Starts a manual recording (with pre-roll). */
   manualStart(): boolean;
-  /** Saves the newest frame as a photo and reports it; throws `RUNTIME_NO_FRAME` before the first frame. */
+  /**
+   * Saves the newest frame as a photo and reports it; throws `RUNTIME_NO_FRAME` before the first
+   * frame. A passthrough source (a network camera's H.264, the Pi camera's split route), whose
+   * frames are reduced, gives its newest keyframe decoded in full instead (up to one keyframe
+   * interval old; the reduced frame if it cannot be decoded).
+   */
   takePhoto(): Promise<FinishedRecording>;
   /** Reports a recording finished outside the pipeline's own components (a saved memory) through `onRecording`. */
   report(recording: FinishedRecording): Promise<void>;
@@ -262,6 +267,17 @@ export interface Pipeline {
   replaceDetector(options: MaskableDetectorOptions): void;
   /** Changes how many frames a second the detector analyses at most (`Infinity`: every frame); from the next frame on. */
   setAnalysisFps(fps: number): void;
+}
+
+/**
+ * One H.264 keyframe (with its SPS and PPS in band, as every unit of the ring's keyframes has
+ * them) decoded by ffmpeg to a full-size I420 picture, for a photo.
+ */
+async function decodeKeyframe(unit: AccessUnit): Promise<{ width: number; height: number; data: Buffer; wallMs: number }> {
+  const { stdout } = await runTool('ffmpeg', ['-v', 'error', '-f', 'h264', '-i', 'pipe:0', '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], { input: unit.data, timeoutMs: 10_000 });
+  const bytes = unit.width * unit.height * 1.5;
+  if (stdout.length < bytes) throw new Error(`the keyframe decoded to ${stdout.length} bytes, not a ${unit.width}x${unit.height} picture`);
+  return { width: unit.width, height: unit.height, data: stdout.subarray(0, bytes), wallMs: unit.wallMs };
 }
 
 /** Wires a source into detector, encoder, ring and recorder. Spawns nothing until `start()`. */
@@ -444,12 +460,15 @@ export function createPipeline(options: PipelineOptions): Pipeline {
 
   /** An access unit, from our encoder or (passthrough) from the camera itself: the ring, the clips, the segments, the live view. */
   const recordUnit = (unit: AccessUnit): void => {
+    if (unit.keyframe) newestKeyframe = unit;
     recorder.push(unit);
     segmenter.push(unit);
     units.emit(unit);
   };
   // A network camera that sends H.264 is recorded as it comes: its units replace the encoder's.
   const passthrough = source.passthrough === true && source.onUnit !== undefined;
+  // A passthrough source's frames are reduced: its photos decode the newest keyframe in full instead.
+  let newestKeyframe: AccessUnit | null = null;
 
   const startEncoder = (frame: Frame): Encoder => {
     const fps = source.fps > 0 ? source.fps : 30;
@@ -621,6 +640,16 @@ export function createPipeline(options: PipelineOptions): Pipeline {
         const photo = await recorder.takePhoto(await decodeJpegFrame(newest));
         await notify(photo);
         return photo;
+      }
+      const keyframe = passthrough ? newestKeyframe : null;
+      if (keyframe) {
+        try {
+          const photo = await recorder.takePhoto(await decodeKeyframe(keyframe));
+          await notify(photo);
+          return photo;
+        } catch (error) {
+          log?.warn({ err: error }, 'pipeline: the newest keyframe could not be decoded; the photo is the reduced frame');
+        }
       }
       const frame = last.frame;
       if (!frame) throw Object.assign(new Error('no frame yet: the camera is not delivering'), { code: 'RUNTIME_NO_FRAME' });

@@ -96,6 +96,11 @@ describe('the Pi camera on the split route (fake rpicam-vid, real ffmpeg)', () =
       await new Promise((r) => setTimeout(r, 1500));
       expect((await request(`${server.url}/api/record/stop`, 'POST')).status).toBe(200);
       const event = await waitFor(async () => (await request(`${server.url}/api/events?kind=manual`, 'GET')).body.items[0], 60_000, 'the manual clip');
+      // A photo is the newest keyframe decoded in full, not a reduced frame.
+      const photo = await request(`${server.url}/api/photo`, 'POST');
+      expect(photo.status).toBe(201);
+      const jpeg = Buffer.from(await (await fetch(`${server.url}/api/events/${photo.body.id}/snapshot`)).arrayBuffer());
+      expect(await sharp(jpeg).metadata()).toMatchObject({ width: 320, height: 240 });
       const clipResponse = await fetch(`${server.url}/api/events/${event.id}/clip`);
       expect(clipResponse.status).toBe(200);
       const file = join(mkdtempSync(join(tmpdir(), 'preroll-split-clip-')), 'clip.mp4');

@@ -139,6 +139,29 @@ describe('split route (fake rpicam-vid on PATH, real ffmpeg)', () => {
     expect(source.stats().lastError?.code).toBe('CAPTURE_STALLED');
   }, 90_000);
 
+  test("the AI Camera's record k pairs with the camera's k-th frame, though Node sees only the reduced frames", async () => {
+    const dir = tempDir();
+    const postProcess = join(dir, 'imx500_mobilenet_ssd.json');
+    writeFileSync(postProcess, JSON.stringify({ imx500_object_detection: { max_detections: 5, threshold: 0.6, classes: ['person', 'bicycle', 'car'] } }));
+    restore = useFakeCamera({
+      FAKE_RPICAM_FRAMES: '40',
+      FAKE_RPICAM_IMX500_OBJECTS: JSON.stringify([{ class: 'person', score: 0.83, box: [0.25, 0.2, 0.5, 0.8], from: 10, to: 20 }]),
+    });
+    const source = track(createSource('rpicam:128x64@30', { strideAlign: 64, restart: false, split, aiCamera: { postProcessFile: postProcess, minConfidence: 0.5 } }));
+    const units: CameraUnit[] = [];
+    const seen: number[] = [];
+    source.onUnit?.((unit) => units.push(unit));
+    source.onDetections?.((d) => {
+      if (d.objects.length > 0) seen.push(d.ptsUs);
+    });
+    await source.start();
+    await source.ended();
+    await waitFor(() => source.stats().aiCamera!.records === 40 && units.length === 40, { timeoutMs: 20_000, what: 'every record and unit' });
+    expect(source.stats().aiCamera).toMatchObject({ records: 40, objects: 11, unmatched: 0, error: null });
+    // Unit k is the camera's frame k: the detections carry exactly the timestamps of units 10..20.
+    expect(seen).toEqual(units.slice(10, 21).map((u) => u.ptsUs));
+  }, 60_000);
+
   test('the split route is for the Pi camera only', () => {
     let error: CaptureError | null = null;
     try {
