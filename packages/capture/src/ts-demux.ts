@@ -11,6 +11,7 @@ const SYNC = 0x47;
 export const STREAM_TYPE_H264 = 0x1b;
 /** PTS counts 90 kHz ticks in 33 bits: it wraps every 26.5 hours. */
 const PTS_WRAP = 2 ** 33;
+const EMPTY = Buffer.alloc(0);
 
 /** One elementary-stream packet of the video stream (for H.264: one access unit in Annex-B form). */
 export interface TsVideoPacket {
@@ -66,7 +67,9 @@ export function createTsDemuxer(): TsDemuxer {
 
   const finishPes = (out: TsVideoPacket[]): void => {
     if (parts.length === 0) return;
-    const pes = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    // The parts are views into the chunks read: one copy makes the PES its own buffer, so a unit
+    // pins no chunk (the unit's data is a view of that copy, which holds this PES only).
+    const pes = parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
     parts = [];
     const parsed = parsePes(pes);
     if (!parsed) return;
@@ -76,8 +79,7 @@ export function createTsDemuxer(): TsDemuxer {
     }
     const pts90k = unwrap(parsed.pts33);
     lastPts = pts90k;
-    // A copy: the payload must not pin the reassembly buffer.
-    out.push({ pts90k, data: Buffer.from(pes.subarray(parsed.payloadAt)), reordered: parsed.dts33 !== null && parsed.dts33 !== parsed.pts33 });
+    out.push({ pts90k, data: pes.subarray(parsed.payloadAt), reordered: parsed.dts33 !== null && parsed.dts33 !== parsed.pts33 });
   };
 
   const onPacket = (packet: Buffer, out: TsVideoPacket[]): void => {
@@ -104,13 +106,24 @@ export function createTsDemuxer(): TsDemuxer {
     if (pid !== videoPid) return;
     if (pusi) finishPes(out);
     else if (parts.length === 0) return; // the middle of a PES whose start we never saw
-    parts.push(Buffer.from(payload));
+    parts.push(payload);
   };
 
   return {
     push(chunk) {
       const out: TsVideoPacket[] = [];
-      const data = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+      let data = chunk;
+      if (carry.length) {
+        // Only the packet cut by the last chunk is joined (not the whole new chunk).
+        const need = TS_PACKET_BYTES - carry.length;
+        if (chunk.length < need || carry[0] !== SYNC) {
+          data = Buffer.concat([carry, chunk]);
+        } else {
+          onPacket(Buffer.concat([carry, chunk.subarray(0, need)]), out);
+          data = chunk.subarray(need);
+        }
+        carry = EMPTY;
+      }
       let at = 0;
       while (data.length - at >= TS_PACKET_BYTES) {
         if (data[at] !== SYNC) {
@@ -123,7 +136,7 @@ export function createTsDemuxer(): TsDemuxer {
         onPacket(data.subarray(at, at + TS_PACKET_BYTES), out);
         at += TS_PACKET_BYTES;
       }
-      carry = Buffer.from(data.subarray(at));
+      carry = at < data.length ? Buffer.from(data.subarray(at)) : EMPTY;
       return out;
     },
     flush() {
