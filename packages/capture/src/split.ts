@@ -27,6 +27,9 @@ import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
  * reads the pts file as before and hands each unit and each reduced frame the k-th line.
  */
 
+/** Frames (or showinfo lines) kept while they wait for their other half. */
+const MAX_UNPAIRED = 64;
+
 /** Options of the split route (see {@link startSplitRun}). */
 export interface SplitOptions {
   /** Width of the reduced frames for detection, snapshots and the JPEG live view, pixels (never above the camera's). */
@@ -174,16 +177,25 @@ export function startSplitRun(
   const link = openLinkPipe();
   const indexed = new IndexedPts({ fps: format.fps, waitMs: options.ptsWaitMs, useStream: ptsFifo !== null, onFallback: events.onFallback });
   let timeBase: [number, number] | null = null;
-  const pendingFrames: number[] = [];
   let buffersRef: ReturnType<RunEvents['frameBuffers']> | null = null;
+  // A reduced frame's bytes (stdout) and its showinfo line (stderr) come on two pipes, in either
+  // order: whichever comes first waits for the other (bounded; a frame left over is discarded).
+  const waitingFrames: (Buffer | null)[] = [];
+  const waitingIndexes: number[] = [];
+  const discard = (packed: Buffer | null): void => {
+    if (packed) buffersRef?.discard(packed);
+  };
+  const pair = (k: number, packed: Buffer | null): void => indexed.take(k, (ptsUs) => events.onFrame(packed, ptsUs, true));
   const onFrame = (packed: Buffer | null): void => {
-    const k = pendingFrames.shift();
-    if (k === undefined) {
-      // A frame whose showinfo line never came: its place on the clock is unknown.
-      if (packed) buffersRef?.discard(packed);
-      return;
-    }
-    indexed.take(k, (ptsUs) => events.onFrame(packed, ptsUs, true));
+    const k = waitingIndexes.shift();
+    if (k !== undefined) return pair(k, packed);
+    waitingFrames.push(packed);
+    if (waitingFrames.length > MAX_UNPAIRED) discard(waitingFrames.shift() ?? null);
+  };
+  const onIndex = (k: number): void => {
+    if (waitingFrames.length) return pair(k, waitingFrames.shift() ?? null);
+    waitingIndexes.push(k);
+    if (waitingIndexes.length > MAX_UNPAIRED) waitingIndexes.shift();
   };
   const frames = createDeferredFrames((stream) => {
     events.onFormat(stream.width, stream.height, Math.min(options.split.detectFps, format.fps));
@@ -202,7 +214,7 @@ export function startSplitRun(
       onStderrLine: (line) => {
         const pts = parseShowinfoPts(line);
         if (pts !== null) {
-          if (timeBase) pendingFrames.push(Math.round((pts * timeBase[0] * format.fps) / timeBase[1]));
+          if (timeBase) onIndex(Math.round((pts * timeBase[0] * format.fps) / timeBase[1]));
           return;
         }
         timeBase ??= parseShowinfoTimeBase(line);
@@ -288,6 +300,8 @@ export function startSplitRun(
     await pipe.done;
     await unitsDone;
     pipe.close();
+    // Frames whose showinfo line never came have no place on the clock.
+    for (const packed of waitingFrames.splice(0)) discard(packed);
     indexed.drain();
     indexed.close();
     frames.close();
