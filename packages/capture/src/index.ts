@@ -41,7 +41,7 @@ export { JpegSplitter, mjpegSourceArgs, startMjpegRun, DEFAULT_ANALYSIS_FPS } fr
 export type { CameraJpeg, JpegListener, JpegSplitterStats, MjpegOptions, MjpegRunEvents } from './mjpeg';
 export { DEFAULT_PASSTHROUGH, createCameraUnitBuilder, passthroughArgs, passthroughDecision, probeStream } from './passthrough';
 export type { CameraUnit, CameraUnitBuilder, PassthroughOptions, StreamProbe } from './passthrough';
-export { frameIndexFrom90k, IndexedPts, splitArgs, startSplitRun } from './split';
+export { frameIndexFrom90k, IndexedPts, parseShowinfoPos, splitArgs, startSplitRun } from './split';
 export type { SplitOptions, SplitRunEvents } from './split';
 export { createTsDemuxer, parsePes, ticks90kToUs, STREAM_TYPE_H264, TS_PACKET_BYTES } from './ts-demux';
 export type { TsDemuxer, TsStreamInfo, TsVideoPacket } from './ts-demux';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeExit, spawnChild, spawnFfmpeg, type ChildHandle, type ExitInfo, type StopOptions } from '@preroll/process';
-import { parseShowinfoPts, parseShowinfoTimeBase, rpicamArgs } from './args';
+import { rpicamArgs } from './args';
 import { CaptureError } from './errors';
 import { MetadataParser } from './imx500';
 import { classifyRpicamExit, createDeferredFrames, openFramePipe, openSideFifo, readLines, stdoutPipe, translateSpawnError, type RunEvents, type SourceRun } from './run';
@@ -22,9 +22,10 @@ import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
  *     `detectFps` by `select`) for the detector and the live view.
  *
  * Timestamps stay the sensor's: ffmpeg's rawvideo input runs on a constant `-framerate F`, so
- * its k-th frame has pts k/F exactly on both outputs (`select` drops frames without moving
- * timestamps), and k is the line of `--save-pts` that `rpicam-vid` wrote for that frame. Node
- * reads the pts file as before and hands each unit and each reduced frame the k-th line.
+ * its k-th frame has pts k/F exactly on the encoder's output, and k is the line of `--save-pts`
+ * that `rpicam-vid` wrote for that frame. Node reads the pts file as before and hands each unit and each reduced frame the k-th
+ * line: a unit's k from its PTS, a reduced frame's from its byte position in the input (the
+ * reduced branch is thinned on the wall clock, so its own pts are arrival times).
  */
 
 /** Frames (or showinfo lines) kept while they wait for their other half. */
@@ -56,8 +57,10 @@ export function splitArgs(format: { width: number; height: number; fps: number }
   const intervalS = (0.9 / Math.min(options.detectFps, format.fps)).toFixed(4);
   const graph = [
     `[0:v]crop=${format.width}:${format.height}:0:0,split=2[enc][det]`,
-    // `select` keeps each kept frame's own pts (unlike `fps`), so it names its line in the pts file.
-    `[det]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${intervalS})',scale='min(${width}\\,trunc(iw/2)*2)':-2,format=yuv420p,showinfo=checksum=0[small]`,
+    // `select` thins by arrival time (`setpts` to the wall clock): the input's own clock k/F runs
+    // slow when the camera skips frames, and would thin the reduced stream with it. A kept
+    // frame's index k is its byte position over the frame size (showinfo's `pos`).
+    `[det]setpts='(RTCTIME-RTCSTART)/(TB*1000000)',select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${intervalS})',scale='min(${width}\\,trunc(iw/2)*2)':-2,format=yuv420p,showinfo=checksum=0[small]`,
   ].join(';');
   return [
     '-loglevel', 'info',
@@ -67,6 +70,12 @@ export function splitArgs(format: { width: number; height: number; fps: number }
     '-map', '[enc]', '-fps_mode', 'passthrough', ...options.encoderArgs(format.fps),
     '-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', 'pipe:3',
   ];
+}
+
+/** Parses a showinfo frame line's byte position in the input (`pos:`), or null for other lines. Pure. */
+export function parseShowinfoPos(line: string): number | null {
+  const match = /showinfo.*\bn:\s*\d+\s.*\bpos:\s*(-?\d+)/.exec(line);
+  return match ? Number(match[1]) : null;
 }
 
 /** The k-th frame's index from a 90 kHz PTS (the rawvideo input's frame k is at k/F s). Pure. */
@@ -176,7 +185,7 @@ export function startSplitRun(
   const metaFifo = options.aiCamera ? openSideFifo(logger, 'metadata') : null;
   const link = openLinkPipe();
   const indexed = new IndexedPts({ fps: format.fps, waitMs: options.ptsWaitMs, useStream: ptsFifo !== null, onFallback: events.onFallback });
-  let timeBase: [number, number] | null = null;
+  const inputFrameBytes = (strideY * format.height * 3) / 2;
   let buffersRef: ReturnType<RunEvents['frameBuffers']> | null = null;
   // A reduced frame's bytes (stdout) and its showinfo line (stderr) come on two pipes, in either
   // order: whichever comes first waits for the other (bounded; a frame left over is discarded).
@@ -185,7 +194,10 @@ export function startSplitRun(
   const discard = (packed: Buffer | null): void => {
     if (packed) buffersRef?.discard(packed);
   };
-  const pair = (k: number, packed: Buffer | null): void => indexed.take(k, (ptsUs) => events.onFrame(packed, ptsUs, true));
+  const pair = (k: number, packed: Buffer | null): void => {
+    if (k < 0) return discard(packed);
+    indexed.take(k, (ptsUs) => events.onFrame(packed, ptsUs, true));
+  };
   const onFrame = (packed: Buffer | null): void => {
     const k = waitingIndexes.shift();
     if (k !== undefined) return pair(k, packed);
@@ -212,12 +224,12 @@ export function startSplitRun(
       logger,
       keepInTail: (line) => !line.includes('showinfo') && !line.startsWith('[Parsed_'),
       onStderrLine: (line) => {
-        const pts = parseShowinfoPts(line);
-        if (pts !== null) {
-          if (timeBase) onIndex(Math.round((pts * timeBase[0] * format.fps) / timeBase[1]));
+        const pos = parseShowinfoPos(line);
+        if (pos !== null) {
+          // A frame without a position cannot be placed: -1 pairs with its bytes and is discarded.
+          onIndex(pos >= 0 ? Math.round(pos / inputFrameBytes) : -1);
           return;
         }
-        timeBase ??= parseShowinfoTimeBase(line);
         frames.stderrLine(line);
       },
     });

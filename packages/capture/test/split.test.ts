@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ffprobeJson } from '@preroll/process';
 import { createCleanupStack, waitFor } from '@preroll/testkit';
-import { createSource, frameIndexFrom90k, IndexedPts, splitArgs, type CameraUnit, type CaptureError, type Frame, type SplitOptions } from '../src/index';
+import { createSource, frameIndexFrom90k, IndexedPts, parseShowinfoPos, splitArgs, type CameraUnit, type CaptureError, type Frame, type SplitOptions } from '../src/index';
 import { tempDir, useFakeCamera } from './fake-camera';
 
 const cleanup = createCleanupStack();
@@ -19,15 +19,20 @@ const split: SplitOptions = {
 };
 
 describe('split route: pure parts', () => {
-  test('ffmpeg reads the padded rows at a constant rate and crops them; the reduced output keeps its timestamps', () => {
+  test('ffmpeg reads the padded rows at a constant rate and crops them; the reduced output is thinned by arrival time', () => {
     const args = splitArgs({ width: 100, height: 40, fps: 30 }, 128, split);
     expect(args.slice(args.indexOf('-s'), args.indexOf('-s') + 4)).toEqual(['-s', '128x40', '-framerate', '30']);
     const graph = args[args.indexOf('-filter_complex') + 1];
     expect(graph).toContain('crop=100:40:0:0');
-    expect(graph).toContain('select=');
+    expect(graph).toMatch(/setpts='\(RTCTIME-RTCSTART\)[^,]*',select=/);
     expect(graph).not.toMatch(/\bfps=/);
     expect(args).toContain('-bf');
     expect(args.slice(-2)).toEqual(['mpegts', 'pipe:3']);
+  });
+
+  test("showinfo's byte position names a reduced frame's input frame", () => {
+    expect(parseShowinfoPos('[Parsed_showinfo_5 @ 0x55f066f41380] n:   1 pts:      6 pts_time:0.2     pos:  8294400 fmt:yuv420p sar:0/1 s:640x360 i:P iskey:1 type:I ')).toBe(8294400);
+    expect(parseShowinfoPos('[Parsed_showinfo_5 @ 0x1] config in time_base: 1/30, frame_rate: 30/1')).toBeNull();
   });
 
   test('a 90 kHz PTS names its frame of a constant-rate input', () => {
@@ -105,6 +110,27 @@ describe('split route (fake rpicam-vid on PATH, real ffmpeg)', () => {
     writeFileSync(file, Buffer.concat(units.map((u) => u.data)));
     const probe = (await ffprobeJson(file, ['-show_entries', 'stream=codec_name,width,height'])) as { streams: { codec_name: string; width: number; height: number }[] };
     expect(probe.streams[0]).toMatchObject({ codec_name: 'h264', width: 100, height: 40 });
+  }, 90_000);
+
+  test('a camera that skips frames still gives reduced frames at the detection rate, each on its own line of the pts file', async () => {
+    // Every 2nd sensor frame skipped: ffmpeg's input clock (k/F) runs at half speed.
+    restore = useFakeCamera({ FAKE_RPICAM_DROP_EVERY: '2' });
+    const source = track(createSource('rpicam:64x32@30', { strideAlign: 64, split }));
+    const units: CameraUnit[] = [];
+    const frames: number[] = [];
+    source.onUnit?.((unit) => units.push(unit));
+    source.onFrame((frame) => frames.push(frame.ptsUs));
+    await source.start();
+    await waitFor(() => frames.length >= 12, { timeoutMs: 60_000, what: '12 reduced frames' });
+    await source.stop();
+    // The sensor's gaps are in the units' timestamps (two frame intervals apart at least)...
+    const unitGaps = units.slice(1).map((u, i) => u.ptsUs - units[i].ptsUs);
+    expect(unitGaps.filter((gap) => gap < 60_000)).toHaveLength(0);
+    // ...and the reduced frames, each on a unit's timestamp, still come about 5 a second of sensor time (not 2.5).
+    const unitPts = new Set(units.map((u) => u.ptsUs));
+    expect(frames.filter((pts) => pts <= units[units.length - 1].ptsUs && !unitPts.has(pts))).toHaveLength(0);
+    const spanS = (frames[frames.length - 1] - frames[0]) / 1e6;
+    expect((frames.length - 1) / spanS).toBeGreaterThan(3.5);
   }, 90_000);
 
   test('a camera that dies is restarted with its encoder, and the units continue on one rising clock from a keyframe', async () => {
