@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ffprobeJson } from '@preroll/process';
 import { createCleanupStack, waitFor } from '@preroll/testkit';
@@ -152,6 +152,32 @@ describe('split route (fake rpicam-vid on PATH, real ffmpeg)', () => {
     const restartAt = gaps.indexOf(Math.max(...gaps)) + 1;
     expect(units[restartAt].keyframe).toBe(true);
   }, 90_000);
+
+  test('new camera settings restart the camera and its encoder with them (a new rate, a new keyframe interval)', async () => {
+    const dir = tempDir();
+    const argvFile = join(dir, 'argv');
+    restore = useFakeCamera({ FAKE_RPICAM_ARGV_FILE: argvFile });
+    const source = track(createSource('rpicam:64x32@30', { strideAlign: 64, split }));
+    const units: CameraUnit[] = [];
+    source.onUnit?.((unit) => units.push(unit));
+    await source.start();
+    await waitFor(() => units.length >= 10, { timeoutMs: 60_000, what: '10 units' });
+    const result = await source.reconfigure!({ fps: 15, controls: { hflip: true } });
+    const before = units.length;
+    await waitFor(() => units.length >= before + 35, { timeoutMs: 60_000, what: '35 units after the restart' });
+    await source.stop();
+    expect(result.args).toContain('--hflip');
+    expect(source.state()).toBe('stopped');
+    const runs = readFileSync(argvFile, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as string[]);
+    expect(runs[runs.length - 1]).toEqual(expect.arrayContaining(['--framerate', '15', '--hflip']));
+    // The new run begins after the longest gap (the restart): a keyframe first, then one every
+    // 15 frames (a second at the new rate), on a rising clock.
+    const gaps = units.slice(1).map((u, i) => u.ptsUs - units[i].ptsUs);
+    expect(gaps.filter((gap) => gap <= 0)).toHaveLength(0);
+    const after = units.slice(gaps.indexOf(Math.max(...gaps)) + 1);
+    expect(after[0].keyframe).toBe(true);
+    expect(after.slice(0, 31).filter((u) => u.keyframe)).toHaveLength(3);
+  }, 120_000);
 
   test('a camera that stops sending is restarted by the watchdog (the units are its heartbeat)', async () => {
     const dir = tempDir();
