@@ -57,10 +57,11 @@ export function splitArgs(format: { width: number; height: number; fps: number }
   const intervalS = (0.9 / Math.min(options.detectFps, format.fps)).toFixed(4);
   const graph = [
     `[0:v]crop=${format.width}:${format.height}:0:0,split=2[enc][det]`,
-    // `select` thins by arrival time (`setpts` to the wall clock): the input's own clock k/F runs
-    // slow when the camera skips frames, and would thin the reduced stream with it. A kept
-    // frame's index k is its byte position over the frame size (showinfo's `pos`).
-    `[det]setpts='(RTCTIME-RTCSTART)/(TB*1000000)',select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${intervalS})',scale='min(${width}\\,trunc(iw/2)*2)':-2,format=yuv420p,showinfo=checksum=0[small]`,
+    // `select` thins on the input's clock k/F. (On the wall clock, `setpts` to RTCTIME, a camera
+    // that skips frames would not thin the reduced stream with it, but ffmpeg's CPU then grew
+    // with the run's length: about twice the encoder's cost after 30 s.) A kept frame's index k
+    // is its byte position over the frame size (showinfo's `pos`).
+    `[det]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${intervalS})',scale='min(${width}\\,trunc(iw/2)*2)':-2,format=yuv420p,showinfo=checksum=0[small]`,
   ].join(';');
   return [
     '-loglevel', 'info',
