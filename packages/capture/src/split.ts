@@ -23,9 +23,9 @@ import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
  *
  * Timestamps stay the sensor's: ffmpeg's rawvideo input runs on a constant `-framerate F`, so
  * its k-th frame has pts k/F exactly on the encoder's output, and k is the line of `--save-pts`
- * that `rpicam-vid` wrote for that frame. Node reads the pts file as before and hands each unit and each reduced frame the k-th
- * line: a unit's k from its PTS, a reduced frame's from its byte position in the input (the
- * reduced branch is thinned on the wall clock, so its own pts are arrival times).
+ * that `rpicam-vid` wrote for that frame. Node reads the pts file as before and hands each unit
+ * and each reduced frame the k-th line: a unit's k from its PTS, a reduced frame's from its byte
+ * position in the input (showinfo's `pos`).
  */
 
 /** Frames (or showinfo lines) kept while they wait for their other half. */
