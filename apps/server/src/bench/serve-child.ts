@@ -39,13 +39,15 @@ export interface ChildServerOptions {
   readonly extraArgs?: readonly string[];
   /** More environment for the server (e.g. `PREROLL_CAMERA__PASSTHROUGH__MODE`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Options for node itself, before the script (e.g. `--heapsnapshot-signal=SIGUSR2`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
 export async function startChildServer(source: string, options: ChildServerOptions = {}): Promise<ChildServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-'));
-  const args = [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.extraArgs ?? [])];
+  const args = [...(options.nodeArgs ?? []), join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.extraArgs ?? [])];
   const [command, argv] = options.cgroupProcs
     ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...args]]
     : [process.execPath, args];
@@ -99,6 +101,20 @@ export function processMallocHeapBytes(pid: number): number {
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]');
     else if (inHeap && line.startsWith('Rss:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return kb * 1024;
+}
+
+/**
+ * Resident bytes of a process's anonymous memory outside the `[heap]` mapping (from
+ * `/proc/PID/smaps`): mmapped malloc chunks, the other malloc arena, V8's heap, thread stacks.
+ */
+export function processOtherAnonBytes(pid: number): number {
+  let inHeap = false;
+  let kb = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]');
+    else if (!inHeap && line.startsWith('Anonymous:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
   }
   return kb * 1024;
 }
