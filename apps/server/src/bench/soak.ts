@@ -99,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, Math.max(0, Math.min(POLL_MS, nextRow - Date.now()))));
-      const status = await (await fetch(`${server.url}/api/status`)).json();
+      const status = await fetchStatus(server.url);
       const now = Date.now();
       frames += ((status.fps ?? 0) * (now - lastPoll)) / 1000;
       lastPoll = now;
@@ -142,6 +142,22 @@ async function main(argv: string[]): Promise<number> {
     `\nafter warm-up (minute ${fmt(base.minute, 1)}) to the end: RSS ${fmt((last.rss - base.rss) / 1e6, 1)} MB (range ${fmt(Math.min(...rss), 1)}–${fmt(Math.max(...rss), 1)} MB, trend ${fmt(slope, 1)} MB/hour), open fds ${last.fds - base.fds}, dropped frames ${last.dropped}, events ${last.events}, server CPU ${fmt(cpuMsPerFrameTotal, 1)} ms per captured frame (${fmt(frames, 0)} frames)`,
   );
   return 0;
+}
+
+/**
+ * The server's status, tried up to 5 times: a poll may meet a keep-alive connection the server
+ * has just closed (a loaded machine can hold either process past the keep-alive timeout).
+ */
+async function fetchStatus(url: string): Promise<any> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await (await fetch(`${url}/api/status`)).json();
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      process.stderr.write(`status poll failed (${(error as Error).message}; ${String((error as { cause?: unknown }).cause)}), retrying\n`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
 }
 
 /** Waits (up to 2 minutes) until the n-th `.heapsnapshot` file in `dir` stops growing. */
