@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { mjpegViewer, processCpuS, processFds, processMallocHeapBytes, processOtherAnonBytes, processRssBytes, startChildServer } from './serve-child';
 import { fmt } from './suite';
 
-const USAGE = 'usage: pnpm soak --minutes N [--source SPEC] [--env NAME=VALUE]... [--snapshot-external-mb N]\n';
+const USAGE = 'usage: pnpm soak --minutes N [--source SPEC] [--env NAME=VALUE]... [--node-option FLAG]... [--snapshot-external-mb N]\n';
 /** How often the status is polled between table rows: often enough to catch a burst of Buffers. */
 const POLL_MS = 2_000;
 /** Heap snapshots at most per run: each one pauses the server and costs memory while written. */
@@ -18,6 +18,8 @@ interface SoakOptions {
   readonly source: string;
   /** Environment for the server on top of `pnpm start`'s (e.g. `MALLOC_MMAP_THRESHOLD_=65536`). */
   readonly env: Readonly<Record<string, string>>;
+  /** More options for the server's node (e.g. `--max-old-space-size=256`), after `pnpm start`'s. */
+  readonly nodeOptions: readonly string[];
   /** Take a heap snapshot of the server when its external memory exceeds this (MB), or null. */
   readonly snapshotExternalMb: number | null;
 }
@@ -26,13 +28,15 @@ function parseOptions(argv: readonly string[]): SoakOptions | string {
   let minutes = 30;
   let source = 'demo';
   const env: Record<string, string> = {};
+  const nodeOptions: string[] = [];
   let snapshotExternalMb: number | null = null;
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
-    if (value === undefined || value.startsWith('--')) return `${flag} needs a value`;
+    if (value === undefined || (value.startsWith('--') && flag !== '--node-option')) return `${flag} needs a value`;
     if (flag === '--minutes') minutes = Number(value);
     else if (flag === '--source') source = value;
     else if (flag === '--snapshot-external-mb') snapshotExternalMb = Number(value);
+    else if (flag === '--node-option') nodeOptions.push(value);
     else if (flag === '--env') {
       const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(value);
       if (!match) return `--env takes NAME=VALUE, not ${value}`;
@@ -41,7 +45,7 @@ function parseOptions(argv: readonly string[]): SoakOptions | string {
   }
   if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 24 * 60) return '--minutes must be in (0, 1440]';
   if (snapshotExternalMb !== null && !(snapshotExternalMb > 0)) return '--snapshot-external-mb must be a positive number';
-  return { minutes, source, env, snapshotExternalMb };
+  return { minutes, source, env, nodeOptions, snapshotExternalMb };
 }
 
 /**
@@ -50,7 +54,8 @@ function parseOptions(argv: readonly string[]): SoakOptions | string {
  * dropped frames, events, and the server's CPU time per captured frame. Prints a table and a verdict line.
  *
  * `--env NAME=VALUE` (repeatable) starts the server with more environment (allocator settings
- * to compare side by side). `--snapshot-external-mb N` starts it with
+ * to compare side by side), `--node-option FLAG` (repeatable) with more options for node (heap
+ * settings). `--snapshot-external-mb N` starts it with
  * `--heapsnapshot-signal=SIGUSR2` and takes a heap snapshot (at most two) when the external
  * memory (Buffers outside the JavaScript heap) exceeds N MB, to find what holds a burst.
  */
@@ -60,12 +65,12 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`${options}\n${USAGE}`);
     return 2;
   }
-  const { minutes, source, env, snapshotExternalMb } = options;
+  const { minutes, source, env, nodeOptions, snapshotExternalMb } = options;
   const snapshotDir = snapshotExternalMb === null ? null : mkdtempSync(join(tmpdir(), 'preroll-soak-snapshots-'));
   const server = await startChildServer(source, {
     startTimeoutMs: 120_000,
     env,
-    nodeArgs: snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`] : [],
+    nodeArgs: [...nodeOptions, ...(snapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapshotDir}`] : [])],
   });
   const pid = server.child.pid!;
   const viewers = Array.from({ length: 5 }, () => mjpegViewer(server.url));
@@ -80,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
   log(`# pnpm soak ${argv.join(' ')}`);
   log(`${source === 'demo' ? 'demo source 640x360@15 (motion 10-14 s of every 20 s)' : `source ${source}`}, 5 MJPEG viewers + 1 WebSocket page + 1 /stream.mp4 reader, sampled every 30 s (external max: the highest of the ${POLL_MS / 1000}-s polls since the last row)`);
   if (Object.keys(env).length) log(`server environment: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  if (nodeOptions.length) log(`server node options: ${nodeOptions.join(' ')}`);
   if (snapshotDir) log(`heap snapshots above ${snapshotExternalMb} MB external go to ${snapshotDir}`);
   log('| minute | RSS MB | malloc heap MB | other anon MB | JS heap MB | external MB | external max MB | pre-roll MB | frame pool MB (buffers) | open fds | dropped frames | events | live encodes | stream.mp4 MB | CPU ms/frame |');
   log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
