@@ -83,12 +83,12 @@ async function main(argv: string[]): Promise<number> {
   ws.on('message', () => undefined);
   const log = (line: string): void => void process.stdout.write(`${line}\n`);
   log(`# pnpm soak ${argv.join(' ')}`);
-  log(`${source === 'demo' ? 'demo source 640x360@15 (motion 10-14 s of every 20 s)' : `source ${source}`}, 5 MJPEG viewers + 1 WebSocket page + 1 /stream.mp4 reader, sampled every 30 s (external max: the highest of the ${POLL_MS / 1000}-s polls since the last row)`);
+  log(`${source === 'demo' ? 'demo source 640x360@15 (motion 10-14 s of every 20 s)' : `source ${source}`}, 5 MJPEG viewers + 1 WebSocket page + 1 /stream.mp4 reader, sampled every 30 s (external max and queued to clients: the highest of the ${POLL_MS / 1000}-s polls since the last row)`);
   if (Object.keys(env).length) log(`server environment: ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   if (nodeOptions.length) log(`server node options: ${nodeOptions.join(' ')}`);
   if (snapshotDir) log(`heap snapshots above ${snapshotExternalMb} MB external go to ${snapshotDir}`);
-  log('| minute | RSS MB | malloc heap MB | other anon MB | JS heap MB | external MB | external max MB | pre-roll MB | frame pool MB (buffers) | open fds | dropped frames | events | live encodes | stream.mp4 MB | CPU ms/frame |');
-  log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  log('| minute | RSS MB | malloc heap MB | other anon MB | JS heap MB | external MB | external max MB | pre-roll MB | frame pool MB (buffers) | queued to clients kB (max) | open fds | dropped frames | events | live encodes | stream.mp4 MB | CPU ms/frame |');
+  log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const samples: { minute: number; rss: number; fds: number; dropped: number; events: number }[] = [];
   const started = Date.now();
   const rowMs = Math.min(30_000, (minutes * 60_000) / 4);
@@ -101,6 +101,8 @@ async function main(argv: string[]): Promise<number> {
   let rowCpuS = startCpuS;
   let cpuMsPerFrameTotal = 0;
   let externalMax = 0;
+  // Bytes Node holds for the live streams' clients (MJPEG, /stream.mp4, WebSocket), highest poll.
+  let queuedMax = 0;
   let snapshots = 0;
   try {
     for (;;) {
@@ -111,6 +113,8 @@ async function main(argv: string[]): Promise<number> {
       lastPoll = now;
       const external = status.system?.externalBytes ?? 0;
       externalMax = Math.max(externalMax, external);
+      const streams = Object.values(status.streams ?? {}) as { queuedBytes: number }[];
+      queuedMax = Math.max(queuedMax, streams.reduce((sum, kind) => sum + kind.queuedBytes, 0));
       if (snapshotDir && snapshotExternalMb !== null && external > snapshotExternalMb * 1e6 && snapshots < MAX_SNAPSHOTS) {
         snapshots++;
         log(`snapshot ${snapshots} at minute ${fmt((now - started) / 60_000, 2)}: external ${fmt(external / 1e6, 1)} MB, RSS ${fmt(processRssBytes(pid) / 1e6, 1)} MB, malloc heap ${fmt(processMallocHeapBytes(pid) / 1e6, 1)} MB, other anon ${fmt(processOtherAnonBytes(pid) / 1e6, 1)} MB`);
@@ -126,8 +130,9 @@ async function main(argv: string[]): Promise<number> {
       const sample = { minute: (now - started) / 60_000, rss: processRssBytes(pid), fds: processFds(pid), dropped: status.droppedFrames, events: status.events.count };
       samples.push(sample);
       const pool = status.pipeline?.framePool;
-      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt(processMallocHeapBytes(pid) / 1e6, 1)} | ${fmt(processOtherAnonBytes(pid) / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${fmt(external / 1e6, 1)} | ${fmt(externalMax / 1e6, 1)} | ${fmt((status.pipeline?.preRoll.bytes ?? 0) / 1e6, 1)} | ${pool ? `${fmt(pool.bytes / 1e6, 1)} (${pool.frames})` : '-'} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} | ${fmt(mp4Bytes / 1e6, 1)} | ${fmt(cpuMsPerFrame, 1)} |`);
+      log(`| ${fmt(sample.minute, 1)} | ${fmt(sample.rss / 1e6, 1)} | ${fmt(processMallocHeapBytes(pid) / 1e6, 1)} | ${fmt(processOtherAnonBytes(pid) / 1e6, 1)} | ${fmt((status.system?.heapUsedBytes ?? 0) / 1e6, 1)} | ${fmt(external / 1e6, 1)} | ${fmt(externalMax / 1e6, 1)} | ${fmt((status.pipeline?.preRoll.bytes ?? 0) / 1e6, 1)} | ${pool ? `${fmt(pool.bytes / 1e6, 1)} (${pool.frames})` : '-'} | ${fmt(queuedMax / 1e3, 0)} | ${sample.fds} | ${sample.dropped} | ${sample.events} | ${status.live.encodes} | ${fmt(mp4Bytes / 1e6, 1)} | ${fmt(cpuMsPerFrame, 1)} |`);
       externalMax = 0;
+      queuedMax = 0;
       if (sample.minute >= minutes) break;
     }
     cpuMsPerFrameTotal = frames > 0 ? ((processCpuS(pid) - startCpuS) * 1000) / frames : 0;
