@@ -53,7 +53,7 @@ export async function startChildServer(source: string, options: ChildServerOptio
     : [process.execPath, args];
   const child = spawn(command, argv, {
     // The allocator and heap settings of `pnpm start`, the systemd unit and the Docker image.
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '16384', NODE_OPTIONS: '--max-semi-space-size=2 --max-old-space-size=256', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
+    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=2 --max-old-space-size=256', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
