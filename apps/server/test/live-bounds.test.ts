@@ -30,7 +30,8 @@ describe('live streams: what Node holds for a client that stopped reading is bou
   const savedPath = process.env.PATH;
   beforeAll(async () => {
     process.env.PATH = `${FAKE_BIN}${delimiter}${savedPath}`;
-    server = await startTestServer({ camera: { source: 'rpicam:640x360@30' } });
+    // The idle timeout (which also closes stalled clients) is longer than the test.
+    server = await startTestServer({ camera: { source: 'rpicam:640x360@30' }, server: { limits: { idleTimeoutMs: 900_000 } } });
   });
   afterAll(async () => {
     await server.stop();
@@ -87,4 +88,41 @@ describe('live streams: what Node holds for a client that stopped reading is bou
     }, 30_000, 'the closed clients to be forgotten');
     expect([closed.mjpeg.queuedBytes, closed.mp4.queuedBytes, closed.ws.queuedBytes]).toEqual([0, 0, 0]);
   }, 300_000);
+});
+
+describe('the WebSocket: a client that answers no ping is closed after the idle timeout', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    server = await startTestServer({ server: { limits: { idleTimeoutMs: 5000 } } });
+  });
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  test('of two pages watching live, the one that stopped reading is closed and the other stays', async () => {
+    const open = (): WebSocket => new WebSocket(`${server.url.replace('http', 'ws')}/ws`, { headers: { Origin: server.url } });
+    const reading = open();
+    const stalled = open();
+    let readingClosed = false;
+    reading.on('close', () => (readingClosed = true));
+    for (const ws of [reading, stalled]) ws.on('error', () => undefined);
+    try {
+      await Promise.all([reading, stalled].map((ws) => new Promise((r) => ws.once('open', r))));
+      for (const ws of [reading, stalled]) ws.send(JSON.stringify({ type: 'live', enabled: true }));
+      stalled.pause();
+      const clients = async (): Promise<number> => (await request(`${server.url}/api/status`, 'GET')).body.streams.ws.clients;
+      expect(await clients()).toBe(2);
+      // Pings every 1.25 s, closed after 5 s without an answer: within seconds, bounded for a loaded machine.
+      await waitFor(async () => (await clients()) === 1, 60_000, 'the stalled client to be closed');
+      // The reading page answered every ping: still open two idle timeouts later.
+      const since = Date.now();
+      await waitFor(async () => Date.now() - since >= 10_000, 30_000, 'two idle timeouts');
+      expect(await clients()).toBe(1);
+      expect(readingClosed).toBe(false);
+      expect(reading.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      reading.terminate();
+      stalled.terminate();
+    }
+  }, 120_000);
 });

@@ -428,7 +428,7 @@ const server = z
         requestTimeoutMs: z.int().min(1000).max(600_000).default(15_000).describe('Time a client has to send the whole request (headers and body), milliseconds. Responses (the live streams) are not limited.'),
         bodyTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Time a request body may take to arrive once the headers are in, milliseconds (answered 408).'),
         keepAliveTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('An idle kept-alive connection is closed after this long, milliseconds.'),
-        idleTimeoutMs: z.int().min(1000).max(3_600_000).default(120_000).describe('A connection on which nothing moved in either direction for this long is closed, milliseconds (a stalled stream viewer).'),
+        idleTimeoutMs: z.int().min(1000).max(3_600_000).default(120_000).describe('A connection on which nothing moved in either direction for this long is closed, milliseconds (a stalled stream viewer; a WebSocket client that answers no ping).'),
         maxConnections: z.int().min(8).max(100_000).default(128).describe('Open connections in all; further ones are closed at once. Lowered automatically to the descriptor limit (`ulimit -n`) minus 64 kept for the recorder.'),
         maxUnauthenticated: z.int().min(2).max(100_000).default(32).describe('Connections that have not shown a session or token yet, from all addresses; beyond it the oldest such connection is closed.'),
         maxUnauthenticatedPerAddress: z.int().min(1).max(100_000).default(8).describe('Connections that have not shown a session or token yet, per client address; beyond it new ones from that address are closed.'),

@@ -182,6 +182,13 @@ export function attachWebSocket(
     status: (runtime: Runtime) => unknown;
     /** Where each client's queued bytes and skipped pictures are counted. */
     streams: StreamClients;
+    /**
+     * A client that answers no ping (and sends nothing) for this long is closed, milliseconds
+     * (`server.limits.idleTimeoutMs`): a page that stopped reading would otherwise hold its
+     * queued bytes and socket buffers for ever (the HTTP server's idle timeout does not apply
+     * to an upgraded socket).
+     */
+    idleTimeoutMs: number;
     /** New recordings, announced once: pushed to every open page. */
     announcer?: Pick<Announcer, 'subscribe'>;
     /** A recording's final labels were stored (once per motion event): pushed as `{"type":"labelled"}` so the gallery shows them. */
@@ -212,6 +219,9 @@ export function attachWebSocket(
     runtime: Runtime;
     unsubscribeLive: (() => void) | null;
     unregister: () => void;
+    /** When the client last answered a ping or sent a message. */
+    lastHeardMs: number;
+    lastPingMs: number;
     /** Data saver: at most this many JPEGs a second (0: every frame). */
     maxFps: number;
     lastSentMs: number;
@@ -275,7 +285,25 @@ export function attachWebSocket(
       }),
     );
   }
-  const timer = setInterval(broadcastStatus, 500);
+  // Pings a few times per idle timeout; a client that answered none of them is gone or stalled.
+  const pingEveryMs = Math.max(1000, Math.floor(options.idleTimeoutMs / 4));
+  const checkLiveness = (): void => {
+    const now = Date.now();
+    for (const [ws, state] of clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      if (now - state.lastHeardMs > options.idleTimeoutMs) {
+        logger.info({ silentMs: now - state.lastHeardMs, queuedBytes: ws.bufferedAmount }, 'websocket: closing a client that answered no ping');
+        ws.terminate();
+      } else if (now - state.lastPingMs >= pingEveryMs) {
+        state.lastPingMs = now;
+        ws.ping();
+      }
+    }
+  };
+  const timer = setInterval(() => {
+    broadcastStatus();
+    checkLiveness();
+  }, 500);
   timer.unref();
 
   const subscribe = (ws: WebSocket, state: ClientState): void => {
@@ -291,7 +319,8 @@ export function attachWebSocket(
   };
 
   wss.on('connection', (ws) => {
-    const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null, unregister: options.streams.add('ws', () => ws.bufferedAmount), maxFps: 0, lastSentMs: 0 };
+    const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null, unregister: options.streams.add('ws', () => ws.bufferedAmount), lastHeardMs: Date.now(), lastPingMs: Date.now(), maxFps: 0, lastSentMs: 0 };
+    ws.on('pong', () => (state.lastHeardMs = Date.now()));
     clients.set(ws, state);
     try {
       sendJson(ws, { type: 'status', status: options.status(state.runtime), scores: [] });
@@ -299,6 +328,7 @@ export function attachWebSocket(
       logger.warn({ err: (error as Error).message }, 'cannot build the status for a new client');
     }
     ws.on('message', (data, isBinary) => {
+      state.lastHeardMs = Date.now();
       let message: ClientMessage;
       try {
         if (isBinary) throw new Error('binary');

@@ -223,6 +223,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     onAuthenticated: (socket) => connections.markAuthenticated(socket as Socket),
     status: (r) => statusOf(r)(),
     streams,
+    idleTimeoutMs: limits.idleTimeoutMs,
     announcer: options.announcer,
     labelled: options.labels?.onLabelled,
     configChanges: options.configService,
