@@ -1,7 +1,10 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCleanupStack, makeJpegs, startMjpegStream, waitFor } from '@preroll/testkit';
-import { createSource, JpegSplitter, mjpegSourceArgs, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
+import { execFileSync } from 'node:child_process';
+import { allocatingBuffers } from '../src/assembler';
+import { i420Bytes } from '../src/frame';
+import { AnalysisPicker, createSource, JpegSplitter, mjpegDecoderArgs, mjpegSourceArgs, parseShowinfoPos, startMjpegRun, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
 
 const cleanup = createCleanupStack();
 afterEach(() => cleanup.run());
@@ -62,13 +65,94 @@ describe('JpegSplitter', () => {
   });
 });
 
-describe('mjpegSourceArgs', () => {
-  test('one input, a reduced decode for detection on stdout and a stream copy on pipe 3', () => {
-    const args = mjpegSourceArgs('http://127.0.0.1:1/stream.mjpg', { lowres: 2, analysisFps: 4 });
+describe('mjpegSourceArgs and mjpegDecoderArgs', () => {
+  test('the camera ffmpeg only copies the JPEGs; the decoder reads multipart on stdin at reduced size', () => {
+    const args = mjpegSourceArgs('http://127.0.0.1:1/stream.mjpg');
     expect(args.filter((a) => a === '-i')).toHaveLength(1);
-    expect(args.slice(args.indexOf('-lowres'), args.indexOf('-lowres') + 2)).toEqual(['-lowres', '2']);
-    expect(args.join(' ')).toContain("gte(t-prev_selected_t\\,0.2250)");
-    expect(args.slice(-4)).toEqual(['copy', '-f', 'mjpeg', 'pipe:3']);
+    expect(args).not.toContain('-lowres');
+    expect(args).not.toContain('-vf');
+    expect(args.slice(-5)).toEqual(['-c:v', 'copy', '-f', 'mjpeg', 'pipe:1']);
+    const decoder = mjpegDecoderArgs(3);
+    expect(decoder.slice(decoder.indexOf('-lowres'), decoder.indexOf('-lowres') + 2)).toEqual(['-lowres', '3']);
+    expect(decoder.slice(decoder.indexOf('-f'), decoder.indexOf('-f') + 4)).toEqual(['-f', 'mpjpeg', '-i', 'pipe:0']);
+    expect(decoder.slice(-3)).toEqual(['-f', 'rawvideo', 'pipe:1']);
+  });
+
+  test('parseShowinfoPos reads the byte offset of a showinfo line and nothing else', () => {
+    expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] n:   3 pts:      3 pts_time:0.12    pos:    54051 fmt:yuv420p sar:1/1 s:160x120')).toBe(54051);
+    expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] config in time_base: 1/25, frame_rate: 25/1')).toBeNull();
+    expect(parseShowinfoPos('frame=    4 fps=0.0 q=-0.0 size=      84kB')).toBeNull();
+  });
+});
+
+describe('AnalysisPicker', () => {
+  test('a 15 fps camera with jitter analysed at 5 fps: exactly every third picture', () => {
+    const picker = new AnalysisPicker(5);
+    const picked: number[] = [];
+    for (let i = 0; i < 45; i++) {
+      // ±5 ms of jitter around 66.7 ms.
+      const arrivalUs = Math.round(i * 66_667 + (i % 2 ? 5_000 : -5_000));
+      if (picker.due(arrivalUs)) {
+        picker.taken(arrivalUs);
+        picked.push(i);
+      }
+    }
+    expect(picked).toHaveLength(15);
+    expect(picked.every((n, k) => n === 3 * k)).toBe(true);
+  });
+
+  test('a due picture not taken leaves the next one due; time going back re-arms it', () => {
+    const picker = new AnalysisPicker(5);
+    picker.taken(0);
+    expect(picker.due(100_000)).toBe(false);
+    expect(picker.due(200_000)).toBe(true);
+    expect(picker.due(266_000)).toBe(true);
+    picker.taken(266_000);
+    expect(picker.due(300_000)).toBe(false);
+    expect(picker.due(10_000)).toBe(true);
+  });
+});
+
+describe('startMjpegRun', () => {
+  test('the decoder receives exactly the analysed pictures; each frame is its JPEG decoded, with its arrival time', async () => {
+    const stream = cleanup.defer(await startMjpegStream(jpegs, 10), (s) => s.close());
+    const frames: Array<{ y: Buffer; ptsUs: number; fromStream: boolean }> = [];
+    const analysed: Array<{ data: Buffer; arrivalUs: number }> = [];
+    let all = 0;
+    let size: { width: number; height: number } | null = null;
+    const run = startMjpegRun(stream.url, { lowres: 1, analysisFps: 2.5, ptsWaitMs: 10_000 }, {
+      onFormat: (width, height) => void (size = { width, height }),
+      frameBuffers: () => allocatingBuffers(i420Bytes(size!.width, size!.height)),
+      onFrame: (packed, ptsUs, fromStream) => {
+        if (packed) frames.push({ y: Buffer.from(packed.subarray(0, size!.width * size!.height)), ptsUs, fromStream });
+      },
+      onFallback: (reason) => {
+        throw new Error(`no fallback expected: ${reason}`);
+      },
+      onJpeg: (data, arrivalUs, isAnalysed) => {
+        all++;
+        if (isAnalysed) analysed.push({ data, arrivalUs });
+      },
+      onCorruptJpeg: () => undefined,
+    });
+    cleanup.defer(run, (r) => r.stop());
+    await waitFor(() => all >= 30 && frames.length >= 4, { timeoutMs: 30_000, what: '30 camera JPEGs and 4 frames' });
+    await run.stop();
+    const { error } = await run.finished;
+    expect(error).toBeNull();
+    // Every analysed picture came back as one frame, in order, stamped with its JPEG's arrival.
+    expect(frames).toHaveLength(analysed.length);
+    expect(frames.map((f) => f.ptsUs)).toEqual(analysed.map((j) => j.arrivalUs));
+    expect(frames.every((f) => !f.fromStream)).toBe(true);
+    // 10 fps camera, 2.5 fps analysis: every fourth picture.
+    expect(analysed.length).toBeLessThanOrEqual(Math.ceil(all / 4) + 1);
+    expect(analysed.length).toBeGreaterThanOrEqual(Math.floor(all / 4) - 1);
+    expect(size).toEqual({ width: 160, height: 120 });
+    // The luma of each frame is exactly that JPEG decoded at half size on its own.
+    for (let i = 0; i < frames.length; i++) {
+      const reference = execFileSync('ffmpeg', ['-v', 'error', '-lowres', '1', '-f', 'mjpeg', '-i', 'pipe:0', '-pix_fmt', 'yuv420p', '-f', 'rawvideo', 'pipe:1'], { input: analysed[i].data });
+      expect(frames[i].y.equals(reference.subarray(0, 160 * 120))).toBe(true);
+    }
   });
 });
 
@@ -98,7 +182,10 @@ describe('MJPEG url: source', () => {
     // Frames and JPEGs share one clock: every frame lies within the JPEGs' span or close to it.
     const last = received[received.length - 1].ptsUs;
     expect(Math.abs(frames[frames.length - 1].ptsUs - last)).toBeLessThan(2_000_000);
-    expect(source.stats().jpegs).toMatchObject({ corrupt: 0 });
+    expect(source.stats().jpegs).toMatchObject({ corrupt: 0, decoderBusy: 0 });
+    // The decoder got only the analysed pictures: every frame is one of them.
+    expect(frames.length).toBeLessThanOrEqual(source.stats().jpegs!.analysed);
+    expect(source.stats().jpegs!.analysed).toBeLessThanOrEqual(Math.ceil((source.stats().jpegs!.delivered + source.stats().jpegs!.beforeFirstFrame) / 4) + 2);
   });
 
   test('a corrupt JPEG is dropped and counted; a camera that drops the connection is restarted and its JPEGs go on', async () => {
