@@ -277,6 +277,8 @@ export class AnalysisPicker {
   }
 }
 
+const PART_END = Buffer.from('\r\n', 'latin1');
+
 /** Pictures handed to the decoder and not yet back, beyond which a due picture is skipped (a live edge: the detector wants the newest). */
 const MAX_DECODING = 3;
 
@@ -371,9 +373,12 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
     const head = Buffer.from(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`, 'latin1');
     decoding.push({ pos: written + head.length, arrivalUs });
     written += head.length + jpeg.length + 2;
+    // One writev for the three parts: a write to a pipe is a system call and a wake-up of ffmpeg.
+    decoderIn.cork();
     decoderIn.write(head);
     decoderIn.write(jpeg);
-    decoderIn.write('\r\n');
+    decoderIn.write(PART_END);
+    decoderIn.uncork();
     return true;
   };
   camera.stdout?.on('data', (chunk: Buffer) => {

@@ -217,9 +217,8 @@ export const peerBench: BenchSuite = {
       log(`load average at start ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared with other work: CPU seconds hold, wall-time figures do not)`);
       stream.still(true);
       motion = spawn('motion', ['-n', '-c', motionConfig(dir, stream.url)], { stdio: 'ignore' });
-      // `--profile DIR`: the MJPEG paths' Node writes a CPU profile there when it stops.
-      const profileAt = argv.indexOf('--profile');
-      const profileDir = profileAt >= 0 ? argv[profileAt + 1] : null;
+      // `--profile=DIR`: the MJPEG paths' Node writes a CPU profile there when it stops.
+      const profileDir = argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length) ?? null;
       for (const path of PATHS) {
         const extraArgs: string[] = [];
         if (path.config) {
@@ -227,8 +226,8 @@ export const peerBench: BenchSuite = {
           writeFileSync(file, JSON.stringify(path.config));
           extraArgs.push('--config', file);
         }
-        const env = profileDir && path.config ? { NODE_OPTIONS: `--max-semi-space-size=2 --cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-name=${path.key}.cpuprofile` } : undefined;
-        servers.push(await startChildServer(`url:${stream.url}`, { extraArgs, env }));
+        const nodeArgs = profileDir && path.config ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${path.key}.cpuprofile`] : [];
+        servers.push(await startChildServer(`url:${stream.url}`, { extraArgs, nodeArgs }));
       }
       const pids = servers.map((server) => server.child.pid!);
       const motionPid = motion.pid!;

@@ -39,13 +39,15 @@ export interface ChildServerOptions {
   readonly extraArgs?: readonly string[];
   /** More environment for the server (e.g. `PREROLL_CAMERA__PASSTHROUGH__MODE`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Options for node itself, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
 export async function startChildServer(source: string, options: ChildServerOptions = {}): Promise<ChildServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-'));
-  const args = [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.extraArgs ?? [])];
+  const args = [...(options.nodeArgs ?? []), join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.extraArgs ?? [])];
   const [command, argv] = options.cgroupProcs
     ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...args]]
     : [process.execPath, args];
