@@ -250,6 +250,16 @@ export const peerBench: BenchSuite = {
       const active = await measure(sceneS);
       stream.still(true);
       await sleep(settleS * 1000);
+      // Idle means idle: every event of the scene closed, the on-demand encoders stopped (on a
+      // loaded machine an event's end, its clip and its labels can run well past the scene).
+      const settledBy = Date.now() + 120_000;
+      const busy = async (url: string): Promise<boolean> => {
+        const status = (await (await fetch(`${url}/api/status`)).json()) as { recording?: boolean; pipeline?: { onDemandEncoder?: { state?: string } | null } };
+        return Boolean(status.recording) || (status.pipeline?.onDemandEncoder?.state ?? 'off') !== 'off';
+      };
+      while (Date.now() < settledBy && (await Promise.all(servers.map((server) => busy(server.url)))).some(Boolean)) await sleep(1000);
+      log(`settled ${fmt((Date.now() - settledBy + 120_000) / 1000 + settleS, 0)} s after the scene (events closed, encoders stopped); then ${settleS} s more for what follows an event (clip, snapshot, labels)`);
+      await sleep(settleS * 1000);
       const idle = await measure(idleS);
       const eventsEnd = await countAll();
       const events = { motion: motionEvents(dir) - events0.motion, preroll: eventsEnd.map((n, i) => n - events0.preroll[i]) };
