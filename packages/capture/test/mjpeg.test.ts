@@ -2,6 +2,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCleanupStack, makeJpegs, startMjpegStream, waitFor } from '@preroll/testkit';
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { allocatingBuffers } from '../src/assembler';
 import { i420Bytes } from '../src/frame';
 import { AnalysisPicker, createSource, JpegSplitter, mjpegDecoderArgs, mjpegSourceArgs, parseShowinfoPos, startMjpegRun, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
@@ -118,7 +119,8 @@ describe('startMjpegRun', () => {
     const stream = cleanup.defer(await startMjpegStream(jpegs, 10), (s) => s.close());
     const frames: Array<{ y: Buffer; ptsUs: number; fromStream: boolean }> = [];
     const analysed: Array<{ data: Buffer; arrivalUs: number }> = [];
-    let all = 0;
+    const seen: Array<{ arrivalUs: number; analysed: boolean; busy: boolean }> = [];
+    let busy = false;
     let size: { width: number; height: number } | null = null;
     const run = startMjpegRun(stream.url, { lowres: 1, analysisFps: 2.5, ptsWaitMs: 10_000 }, {
       onFormat: (width, height) => void (size = { width, height }),
@@ -130,13 +132,16 @@ describe('startMjpegRun', () => {
         throw new Error(`no fallback expected: ${reason}`);
       },
       onJpeg: (data, arrivalUs, isAnalysed) => {
-        all++;
+        seen.push({ arrivalUs, analysed: isAnalysed, busy });
+        busy = false;
         if (isAnalysed) analysed.push({ data, arrivalUs });
       },
+      // Called while the picture it skips is handed on, before its onJpeg.
+      onDecoderBusy: () => void (busy = true),
       onCorruptJpeg: () => undefined,
     });
     cleanup.defer(run, (r) => r.stop());
-    await waitFor(() => all >= 30 && frames.length >= 4, { timeoutMs: 30_000, what: '30 camera JPEGs and 4 frames' });
+    await waitFor(() => seen.length >= 30 && frames.length >= 4, { timeoutMs: 30_000, what: '30 camera JPEGs and 4 frames' });
     await run.stop();
     const { error } = await run.finished;
     expect(error).toBeNull();
@@ -144,9 +149,18 @@ describe('startMjpegRun', () => {
     expect(frames).toHaveLength(analysed.length);
     expect(frames.map((f) => f.ptsUs)).toEqual(analysed.map((j) => j.arrivalUs));
     expect(frames.every((f) => !f.fromStream)).toBe(true);
-    // 10 fps camera, 2.5 fps analysis: every fourth picture.
-    expect(analysed.length).toBeLessThanOrEqual(Math.ceil(all / 4) + 1);
-    expect(analysed.length).toBeGreaterThanOrEqual(Math.floor(all / 4) - 1);
+    // 2.5 fps analysis: a picture is analysed exactly when 0.36 s (0.9 / 2.5) have passed since
+    // the last analysed one (by arrival), unless the decoder still had 3 pictures in hand.
+    let last: number | null = null;
+    const wrong: number[] = [];
+    seen.forEach((jpeg, i) => {
+      const due = last === null || jpeg.arrivalUs - last >= 360_000 || jpeg.arrivalUs < last;
+      if (jpeg.analysed !== (due && !jpeg.busy)) wrong.push(i);
+      if (jpeg.analysed) last = jpeg.arrivalUs;
+    });
+    expect(wrong).toEqual([]);
+    expect(analysed.length).toBeGreaterThanOrEqual(2);
+    expect(analysed.length).toBeLessThan(seen.length);
     expect(size).toEqual({ width: 160, height: 120 });
     // The luma of each frame is exactly that JPEG decoded at half size on its own.
     for (let i = 0; i < frames.length; i++) {
@@ -174,18 +188,19 @@ describe('MJPEG url: source', () => {
       expect(received[i].ptsUs).toBeGreaterThan(received[i - 1].ptsUs);
       expect(received[i].seq).toBe(received[i - 1].seq + 1);
     }
-    // About a quarter of the pictures are analysed (10 fps camera, 2.5 fps analysis).
     const spanUs = received[received.length - 1].ptsUs - received[0].ptsUs;
     const framesInSpan = frames.filter((f) => f.ptsUs >= received[0].ptsUs && f.ptsUs <= received[received.length - 1].ptsUs).length;
-    expect(framesInSpan).toBeLessThanOrEqual(Math.ceil((spanUs / 1e6) * 2.5) + 1);
+    // At most one per 0.36 s (2.5 fps with 10 % slack for jitter), by arrival.
+    expect(framesInSpan).toBeLessThanOrEqual(Math.floor(spanUs / 360_000) + 1);
     expect(framesInSpan).toBeGreaterThanOrEqual(2);
     // Frames and JPEGs share one clock: every frame lies within the JPEGs' span or close to it.
     const last = received[received.length - 1].ptsUs;
     expect(Math.abs(frames[frames.length - 1].ptsUs - last)).toBeLessThan(2_000_000);
-    expect(source.stats().jpegs).toMatchObject({ corrupt: 0, decoderBusy: 0 });
-    // The decoder got only the analysed pictures: every frame is one of them.
-    expect(frames.length).toBeLessThanOrEqual(source.stats().jpegs!.analysed);
-    expect(source.stats().jpegs!.analysed).toBeLessThanOrEqual(Math.ceil((source.stats().jpegs!.delivered + source.stats().jpegs!.beforeFirstFrame) / 4) + 2);
+    const counts = source.stats().jpegs!;
+    expect(counts.corrupt).toBe(0);
+    // The decoder got only the analysed pictures (every frame is one of them), far fewer than the camera sent.
+    expect(frames.length).toBeLessThanOrEqual(counts.analysed);
+    expect(counts.analysed).toBeLessThan((counts.delivered + counts.beforeFirstFrame) / 2);
   });
 
   test('a corrupt JPEG is dropped and counted; a camera that drops the connection is restarted and its JPEGs go on', async () => {
@@ -211,6 +226,40 @@ describe('MJPEG url: source', () => {
     expect(source.state()).toBe('running');
     expect(source.stats().lastError?.code).toMatch(/^CAPTURE_(SOURCE_EXITED|STALLED)$/);
     for (let i = 1; i < received.length; i++) expect(received[i].ptsUs).toBeGreaterThan(received[i - 1].ptsUs);
+  });
+
+  test('a detection decoder that dies ends the run: the source restarts both processes and frames and JPEGs go on', async () => {
+    const stream = cleanup.defer(await startMjpegStream(jpegs, 10), (s) => s.close());
+    const source = cleanup.defer(
+      createSource(`url:${stream.url}`, { mjpeg: { lowres: 2 }, framePool: true, backoff: { initialMs: 100, maxMs: 500, factor: 2, resetAfterMs: 30_000 } }),
+      (s) => s.stop(),
+    );
+    let frames = 0;
+    let received = 0;
+    source.onFrame(() => frames++);
+    source.onJpeg!(() => received++);
+    await source.start();
+    await waitFor(() => frames >= 3, { timeoutMs: 30_000, what: 'first frames' });
+    // The decoder is the ffmpeg child of this process that reads multipart on stdin.
+    const decoders = readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .filter((pid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mpjpeg');
+        } catch (error) {
+          void error; // the process ended while we looked
+          return false;
+        }
+      });
+    expect(decoders).toHaveLength(1);
+    process.kill(Number(decoders[0]), 'SIGKILL');
+    await waitFor(() => source.stats().restarts === 1, { timeoutMs: 30_000, what: 'a restart after the decoder died' });
+    expect(source.stats().lastError?.code).toBe('CAPTURE_SOURCE_EXITED');
+    expect(source.stats().lastError?.message).toContain('detection decoder');
+    const [framesBefore, jpegsBefore] = [frames, received];
+    await waitFor(() => frames >= framesBefore + 3 && received >= jpegsBefore + 10, { timeoutMs: 30_000, what: 'frames and JPEGs after the restart' });
+    expect(source.state()).toBe('running');
   });
 
   test('a camera that never answers: start() returns, the source restarts with CAPTURE_STALLED as any url: source', async () => {
