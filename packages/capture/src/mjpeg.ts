@@ -394,9 +394,8 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
   const finished = (async () => {
     // Whichever ends first ends the run: a decoder without pictures, or pictures without a decoder, is no camera.
     const first = await Promise.race([camera.exited.then((exit) => ({ who: 'camera' as const, exit })), decoder.exited.then((exit) => ({ who: 'decoder' as const, exit }))]);
-    // The decoder finishes what it was given, then ends at the end of its input.
-    decoderIn?.end();
-    const stopped = await Promise.all([camera.stop({ graceMs: 0, termMs: 1500 }), decoder.exited.then((exit) => exit)]);
+    // The decoder finishes what it was given and ends at the end of its input (killed if it has not within 3 s).
+    const stopped = await Promise.all([camera.stop({ graceMs: 0, termMs: 1500 }), decoder.stop({ graceMs: 3000, termMs: 1500 })]);
     await pipe.done;
     pipe.close();
     pairer.drain();
@@ -417,11 +416,8 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
     async stop() {
       stopping = true;
       pipe.resume();
-      // SIGTERM at once (see wrapRun); the decoder ends with its input.
-      await camera.stop({ graceMs: 0, termMs: 1500 });
-      decoderIn?.end();
-      await Promise.race([decoder.exited, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
-      await decoder.stop({ graceMs: 0, termMs: 1500 });
+      // SIGTERM at once (see wrapRun); the decoder ends with its input, so its last frames still come out.
+      await Promise.all([camera.stop({ graceMs: 0, termMs: 1500 }), decoder.stop({ graceMs: 3000, termMs: 1500 })]);
     },
   };
 }
