@@ -193,14 +193,16 @@ interface OnDemandStatus {
 
 /**
  * `pnpm bench peer`: Preroll and Motion on the same MJPEG stream, CPU of the process trees and
- * the events each found. Two Preroll servers read the stream at once: today's path (the MJPEG
- * decoded in full, H.264 encoded all the time: the baseline) and the MJPEG path
- * (`camera.mjpeg.enabled`: the camera's JPEGs as the pre-roll, detection decoded at quarter size
- * and 5 fps, the encoder on demand), with Motion, all in the same windows.
+ * the events each found. Three Preroll servers read the stream at once: today's path (the
+ * MJPEG decoded in full, H.264 encoded all the time: the baseline), the MJPEG path
+ * (`camera.mjpeg.enabled`: the camera's JPEGs as the pre-roll, only the analysed pictures
+ * decoded, at quarter size, the encoder on demand) and the MJPEG path with object labels off
+ * (Motion has none), with Motion, all in the same windows. `--profile=DIR`: the MJPEG servers'
+ * Node writes a CPU profile there.
  */
 export const peerBench: BenchSuite = {
   name: 'peer',
-  summary: 'Preroll (today\'s path and the MJPEG path) against Debian\'s Motion on one MJPEG stream (640x480@15, loopback, real time): CPU of the process trees and events',
+  summary: 'Preroll (today\'s path, the MJPEG path, the MJPEG path with labels off) against Debian\'s Motion on one MJPEG stream (640x480@15, loopback, real time): CPU of the process trees and events',
   async run({ quick, log, argv }) {
     if (!ensureMotion(log)) return;
     const sceneS = quick ? 10 : 60;
