@@ -37,7 +37,7 @@ export type { LatestSlot } from './latest';
 export { chooseDefaultSource, listRpicamCameras, parseCameraList } from './default-source';
 export type { DefaultSourceChoice } from './default-source';
 export { DEMO_MOTION, DEFAULT_CAMERA_FORMAT, DEFAULT_DEMO_FORMAT } from './args';
-export { JpegSplitter, mjpegSourceArgs, startMjpegRun, DEFAULT_ANALYSIS_FPS } from './mjpeg';
+export { AnalysisPicker, JpegSplitter, mjpegDecoderArgs, mjpegSourceArgs, parseShowinfoPos, startMjpegRun, DEFAULT_ANALYSIS_FPS } from './mjpeg';
 export type { CameraJpeg, JpegListener, JpegSplitterStats, MjpegOptions, MjpegRunEvents } from './mjpeg';
 export { DEFAULT_PASSTHROUGH, createCameraUnitBuilder, passthroughArgs, passthroughDecision, probeStream } from './passthrough';
 export type { CameraUnit, CameraUnitBuilder, PassthroughOptions, StreamProbe } from './passthrough';

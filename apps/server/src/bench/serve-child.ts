@@ -39,7 +39,7 @@ export interface ChildServerOptions {
   readonly extraArgs?: readonly string[];
   /** More environment for the server (e.g. `PREROLL_CAMERA__PASSTHROUGH__MODE`). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Options for node itself, before the script (e.g. `--heapsnapshot-signal=SIGUSR2`). */
+  /** Options for node itself, before the script (e.g. `--heapsnapshot-signal=SIGUSR2`, or `--cpu-prof`, which NODE_OPTIONS does not take). */
   readonly nodeArgs?: readonly string[];
 }
 
