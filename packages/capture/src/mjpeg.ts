@@ -226,6 +226,19 @@ export function mjpegSourceArgs(url: string): string[] {
 }
 
 /**
+ * The reduction for the detection decoder of an MJPEG camera `cameraWidth` pixels wide (pure):
+ * the largest `lowres` (0-3) whose decoded width (ffmpeg rounds up) is still at least the
+ * detector's `analysisWidth`, so the decoder never throws away detail the detector would use
+ * and never decodes more than it needs (640 → 2: 160 px; 480 → 1: 240 px; 1920 → 3: 240 px).
+ */
+export function mjpegLowresFor(cameraWidth: number, analysisWidth: number): 0 | 1 | 2 | 3 {
+  for (const lowres of [3, 2, 1] as const) {
+    if (Math.ceil(cameraWidth / 2 ** lowres) >= analysisWidth) return lowres;
+  }
+  return 0;
+}
+
+/**
  * argv of the detection decoder of an MJPEG source (pure): the pictures Node picked, as a
  * multipart stream on stdin, decoded at 1/2^lowres size to raw I420 on stdout, with a showinfo
  * line per picture. Multipart with `Content-Length` because ffmpeg's raw `mjpeg` input cuts a

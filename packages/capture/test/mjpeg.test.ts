@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { allocatingBuffers } from '../src/assembler';
 import { i420Bytes } from '../src/frame';
-import { AnalysisPicker, createSource, JpegSplitter, mjpegDecoderArgs, mjpegSourceArgs, parseShowinfoPos, startMjpegRun, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
+import { AnalysisPicker, createSource, JpegSplitter, mjpegDecoderArgs, mjpegLowresFor, mjpegSourceArgs, parseShowinfoPos, startMjpegRun, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
 
 const cleanup = createCleanupStack();
 afterEach(() => cleanup.run());
@@ -83,6 +83,24 @@ describe('mjpegSourceArgs and mjpegDecoderArgs', () => {
     expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] n:   3 pts:      3 pts_time:0.12    pos:    54051 fmt:yuv420p sar:1/1 s:160x120')).toBe(54051);
     expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] config in time_base: 1/25, frame_rate: 25/1')).toBeNull();
     expect(parseShowinfoPos('frame=    4 fps=0.0 q=-0.0 size=      84kB')).toBeNull();
+  });
+});
+
+describe('mjpegLowresFor', () => {
+  test.each([
+    [640, 160, 2],
+    [480, 160, 1],
+    [1920, 160, 3],
+    [1280, 160, 3],
+    [320, 160, 1],
+    [160, 160, 0],
+    [100, 160, 0],
+    [640, 320, 1],
+  ])('a %i px camera, analysis width %i → lowres %i', (cameraWidth, analysisWidth, lowres) => {
+    expect(mjpegLowresFor(cameraWidth, analysisWidth)).toBe(lowres);
+    // The decoded width keeps the analysis width, and one more halving would not.
+    if (lowres > 0) expect(Math.ceil(cameraWidth / 2 ** lowres)).toBeGreaterThanOrEqual(analysisWidth);
+    if (lowres < 3) expect(Math.ceil(cameraWidth / 2 ** (lowres + 1))).toBeLessThan(analysisWidth);
   });
 });
 

@@ -180,9 +180,9 @@ interface Phase {
 
 /** The Preroll servers of the run: today's path (the baseline), the MJPEG path, and the MJPEG path without object labels (Motion has none). */
 const PATHS = [
-  { key: 'today', name: 'today (full decode, encoder always on)', config: null },
-  { key: 'mjpeg', name: 'MJPEG (JPEG pre-roll, 5 fps quarter-size decode of the analysed pictures, encoder on demand)', config: { camera: { mjpeg: { enabled: true } } } },
-  { key: 'mjpeg-nolabels', name: 'MJPEG, labels off (like for like: Motion has no object labels)', config: { camera: { mjpeg: { enabled: true } }, labels: { enabled: false } } },
+  { key: 'today', name: 'full decode, encoder always on (`camera.mjpeg.mode` never)', config: { camera: { mjpeg: { mode: 'never' } } } },
+  { key: 'mjpeg', name: 'MJPEG path, the default (JPEG pre-roll, 5 fps quarter-size decode of the analysed pictures, encoder on demand)', config: null },
+  { key: 'mjpeg-nolabels', name: 'MJPEG path, labels off (like for like: Motion has no object labels)', config: { labels: { enabled: false } } },
 ] as const;
 
 interface OnDemandStatus {
@@ -193,9 +193,9 @@ interface OnDemandStatus {
 
 /**
  * `pnpm bench peer`: Preroll and Motion on the same MJPEG stream, CPU of the process trees and
- * the events each found. Three Preroll servers read the stream at once: today's path (the
- * MJPEG decoded in full, H.264 encoded all the time: the baseline), the MJPEG path
- * (`camera.mjpeg.enabled`: the camera's JPEGs as the pre-roll, only the analysed pictures
+ * the events each found. Three Preroll servers read the stream at once: the full-decode path
+ * (`camera.mjpeg.mode` never: the MJPEG decoded in full, H.264 encoded all the time: the
+ * baseline), the MJPEG path (the default for a camera that sends MJPEG: the camera's JPEGs as the pre-roll, only the analysed pictures
  * decoded, at quarter size, the encoder on demand) and the MJPEG path with object labels off
  * (Motion has none), with Motion, all in the same windows. `--profile=DIR`: the MJPEG servers'
  * Node writes a CPU profile there.
@@ -228,7 +228,7 @@ export const peerBench: BenchSuite = {
           writeFileSync(file, JSON.stringify(path.config));
           extraArgs.push('--config', file);
         }
-        const nodeArgs = profileDir && path.config ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${path.key}.cpuprofile`] : [];
+        const nodeArgs = profileDir && path.key !== 'today' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${path.key}.cpuprofile`] : [];
         servers.push(await startChildServer(`url:${stream.url}`, { extraArgs, nodeArgs }));
       }
       const pids = servers.map((server) => server.child.pid!);
