@@ -38,11 +38,12 @@ COPY --from=build /opt/preroll /opt/preroll
 WORKDIR /opt/preroll
 # The recordings go to the volume whatever a mounted config says (the environment wins over it).
 # MALLOC_ARENA_MAX=2 keeps the native memory flat over long runs; a fixed mmap threshold and 2 MB
-# semi-spaces keep the resident memory about 50 MB lower (docs/benchmarks.md, Soak).
+# semi-spaces keep the resident memory about 50 MB lower; a 256 MB old generation caps V8's heap
+# growing factor, so dead Buffers never pile up between collections (docs/benchmarks.md, Soak).
 ENV NODE_ENV=production \
     MALLOC_ARENA_MAX=2 \
     MALLOC_MMAP_THRESHOLD_=131072 \
-    NODE_OPTIONS=--max-semi-space-size=2 \
+    NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=256" \
     PREROLL_DATA=/var/lib/preroll
 VOLUME ["/var/lib/preroll"]
 EXPOSE 8080

@@ -2,9 +2,11 @@ import { request, startTestServer, waitFor } from './server-helpers';
 
 describe('a Preroll as a camera node for another Preroll', () => {
   test.each([
-    ['MJPEG', 'stream.mjpg', 'encoder'],
-    ['H.264 (fragmented MP4)', 'stream.mp4', 'passthrough'],
-  ])('the central server ingests the node\'s password-protected %s stream with a url: source and records its motion', async (_name, path, recordingPath) => {
+    // MJPEG: the camera's JPEGs are the pre-roll; the detector's frames are decoded at half size
+    // (480 px wide: the largest reduction that keeps the detector's 160 px of analysis width).
+    ['MJPEG', 'stream.mjpg', 'mjpeg', { width: 240, height: 134 }],
+    ['H.264 (fragmented MP4)', 'stream.mp4', 'passthrough', { width: 480, height: 270 }],
+  ])('the central server ingests the node\'s password-protected %s stream with a url: source and records its motion', async (_name, path, recordingPath, frameSize) => {
     const node = await startTestServer({ camera: { source: 'demo', width: 480, height: 270 }, password: 'node password 123', live: { width: 480, maxFps: 10, jpegQuality: 80 } });
     try {
       const login = await request(`${node.url}/api/login`, 'POST', { password: 'node password 123' });
@@ -16,10 +18,10 @@ describe('a Preroll as a camera node for another Preroll', () => {
       try {
         const status = await waitFor(async () => {
           const s = (await request(`${central.url}/api/status`, 'GET')).body;
-          // The node's H.264 is recorded as it comes; detection decodes 5 frames a second of it.
+          // The node's H.264 or JPEGs are recorded as they come; detection decodes 5 frames a second of them.
           return s.fps >= 4 ? s : null;
         }, 30_000, 'frames from the node');
-        expect(status).toMatchObject({ width: 480, height: 270, captureState: 'running' });
+        expect(status).toMatchObject({ ...frameSize, captureState: 'running' });
         expect(status.recordingPath.mode).toBe(recordingPath);
         expect(status.source).not.toContain(token);
         expect(JSON.stringify(status)).not.toContain(token);

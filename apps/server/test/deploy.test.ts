@@ -427,6 +427,44 @@ describe('Dockerfile', () => {
   }, 900_000);
 });
 
+describe('memory settings of the server', () => {
+  // docs/benchmarks.md (Soak) measured these; every way of starting the server must use them.
+  const settings = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+  const nodeOptions = ['--max-semi-space-size=2', '--max-old-space-size=256'];
+
+  test('are the same in pnpm start, the systemd unit, the Docker image and the benches\' child server', () => {
+    const start = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).scripts.start as string;
+    for (const [name, value] of Object.entries(settings)) expect(start).toContain(`${name}=\${${name}:-${value}}`);
+    expect(start).toContain(`node ${nodeOptions.join(' ')} apps/server/dist/src/cli.js serve`);
+
+    const unit = unitKeys(readFileSync(join(DEPLOY, 'preroll.service'), 'utf8')).get('Environment') ?? [];
+    const unitEnv = new Map(unit.map((line) => /^"?([A-Z_]+)=(.*?)"?$/.exec(line) as RegExpExecArray).map((m) => [m[1], m[2]] as const));
+    for (const [name, value] of Object.entries(settings)) expect(unitEnv.get(name)).toBe(value);
+    expect(unitEnv.get('NODE_OPTIONS')).toBe(nodeOptions.join(' '));
+
+    const docker = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
+    for (const [name, value] of Object.entries(settings)) expect(docker).toMatch(new RegExp(`^\\s+${name}=${value} \\\\$`, 'm'));
+    expect(docker).toContain(`NODE_OPTIONS="${nodeOptions.join(' ')}"`);
+
+    const child = readFileSync(join(REPO, 'apps/server/src/bench/serve-child.ts'), 'utf8');
+    for (const [name, value] of Object.entries(settings)) expect(child).toContain(`${name}: '${value}'`);
+    expect(child).toContain(`NODE_OPTIONS: '${nodeOptions.join(' ')}'`);
+  });
+
+  test('node accepts the options in NODE_OPTIONS', () => {
+    const withOptions = spawnSync(NODE, ['-e', 'process.stdout.write(String(require("v8").getHeapStatistics().heap_size_limit))'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: nodeOptions.join(' ') },
+      timeout: 20_000,
+    });
+    expect(withOptions.stderr).toBe('');
+    expect(withOptions.status).toBe(0);
+    // 256 MB of old generation plus the young generation (3 semi-spaces of 2 MB).
+    expect(Number(withOptions.stdout) / 1024 / 1024).toBeGreaterThanOrEqual(256);
+    expect(Number(withOptions.stdout) / 1024 / 1024).toBeLessThan(270);
+  });
+});
+
 describe('Samba share of the recordings (docs/samba.md)', () => {
   const docs = readFileSync(join(REPO, 'docs/samba.md'), 'utf8');
   const snippet = /<!-- samba: share -->\s*```ini\n([\s\S]*?)```/.exec(docs)?.[1] ?? '';

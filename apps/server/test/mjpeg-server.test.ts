@@ -8,14 +8,15 @@ const jpegs = makeJpegs({ width: 320, height: 240, fps: 10, seconds: 2, scene: '
 
 interface Status {
   captureState: string;
+  recordingPath: { mode: string; reason: string };
   pipeline: { preRoll: { units: number; bytes: number; spanMs: number }; onDemandEncoder: { state: string; starts: number; stops: number } | null };
 }
 
-describe('server with an MJPEG camera (camera.mjpeg.enabled)', () => {
+describe('server with an MJPEG camera (the mjpeg recording path, chosen by the probe)', () => {
   test('status counts the JPEG pre-roll; a /stream.mp4 viewer starts the encoder, leaving stops it; /stream.mjpg sends the camera\'s own JPEGs', async () => {
     const camera = cleanup.defer(await startMjpegStream(jpegs, 10), (s) => s.close());
     const server = cleanup.defer(
-      await startTestServer({ camera: { source: `url:${camera.url}`, mjpeg: { enabled: true, encoderIdleStopS: 0.5 } } }),
+      await startTestServer({ camera: { source: `url:${camera.url}`, mjpeg: { encoderIdleStopS: 0.5 } } }),
       (s) => s.stop(),
     );
     const status = async (): Promise<Status> => (await (await fetch(`${server.url}/api/status`)).json()) as Status;
@@ -24,6 +25,8 @@ describe('server with an MJPEG camera (camera.mjpeg.enabled)', () => {
       return s.pipeline.preRoll.spanMs >= 2000 ? s : null;
     }, { timeoutMs: 30_000, what: 'a JPEG pre-roll' });
     expect(filled.captureState).toBe('running');
+    // Nothing configured: the probe found MJPEG and chose the MJPEG path.
+    expect(filled.recordingPath.mode).toBe('mjpeg');
     expect(filled.pipeline.onDemandEncoder).toMatchObject({ state: 'off', starts: 0 });
     // The pre-roll is the camera's JPEGs: its bytes lie between its pictures times the smallest
     // and the largest JPEG served (raw frames would be 115 200 bytes each).

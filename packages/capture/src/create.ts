@@ -213,6 +213,8 @@ class SupervisedSource implements FrameSource {
   private lastJpegPtsUs = -1;
   private jpegsBeforeFrame = 0;
   private corruptJpegs = 0;
+  private analysedJpegs = 0;
+  private decoderBusy = 0;
   /** MJPEG url sources only: the camera's own JPEGs, on the frames' clock. */
   readonly onJpeg?: (listener: JpegListener) => () => void;
 
@@ -261,7 +263,7 @@ class SupervisedSource implements FrameSource {
       lastGapMs: this.lastGapMs,
       pool: this.pool ? { ...this.pool.stats(), dropped: this.poolDrops, overflow: this.poolOverflow } : null,
       aiCamera: this.aiCameraStats(),
-      ...(this.onJpeg ? { jpegs: { delivered: this.jpegSeq, corrupt: this.corruptJpegs, beforeFirstFrame: this.jpegsBeforeFrame } } : {}),
+      ...(this.onJpeg ? { jpegs: { delivered: this.jpegSeq, corrupt: this.corruptJpegs, beforeFirstFrame: this.jpegsBeforeFrame, analysed: this.analysedJpegs, decoderBusy: this.decoderBusy } } : {}),
     };
   }
 
@@ -636,7 +638,11 @@ class SupervisedSource implements FrameSource {
     if (spec.kind === 'url' && this.options.mjpeg) {
       return startMjpegRun(spec.url, { ...this.options.mjpeg, logger: this.logger, ptsWaitMs: this.options.ptsWaitMs ?? 2000, directReads: this.options.directReads }, {
         ...events,
-        onJpeg: (data, arrivalUs) => this.deliverJpeg(data, arrivalUs),
+        onJpeg: (data, arrivalUs, analysed) => {
+          if (analysed) this.analysedJpegs++;
+          this.deliverJpeg(data, arrivalUs);
+        },
+        onDecoderBusy: () => this.decoderBusy++,
         onCorruptJpeg: (stats) => {
           this.corruptJpegs++;
           this.logger?.warn({ source: this.description, corrupt: stats.corrupt, discardedBytes: stats.discardedBytes }, 'camera sent a malformed JPEG; dropped');

@@ -1,21 +1,21 @@
-import type { Readable } from 'node:stream';
 import { describeExit, spawnFfmpeg, type ChildHandle } from '@preroll/process';
 import type { FrameBuffers } from './assembler';
 import { CaptureError } from './errors';
 import { PtsPairer } from './pts';
-import { createDeferredFrames, monotonicUs, openFramePipe, stdoutPipe, translateSpawnError, wrapRun, type RunEvents, type RunOptions, type SourceRun } from './run';
+import { createDeferredFrames, monotonicUs, openFramePipe, stdoutPipe, translateSpawnError, type RunEvents, type RunOptions, type SourceRun } from './run';
 
 /**
  * MJPEG cameras (most USB webcams, older IP cameras) already send every picture compressed.
- * An MJPEG `url:` source reads the camera once with one ffmpeg that has two outputs:
+ * An MJPEG `url:` source reads the camera with one ffmpeg that only copies its JPEGs, and
+ * decodes in a second ffmpeg only the pictures the detector looks at:
  *
- *   camera ──► ffmpeg ─┬─ copy ──────────────────────────► camera JPEGs (pipe 3) ──► pre-roll, live view, on-demand encoder
- *                      └─ decode at 1/2^lowres, ≤ analysisFps ─► raw I420 (pipe 1) ──► detector
+ *   camera ──► ffmpeg (copy) ──► camera JPEGs (stdout) ──► Node ─┬─► pre-roll, live view, on-demand encoder (every JPEG)
+ *                                                               └─► ≤ analysisFps JPEGs ──► ffmpeg (decode at 1/2^lowres) ──► raw I420 ──► detector
  *
  * The decode for detection is done in the DCT domain at reduced size (`-lowres`: the IDCT,
- * colour conversion and pipe are 4-64x cheaper) and only the pictures the detector looks at
- * are converted and sent; the copied JPEGs are the camera's own bytes, stamped on the same
- * clock as the frames.
+ * colour conversion and pipe are 4-64x cheaper), and the Huffman decode, which no reduced size
+ * saves, only for the analysed pictures; the copied JPEGs are the camera's own bytes, and each
+ * analysed frame carries its JPEG's timestamp.
  */
 
 /** A picture as the camera sent it (a complete JPEG), stamped on the source's clock. */
@@ -216,91 +216,221 @@ export class JpegSplitter {
 export const DEFAULT_ANALYSIS_FPS = 5;
 
 /**
- * argv of the one ffmpeg of an MJPEG `url:` source (pure): output 0 decodes for detection at
- * 1/2^lowres size, at most `analysisFps` pictures a second (chosen on arrival time, so a
- * camera's bogus stream timestamps cannot skew it), raw I420 on stdout with showinfo lines;
- * output 1 copies the camera's JPEGs unchanged to pipe 3.
+ * argv of the camera's ffmpeg of an MJPEG `url:` source (pure): it reads the camera and copies
+ * its JPEGs unchanged to stdout, decoding nothing (Node picks the pictures to analyse).
  */
-export function mjpegSourceArgs(url: string, options: MjpegOptions = {}): string[] {
-  const lowres = options.lowres ?? 2;
-  const fps = options.analysisFps ?? DEFAULT_ANALYSIS_FPS;
-  // 10 % slack: a camera's jitter must not make a 15 fps stream analysed at 5 fps skip to 3.75.
-  const gapS = (0.9 / fps).toFixed(4);
+export function mjpegSourceArgs(url: string): string[] {
   const input = ['-rw_timeout', '10000000', '-fflags', 'nobuffer', '-flags', 'low_delay', '-use_wallclock_as_timestamps', '1'];
   if (url.startsWith('rtsp:') || url.startsWith('rtsps:')) input.unshift('-rtsp_transport', 'tcp');
-  return [
-    '-loglevel', 'info',
-    ...input,
-    '-lowres', String(lowres),
-    '-i', url,
-    '-map', '0:v:0', '-an', '-sn', '-dn',
-    '-vf', `select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${gapS})',scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p`,
-    '-fps_mode', 'passthrough',
-    '-pix_fmt', 'yuv420p', '-f', 'rawvideo', 'pipe:1',
-    '-map', '0:v:0', '-an', '-sn', '-dn', '-c:v', 'copy', '-f', 'mjpeg', 'pipe:3',
-  ];
-}
-
-/** What an MJPEG run reports besides frames. */
-export interface MjpegRunEvents extends RunEvents {
-  /** A whole camera JPEG and its arrival time (the clock of the frames' arrival times). */
-  onJpeg(data: Buffer, arrivalUs: number): void;
-  /** A picture the splitter dropped as malformed. */
-  onCorruptJpeg(stats: JpegSplitterStats): void;
+  return ['-loglevel', 'error', ...input, '-i', url, '-map', '0:v:0', '-an', '-sn', '-dn', '-c:v', 'copy', '-f', 'mjpeg', 'pipe:1'];
 }
 
 /**
- * Starts the ffmpeg of an MJPEG `url:` source (see {@link mjpegSourceArgs}): frames for the
- * detector on stdout (arrival time), the camera's JPEGs on pipe 3, cut by {@link JpegSplitter}.
+ * The reduction for the detection decoder of an MJPEG camera `cameraWidth` pixels wide (pure):
+ * the largest `lowres` (0-3) whose decoded width (ffmpeg rounds up) is still at least the
+ * detector's `analysisWidth`, so the decoder never throws away detail the detector would use
+ * and never decodes more than it needs (640 → 2: 160 px; 480 → 1: 240 px; 1920 → 3: 240 px).
+ */
+export function mjpegLowresFor(cameraWidth: number, analysisWidth: number): 0 | 1 | 2 | 3 {
+  for (const lowres of [3, 2, 1] as const) {
+    if (Math.ceil(cameraWidth / 2 ** lowres) >= analysisWidth) return lowres;
+  }
+  return 0;
+}
+
+/**
+ * argv of the detection decoder of an MJPEG source (pure): the pictures Node picked, as a
+ * multipart stream on stdin, decoded at 1/2^lowres size to raw I420 on stdout, with a showinfo
+ * line per picture. Multipart with `Content-Length` because ffmpeg's raw `mjpeg` input cuts a
+ * picture only when the next one starts (one analysed picture, 200 ms at 5 fps, of delay);
+ * the multipart reader hands each part on as soon as its bytes are in. The showinfo line's
+ * `pos` is the byte offset of the part's JPEG in that stream: it names the picture exactly.
+ */
+export function mjpegDecoderArgs(lowres: 0 | 1 | 2 | 3 = 2): string[] {
+  return [
+    '-loglevel', 'info',
+    '-probesize', '32', '-analyzeduration', '0',
+    '-lowres', String(lowres),
+    '-f', 'mpjpeg', '-i', 'pipe:0',
+    '-map', '0:v:0', '-an', '-sn', '-dn',
+    '-vf', 'scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p,showinfo=checksum=0',
+    '-fps_mode', 'passthrough',
+    '-pix_fmt', 'yuv420p', '-f', 'rawvideo', 'pipe:1',
+  ];
+}
+
+/** The byte offset of the packet a showinfo line describes, or null for other lines. */
+export function parseShowinfoPos(line: string): number | null {
+  if (!line.includes('showinfo') || !line.includes(' n:')) return null;
+  const match = /\bpos:\s*(\d+)/.exec(line);
+  return match ? Number(match[1]) : null;
+}
+
+/**
+ * Chooses the camera pictures the detector analyses (pure): at most `fps` a second, by arrival
+ * time. 10 % slack: a camera's jitter must not make a 15 fps stream analysed at 5 fps skip to
+ * 3.75. A picture not taken (the decoder still busy) leaves the next one eligible.
+ */
+export class AnalysisPicker {
+  private lastUs: number | null = null;
+  private readonly gapUs: number;
+
+  constructor(fps: number) {
+    this.gapUs = (0.9 / fps) * 1e6;
+  }
+
+  /** True when a picture arriving at `arrivalUs` is due for analysis. */
+  due(arrivalUs: number): boolean {
+    return this.lastUs === null || arrivalUs - this.lastUs >= this.gapUs || arrivalUs < this.lastUs;
+  }
+
+  /** The picture arriving at `arrivalUs` was handed to the decoder. */
+  taken(arrivalUs: number): void {
+    this.lastUs = arrivalUs;
+  }
+}
+
+const PART_END = Buffer.from('\r\n', 'latin1');
+
+/** Pictures handed to the decoder and not yet back, beyond which a due picture is skipped (a live edge: the detector wants the newest). */
+const MAX_DECODING = 3;
+
+/** What an MJPEG run reports besides frames. */
+export interface MjpegRunEvents extends RunEvents {
+  /**
+   * A whole camera JPEG and its arrival time (the clock of the frames' timestamps); `analysed`
+   * when it was handed to the detection decoder (its frame then carries this same time).
+   */
+  onJpeg(data: Buffer, arrivalUs: number, analysed: boolean): void;
+  /** A picture the splitter dropped as malformed. */
+  onCorruptJpeg(stats: JpegSplitterStats): void;
+  /** A picture due for analysis was skipped: the decoder still had `MAX_DECODING` pictures. */
+  onDecoderBusy?(): void;
+}
+
+/**
+ * Starts an MJPEG `url:` source: the camera's ffmpeg copies its JPEGs to stdout (see
+ * {@link mjpegSourceArgs}), {@link JpegSplitter} cuts them, and only the pictures the detector
+ * analyses ({@link AnalysisPicker}) go to a second ffmpeg that decodes them at reduced size
+ * ({@link mjpegDecoderArgs}): the Huffman decode, the one cost a reduced-size decode cannot
+ * shrink, is paid for the analysed pictures only. Each frame is stamped with its JPEG's
+ * arrival time. The run ends when either process ends; the other is then stopped.
  */
 export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, events: MjpegRunEvents): SourceRun {
-  let child: ChildHandle;
   let buffers: FrameBuffers | null = null;
-  // Frames of a network camera are stamped with their arrival: the pairer passes them through.
-  const pairer = new PtsPairer<Buffer | null>((packed, ptsUs, fromStream) => events.onFrame(packed, ptsUs, fromStream), {
+  let stopping = false;
+  // Arrival times of the pictures in the decoder, by the byte offset of their JPEG in its input.
+  const decoding: { pos: number; arrivalUs: number }[] = [];
+  let written = 0;
+  const pairer = new PtsPairer<Buffer | null>((packed, ptsUs) => events.onFrame(packed, ptsUs, false), {
     waitMs: options.ptsWaitMs,
-    useStream: false,
+    useStream: true,
+    onFallback: events.onFallback,
     discard: (packed) => packed && buffers?.discard(packed),
   });
-  const onFrame = (packed: Buffer | null): void => pairer.pushFrame(packed, monotonicUs());
-  const frames = createDeferredFrames((stream) => {
-    events.onFormat(stream.width, stream.height, null);
-    buffers = events.frameBuffers();
-    return buffers;
-  }, onFrame);
+  const frames = createDeferredFrames(
+    (stream) => {
+      events.onFormat(stream.width, stream.height, null);
+      buffers = events.frameBuffers();
+      return buffers;
+    },
+    (packed) => pairer.pushFrame(packed, monotonicUs()),
+  );
+  const onDecoderLine = (line: string): void => {
+    const pos = parseShowinfoPos(line);
+    if (pos === null) {
+      frames.stderrLine(line);
+      return;
+    }
+    // Pictures the decoder dropped (none seen so far) leave their entries behind the one it names.
+    while (decoding.length && decoding[0].pos < pos) decoding.shift();
+    const entry = decoding[0]?.pos === pos ? decoding.shift() : undefined;
+    pairer.pushPts(entry ? entry.arrivalUs : monotonicUs());
+  };
   const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
-  const splitter = new JpegSplitter(options.maxJpegBytes);
+  let decoder: ChildHandle;
+  let camera: ChildHandle;
   try {
-    child = spawnFfmpeg({
-      name: 'source(mjpeg)',
-      args: mjpegSourceArgs(url, options),
-      stdio: ['pipe', pipe.stdout, 'pipe', 'pipe'],
+    decoder = spawnFfmpeg({
+      name: 'source(mjpeg decoder)',
+      args: mjpegDecoderArgs(options.lowres ?? 2),
+      stdio: ['pipe', pipe.stdout, 'pipe'],
       logger: options.logger,
-      onStderrLine: (line) => frames.stderrLine(line),
+      keepInTail: (line) => !line.includes('showinfo') && !line.startsWith('[Parsed_'),
+      onStderrLine: onDecoderLine,
     });
   } catch (error) {
     pipe.close();
     throw translateSpawnError(error, 'ffmpeg', 'install ffmpeg (sudo apt install ffmpeg)');
   }
-  const jpegPipe = child.process.stdio[3] as Readable | null;
+  try {
+    camera = spawnFfmpeg({ name: 'source(mjpeg)', args: mjpegSourceArgs(url), stdio: ['pipe', 'pipe', 'pipe'], logger: options.logger });
+  } catch (error) {
+    void decoder.stop({ graceMs: 0, termMs: 1500 });
+    pipe.close();
+    throw translateSpawnError(error, 'ffmpeg', 'install ffmpeg (sudo apt install ffmpeg)');
+  }
+  pipe.attach(decoder, frames.sink);
+  const decoderIn = decoder.stdin;
+  decoderIn?.on('error', (error) => options.logger?.debug({ err: error }, 'camera: decoder input error'));
+  const picker = new AnalysisPicker(options.analysisFps ?? DEFAULT_ANALYSIS_FPS);
+  const splitter = new JpegSplitter(options.maxJpegBytes);
   let corrupt = 0;
-  jpegPipe?.on('data', (chunk: Buffer) => {
+  const analyse = (jpeg: Buffer, arrivalUs: number): boolean => {
+    if (!decoderIn || decoderIn.destroyed || decoderIn.writableEnded || !picker.due(arrivalUs)) return false;
+    if (decoding.length >= MAX_DECODING) {
+      events.onDecoderBusy?.();
+      return false;
+    }
+    picker.taken(arrivalUs);
+    const head = Buffer.from(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`, 'latin1');
+    decoding.push({ pos: written + head.length, arrivalUs });
+    written += head.length + jpeg.length + 2;
+    // One writev for the three parts: a write to a pipe is a system call and a wake-up of ffmpeg.
+    decoderIn.cork();
+    decoderIn.write(head);
+    decoderIn.write(jpeg);
+    decoderIn.write(PART_END);
+    decoderIn.uncork();
+    return true;
+  };
+  camera.stdout?.on('data', (chunk: Buffer) => {
     const arrivalUs = monotonicUs();
-    for (const jpeg of splitter.push(chunk)) events.onJpeg(jpeg, arrivalUs);
+    for (const jpeg of splitter.push(chunk)) events.onJpeg(jpeg, arrivalUs, analyse(jpeg, arrivalUs));
     const stats = splitter.stats();
     if (stats.corrupt !== corrupt) {
       corrupt = stats.corrupt;
       events.onCorruptJpeg(stats);
     }
   });
-  jpegPipe?.on('error', (error) => options.logger?.debug({ err: error }, 'camera: JPEG pipe error'));
-  pipe.attach(child, frames.sink);
-  return wrapRun(
-    child,
-    pipe,
-    pairer,
+  camera.stdout?.on('error', (error) => options.logger?.debug({ err: error }, 'camera: JPEG pipe error'));
+  const finished = (async () => {
+    // Whichever ends first ends the run: a decoder without pictures, or pictures without a decoder, is no camera.
+    const first = await Promise.race([camera.exited.then((exit) => ({ who: 'camera' as const, exit })), decoder.exited.then((exit) => ({ who: 'decoder' as const, exit }))]);
+    // The decoder finishes what it was given and ends at the end of its input (killed if it has not within 3 s).
+    const stopped = await Promise.all([camera.stop({ graceMs: 0, termMs: 1500 }), decoder.stop({ graceMs: 3000, termMs: 1500 })]);
+    await pipe.done;
+    pipe.close();
+    pairer.drain();
+    pairer.close();
+    frames.close();
+    const exit = first.who === 'camera' ? first.exit : stopped[0];
+    if (stopping) return { exit, error: null };
+    const which = first.who === 'camera' ? 'ffmpeg (MJPEG url source)' : 'ffmpeg (MJPEG detection decoder)';
     // A live camera never ends: a stream that closed, even cleanly, is an outage to restart from.
-    (exit) => new CaptureError('CAPTURE_SOURCE_EXITED', `ffmpeg (MJPEG url source) stopped (${describeExit(exit)})`, describeExit(exit)),
-    () => frames.close(),
-  );
+    const error = new CaptureError('CAPTURE_SOURCE_EXITED', `${which} stopped (${describeExit(first.exit)})`, describeExit(first.exit));
+    return { exit, error };
+  })();
+  return {
+    child: camera,
+    finished,
+    pause: () => pipe.pause(),
+    resume: () => pipe.resume(),
+    async stop() {
+      stopping = true;
+      pipe.resume();
+      // SIGTERM at once (see wrapRun); the decoder ends with its input, so its last frames still come out.
+      await Promise.all([camera.stop({ graceMs: 0, termMs: 1500 }), decoder.stop({ graceMs: 3000, termMs: 1500 })]);
+    },
+  };
 }

@@ -75,6 +75,25 @@ export function passthroughDecision(probe: StreamProbe): { passthrough: boolean;
   return { passthrough: true, reason: `H.264 ${probe.profile} ${probe.width}x${probe.height}: recorded as the camera sends it` };
 }
 
+/** How a `url:` camera is recorded, chosen from its probe: see {@link urlRouteDecision}. */
+export type UrlRoute = 'passthrough' | 'mjpeg' | 'encoder';
+
+/**
+ * Chooses how a probed `url:` camera is recorded (pure): its own H.264 as it comes
+ * (`passthrough`, when {@link passthroughDecision} allows it and `passthrough` is `auto`), its
+ * own JPEGs as the pre-roll with the encoder on demand (`mjpeg`, when it sends MJPEG and `mjpeg`
+ * is `auto`), else decoded in full and encoded here (`encoder`). With the reason, for the status.
+ */
+export function urlRouteDecision(probe: StreamProbe, modes: { readonly passthrough: 'auto' | 'never'; readonly mjpeg: 'auto' | 'never' }): { route: UrlRoute; reason: string } {
+  if (probe.codec === 'mjpeg') {
+    if (modes.mjpeg === 'auto') return { route: 'mjpeg', reason: `MJPEG ${probe.width}x${probe.height}: the camera's JPEGs are the pre-roll and the live view, the encoder runs only while video is needed` };
+    return { route: 'encoder', reason: 'camera.mjpeg.mode is never: the MJPEG stream is decoded in full and encoded all the time' };
+  }
+  if (modes.passthrough === 'never') return { route: 'encoder', reason: 'camera.passthrough.mode is never: decoded and re-encoded' };
+  const decision = passthroughDecision(probe);
+  return { route: decision.passthrough ? 'passthrough' : 'encoder', reason: decision.reason };
+}
+
 /**
  * Asks ffprobe what a network stream carries, bounded in time (`timeoutMs`, default 8000; a
  * camera that accepts and never answers is given up after at most 5 s of silence) and ended at

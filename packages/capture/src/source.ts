@@ -31,7 +31,12 @@ export interface CaptureStats {
   /** Planned restarts with new camera settings (`reconfigure`). */
   readonly reconfigures?: number;
   /** MJPEG url sources: camera JPEGs passed through, dropped as malformed, and dropped before the run's first frame. */
-  readonly jpegs?: { readonly delivered: number; readonly corrupt: number; readonly beforeFirstFrame: number };
+  /**
+   * MJPEG url sources: camera JPEGs delivered, dropped as malformed, dropped before the run's
+   * first frame; handed to the detection decoder (`analysed`), and due for analysis but skipped
+   * while the decoder was still busy (`decoderBusy`).
+   */
+  readonly jpegs?: { readonly delivered: number; readonly corrupt: number; readonly beforeFirstFrame: number; readonly analysed: number; readonly decoderBusy: number };
   /** The gap in frames of the last planned restart, milliseconds (frames lost in it count in `droppedFrames`). */
   readonly lastGapMs?: number | null;
   /** rpicam with the AI Camera (`aiCamera` option): its metadata stream; null otherwise. */

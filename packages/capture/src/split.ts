@@ -8,6 +8,7 @@ import { describeExit, spawnChild, spawnFfmpeg, type ChildHandle, type ExitInfo,
 import { rpicamArgs } from './args';
 import { CaptureError } from './errors';
 import { MetadataParser } from './imx500';
+import { parseShowinfoPos } from './mjpeg';
 import { classifyRpicamExit, createDeferredFrames, openFramePipe, openSideFifo, readLines, stdoutPipe, translateSpawnError, type RunEvents, type SourceRun } from './run';
 import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
 
@@ -71,12 +72,6 @@ export function splitArgs(format: { width: number; height: number; fps: number }
     '-map', '[enc]', '-fps_mode', 'passthrough', ...options.encoderArgs(format.fps),
     '-flush_packets', '1', '-muxdelay', '0', '-muxpreload', '0', '-f', 'mpegts', 'pipe:3',
   ];
-}
-
-/** Parses a showinfo frame line's byte position in the input (`pos:`), or null for other lines. Pure. */
-export function parseShowinfoPos(line: string): number | null {
-  const match = /showinfo.*\bn:\s*\d+\s.*\bpos:\s*(-?\d+)/.exec(line);
-  return match ? Number(match[1]) : null;
 }
 
 /** The k-th frame's index from a 90 kHz PTS (the rawvideo input's frame k is at k/F s). Pure. */

@@ -1,7 +1,11 @@
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createCleanupStack, makeJpegs, startMjpegStream, waitFor } from '@preroll/testkit';
-import { createSource, JpegSplitter, mjpegSourceArgs, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { allocatingBuffers } from '../src/assembler';
+import { i420Bytes } from '../src/frame';
+import { AnalysisPicker, createSource, JpegSplitter, mjpegDecoderArgs, mjpegLowresFor, mjpegSourceArgs, parseShowinfoPos, startMjpegRun, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
 
 const cleanup = createCleanupStack();
 afterEach(() => cleanup.run());
@@ -62,13 +66,125 @@ describe('JpegSplitter', () => {
   });
 });
 
-describe('mjpegSourceArgs', () => {
-  test('one input, a reduced decode for detection on stdout and a stream copy on pipe 3', () => {
-    const args = mjpegSourceArgs('http://127.0.0.1:1/stream.mjpg', { lowres: 2, analysisFps: 4 });
+describe('mjpegSourceArgs and mjpegDecoderArgs', () => {
+  test('the camera ffmpeg only copies the JPEGs; the decoder reads multipart on stdin at reduced size', () => {
+    const args = mjpegSourceArgs('http://127.0.0.1:1/stream.mjpg');
     expect(args.filter((a) => a === '-i')).toHaveLength(1);
-    expect(args.slice(args.indexOf('-lowres'), args.indexOf('-lowres') + 2)).toEqual(['-lowres', '2']);
-    expect(args.join(' ')).toContain("gte(t-prev_selected_t\\,0.2250)");
-    expect(args.slice(-4)).toEqual(['copy', '-f', 'mjpeg', 'pipe:3']);
+    expect(args).not.toContain('-lowres');
+    expect(args).not.toContain('-vf');
+    expect(args.slice(-5)).toEqual(['-c:v', 'copy', '-f', 'mjpeg', 'pipe:1']);
+    const decoder = mjpegDecoderArgs(3);
+    expect(decoder.slice(decoder.indexOf('-lowres'), decoder.indexOf('-lowres') + 2)).toEqual(['-lowres', '3']);
+    expect(decoder.slice(decoder.indexOf('-f'), decoder.indexOf('-f') + 4)).toEqual(['-f', 'mpjpeg', '-i', 'pipe:0']);
+    expect(decoder.slice(-3)).toEqual(['-f', 'rawvideo', 'pipe:1']);
+  });
+
+  test('parseShowinfoPos reads the byte offset of a showinfo line and nothing else', () => {
+    expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] n:   3 pts:      3 pts_time:0.12    pos:    54051 fmt:yuv420p sar:1/1 s:160x120')).toBe(54051);
+    expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] config in time_base: 1/25, frame_rate: 25/1')).toBeNull();
+    expect(parseShowinfoPos('frame=    4 fps=0.0 q=-0.0 size=      84kB')).toBeNull();
+  });
+});
+
+describe('mjpegLowresFor', () => {
+  test.each([
+    [640, 160, 2],
+    [480, 160, 1],
+    [1920, 160, 3],
+    [1280, 160, 3],
+    [320, 160, 1],
+    [160, 160, 0],
+    [100, 160, 0],
+    [640, 320, 1],
+  ])('a %i px camera, analysis width %i → lowres %i', (cameraWidth, analysisWidth, lowres) => {
+    expect(mjpegLowresFor(cameraWidth, analysisWidth)).toBe(lowres);
+    // The decoded width keeps the analysis width, and one more halving would not.
+    if (lowres > 0) expect(Math.ceil(cameraWidth / 2 ** lowres)).toBeGreaterThanOrEqual(analysisWidth);
+    if (lowres < 3) expect(Math.ceil(cameraWidth / 2 ** (lowres + 1))).toBeLessThan(analysisWidth);
+  });
+});
+
+describe('AnalysisPicker', () => {
+  test('a 15 fps camera with jitter analysed at 5 fps: exactly every third picture', () => {
+    const picker = new AnalysisPicker(5);
+    const picked: number[] = [];
+    for (let i = 0; i < 45; i++) {
+      // ±5 ms of jitter around 66.7 ms.
+      const arrivalUs = Math.round(i * 66_667 + (i % 2 ? 5_000 : -5_000));
+      if (picker.due(arrivalUs)) {
+        picker.taken(arrivalUs);
+        picked.push(i);
+      }
+    }
+    expect(picked).toHaveLength(15);
+    expect(picked.every((n, k) => n === 3 * k)).toBe(true);
+  });
+
+  test('a due picture not taken leaves the next one due; time going back re-arms it', () => {
+    const picker = new AnalysisPicker(5);
+    picker.taken(0);
+    expect(picker.due(100_000)).toBe(false);
+    expect(picker.due(200_000)).toBe(true);
+    expect(picker.due(266_000)).toBe(true);
+    picker.taken(266_000);
+    expect(picker.due(300_000)).toBe(false);
+    expect(picker.due(10_000)).toBe(true);
+  });
+});
+
+describe('startMjpegRun', () => {
+  test('the decoder receives exactly the analysed pictures; each frame is its JPEG decoded, with its arrival time', async () => {
+    const stream = cleanup.defer(await startMjpegStream(jpegs, 10), (s) => s.close());
+    const frames: Array<{ y: Buffer; ptsUs: number; fromStream: boolean }> = [];
+    const analysed: Array<{ data: Buffer; arrivalUs: number }> = [];
+    const seen: Array<{ arrivalUs: number; analysed: boolean; busy: boolean }> = [];
+    let busy = false;
+    let size: { width: number; height: number } | null = null;
+    const run = startMjpegRun(stream.url, { lowres: 1, analysisFps: 2.5, ptsWaitMs: 10_000 }, {
+      onFormat: (width, height) => void (size = { width, height }),
+      frameBuffers: () => allocatingBuffers(i420Bytes(size!.width, size!.height)),
+      onFrame: (packed, ptsUs, fromStream) => {
+        if (packed) frames.push({ y: Buffer.from(packed.subarray(0, size!.width * size!.height)), ptsUs, fromStream });
+      },
+      onFallback: (reason) => {
+        throw new Error(`no fallback expected: ${reason}`);
+      },
+      onJpeg: (data, arrivalUs, isAnalysed) => {
+        seen.push({ arrivalUs, analysed: isAnalysed, busy });
+        busy = false;
+        if (isAnalysed) analysed.push({ data, arrivalUs });
+      },
+      // Called while the picture it skips is handed on, before its onJpeg.
+      onDecoderBusy: () => void (busy = true),
+      onCorruptJpeg: () => undefined,
+    });
+    cleanup.defer(run, (r) => r.stop());
+    await waitFor(() => seen.length >= 30 && frames.length >= 4, { timeoutMs: 30_000, what: '30 camera JPEGs and 4 frames' });
+    await run.stop();
+    const { error } = await run.finished;
+    expect(error).toBeNull();
+    // Every analysed picture came back as one frame, in order, stamped with its JPEG's arrival.
+    expect(frames).toHaveLength(analysed.length);
+    expect(frames.map((f) => f.ptsUs)).toEqual(analysed.map((j) => j.arrivalUs));
+    expect(frames.every((f) => !f.fromStream)).toBe(true);
+    // 2.5 fps analysis: a picture is analysed exactly when 0.36 s (0.9 / 2.5) have passed since
+    // the last analysed one (by arrival), unless the decoder still had 3 pictures in hand.
+    let last: number | null = null;
+    const wrong: number[] = [];
+    seen.forEach((jpeg, i) => {
+      const due = last === null || jpeg.arrivalUs - last >= 360_000 || jpeg.arrivalUs < last;
+      if (jpeg.analysed !== (due && !jpeg.busy)) wrong.push(i);
+      if (jpeg.analysed) last = jpeg.arrivalUs;
+    });
+    expect(wrong).toEqual([]);
+    expect(analysed.length).toBeGreaterThanOrEqual(2);
+    expect(analysed.length).toBeLessThan(seen.length);
+    expect(size).toEqual({ width: 160, height: 120 });
+    // The luma of each frame is exactly that JPEG decoded at half size on its own.
+    for (let i = 0; i < frames.length; i++) {
+      const reference = execFileSync('ffmpeg', ['-v', 'error', '-lowres', '1', '-f', 'mjpeg', '-i', 'pipe:0', '-pix_fmt', 'yuv420p', '-f', 'rawvideo', 'pipe:1'], { input: analysed[i].data });
+      expect(frames[i].y.equals(reference.subarray(0, 160 * 120))).toBe(true);
+    }
   });
 });
 
@@ -90,15 +206,19 @@ describe('MJPEG url: source', () => {
       expect(received[i].ptsUs).toBeGreaterThan(received[i - 1].ptsUs);
       expect(received[i].seq).toBe(received[i - 1].seq + 1);
     }
-    // About a quarter of the pictures are analysed (10 fps camera, 2.5 fps analysis).
     const spanUs = received[received.length - 1].ptsUs - received[0].ptsUs;
     const framesInSpan = frames.filter((f) => f.ptsUs >= received[0].ptsUs && f.ptsUs <= received[received.length - 1].ptsUs).length;
-    expect(framesInSpan).toBeLessThanOrEqual(Math.ceil((spanUs / 1e6) * 2.5) + 1);
+    // At most one per 0.36 s (2.5 fps with 10 % slack for jitter), by arrival.
+    expect(framesInSpan).toBeLessThanOrEqual(Math.floor(spanUs / 360_000) + 1);
     expect(framesInSpan).toBeGreaterThanOrEqual(2);
     // Frames and JPEGs share one clock: every frame lies within the JPEGs' span or close to it.
     const last = received[received.length - 1].ptsUs;
     expect(Math.abs(frames[frames.length - 1].ptsUs - last)).toBeLessThan(2_000_000);
-    expect(source.stats().jpegs).toMatchObject({ corrupt: 0 });
+    const counts = source.stats().jpegs!;
+    expect(counts.corrupt).toBe(0);
+    // The decoder got only the analysed pictures (every frame is one of them), far fewer than the camera sent.
+    expect(frames.length).toBeLessThanOrEqual(counts.analysed);
+    expect(counts.analysed).toBeLessThan((counts.delivered + counts.beforeFirstFrame) / 2);
   });
 
   test('a corrupt JPEG is dropped and counted; a camera that drops the connection is restarted and its JPEGs go on', async () => {
@@ -124,6 +244,40 @@ describe('MJPEG url: source', () => {
     expect(source.state()).toBe('running');
     expect(source.stats().lastError?.code).toMatch(/^CAPTURE_(SOURCE_EXITED|STALLED)$/);
     for (let i = 1; i < received.length; i++) expect(received[i].ptsUs).toBeGreaterThan(received[i - 1].ptsUs);
+  });
+
+  test('a detection decoder that dies ends the run: the source restarts both processes and frames and JPEGs go on', async () => {
+    const stream = cleanup.defer(await startMjpegStream(jpegs, 10), (s) => s.close());
+    const source = cleanup.defer(
+      createSource(`url:${stream.url}`, { mjpeg: { lowres: 2 }, framePool: true, backoff: { initialMs: 100, maxMs: 500, factor: 2, resetAfterMs: 30_000 } }),
+      (s) => s.stop(),
+    );
+    let frames = 0;
+    let received = 0;
+    source.onFrame(() => frames++);
+    source.onJpeg!(() => received++);
+    await source.start();
+    await waitFor(() => frames >= 3, { timeoutMs: 30_000, what: 'first frames' });
+    // The decoder is the ffmpeg child of this process that reads multipart on stdin.
+    const decoders = readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .filter((pid) => {
+        try {
+          const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mpjpeg');
+        } catch (error) {
+          void error; // the process ended while we looked
+          return false;
+        }
+      });
+    expect(decoders).toHaveLength(1);
+    process.kill(Number(decoders[0]), 'SIGKILL');
+    await waitFor(() => source.stats().restarts === 1, { timeoutMs: 30_000, what: 'a restart after the decoder died' });
+    expect(source.stats().lastError?.code).toBe('CAPTURE_SOURCE_EXITED');
+    expect(source.stats().lastError?.message).toContain('detection decoder');
+    const [framesBefore, jpegsBefore] = [frames, received];
+    await waitFor(() => frames >= framesBefore + 3 && received >= jpegsBefore + 10, { timeoutMs: 30_000, what: 'frames and JPEGs after the restart' });
+    expect(source.state()).toBe('running');
   });
 
   test('a camera that never answers: start() returns, the source restarts with CAPTURE_STALLED as any url: source', async () => {

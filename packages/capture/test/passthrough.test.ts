@@ -11,6 +11,7 @@ import {
   createSource,
   passthroughDecision,
   probeStream,
+  urlRouteDecision,
   type CameraUnit,
   type Frame,
   type StreamProbe,
@@ -39,6 +40,24 @@ describe('passthroughDecision', () => {
   ] as Array<[Partial<StreamProbe>, boolean]>)('%j → passthrough %s', (change, expected) => {
     const decision = passthroughDecision({ ...base, ...change });
     expect(decision.passthrough).toBe(expected);
+    expect(decision.reason.length).toBeGreaterThan(10);
+  });
+});
+
+describe('urlRouteDecision', () => {
+  const h264: StreamProbe = { codec: 'h264', profile: 'High', pixFmt: 'yuv420p', width: 1280, height: 720, hasBFrames: 0, fps: 15 };
+  const mjpeg: StreamProbe = { codec: 'mjpeg', profile: 'Baseline', pixFmt: 'yuvj422p', width: 640, height: 480, hasBFrames: 0, fps: 15 };
+  test.each([
+    [h264, 'auto', 'auto', 'passthrough'],
+    [h264, 'never', 'auto', 'encoder'],
+    [{ ...h264, hasBFrames: 2 }, 'auto', 'auto', 'encoder'],
+    [mjpeg, 'auto', 'auto', 'mjpeg'],
+    [mjpeg, 'never', 'auto', 'mjpeg'],
+    [mjpeg, 'auto', 'never', 'encoder'],
+    [{ ...h264, codec: 'hevc', profile: 'Main' }, 'auto', 'auto', 'encoder'],
+  ] as Array<[StreamProbe, 'auto' | 'never', 'auto' | 'never', string]>)('%j, passthrough %s, mjpeg %s → %s', (probe, passthrough, mjpegMode, route) => {
+    const decision = urlRouteDecision(probe, { passthrough, mjpeg: mjpegMode });
+    expect(decision.route).toBe(route);
     expect(decision.reason.length).toBeGreaterThan(10);
   });
 });

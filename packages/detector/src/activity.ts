@@ -32,3 +32,8 @@ export function updateActivity(map: Float32Array, value: ArrayLike<number>, clip
   }
   return map;
 }
+
+/** Writes each pixel's clip from its reference luma's noise band (`clipByBand[ref[i] >>> 5]`) into `clipSq`. In place. */
+export function fillClip(clipSq: Float32Array, ref: Uint8Array, clipByBand: Float64Array): void {
+  for (let i = 0; i < clipSq.length; i++) clipSq[i] = clipByBand[ref[i] >>> 5];
+}

@@ -1,6 +1,6 @@
 import type { Frame } from '@preroll/capture';
 import type { Logger } from 'pino';
-import { updateActivity } from './activity';
+import { fillClip, updateActivity } from './activity';
 import { nextAutoLevel, offsetLevel, wantedAutoLevel, type AutoLevelConfig, type AutoLevelState } from './auto';
 import { calibrateFromScores } from './calibrate';
 import { analyseChange, bringsNothingNew, createChangeBuffers, holdsChange, repeatsPrevious, type ChangeBuffers, type ChangeParams, type ChangeResult } from './change';
@@ -184,10 +184,12 @@ export function createDetector(options: DetectorOptions = {}, logger?: Logger): 
     const floor2 = p.minDeltaLuma * p.minDeltaLuma;
     const clipByBand = new Float64Array(NOISE_BANDS);
     for (let b = 0; b < NOISE_BANDS; b++) clipByBand[b] = config.activity.clipFactor * Math.max(floor2, k2 * variances[b]);
-    const clip = a.clipSq;
-    for (let i = 0; i < clip.length; i++) clip[i] = clipByBand[ref[i] >>> 5];
+    // The per-pixel loops live in small functions of their own: a loop here would be compiled
+    // on the stack (OSR) during the warm-up and, on this cached code, hit the branch the warm-up
+    // never took after every loop, deoptimising on each frame (measured: 0.2 ms a frame).
+    fillClip(a.clipSq, ref, clipByBand);
     const riseS = warming ? Math.min(config.activity.riseS, WARMUP_ACTIVITY_RISE_S) : config.activity.riseS;
-    updateActivity(a.activity, a.buffers.smoothed, clip, activityDueS, { riseS, fallS: config.activity.fallS });
+    updateActivity(a.activity, a.buffers.smoothed, a.clipSq, activityDueS, { riseS, fallS: config.activity.fallS });
     activityDueS = 0;
   }
 

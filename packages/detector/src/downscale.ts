@@ -62,6 +62,12 @@ export function boxDownscale(plane: Uint8Array, geometry: AnalysisGeometry, out:
     });
   }
   if (out.length < width * height) throw new RangeError(`output needs ${width * height} bytes`);
+  if (box === 1) {
+    // Already at the analysis size (an MJPEG camera decoded at a reduced size): each output
+    // pixel is its own block's mean, so copying the rows gives the same bytes.
+    for (let y = 0; y < height; y++) out.set(plane.subarray(y * frameWidth, y * frameWidth + width), y * width);
+    return out;
+  }
   const area = box * Math.ceil(box / rowStep);
   const half = area >>> 1;
   if (box % 4 === 0 && box <= 20 && frameWidth % 4 === 0) {

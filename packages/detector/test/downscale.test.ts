@@ -63,6 +63,9 @@ describe('boxDownscale', () => {
     ['byte loop, box 2', 320, 180],
     ['byte loop, box 13', 2028, 1520],
     ['byte loop, box 3', 480, 270],
+    ['row copy, box 1 (an MJPEG camera decoded at a quarter size)', 160, 120],
+    ['row copy, box 1, narrower than the analysis width', 100, 60],
+    ['row copy, box 1, wider than the analysis width', 200, 150],
   ])('%s matches the reference (%ix%i)', (_name, w, h) => {
     const g = analysisGeometry(w, h, 160);
     const plane = randomPlane(w, h, w + h);

@@ -159,20 +159,31 @@ export async function kill(child: ChildProcess, graceMs: number): Promise<void> 
   clearTimeout(timer);
 }
 
-/** Labels a process of Preroll's tree: `node`, the `encoder` ffmpeg (reads raw frames on stdin), the `decoder` ffmpeg (reads the camera). */
+/**
+ * Labels a process of Preroll's tree: `node`, the `encoder` ffmpeg (writes H.264), the
+ * `decoder` ffmpeg (every other ffmpeg: the one that reads the camera, and on the MJPEG path
+ * the one that decodes the analysed pictures).
+ */
 export function prerollLabel(p: ProcSample, root: number): string {
   if (p.pid === root) return 'node';
-  if (p.comm === 'ffmpeg') return p.cmdline.includes('-i pipe:0') ? 'encoder' : 'decoder';
+  if (p.comm === 'ffmpeg') return p.cmdline.includes('-f h264') ? 'encoder' : 'decoder';
   return p.comm;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Phase {
-  readonly today: Map<string, number>;
-  readonly mjpeg: Map<string, number>;
+  /** CPU seconds by process label, per Preroll path (in the order of {@link PATHS}). */
+  readonly preroll: Map<string, number>[];
   readonly motion: number;
 }
+
+/** The Preroll servers of the run: today's path (the baseline), the MJPEG path, and the MJPEG path without object labels (Motion has none). */
+const PATHS = [
+  { key: 'today', name: 'full decode, encoder always on (`camera.mjpeg.mode` never)', config: { camera: { mjpeg: { mode: 'never' } } } },
+  { key: 'mjpeg', name: 'MJPEG path, the default (JPEG pre-roll, 5 fps quarter-size decode of the analysed pictures, encoder on demand)', config: null },
+  { key: 'mjpeg-nolabels', name: 'MJPEG path, labels off (like for like: Motion has no object labels)', config: { labels: { enabled: false } } },
+] as const;
 
 interface OnDemandStatus {
   readonly fps: number;
@@ -182,15 +193,17 @@ interface OnDemandStatus {
 
 /**
  * `pnpm bench peer`: Preroll and Motion on the same MJPEG stream, CPU of the process trees and
- * the events each found. Two Preroll servers read the stream at once: today's path (the MJPEG
- * decoded in full, H.264 encoded all the time: the baseline) and the MJPEG path
- * (`camera.mjpeg.enabled`: the camera's JPEGs as the pre-roll, detection decoded at quarter size
- * and 5 fps, the encoder on demand), with Motion, all in the same windows.
+ * the events each found. Three Preroll servers read the stream at once: the full-decode path
+ * (`camera.mjpeg.mode` never: the MJPEG decoded in full, H.264 encoded all the time: the
+ * baseline), the MJPEG path (the default for a camera that sends MJPEG: the camera's JPEGs as the pre-roll, only the analysed pictures
+ * decoded, at quarter size, the encoder on demand) and the MJPEG path with object labels off
+ * (Motion has none), with Motion, all in the same windows. `--profile=DIR`: the MJPEG servers'
+ * Node writes a CPU profile there.
  */
 export const peerBench: BenchSuite = {
   name: 'peer',
-  summary: 'Preroll (today\'s path and the MJPEG path) against Debian\'s Motion on one MJPEG stream (640x480@15, loopback, real time): CPU of the process trees and events',
-  async run({ quick, log }) {
+  summary: 'Preroll (today\'s path, the MJPEG path, the MJPEG path with labels off) against Debian\'s Motion on one MJPEG stream (640x480@15, loopback, real time): CPU of the process trees and events',
+  async run({ quick, log, argv }) {
     if (!ensureMotion(log)) return;
     const sceneS = quick ? 10 : 60;
     const idleS = quick ? 6 : 30;
@@ -205,64 +218,79 @@ export const peerBench: BenchSuite = {
       log(`scene: ${scene}; ${frames.length} JPEGs of ${fmt(frames.reduce((s, f) => s + f.length, 0) / frames.length / 1024, 1)} KiB on average, served at ${FPS} fps to all three`);
       log(`load average at start ${loadavg().map((l) => fmt(l, 2)).join(' ')} (2 cores shared with other work: CPU seconds hold, wall-time figures do not)`);
       stream.still(true);
-      const mjpegConfig = join(dir, 'mjpeg.json');
-      writeFileSync(mjpegConfig, JSON.stringify({ camera: { mjpeg: { enabled: true } } }));
       motion = spawn('motion', ['-n', '-c', motionConfig(dir, stream.url)], { stdio: 'ignore' });
-      const today = await startChildServer(`url:${stream.url}`);
-      servers.push(today);
-      const mjpeg = await startChildServer(`url:${stream.url}`, { extraArgs: ['--config', mjpegConfig] });
-      servers.push(mjpeg);
-      const pids = { today: today.child.pid!, mjpeg: mjpeg.child.pid!, motion: motion.pid! };
+      // `--profile=DIR`: the MJPEG paths' Node writes a CPU profile there when it stops.
+      const profileDir = argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length) ?? null;
+      for (const path of PATHS) {
+        const extraArgs: string[] = [];
+        if (path.config) {
+          const file = join(dir, `${path.key}.json`);
+          writeFileSync(file, JSON.stringify(path.config));
+          extraArgs.push('--config', file);
+        }
+        const nodeArgs = profileDir && path.key !== 'today' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${path.key}.cpuprofile`] : [];
+        servers.push(await startChildServer(`url:${stream.url}`, { extraArgs, nodeArgs }));
+      }
+      const pids = servers.map((server) => server.child.pid!);
+      const motionPid = motion.pid!;
       // All read the still picture for a few seconds: connections made, caches warm, no event.
       await sleep(5000);
       const measure = async (seconds: number): Promise<Phase> => {
-        const t0 = sampleTree(pids.today);
-        const j0 = sampleTree(pids.mjpeg);
-        const m0 = sampleTree(pids.motion);
+        const before = pids.map((pid) => sampleTree(pid));
+        const m0 = sampleTree(motionPid);
         await sleep(seconds * 1000);
-        const t1 = sampleTree(pids.today);
-        const j1 = sampleTree(pids.mjpeg);
-        const m1 = sampleTree(pids.motion);
+        const after = pids.map((pid) => sampleTree(pid));
+        const m1 = sampleTree(motionPid);
         return {
-          today: treeCpuBetween(t0, t1, (p) => prerollLabel(p, pids.today)),
-          mjpeg: treeCpuBetween(j0, j1, (p) => prerollLabel(p, pids.mjpeg)),
+          preroll: pids.map((pid, i) => treeCpuBetween(before[i], after[i], (p) => prerollLabel(p, pid))),
           motion: totalCpu(treeCpuBetween(m0, m1, () => 'motion')),
         };
       };
-      const events0 = { motion: motionEvents(dir), today: await prerollEvents(today.url), mjpeg: await prerollEvents(mjpeg.url) };
+      const countAll = async (): Promise<number[]> => Promise.all(servers.map((server) => prerollEvents(server.url)));
+      const events0 = { motion: motionEvents(dir), preroll: await countAll() };
       stream.still(false);
       const active = await measure(sceneS);
       stream.still(true);
       await sleep(settleS * 1000);
-      const idle = await measure(idleS);
-      const events = {
-        motion: motionEvents(dir) - events0.motion,
-        today: (await prerollEvents(today.url)) - events0.today,
-        mjpeg: (await prerollEvents(mjpeg.url)) - events0.mjpeg,
+      // Idle means idle: every event of the scene closed, the on-demand encoders stopped (on a
+      // loaded machine an event's end, its clip and its labels can run well past the scene).
+      const settledBy = Date.now() + 120_000;
+      const busy = async (url: string): Promise<boolean> => {
+        const status = (await (await fetch(`${url}/api/status`)).json()) as { recording?: boolean; pipeline?: { onDemandEncoder?: { state?: string } | null } };
+        return Boolean(status.recording) || (status.pipeline?.onDemandEncoder?.state ?? 'off') !== 'off';
       };
+      while (Date.now() < settledBy && (await Promise.all(servers.map((server) => busy(server.url)))).some(Boolean)) await sleep(1000);
+      log(`settled ${fmt((Date.now() - settledBy + 120_000) / 1000 + settleS, 0)} s after the scene (events closed, encoders stopped); then ${settleS} s more for what follows an event (clip, snapshot, labels)`);
+      await sleep(settleS * 1000);
+      const idle = await measure(idleS);
+      const eventsEnd = await countAll();
+      const events = { motion: motionEvents(dir) - events0.motion, preroll: eventsEnd.map((n, i) => n - events0.preroll[i]) };
       const statusOf = async (url: string): Promise<OnDemandStatus> => (await (await fetch(`${url}/api/status`)).json()) as OnDemandStatus;
-      const statusToday = await statusOf(today.url);
-      const statusMjpeg = await statusOf(mjpeg.url);
+      const statuses = await Promise.all(servers.map((server) => statusOf(server.url)));
 
       log(`\n| phase | seconds | Preroll path | tree CPU s | Node | decoder ffmpeg | encoder ffmpeg | Motion CPU s | tree ÷ Motion | without encoder ÷ Motion |`);
       log('|---|---|---|---|---|---|---|---|---|---|');
       for (const [name, m, s] of [['scene (motion)', active, sceneS], ['idle (still picture, no viewers)', idle, idleS]] as const) {
-        for (const [path, tree] of [['today (full decode, encoder always on)', m.today], ['MJPEG (JPEG pre-roll, quarter-size 5 fps decode, encoder on demand)', m.mjpeg]] as const) {
+        PATHS.forEach((path, i) => {
+          const tree = m.preroll[i];
           const all = totalCpu(tree);
           const noEnc = totalCpu(tree, ['encoder']);
           log(
-            `| ${name} | ${s} | ${path} | ${fmt(all)} | ${fmt(tree.get('node') ?? 0)} | ${fmt(tree.get('decoder') ?? 0)} | ${fmt(tree.get('encoder') ?? 0)} | ${fmt(m.motion)} | ${fmt(all / m.motion)}x | ${fmt(noEnc / m.motion)}x |`,
+            `| ${name} | ${s} | ${path.name} | ${fmt(all)} | ${fmt(tree.get('node') ?? 0)} | ${fmt(tree.get('decoder') ?? 0)} | ${fmt(tree.get('encoder') ?? 0)} | ${fmt(m.motion)} | ${fmt(all / m.motion)}x | ${fmt(noEnc / m.motion)}x |`,
           );
-        }
+        });
       }
-      log(`\nevents found in the scene: Preroll today's path ${events.today}, Preroll MJPEG path ${events.mjpeg}, Motion ${events.motion} (Motion: event_gap 10 s; Preroll: defaults)`);
-      log(`MJPEG path ÷ today's path, whole tree: scene ${fmt(totalCpu(active.mjpeg) / totalCpu(active.today))}x, idle ${fmt(totalCpu(idle.mjpeg) / totalCpu(idle.today))}x`);
-      log(`Preroll's whole tree ÷ Motion's (scene): today ${fmt(totalCpu(active.today) / active.motion)}x, MJPEG path ${fmt(totalCpu(active.mjpeg) / active.motion)}x (target ≤ 1.0x)`);
-      log(`Preroll idle, encoder excluded ÷ Motion idle: today ${fmt(totalCpu(idle.today, ['encoder']) / idle.motion)}x, MJPEG path ${fmt(totalCpu(idle.mjpeg, ['encoder']) / idle.motion)}x (target ≤ 0.5x)`);
+      const [t, j, n] = [0, 1, 2];
+      log(`\nevents found in the scene: ${PATHS.map((path, i) => `${path.key} ${events.preroll[i]}`).join(', ')}, Motion ${events.motion} (Motion: event_gap 10 s; Preroll: defaults)`);
+      log(`MJPEG path ÷ today's path, whole tree: scene ${fmt(totalCpu(active.preroll[j]) / totalCpu(active.preroll[t]))}x, idle ${fmt(totalCpu(idle.preroll[j]) / totalCpu(idle.preroll[t]))}x`);
+      log(`object labels' cost on the MJPEG path (labels on − off): scene ${fmt(totalCpu(active.preroll[j]) - totalCpu(active.preroll[n]))} CPU-s, idle ${fmt(totalCpu(idle.preroll[j]) - totalCpu(idle.preroll[n]))} CPU-s`);
+      log(`Preroll's whole tree ÷ Motion's (scene): ${PATHS.map((path, i) => `${path.key} ${fmt(totalCpu(active.preroll[i]) / active.motion)}x`).join(', ')} (target ≤ 1.0x)`);
+      log(`Preroll idle, encoder excluded ÷ Motion idle: ${PATHS.map((path, i) => `${path.key} ${fmt(totalCpu(idle.preroll[i], ['encoder']) / idle.motion)}x`).join(', ')} (target ≤ 0.5x)`);
+      const statusMjpeg = statuses[j];
       const od = statusMjpeg.pipeline?.onDemandEncoder;
-      const encCpu = (active.mjpeg.get('encoder') ?? 0) + (idle.mjpeg.get('encoder') ?? 0);
-      log(`MJPEG path's on-demand encoder: ${od?.starts ?? 0} starts, ${od?.stops ?? 0} idle stops, start-up (spawn to first H.264 unit, pre-roll fed) ${od?.lastStartLatencyMs ?? '-'} ms; encoder CPU ${fmt(encCpu)} s over ${events.mjpeg} event(s); JPEG pre-roll ${statusMjpeg.pipeline?.preRoll?.units ?? 0} pictures, ${fmt((statusMjpeg.pipeline?.preRoll?.bytes ?? 0) / 1e6, 2)} MB, ${statusMjpeg.pipeline?.preRoll?.spanMs ?? 0} ms`);
-      log(`status at the end: today ${statusToday.fps} fps, ${statusToday.droppedFrames} dropped; MJPEG path ${statusMjpeg.fps} fps analysed, ${statusMjpeg.droppedFrames} dropped; pictures the stream skipped for a slow reader: ${stream.skipped()}`);
+      const encCpu = (active.preroll[j].get('encoder') ?? 0) + (idle.preroll[j].get('encoder') ?? 0);
+      log(`MJPEG path's on-demand encoder: ${od?.starts ?? 0} starts, ${od?.stops ?? 0} idle stops, start-up (spawn to first H.264 unit, pre-roll fed) ${od?.lastStartLatencyMs ?? '-'} ms; encoder CPU ${fmt(encCpu)} s over ${events.preroll[j]} event(s); JPEG pre-roll ${statusMjpeg.pipeline?.preRoll?.units ?? 0} pictures, ${fmt((statusMjpeg.pipeline?.preRoll?.bytes ?? 0) / 1e6, 2)} MB, ${statusMjpeg.pipeline?.preRoll?.spanMs ?? 0} ms`);
+      log(`status at the end: ${PATHS.map((path, i) => `${path.key} ${statuses[i].fps} fps, ${statuses[i].droppedFrames} dropped`).join('; ')}; pictures the stream skipped for a slow reader: ${stream.skipped()}`);
       log(`load average at the end ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
     } finally {
       if (motion) await kill(motion, 5000);

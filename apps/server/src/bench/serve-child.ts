@@ -39,19 +39,21 @@ export interface ChildServerOptions {
   readonly extraArgs?: readonly string[];
   /** More environment for the server (e.g. `PREROLL_CAMERA__PASSTHROUGH__MODE`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Options for node itself, before the script (e.g. `--heapsnapshot-signal=SIGUSR2`, or `--cpu-prof`, which NODE_OPTIONS does not take). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts `preroll serve` on the source (fake camera on PATH) and waits for frames. */
 export async function startChildServer(source: string, options: ChildServerOptions = {}): Promise<ChildServer> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'preroll-bench-'));
-  const args = [join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.extraArgs ?? [])];
+  const args = [...(options.nodeArgs ?? []), join(ROOT, 'apps/server/dist/src/cli.js'), 'serve', '--source', source, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, ...(options.extraArgs ?? [])];
   const [command, argv] = options.cgroupProcs
     ? ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', options.cgroupProcs, process.execPath, ...args]]
     : [process.execPath, args];
   const child = spawn(command, argv, {
     // The allocator and heap settings of `pnpm start`, the systemd unit and the Docker image.
-    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=2', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
+    env: { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072', NODE_OPTIONS: '--max-semi-space-size=2 --max-old-space-size=256', ...process.env, PATH: `${join(ROOT, 'test-fixtures/bin')}${delimiter}${process.env.PATH}`, PREROLL_LOG_LEVEL: 'warn', ...options.env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -99,6 +101,20 @@ export function processMallocHeapBytes(pid: number): number {
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
     if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]');
     else if (inHeap && line.startsWith('Rss:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
+  }
+  return kb * 1024;
+}
+
+/**
+ * Resident bytes of a process's anonymous memory outside the `[heap]` mapping (from
+ * `/proc/PID/smaps`): mmapped malloc chunks, the other malloc arena, V8's heap, thread stacks.
+ */
+export function processOtherAnonBytes(pid: number): number {
+  let inHeap = false;
+  let kb = 0;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inHeap = line.endsWith('[heap]');
+    else if (!inHeap && line.startsWith('Anonymous:')) kb += Number(/(\d+)/.exec(line)?.[1] ?? 0);
   }
   return kb * 1024;
 }

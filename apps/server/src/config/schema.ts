@@ -154,11 +154,14 @@ const camera = z
     loop: z.boolean().default(true).describe('For a `file:` source: start again at the end.'),
     mjpeg: z
       .strictObject({
-        enabled: z
-          .boolean()
-          .default(false)
-          .describe('For a `url:` camera that sends MJPEG (most USB webcams behind a streamer, older IP cameras): read it once, keep its own JPEGs as the pre-roll and for the live view, decode only a reduced picture for detection, and run the H.264 encoder only while video is needed (events, manual and continuous recording, `/stream.mp4` viewers). Off: the stream is decoded in full and encoded all the time.'),
-        lowres: z.int().min(0).max(3).default(2).describe('Detection decodes at 1/2^lowres of the camera\'s size (0 full, 1 half, 2 quarter, 3 eighth), in the JPEG decoder itself; the default turns 640x480 into 160x120, the detector\'s own analysis width.'),
+        mode: z
+          .enum(['auto', 'never'])
+          .default('auto')
+          .describe('`auto`: a `url:` camera found by the probe at start (ffprobe, `camera.passthrough.probeTimeoutMs`) to send MJPEG (most USB webcams behind a streamer, older IP cameras) is read once, its own JPEGs are the pre-roll and the live view, only the pictures the detector analyses are decoded (at a reduced size), and the H.264 encoder runs only while video is needed (events, manual and continuous recording, `/stream.mp4` viewers). `never`: the stream is decoded in full and encoded all the time. A camera that does not answer the probe is decoded in full.'),
+        lowres: z
+          .union([z.literal('auto'), z.int().min(0).max(3)])
+          .default('auto')
+          .describe('Detection decodes at 1/2^lowres of the camera\'s size (0 full, 1 half, 2 quarter, 3 eighth), in the JPEG decoder itself. `auto`: the largest reduction that keeps the decoded width at least `detector.analysisWidth` (640x480 → 160x120 at the default 160; 480 px wide → half; 1920 → an eighth).'),
         encoderIdleStopS: z.number().min(0).max(3600).default(10).describe('Seconds the H.264 encoder keeps running after the last recording or viewer needed it.'),
       })
       .prefault({})
@@ -170,7 +173,7 @@ const camera = z
           .default('auto')
           .describe('`auto`: a `url:` camera is probed at start (ffprobe, `probeTimeoutMs`); when it sends H.264 that browsers play (Constrained Baseline, Baseline, Main or High, 4:2:0, no B-frames), its own H.264 is recorded as it comes and only a reduced stream is decoded for detection; anything else, or no answer to the probe, is decoded and re-encoded. `never`: always decode and re-encode.'),
         detectWidthPx: z.int().min(64).max(1920).multipleOf(2).default(640).describe('Passthrough (and the Pi camera\'s `split` route, `camera.rpicamRoute`): width of the frames decoded for detection, snapshots, thumbnails and the JPEG live view, pixels (never above the camera\'s).'),
-        probeTimeoutMs: z.int().min(1000).max(60_000).default(8000).describe('Passthrough: the longest the probe of a `url:` camera may take at start, milliseconds (a camera that never answers is given up after at most 5 s of silence; the web server listens after the probe).'),
+        probeTimeoutMs: z.int().min(1000).max(60_000).default(8000).describe('The longest the probe of a `url:` camera (which chooses passthrough, the MJPEG path or a full decode) may take at start, milliseconds (a camera that never answers is given up after at most 5 s of silence; the web server listens after the probe).'),
       })
       .prefault({})
       .describe('Recording a network camera\'s own H.264 without decoding and re-encoding it (`url:` sources).'),
@@ -432,7 +435,7 @@ const server = z
         requestTimeoutMs: z.int().min(1000).max(600_000).default(15_000).describe('Time a client has to send the whole request (headers and body), milliseconds. Responses (the live streams) are not limited.'),
         bodyTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('Time a request body may take to arrive once the headers are in, milliseconds (answered 408).'),
         keepAliveTimeoutMs: z.int().min(500).max(600_000).default(5000).describe('An idle kept-alive connection is closed after this long, milliseconds.'),
-        idleTimeoutMs: z.int().min(1000).max(3_600_000).default(120_000).describe('A connection on which nothing moved in either direction for this long is closed, milliseconds (a stalled stream viewer).'),
+        idleTimeoutMs: z.int().min(1000).max(3_600_000).default(120_000).describe('A connection on which nothing moved in either direction for this long is closed, milliseconds (a stalled stream viewer; a WebSocket client that answers no ping).'),
         maxConnections: z.int().min(8).max(100_000).default(128).describe('Open connections in all; further ones are closed at once. Lowered automatically to the descriptor limit (`ulimit -n`) minus 64 kept for the recorder.'),
         maxUnauthenticated: z.int().min(2).max(100_000).default(32).describe('Connections that have not shown a session or token yet, from all addresses; beyond it the oldest such connection is closed.'),
         maxUnauthenticatedPerAddress: z.int().min(1).max(100_000).default(8).describe('Connections that have not shown a session or token yet, per client address; beyond it new ones from that address are closed.'),

@@ -12,12 +12,64 @@ import type { Auth } from './auth';
 
 const BOUNDARY = 'prerollframe';
 
+/** The kinds of live stream a client can hold open. */
+export type StreamKind = 'mjpeg' | 'mp4' | 'ws';
+
+/** What one kind of live stream holds for its clients (`/api/status` → `streams`). */
+export interface StreamKindStats {
+  /** Open clients. */
+  readonly clients: number;
+  /** Bytes queued in Node for all of them (taken neither by the kernel nor dropped yet). */
+  readonly queuedBytes: number;
+  /** The most any one client has queued now. */
+  readonly maxQueuedBytes: number;
+  /** Pictures (MJPEG, WebSocket) or H.264 units (`/stream.mp4`) skipped for slow clients since start. */
+  readonly dropped: number;
+}
+
+/** Every live stream's clients, and what Node holds for them. */
+export type StreamStats = Readonly<Record<StreamKind, StreamKindStats>>;
+
+/** The live streams' clients: each registers what it has queued, so the status can show it. */
+export interface StreamClients {
+  /** Registers a client; `queuedBytes` reads what Node holds for it now. Returns the removal. */
+  add(kind: StreamKind, queuedBytes: () => number): () => void;
+  /** Counts pictures or units skipped for a slow client. */
+  dropped(kind: StreamKind, count?: number): void;
+  stats(): StreamStats;
+}
+
+/** Creates the registry of live stream clients (one per web server). */
+export function createStreamClients(): StreamClients {
+  const kinds: readonly StreamKind[] = ['mjpeg', 'mp4', 'ws'];
+  const clients = new Map(kinds.map((k) => [k, new Set<() => number>()] as const));
+  const drops = new Map<StreamKind, number>(kinds.map((k) => [k, 0]));
+  return {
+    add(kind, queuedBytes) {
+      const set = clients.get(kind) as Set<() => number>;
+      set.add(queuedBytes);
+      return () => void set.delete(queuedBytes);
+    },
+    dropped(kind, count = 1) {
+      drops.set(kind, (drops.get(kind) as number) + count);
+    },
+    stats() {
+      const of = (kind: StreamKind): StreamKindStats => {
+        const queued = [...(clients.get(kind) as Set<() => number>)].map((read) => read());
+        return { clients: queued.length, queuedBytes: queued.reduce((a, b) => a + b, 0), maxQueuedBytes: Math.max(0, ...queued), dropped: drops.get(kind) as number };
+      };
+      return { mjpeg: of('mjpeg'), mp4: of('mp4'), ws: of('ws') };
+    },
+  };
+}
+
 /**
  * `GET /stream.mjpg`: multipart MJPEG that VLC and an `<img>` open. Each viewer gets the
  * newest JPEG when its socket has room; while the socket is still busy with an older frame,
- * newer ones replace each other (never a growing buffer).
+ * newer ones replace each other (never a growing buffer): Node holds at most the picture being
+ * written and the newest one waiting, per viewer; the kernel's socket buffers hold the rest.
  */
-export function mjpegHandler(live: LiveView) {
+export function mjpegHandler(live: LiveView, streams: StreamClients) {
   return (req: Request, res: Response): void => {
     res.writeHead(200, {
       'Content-Type': `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
@@ -34,8 +86,12 @@ export function mjpegHandler(live: LiveView) {
     };
     const unsubscribe = live.subscribe((frame) => {
       if (writable) send(frame);
-      else waiting = frame;
+      else {
+        if (waiting) streams.dropped('mjpeg');
+        waiting = frame;
+      }
     });
+    const unregister = streams.add('mjpeg', () => res.writableLength + (waiting?.jpeg.length ?? 0));
     res.on('drain', () => {
       writable = true;
       if (waiting) {
@@ -44,7 +100,11 @@ export function mjpegHandler(live: LiveView) {
         send(frame);
       }
     });
-    const done = (): void => unsubscribe();
+    const done = (): void => {
+      unsubscribe();
+      unregister();
+      waiting = null;
+    };
     req.on('close', done);
     res.on('error', done);
   };
@@ -61,7 +121,7 @@ const MP4_MAX_BUFFERED_BYTES = 2 * 1024 * 1024;
  * (never a growing buffer). When the encoder's parameters change (a new resolution), the
  * response ends; the client reconnects for a new init segment.
  */
-export function mp4Handler(runtime: Runtime, logger: Logger) {
+export function mp4Handler(runtime: Runtime, logger: Logger, streams: StreamClients) {
   return (req: Request, res: Response): void => {
     res.writeHead(200, {
       'Content-Type': 'video/mp4',
@@ -72,10 +132,14 @@ export function mp4Handler(runtime: Runtime, logger: Logger) {
     const fps = runtime.status().fps;
     const muxer = createLiveMp4Muxer({ frameUs: 1e6 / (fps > 0 ? fps : 15) });
     let skipping = false;
+    const unregister = streams.add('mp4', () => res.writableLength);
     const unsubscribe = runtime.onUnit((unit) => {
       if (res.writableLength > MP4_MAX_BUFFERED_BYTES) skipping = true;
       if (skipping) {
-        if (!unit.keyframe || res.writableLength > MP4_MAX_BUFFERED_BYTES) return;
+        if (!unit.keyframe || res.writableLength > MP4_MAX_BUFFERED_BYTES) {
+          streams.dropped('mp4');
+          return;
+        }
         skipping = false;
       }
       try {
@@ -86,7 +150,10 @@ export function mp4Handler(runtime: Runtime, logger: Logger) {
         res.end();
       }
     });
-    const done = (): void => unsubscribe();
+    const done = (): void => {
+      unsubscribe();
+      unregister();
+    };
     req.on('close', done);
     res.on('error', done);
   };
@@ -113,6 +180,15 @@ export function attachWebSocket(
     /** The upgrade carried a valid session: its socket leaves the unauthenticated caps. */
     onAuthenticated?: (socket: unknown) => void;
     status: (runtime: Runtime) => unknown;
+    /** Where each client's queued bytes and skipped pictures are counted. */
+    streams: StreamClients;
+    /**
+     * A client that answers no ping (and sends nothing) for this long is closed, milliseconds
+     * (`server.limits.idleTimeoutMs`): a page that stopped reading would otherwise hold its
+     * queued bytes and socket buffers for ever (the HTTP server's idle timeout does not apply
+     * to an upgraded socket).
+     */
+    idleTimeoutMs: number;
     /** New recordings, announced once: pushed to every open page. */
     announcer?: Pick<Announcer, 'subscribe'>;
     /** A recording's final labels were stored (once per motion event): pushed as `{"type":"labelled"}` so the gallery shows them. */
@@ -142,6 +218,10 @@ export function attachWebSocket(
   interface ClientState {
     runtime: Runtime;
     unsubscribeLive: (() => void) | null;
+    unregister: () => void;
+    /** When the client last answered a ping or sent a message. */
+    lastHeardMs: number;
+    lastPingMs: number;
     /** Data saver: at most this many JPEGs a second (0: every frame). */
     maxFps: number;
     lastSentMs: number;
@@ -205,7 +285,25 @@ export function attachWebSocket(
       }),
     );
   }
-  const timer = setInterval(broadcastStatus, 500);
+  // Pings a few times per idle timeout; a client that answered none of them is gone or stalled.
+  const pingEveryMs = Math.max(1000, Math.floor(options.idleTimeoutMs / 4));
+  const checkLiveness = (): void => {
+    const now = Date.now();
+    for (const [ws, state] of clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      if (now - state.lastHeardMs > options.idleTimeoutMs) {
+        logger.info({ silentMs: now - state.lastHeardMs, queuedBytes: ws.bufferedAmount }, 'websocket: closing a client that answered no ping');
+        ws.terminate();
+      } else if (now - state.lastPingMs >= pingEveryMs) {
+        state.lastPingMs = now;
+        ws.ping();
+      }
+    }
+  };
+  const timer = setInterval(() => {
+    broadcastStatus();
+    checkLiveness();
+  }, 500);
   timer.unref();
 
   const subscribe = (ws: WebSocket, state: ClientState): void => {
@@ -214,12 +312,15 @@ export function attachWebSocket(
       const now = Date.now();
       if (state.maxFps > 0 && now - state.lastSentMs < 1000 / state.maxFps) return;
       state.lastSentMs = now;
-      if (ws.readyState === ws.OPEN && ws.bufferedAmount < 2 * frame.jpeg.length) ws.send(frame.jpeg, { binary: true });
+      if (ws.readyState !== ws.OPEN) return;
+      if (ws.bufferedAmount < 2 * frame.jpeg.length) ws.send(frame.jpeg, { binary: true });
+      else options.streams.dropped('ws');
     });
   };
 
   wss.on('connection', (ws) => {
-    const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null, maxFps: 0, lastSentMs: 0 };
+    const state: ClientState = { runtime: runtimes[0], unsubscribeLive: null, unregister: options.streams.add('ws', () => ws.bufferedAmount), lastHeardMs: Date.now(), lastPingMs: Date.now(), maxFps: 0, lastSentMs: 0 };
+    ws.on('pong', () => (state.lastHeardMs = Date.now()));
     clients.set(ws, state);
     try {
       sendJson(ws, { type: 'status', status: options.status(state.runtime), scores: [] });
@@ -227,6 +328,7 @@ export function attachWebSocket(
       logger.warn({ err: (error as Error).message }, 'cannot build the status for a new client');
     }
     ws.on('message', (data, isBinary) => {
+      state.lastHeardMs = Date.now();
       let message: ClientMessage;
       try {
         if (isBinary) throw new Error('binary');
@@ -255,6 +357,7 @@ export function attachWebSocket(
     });
     ws.on('close', () => {
       state.unsubscribeLive?.();
+      state.unregister();
       clients.delete(ws);
     });
     ws.on('error', (error) => logger.debug({ err: error }, 'websocket error'));
@@ -266,6 +369,7 @@ export function attachWebSocket(
       for (const detach of detachers) detach();
       for (const [ws, state] of clients) {
         state.unsubscribeLive?.();
+        state.unregister();
         ws.terminate();
       }
       wss.close();

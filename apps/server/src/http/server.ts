@@ -22,7 +22,7 @@ import { bodyDeadline, effectiveMaxConnections, fdSoftLimit, guardConnections, r
 import type { EventRecord } from '@preroll/store';
 import type { Announcer } from '../announcer';
 import { errorHandler, HttpError } from './errors';
-import { attachWebSocket, mjpegHandler, mp4Handler } from './live-http';
+import { attachWebSocket, createStreamClients, mjpegHandler, mp4Handler } from './live-http';
 import { prometheusMetrics } from './metrics';
 import { createReviewApi } from './review';
 import { createScoreHistory } from './score-history';
@@ -97,6 +97,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   const actions = { allowReboot: config.actions.allowReboot, allowExit: config.actions.allowExit };
   const byId = new Map(runtimes.map((r) => [r.status().camera, r] as const));
   const cameras = (): unknown[] => runtimes.map((r) => cameraSummary(r));
+  // The live streams' clients of every camera, and the bytes Node holds for them.
+  const streams = createStreamClients();
   const statusOf = (r: Runtime) => (): unknown => ({
     ...r.status(),
     actions,
@@ -105,6 +107,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     alerts: options.alerts?.status() ?? null,
     labels: options.labels?.status() ?? null,
     cameras: cameras(),
+    streams: streams.stats(),
     // A configuration file edited by hand into something invalid (the last good one is in force).
     configError: options.configService?.state().error ?? null,
   });
@@ -190,15 +193,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
   app.get('/cameras/:camera/stream.mjpg', (req, res, next) => {
     const r = byId.get(String(req.params.camera));
     if (!r) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
-    mjpegHandler(r.live)(req, res);
+    mjpegHandler(r.live, streams)(req, res);
   });
-  app.get('/stream.mjpg', mjpegHandler(runtime.live));
+  app.get('/stream.mjpg', mjpegHandler(runtime.live, streams));
   app.get('/cameras/:camera/stream.mp4', (req, res, next) => {
     const r = byId.get(String(req.params.camera));
     if (!r) return next(new HttpError(404, 'CAMERA_NOT_FOUND', `no camera "${String(req.params.camera).slice(0, 40)}"`));
-    mp4Handler(r, logger)(req, res);
+    mp4Handler(r, logger, streams)(req, res);
   });
-  app.get('/stream.mp4', mp4Handler(runtime, logger));
+  app.get('/stream.mp4', mp4Handler(runtime, logger, streams));
   app.get('/metrics', (_req, res) => {
     res.type('text/plain; version=0.0.4').send(prometheusMetrics(runtimes) + alertsMetrics(options.alerts));
   });
@@ -219,6 +222,8 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Http
     sameOrigin: (req) => hostOk(req) && sameOrigin(req),
     onAuthenticated: (socket) => connections.markAuthenticated(socket as Socket),
     status: (r) => statusOf(r)(),
+    streams,
+    idleTimeoutMs: limits.idleTimeoutMs,
     announcer: options.announcer,
     labelled: options.labels?.onLabelled,
     configChanges: options.configService,

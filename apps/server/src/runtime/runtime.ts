@@ -1,7 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { createEmitter } from '@preroll/process';
-import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, passthroughDecision, probeStream, setV4l2Controls, type CaptureState, type CaptureStats, type Frame, type FrameDetections, type FrameSource, type PassthroughOptions, type SplitOptions } from '@preroll/capture';
+import { chooseDefaultSource, createSource, createFrameSlot, parseSourceSpec, mjpegLowresFor, probeStream, setV4l2Controls, urlRouteDecision, type CaptureState, type CaptureStats, type Frame, type FrameDetections, type FrameSource, type PassthroughOptions, type SplitOptions, type UrlRoute } from '@preroll/capture';
 import { loadMaskImage, type Calibration, type MotionBox, type MotionSample, type PolygonMask } from '@preroll/detector';
 import type { MaskableDetectorOptions } from '@preroll/detector';
 import type { AccessUnit, FinishedRecording } from '@preroll/recorder';
@@ -27,7 +27,7 @@ export interface PipelineStatus {
   readonly framePoolDroppedFrames: number;
   /** Frames the encoder dropped because ffmpeg was behind or restarting. */
   readonly encoderDroppedFrames: number;
-  /** The pre-roll ring: H.264 access units in RAM (for an MJPEG camera with `camera.mjpeg.enabled`: its JPEGs), their bytes and the time they span, against what an event needs (`wantedMs`: `recorder.preRollMs`); the ring keeps up to the pre-roll plus the trigger lag plus one GOP. */
+  /** The pre-roll ring: H.264 access units in RAM (for an MJPEG camera on the `mjpeg` recording path: its JPEGs), their bytes and the time they span, against what an event needs (`wantedMs`: `recorder.preRollMs`); the ring keeps up to the pre-roll plus the trigger lag plus one GOP. */
   readonly preRoll: { readonly units: number; readonly bytes: number; readonly spanMs: number; readonly wantedMs: number };
   /** The frame pool: buffers allocated, held now, and their bytes (null while no frame came). */
   readonly framePool: { readonly frames: number; readonly inUse: number; readonly peakInUse: number; readonly bytes: number } | null;
@@ -44,10 +44,11 @@ export interface Status {
   readonly sourceReason: string;
   /**
    * How the video is recorded: `passthrough` (a network camera's own H.264, only a reduced
-   * stream decoded for detection) or `encoder` (frames encoded here), with the reason, and the
+   * stream decoded for detection), `mjpeg` (an MJPEG camera's own JPEGs as the pre-roll, the
+   * encoder on demand) or `encoder` (frames encoded here), with the reason, and the
    * camera's keyframe interval seen in passthrough (the pre-roll's granularity), milliseconds.
    */
-  readonly recordingPath: { readonly mode: 'passthrough' | 'split' | 'encoder'; readonly reason: string; readonly gopMs: number | null };
+  readonly recordingPath: { readonly mode: UrlRoute | 'split'; readonly reason: string; readonly gopMs: number | null };
   readonly captureState: CaptureState;
   readonly captureError: { code: string; message: string } | null;
   readonly width: number;
@@ -287,7 +288,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let pipeline: Pipeline | null = null;
   let sourceSpec = '';
   let sourceReason = '';
-  let recordingPath: { mode: 'passthrough' | 'split' | 'encoder'; reason: string; gopMs: number | null } = { mode: 'encoder', reason: 'not started', gopMs: null };
+  let recordingPath: { mode: UrlRoute | 'split'; reason: string; gopMs: number | null } = { mode: 'encoder', reason: 'not started', gopMs: null };
   // A stop during the start ends the camera's probe at once, and the start goes no further.
   let probeAbort: AbortController | null = null;
   let stopRequested = false;
@@ -405,7 +406,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       sourceReason = 'configured';
     }
     logger.info({ source: sourceSpec, reason: sourceReason }, `source: ${sourceSpec}`);
-    const passthrough = await choosePassthrough(sourceSpec);
+    const { passthrough, mjpeg } = await chooseUrlRoute(sourceSpec);
     const split = await chooseSplit(sourceSpec);
     if (stopRequested) throw Object.assign(new Error('the camera was stopped while it was probed'), { code: 'RUNTIME_STOPPED' });
     source = createSource(sourceSpec, {
@@ -419,8 +420,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       controls: config.camera.controls,
       stallTimeoutMs: config.camera.stallTimeoutMs,
       loop: config.camera.loop,
-      // A camera found to send H.264 is passed through; the MJPEG path is for the others.
-      mjpeg: config.camera.mjpeg.enabled && !passthrough ? { lowres: config.camera.mjpeg.lowres as 0 | 1 | 2 | 3, analysisFps: config.detector.analysisFps } : undefined,
+      // A camera found to send H.264 is passed through, one found to send MJPEG takes the MJPEG path.
+      mjpeg: mjpeg ? { lowres: mjpeg.lowres, analysisFps: config.detector.analysisFps } : undefined,
       keepTrying: true,
       // Every consumer here takes a reference on the frames it keeps: no allocation per frame.
       framePool: true,
@@ -509,41 +510,51 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
 
   /**
-   * For a `url:` camera with `camera.passthrough.mode` `auto`: probes it (bounded in time) and
-   * returns the passthrough options when it sends H.264 that browsers play, else null (the
-   * frames are encoded here). A camera that does not answer the probe is decoded: its codec is
-   * unknown, and the decoding path reads any codec.
+   * For a `url:` camera: probes it (bounded in time) unless both `camera.passthrough.mode` and
+   * `camera.mjpeg.mode` are `never`, and chooses its recording path (`urlRouteDecision`): the
+   * passthrough options when it sends H.264 that browsers play, `mjpeg` when it sends MJPEG,
+   * else neither (the frames are decoded and encoded here). A camera that does not answer the
+   * probe is decoded: its codec is unknown, and the decoding path reads any codec.
    */
-  const choosePassthrough = async (spec: string): Promise<(PassthroughOptions & { width: number; height: number; cameraFps?: number }) | null> => {
+  const chooseUrlRoute = async (spec: string): Promise<{ passthrough: (PassthroughOptions & { width: number; height: number; cameraFps?: number }) | null; mjpeg: { lowres: 0 | 1 | 2 | 3 } | null }> => {
     const settings = config.camera.passthrough;
+    const modes = { passthrough: settings.mode, mjpeg: config.camera.mjpeg.mode };
     const parsed = parseSourceSpec(spec);
+    const neither = { passthrough: null, mjpeg: null };
     if (parsed.kind !== 'url') {
       recordingPath = { mode: 'encoder', reason: `${parsed.kind} source: frames encoded here`, gopMs: null };
-      return null;
+      return neither;
     }
-    if (settings.mode === 'never') {
-      recordingPath = { mode: 'encoder', reason: 'camera.passthrough.mode is never: decoded and re-encoded', gopMs: null };
-      return null;
+    if (modes.passthrough === 'never' && modes.mjpeg === 'never') {
+      recordingPath = { mode: 'encoder', reason: 'camera.passthrough.mode and camera.mjpeg.mode are never: decoded and re-encoded', gopMs: null };
+      return neither;
     }
     probeAbort = new AbortController();
     try {
       const probe = await probeStream(parsed.url, { timeoutMs: settings.probeTimeoutMs, signal: probeAbort.signal, logger });
-      const decision = passthroughDecision(probe);
-      recordingPath = { mode: decision.passthrough ? 'passthrough' : 'encoder', reason: decision.reason, gopMs: null };
-      logger.info({ probe, passthrough: decision.passthrough }, `source: ${decision.reason}`);
-      if (!decision.passthrough) return null;
+      const decision = urlRouteDecision(probe, modes);
+      recordingPath = { mode: decision.route, reason: decision.reason, gopMs: null };
+      logger.info({ probe, route: decision.route }, `source: ${decision.reason}`);
+      if (decision.route === 'mjpeg') {
+        const lowres = config.camera.mjpeg.lowres;
+        return { passthrough: null, mjpeg: { lowres: lowres === 'auto' ? mjpegLowresFor(probe.width, config.detector.analysisWidth) : (lowres as 0 | 1 | 2 | 3) } };
+      }
+      if (decision.route !== 'passthrough') return neither;
       return {
-        detectWidthPx: settings.detectWidthPx,
-        // Decoded at the detector's analysis rate: no frame is decoded that it would skip.
-        detectFps: probe.fps ? Math.min(config.detector.analysisFps, probe.fps) : config.detector.analysisFps,
-        width: probe.width,
-        height: probe.height,
-        cameraFps: probe.fps ?? undefined,
+        passthrough: {
+          detectWidthPx: settings.detectWidthPx,
+          // Decoded at the detector's analysis rate: no frame is decoded that it would skip.
+          detectFps: probe.fps ? Math.min(config.detector.analysisFps, probe.fps) : config.detector.analysisFps,
+          width: probe.width,
+          height: probe.height,
+          cameraFps: probe.fps ?? undefined,
+        },
+        mjpeg: null,
       };
     } catch (error) {
       recordingPath = { mode: 'encoder', reason: `the camera did not answer the probe (${(error as Error).message}): decoded and re-encoded`, gopMs: null };
-      logger.warn({ err: error }, 'source: probe failed; decoding and re-encoding (restart the server once the camera answers to record its H.264 as it comes)');
-      return null;
+      logger.warn({ err: error }, 'source: probe failed; decoding and re-encoding (restart the server once the camera answers to record its own H.264 or JPEGs)');
+      return neither;
     }
   };
 
