@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { ffmpegDecodeArgs } from '../src/args';
 import { createSource, DEMO_MOTION, type Frame, type FrameSource } from '../src/index';
 import { tempDir } from './fake-camera';
 import { createCleanupStack } from '@preroll/testkit';
@@ -37,9 +38,11 @@ describe('file: source', () => {
   test('fast mode delivers every frame with the file timestamps', async () => {
     const source = track(createSource(`file:${clip}`, { realtime: false }));
     expect(source.pausable).toBe(true);
-    const started = Date.now();
     const frames = await readAll(source);
-    expect(Date.now() - started).toBeLessThan(2500); // far faster than the 3 s of video
+    // Fast mode is ffmpeg unpaced (no `-re`): the file is read as fast as it decodes (the time
+    // it takes is the capture bench's figure, not asserted here).
+    expect(ffmpegDecodeArgs({ kind: 'file', path: clip }, {}, { realtime: false, loop: false })).not.toContain('-re');
+    expect(ffmpegDecodeArgs({ kind: 'file', path: clip }, {}, { realtime: true, loop: false })).toContain('-re');
     expect(frames).toHaveLength(30);
     expect(source.width).toBe(160);
     expect(source.height).toBe(120);

@@ -344,13 +344,12 @@ describe('MQTT with a real mosquitto', () => {
     const closedPort = await freePort();
     const { it, log } = integrations({ url: `mqtt://127.0.0.1:${closedPort}`, queueMax: 3, reconnectMinMs: 100, reconnectMaxMs: 200, connectTimeoutMs: 1000 });
     await it.start();
-    const t0 = Date.now();
+    // The calls are synchronous and not awaited: none of them can wait for the broker.
     for (let i = 0; i < 10; i++) {
       it.recordingFinished({ record: makeRecord({ id: `2024-05-01_12-00-0${i}-000_motion` }), snapshotPath: null, clipPath: '/x.mp4' });
       it.motion(i % 2 === 0, new Date());
       it.score(i, 6);
     }
-    expect(Date.now() - t0).toBeLessThan(1000);
     await waitFor(() => it.stats().mqtt!.dropped === 7, 'seven dropped');
     expect(it.stats().mqtt).toMatchObject({ connected: false, queued: 3, dropped: 7 });
     expect(log.codes()).toContain('MQTT_QUEUE_FULL');
