@@ -115,32 +115,46 @@ export function startRpicamRun(
   pipe.attach(child, { target: () => assembler.readTarget(), commit: (bytes) => assembler.commitRead(bytes, onFrame) });
   if (fifo) {
     readLines(fifo.stream, (line) => {
-      // `# timecode format v2`, then one line per frame in milliseconds (e.g. `33.333`).
-      if (!line || line.startsWith('#')) return;
-      const ms = Number(line);
-      if (Number.isFinite(ms)) pairer.pushPts(Math.round(ms * 1000));
+      const ptsUs = parsePtsLine(line);
+      if (ptsUs !== null) pairer.pushPts(ptsUs);
     });
     void child.exited.then(() => setTimeout(() => fifo.close(), 100));
   }
-  if (metaFifo) {
-    const parser = new MetadataParser(
-      (record) => events.onMetadata?.(record),
-      (error) => events.onMetadataCorrupt?.(error),
-    );
-    metaFifo.stream.setEncoding('latin1');
-    metaFifo.stream.on('data', (chunk: string) => parser.push(chunk));
-    // rpicam-vid flushes the metadata file when it closes it: read what is left, then end.
-    void child.exited.then(() =>
-      setTimeout(() => {
-        parser.end();
-        metaFifo.close();
-      }, 100),
-    );
-  }
+  if (metaFifo) readMetadataFifo(metaFifo, child.exited, events);
   return wrapRun(child, pipe, pairer, classifyRpicamExit, () => assembler.close());
 }
 
 /** A named pipe for one of rpicam-vid's side outputs (timestamps, metadata), or null when one cannot be made. */
+/**
+ * One line of `rpicam-vid --save-pts` (`# timecode format v2`, then one line per frame in
+ * milliseconds, e.g. `33.333`) as microseconds; null for the header, a blank or a bad line. Pure.
+ */
+export function parsePtsLine(line: string): number | null {
+  if (!line || line.startsWith('#')) return null;
+  const ms = Number(line);
+  return Number.isFinite(ms) ? Math.round(ms * 1000) : null;
+}
+
+/**
+ * Reads `rpicam-vid --metadata` (the AI Camera's records) from its FIFO into `events` until the
+ * camera has exited; rpicam-vid flushes the file when it closes it, so what is left is read
+ * then, and the FIFO closed.
+ */
+export function readMetadataFifo(metaFifo: { stream: Readable; close(): void }, exited: Promise<unknown>, events: Pick<RunEvents, 'onMetadata' | 'onMetadataCorrupt'>): void {
+  const parser = new MetadataParser(
+    (record) => events.onMetadata?.(record),
+    (error) => events.onMetadataCorrupt?.(error),
+  );
+  metaFifo.stream.setEncoding('latin1');
+  metaFifo.stream.on('data', (chunk: string) => parser.push(chunk));
+  void exited.then(() =>
+    setTimeout(() => {
+      parser.end();
+      metaFifo.close();
+    }, 100),
+  );
+}
+
 export function openSideFifo(logger?: Logger, name = 'pts'): { path: string; stream: Readable; close(): void } | null {
   let dir: string | null = null;
   try {

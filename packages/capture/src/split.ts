@@ -7,9 +7,8 @@ import type { Logger } from 'pino';
 import { describeExit, spawnChild, spawnFfmpeg, type ChildHandle, type ExitInfo, type StopOptions } from '@preroll/process';
 import { rpicamArgs } from './args';
 import { CaptureError } from './errors';
-import { MetadataParser } from './imx500';
 import { parseShowinfoPos } from './mjpeg';
-import { classifyRpicamExit, createDeferredFrames, openFramePipe, openSideFifo, readLines, stdoutPipe, translateSpawnError, type RunEvents, type SourceRun } from './run';
+import { classifyRpicamExit, createDeferredFrames, openFramePipe, openSideFifo, parsePtsLine, readLines, readMetadataFifo, stdoutPipe, translateSpawnError, type RunEvents, type SourceRun } from './run';
 import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
 
 /**
@@ -262,31 +261,14 @@ export function startSplitRun(
   pipe.attach(encoder, frames.sink);
   if (ptsFifo) {
     readLines(ptsFifo.stream, (line) => {
-      // `# timecode format v2`, then one line per frame in milliseconds (e.g. `33.333`).
-      if (!line || line.startsWith('#')) return;
-      const ms = Number(line);
-      if (!Number.isFinite(ms)) return;
-      const ptsUs = Math.round(ms * 1000);
+      const ptsUs = parsePtsLine(line);
+      if (ptsUs === null) return;
       indexed.push(ptsUs);
       events.onSensorFrame?.(ptsUs);
     });
     void camera.exited.then(() => setTimeout(() => ptsFifo.close(), 100));
   }
-  if (metaFifo) {
-    const parser = new MetadataParser(
-      (record) => events.onMetadata?.(record),
-      (error) => events.onMetadataCorrupt?.(error),
-    );
-    metaFifo.stream.setEncoding('latin1');
-    metaFifo.stream.on('data', (chunk: string) => parser.push(chunk));
-    // rpicam-vid flushes the metadata file when it closes it: read what is left, then end.
-    void camera.exited.then(() =>
-      setTimeout(() => {
-        parser.end();
-        metaFifo.close();
-      }, 100),
-    );
-  }
+  if (metaFifo) readMetadataFifo(metaFifo, camera.exited, events);
   let codecError: CaptureError | null = null;
   const unitsDone = readSplitUnits(encoder, format.fps, indexed, events, logger, (error) => {
     codecError ??= error;

@@ -179,14 +179,27 @@ export async function resolveEncoderCodec(preference: EncoderCodec | 'auto' = 'l
  * encodes the camera itself. Throws `RECORDER_BAD_OPTIONS` for bad settings.
  */
 export function encoderCodecArgs(options: Pick<EncoderOptions, 'fps' | 'codec' | 'gopFrames' | 'crf' | 'bitrateKbps'>): string[] {
+  return buildEncoderCodecArgs(resolveCodecSettings(options));
+}
+
+/** The codec settings with their defaults, checked (one place for {@link createEncoder} and {@link encoderCodecArgs}). */
+function resolveCodecSettings(options: Pick<EncoderOptions, 'fps' | 'codec' | 'gopFrames' | 'crf' | 'bitrateKbps'>): {
+  codec: EncoderCodec;
+  gopFrames: number;
+  crf: number;
+  bitrateKbps: number;
+  capBitrate: boolean;
+} {
   checkNumber('fps', options.fps, 0.1, 240);
+  const codec = options.codec ?? 'libx264';
+  if (codec !== 'libx264' && codec !== 'h264_v4l2m2m') throw new RecorderError('RECORDER_BAD_OPTIONS', `unknown encoder ${String(codec)}`, { key: 'codec', value: codec });
   const gopFrames = options.gopFrames ?? Math.max(1, Math.round(options.fps));
   checkInt('gopFrames', gopFrames, 1, 10_000);
   const crf = options.crf ?? 23;
   checkNumber('crf', crf, 0, 51);
   const bitrateKbps = options.bitrateKbps ?? 4000;
   checkNumber('bitrateKbps', bitrateKbps, 50, 100_000);
-  return buildEncoderCodecArgs({ codec: options.codec ?? 'libx264', gopFrames, crf, bitrateKbps, capBitrate: options.bitrateKbps !== undefined });
+  return { codec, gopFrames, crf, bitrateKbps, capBitrate: options.bitrateKbps !== undefined };
 }
 
 /** A frame the encoder keeps until it can write it, with its reference on the frame's buffer. */
@@ -205,19 +218,11 @@ interface PendingFrame {
 export function createEncoder(options: EncoderOptions): Encoder {
   checkInt('width', options.width, 2, 8192, true);
   checkInt('height', options.height, 2, 8192, true);
-  checkNumber('fps', options.fps, 0.1, 240);
-  const codec = options.codec ?? 'libx264';
-  if (codec !== 'libx264' && codec !== 'h264_v4l2m2m') throw new RecorderError('RECORDER_BAD_OPTIONS', `unknown encoder ${String(codec)}`, { key: 'codec', value: codec });
-  const gopFrames = options.gopFrames ?? Math.max(1, Math.round(options.fps));
-  checkInt('gopFrames', gopFrames, 1, 10_000);
-  const crf = options.crf ?? 23;
-  checkNumber('crf', crf, 0, 51);
-  const bitrateKbps = options.bitrateKbps ?? 4000;
-  checkNumber('bitrateKbps', bitrateKbps, 50, 100_000);
+  const settings = resolveCodecSettings(options);
   const maxInFlight = options.maxInFlightFrames ?? 6;
   checkInt('maxInFlightFrames', maxInFlight, 1, 1000);
   const policy = options.policy ?? 'drop';
-  return new FfmpegEncoder({ ...options, codec, gopFrames, crf, bitrateKbps, capBitrate: options.bitrateKbps !== undefined, maxInFlightFrames: maxInFlight, policy });
+  return new FfmpegEncoder({ ...options, ...settings, maxInFlightFrames: maxInFlight, policy });
 }
 
 type ResolvedOptions = EncoderOptions & Required<Pick<EncoderOptions, 'codec' | 'gopFrames' | 'crf' | 'bitrateKbps' | 'maxInFlightFrames' | 'policy'>> & { readonly capBitrate: boolean };
