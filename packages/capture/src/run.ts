@@ -278,10 +278,18 @@ function readCameraUnits(child: ChildHandle, events: RunEvents, logger: Logger |
       events.onUnit?.(packet.data, ticks90kToUs(packet.pts90k));
     }
   };
+  return pumpTransportStream(stream, (chunk) => hand(demuxer.push(chunk)), () => hand(demuxer.flush()), logger);
+}
+
+/**
+ * Feeds a unit pipe (MPEG-TS from ffmpeg) chunk by chunk, flushes at its end, and resolves once
+ * it ended, closed or failed (a failed pipe is the run's end, reported by its process's exit).
+ */
+export function pumpTransportStream(stream: Readable, push: (chunk: Buffer) => void, flush: () => void, logger?: Logger): Promise<void> {
   return new Promise<void>((resolve) => {
-    stream.on('data', (chunk: Buffer) => hand(demuxer.push(chunk)));
+    stream.on('data', push);
     stream.once('end', () => {
-      hand(demuxer.flush());
+      flush();
       resolve();
     });
     stream.once('close', resolve);

@@ -8,7 +8,7 @@ import { describeExit, spawnChild, spawnFfmpeg, type ChildHandle, type ExitInfo,
 import { rpicamArgs } from './args';
 import { CaptureError } from './errors';
 import { parseShowinfoPos } from './mjpeg';
-import { classifyRpicamExit, createDeferredFrames, openFramePipe, openSideFifo, parsePtsLine, readLines, readMetadataFifo, stdoutPipe, translateSpawnError, type RunEvents, type SourceRun } from './run';
+import { classifyRpicamExit, createDeferredFrames, openFramePipe, openSideFifo, parsePtsLine, pumpTransportStream, readLines, readMetadataFifo, stdoutPipe, translateSpawnError, type RunEvents, type SourceRun } from './run';
 import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
 
 /**
@@ -356,18 +356,7 @@ function readSplitUnits(
       indexed.take(k, (ptsUs) => events.onUnit?.(data, ptsUs));
     }
   };
-  return new Promise<void>((resolve) => {
-    stream.on('data', (chunk: Buffer) => hand(demuxer.push(chunk)));
-    stream.once('end', () => {
-      hand(demuxer.flush());
-      resolve();
-    });
-    stream.once('close', resolve);
-    stream.on('error', (error) => {
-      logger?.debug({ err: error }, 'camera: unit pipe error');
-      resolve();
-    });
-  });
+  return pumpTransportStream(stream, (chunk) => hand(demuxer.push(chunk)), () => hand(demuxer.flush()), logger);
 }
 
 /**
