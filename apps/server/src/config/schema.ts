@@ -159,7 +159,7 @@ const camera = z
           .default('auto')
           .describe('`auto`: a `url:` camera found by the probe at start (ffprobe, `camera.passthrough.probeTimeoutMs`) to send MJPEG (most USB webcams behind a streamer, older IP cameras) is read once, its own JPEGs are the pre-roll and the live view, only the pictures the detector analyses are decoded (at a reduced size), and the H.264 encoder runs only while video is needed (events, manual and continuous recording, `/stream.mp4` viewers). `never`: the stream is decoded in full and encoded all the time. A camera that does not answer the probe is decoded in full.'),
         lowres: z
-          .union([z.literal('auto'), z.int().min(0).max(3)])
+          .union([z.literal('auto'), z.literal(0), z.literal(1), z.literal(2), z.literal(3)])
           .default('auto')
           .describe('Detection decodes at 1/2^lowres of the camera\'s size (0 full, 1 half, 2 quarter, 3 eighth), in the JPEG decoder itself. `auto`: the largest reduction that keeps the decoded width at least `detector.analysisWidth` (640x480 → 160x120 at the default 160; 480 px wide → half; 1920 → an eighth).'),
         encoderIdleStopS: z.number().min(0).max(3600).default(10).describe('Seconds the H.264 encoder keeps running after the last recording or viewer needed it.'),

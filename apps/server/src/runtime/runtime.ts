@@ -537,7 +537,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       logger.info({ probe, route: decision.route }, `source: ${decision.reason}`);
       if (decision.route === 'mjpeg') {
         const lowres = config.camera.mjpeg.lowres;
-        return { passthrough: null, mjpeg: { lowres: lowres === 'auto' ? mjpegLowresFor(probe.width, config.detector.analysisWidth) : (lowres as 0 | 1 | 2 | 3) } };
+        return { passthrough: null, mjpeg: { lowres: lowres === 'auto' ? mjpegLowresFor(probe.width, config.detector.analysisWidth) : lowres } };
       }
       if (decision.route !== 'passthrough') return neither;
       return {
