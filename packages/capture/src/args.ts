@@ -132,6 +132,15 @@ export function parseShowinfoPts(line: string): number | null {
   return match ? Number(match[1]) : null;
 }
 
+/**
+ * The `pts_time` (seconds) of a showinfo frame line, or null for other lines. (Its byte
+ * position `pos` is no help: ffmpeg 7 no longer prints it.)
+ */
+export function parseShowinfoPtsTime(line: string): number | null {
+  const match = /showinfo.*\bn:\s*\d+\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)/.exec(line);
+  return match ? Number(match[1]) : null;
+}
+
 /** Parses showinfo's `config in time_base: 1/15` line; returns [num, den] or null. */
 export function parseShowinfoTimeBase(line: string): [number, number] | null {
   const match = /showinfo.*config in time_base:\s*(\d+)\/(\d+)/.exec(line);

@@ -1,4 +1,5 @@
 import { describeExit, spawnFfmpeg, type ChildHandle } from '@preroll/process';
+import { parseShowinfoPtsTime } from './args';
 import type { FrameBuffers } from './assembler';
 import { CaptureError } from './errors';
 import { PtsPairer } from './pts';
@@ -243,8 +244,8 @@ export function mjpegLowresFor(cameraWidth: number, analysisWidth: number): 0 | 
  * multipart stream on stdin, decoded at 1/2^lowres size to raw I420 on stdout, with a showinfo
  * line per picture. Multipart with `Content-Length` because ffmpeg's raw `mjpeg` input cuts a
  * picture only when the next one starts (one analysed picture, 200 ms at 5 fps, of delay);
- * the multipart reader hands each part on as soon as its bytes are in. The showinfo line's
- * `pos` is the byte offset of the part's JPEG in that stream: it names the picture exactly.
+ * the multipart reader hands each part on as soon as its bytes are in. One showinfo line per
+ * decoded picture, in the order they were written: the frame of the oldest picture in hand.
  */
 export function mjpegDecoderArgs(lowres: 0 | 1 | 2 | 3 = 2): string[] {
   return [
@@ -259,11 +260,9 @@ export function mjpegDecoderArgs(lowres: 0 | 1 | 2 | 3 = 2): string[] {
   ];
 }
 
-/** The byte offset of the packet a showinfo line describes, or null for other lines. */
-export function parseShowinfoPos(line: string): number | null {
-  if (!line.includes('showinfo') || !line.includes(' n:')) return null;
-  const match = /\bpos:\s*(\d+)/.exec(line);
-  return match ? Number(match[1]) : null;
+/** True for ffmpeg's line about a picture it could not decode (ffmpeg 5: "Error while decoding stream", 7: "Error submitting packet to decoder"). Pure. */
+export function isDecodeErrorLine(line: string): boolean {
+  return /Error (while decoding stream|submitting packet to decoder)/.test(line);
 }
 
 /**
@@ -319,9 +318,8 @@ export interface MjpegRunEvents extends RunEvents {
 export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, events: MjpegRunEvents): SourceRun {
   let buffers: FrameBuffers | null = null;
   let stopping = false;
-  // Arrival times of the pictures in the decoder, by the byte offset of their JPEG in its input.
-  const decoding: { pos: number; arrivalUs: number }[] = [];
-  let written = 0;
+  // Arrival times of the pictures in the decoder, in the order they were written to it.
+  const decoding: { arrivalUs: number }[] = [];
   const pairer = new PtsPairer<Buffer | null>((packed, ptsUs) => events.onFrame(packed, ptsUs, false), {
     waitMs: options.ptsWaitMs,
     useStream: true,
@@ -337,15 +335,20 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
     (packed) => pairer.pushFrame(packed, monotonicUs()),
   );
   const onDecoderLine = (line: string): void => {
-    const pos = parseShowinfoPos(line);
-    if (pos === null) {
-      frames.stderrLine(line);
+    if (parseShowinfoPtsTime(line) !== null) {
+      // The decoder keeps the order it was given: this frame is the oldest picture in hand.
+      const entry = decoding.shift();
+      pairer.pushPts(entry ? entry.arrivalUs : monotonicUs());
       return;
     }
-    // Pictures the decoder dropped (none seen so far) leave their entries behind the one it names.
-    while (decoding.length && decoding[0].pos < pos) decoding.shift();
-    const entry = decoding[0]?.pos === pos ? decoding.shift() : undefined;
-    pairer.pushPts(entry ? entry.arrivalUs : monotonicUs());
+    // A picture the decoder rejected (the splitter lets through only whole JPEGs with a frame
+    // header and a scan, so only damaged tables get here) gives no frame: its entry goes. The
+    // oldest one is that picture when ffmpeg logs in order (ffmpeg 5); ffmpeg 7 decodes and
+    // filters in threads of their own and may log it before the frames of earlier pictures,
+    // which then carry the next picture's time (at most the pictures in hand, one analysis
+    // interval late).
+    if (isDecodeErrorLine(line)) decoding.shift();
+    frames.stderrLine(line);
   };
   const pipe = options.directReads === false ? stdoutPipe() : openFramePipe(options.logger);
   let decoder: ChildHandle;
@@ -384,8 +387,7 @@ export function startMjpegRun(url: string, options: RunOptions & MjpegOptions, e
     }
     picker.taken(arrivalUs);
     const head = Buffer.from(`--frame\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`, 'latin1');
-    decoding.push({ pos: written + head.length, arrivalUs });
-    written += head.length + jpeg.length + 2;
+    decoding.push({ arrivalUs });
     // One writev for the three parts: a write to a pipe is a system call and a wake-up of ffmpeg.
     decoderIn.cork();
     decoderIn.write(head);

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { describeExit, spawnChild, spawnFfmpeg, type ChildHandle, type ExitInfo, type StopOptions } from '@preroll/process';
-import { rpicamArgs } from './args';
+import { parseShowinfoPtsTime, rpicamArgs } from './args';
 import { CaptureError } from './errors';
-import { parseShowinfoPos } from './mjpeg';
 import { classifyRpicamExit, createDeferredFrames, openFramePipe, openSideFifo, parsePtsLine, pumpTransportStream, readLines, readMetadataFifo, stdoutPipe, translateSpawnError, type RunEvents, type SourceRun } from './run';
 import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
 
@@ -24,8 +23,8 @@ import { createTsDemuxer, STREAM_TYPE_H264 } from './ts-demux';
  * Timestamps stay the sensor's: ffmpeg's rawvideo input runs on a constant `-framerate F`, so
  * its k-th frame has pts k/F exactly on the encoder's output, and k is the line of `--save-pts`
  * that `rpicam-vid` wrote for that frame. Node reads the pts file as before and hands each unit
- * and each reduced frame the k-th line: a unit's k from its PTS, a reduced frame's from its byte
- * position in the input (showinfo's `pos`).
+ * and each reduced frame the k-th line: a unit's k from its PTS, a reduced frame's from its
+ * pts (k/F, which `select` keeps; showinfo's `pts_time`).
  */
 
 /** Frames (or showinfo lines) kept while they wait for their other half. */
@@ -60,7 +59,7 @@ export function splitArgs(format: { width: number; height: number; fps: number }
     // `select` thins on the input's clock k/F. (On the wall clock, `setpts` to RTCTIME, a camera
     // that skips frames would not thin the reduced stream with it, but ffmpeg's CPU then grew
     // with the run's length: about twice the encoder's cost after 30 s.) A kept frame's index k
-    // is its byte position over the frame size (showinfo's `pos`).
+    // is its pts times F (showinfo's `pts_time`).
     `[det]select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${intervalS})',scale='min(${width}\\,trunc(iw/2)*2)':-2,format=yuv420p,showinfo=checksum=0[small]`,
   ].join(';');
   return [
@@ -180,7 +179,6 @@ export function startSplitRun(
   const metaFifo = options.aiCamera ? openSideFifo(logger, 'metadata') : null;
   const link = openLinkPipe();
   const indexed = new IndexedPts({ fps: format.fps, waitMs: options.ptsWaitMs, useStream: ptsFifo !== null, onFallback: events.onFallback });
-  const inputFrameBytes = (strideY * format.height * 3) / 2;
   let buffersRef: ReturnType<RunEvents['frameBuffers']> | null = null;
   // A reduced frame's bytes (stdout) and its showinfo line (stderr) come on two pipes, in either
   // order: whichever comes first waits for the other (bounded; a frame left over is discarded).
@@ -219,10 +217,10 @@ export function startSplitRun(
       logger,
       keepInTail: (line) => !line.includes('showinfo') && !line.startsWith('[Parsed_'),
       onStderrLine: (line) => {
-        const pos = parseShowinfoPos(line);
-        if (pos !== null) {
-          // A frame without a position cannot be placed: -1 pairs with its bytes and is discarded.
-          onIndex(pos >= 0 ? Math.round(pos / inputFrameBytes) : -1);
+        const ptsS = parseShowinfoPtsTime(line);
+        if (ptsS !== null) {
+          // The rawvideo input's frame k is at k/F, and `select` keeps a frame's own pts.
+          onIndex(Math.round(ptsS * format.fps));
           return;
         }
         frames.stderrLine(line);

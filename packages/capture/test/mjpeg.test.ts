@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { allocatingBuffers } from '../src/assembler';
 import { i420Bytes } from '../src/frame';
-import { AnalysisPicker, createSource, JpegSplitter, mjpegDecoderArgs, mjpegLowresFor, mjpegSourceArgs, parseShowinfoPos, startMjpegRun, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
+import { AnalysisPicker, createSource, JpegSplitter, mjpegDecoderArgs, mjpegLowresFor, mjpegSourceArgs, isDecodeErrorLine, parseShowinfoPtsTime, startMjpegRun, type CameraJpeg, type CaptureState, type Frame } from '../src/index';
 
 const cleanup = createCleanupStack();
 afterEach(() => cleanup.run());
@@ -79,10 +79,14 @@ describe('mjpegSourceArgs and mjpegDecoderArgs', () => {
     expect(decoder.slice(-3)).toEqual(['-f', 'rawvideo', 'pipe:1']);
   });
 
-  test('parseShowinfoPos reads the byte offset of a showinfo line and nothing else', () => {
-    expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] n:   3 pts:      3 pts_time:0.12    pos:    54051 fmt:yuv420p sar:1/1 s:160x120')).toBe(54051);
-    expect(parseShowinfoPos('[Parsed_showinfo_2 @ 0x5] config in time_base: 1/25, frame_rate: 25/1')).toBeNull();
-    expect(parseShowinfoPos('frame=    4 fps=0.0 q=-0.0 size=      84kB')).toBeNull();
+  test('a showinfo frame line (ffmpeg 5 and 7) and a decode error (ffmpeg 5 and 7) are told from other lines', () => {
+    expect(parseShowinfoPtsTime('[Parsed_showinfo_2 @ 0x5] n:   3 pts:      3 pts_time:0.12    pos:    54051 fmt:yuv420p sar:1/1 s:160x120')).toBe(0.12);
+    expect(parseShowinfoPtsTime('[Parsed_showinfo_2 @ 0x7f] n:   1 pts:      1 pts_time:1       duration:      1 duration_time:1       fmt:yuv420p cl:center sar:1/1 s:160x120')).toBe(1);
+    expect(parseShowinfoPtsTime('[Parsed_showinfo_2 @ 0x5] config in time_base: 1/25, frame_rate: 25/1')).toBeNull();
+    expect(parseShowinfoPtsTime('frame=    4 fps=0.0 q=-0.0 size=      84kB')).toBeNull();
+    expect(isDecodeErrorLine('Error while decoding stream #0:0: Invalid data found when processing input')).toBe(true);
+    expect(isDecodeErrorLine('[vist#0:0/mjpeg @ 0x5] [dec:mjpeg @ 0x6] Error submitting packet to decoder: Invalid data found when processing input')).toBe(true);
+    expect(isDecodeErrorLine('[mjpeg @ 0x5] huffman table decode error')).toBe(false);
   });
 });
 

@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ffprobeJson } from '@preroll/process';
 import { createCleanupStack, waitFor } from '@preroll/testkit';
-import { createSource, frameIndexFrom90k, IndexedPts, parseShowinfoPos, splitArgs, type CameraUnit, type CaptureError, type Frame, type SplitOptions } from '../src/index';
+import { createSource, frameIndexFrom90k, IndexedPts, parseShowinfoPtsTime, splitArgs, type CameraUnit, type CaptureError, type Frame, type SplitOptions } from '../src/index';
 import { tempDir, useFakeCamera } from './fake-camera';
 
 const cleanup = createCleanupStack();
@@ -30,9 +30,10 @@ describe('split route: pure parts', () => {
     expect(args.slice(-2)).toEqual(['mpegts', 'pipe:3']);
   });
 
-  test("showinfo's byte position names a reduced frame's input frame", () => {
-    expect(parseShowinfoPos('[Parsed_showinfo_5 @ 0x55f066f41380] n:   1 pts:      6 pts_time:0.2     pos:  8294400 fmt:yuv420p sar:0/1 s:640x360 i:P iskey:1 type:I ')).toBe(8294400);
-    expect(parseShowinfoPos('[Parsed_showinfo_5 @ 0x1] config in time_base: 1/30, frame_rate: 30/1')).toBeNull();
+  test("showinfo's pts_time (ffmpeg 5 and 7) names a reduced frame's input frame", () => {
+    expect(parseShowinfoPtsTime('[Parsed_showinfo_5 @ 0x55f066f41380] n:   1 pts:      6 pts_time:0.2     pos:  8294400 fmt:yuv420p sar:0/1 s:640x360 i:P iskey:1 type:I ')).toBe(0.2);
+    expect(parseShowinfoPtsTime('[Parsed_showinfo_5 @ 0x1] n:   1 pts:      6 pts_time:0.2     duration:      1 duration_time:0.0333333 fmt:yuv420p cl:unspecified sar:0/1 s:640x360')).toBe(0.2);
+    expect(parseShowinfoPtsTime('[Parsed_showinfo_5 @ 0x1] config in time_base: 1/30, frame_rate: 30/1')).toBeNull();
   });
 
   test('a 90 kHz PTS names its frame of a constant-rate input', () => {
