@@ -155,7 +155,8 @@ describe('mask editor in a real browser (demo source)', () => {
       const saved = JSON.parse(readFileSync(server.file, 'utf8')).detector.mask.polygons[0];
       expect(saved.kind).toBe('include');
       expect(saved.points.map((p: number[]) => Math.round(p[0] * 100))).toEqual([55, 95, 95, 55]);
-      expect((await request(`${server.url}/api/mask`, 'GET')).body.preview).toBeNull();
+      // Saving ends the live preview lease; the file is written just before, so wait for the release.
+      await waitFor(async () => (await request(`${server.url}/api/mask`, 'GET')).body.preview === null, 20_000, 'the preview lease released after the save');
       expect(errors).toEqual([]);
     } finally {
       await context.close();
